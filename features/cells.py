@@ -1,0 +1,156 @@
+"""Study-area H3 cells and the area attributes apportioned to them for the audit.
+
+The study area is the union of the area polygons the data covers. Its cells are those that overlap
+that union, plus any cell that holds an accepted event (an event near the edge must not be
+dropped). Overlap rather than centre-in-polygon keeps every resident of every area in some cell, so
+the audit's group totals are the areas' totals. Residents and their groups are apportioned from
+areas to cells by overlap area, in a
+local metric projection, so each area's residents are shared among the cells that cover it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import geopandas as gpd
+import h3
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import shapely
+
+from features.h3index import cell_areas_km2, cell_centroids, cells_to_str
+
+log = logging.getLogger(__name__)
+
+#: deprivation deciles (1 = most deprived) -> quintile group label used by the audit
+DEPRIVATION_QUINTILES = {d: f"dep_q{(d + 1) // 2}" for d in range(1, 11)}
+
+
+def study_cells(
+    areas: gpd.GeoDataFrame, *, resolution: int, event_cells: npt.ArrayLike | None = None
+) -> npt.NDArray[np.uint64]:
+    """Sorted uint64 H3 cells overlapping the union of ``areas``, plus the cells of events."""
+    union = shapely.union_all(areas.to_crs("EPSG:4326").geometry.to_numpy())
+    shape = h3.geo_to_h3shape(union)
+    # h3 marks the containment modes experimental; the version is pinned in constraints.txt.
+    found = h3.h3shape_to_cells_experimental(shape, resolution, contain="overlap")
+    cells = {h3.str_to_int(c) for c in found}
+    if event_cells is not None:
+        cells.update(int(c) for c in np.unique(np.asarray(event_cells, dtype=np.uint64)))
+    out = np.array(sorted(cells), dtype=np.uint64)
+    log.info("study area: %d H3 cells at resolution %d", len(out), resolution)
+    return out
+
+
+def cell_polygons(cells: npt.ArrayLike) -> gpd.GeoDataFrame:
+    """Hexagon polygons of the cells in EPSG:4326, column ``cell_pos`` = position in ``cells``."""
+    arr = np.asarray(cells, dtype=np.uint64)
+    polys = []
+    for c in arr:
+        boundary = h3.cell_to_boundary(h3.int_to_str(int(c)))  # (lat, lng) pairs
+        polys.append(shapely.Polygon([(lng, lat) for lat, lng in boundary]))
+    return gpd.GeoDataFrame({"cell_pos": np.arange(len(arr))}, geometry=polys, crs="EPSG:4326")
+
+
+def apportion_areas(
+    cells: npt.ArrayLike,
+    areas: gpd.GeoDataFrame,
+    *,
+    count_columns: list[str],
+    label_column: str | None = None,
+) -> pd.DataFrame:
+    """Share each area's counts among cells by overlap area; one row per cell, in cell order.
+
+    Parameters
+    ----------
+    cells
+        uint64 H3 cells.
+    areas
+        Polygons with the ``count_columns`` (e.g. residents per group).
+    count_columns
+        Additive columns to apportion (residents, residents of a group).
+    label_column
+        Optional categorical column (e.g. district name): each cell gets the label of the area
+        that covers most of it, or NA when no area touches it.
+    """
+    arr = np.asarray(cells, dtype=np.uint64)
+    hexes = cell_polygons(arr)
+    metric = areas.estimate_utm_crs()
+    a = areas[[*count_columns, *([label_column] if label_column else []), "geometry"]].copy()
+    a = a.to_crs(metric)
+    a["area_m2"] = a.geometry.area
+    a["area_idx"] = np.arange(len(a))
+    pieces = gpd.overlay(hexes.to_crs(metric), a, how="intersection", keep_geom_type=True)
+    share = pieces.geometry.area.to_numpy() / pieces["area_m2"].to_numpy()
+    out = pd.DataFrame(index=pd.RangeIndex(len(arr)))
+    for col in count_columns:
+        vals = np.bincount(
+            pieces["cell_pos"].to_numpy(),
+            weights=share * pieces[col].to_numpy(dtype=np.float64),
+            minlength=len(arr),
+        )
+        out[col] = vals
+    if label_column:
+        pieces["piece_m2"] = pieces.geometry.area
+        best = pieces.sort_values(
+            ["cell_pos", "piece_m2", "area_idx"], ascending=[True, False, True]
+        )
+        best = best.drop_duplicates("cell_pos")
+        labels = pd.Series(pd.NA, index=out.index, dtype="string")
+        labels.iloc[best["cell_pos"].to_numpy()] = best[label_column].astype("string").to_numpy()
+        out[label_column] = labels
+    return out
+
+
+def build_cell_table(
+    cells: npt.ArrayLike,
+    areas: gpd.GeoDataFrame,
+) -> pd.DataFrame:
+    """The ``cells.parquet`` table: ids, centroids, areas, district, residents by audit group.
+
+    Group columns (``res_<group>``) come from what the areas carry: ``residents_minority`` /
+    ``residents_majority`` give ``res_minority`` / ``res_majority``; ``deprivation_decile`` gives
+    ``res_dep_q1`` .. ``res_dep_q5`` (q1 = deciles 1-2, the most deprived fifth). Means of
+    ``minority_share`` and ``deprivation_score`` are resident-weighted over the cell's pieces.
+    """
+    arr = np.asarray(cells, dtype=np.uint64)
+    a = areas.copy()
+    counts = ["residents"]
+    if {"residents_minority", "residents_majority"} <= set(a.columns):
+        a["res_minority"] = a["residents_minority"].astype(float)
+        a["res_majority"] = a["residents_majority"].astype(float)
+        counts += ["res_minority", "res_majority"]
+    if "deprivation_decile" in a.columns:
+        quint = a["deprivation_decile"].astype(int).map(DEPRIVATION_QUINTILES)
+        for q in sorted(set(DEPRIVATION_QUINTILES.values())):
+            a[f"res_{q}"] = np.where(quint == q, a["residents"].astype(float), 0.0)
+            counts.append(f"res_{q}")
+    for attr in ("minority_share", "deprivation_score"):
+        if attr in a.columns:
+            a[f"_w_{attr}"] = a[attr].astype(float) * a["residents"].astype(float)
+            counts.append(f"_w_{attr}")
+    label = "district_name" if "district_name" in a.columns else None
+    shared = apportion_areas(arr, a, count_columns=counts, label_column=label)
+    lat, lon = cell_centroids(arr)
+    table = pd.DataFrame(
+        {
+            "h3_cell": cells_to_str(arr),
+            "h3_int": arr,
+            "lat": lat,
+            "lon": lon,
+            "area_km2": cell_areas_km2(arr),
+            "district_name": shared[label].fillna("outside areas").astype(str)
+            if label
+            else "unknown",
+        }
+    )
+    for col in counts:
+        if col.startswith("_w_"):
+            continue
+        table[col] = shared[col].to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for attr in ("minority_share", "deprivation_score"):
+            if f"_w_{attr}" in shared.columns:
+                table[attr] = shared[f"_w_{attr}"].to_numpy() / shared["residents"].to_numpy()
+    return table

@@ -1,0 +1,144 @@
+"""The feature dictionary (``docs/feature-dict.csv``) and the check that a table matches it.
+
+The dictionary has one row per column family, written as a pattern so it stays readable:
+``cnt_{type}_lag{k}w`` stands for every ``type`` token and lag ``k`` the configuration asks for.
+Placeholders expand from a :class:`~features.engineering.FeatureConfig`:
+
+============  ========================================================================
+``{type}``    the per-type feature types, then ``all`` (``FeatureConfig.type_tokens``)
+``{k}``       ``FeatureConfig.lags``
+``{n}``       ``FeatureConfig.rolling_windows``
+``{h}``       ``FeatureConfig.decay_half_lives``
+``{r}``       ``FeatureConfig.rings``
+``{name}``    the static covariates present in the table (``static_<name>`` columns)
+============  ========================================================================
+
+:func:`check_columns` fails in both directions: a table column no row documents, and a documented
+column the table lacks.
+"""
+
+from __future__ import annotations
+
+import itertools
+import string
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+
+from features.engineering import STATIC_PREFIX, FeatureConfig
+
+DICTIONARY_PATH: Path = Path(__file__).resolve().parents[1] / "docs" / "feature-dict.csv"
+DICTIONARY_COLUMNS: tuple[str, ...] = ("feature", "family", "meaning", "units", "window")
+PLACEHOLDERS: tuple[str, ...] = ("type", "k", "n", "h", "r", "name")
+
+
+def _placeholders(pattern: str) -> list[str]:
+    return [field for _, field, _, _ in string.Formatter().parse(pattern) if field is not None]
+
+
+def load_dictionary(path: str | Path | None = None) -> pd.DataFrame:
+    """Read and validate the feature dictionary CSV.
+
+    Refuses a file whose header is not ``feature,family,meaning,units,window``, a repeated or
+    empty ``feature``, an empty ``meaning``, or a placeholder other than those of this module.
+    """
+    path = Path(path) if path is not None else DICTIONARY_PATH
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    return validate_dictionary(table, source=str(path))
+
+
+def validate_dictionary(table: pd.DataFrame, *, source: str = "feature dictionary") -> pd.DataFrame:
+    """Check a dictionary frame (see :func:`load_dictionary`); return it unchanged."""
+    if tuple(table.columns) != DICTIONARY_COLUMNS:
+        raise ValueError(
+            f"{source} must have columns {','.join(DICTIONARY_COLUMNS)}. "
+            f"Got {','.join(map(str, table.columns))}."
+        )
+    features = table["feature"].str.strip()
+    if (features == "").any():
+        raise ValueError(f"{source} has a row with an empty 'feature'.")
+    repeated = sorted(set(features[features.duplicated()]))
+    if repeated:
+        raise ValueError(f"{source} lists these features more than once: {repeated}.")
+    for row in table.itertuples(index=False):
+        if not str(row.meaning).strip():
+            raise ValueError(f"{source}: feature {row.feature!r} has an empty 'meaning'.")
+        unknown = [p for p in _placeholders(row.feature) if p not in PLACEHOLDERS]
+        if unknown:
+            raise ValueError(
+                f"{source}: feature {row.feature!r} uses placeholders {unknown}. "
+                f"Expected only {{{'}, {'.join(PLACEHOLDERS)}}}."
+            )
+    return table
+
+
+def expand_dictionary(
+    dictionary: pd.DataFrame, *, config: FeatureConfig, static_columns: Iterable[str] = ()
+) -> list[str]:
+    """The concrete column names the dictionary documents for ``config``, in dictionary order.
+
+    ``static_columns`` are the covariate names without the ``static_`` prefix.
+    """
+    values: dict[str, tuple[str, ...]] = {
+        "type": config.type_tokens,
+        "k": tuple(map(str, config.lags)),
+        "n": tuple(map(str, config.rolling_windows)),
+        "h": tuple(map(str, config.decay_half_lives)),
+        "r": tuple(map(str, config.rings)),
+        "name": tuple(static_columns),
+    }
+    names: list[str] = []
+    for pattern in dictionary["feature"]:
+        fields = list(dict.fromkeys(_placeholders(pattern)))
+        for combo in itertools.product(*(values[f] for f in fields)):
+            names.append(pattern.format(**dict(zip(fields, combo, strict=True))))
+    return names
+
+
+def column_mismatches(
+    columns: Iterable[str],
+    *,
+    config: FeatureConfig,
+    dictionary: pd.DataFrame | None = None,
+) -> tuple[list[str], list[str]]:
+    """Return (undocumented, missing): table columns no dictionary row documents, and
+    documented columns the table lacks. Static covariates are taken from the table's
+    ``static_<name>`` columns."""
+    cols = list(columns)
+    dictionary = load_dictionary() if dictionary is None else validate_dictionary(dictionary)
+    static = [c.removeprefix(STATIC_PREFIX) for c in cols if c.startswith(STATIC_PREFIX)]
+    documented = expand_dictionary(dictionary, config=config, static_columns=static)
+    documented_set, cols_set = set(documented), set(cols)
+    undocumented = [c for c in cols if c not in documented_set]
+    missing = [c for c in documented if c not in cols_set]
+    return undocumented, missing
+
+
+def check_columns(
+    columns: Iterable[str],
+    *,
+    config: FeatureConfig,
+    dictionary: pd.DataFrame | None = None,
+) -> None:
+    """Raise a ValueError unless the columns and the dictionary (expanded for ``config``) agree.
+
+    Parameters
+    ----------
+    columns
+        The feature table's columns (keys, features and target).
+    config
+        The configuration the table was built with; it fixes the placeholder values.
+    dictionary
+        A dictionary frame; default: ``docs/feature-dict.csv``.
+    """
+    undocumented, missing = column_mismatches(columns, config=config, dictionary=dictionary)
+    problems = []
+    if undocumented:
+        problems.append(f"columns not in the feature dictionary: {undocumented}")
+    if missing:
+        problems.append(f"dictionary features missing from the table: {missing}")
+    if problems:
+        raise ValueError(
+            "The feature table and docs/feature-dict.csv disagree; " + "; ".join(problems) + "."
+        )

@@ -1,0 +1,497 @@
+"""Cell-week features for the weekly risk model, built from dense ``[week, cell]`` count arrays.
+
+Every feature of row ``(c, w)`` uses only complete weeks strictly before ``w`` (events with
+``timestamp < week_start``), plus things known in advance (the calendar of week ``w`` and static
+cell covariates). The table runs from the first week with ``min_history_weeks`` weeks of history
+to the forecast week, the week after the last complete week, whose ``target_count`` is null.
+
+How the arrays are built (``t`` is a week index, ``X[t, c]`` the count in week ``t``):
+
+- rolling means from one cumulative sum with a leading zero row, ``S[t] = X[0] + ... + X[t-1]``,
+  so the mean of the ``n`` weeks before ``t`` is ``(S[t] - S[t-n]) / n``;
+- the decayed intensity by a first-order recursion along weeks (``scipy.signal.lfilter``),
+  vectorised over cells;
+- weeks since the last event from a running maximum (``np.maximum.accumulate``) of event-week
+  indices;
+- spatial lags by a sparse ``[cell, cell]`` averaging matrix per H3 ring.
+
+Any window reaching before the first week of data gives NaN (never a silent zero), which only
+happens when ``min_history_weeks`` is shorter than the window.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import holidays
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import scipy.signal
+import scipy.sparse
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from features.h3index import cells_to_int, cells_to_str, ring_neighbours
+from features.panel import WEEK, validate_cells, validate_weeks, week_floor
+from features.taxonomy import POLICE_ACTIVITY_TYPES, VICTIM_TYPES, validate_crime_types
+
+logger = logging.getLogger(__name__)
+
+#: the type token of the aggregate over all target types
+ALL: str = "all"
+#: same week last year, in weeks
+SEASONAL_LAG: int = 52
+#: the rolling window and lag the spatial-lag features average over neighbouring cells
+NEIGHBOUR_BASES: tuple[tuple[str, int], ...] = (("lag", 1), ("roll", 4))
+CALENDAR_COLUMNS: tuple[str, ...] = ("week_of_year", "holidays_in_week", "weeks_since_start")
+KEY_COLUMNS: tuple[str, ...] = ("h3_cell", "week_start")
+TARGET_COLUMN: str = "target_count"
+STATIC_PREFIX: str = "static_"
+
+
+def _ascending_unique(
+    values: tuple[int, ...], *, name: str, low: int, high: int
+) -> tuple[int, ...]:
+    if not values:
+        raise ValueError(f"FeatureConfig.{name} must not be empty.")
+    if any(not (low <= v <= high) for v in values):
+        raise ValueError(f"FeatureConfig.{name} must hold ints in [{low}, {high}]. Got {values}.")
+    if list(values) != sorted(set(values)):
+        raise ValueError(
+            f"FeatureConfig.{name} must be strictly ascending with no repeats. Got {values}."
+        )
+    return values
+
+
+class FeatureConfig(BaseModel):
+    """What ``build_feature_table`` builds. Frozen; unknown keys are an error.
+
+    Attributes
+    ----------
+    target_types
+        Canonical types whose count in the row's week is ``target_count`` and whose sum is the
+        ``all`` aggregate. Default: the victim-reported types. Police-activity types are refused
+        unless ``target_reason`` gives a written reason (audit gate G1).
+    target_reason
+        Why police-activity types are in the target; required when they are, shown in reports.
+    feature_types
+        Types that get their own per-type features. None (default) means the target types.
+    police_activity_features
+        Must be True for ``feature_types`` to include police-activity types: their records follow
+        where police were sent, so using them as predictors feeds that back into the forecast.
+    lags
+        Weekly lags ``k`` of ``cnt_<type>_lag<k>w`` (1 = last week). 52 is the separate
+        same-week-last-year feature and is not allowed here.
+    rolling_windows
+        Windows ``n`` (weeks) of the rolling means ``cnt_<type>_roll<n>w``.
+    decay_half_lives
+        Half-lives ``h`` (weeks) of the decayed intensities ``nr_<type>_decay<h>w``.
+    rings
+        H3 ring distances ``r`` of the spatial lags ``nbr<r>_cnt_all_...``.
+    wks_since_cap
+        Cap (weeks) of ``wks_since_<type>``; also its value when no event was seen yet.
+    min_history_weeks
+        Complete weeks of data before the first row of the table.
+    holidays_country, holidays_subdiv
+        Public-holiday calendar of ``holidays_in_week`` (python-holidays codes).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    target_types: tuple[str, ...] = VICTIM_TYPES
+    target_reason: str | None = None
+    feature_types: tuple[str, ...] | None = None
+    police_activity_features: bool = False
+    lags: tuple[int, ...] = (1, 2, 3, 4)
+    rolling_windows: tuple[int, ...] = (4, 13, 52)
+    decay_half_lives: tuple[int, ...] = (1, 4)
+    rings: tuple[int, ...] = (1, 2)
+    wks_since_cap: int = Field(default=104, ge=1, le=1000)
+    min_history_weeks: int = Field(default=52, ge=1, le=1000)
+    holidays_country: str = "GB"
+    holidays_subdiv: str | None = "ENG"
+
+    @field_validator("target_types", "feature_types")
+    @classmethod
+    def _canonical(cls, value: tuple[str, ...] | None, info: Any) -> tuple[str, ...] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError(f"FeatureConfig.{info.field_name} must not be empty.")
+        if len(set(value)) != len(value):
+            raise ValueError(f"FeatureConfig.{info.field_name} repeats a type. Got {value}.")
+        return validate_crime_types(value, what=f"FeatureConfig.{info.field_name}")
+
+    @field_validator("lags")
+    @classmethod
+    def _lags(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        value = _ascending_unique(value, name="lags", low=1, high=520)
+        if SEASONAL_LAG in value:
+            raise ValueError(
+                f"FeatureConfig.lags must not include {SEASONAL_LAG}: same week last year is "
+                f"always built as cnt_<type>_lag{SEASONAL_LAG}w. Got {value}."
+            )
+        return value
+
+    @field_validator("rolling_windows")
+    @classmethod
+    def _windows(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        return _ascending_unique(value, name="rolling_windows", low=1, high=520)
+
+    @field_validator("decay_half_lives")
+    @classmethod
+    def _half_lives(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        return _ascending_unique(value, name="decay_half_lives", low=1, high=520)
+
+    @field_validator("rings")
+    @classmethod
+    def _rings(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        return _ascending_unique(value, name="rings", low=1, high=5)
+
+    @model_validator(mode="after")
+    def _police_activity(self) -> FeatureConfig:
+        police_targets = [t for t in self.target_types if t in POLICE_ACTIVITY_TYPES]
+        if police_targets and not (self.target_reason and self.target_reason.strip()):
+            raise ValueError(
+                f"FeatureConfig.target_types includes police-activity types {police_targets}; "
+                "these are recorded where police look, so a target_reason must say why."
+            )
+        police_features = [t for t in self.per_type_feature_types if t in POLICE_ACTIVITY_TYPES]
+        if police_features and not self.police_activity_features:
+            raise ValueError(
+                f"FeatureConfig.feature_types includes police-activity types {police_features}; "
+                "set police_activity_features: true to use them as predictors."
+            )
+        try:
+            holidays.country_holidays(self.holidays_country, subdiv=self.holidays_subdiv)
+        except NotImplementedError as exc:
+            raise ValueError(
+                f"FeatureConfig.holidays_country/holidays_subdiv must name a python-holidays "
+                f"calendar. Got {self.holidays_country!r}/{self.holidays_subdiv!r}: {exc}"
+            ) from exc
+        return self
+
+    @property
+    def per_type_feature_types(self) -> tuple[str, ...]:
+        """The canonical types that get per-type features (``feature_types`` or the targets)."""
+        return self.feature_types if self.feature_types is not None else self.target_types
+
+    @property
+    def type_tokens(self) -> tuple[str, ...]:
+        """Type tokens of the per-type feature columns: the feature types, then ``all``."""
+        return (*self.per_type_feature_types, ALL)
+
+
+def feature_columns(config: FeatureConfig, *, static_columns: tuple[str, ...] = ()) -> list[str]:
+    """The feature columns ``build_feature_table`` produces, in their stable order.
+
+    Parameters
+    ----------
+    config
+        The feature configuration.
+    static_columns
+        Names of the static covariates as passed in ``static`` (without the ``static_`` prefix).
+    """
+    cols: list[str] = []
+    for tok in config.type_tokens:
+        cols += [f"cnt_{tok}_lag{k}w" for k in config.lags]
+        cols += [f"cnt_{tok}_roll{n}w" for n in config.rolling_windows]
+        cols.append(f"cnt_{tok}_lag{SEASONAL_LAG}w")
+        cols += [f"nr_{tok}_decay{h}w" for h in config.decay_half_lives]
+        cols.append(f"wks_since_{tok}")
+    for r in config.rings:
+        cols += [f"nbr{r}_cnt_{ALL}_{kind}{n}w" for kind, n in NEIGHBOUR_BASES]
+    cols += list(CALENDAR_COLUMNS)
+    cols += [f"{STATIC_PREFIX}{name}" for name in static_columns]
+    return cols
+
+
+# ---------------------------------------------------------------------------------------------
+# Array builders. ``rows`` are the week indices t of the output rows (t = W is the forecast week);
+# each returns float32 [len(rows), cell].
+
+
+def _lagged(X: npt.NDArray, rows: npt.NDArray[np.int64], k: int) -> npt.NDArray[np.float32]:
+    """``X[t - k]``; NaN where ``t - k < 0``."""
+    out = np.full((rows.size, X.shape[1]), np.nan, dtype=np.float32)
+    ok = rows - k >= 0
+    out[ok] = X[rows[ok] - k]
+    return out
+
+
+def _rolling_mean(
+    S: npt.NDArray[np.int64], rows: npt.NDArray[np.int64], n: int
+) -> npt.NDArray[np.float32]:
+    """Mean of ``X[t-n .. t-1]`` from the cumulative sum ``S`` (leading zero row); NaN if t < n."""
+    out = np.full((rows.size, S.shape[1]), np.nan, dtype=np.float32)
+    ok = rows - n >= 0
+    out[ok] = (S[rows[ok]] - S[rows[ok] - n]) / n
+    return out
+
+
+def _decayed(
+    X: npt.NDArray, rows: npt.NDArray[np.int64], half_life: int
+) -> npt.NDArray[np.float32]:
+    """``sum_{s < t} X[s] * 2 ** (-(t - 1 - s) / h)``: last week's events weigh 1.
+
+    ``y[t] = X[t] + d * y[t-1]`` (``d = 2 ** (-1 / h)``) is ``lfilter([1], [1, -d])``; the row
+    for week t reads ``y[t - 1]`` so the week itself is never included. Weeks before the data
+    contribute nothing (the intensity is 0 at t = 0).
+    """
+    d = 2.0 ** (-1.0 / half_life)
+    y = scipy.signal.lfilter([1.0], [1.0, -d], X.astype(np.float64), axis=0)
+    y = np.vstack([np.zeros((1, X.shape[1])), y])  # y[t] now sums weeks < t
+    return y[rows].astype(np.float32)
+
+
+def _weeks_since(X: npt.NDArray, rows: npt.NDArray[np.int64], cap: int) -> npt.NDArray[np.float32]:
+    """``t - (last week s < t with X[s] > 0)``, capped at ``cap``; ``cap`` when none was seen."""
+    n_weeks = X.shape[0]
+    idx = np.where(X > 0, np.arange(n_weeks, dtype=np.int32)[:, None], np.int32(-1))
+    last = np.maximum.accumulate(idx, axis=0)
+    last = np.vstack([np.full((1, X.shape[1]), -1, dtype=np.int32), last])  # last[t]: weeks < t
+    seen = last[rows]
+    gap = rows[:, None] - seen
+    return np.where(seen >= 0, np.minimum(gap, cap), cap).astype(np.float32)
+
+
+def ring_mean_matrices(
+    cell_ids: npt.NDArray[np.uint64], *, rings: tuple[int, ...]
+) -> dict[int, scipy.sparse.csr_array]:
+    """Sparse ``[cell, cell]`` matrices averaging over each cell's ring at exact grid distance r.
+
+    Row ``i`` of ring ``r`` has ``1 / n_i`` at the ``n_i`` study cells at distance exactly ``r``
+    from cell ``i`` (cells outside the study area do not exist rather than count as zero). A row
+    with no such cell is all zero; callers mark those cells NaN.
+    """
+    n = cell_ids.size
+    i, j, d = ring_neighbours(cell_ids, k=max(rings))
+    out: dict[int, scipy.sparse.csr_array] = {}
+    for r in rings:
+        sel = d == r
+        n_in_ring = np.bincount(i[sel], minlength=n)
+        weights = 1.0 / n_in_ring[i[sel]]
+        out[r] = scipy.sparse.csr_array((weights, (i[sel], j[sel])), shape=(n, n))
+    return out
+
+
+def _ring_mean(
+    matrix: scipy.sparse.csr_array, values: npt.NDArray[np.float32]
+) -> npt.NDArray[np.float32]:
+    """Mean of ``values[:, j]`` over each cell's ring; NaN where a cell has no ring cells."""
+    has_ring = np.diff(matrix.indptr) > 0
+    out = np.asarray(matrix @ values.T.astype(np.float64)).T.astype(np.float32)
+    out[:, ~has_ring] = np.nan
+    return out
+
+
+def holidays_per_week(
+    weeks: npt.NDArray[np.datetime64], *, country: str, subdiv: str | None
+) -> npt.NDArray[np.int64]:
+    """Number of public-holiday dates (observed substitute days included) in each ISO week."""
+    years = range(int(pd.Timestamp(weeks[0]).year), int(pd.Timestamp(weeks[-1] + WEEK).year) + 1)
+    calendar = holidays.country_holidays(country, subdiv=subdiv, years=years)
+    dates = np.array(sorted(calendar), dtype="datetime64[D]").astype("datetime64[ns]")
+    if dates.size == 0:
+        return np.zeros(weeks.size, dtype=np.int64)
+    hol_weeks = week_floor(dates)
+    return np.searchsorted(hol_weeks, weeks, side="right") - np.searchsorted(
+        hol_weeks, weeks, side="left"
+    )
+
+
+def _static_matrix(
+    static: pd.DataFrame | None, cell_ids: npt.NDArray[np.uint64]
+) -> tuple[tuple[str, ...], npt.NDArray[np.float32]]:
+    """Align static covariates to ``cell_ids``; return (names, float32 [cell, covariate])."""
+    if static is None:
+        return (), np.empty((cell_ids.size, 0), dtype=np.float32)
+    if "h3_int" in static.columns:
+        keys = static["h3_int"].to_numpy()
+        if keys.dtype != np.uint64:
+            raise ValueError(f"static.h3_int must be uint64. Got dtype {keys.dtype}.")
+    elif "h3_cell" in static.columns:
+        keys = cells_to_int(static["h3_cell"].to_numpy())
+    else:
+        raise ValueError("static must have an 'h3_int' (uint64) or 'h3_cell' (hex str) column.")
+    values = static.drop(columns=[c for c in ("h3_int", "h3_cell") if c in static.columns])
+    bad = [c for c in values.columns if not (pd.api.types.is_numeric_dtype(values[c]))]
+    if bad:
+        raise ValueError(
+            f"static covariates must be numeric or bool; select or encode them first. "
+            f"Got non-numeric columns: {', '.join(map(str, bad))}."
+        )
+    names = tuple(str(c) for c in values.columns)
+    bad_names = [c for c in names if not (c.isidentifier() and c == c.lower())]
+    if bad_names:
+        raise ValueError(f"static column names must be snake_case. Got {bad_names}.")
+    if keys.size == 0 or len(np.unique(keys)) != keys.size:
+        raise ValueError("static must hold exactly one row per cell. Got none or repeats.")
+    order = np.argsort(keys, kind="stable")
+    pos = np.searchsorted(keys[order], cell_ids)
+    pos = np.minimum(pos, keys.size - 1)
+    found = keys[order][pos] == cell_ids
+    if not found.all():
+        missing = int((~found).sum())
+        raise ValueError(
+            f"static lacks {missing} of the {cell_ids.size} study cells "
+            f"(first: {int(cell_ids[~found][0]):x}); it must cover every cell."
+        )
+    if keys.size > cell_ids.size:
+        logger.info(
+            "static has %d rows outside the study cells; ignored.", keys.size - cell_ids.size
+        )
+    matrix = values.to_numpy(dtype=np.float32, na_value=np.nan)[order[pos]]
+    return names, matrix
+
+
+def build_feature_table(
+    counts: Mapping[str, npt.NDArray[np.integer]],
+    *,
+    cell_ids: npt.ArrayLike,
+    weeks: npt.ArrayLike,
+    static: pd.DataFrame | None = None,
+    config: FeatureConfig | None = None,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Build the cell-week feature table and its metadata.
+
+    Parameters
+    ----------
+    counts
+        ``{crime_type: int array [week, cell]}`` as from :func:`features.panel.count_matrix`; must
+        hold every target type and every feature type.
+    cell_ids
+        Study cells, uint64, strictly ascending (the cell axis of ``counts``).
+    weeks
+        The complete ISO weeks of data (the week axis of ``counts``), consecutive Mondays. There
+        must be at least ``config.min_history_weeks`` of them.
+    static
+        Per-cell covariates: an ``h3_int`` (uint64) or ``h3_cell`` (hex str) key column plus
+        numeric columns, each becoming ``static_<name>`` (float32). Must cover every study cell.
+    config
+        What to build; default :class:`FeatureConfig()`.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        One row per (week, cell), sorted by ``week_start`` then ``h3_cell``, for weeks from
+        ``weeks[min_history_weeks]`` to the forecast week ``weeks[-1] + 7 days``. Columns:
+        ``h3_cell`` (str), ``week_start`` (datetime64[ns]), the float32 features of
+        :func:`feature_columns`, and ``target_count`` (float32; NaN in the forecast week).
+    meta : dict
+        JSON-ready: ``target_types``, ``feature_types``, ``first_week``, ``last_complete_week``,
+        ``forecast_week`` (ISO dates), ``feature_columns``, ``n_cells``, ``n_weeks``, ``n_rows``,
+        ``period`` (``"week"``).
+    """
+    started = time.perf_counter()
+    config = config or FeatureConfig()
+    cells = validate_cells(cell_ids)
+    wk = validate_weeks(weeks)
+    n_weeks, n_cells = wk.size, cells.size
+    needed = dict.fromkeys((*config.target_types, *config.per_type_feature_types))
+    missing = [t for t in needed if t not in counts]
+    if missing:
+        raise ValueError(
+            f"counts lacks the crime types {missing} that the config needs "
+            f"(has: {', '.join(counts)})."
+        )
+    for name in needed:
+        shape = np.shape(counts[name])
+        if shape != (n_weeks, n_cells):
+            raise ValueError(
+                f"counts[{name!r}] must have shape [week, cell] = ({n_weeks}, {n_cells}). "
+                f"Got {shape}."
+            )
+    if n_weeks < config.min_history_weeks:
+        raise ValueError(
+            f"build_feature_table needs at least min_history_weeks={config.min_history_weeks} "
+            f"complete weeks of data. Got {n_weeks}."
+        )
+    static_names, static_values = _static_matrix(static, cells)
+
+    first = config.min_history_weeks
+    rows = np.arange(first, n_weeks + 1, dtype=np.int64)  # t = n_weeks is the forecast week
+    n_rows = rows.size
+    all_counts = np.zeros((n_weeks, n_cells), dtype=np.int32)
+    for name in config.target_types:
+        all_counts += np.asarray(counts[name], dtype=np.int32)
+
+    columns: dict[str, npt.NDArray[np.float32]] = {}
+    for tok in config.type_tokens:
+        X = all_counts if tok == ALL else np.asarray(counts[tok], dtype=np.int32)
+        S = np.zeros((n_weeks + 1, n_cells), dtype=np.int64)
+        np.cumsum(X, axis=0, out=S[1:])
+        for k in config.lags:
+            columns[f"cnt_{tok}_lag{k}w"] = _lagged(X, rows, k)
+        for n in config.rolling_windows:
+            columns[f"cnt_{tok}_roll{n}w"] = _rolling_mean(S, rows, n)
+        columns[f"cnt_{tok}_lag{SEASONAL_LAG}w"] = _lagged(X, rows, SEASONAL_LAG)
+        for h in config.decay_half_lives:
+            columns[f"nr_{tok}_decay{h}w"] = _decayed(X, rows, h)
+        columns[f"wks_since_{tok}"] = _weeks_since(X, rows, config.wks_since_cap)
+
+    S_all = np.zeros((n_weeks + 1, n_cells), dtype=np.int64)
+    np.cumsum(all_counts, axis=0, out=S_all[1:])
+    bases = {
+        (kind, n): _lagged(all_counts, rows, n) if kind == "lag" else _rolling_mean(S_all, rows, n)
+        for kind, n in NEIGHBOUR_BASES
+    }
+    for r, matrix in ring_mean_matrices(cells, rings=config.rings).items():
+        for kind, n in NEIGHBOUR_BASES:
+            columns[f"nbr{r}_cnt_{ALL}_{kind}{n}w"] = _ring_mean(matrix, bases[(kind, n)])
+
+    row_weeks = wk[0] + rows * WEEK
+    per_week = {
+        "week_of_year": pd.DatetimeIndex(row_weeks).isocalendar()["week"].to_numpy(np.int64),
+        "holidays_in_week": holidays_per_week(
+            row_weeks, country=config.holidays_country, subdiv=config.holidays_subdiv
+        ),
+        "weeks_since_start": rows,
+    }
+    flat: dict[str, Any] = {
+        "h3_cell": pd.array(np.tile(cells_to_str(cells), n_rows), dtype="str"),
+        "week_start": np.repeat(row_weeks, n_cells),
+    }
+    for name, values in columns.items():
+        flat[name] = values.reshape(-1)
+    for name in CALENDAR_COLUMNS:
+        flat[name] = np.repeat(per_week[name].astype(np.float32), n_cells)
+    for j, name in enumerate(static_names):
+        flat[f"{STATIC_PREFIX}{name}"] = np.tile(static_values[:, j], n_rows)
+    target = np.full((n_rows, n_cells), np.nan, dtype=np.float32)
+    target[rows < n_weeks] = all_counts[rows[rows < n_weeks]]
+    flat[TARGET_COLUMN] = target.reshape(-1)
+
+    feature_cols = feature_columns(config, static_columns=static_names)
+    expected = [*KEY_COLUMNS, *feature_cols, TARGET_COLUMN]
+    assert list(flat) == expected, "column order drifted from feature_columns()"
+    table = pd.DataFrame(flat, copy=False)
+
+    forecast_week = wk[-1] + WEEK
+    meta: dict[str, Any] = {
+        "target_types": list(config.target_types),
+        "feature_types": list(config.per_type_feature_types),
+        "first_week": str(np.datetime_as_string(row_weeks[0], unit="D")),
+        "last_complete_week": str(np.datetime_as_string(wk[-1], unit="D")),
+        "forecast_week": str(np.datetime_as_string(forecast_week, unit="D")),
+        "feature_columns": feature_cols,
+        "n_cells": int(n_cells),
+        "n_weeks": int(n_rows),
+        "n_rows": len(table),
+        "period": "week",
+    }
+    logger.info(
+        "Built %d feature rows (%d cells x %d weeks, %s to forecast week %s), %d features, "
+        "in %.1f s.",
+        len(table),
+        n_cells,
+        n_rows,
+        meta["first_week"],
+        meta["forecast_week"],
+        len(feature_cols),
+        time.perf_counter() - started,
+    )
+    return table, meta

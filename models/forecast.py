@@ -1,0 +1,123 @@
+"""The published forecast table: scores, intervals, ranks and flags for one period.
+
+The column contract lives in ``docs/forecast-dict.csv`` and :data:`FORECAST_COLUMNS`; a test keeps
+the two in step. The CSV carries no event-level rows and no historical counts (gate G9), and no
+run-specific identifiers, so the same params and seed give a byte-identical file; the MLflow run
+id travels in the manifest beside it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Final
+
+import h3
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from scipy import stats
+
+from models.metrics import flag_top_area, rank_order
+
+FORECAST_COLUMNS: Final[tuple[str, ...]] = (
+    "h3_cell",
+    "week_start",
+    "risk_score",
+    "risk_low_80",
+    "risk_high_80",
+    "risk_rank",
+    "risk_percentile",
+    "flagged",
+    "lat",
+    "lon",
+    "district_name",
+    "area_km2",
+    "model_version",
+    "audit_status",
+)
+
+
+def poisson_interval(
+    expected: npt.ArrayLike, *, level: float
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Central ``level`` interval of a Poisson count with the given expected value.
+
+    This is the spread of the count itself around the expected count (what a planner sees next
+    week), not the uncertainty of the expected count; it is the narrowest honest statement a
+    Poisson model supports and says so in the forecast dictionary.
+    """
+    mu = np.clip(np.asarray(expected, dtype=np.float64), 1e-12, None)
+    alpha = (1.0 - level) / 2.0
+    return stats.poisson.ppf(alpha, mu), stats.poisson.ppf(1.0 - alpha, mu)
+
+
+def build_forecast_table(
+    cells: pd.DataFrame,
+    scores: npt.ArrayLike,
+    *,
+    week_start: pd.Timestamp,
+    coverage: float,
+    interval_level: float,
+    model_version: str,
+    audit_status: str,
+) -> pd.DataFrame:
+    """One row per study cell, in rank order (rank 1 = highest expected count).
+
+    Parameters
+    ----------
+    cells
+        ``cells.parquet`` rows (``h3_cell``, ``h3_int``, ``lat``, ``lon``, ``area_km2``,
+        ``district_name``), aligned with ``scores``.
+    scores
+        Expected target count of each cell in the forecast week.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    if s.shape != (len(cells),):
+        raise ValueError(f"scores must have one value per cell ({len(cells)}). Got {s.shape}.")
+    ids = cells["h3_int"].to_numpy(dtype=np.uint64)
+    order = rank_order(s, ids)
+    rank = np.empty(len(s), dtype=np.int64)
+    rank[order] = np.arange(1, len(s) + 1)
+    n = len(s)
+    percentile = 100.0 * (n - rank) / max(n - 1, 1)
+    flagged = flag_top_area(
+        s[None, :], areas_km2=cells["area_km2"].to_numpy(), cell_ids=ids, coverage=coverage
+    )[0]
+    low, high = poisson_interval(s, level=interval_level)
+    table = pd.DataFrame(
+        {
+            "h3_cell": cells["h3_cell"].astype(str).to_numpy(),
+            "week_start": f"{pd.Timestamp(week_start):%Y-%m-%d}",
+            "risk_score": np.round(s, 6),
+            "risk_low_80": low.astype(np.int64),
+            "risk_high_80": high.astype(np.int64),
+            "risk_rank": rank,
+            "risk_percentile": np.round(percentile, 2),
+            "flagged": flagged,
+            "lat": np.round(cells["lat"].to_numpy(dtype=np.float64), 6),
+            "lon": np.round(cells["lon"].to_numpy(dtype=np.float64), 6),
+            "district_name": cells["district_name"].astype(str).to_numpy(),
+            "area_km2": np.round(cells["area_km2"].to_numpy(dtype=np.float64), 6),
+            "model_version": model_version,
+            "audit_status": audit_status,
+        }
+    )
+    return table.sort_values("risk_rank").reset_index(drop=True)[list(FORECAST_COLUMNS)]
+
+
+def forecast_geojson(table: pd.DataFrame) -> str:
+    """The forecast as a GeoJSON FeatureCollection of hexagons (EPSG:4326, lon/lat order)."""
+    features = []
+    records = table.to_dict(orient="records")
+    for rec in records:
+        ring = [[round(lng, 7), round(lat, 7)] for lat, lng in h3.cell_to_boundary(rec["h3_cell"])]
+        ring.append(ring[0])
+        props = {k: (v.item() if hasattr(v, "item") else v) for k, v in rec.items()}
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "Polygon", "coordinates": [ring]},
+                "properties": props,
+            }
+        )
+    return json.dumps({"type": "FeatureCollection", "features": features}, separators=(",", ":"))

@@ -1,0 +1,115 @@
+"""The one params loader: read ``params.yaml``, keep a stage's declared sections, validate them.
+
+Every stage defines a frozen pydantic model whose fields are the top-level ``params.yaml`` sections
+it reads, and ``dvc.yaml`` declares exactly those sections for the stage (a test checks both agree).
+Unknown or mistyped keys are errors whose message names the key, the expectation and the value.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+DEFAULT_PARAMS_PATH = Path("params.yaml")
+
+
+class StageParams(BaseModel):
+    """Base class of a stage's params: frozen, and unknown keys are errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+P = TypeVar("P", bound=StageParams)
+
+
+class ParamsError(ValueError):
+    """A stage's params are missing, unknown or of the wrong type."""
+
+
+def read_params_file(path: Path = DEFAULT_PARAMS_PATH) -> dict[str, Any]:
+    """Read ``params.yaml`` into a dict, refusing a missing file or a non-mapping document."""
+    if not path.exists():
+        raise ParamsError(f"The params file {path} does not exist; run from the repository root.")
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ParamsError(f"The params file {path} must hold a mapping of sections. Got {data!r}.")
+    return data
+
+
+def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """Field names of the (nested) model that a validation error location points into."""
+    current: Any = model
+    for part in loc[:-1]:
+        fields = getattr(current, "model_fields", None)
+        if fields is None or part not in fields:
+            return []
+        annotation = fields[part].annotation
+        current = annotation
+    fields = getattr(current, "model_fields", None)
+    return list(fields) if fields else []
+
+
+def _describe(stage: str, model: type[BaseModel], err: dict[str, Any]) -> str:
+    loc = tuple(err["loc"])
+    key = ".".join(str(p) for p in loc)
+    kind = err["type"]
+    got = err.get("input")
+    if kind == "extra_forbidden":
+        hint = difflib.get_close_matches(str(loc[-1]), _known_keys(model, loc), n=1)
+        suggestion = f" Did you mean '{hint[0]}'?" if hint else ""
+        return f"The '{key}' parameter of stage '{stage}' is not a known key.{suggestion}"
+    if kind == "missing":
+        return f"The '{key}' parameter of stage '{stage}' is required but missing from params.yaml."
+    ctx = err.get("ctx") or {}
+    expectations = {
+        "int_type": "must be an int",
+        "int_parsing": "must be an int",
+        "int_from_float": "must be an int",
+        "float_type": "must be a number",
+        "float_parsing": "must be a number",
+        "bool_type": "must be true or false",
+        "bool_parsing": "must be true or false",
+        "string_type": "must be a string",
+        "list_type": "must be a list",
+        "dict_type": "must be a mapping",
+        "greater_than": f"must be > {ctx.get('gt')}",
+        "greater_than_equal": f"must be >= {ctx.get('ge')}",
+        "less_than": f"must be < {ctx.get('lt')}",
+        "less_than_equal": f"must be <= {ctx.get('le')}",
+        "literal_error": f"must be one of {ctx.get('expected')}",
+        "model_type": "must be a mapping",
+    }
+    expectation = expectations.get(kind, err["msg"][:1].lower() + err["msg"][1:])
+    return f"The '{key}' parameter of stage '{stage}' {expectation}. Got {got!r}."
+
+
+def validate_params(stage: str, model: type[P], raw: dict[str, Any]) -> P:
+    """Validate the sections of ``raw`` that ``model`` declares; name every bad key on failure."""
+    declared = list(model.model_fields)
+    missing = [section for section in declared if section not in raw]
+    if missing:
+        raise ParamsError(
+            f"Stage '{stage}' reads the params.yaml section(s) {missing}, which are missing."
+        )
+    try:
+        return model.model_validate({section: raw[section] for section in declared})
+    except ValidationError as exc:
+        lines = [_describe(stage, model, err) for err in exc.errors()]
+        raise ParamsError("\n".join(lines)) from None
+
+
+def load_params(stage: str, model: type[P], path: Path = DEFAULT_PARAMS_PATH) -> P:
+    """Load and validate one stage's params from ``params.yaml``."""
+    return validate_params(stage, model, read_params_file(path))
+
+
+def params_hash(params: BaseModel) -> str:
+    """A stable short hash of a stage's validated params (for MLflow tags and model versions)."""
+    blob = json.dumps(params.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -1,0 +1,171 @@
+"""Stage ``audit``: gates G1-G10 over the backtest, the bias report and the model card."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from pathlib import Path
+
+import h3
+import numpy as np
+import pandas as pd
+
+from features.taxonomy import POLICE_ACTIVITY_TYPES
+from models.audit import (
+    AuditConfig,
+    GranularityCheck,
+    LiftEstimate,
+    TargetDefinition,
+    run_audit,
+)
+from models.backtest import to_matrix
+from models.metrics import coverage_label
+from models.report import ReportContext, render_bias_report, render_model_card
+from pipelines._io import read_json, setup_logging, timed, write_json, write_text
+from pipelines._operational import OperationalConfig, PublishConfig
+from pipelines._params import ParamsError, StageParams, load_params, params_hash
+from pipelines._tracking import stage_run
+
+STAGE = "audit"
+
+
+class Params(StageParams):
+    audit: AuditConfig
+    operational: OperationalConfig
+    publish: PublishConfig
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--backtest", type=Path, required=True)
+    parser.add_argument("--cells", type=Path, required=True)
+    parser.add_argument("--panel-meta", type=Path, required=True)
+    parser.add_argument("--metrics", type=Path, required=True)
+    parser.add_argument("--data-quality", type=Path, required=True)
+    parser.add_argument("--model-meta", type=Path, required=True)
+    parser.add_argument("--out-audit", type=Path, required=True)
+    parser.add_argument("--out-report", type=Path, required=True)
+    parser.add_argument("--out-card", type=Path, required=True)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    args = parser.parse_args(argv)
+    log = setup_logging(STAGE)
+    params = load_params(STAGE, Params, args.params)
+    if "coverage" in params.audit.model_fields_set:
+        raise ParamsError(
+            "The 'audit.coverage' parameter of stage 'audit' is set by 'operational.coverage'; "
+            "remove it from the audit section so the audited and published coverage agree."
+        )
+    config = params.audit.model_copy(update={"coverage": params.operational.coverage})
+
+    meta = read_json(args.panel_meta)
+    metrics = read_json(args.metrics)
+    quality = read_json(args.data_quality)
+    model_meta = read_json(args.model_meta)
+    cells = pd.read_parquet(args.cells)
+    backtest = pd.read_parquet(args.backtest)
+    weeks = np.sort(backtest["week_start"].unique())
+    order = cells["h3_cell"].to_numpy()
+    flagged = to_matrix(backtest, "flagged", weeks=weeks, cells=order).astype(bool)
+    y = to_matrix(backtest, "target_count", weeks=weeks, cells=order)
+    s = to_matrix(backtest, "risk_score", weeks=weeks, cells=order)
+
+    reason = meta.get("target_reason")
+    target = TargetDefinition(
+        target_types=tuple(meta["target_types"]),
+        police_activity_reasons={
+            t: reason for t in meta["target_types"] if t in POLICE_ACTIVITY_TYPES and reason
+        },
+    )
+    resolution = h3.get_resolution(str(order[0]))
+    granularity = GranularityCheck(
+        published_resolution=resolution,
+        max_resolution=params.publish.max_resolution,
+        event_level_rows=False,  # the forecast CSV has one row per cell, never per event
+        min_count_shown=None,  # and shows no historical counts
+    )
+    accepted = quality.get("accepted_by_type", {})
+    k = coverage_label(params.operational.coverage)
+    with timed(log, "audit"):
+        result = run_audit(
+            flagged,
+            y,
+            s,
+            cells,
+            config=config,
+            target=target,
+            granularity=granularity,
+            target_event_counts={t: float(accepted.get(t, 0)) for t in meta["target_types"]},
+            lift=LiftEstimate.from_metrics(metrics, key=f"lift_pai_at_{k}pct"),
+            override=params.publish.override,
+        )
+    context = ReportContext(
+        model_version=model_meta["model_version"],
+        run_id=model_meta["mlflow_run_id"],
+        report_date=dt.date.fromisoformat(meta["forecast_week"]),
+        study_area=f"{len(cells)} H3 cells at resolution {resolution} "
+        f"({cells['area_km2'].sum():,.0f} km², {cells['residents'].sum():,.0f} residents)",
+        model_params={"best_rounds": model_meta["best_rounds"]},
+        target_types=target.target_types,
+        police_activity_reasons=target.police_activity_reasons,
+        published_resolution=resolution,
+        backtest_period=f"{metrics['backtest_first_week']} to {metrics['backtest_last_week']} "
+        f"({metrics['n_backtest_weeks']} weeks)",
+        training_data=f"{quality['source']} events, "
+        f"{quality['date_min']} to {quality['date_max']}; "
+        f"{quality['rows_accepted']:,} accepted of {quality['rows_read']:,} read",
+        evaluation_data="rolling-origin backtest: each week forecast by a model trained on "
+        f"earlier weeks only (refit every {metrics['refit_every']} weeks)",
+    )
+    cell_map = pd.DataFrame(
+        {"lon": cells["lon"], "lat": cells["lat"], "flag_share": flagged.mean(axis=0)}
+    )
+
+    def render(audit_dict: dict[str, object]) -> tuple[str, str]:
+        html = render_bias_report(
+            audit_dict, metrics=metrics, data_quality=quality, context=context, cell_map=cell_map
+        )
+        card = render_model_card(audit_dict, metrics=metrics, context=context)
+        return html, card
+
+    # G10 judges the rendered documents, which show the other gates: render, judge, render again.
+    html, card = render(result.to_dict())
+    result = result.with_documentation(
+        report_html=html, model_card_md=card, model_version=context.model_version
+    )
+    html, card = render(result.to_dict())
+    final = result.with_documentation(
+        report_html=html, model_card_md=card, model_version=context.model_version
+    )
+    audit = final.to_dict()
+    for name, gate in sorted(audit["gates"].items(), key=lambda kv: int(kv[0][1:])):
+        log.info("%s %-18s %s", name, gate["status"], gate.get("explanation", ""))
+    log.info("publishable: %s", audit["publishable"])
+    write_json(args.out_audit, audit)
+    write_text(args.out_report, html)
+    write_text(args.out_card, card)
+    with stage_run(
+        stage=STAGE,
+        params_digest=params_hash(params),
+        inputs=[args.backtest, args.cells, args.metrics],
+        parent_run_id=model_meta["mlflow_run_id"],
+    ):
+        import mlflow
+
+        mlflow.log_metric("audit_publishable", float(audit["publishable"]))
+        mlflow.log_metrics(
+            {
+                f"audit.{name}.value": float(gate["value"])
+                for name, gate in audit["gates"].items()
+                if isinstance(gate.get("value"), int | float)
+                and not isinstance(gate["value"], bool)
+            }
+        )
+        for name, gate in audit["gates"].items():
+            mlflow.set_tag(f"audit.{name}", gate["status"])
+        mlflow.log_artifact(str(args.out_report))
+        mlflow.log_artifact(str(args.out_card))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

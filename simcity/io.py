@@ -1,0 +1,161 @@
+"""Write and read the synthetic city files (``data/raw/synthetic/``, see docs/architecture.md).
+
+Every file is written to a temporary name in its folder and renamed into place, and every writer
+is deterministic: the same city gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from simcity.generate import SimulatedCity
+
+logger = logging.getLogger(__name__)
+
+#: Column order and Arrow types of events.parquet (the contract in docs/architecture.md).
+EVENT_SCHEMA = pa.schema(
+    [
+        ("crime_id", pa.string()),
+        ("timestamp", pa.timestamp("ns")),
+        ("month", pa.string()),
+        ("reported_by", pa.string()),
+        ("falls_within", pa.string()),
+        ("longitude", pa.float64()),
+        ("latitude", pa.float64()),
+        ("location", pa.string()),
+        ("area_code", pa.string()),
+        ("area_name", pa.string()),
+        ("crime_type", pa.string()),
+        ("knife_enabled", pa.bool_()),
+        ("last_outcome_category", pa.string()),
+        ("context", pa.string()),
+    ]
+)
+
+
+def write_city(city: SimulatedCity, out_dir: Path) -> None:
+    """Write events.parquet, areas.parquet, districts.parquet and truth/ into ``out_dir``.
+
+    Creates ``out_dir`` if needed; each file is replaced atomically. Byte-identical for the same
+    seed and configuration.
+    """
+    t0 = time.perf_counter()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write_events(city.events, out_dir / "events.parquet")
+    _write_geoparquet(city.areas, out_dir / "areas.parquet")
+    _write_geoparquet(city.districts, out_dir / "districts.parquet")
+    city.truth.save(out_dir / "truth")
+    size = sum(p.stat().st_size for p in out_dir.rglob("*") if p.is_file())
+    logger.info(
+        "Wrote %d events, %d areas, %d districts and the truth model to %s (%.1f MB, %.1fs)",
+        len(city.events), len(city.areas), len(city.districts), out_dir, size / 1e6,
+        time.perf_counter() - t0,
+    )  # fmt: skip
+
+
+def events_to_arrow(events: pd.DataFrame) -> pa.Table:
+    """The events frame as an Arrow table with plain string columns (no pandas metadata)."""
+    columns = []
+    for fld in EVENT_SCHEMA:
+        series = events[fld.name]
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            codes = pa.array(series.cat.codes.to_numpy(), mask=series.cat.codes.to_numpy() < 0)
+            cats = pa.array(list(series.cat.categories), type=pa.string())
+            arr = pa.DictionaryArray.from_arrays(codes, cats).cast(fld.type)
+        elif fld.type == pa.timestamp("ns"):
+            arr = pa.array(series.to_numpy().astype("datetime64[ns]"), type=fld.type)
+        else:
+            arr = pa.array(series.to_numpy(), type=fld.type)
+        columns.append(arr)
+    return pa.Table.from_arrays(columns, schema=EVENT_SCHEMA)
+
+
+def _write_events(events: pd.DataFrame, path: Path, *, chunk_rows: int = 1 << 20) -> None:
+    """Write events in row groups converted one at a time, so memory stays ~one chunk."""
+    tmp = _temp_path(path)
+    try:
+        with pq.ParquetWriter(tmp, EVENT_SCHEMA, compression="zstd") as writer:
+            for first in range(0, max(len(events), 1), chunk_rows):
+                writer.write_table(events_to_arrow(events.iloc[first : first + chunk_rows]))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_table_atomic(table: pa.Table, path: Path) -> None:
+    """Write a Parquet file via a temporary file in the same folder, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_path(path)
+    try:
+        pq.write_table(table, tmp, compression="zstd", row_group_size=1 << 20)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_json_atomic(obj: Any, path: Path) -> None:
+    """Write JSON (sorted keys, trailing newline) via a temporary file, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_path(path)
+    try:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text_atomic(text: str, path: Path) -> None:
+    """Write a text file via a temporary file in the same folder, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_path(path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_geoparquet(gdf: gpd.GeoDataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_path(path)
+    try:
+        gdf.to_parquet(tmp, index=False, compression="zstd")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _temp_path(path: Path) -> Path:
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    return Path(name)
+
+
+def read_events(path: Path | str) -> pd.DataFrame:
+    """Read events.parquet (string columns as pandas strings)."""
+    return pd.read_parquet(path)
+
+
+def read_city_areas(path: Path | str) -> gpd.GeoDataFrame:
+    """Read areas.parquet (EPSG:4326)."""
+    return gpd.read_parquet(path)
+
+
+def read_city_districts(path: Path | str) -> gpd.GeoDataFrame:
+    """Read districts.parquet (EPSG:4326)."""
+    return gpd.read_parquet(path)

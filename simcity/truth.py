@@ -1,0 +1,344 @@
+"""The ground truth: the expected count per H3 cell, week and crime type, given the past.
+
+For week ``w`` (Monday 00:00 to the next Monday) the expectation is, per micro-cell ``m`` and type
+``k``::
+
+    background[k, m] · weekly_factor[k, w]
+      + Σ_{events e of type k before the week} α_k · P(an offspring of e lands in m during w)
+
+where an offspring is a *repeat* (same micro-cell, geometric delay with daily survival
+``q_repeat``) with probability ``repeat_share`` and otherwise a *near repeat* (micro-cell drawn
+from the Gaussian kernel of ``simcity.kernel``, delay with survival ``q_near``). For a delay on
+{1, 2, ...} days, ``P(delay ∈ [a, a + 7)) = q^(a-1) (1 - q^7)``, so each type's pending
+excitation is a sum of ``q^(7w - day_e)`` over past events, computed for all requested weeks with
+one sparse product. ``kind="recorded"`` multiplies each micro-cell's expectation by its recording
+probability. A coarser H3 cell's value is the exact sum over the micro-cells whose centre it
+contains (events sit at micro-cell centres).
+
+Deliberately excluded (as the issue specifies): offspring of events *inside* the week (the
+intra-week cascade). The truth is E[count of events in w whose parent, if any, is before w | past].
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import h3
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.parquet as pq
+from scipy import sparse
+
+from features.h3index import index_points
+from simcity.config import MICRO_RESOLUTION
+from simcity.kernel import build_kernels
+
+logger = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float64]
+TRUTH_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TruthModel:
+    """Everything needed to compute expected counts; arrays indexed [type, micro-cell].
+
+    ``hist_*`` hold every committed event of the simulation (burn-in included): type position,
+    micro-cell position and day index counted from ``origin`` (the first burn-in Monday).
+    """
+
+    types: tuple[str, ...]
+    origin: np.datetime64
+    burn_in_weeks: int
+    n_weeks_total: int
+    cells: npt.NDArray[np.uint64]
+    lat: FloatArray
+    lon: FloatArray
+    x: FloatArray
+    y: FloatArray
+    background: FloatArray
+    weekly_factor: FloatArray
+    record_prob: FloatArray
+    alpha: FloatArray
+    repeat_share: FloatArray
+    q_repeat: FloatArray
+    q_near: FloatArray
+    sigma_m: FloatArray
+    truncation_sd: float
+    hist_type: npt.NDArray[np.int8]
+    hist_micro: npt.NDArray[np.int32]
+    hist_day: npt.NDArray[np.int32]
+    _cache: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    # ------------------------------------------------------------------ queries
+    def expected_counts(
+        self,
+        cells: npt.ArrayLike,
+        week_starts: npt.ArrayLike,
+        crime_types: Sequence[str],
+        *,
+        kind: Literal["recorded", "committed"],
+    ) -> FloatArray:
+        """Expected number of events of ``crime_types`` per (week, cell), float64 ``[week, cell]``.
+
+        Parameters
+        ----------
+        cells
+            H3 cells as uint64 (resolution 0..10, mixing allowed). Cells outside the city get 0.
+        week_starts
+            Mondays at midnight (datetime64), within the simulated period, its burn-in, or up to
+            53 weeks after it (the past is complete there, so the truth is defined).
+        crime_types
+            Canonical names; each must be a simulated type.
+        kind
+            ``"committed"`` (true harm) or ``"recorded"`` (after the recording layer).
+
+        Refuses finer-than-micro-cell resolutions, non-Monday or out-of-range weeks and unknown
+        types with a ValueError naming the value.
+        """
+        if kind not in ("recorded", "committed"):
+            raise ValueError(f"kind must be 'recorded' or 'committed'. Got {kind!r}.")
+        cell_arr = np.asarray(cells, dtype=np.uint64).ravel()
+        w_idx = self._week_index(week_starts)
+        k_idx = self._type_index(crime_types)
+        uniq, inverse = np.unique(cell_arr, return_inverse=True)
+        projector = self._projector(uniq)  # [micro, unique cell]
+        out = np.zeros((w_idx.size, uniq.size))
+        if uniq.size == 0 or w_idx.size == 0 or k_idx.size == 0:
+            return out[:, inverse]
+        recorded = kind == "recorded"
+
+        # Background: separable in week and place.
+        for k in k_idx:
+            weight = self.background[k] * (self.record_prob[k] if recorded else 1.0)
+            out += np.outer(self.weekly_factor[k, w_idx], projector.T @ weight)
+
+        # Self-excitation from events before each week.
+        repeat_acc = np.zeros((w_idx.size, self.cells.size))
+        near_groups: dict[tuple[float, bytes], list[Any]] = {}
+        for k in k_idx:
+            p = self.record_prob[k] if recorded else np.ones(self.cells.size)
+            rep = self._pending(k, w_idx, self.q_repeat[k])
+            if rep is not None:
+                coef = self.alpha[k] * self.repeat_share[k] * self._week_mass(self.q_repeat[k])
+                repeat_acc += coef * rep * p[None, :]
+            near = self._pending(k, w_idx, self.q_near[k])
+            if near is not None and self.repeat_share[k] < 1.0:
+                coef = (
+                    self.alpha[k] * (1.0 - self.repeat_share[k]) * self._week_mass(self.q_near[k])
+                )
+                # Types whose recording surfaces are proportional share one kernel product.
+                scale = float(p.max()) if p.max() > 0 else 1.0
+                key = (float(self.sigma_m[k]), np.round(p / scale, 12).tobytes())
+                if key not in near_groups:
+                    near_groups[key] = [np.zeros_like(repeat_acc), p / scale]
+                near_groups[key][0] += (coef * scale) * near
+        out += (projector.T @ repeat_acc.T).T
+        for (sigma, _), (acc, surface) in near_groups.items():
+            spread = (self._kernel_t(sigma) @ acc.T).T  # [week, target micro]
+            out += (projector.T @ (spread * surface[None, :]).T).T
+        return out[:, inverse]
+
+    def with_history(
+        self,
+        hist_type: npt.ArrayLike,
+        hist_micro: npt.ArrayLike,
+        hist_day: npt.ArrayLike,
+    ) -> TruthModel:
+        """The same model with a different event history (for leakage and what-if checks)."""
+        return dataclasses.replace(
+            self,
+            hist_type=np.asarray(hist_type, dtype=np.int8),
+            hist_micro=np.asarray(hist_micro, dtype=np.int32),
+            hist_day=np.asarray(hist_day, dtype=np.int32),
+            _cache={k: v for k, v in self._cache.items() if k[0] != "pending"},
+        )
+
+    @property
+    def first_week(self) -> np.datetime64:
+        """The first in-period Monday (after the burn-in)."""
+        return self.origin + np.timedelta64(7 * self.burn_in_weeks, "D")
+
+    # ------------------------------------------------------------------ internals
+    @staticmethod
+    def _week_mass(q: float) -> float:
+        # P(delay in [a, a+7)) = q^(a-1) (1 - q^7) and pending sums hold q^a.
+        return (1.0 - q**7) / q if q > 0 else 0.0
+
+    def _week_index(self, week_starts: npt.ArrayLike) -> npt.NDArray[np.int64]:
+        ws = np.asarray(week_starts).ravel().astype("datetime64[ns]")
+        days = ws.astype("datetime64[D]")
+        if np.any(days != ws):
+            raise ValueError("week_starts must be at midnight (Monday 00:00).")
+        delta = (days - self.origin).astype(np.int64)
+        if np.any(delta % 7 != 0):
+            bad = days[delta % 7 != 0][0]
+            raise ValueError(f"week_starts must be Mondays. Got {bad}.")
+        w = delta // 7
+        limit = self.weekly_factor.shape[1]
+        if np.any((w < 0) | (w >= limit)):
+            last = self.origin + np.timedelta64(7 * (limit - 1), "D")
+            raise ValueError(
+                f"week_starts must lie in [{self.origin}, {last}] (burn-in, simulated period and "
+                f"{limit - self.n_weeks_total} weeks after). Got {days[(w < 0) | (w >= limit)][0]}."
+            )
+        return w
+
+    def _type_index(self, crime_types: Sequence[str]) -> npt.NDArray[np.int64]:
+        if isinstance(crime_types, str):
+            crime_types = [crime_types]
+        pos = {name: i for i, name in enumerate(self.types)}
+        out = []
+        for name in crime_types:
+            if name not in pos:
+                raise ValueError(
+                    f"crime type {name!r} is not simulated in this city. "
+                    f"Expected one of: {', '.join(self.types)}."
+                )
+            out.append(pos[name])
+        return np.asarray(out, dtype=np.int64)
+
+    def _projector(self, uniq: npt.NDArray[np.uint64]) -> sparse.csr_array:
+        """[micro-cell, query cell] 0/1 matrix: micro-cells whose centre lies in the cell."""
+        cols = np.full(self.cells.size, -1, dtype=np.int64)
+        if uniq.size:
+            res = np.array([h3.get_resolution(h3.int_to_str(int(c))) for c in uniq])
+            if np.any(res > MICRO_RESOLUTION):
+                raise ValueError(
+                    f"cells must be H3 resolution <= {MICRO_RESOLUTION} (the micro-cell "
+                    f"resolution). Got resolution {int(res.max())}."
+                )
+            for r in np.unique(res):
+                parent = self._parents(int(r))
+                members = np.flatnonzero(res == r)
+                sub = uniq[members]
+                pos = np.searchsorted(sub, parent)
+                pos_c = np.minimum(pos, sub.size - 1)
+                hit = sub[pos_c] == parent
+                cols[hit] = members[pos_c[hit]]
+        rows = np.flatnonzero(cols >= 0)
+        return sparse.csr_array(
+            (np.ones(rows.size), (rows, cols[rows])), shape=(self.cells.size, uniq.size)
+        )
+
+    def _parents(self, res: int) -> npt.NDArray[np.uint64]:
+        key = ("parents", res)
+        if key not in self._cache:
+            self._cache[key] = index_points(self.lat, self.lon, resolution=res)
+        return self._cache[key]
+
+    def _kernel_t(self, sigma: float) -> sparse.csr_array:
+        key = ("kernel_t", sigma)
+        if key not in self._cache:
+            # Build every sigma's kernel at once: they share one neighbour search.
+            kernels = build_kernels(
+                self.x, self.y, sigmas=self.sigma_m, truncation_sd=self.truncation_sd
+            )
+            for s, kern in kernels.items():
+                self._cache[("kernel_t", s)] = kern.to_csr().T.tocsr()  # [target, source]
+        return self._cache[key]
+
+    def _pending(self, k: int, w_idx: npt.NDArray[np.int64], q: float) -> FloatArray | None:
+        """Σ over type-k events before each week of q^(7w - day), per source micro-cell."""
+        if q <= 0 or self.alpha[k] <= 0:
+            return None
+        sel = self.hist_type == k
+        day = self.hist_day[sel].astype(np.int64)
+        keep = day < 7 * int(w_idx.max())
+        day, micro = day[keep], self.hist_micro[sel][keep].astype(np.int64)
+        if day.size == 0:
+            return np.zeros((w_idx.size, self.cells.size))
+        ev_week = day // 7
+        n_hist = int(ev_week.max()) + 1
+        # E[we, s] = Σ q^(7(we+1) - day): each event's weight at the end of its own week.
+        e_mat = sparse.csr_array(
+            (q ** (7 * (ev_week + 1) - day), (ev_week, micro)), shape=(n_hist, self.cells.size)
+        )
+        lag = w_idx[:, None] - np.arange(n_hist)[None, :] - 1  # weeks between
+        decay = np.where(lag >= 0, q ** (7.0 * np.maximum(lag, 0)), 0.0)
+        return (e_mat.T @ decay.T).T
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, truth_dir: Path) -> None:
+        """Write the model as ``meta.json`` and three Parquet files (deterministic bytes)."""
+        from simcity.io import write_json_atomic, write_table_atomic
+
+        truth_dir = Path(truth_dir)
+        micro = {"h3_int": pa.array(self.cells), "lat": self.lat, "lon": self.lon}
+        micro |= {"x_m": self.x, "y_m": self.y}
+        for i, name in enumerate(self.types):
+            micro[f"bg_{name}"] = self.background[i]
+            micro[f"rec_{name}"] = self.record_prob[i]
+        write_table_atomic(pa.table(micro), truth_dir / "micro_cells.parquet")
+        weeks = self.origin + np.arange(self.weekly_factor.shape[1]) * np.timedelta64(7, "D")
+        factors = {"week_start": pa.array(weeks.astype("datetime64[ns]"))}
+        factors |= {f"factor_{n}": self.weekly_factor[i] for i, n in enumerate(self.types)}
+        write_table_atomic(pa.table(factors), truth_dir / "weekly_factors.parquet")
+        hist = pa.table(
+            {"type_code": self.hist_type, "micro_index": self.hist_micro, "day": self.hist_day}
+        )
+        write_table_atomic(hist, truth_dir / "history.parquet")
+        meta = {
+            "format_version": TRUTH_FORMAT_VERSION,
+            "micro_resolution": MICRO_RESOLUTION,
+            "types": list(self.types),
+            "origin": str(self.origin.astype("datetime64[D]")),
+            "burn_in_weeks": self.burn_in_weeks,
+            "n_weeks_total": self.n_weeks_total,
+            "truncation_sd": self.truncation_sd,
+            "alpha": self.alpha.tolist(),
+            "repeat_share": self.repeat_share.tolist(),
+            "q_repeat": self.q_repeat.tolist(),
+            "q_near": self.q_near.tolist(),
+            "sigma_m": self.sigma_m.tolist(),
+        }
+        write_json_atomic(meta, truth_dir / "meta.json")
+
+
+def load_truth_model(truth_dir: Path | str) -> TruthModel:
+    """Read a truth model written by ``simcity.io.write_city`` (``<out>/truth``)."""
+    truth_dir = Path(truth_dir)
+    meta = json.loads((truth_dir / "meta.json").read_text(encoding="utf-8"))
+    if meta.get("format_version") != TRUTH_FORMAT_VERSION:
+        raise ValueError(
+            f"{truth_dir / 'meta.json'} has truth format version {meta.get('format_version')}; "
+            f"this code reads version {TRUTH_FORMAT_VERSION}."
+        )
+    types = tuple(meta["types"])
+    micro = pq.read_table(truth_dir / "micro_cells.parquet")
+    factors = pq.read_table(truth_dir / "weekly_factors.parquet")
+    hist = pq.read_table(truth_dir / "history.parquet")
+
+    def col(table: pa.Table, name: str) -> npt.NDArray[Any]:
+        return table.column(name).to_numpy()
+
+    return TruthModel(
+        types=types,
+        origin=np.datetime64(meta["origin"], "D"),
+        burn_in_weeks=int(meta["burn_in_weeks"]),
+        n_weeks_total=int(meta["n_weeks_total"]),
+        cells=col(micro, "h3_int").astype(np.uint64),
+        lat=col(micro, "lat"),
+        lon=col(micro, "lon"),
+        x=col(micro, "x_m"),
+        y=col(micro, "y_m"),
+        background=np.vstack([col(micro, f"bg_{n}") for n in types]),
+        weekly_factor=np.vstack([col(factors, f"factor_{n}") for n in types]),
+        record_prob=np.vstack([col(micro, f"rec_{n}") for n in types]),
+        alpha=np.asarray(meta["alpha"], dtype=np.float64),
+        repeat_share=np.asarray(meta["repeat_share"], dtype=np.float64),
+        q_repeat=np.asarray(meta["q_repeat"], dtype=np.float64),
+        q_near=np.asarray(meta["q_near"], dtype=np.float64),
+        sigma_m=np.asarray(meta["sigma_m"], dtype=np.float64),
+        truncation_sd=float(meta["truncation_sd"]),
+        hist_type=col(hist, "type_code").astype(np.int8),
+        hist_micro=col(hist, "micro_index").astype(np.int32),
+        hist_day=col(hist, "day").astype(np.int32),
+    )

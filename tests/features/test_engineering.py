@@ -1,0 +1,342 @@
+"""Tests for features.engineering: hand-computed features, a reference implementation, leakage."""
+
+from __future__ import annotations
+
+import h3
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from features.engineering import FeatureConfig, build_feature_table, feature_columns
+from features.panel import count_matrix, week_range
+from features.taxonomy import VICTIM_TYPES
+
+# A 3-cell grid: c1 touches c0 and c2; c2 is two rings from c0.
+_ORIGIN = h3.latlng_to_cell(51.5074, -0.1278, 9)
+_RING1 = h3.grid_ring(_ORIGIN, 1)[0]
+_RING2 = next(c for c in h3.grid_ring(_ORIGIN, 2) if h3.grid_distance(c, _RING1) == 1)
+_IDS = sorted(h3.str_to_int(c) for c in (_ORIGIN, _RING1, _RING2))
+CELLS = np.array(_IDS, dtype=np.uint64)
+C0, C1, C2 = (_IDS.index(h3.str_to_int(c)) for c in (_ORIGIN, _RING1, _RING2))
+
+# Weeks around Christmas 2023: 2023-12-25 (Christmas) and 12-26 (Boxing Day) fall in week 3,
+# 2024-01-01 (New Year's Day) in week 4.
+WEEKS = week_range("2023-12-04", "2024-01-08")  # 6 weeks; the forecast week is 2024-01-15
+
+SMALL = FeatureConfig(
+    target_types=("burglary", "robbery"),
+    lags=(1, 2),
+    rolling_windows=(2, 3),
+    decay_half_lives=(1,),
+    rings=(1, 2),
+    min_history_weeks=2,
+    wks_since_cap=10,
+)
+
+
+def _grid(values: dict[tuple[int, int], int]) -> np.ndarray:
+    out = np.zeros((WEEKS.size, CELLS.size), dtype=np.int32)
+    for (t, c), v in values.items():
+        out[t, c] = v
+    return out
+
+
+BURGLARY = _grid({(0, C0): 1, (1, C1): 2, (3, C0): 3, (3, C2): 1, (5, C0): 1, (5, C1): 1})
+ROBBERY = _grid({(0, C2): 1, (1, C0): 1, (4, C0): 2})
+
+
+def _small_table() -> tuple[pd.DataFrame, dict]:
+    counts = {"burglary": BURGLARY, "robbery": ROBBERY}
+    return build_feature_table(counts, cell_ids=CELLS, weeks=WEEKS, config=SMALL)
+
+
+def _at(table: pd.DataFrame, week: str, cell: int, column: str) -> float:
+    hexid = format(int(CELLS[cell]), "x")
+    row = table[(table["week_start"] == pd.Timestamp(week)) & (table["h3_cell"] == hexid)]
+    assert len(row) == 1
+    return float(row[column].iloc[0])
+
+
+def test_shape_order_and_keys() -> None:
+    table, meta = _small_table()
+    # rows for weeks t = 2..6 (6 = the forecast week), cells ascending within each week
+    assert len(table) == 5 * 3
+    assert list(table["week_start"].unique()) == list(
+        pd.to_datetime(["2023-12-18", "2023-12-25", "2024-01-01", "2024-01-08", "2024-01-15"])
+    )
+    assert list(table["h3_cell"].iloc[:3]) == [format(int(c), "x") for c in CELLS]
+    assert list(table.columns) == [
+        "h3_cell",
+        "week_start",
+        *feature_columns(SMALL),
+        "target_count",
+    ]
+    assert all(table[c].dtype == np.float32 for c in meta["feature_columns"])
+    assert table["week_start"].dtype == np.dtype("datetime64[ns]")
+    assert meta == {
+        "target_types": ["burglary", "robbery"],
+        "feature_types": ["burglary", "robbery"],
+        "first_week": "2023-12-18",
+        "last_complete_week": "2024-01-08",
+        "forecast_week": "2024-01-15",
+        "feature_columns": feature_columns(SMALL),
+        "n_cells": 3,
+        "n_weeks": 5,
+        "n_rows": 15,
+        "period": "week",
+    }
+
+
+def test_hand_computed_counts_rolling_decay_recency() -> None:
+    table, _ = _small_table()
+    # Row (c0, week 4 = 2024-01-01): burglary in c0 was 1, 0, 0, 3 in weeks 0..3.
+    w4 = "2024-01-01"
+    assert _at(table, w4, C0, "cnt_burglary_lag1w") == 3
+    assert _at(table, w4, C0, "cnt_burglary_lag2w") == 0
+    assert _at(table, w4, C0, "cnt_burglary_roll2w") == pytest.approx(1.5)
+    assert _at(table, w4, C0, "cnt_burglary_roll3w") == pytest.approx(1.0)
+    # decay, half-life 1 week: 3 * 1 + 0 * 1/2 + 0 * 1/4 + 1 * 1/8
+    assert _at(table, w4, C0, "nr_burglary_decay1w") == pytest.approx(3.125)
+    assert _at(table, w4, C0, "wks_since_burglary") == 1
+    assert _at(table, "2023-12-25", C0, "wks_since_burglary") == 3
+    # robbery never seen in c1 before the forecast week: the cap
+    assert _at(table, "2024-01-15", C1, "wks_since_robbery") == 10
+    # 'all' = burglary + robbery; week 4 in c0 had 0 + 2
+    assert _at(table, "2024-01-08", C0, "cnt_all_lag1w") == 2
+    assert _at(table, "2024-01-08", C0, "wks_since_all") == 1
+    # rolling mean over weeks 2..4 of all in c0: (0 + 3 + 2) / 3
+    assert _at(table, "2024-01-08", C0, "cnt_all_roll3w") == pytest.approx(5 / 3)
+    # the forecast week's features see week 5 (the last complete week)
+    assert _at(table, "2024-01-15", C1, "cnt_burglary_lag1w") == 1
+    assert _at(table, "2024-01-15", C0, "cnt_all_lag1w") == 1
+    # same week last year is before the data: NaN, never a silent zero
+    assert np.isnan(table["cnt_all_lag52w"]).all()
+
+
+def test_hand_computed_spatial_lags() -> None:
+    table, _ = _small_table()
+    w5 = "2024-01-08"  # lag 1 = week 4: all = c0 2, c1 0, c2 0
+    assert _at(table, w5, C1, "nbr1_cnt_all_lag1w") == pytest.approx((2 + 0) / 2)
+    assert _at(table, w5, C0, "nbr1_cnt_all_lag1w") == 0  # c0's only ring-1 cell is c1
+    assert _at(table, w5, C2, "nbr2_cnt_all_lag1w") == 2  # c2's only ring-2 cell is c0
+    assert np.isnan(_at(table, w5, C1, "nbr2_cnt_all_lag1w"))  # c1 has no ring-2 study cell
+    # roll4 of all over weeks 1..4: c0 = (1 + 0 + 3 + 2) / 4, c2 = (0 + 0 + 1 + 0) / 4
+    assert _at(table, w5, C1, "nbr1_cnt_all_roll4w") == pytest.approx((1.5 + 0.25) / 2)
+    # week 2 has only 2 weeks of history: roll4 is NaN, so its spatial lag is too
+    assert np.isnan(_at(table, "2023-12-18", C1, "nbr1_cnt_all_roll4w"))
+
+
+def test_calendar_and_target() -> None:
+    table, _ = _small_table()
+    by_week = table.groupby("week_start")[["week_of_year", "holidays_in_week"]].first()
+    assert list(by_week["week_of_year"]) == [51, 52, 1, 2, 3]
+    assert list(by_week["holidays_in_week"]) == [0, 2, 1, 0, 0]
+    assert list(table.groupby("week_start")["weeks_since_start"].first()) == [2, 3, 4, 5, 6]
+    assert _at(table, "2023-12-25", C0, "target_count") == 3
+    assert _at(table, "2023-12-25", C2, "target_count") == 1
+    assert _at(table, "2024-01-01", C0, "target_count") == 2
+    forecast = table[table["week_start"] == pd.Timestamp("2024-01-15")]
+    assert len(forecast) == 3 and forecast["target_count"].isna().all()
+    assert table.loc[table["week_start"] < pd.Timestamp("2024-01-15"), "target_count"].notna().all()
+
+
+def _reference(X: np.ndarray, t: int, c: int, config: FeatureConfig) -> dict[str, float]:
+    """Straightforward per-row loops: the definitions, written plainly."""
+    out: dict[str, float] = {}
+    for k in (*config.lags, 52):
+        out[f"lag{k}w"] = X[t - k, c] if t - k >= 0 else np.nan
+    for n in config.rolling_windows:
+        out[f"roll{n}w"] = X[t - n : t, c].mean() if t - n >= 0 else np.nan
+    for h in config.decay_half_lives:
+        out[f"decay{h}w"] = sum(X[s, c] * 2 ** (-(t - 1 - s) / h) for s in range(t))
+    seen = [s for s in range(t) if X[s, c] > 0]
+    out["wks_since"] = min(t - seen[-1], config.wks_since_cap) if seen else config.wks_since_cap
+    return out
+
+
+def test_matches_reference_implementation_on_random_counts() -> None:
+    rng = np.random.default_rng(7)
+    weeks = week_range("2022-01-03", "2023-03-27")  # 65 weeks
+    counts = {t: rng.poisson(0.4, size=(weeks.size, 3)).astype(np.int32) for t in VICTIM_TYPES}
+    config = FeatureConfig(rings=(1,))
+    table, _ = build_feature_table(counts, cell_ids=CELLS, weeks=weeks, config=config)
+    all_counts = sum(counts[t] for t in VICTIM_TYPES)
+    for t in (52, 58, 65):
+        for c in range(3):
+            row = table.iloc[(t - 52) * 3 + c]
+            for tok in ("burglary", "shoplifting", "all"):
+                X = all_counts if tok == "all" else counts[tok]
+                for name, value in _reference(X, t, c, config).items():
+                    column = f"wks_since_{tok}" if name == "wks_since" else None
+                    if column is None:
+                        prefix = "nr" if name.startswith("decay") else "cnt"
+                        column = f"{prefix}_{tok}_{name}"
+                    np.testing.assert_allclose(row[column], value, rtol=1e-5, err_msg=column)
+
+
+def _city_events(seed: int, weeks: np.ndarray, cells: np.ndarray, n: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    span = (weeks[-1] + np.timedelta64(7, "D") - weeks[0]).astype("timedelta64[s]").astype(int)
+    seconds = np.sort(rng.integers(0, span, size=n))
+    return pd.DataFrame(
+        {
+            "h3_int": rng.choice(cells, size=n),
+            "timestamp": weeks[0] + seconds.astype("timedelta64[s]"),
+            "crime_type": rng.choice(["burglary", "robbery", "drugs", "shoplifting"], size=n),
+        }
+    )
+
+
+def test_leakage_changing_week_w_and_later_leaves_earlier_features() -> None:
+    cells = np.array(sorted(h3.str_to_int(c) for c in h3.grid_disk(_ORIGIN, 2)), dtype=np.uint64)
+    weeks = week_range("2022-01-03", "2023-04-24")  # 69 weeks
+    static = pd.DataFrame({"h3_int": cells, "residents": np.arange(cells.size, dtype=float)})
+    events = _city_events(1, weeks, cells, 3000)
+    cut = weeks[60]
+    after = events["timestamp"] >= cut
+    changed = pd.concat(
+        [
+            events[~after],
+            # Different events from W on, one exactly at W's first instant, plus a burst in W.
+            _city_events(2, weeks, cells, 3000).query("timestamp >= @cut"),
+            pd.DataFrame(
+                {
+                    "h3_int": np.repeat(cells[:1], 5),
+                    "timestamp": np.full(5, cut),
+                    "crime_type": "burglary",
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
+
+    def build(ev: pd.DataFrame) -> pd.DataFrame:
+        counts = count_matrix(ev, cell_ids=cells, weeks=weeks, crime_types=VICTIM_TYPES)
+        table, _ = build_feature_table(counts, cell_ids=cells, weeks=weeks, static=static)
+        return table
+
+    base, alt = build(events), build(changed)
+    features = [c for c in base.columns if c not in ("target_count",)]
+    upto = base["week_start"] <= cut
+    pd.testing.assert_frame_equal(
+        base.loc[upto, features].reset_index(drop=True),
+        alt.loc[upto, features].reset_index(drop=True),
+    )
+    # The target of week W did change, and so did features after W.
+    in_w = base["week_start"] == cut
+    assert not base.loc[in_w, "target_count"].equals(alt.loc[in_w, "target_count"])
+    later = base["week_start"] > cut
+    assert not base.loc[later, "cnt_all_lag1w"].equals(alt.loc[later, "cnt_all_lag1w"])
+    # The forecast row exists for every cell, with features and a null target.
+    forecast = alt[alt["week_start"] == weeks[-1] + np.timedelta64(7, "D")]
+    assert len(forecast) == cells.size
+    assert forecast["target_count"].isna().all()
+    assert forecast["cnt_all_lag1w"].notna().all()
+
+
+def test_an_event_just_before_w_does_change_w() -> None:
+    weeks = WEEKS
+    base = pd.DataFrame({"h3_int": CELLS[:1], "timestamp": [weeks[0]], "crime_type": ["burglary"]})
+    moved = base.assign(timestamp=[weeks[3] - np.timedelta64(1, "s")])
+    tables = []
+    for ev in (base, moved):
+        counts = count_matrix(ev, cell_ids=CELLS, weeks=weeks, crime_types=("burglary",))
+        tables.append(
+            build_feature_table(
+                counts,
+                cell_ids=CELLS,
+                weeks=weeks,
+                config=SMALL.model_copy(update={"target_types": ("burglary",)}),
+            )[0]
+        )
+    w3 = tables[1]["week_start"] == weeks[3]
+    assert tables[1].loc[w3, "cnt_burglary_lag1w"].sum() == 1
+    assert tables[0].loc[w3, "cnt_burglary_lag1w"].sum() == 0
+
+
+def test_deterministic() -> None:
+    a, meta_a = _small_table()
+    b, meta_b = _small_table()
+    pd.testing.assert_frame_equal(a, b)
+    assert meta_a == meta_b
+
+
+def test_static_covariates() -> None:
+    static = pd.DataFrame(
+        {
+            "h3_cell": [format(int(c), "x") for c in CELLS[::-1]],  # any order
+            "residents": [30.0, 20.0, 10.0],
+            "is_centre": [True, False, False],
+        }
+    )
+    counts = {"burglary": BURGLARY, "robbery": ROBBERY}
+    table, meta = build_feature_table(
+        counts, cell_ids=CELLS, weeks=WEEKS, static=static, config=SMALL
+    )
+    assert meta["feature_columns"][-2:] == ["static_residents", "static_is_centre"]
+    assert list(table["static_residents"].iloc[:3]) == [10.0, 20.0, 30.0]
+    assert list(table["static_is_centre"].iloc[:3]) == [0.0, 0.0, 1.0]
+    with pytest.raises(ValueError, match="lacks 1 of the 3 study cells"):
+        build_feature_table(
+            counts, cell_ids=CELLS, weeks=WEEKS, static=static.iloc[:2], config=SMALL
+        )
+    with pytest.raises(ValueError, match="non-numeric columns: district_name"):
+        build_feature_table(
+            counts,
+            cell_ids=CELLS,
+            weeks=WEEKS,
+            static=static.assign(district_name="x"),
+            config=SMALL,
+        )
+    with pytest.raises(ValueError, match="'h3_int'"):
+        build_feature_table(
+            counts,
+            cell_ids=CELLS,
+            weeks=WEEKS,
+            static=static.drop(columns="h3_cell"),
+            config=SMALL,
+        )
+
+
+def test_refuses_bad_inputs() -> None:
+    counts = {"burglary": BURGLARY, "robbery": ROBBERY}
+    with pytest.raises(ValueError, match=r"lacks the crime types \['robbery'\]"):
+        build_feature_table({"burglary": BURGLARY}, cell_ids=CELLS, weeks=WEEKS, config=SMALL)
+    with pytest.raises(ValueError, match=r"must have shape \[week, cell\]"):
+        build_feature_table(
+            {"burglary": BURGLARY[:-1], "robbery": ROBBERY},
+            cell_ids=CELLS,
+            weeks=WEEKS,
+            config=SMALL,
+        )
+    with pytest.raises(ValueError, match="min_history_weeks=52"):
+        build_feature_table(
+            counts,
+            cell_ids=CELLS,
+            weeks=WEEKS,
+            config=FeatureConfig(target_types=("burglary", "robbery")),
+        )
+
+
+def test_config_validation() -> None:
+    assert FeatureConfig().target_types == VICTIM_TYPES
+    assert FeatureConfig().type_tokens == (*VICTIM_TYPES, "all")
+    with pytest.raises(ValidationError, match="police_activity_features"):
+        FeatureConfig(feature_types=("burglary", "drugs"))
+    ok = FeatureConfig(feature_types=("burglary", "drugs"), police_activity_features=True)
+    assert ok.type_tokens == ("burglary", "drugs", "all")
+    with pytest.raises(ValidationError, match="target_reason"):
+        FeatureConfig(target_types=("burglary", "drugs"))
+    with pytest.raises(ValidationError, match="not a canonical Beatwise type"):
+        FeatureConfig(target_types=("burglary", "burglry"))
+    with pytest.raises(ValidationError, match="must not include 52"):
+        FeatureConfig(lags=(1, 52))
+    with pytest.raises(ValidationError, match="strictly ascending"):
+        FeatureConfig(rolling_windows=(13, 4))
+    with pytest.raises(ValidationError, match="Extra inputs"):
+        FeatureConfig(lag=(1,))  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="python-holidays"):
+        FeatureConfig(holidays_country="XX")
+    with pytest.raises(ValidationError, match="frozen"):
+        FeatureConfig().lags = (1,)  # type: ignore[misc]

@@ -1,0 +1,324 @@
+"""Tests of the bias report and model card: sections, caveats, self-containment, determinism."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from html import unescape
+from html.parser import HTMLParser
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.audit import (
+    AttributeSpec,
+    AuditConfig,
+    AuditOverride,
+    AuditResult,
+    GranularityCheck,
+    StratumSpec,
+    TargetDefinition,
+    check_documentation,
+    run_audit,
+)
+from models.report import (
+    ECOLOGICAL_CAVEAT,
+    FEEDBACK_LOOP_CAVEAT,
+    REQUIRED_CARD_SECTIONS,
+    REQUIRED_REPORT_SECTIONS,
+    ReportContext,
+    performance_rows,
+    render_bias_report,
+    render_model_card,
+)
+
+METRICS: dict[str, Any] = {
+    "hr_at_5pct": 0.31,
+    "pai_at_5pct": 6.2,
+    "pei_at_5pct": 0.71,
+    "lift_pai_at_5pct": {
+        "estimate": 1.12,
+        "ci_low": 1.04,
+        "ci_high": 1.21,
+        "baseline": "b4_all_history",
+    },
+    "baselines": {
+        "b1_last_week": {"hr_at_5pct": 0.2, "pai_at_5pct": 4.0, "pei_at_5pct": 0.45},
+        "b4_all_history": {"hr_at_5pct": 0.28, "pai_at_5pct": 5.5, "pei_at_5pct": 0.63},
+    },
+}
+DATA_QUALITY: dict[str, Any] = {
+    "rows_in": 120_000,
+    "rows_quarantined": 37,
+    "quarantined_by_reason": {"latitude_out_of_range": 30, "unknown_crime_type": 7},
+    "quarantined_by_source_and_reason": {
+        "2024-01-street.csv": {"latitude_out_of_range": 30},
+        "2024-02-street.csv": {"unknown_crime_type": 7},
+    },
+}
+VOID = {"meta", "img", "br", "hr", "input", "link", "col", "area", "base", "source", "wbr"}
+
+
+def _context(**kw: Any) -> ReportContext:
+    base: dict[str, Any] = {
+        "model_version": "v1.2.3",
+        "run_id": "run-42",
+        "report_date": dt.date(2025, 1, 6),
+        "study_area": "Toy City",
+        "target_types": ("burglary", "robbery"),
+        "published_resolution": 8,
+        "backtest_period": "2024-W01 to 2024-W12",
+        "training_data": "Synthetic events before the backtest.",
+        "evaluation_data": "Synthetic events in the backtest weeks.",
+        "model_params": {"num_leaves": 31, "learning_rate": 0.05},
+    }
+    base.update(kw)
+    return ReportContext(**base)
+
+
+def _cells_and_arrays(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    n_weeks, n_cells = 12, 400
+    lam = rng.lognormal(-0.2, 0.6, n_cells)
+    share = rng.uniform(0.05, 0.7, n_cells)
+    residents = np.full(n_cells, 300.0)
+    cells = pd.DataFrame(
+        {
+            "residents": residents,
+            "area_km2": np.full(n_cells, 0.1),
+            "lat": 51.5 + rng.uniform(-0.05, 0.05, n_cells),
+            "lon": -0.1 + rng.uniform(-0.08, 0.08, n_cells),
+            "res_minority": residents * share,
+            "res_majority": residents * (1 - share),
+            "minority_share": share,
+        }
+    )
+    y = rng.poisson(lam, size=(n_weeks, n_cells)).astype(float)
+    scores = np.tile(lam, (n_weeks, 1))
+    top = np.argsort(-lam, kind="stable")[: n_cells // 20]
+    flagged = np.zeros((n_weeks, n_cells), dtype=bool)
+    flagged[:, top] = True
+    return flagged, y, scores, cells
+
+
+def _audit_result(*, override: AuditOverride | None = None, drugs: bool = False) -> AuditResult:
+    flagged, y, scores, cells = _cells_and_arrays()
+    config = AuditConfig(
+        attributes=(
+            AttributeSpec(
+                name="ethnicity", groups={"minority": "res_minority", "majority": "res_majority"}
+            ),
+        ),
+        strata=(StratumSpec(name="minority_share", column="minority_share"),),
+        min_flagged_cell_weeks=5,
+        min_residents=1000,
+        n_boot=200,
+    )
+    target = TargetDefinition(
+        target_types=("burglary", "drugs") if drugs else ("burglary", "robbery")
+    )
+    return run_audit(
+        flagged,
+        y,
+        scores,
+        cells,
+        config=config,
+        target=target,
+        granularity=GranularityCheck(
+            published_resolution=8, max_resolution=8, event_level_rows=False
+        ),
+        lift=METRICS["lift_pai_at_5pct"],
+        override=override,
+    )
+
+
+def _audit(*, override: AuditOverride | None = None, drugs: bool = False) -> dict[str, Any]:
+    return _audit_result(override=override, drugs=drugs).to_dict()
+
+
+def _cell_map() -> pd.DataFrame:
+    flagged, _, _, cells = _cells_and_arrays()
+    return pd.DataFrame({"lon": cells["lon"], "lat": cells["lat"], "flag_share": flagged.mean(0)})
+
+
+def _render(audit: dict[str, Any], **kw: Any) -> str:
+    args: dict[str, Any] = {
+        "metrics": METRICS,
+        "data_quality": DATA_QUALITY,
+        "context": _context(),
+        "cell_map": _cell_map(),
+    }
+    args.update(kw)
+    return render_bias_report(audit, **args)
+
+
+class _Checker(HTMLParser):
+    """Collects ids and URL attributes, and checks that non-void tags are balanced."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.ids: list[str] = []
+        self.urls: list[str] = []
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for key, value in attrs:
+            if key == "id" and value:
+                self.ids.append(value)
+            if key in {"src", "href"} and value:
+                self.urls.append(value)
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"unexpected </{tag}> with open {self.stack[-3:]}")
+            return
+        self.stack.pop()
+
+
+def _parse(html: str) -> _Checker:
+    checker = _Checker()
+    checker.feed(html)
+    checker.close()
+    return checker
+
+
+@pytest.fixture(scope="module")
+def audit() -> dict[str, Any]:
+    return _audit()
+
+
+def test_report_has_every_required_section_and_parses(audit: dict[str, Any]) -> None:
+    html = _render(audit)
+    checker = _parse(html)
+    assert checker.errors == [] and checker.stack == []
+    for section in REQUIRED_REPORT_SECTIONS:
+        assert section in checker.ids, section
+    assert len(checker.ids) == len(set(checker.ids)), "ids must be unique"
+    assert html.startswith("<!DOCTYPE html>")
+
+
+def test_report_is_self_contained(audit: dict[str, Any]) -> None:
+    html = _render(audit)
+    urls = _parse(html).urls
+    assert urls and all(u.startswith("data:image/png;base64,") for u in urls)
+    assert not re.search(r"""(?:src|href)\s*=\s*["']?https?://""", html)
+    assert "http://" not in html and "https://" not in html
+    assert "<script" not in html and "<link" not in html
+
+
+def test_report_carries_caveats_and_scope(audit: dict[str, Any]) -> None:
+    html = unescape(_render(audit))
+    assert FEEDBACK_LOOP_CAVEAT in html
+    assert ECOLOGICAL_CAVEAT in html
+    assert "No stop-and-search authorisation" in html
+    assert "No automated decisions" in html
+    assert "No individuals" in html
+    assert "unbiased" not in html.lower() and "debiased" not in html.lower()
+
+
+def test_report_shows_gates_with_colour_and_text(audit: dict[str, Any]) -> None:
+    html = _render(audit)
+    for gid in ("G1", "G5", "G10"):
+        assert f'id="gate-{gid}"' in html
+    assert '<span class="status status-pass">PASS</span>' in html
+    assert '<span class="status status-not-checked">NOT CHECKED</span>' in html
+
+
+def test_report_shows_target_performance_and_data_quality(audit: dict[str, Any]) -> None:
+    html = _render(audit)
+    assert "Burglary, Robbery" in html
+    assert "Drugs, Possession of weapons, Public order, Anti-social behaviour" in html
+    assert "b4_all_history" in html and "1.12" in html and "1.04 – 1.21" in html
+    assert "6.20" in html  # model PAI
+    assert "2024-02-street.csv" in html and "unknown_crime_type" in html
+
+
+def test_blocked_report_names_the_gate_in_plain_words() -> None:
+    html = _render(_audit(drugs=True))
+    section = html.split('id="decision"')[1].split("</section>")[0]
+    assert "Blocked." in section
+    assert "G1 Target purity" in section and "drugs" in section
+
+
+def test_override_notice_is_printed() -> None:
+    override = AuditOverride(
+        approving_body="Toy City Ethics Board",
+        date=dt.date(2025, 1, 10),
+        reason="Pilot with weekly human review.",
+        gates=("G1",),
+    )
+    result = _audit_result(override=override, drugs=True)
+    draft = result.to_dict()
+    result = result.with_documentation(
+        report_html=_render(draft),
+        model_card_md=render_model_card(draft, metrics=METRICS, context=_context()),
+        model_version="v1.2.3",
+    )
+    final = result.to_dict()
+    assert final["publishable"] is True and final["override_applied"] is not None
+    html = _render(final)
+    section = html.split('id="override"')[1].split("</section>")[0]
+    assert "Toy City Ethics Board" in section and "2025-01-10" in section
+    assert "Pilot with weekly human review." in section and "G1" in section
+    assert "Publishable by override." in html
+    card = render_model_card(final, metrics=METRICS, context=_context())
+    assert "publishable by override" in card and "Toy City Ethics Board" in card
+
+
+def test_output_is_deterministic(audit: dict[str, Any]) -> None:
+    assert _render(audit) == _render(audit)
+    card = render_model_card(audit, metrics=METRICS, context=_context())
+    assert card == render_model_card(audit, metrics=METRICS, context=_context())
+
+
+def test_text_is_escaped(audit: dict[str, Any]) -> None:
+    html = _render(audit, context=_context(study_area="<script>alert(1)</script>"))
+    assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+def test_report_without_map_or_metrics_still_has_sections(audit: dict[str, Any]) -> None:
+    html = render_bias_report(audit, metrics={}, data_quality={}, context=_context())
+    ids = _parse(html).ids
+    assert all(s in ids for s in REQUIRED_REPORT_SECTIONS)
+    assert "No cell map was supplied" in html
+    assert "No data-quality summary was supplied." in html
+
+
+def test_model_card_has_every_section(audit: dict[str, Any]) -> None:
+    card = render_model_card(audit, metrics=METRICS, context=_context())
+    headings = re.findall(r"^## (.+)$", card, flags=re.MULTILINE)
+    assert headings == list(REQUIRED_CARD_SECTIONS)
+    assert "v1.2.3" in card and "run-42" in card and "2025-01-06" in card
+    assert "`num_leaves`: 31" in card
+    assert "| minority |" in card
+    assert FEEDBACK_LOOP_CAVEAT in card
+
+
+def test_documentation_gate_on_rendered_documents(audit: dict[str, Any]) -> None:
+    html = _render(audit)
+    card = render_model_card(audit, metrics=METRICS, context=_context())
+    assert check_documentation(html, card, model_version="v1.2.3").status == "PASS"
+    for section in ("gates", "ecological-caveat", "chart-map"):
+        broken = html.replace(f'id="{section}"', 'id="x"')
+        gate = check_documentation(broken, card)
+        assert gate.status == "FAIL" and section in gate.explanation
+
+
+def test_performance_rows_read_the_metrics_layout() -> None:
+    rows = performance_rows(METRICS, coverage=0.05)
+    assert [r["name"] for r in rows] == ["model", "b1_last_week", "b4_all_history"]
+    assert rows[0]["pai"] == pytest.approx(6.2)
+    assert rows[2]["lift"]["estimate"] == pytest.approx(1.12)
+    assert rows[1]["lift"] is None
+    nested = {"model": {"pai_at_0p5pct": {"estimate": 9.0}}}
+    assert performance_rows(nested, coverage=0.005)[0]["pai"] == pytest.approx(9.0)
+
+
+def test_cell_map_needs_its_columns(audit: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="cell_map must have columns lon, lat, flag_share"):
+        _render(audit, cell_map=pd.DataFrame({"x": [1.0]}))

@@ -1,0 +1,75 @@
+"""The LightGBM risk model: deterministic, calibrated, refuses what it cannot fit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.risk_model import RiskModel, RiskModelConfig, feature_importance, fit_risk_model
+
+
+def toy_panel(n_cells: int = 300, n_weeks: int = 40, seed: int = 1) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    risk = rng.gamma(0.7, 0.6, size=n_cells)
+    weeks = pd.date_range("2023-01-02", periods=n_weeks, freq="7D")
+    cell = np.repeat(np.arange(n_cells), n_weeks)
+    week = np.tile(weeks.to_numpy(), n_cells)
+    noise = rng.normal(0, 0.05, size=n_cells * n_weeks)
+    return pd.DataFrame(
+        {
+            "cell": cell,
+            "week_start": week,
+            "x_risk": np.repeat(risk, n_weeks) + noise,
+            "x_noise": rng.normal(size=n_cells * n_weeks),
+            "target_count": rng.poisson(np.repeat(risk, n_weeks)).astype(float),
+        }
+    )
+
+
+CFG = RiskModelConfig(min_data_in_leaf=50, max_rounds=200, validation_weeks=5, num_threads=1)
+
+
+def test_fit_is_deterministic_and_learns_the_signal() -> None:
+    frame = toy_panel()
+    a = fit_risk_model(frame, feature_columns=["x_risk", "x_noise"], config=CFG)
+    b = fit_risk_model(frame, feature_columns=["x_risk", "x_noise"], config=CFG)
+    assert a.to_text() == b.to_text()
+    pred = a.predict(frame)
+    assert np.corrcoef(pred, frame["x_risk"])[0, 1] > 0.9
+    assert pred.mean() == pytest.approx(frame["target_count"].mean(), rel=0.05)
+    assert feature_importance(a)["feature"].iloc[0] == "x_risk"
+
+
+def test_zero_downsampling_stays_calibrated() -> None:
+    frame = toy_panel(seed=2)
+    cfg = CFG.model_copy(update={"zero_keep_rate": 0.3})
+    model = fit_risk_model(frame, feature_columns=["x_risk", "x_noise"], config=cfg)
+    pred = model.predict(frame)
+    assert pred.mean() == pytest.approx(frame["target_count"].mean(), rel=0.08)
+
+
+def test_round_trip_through_text(tmp_path: Path) -> None:
+    frame = toy_panel(n_cells=100, n_weeks=20)
+    model = fit_risk_model(frame, feature_columns=["x_risk", "x_noise"], config=CFG)
+    (tmp_path / "m.txt").write_text(model.to_text())
+    import json
+
+    (tmp_path / "m.json").write_text(json.dumps(model.meta()))
+    loaded = RiskModel.load(tmp_path / "m.txt", tmp_path / "m.json")
+    np.testing.assert_array_equal(loaded.predict(frame), model.predict(frame))
+
+
+def test_refusals() -> None:
+    frame = toy_panel(n_cells=20, n_weeks=4)
+    with pytest.raises(ValueError, match=r"more than validation_weeks=5 weeks; got 4"):
+        fit_risk_model(frame, feature_columns=["x_risk"], config=CFG)
+    with pytest.raises(ValueError, match="No rows with a known target"):
+        fit_risk_model(frame.assign(target_count=np.nan), feature_columns=["x_risk"], config=CFG)
+    model = fit_risk_model(
+        toy_panel(n_cells=50, n_weeks=10), feature_columns=["x_risk"], config=CFG
+    )
+    with pytest.raises(ValueError, match=r"lacks feature column\(s\) \['x_risk'\]"):
+        model.predict(frame.drop(columns=["x_risk"]))

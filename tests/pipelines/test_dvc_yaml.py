@@ -1,0 +1,106 @@
+"""dvc.yaml and the stage modules agree: declared params, order, contract outputs."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+STAGES = [
+    "simulate",
+    "ingest",
+    "build_cells",
+    "build_features",
+    "train",
+    "evaluate",
+    "audit",
+    "publish",
+]
+
+
+def test_stage_names_and_order() -> None:
+    assert list(DVC) == STAGES
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_stage_declares_exactly_the_sections_its_module_reads(stage: str) -> None:
+    entry = DVC[stage]
+    module_name = re.search(r"python -m (pipelines\.\w+)", entry["cmd"]).group(1)  # type: ignore[union-attr]
+    module = importlib.import_module(module_name)
+    assert stage == module.STAGE
+    assert sorted(module.Params.model_fields) == sorted(entry["params"])
+    assert f"{module_name.replace('.', '/')}.py" in entry["deps"]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_stage_keys_in_house_order(stage: str) -> None:
+    keys = list(DVC[stage])
+    order = ["desc", "cmd", "deps", "params", "outs", "metrics", "plots"]
+    assert keys == [k for k in order if k in keys]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_params_file_validates_for_every_stage(stage: str) -> None:
+    module = importlib.import_module(f"pipelines.{stage}")
+    from pipelines._params import validate_params
+
+    validate_params(stage, module.Params, PARAMS)
+
+
+def _outs(entry: dict[str, object], key: str) -> list[str]:
+    items = entry.get(key) or []
+    return [next(iter(i)) if isinstance(i, dict) else i for i in items]  # type: ignore[union-attr]
+
+
+def test_contract_outputs_are_declared() -> None:
+    outs = {o for e in DVC.values() for o in _outs(e, "outs")}
+    metrics = {o for e in DVC.values() for o in _outs(e, "metrics")}
+    plots = {o for e in DVC.values() for o in _outs(e, "plots")}
+    assert {
+        "data/forecasts/forecast.csv",
+        "data/forecasts/forecast.geojson",
+        "reports/audit.json",
+        "reports/bias_report.html",
+        "reports/model_card.md",
+    } <= outs
+    assert "reports/metrics.json" in metrics
+    assert plots and all(p.startswith("reports/plots/") and p.endswith(".png") for p in plots)
+
+
+def test_every_data_dependency_is_produced_upstream() -> None:
+    produced: set[str] = set()
+    for stage in STAGES:
+        entry = DVC[stage]
+        for dep in entry["deps"]:
+            if dep.startswith(("data/", "reports/")):
+                assert any(dep == p or dep.startswith(p + "/") for p in produced), (stage, dep)
+        produced |= (
+            set(_outs(entry, "outs")) | set(_outs(entry, "metrics")) | set(_outs(entry, "plots"))
+        )
+
+
+def test_offline_configuration_is_committed() -> None:
+    config = (ROOT / ".dvc" / "config").read_text()
+    assert re.search(r"analytics\s*=\s*false", config)
+    assert re.search(r"check_update\s*=\s*false", config)
+    ignore = (ROOT / ".dvcignore").read_text().split()
+    assert {"__pycache__/", "*.pyc", "mlflow.db", "mlartifacts/"} <= set(ignore)
+    gitignore = (ROOT / ".gitignore").read_text().split()
+    assert {"/data/", "/reports/", "mlflow.db", ".venv/"} <= set(gitignore)
+
+
+def test_readme_opens_with_the_two_commands() -> None:
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"```(?:bash|sh)?\n(.*?)```", text, re.S).group(1)  # type: ignore[union-attr]
+    lines = [line for line in block.splitlines() if line.strip()]
+    assert len(lines) == 2
+    assert "dvc repro" in lines[0]
+    assert "pytest" in lines[1]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert lines[1] in ci

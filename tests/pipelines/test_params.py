@@ -1,0 +1,78 @@
+"""The params loader: declared sections only, typos and wrong types named in the message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel, ConfigDict, Field
+
+from pipelines._params import ParamsError, StageParams, load_params, params_hash, validate_params
+
+
+class Grid(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    h3_resolution: int = Field(8, ge=5, le=11)
+    label: str = "x"
+
+
+class Params(StageParams):
+    cells: Grid
+
+
+def test_keeps_only_declared_sections() -> None:
+    params = validate_params("build_cells", Params, {"cells": {"h3_resolution": 9}, "other": 1})
+    assert params.cells.h3_resolution == 9
+    assert params.cells.label == "x"
+
+
+def test_out_of_range_names_key_stage_expectation_and_value() -> None:
+    with pytest.raises(
+        ParamsError,
+        match=r"The 'cells.h3_resolution' parameter of stage 'build_cells' "
+        r"must be <= 11\. Got 17\.",
+    ):
+        validate_params("build_cells", Params, {"cells": {"h3_resolution": 17}})
+
+
+def test_wrong_type_is_named() -> None:
+    with pytest.raises(ParamsError, match=r"'cells.h3_resolution' .* must be an int\. Got 'nine'"):
+        validate_params("build_cells", Params, {"cells": {"h3_resolution": "nine"}})
+
+
+def test_unknown_key_suggests_closest() -> None:
+    with pytest.raises(
+        ParamsError,
+        match=r"'cells.h3_resolutoin' .* not a known key\. Did you mean 'h3_resolution'",
+    ):
+        validate_params("build_cells", Params, {"cells": {"h3_resolutoin": 9}})
+
+
+def test_missing_section_is_named() -> None:
+    with pytest.raises(ParamsError, match=r"reads the params.yaml section\(s\) \['cells'\]"):
+        validate_params("build_cells", Params, {"train": {}})
+
+
+def test_frozen() -> None:
+    params = validate_params("build_cells", Params, {"cells": {}})
+    with pytest.raises(ValueError, match="frozen"):
+        params.cells.h3_resolution = 3  # type: ignore[misc]
+
+
+def test_load_from_file_and_hash_is_stable(tmp_path: Path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text("cells:\n  h3_resolution: 9\n")
+    a = load_params("build_cells", Params, path)
+    b = load_params("build_cells", Params, path)
+    assert params_hash(a) == params_hash(b)
+    path.write_text("cells:\n  h3_resolution: 10\n")
+    assert params_hash(load_params("build_cells", Params, path)) != params_hash(a)
+
+
+def test_missing_file_and_non_mapping(tmp_path: Path) -> None:
+    with pytest.raises(ParamsError, match="does not exist"):
+        load_params("build_cells", Params, tmp_path / "nope.yaml")
+    bad = tmp_path / "params.yaml"
+    bad.write_text("- 1\n- 2\n")
+    with pytest.raises(ParamsError, match="must hold a mapping"):
+        load_params("build_cells", Params, bad)
