@@ -199,11 +199,13 @@ def feature_columns(config: FeatureConfig, *, static_columns: tuple[str, ...] = 
     for tok in config.type_tokens:
         cols += [f"cnt_{tok}_lag{k}w" for k in config.lags]
         cols += [f"cnt_{tok}_roll{n}w" for n in config.rolling_windows]
+        cols.append(f"cnt_{tok}_mean_hist")
         cols.append(f"cnt_{tok}_lag{SEASONAL_LAG}w")
         cols += [f"nr_{tok}_decay{h}w" for h in config.decay_half_lives]
         cols.append(f"wks_since_{tok}")
     for r in config.rings:
         cols += [f"nbr{r}_cnt_{ALL}_{kind}{n}w" for kind, n in NEIGHBOUR_BASES]
+        cols.append(f"nbr{r}_cnt_{ALL}_mean_hist")
     cols += list(CALENDAR_COLUMNS)
     cols += [f"{STATIC_PREFIX}{name}" for name in static_columns]
     return cols
@@ -230,6 +232,14 @@ def _rolling_mean(
     ok = rows - n >= 0
     out[ok] = (S[rows[ok]] - S[rows[ok] - n]) / n
     return out
+
+
+def _history_mean(S: npt.NDArray[np.int64], rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+    """Mean of ``X[0 .. t-1]``: the cell's long-run weekly rate before week t (B4's quantity).
+
+    Every row has at least ``min_history_weeks`` >= 1 weeks behind it, so the mean is defined.
+    """
+    return (S[rows] / rows[:, None]).astype(np.float32)
 
 
 def _decayed(
@@ -428,6 +438,7 @@ def build_feature_table(
             columns[f"cnt_{tok}_lag{k}w"] = _lagged(X, rows, k)
         for n in config.rolling_windows:
             columns[f"cnt_{tok}_roll{n}w"] = _rolling_mean(S, rows, n)
+        columns[f"cnt_{tok}_mean_hist"] = _history_mean(S, rows)
         columns[f"cnt_{tok}_lag{SEASONAL_LAG}w"] = _lagged(X, rows, SEASONAL_LAG)
         for h in config.decay_half_lives:
             columns[f"nr_{tok}_decay{h}w"] = _decayed(X, rows, h)
@@ -439,9 +450,11 @@ def build_feature_table(
         (kind, n): _lagged(all_counts, rows, n) if kind == "lag" else _rolling_mean(S_all, rows, n)
         for kind, n in NEIGHBOUR_BASES
     }
+    history = _history_mean(S_all, rows)
     for r, matrix in ring_mean_matrices(cells, rings=config.rings).items():
         for kind, n in NEIGHBOUR_BASES:
             columns[f"nbr{r}_cnt_{ALL}_{kind}{n}w"] = _ring_mean(matrix, bases[(kind, n)])
+        columns[f"nbr{r}_cnt_{ALL}_mean_hist"] = _ring_mean(matrix, history)
 
     row_weeks = wk[0] + rows * WEEK
     per_week = {

@@ -127,6 +127,19 @@ def test_hand_computed_spatial_lags() -> None:
     assert np.isnan(_at(table, "2023-12-18", C1, "nbr1_cnt_all_roll4w"))
 
 
+def test_hand_computed_history_means() -> None:
+    table, _ = _small_table()
+    # burglary in c0 over weeks 0..3 = 1, 0, 0, 3: the long-run rate before week 4 is 4 / 4
+    assert _at(table, "2024-01-01", C0, "cnt_burglary_mean_hist") == pytest.approx(1.0)
+    # all in c0 over weeks 0..4 = 1, 1, 0, 3, 2 -> 7 / 5; in c2 = 1, 0, 0, 1, 0 -> 2 / 5
+    w5 = "2024-01-08"
+    assert _at(table, w5, C0, "cnt_all_mean_hist") == pytest.approx(7 / 5)
+    # ring 1 of c1 is {c0, c2}: the mean of their long-run rates
+    assert _at(table, w5, C1, "nbr1_cnt_all_mean_hist") == pytest.approx((7 / 5 + 2 / 5) / 2)
+    # the forecast week sees all six weeks: burglary in c1 = 0, 2, 0, 0, 0, 1
+    assert _at(table, "2024-01-15", C1, "cnt_burglary_mean_hist") == pytest.approx(3 / 6)
+
+
 def test_calendar_and_target() -> None:
     table, _ = _small_table()
     by_week = table.groupby("week_start")[["week_of_year", "holidays_in_week"]].first()
