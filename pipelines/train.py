@@ -6,6 +6,7 @@ import argparse
 import hashlib
 from pathlib import Path
 
+import lightgbm as lgb
 import pandas as pd
 
 from models.plots import plot_feature_importance
@@ -80,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
             model.booster,
             name="model",
             signature=infer_signature(sample, pred),
+            # stated, not inferred: inference reloads the model in a subprocess (seconds)
+            pip_requirements=[f"lightgbm=={lgb.__version__}"],
             registered_model_name=REGISTERED_MODEL_NAME,
         )
         version = str(info.registered_model_version)
