@@ -9,8 +9,6 @@ renamed over it; parent folders are created.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +19,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from beatwise.io import atomic_path
 from models.metrics import CalibrationTable
 
 if TYPE_CHECKING:
@@ -44,16 +43,8 @@ def _new_figure() -> tuple[Figure, Axes]:
 def _save(fig: Figure, path: Path) -> Path:
     """Write ``fig`` as PNG to ``path`` atomically, without time- or version-dependent metadata."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        fig.savefig(tmp_path, format="png", dpi=DPI, metadata={"Software": None})
-        tmp_path.replace(path)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=DPI, metadata={"Software": None})
     logger.info("wrote %s (%d bytes)", path, path.stat().st_size)
     return path
 

@@ -11,6 +11,7 @@ import h3
 import numpy as np
 import pandas as pd
 
+from beatwise.io import read_json, write_json, write_text
 from features.taxonomy import POLICE_ACTIVITY_TYPES
 from models.audit import (
     AuditConfig,
@@ -23,7 +24,7 @@ from models.audit import (
 from models.backtest import to_matrix
 from models.metrics import coverage_label, flag_top_area
 from models.report import ReportContext, render_bias_report, render_model_card
-from pipelines._io import read_json, setup_logging, timed, write_json, write_text
+from pipelines._io import setup_logging, timed
 from pipelines._operational import OperationalConfig, PublishConfig
 from pipelines._params import ParamsError, StageParams, load_params, params_hash
 from pipelines._tracking import stage_run

@@ -8,10 +8,11 @@ from pathlib import Path
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from beatwise.io import write_parquet
 from features.cells import build_cell_table, study_cells
 from features.h3index import index_points
 from features.sources import load_areas
-from pipelines._io import setup_logging, timed, write_parquet
+from pipelines._io import setup_logging, timed
 from pipelines._params import StageParams, load_params
 
 STAGE = "build_cells"

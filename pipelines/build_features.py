@@ -8,9 +8,10 @@ from pathlib import Path
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from beatwise.io import write_json, write_parquet
 from features.engineering import FeatureConfig, build_feature_table
 from features.panel import complete_weeks, count_matrix
-from pipelines._io import setup_logging, timed, write_json, write_parquet
+from pipelines._io import setup_logging, timed
 from pipelines._params import StageParams, load_params
 
 STAGE = "build_features"

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from beatwise.io import read_json, write_json, write_parquet
 from features.panel import complete_weeks, count_matrix
 from models.backtest import backtest_scores, to_matrix
 from models.baselines import compute_baselines
@@ -27,7 +28,7 @@ from models.metrics import (
 )
 from models.plots import plot_calibration_by_decile, plot_capture_curves, plot_weekly_pai
 from models.risk_model import RiskModelConfig
-from pipelines._io import read_json, setup_logging, timed, write_json, write_parquet
+from pipelines._io import setup_logging, timed
 from pipelines._operational import OperationalConfig
 from pipelines._params import StageParams, load_params, params_hash
 from pipelines._tracking import flatten_metrics, log_to_parent, stage_run

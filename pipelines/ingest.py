@@ -10,9 +10,10 @@ from typing import Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
+from beatwise.io import write_json, write_parquet
 from features.events import summarise_quality, validate_events
 from features.sources import load_areas, load_synthetic_events
-from pipelines._io import setup_logging, timed, write_json, write_parquet
+from pipelines._io import setup_logging, timed
 from pipelines._params import StageParams, load_params
 
 STAGE = "ingest"

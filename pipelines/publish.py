@@ -14,15 +14,10 @@ from typing import Any
 import h3
 import pandas as pd
 
+from beatwise.io import read_json, sha256_file, write_json, write_text
 from models.forecast import build_forecast_table, forecast_geojson
 from models.risk_model import RiskModel
-from pipelines._io import (
-    read_json,
-    setup_logging,
-    sha256_file,
-    write_json,
-    write_text,
-)
+from pipelines._io import setup_logging
 from pipelines._operational import OperationalConfig, PublishConfig
 from pipelines._params import StageParams, load_params, params_hash
 from pipelines._tracking import REGISTERED_MODEL_NAME, stage_run

@@ -9,9 +9,10 @@ from pathlib import Path
 import lightgbm as lgb
 import pandas as pd
 
+from beatwise.io import read_json, write_json, write_text
 from models.plots import plot_feature_importance
 from models.risk_model import RiskModelConfig, feature_importance, fit_risk_model
-from pipelines._io import read_json, setup_logging, timed, write_json, write_text
+from pipelines._io import setup_logging, timed
 from pipelines._params import StageParams, load_params, params_hash
 from pipelines._tracking import REGISTERED_MODEL_NAME, stage_run
 

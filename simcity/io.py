@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from beatwise.io import atomic_path
 from simcity.generate import SimulatedCity
 
 logger = logging.getLogger(__name__)
@@ -84,66 +83,35 @@ def events_to_arrow(events: pd.DataFrame) -> pa.Table:
 
 def _write_events(events: pd.DataFrame, path: Path, *, chunk_rows: int = 1 << 20) -> None:
     """Write events in row groups converted one at a time, so memory stays ~one chunk."""
-    tmp = _temp_path(path)
-    try:
-        with pq.ParquetWriter(tmp, EVENT_SCHEMA, compression="zstd") as writer:
-            for first in range(0, max(len(events), 1), chunk_rows):
-                writer.write_table(events_to_arrow(events.iloc[first : first + chunk_rows]))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with (
+        atomic_path(Path(path)) as tmp,
+        pq.ParquetWriter(tmp, EVENT_SCHEMA, compression="zstd") as writer,
+    ):
+        for first in range(0, max(len(events), 1), chunk_rows):
+            writer.write_table(events_to_arrow(events.iloc[first : first + chunk_rows]))
 
 
 def write_table_atomic(table: pa.Table, path: Path) -> None:
     """Write a Parquet file via a temporary file in the same folder, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_path(path)
-    try:
+    with atomic_path(Path(path)) as tmp:
         pq.write_table(table, tmp, compression="zstd", row_group_size=1 << 20)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def write_json_atomic(obj: Any, path: Path) -> None:
     """Write JSON (sorted keys, trailing newline) via a temporary file, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_path(path)
-    try:
+    with atomic_path(Path(path)) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def write_text_atomic(text: str, path: Path) -> None:
     """Write a text file via a temporary file in the same folder, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_path(path)
-    try:
+    with atomic_path(Path(path)) as tmp:
         tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _write_geoparquet(gdf: gpd.GeoDataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_path(path)
-    try:
+    with atomic_path(Path(path)) as tmp:
         gdf.to_parquet(tmp, index=False, compression="zstd")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _temp_path(path: Path) -> Path:
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    return Path(name)
 
 
 def read_events(path: Path | str) -> pd.DataFrame:

@@ -322,3 +322,19 @@ def test_performance_rows_read_the_metrics_layout() -> None:
 def test_cell_map_needs_its_columns(audit: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match="cell_map must have columns lon, lat, flag_share"):
         _render(audit, cell_map=pd.DataFrame({"x": [1.0]}))
+
+
+def test_counterfactual_table_only_when_the_truth_is_known() -> None:
+    audit = _audit()
+    assert 'id="counterfactuals"' not in _render(audit)  # real data: no truth, no table
+    gates = audit["gates"]
+    counterfactuals = {
+        "true risk": {g: {"status": "FAIL", "value": 0.46} for g in ("G2", "G3")},
+    }
+    html = _render(
+        {**audit, "counterfactuals": counterfactuals, "counterfactual_gates": ["G2", "G3"]}
+    )
+    section = html[html.index('id="counterfactuals"') :]
+    section = section[: section.index("</table>")]
+    assert "true risk" in section and "0.46" in section
+    assert gates["G3"]["title"] in section

@@ -158,7 +158,8 @@ def test_contract_outputs_exist_and_parse(repo: dict[str, object]) -> None:
     assert audit["publishable"] is True
     assert {f"G{i}" for i in range(1, 11)} <= set(audit["gates"])
     # synthetic data: the same gates for the flags the true risk would have raised
-    assert audit["counterfactuals"]["true risk"]["G3"]["status"] in {"PASS", "REVIEW", "FAIL"}
+    statuses = {"PASS", "REVIEW", "FAIL", "INSUFFICIENT DATA"}
+    assert audit["counterfactuals"]["true risk"]["G3"]["status"] in statuses
     HTMLParser().feed((path / "reports/bias_report.html").read_text())
     assert "## " in (path / "reports/model_card.md").read_text()
     manifest = json.loads((path / "data/forecasts/manifest.json").read_text())

@@ -1,0 +1,1 @@
+"""Shared infrastructure of the Beatwise packages (atomic file writing); no modelling here."""

@@ -1,0 +1,101 @@
+"""Atomic file writing and reading, shared by every package that writes outputs.
+
+A reader (DVC, another stage, a planner's tool) must never see a half-written file: every writer
+here writes to a temporary file beside the target and renames it into place, creating parent
+folders first (DVC does not create output folders).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import math
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it over ``path`` only on success.
+
+    The parent folder is created (DVC does not create output folders), and a failed write never
+    leaves a half-written file where a reader expects a whole one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        tmp_path.replace(path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write text atomically (UTF-8, newline as is)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    log.info("wrote %s (%d bytes)", path, path.stat().st_size)
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return _json_safe(value.item())
+    return value
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    """Write JSON atomically, sorted keys, NaN/inf as null (strict JSON for other tools)."""
+    text = json.dumps(_json_safe(payload), indent=2, sort_keys=True, allow_nan=False)
+    write_text(path, text + "\n")
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """Read a JSON object, refusing a missing file with a message naming it."""
+    if not Path(path).exists():
+        raise FileNotFoundError(f"Expected the JSON file {path}; it does not exist.")
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must hold a JSON object. Got {type(data).__name__}.")
+    return data
+
+
+def write_parquet(path: Path, frame: pd.DataFrame) -> None:
+    """Write a DataFrame to Parquet atomically (pyarrow, zstd, no index), deterministic bytes."""
+    with atomic_path(path) as tmp:
+        frame.to_parquet(tmp, engine="pyarrow", compression="zstd", index=False)
+    log.info("wrote %s (%d rows, %d bytes)", path, len(frame), path.stat().st_size)
+
+
+def write_with(path: Path, writer: Callable[[Path], None]) -> None:
+    """Run ``writer(tmp_path)`` and move the result into place atomically."""
+    with atomic_path(path) as tmp:
+        writer(tmp)
+    log.info("wrote %s (%d bytes)", path, path.stat().st_size)
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
