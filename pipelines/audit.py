@@ -31,6 +31,9 @@ from pipelines._tracking import stage_run
 
 STAGE = "audit"
 
+#: how the documents name the study area of each ingest source
+STUDY_AREA_NAMES = {"synthetic": "synthetic London-like city"}
+
 
 class Params(StageParams):
     audit: AuditConfig
@@ -114,8 +117,9 @@ def main(argv: list[str] | None = None) -> int:
         model_version=model_meta["model_version"],
         run_id=model_meta["mlflow_run_id"],
         report_date=dt.date.fromisoformat(meta["forecast_week"]),
-        study_area=f"{len(cells)} H3 cells at resolution {resolution} "
-        f"({cells['area_km2'].sum():,.0f} km², {cells['residents'].sum():,.0f} residents)",
+        study_area=f"the {STUDY_AREA_NAMES.get(quality['source'], quality['source'])} "
+        f"({len(cells):,} H3 cells at resolution {resolution}, "
+        f"{cells['area_km2'].sum():,.0f} km², {cells['residents'].sum():,.0f} residents)",
         model_params={"best_rounds": model_meta["best_rounds"]},
         target_types=target.target_types,
         police_activity_reasons=target.police_activity_reasons,
