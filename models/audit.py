@@ -620,8 +620,8 @@ def _judged_entry(
     )
 
 
-def _fmt(x: float | None) -> str:
-    return "n/a" if x is None or not math.isfinite(x) else f"{x:.2f}"
+def _fmt(x: float | None, digits: int = 2) -> str:
+    return "n/a" if x is None or not math.isfinite(x) else f"{x:.{digits}f}"
 
 
 def _gate_from_entries(
@@ -1280,8 +1280,9 @@ def _gate_baselines(lift: LiftEstimate | None, config: AuditConfig) -> GateResul
     )
     against = f"the best baseline ({lift.baseline})" if lift.baseline else "the best baseline"
     core = (
-        f"The model's PAI is {_fmt(lift.estimate)} times that of {against} (95% interval "
-        f"{_fmt(lift.ci_low)}–{_fmt(lift.ci_high)})"
+        # three decimals: lifts near 1 are the common case and 0.996-1.004 must not read 1.00-1.00
+        f"The model's PAI is {_fmt(lift.estimate, 3)} times that of {against} (95% interval "
+        f"{_fmt(lift.ci_low, 3)}–{_fmt(lift.ci_high, 3)})"
     )
     tail = {
         "PASS": f", at or above the required {config.lift_min:.2f}.",

@@ -233,7 +233,7 @@ def test_report_shows_target_performance_and_data_quality(audit: dict[str, Any])
     html = _render(audit)
     assert "Burglary, Robbery" in html
     assert "Drugs, Possession of weapons, Public order, Anti-social behaviour" in html
-    assert "b4_all_history" in html and "1.12" in html and "1.04 – 1.21" in html
+    assert "b4_all_history" in html and "1.120" in html and "1.040 – 1.210" in html  # lift: 3 dp
     assert "6.20" in html  # model PAI
     assert "2024-02-street.csv" in html and "unknown_crime_type" in html
 
