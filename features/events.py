@@ -14,6 +14,7 @@ optional ``area_code``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -168,19 +169,27 @@ def validate_events(
     parts: list[pd.DataFrame] = []
     keep = np.ones(rows_read, dtype=bool)
 
-    def quarantine(mask: np.ndarray, reason: str, detail: pd.Series | str) -> None:
+    def quarantine(
+        mask: np.ndarray, reason: str, detail: str | Callable[[pd.DataFrame], pd.Series]
+    ) -> None:
+        """Move the kept rows in ``mask`` to the quarantine; messages only for those rows."""
         nonlocal keep
         hit = keep & mask
         if hit.any():
-            det = detail[hit] if isinstance(detail, pd.Series) else detail
-            parts.append(make_quarantine(frame.loc[hit], reason=reason, detail=det))
+            rows = frame.loc[hit]
+            det = detail(rows) if callable(detail) else detail
+            parts.append(make_quarantine(rows, reason=reason, detail=det))
             keep &= ~hit
+
+    def text(column: pd.Series) -> pd.Series:
+        return column.astype("string").fillna("<empty>")
 
     lat_text = frame["latitude"]
     lon_text = frame["longitude"]
     empty = lat_text.isna().to_numpy() | lon_text.isna().to_numpy()
-    empty |= (lat_text.astype("string").str.strip() == "").fillna(True).to_numpy()
-    empty |= (lon_text.astype("string").str.strip() == "").fillna(True).to_numpy()
+    for column in (lat_text, lon_text):
+        if not pd.api.types.is_numeric_dtype(column):  # blank text only exists in text columns
+            empty |= (column.astype("string").str.strip() == "").fillna(True).to_numpy()
     quarantine(empty, "missing_coordinates", "latitude or longitude is empty")
 
     lat = pd.to_numeric(lat_text, errors="coerce").to_numpy(dtype=np.float64)
@@ -188,35 +197,45 @@ def validate_events(
     with np.errstate(invalid="ignore"):
         invalid = ~np.isfinite(lat) | ~np.isfinite(lon)
         invalid |= (np.abs(lat) > 90) | (np.abs(lon) > 180) | ((lat == 0) & (lon == 0))
-    coord_detail = (
-        "latitude "
-        + lat_text.astype("string").fillna("")
-        + ", longitude "
-        + lon_text.astype("string").fillna("")
-        + " is not a valid WGS84 point in [-90, 90] x [-180, 180] (0/0 means not geocoded)"
+    quarantine(
+        invalid,
+        "invalid_coordinates",
+        lambda rows: (
+            "latitude "
+            + text(rows["latitude"])
+            + ", longitude "
+            + text(rows["longitude"])
+            + " is not a valid WGS84 point in [-90, 90] x [-180, 180] (0/0 means not geocoded)"
+        ),
     )
-    quarantine(invalid, "invalid_coordinates", coord_detail)
 
     ts = _parse_timestamps(frame["timestamp"], time_format=time_format)
     quarantine(
         ts.isna().to_numpy(),
         "unparseable_date",
-        "timestamp "
-        + frame["timestamp"].astype("string").fillna("<empty>")
-        + f" does not parse{' as ' + time_format if time_format else ''}",
+        lambda rows: (
+            "timestamp "
+            + text(rows["timestamp"])
+            + f" does not parse{' as ' + time_format if time_format else ''}"
+        ),
     )
     future = (ts > as_of).fillna(False).to_numpy(dtype=bool)
     quarantine(future, "future_date", f"timestamp is after the as-of date {as_of:%Y-%m-%d}")
 
-    labels = frame["crime_type"].astype("string").fillna("")
-    uniques = pd.unique(labels)
-    mapping = {u: canonical_crime_type(str(u)) for u in uniques}
-    canonical = labels.map(mapping)
+    labels = frame["crime_type"].astype("category")  # a handful of labels: map each once
+    mapped = [canonical_crime_type(str(u)) for u in labels.cat.categories]
+    # code -1 (a missing label) picks the trailing None
+    lookup = np.array([*mapped, None], dtype=object)
+    canonical = pd.Series(lookup[labels.cat.codes.to_numpy()], index=frame.index)
     unknown = canonical.isna().to_numpy()
     quarantine(
         unknown,
         "unknown_category",
-        "category " + labels + " is not in the taxonomy (see docs/crime-types.md)",
+        lambda rows: (
+            "category "
+            + text(rows["crime_type"])
+            + " is not in the taxonomy (see docs/crime-types.md)"
+        ),
     )
 
     area_code = (
@@ -240,7 +259,9 @@ def validate_events(
     dup = np.zeros(rows_read, dtype=bool)
     kept_idx = np.flatnonzero(keep)
     dup[kept_idx] = event_id.iloc[kept_idx].duplicated(keep="first").to_numpy()
-    quarantine(dup, "duplicate_id", "event id " + event_id.fillna("") + " was seen earlier")
+    quarantine(
+        dup, "duplicate_id", lambda rows: "event id " + event_id[rows.index] + " was seen earlier"
+    )
 
     accepted = pd.DataFrame(
         {
