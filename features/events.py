@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import geopandas as gpd
 import numpy as np
@@ -309,7 +309,7 @@ def locate_in_areas(
     return pd.Series(joined["area_code"].to_numpy(), dtype="string")
 
 
-def summarise_quality(result: ValidatedEvents, *, by_file_read: pd.Series) -> dict[str, object]:
+def summarise_quality(result: ValidatedEvents, *, by_file_read: pd.Series) -> dict[str, Any]:
     """Counts by reason and by source file; raises when accepted + quarantined != read."""
     q = result.quarantine
     a = result.accepted

@@ -219,7 +219,9 @@ def performance_rows(metrics: Mapping[str, Any], *, coverage: float) -> list[dic
         return out
 
     headline = _lift(metrics.get(f"lift_pai_at_{suffix}"))
-    rows = [{"name": "model", "is_model": True, **figures(model_block), "lift": None}]
+    rows: list[dict[str, Any]] = [
+        {"name": "model", "is_model": True, **figures(model_block), "lift": None}
+    ]
     baselines = metrics.get("baselines", {})
     if isinstance(baselines, Mapping):
         for name in baselines:
@@ -286,7 +288,7 @@ def _cell(v: Any) -> str:
 # Charts
 # --------------------------------------------------------------------------------------------
 
-_RC: Final[dict[str, Any]] = {
+_RC: Final[dict[Any, Any]] = {  # matplotlib types rc keys as a Literal union
     "font.size": 9,
     "axes.spines.top": False,
     "axes.spines.right": False,

@@ -100,7 +100,7 @@ def validate_params(stage: str, model: type[P], raw: dict[str, Any]) -> P:
     try:
         return model.model_validate({section: raw[section] for section in declared})
     except ValidationError as exc:
-        lines = [_describe(stage, model, err) for err in exc.errors()]
+        lines = [_describe(stage, model, dict(err)) for err in exc.errors()]
         raise ParamsError("\n".join(lines)) from None
 
 

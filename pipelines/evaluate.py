@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     per_type = count_matrix(
         events, cell_ids=cell_ids, weeks=all_weeks, crime_types=meta["target_types"], outside="drop"
     )
-    counts = sum(per_type.values())
+    counts = np.sum(list(per_type.values()), axis=0)
     score_idx = np.searchsorted(all_weeks, bt_weeks)
     np.testing.assert_array_equal(counts[score_idx], y)  # features and counts agree
     with timed(log, "baselines"):

@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         result = validate_events(raw, areas=areas, as_of=as_of)
     quality = summarise_quality(result, by_file_read=raw["source_file"].value_counts())
     quality["source"] = cfg.source
-    for reason, n in quality["by_reason"].items():  # type: ignore[union-attr]
+    for reason, n in quality["by_reason"].items():
         log.warning("quarantined %d rows: %s", n, reason)
     log.info(
         "%d read = %d accepted + %d quarantined; dates %s to %s",

@@ -159,7 +159,7 @@ def build_geography(config: CityConfig, *, rng: np.random.Generator) -> Geograph
     sx = x[seeds] + rng.uniform(-14.0, 14.0, seeds.size)
     sy = y[seeds] + rng.uniform(-14.0, 14.0, seeds.size)
     _, micro_area = cKDTree(np.c_[sx, sy]).query(np.c_[x, y])
-    area_res = np.bincount(micro_area, weights=residents, minlength=geo.n_areas)
+    area_res = np.bincount(micro_area, weights=residents, minlength=geo.n_areas).astype(np.float64)
 
     # Districts: residents-weighted k-means of the area seeds (a few Lloyd steps).
     area_district = _cluster(rng, sx, sy, area_res, k=geo.n_districts)
