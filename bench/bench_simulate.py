@@ -3,7 +3,7 @@
 Run from the repository root::
 
     .venv/bin/python bench/bench_simulate.py            # scale 1.0 x 520 weeks (~10.6M events)
-    .venv/bin/python bench/bench_simulate.py --write /tmp/bench_city   # also time write_city
+    .venv/bin/python bench/bench_simulate.py --write bench/results/city   # also time write_city
 
 Prints wall time per phase and the peak resident memory (ru_maxrss) of the process. The target
 on the 2-core reference machine is < 60 s and < 4 GB for the simulation itself.

@@ -1,4 +1,4 @@
-"""Baselines B1–B6 of ``/work/shared/METRICS.md``: the simple forecasts a model has to beat.
+"""Baselines B1–B6 of ``../shared/METRICS.md``: the simple forecasts a model has to beat.
 
 Every baseline scores week index ``t`` of a count matrix ``counts[week, cell]`` (week axis in time
 order, cells in ascending H3 order) from rows ``< t`` only, never row ``t`` or later. Scores are on

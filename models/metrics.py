@@ -1,4 +1,4 @@
-"""Forecast metrics of ``/work/shared/METRICS.md`` on dense ``[week, cell]`` arrays.
+"""Forecast metrics of ``../shared/METRICS.md`` on dense ``[week, cell]`` arrays.
 
 Every number Beatwise reports about a forecast comes from here: the area-based flagged set
 ``F_w(k)``, hit rate, PAI, oracle and truth efficiency (PEI, PEI_T), the capture curve, churn,

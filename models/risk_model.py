@@ -5,8 +5,8 @@ thread count), trained with a Poisson or Tweedie objective, early-stopped on the
 of the training data (time-ordered, never shuffled), then refitted on all training weeks with the
 number of rounds early stopping chose. The data are binned once (bins from all training weeks,
 features only; targets never inform the bins). Zero cell-weeks may be down-sampled for speed;
-the kept zeros are up-weighted by the inverse of the keep rate, so the weighted Poisson loss is
-unbiased for the full data and predicted counts stay calibrated.
+the kept zeros are up-weighted by the inverse of the keep rate, so the weighted Poisson loss has
+the full data's expectation and predicted counts stay calibrated.
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ def fit_risk_model(
     params = _lgb_params(config)
     # Bin the kept rows once; the early-stopping split takes subsets that share those bins
     # (binning is most of a fit's set-up cost). Validation rows carry the same inverse-rate
-    # weights, so the validation loss stays an unbiased estimate of the full slice's.
+    # weights, so the validation loss keeps the full slice's expectation.
     dall = lgb.Dataset(
         X[keep],
         y[keep],

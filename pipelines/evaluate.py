@@ -118,7 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     counts = np.sum(list(per_type.values()), axis=0)
     score_idx = np.searchsorted(all_weeks, bt_weeks)
-    np.testing.assert_array_equal(counts[score_idx], y)  # features and counts agree
+    if not np.array_equal(counts[score_idx], y):
+        raise ValueError(
+            f"{args.features} and {args.event_cells} disagree on the backtest targets; "
+            "re-run build_features so both come from the same events."
+        )
     with timed(log, "baselines"):
         baselines = compute_baselines(
             counts,
