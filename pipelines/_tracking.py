@@ -33,9 +33,8 @@ def configure_offline_defaults() -> None:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("DO_NOT_TRACK", "true")
     os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+    # With a local SQLite store MLflow keeps artifacts under ./mlruns (ignored by git and DVC).
     os.environ.setdefault("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI)
-    # The SQLite store needs a place for artifacts; keep it beside mlflow.db, ignored by git.
-    os.environ.setdefault("MLFLOW_DEFAULT_ARTIFACT_ROOT", str(Path("mlartifacts").resolve()))
 
 
 def _git(*args: str) -> str | None:
