@@ -1,0 +1,448 @@
+"""data.police.uk loaders: raw canonical frames that validate_events judges, and refused inputs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from features.events import QUARANTINE_REASONS, REQUIRED_RAW_COLUMNS, validate_events
+from features.sources import (
+    POLICE_UK_TIME_FORMAT,
+    load_police_uk_api_json,
+    load_police_uk_street_csv,
+)
+
+AS_OF = pd.Timestamp("2018-12-31 23:59:59")
+HEADER = [
+    "Crime ID",
+    "Month",
+    "Reported by",
+    "Falls within",
+    "Longitude",
+    "Latitude",
+    "Location",
+    "LSOA code",
+    "LSOA name",
+    "Crime type",
+    "Last outcome category",
+    "Context",
+]
+SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+API_ARCHIVE = (
+    SHARED_DATA
+    / "london-police-api-2016-2018"
+    / "ward-level-crime-data_london_month_2016-01_2018-06.tar.xz"
+)
+
+
+def street_row(
+    crime_id: str = "c1",
+    month: str = "2016-01",
+    lon: str = "-0.150000",
+    lat: str = "51.450000",
+    lsoa: str = "E01000001",
+    crime_type: str = "Burglary",
+) -> list[str]:
+    force = "Metropolitan Police Service"
+    return [
+        crime_id,
+        month,
+        force,
+        force,
+        lon,
+        lat,
+        "On or near X",
+        lsoa,
+        "Y 001A",
+        crime_type,
+        "",
+        "",
+    ]
+
+
+def write_csv(
+    path: Path, rows: list[list[str]], *, header: list[str] = HEADER, bom: bool = False
+) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8-sig" if bom else "utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def validate(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    result = validate_events(raw, areas=None, as_of=AS_OF, time_format=POLICE_UK_TIME_FORMAT)
+    assert result.rows_read == len(raw)
+    assert len(result.accepted) + len(result.quarantine) == len(raw)
+    return result.accepted, result.quarantine
+
+
+def reasons(quarantine: pd.DataFrame) -> list[tuple[str, int, str]]:
+    return [
+        (str(f), int(r), str(why))
+        for f, r, why in quarantine[["source_file", "source_row", "reason"]].itertuples(index=False)
+    ]
+
+
+# --- street CSV: the monthly archive -------------------------------------------------------------
+
+JAN = "2016-01/2016-01-metropolitan-street.csv"
+FEB = "2016-02/2016-02-city-of-london-street.csv"
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> Path:
+    write_csv(
+        tmp_path / JAN,
+        [
+            street_row("c1"),
+            street_row("", crime_type="Anti-social behaviour"),  # ASB has no Crime ID
+            street_row("c3", lon="", lat="", lsoa="", crime_type="Robbery"),
+            street_row("c4", crime_type="Alien abduction"),
+            street_row("c5", month="2016-13"),
+            street_row("c1", crime_type="Drugs"),  # repeats c1
+        ],
+        bom=True,
+    )
+    write_csv(tmp_path / FEB, [street_row("c7", month="2016-02", crime_type="Bicycle theft")])
+    # other files of the archive layout are not street crimes and must be ignored
+    write_csv(tmp_path / "2016-01" / "2016-01-metropolitan-outcomes.csv", [["x"] * 12])
+    return tmp_path
+
+
+def test_street_csv_is_a_raw_canonical_frame(archive: Path) -> None:
+    raw = load_police_uk_street_csv(archive)
+    assert set(REQUIRED_RAW_COLUMNS) <= set(raw.columns)
+    assert "area_code" in raw.columns
+    assert raw["source_file"].tolist() == [JAN] * 6 + [FEB]
+    assert raw["source_row"].tolist() == [1, 2, 3, 4, 5, 6, 1]
+    assert raw["timestamp"].tolist()[:5] == ["2016-01-01"] * 4 + ["2016-13"]
+    assert pd.isna(raw.loc[1, "event_id"])
+    assert pd.isna(raw.loc[2, "latitude"]) and pd.isna(raw.loc[2, "longitude"])
+    assert raw.loc[0, "latitude"] == "51.450000"  # text as read, not coerced
+    assert raw.loc[0, "area_code"] == "E01000001"
+
+
+def test_street_csv_validates_with_exact_reasons(archive: Path) -> None:
+    accepted, quarantine = validate(load_police_uk_street_csv(archive))
+    assert reasons(quarantine) == [
+        (JAN, 3, "missing_coordinates"),
+        (JAN, 4, "unknown_category"),
+        (JAN, 5, "unparseable_date"),
+        (JAN, 6, "duplicate_id"),
+    ]
+    assert "timestamp 2016-13 does not parse" in quarantine.loc[2, "detail"]
+    assert sorted(accepted["event_id"]) == sorted(["c1", f"{JAN}:2", "c7"])
+    assert sorted(accepted["crime_type"]) == ["anti_social_behaviour", "bicycle_theft", "burglary"]
+    assert set(accepted["timestamp"]) == {pd.Timestamp("2016-01-01"), pd.Timestamp("2016-02-01")}
+    assert set(accepted["area_code"]) == {"E01000001"}
+
+
+def test_street_csv_tolerates_some_empty_files(archive: Path) -> None:
+    write_csv(archive / "2016-03" / "2016-03-metropolitan-street.csv", [])
+    (archive / "2016-04").mkdir()
+    (archive / "2016-04" / "2016-04-metropolitan-street.csv").write_bytes(b"")
+    assert len(load_police_uk_street_csv(archive)) == 7
+
+
+def test_street_csv_refuses_missing_folder(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"No data\.police\.uk archive folder at .*nowhere"):
+        load_police_uk_street_csv(tmp_path / "nowhere")
+
+
+def test_street_csv_refuses_folder_without_street_files(tmp_path: Path) -> None:
+    write_csv(tmp_path / "2016-01" / "2016-01-metropolitan-outcomes.csv", [])
+    with pytest.raises(
+        FileNotFoundError,
+        match=re.escape(f"No files matching YYYY-MM/YYYY-MM-<force>-street.csv under {tmp_path}"),
+    ):
+        load_police_uk_street_csv(tmp_path)
+
+
+def test_street_csv_refuses_all_empty_input(tmp_path: Path) -> None:
+    write_csv(tmp_path / JAN, [])
+    (tmp_path / FEB).parent.mkdir()
+    (tmp_path / FEB).write_bytes(b"")
+    with pytest.raises(
+        ValueError, match=r"Empty input: the 2 street CSV file\(s\) under .* no data"
+    ):
+        load_police_uk_street_csv(tmp_path)
+
+
+def test_street_csv_refuses_missing_column_with_closest_name(tmp_path: Path) -> None:
+    header = [("Crime_ID" if c == "Crime ID" else c) for c in HEADER]
+    write_csv(tmp_path / JAN, [street_row()], header=header)
+    with pytest.raises(ValueError) as info:
+        load_police_uk_street_csv(tmp_path)
+    message = str(info.value)
+    assert JAN in message
+    assert "missing required column(s) ['Crime ID']" in message
+    assert "Did you mean: 'Crime ID' (closest: 'Crime_ID')?" in message
+
+
+def test_street_csv_refuses_malformed_csv(tmp_path: Path) -> None:
+    write_csv(tmp_path / JAN, [street_row(), [*street_row(), "extra", "fields"]])
+    with pytest.raises(ValueError, match=r"2016-01-metropolitan-street\.csv: cannot be read"):
+        load_police_uk_street_csv(tmp_path)
+
+
+# --- API JSON: crimes-street responses -----------------------------------------------------------
+
+
+def api_record(
+    crime_id: Any = 1,
+    category: Any = "burglary",
+    month: Any = "2016-01",
+    latitude: Any = "51.428812",
+    longitude: Any = "-0.309403",
+) -> dict[str, Any]:
+    return {
+        "category": category,
+        "location_type": "Force",
+        "location": {
+            "latitude": latitude,
+            "street": {"id": 938076, "name": "On or near Manston Grove"},
+            "longitude": longitude,
+        },
+        "context": "",
+        "outcome_status": None,
+        "persistent_id": "",
+        "id": crime_id,
+        "location_subtype": "",
+        "month": month,
+    }
+
+
+def write_json(path: Path, payload: object) -> Path:
+    path.write_text(json.dumps(payload), encoding="utf-8")
+    return path
+
+
+def test_api_json_validates_with_exact_reasons(tmp_path: Path) -> None:
+    first = write_json(
+        tmp_path / "ward_a.json",
+        [
+            api_record(1),
+            api_record(2, category="anti-social-behaviour"),
+            api_record(3, latitude=None, longitude=None),
+        ],
+    )
+    second = write_json(
+        tmp_path / "ward_b.json",
+        [
+            api_record(2, category="anti-social-behaviour"),  # the polygons overlap
+            api_record(4, category="alien-abduction"),
+            api_record(5, category="violent-crime", month="2016-02"),
+        ],
+    )
+    raw = load_police_uk_api_json([first, second])
+    assert raw["event_id"].tolist() == ["1", "2", "3", "2", "4", "5"]
+    assert raw["timestamp"].tolist()[-1] == "2016-02-01"
+    assert raw["area_code"].isna().all()
+    accepted, quarantine = validate(raw)
+    assert reasons(quarantine) == [
+        ("ward_a.json", 3, "missing_coordinates"),
+        ("ward_b.json", 1, "duplicate_id"),
+        ("ward_b.json", 2, "unknown_category"),
+    ]
+    assert sorted(accepted["event_id"]) == ["1", "2", "5"]
+    assert sorted(accepted["crime_type"]) == [
+        "anti_social_behaviour",
+        "burglary",
+        "violence_sexual",
+    ]
+
+
+def test_api_json_refuses_no_paths() -> None:
+    with pytest.raises(ValueError, match=r"No data\.police\.uk API response files given"):
+        load_police_uk_api_json([])
+
+
+def test_api_json_refuses_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"No data\.police\.uk API response file at .*gone"):
+        load_police_uk_api_json([tmp_path / "gone.json"])
+
+
+def test_api_json_refuses_bad_json(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('[{"id": 1,\n "category": }]', encoding="utf-8")
+    with pytest.raises(
+        ValueError,
+        match=r"bad\.json: not valid JSON \(Expecting value at line 2, column 14, char 24\)",
+    ):
+        load_police_uk_api_json([bad])
+
+
+def test_api_json_refuses_non_list(tmp_path: Path) -> None:
+    path = write_json(tmp_path / "obj.json", {"crimes": []})
+    with pytest.raises(
+        ValueError, match=r"obj\.json: the top level must be a JSON list .*got dict"
+    ):
+        load_police_uk_api_json([path])
+
+
+def test_api_json_refuses_missing_keys(tmp_path: Path) -> None:
+    record = api_record(2)
+    del record["location"], record["month"]
+    path = write_json(tmp_path / "keys.json", [api_record(1), record])
+    with pytest.raises(
+        ValueError,
+        match=re.escape("keys.json: record 1 lacks required key(s) ['month', 'location']"),
+    ):
+        load_police_uk_api_json([path])
+
+
+def test_api_json_refuses_missing_location_keys(tmp_path: Path) -> None:
+    record = api_record(1)
+    del record["location"]["longitude"]
+    path = write_json(tmp_path / "loc.json", [record])
+    with pytest.raises(
+        ValueError, match=re.escape("record 0 lacks required key(s) ['location.longitude']")
+    ):
+        load_police_uk_api_json([path])
+
+
+def test_api_json_refuses_non_object_record(tmp_path: Path) -> None:
+    path = write_json(tmp_path / "num.json", [api_record(1), 7])
+    with pytest.raises(ValueError, match=r"record 1 must be a JSON object .*got int"):
+        load_police_uk_api_json([path])
+
+
+def test_api_json_refuses_all_empty_and_clashing_names(tmp_path: Path) -> None:
+    empty = write_json(tmp_path / "empty.json", [])
+    with pytest.raises(
+        ValueError, match=r"Empty input: the 1 API response file\(s\) hold no records"
+    ):
+        load_police_uk_api_json([empty])
+    (tmp_path / "other").mkdir()
+    twin = write_json(tmp_path / "other" / "empty.json", [api_record()])
+    with pytest.raises(ValueError, match=r"distinct names.*\['empty\.json'\]"):
+        load_police_uk_api_json([empty, twin])
+
+
+# --- property tests: nothing malformed crashes, every row is accounted for ----------------------
+
+FIELD = st.one_of(
+    st.just(""),
+    st.sampled_from(
+        [
+            "2016-01",
+            "2016-13",
+            "2016",
+            "Burglary",
+            "violent-crime",
+            "51.5",
+            "-0.1",
+            "0",
+            "nan",
+            "inf",
+            "1e400",
+            " ",
+            "E01000001",
+            "-91",
+            "181",
+        ]
+    ),
+    st.text(
+        alphabet=st.one_of(
+            st.characters(blacklist_categories=("Cs", "Cc")), st.sampled_from(',"\n\t;-.')
+        ),
+        max_size=12,
+    ),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=st.lists(st.lists(FIELD, min_size=12, max_size=12), min_size=1, max_size=8))
+def test_street_csv_property_every_row_accounted(rows: list[list[str]]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        write_csv(Path(folder) / JAN, rows)
+        raw = load_police_uk_street_csv(Path(folder))
+        assert len(raw) == len(rows)
+        accepted, quarantine = validate(raw)
+    assert set(quarantine["reason"]) <= set(QUARANTINE_REASONS)
+    assert accepted["event_id"].is_unique
+
+
+JSON_SCALAR = st.one_of(
+    st.none(),
+    st.text(max_size=10),
+    st.sampled_from(["2016-01", "2016-1", "burglary", "drugs", "51.5", "-0.1", "", "0"]),
+    st.integers(min_value=-(10**20), max_value=10**20),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+)
+JSON_VALUE = st.one_of(
+    JSON_SCALAR,
+    st.lists(JSON_SCALAR, max_size=2),
+    st.dictionaries(st.text(max_size=3), JSON_SCALAR, max_size=2),
+)
+LOCATION = st.one_of(
+    JSON_SCALAR,
+    st.fixed_dictionaries(
+        {"latitude": JSON_VALUE, "longitude": JSON_VALUE},
+        optional={"street": st.dictionaries(st.text(max_size=3), JSON_SCALAR, max_size=2)},
+    ),
+)
+RECORD = st.fixed_dictionaries(
+    {
+        "id": st.one_of(st.integers(min_value=0, max_value=5), JSON_VALUE),
+        "category": JSON_VALUE,
+        "month": JSON_VALUE,
+        "location": LOCATION,
+    },
+    optional={"context": JSON_VALUE, "outcome_status": JSON_VALUE, "persistent_id": JSON_VALUE},
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(files=st.lists(st.lists(RECORD, max_size=6), min_size=1, max_size=3))
+def test_api_json_property_every_row_accounted(files: list[list[dict[str, Any]]]) -> None:
+    if not any(files):
+        return  # all-empty input is refused; covered by its own test
+    with tempfile.TemporaryDirectory() as folder:
+        paths = [write_json(Path(folder) / f"ward_{i}.json", recs) for i, recs in enumerate(files)]
+        raw = load_police_uk_api_json(paths)
+        assert len(raw) == sum(len(recs) for recs in files)
+        accepted, quarantine = validate(raw)
+    assert set(quarantine["reason"]) <= set(QUARANTINE_REASONS)
+    assert accepted["event_id"].is_unique
+
+
+# --- real data: the first API responses of the London archive ------------------------------------
+
+
+@pytest.mark.realdata
+def test_api_json_reads_real_london_responses(tmp_path: Path) -> None:
+    if not API_ARCHIVE.exists():
+        pytest.skip(f"real data not present at {API_ARCHIVE}")
+    paths: list[Path] = []
+    # xz decompresses sequentially, so stream and take the first members only
+    with tarfile.open(API_ARCHIVE, mode="r|xz") as archive:
+        for member in archive:
+            if not (member.isfile() and member.name.endswith(".json")):
+                continue
+            handle = archive.extractfile(member)
+            assert handle is not None
+            paths.append(tmp_path / Path(member.name).name)
+            paths[-1].write_bytes(handle.read())
+            if len(paths) == 5:
+                break
+    assert len(paths) == 5
+    records = sum(len(json.loads(p.read_text(encoding="utf-8"))) for p in paths)
+    raw = load_police_uk_api_json(paths)
+    assert len(raw) == records
+    accepted, quarantine = validate(raw)
+    assert "unknown_category" not in set(quarantine["reason"])
+    assert not accepted.empty
+    assert set(quarantine["reason"]) <= {"duplicate_id", "missing_coordinates"}
