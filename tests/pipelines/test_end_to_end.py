@@ -18,6 +18,7 @@ import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -224,3 +225,62 @@ def test_notebook_executes_against_the_outputs(repo: dict[str, object]) -> None:
     NotebookClient(nb, timeout=300, resources={"metadata": {"path": str(path)}}).execute()
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
+
+
+def chromium_path() -> str | None:
+    """Debian's Chromium (``.ci/run`` installs it); Playwright never downloads a browser here."""
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def test_bias_report_renders_in_a_real_browser(repo: dict[str, object], tmp_path: Path) -> None:
+    browser_bin = chromium_path()
+    if browser_bin is None:
+        if os.environ.get("BEATWISE_REQUIRE_BROWSER") == "1":
+            pytest.fail("BEATWISE_REQUIRE_BROWSER=1 but no Chromium is installed.")
+        pytest.skip("Chromium is not installed (.ci/run installs Debian's chromium package).")
+    from PIL import Image
+    from playwright.sync_api import sync_playwright
+
+    report = Path(str(repo["path"])) / "reports" / "bias_report.html"
+    shot = tmp_path / "bias_report.png"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=browser_bin,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        requests: list[str] = []
+        page.on("request", lambda request: requests.append(request.url))
+        page.goto(report.as_uri())
+        assert page.locator("#summary").is_visible()
+        gate_rows = page.locator("#gates tr[id^='gate-G']")
+        assert gate_rows.count() == 10
+        for i in range(10):
+            assert gate_rows.nth(i).is_visible()
+        assert page.locator("#decision").inner_text().strip()
+        images = page.locator("img")
+        assert images.count() >= 3
+        assert all(
+            page.evaluate(
+                "(img) => img.complete && img.naturalWidth > 0", images.nth(i).element_handle()
+            )
+            for i in range(images.count())
+        )
+        page.screenshot(path=str(shot), full_page=True)
+        browser.close()
+    assert not [url for url in requests if not url.startswith(("file:", "data:"))]  # offline
+    with Image.open(shot) as image:
+        assert image.width == 1280 and image.height > 3000
+        grey = np.asarray(image.convert("L").resize((64, 256)))
+        assert len(np.unique(grey)) > 16  # text, tables and charts, not a blank page
