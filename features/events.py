@@ -8,7 +8,9 @@ the quarantine with a reason code and a plain message; the counts always add up,
 Raw canonical frame columns: ``source_file``, ``source_row`` (1-based data row in that file),
 ``event_id`` (may be null: a row without an id gets ``<source_file>:<source_row>``),
 ``timestamp`` (datetime64 or text), ``crime_type`` (source label), ``latitude``, ``longitude``,
-optional ``area_code``.
+optional ``area_code``, optional ``record_count`` (1 = a record, -1 = a reversal that cancels an
+earlier record; sources without counts omit it) and optional ``source_category`` (the category as
+the source wrote it, which reversals match on; ``crime_type`` when absent).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ QUARANTINE_REASONS: Final[dict[str, str]] = {
     "duplicate_id": "an earlier row already has this event id",
     "cancelled_by_reversal": "a later reversal row cancels this record",
     "reversal_row": "a reversal row (count -1) that cancels an earlier record",
+    "invalid_count": "the record count is not 1 (a record) or -1 (a reversal)",
 }
 
 CLEAN_COLUMNS: Final[tuple[str, ...]] = (
@@ -136,7 +139,10 @@ def validate_events(
 ) -> ValidatedEvents:
     """Split a raw canonical frame into accepted clean events and quarantined rows.
 
-    Checks run in a fixed order and a row is quarantined for the first it fails: coordinates
+    Checks run in a fixed order and a row is quarantined for the first it fails: record count
+    (only when the frame has ``record_count``: not 1 or -1 is ``invalid_count``; a -1 is a
+    ``reversal_row`` and cancels the earliest still-kept earlier row with the same event id and
+    source category, which becomes ``cancelled_by_reversal``), coordinates
     (missing, then invalid: not numeric, outside [-90, 90] x [-180, 180], or exactly 0/0), date
     (unparseable, then later than ``as_of``), category (unknown to the taxonomy), study area
     (outside every polygon of ``areas``; skipped when ``areas`` is None), duplicate id (the first
@@ -183,6 +189,29 @@ def validate_events(
 
     def text(column: pd.Series) -> pd.Series:
         return column.astype("string").fillna("<empty>")
+
+    event_id = frame["event_id"].astype("string")
+    no_id = event_id.isna() | (event_id.str.strip() == "")
+    fallback = frame["source_file"].astype("string") + ":" + frame["source_row"].astype("string")
+    event_id = event_id.where(~no_id.fillna(True), fallback)
+
+    if "record_count" in frame.columns:
+        # First, so that a reversal is matched whatever the quality of either row, and before the
+        # duplicate check, so a reclassification (-1 old code, +1 new code, same id) keeps the new.
+        count = pd.to_numeric(frame["record_count"], errors="coerce")
+        count_values = count.to_numpy(dtype=np.float64, na_value=np.nan)
+        quarantine(
+            ~np.isin(count_values, [1.0, -1.0]),
+            "invalid_count",
+            lambda rows: (
+                "record count "
+                + text(rows["record_count"])
+                + " is not 1 (a record) or -1 (a reversal)"
+            ),
+        )
+        label = frame["source_category"] if "source_category" in frame else frame["crime_type"]
+        key = event_id + "\x1f" + text(label)
+        _quarantine_reversals(frame, key=key, count=count_values, keep=keep, quarantine=quarantine)
 
     lat_text = frame["latitude"]
     lon_text = frame["longitude"]
@@ -252,10 +281,6 @@ def validate_events(
         area_code.iloc[idx] = located.to_numpy()
         quarantine(outside, "outside_study_area", "the point is outside every study-area polygon")
 
-    event_id = frame["event_id"].astype("string")
-    no_id = event_id.isna() | (event_id.str.strip() == "")
-    fallback = frame["source_file"].astype("string") + ":" + frame["source_row"].astype("string")
-    event_id = event_id.where(~no_id.fillna(True), fallback)
     dup = np.zeros(rows_read, dtype=bool)
     kept_idx = np.flatnonzero(keep)
     dup[kept_idx] = event_id.iloc[kept_idx].duplicated(keep="first").to_numpy()
@@ -289,6 +314,61 @@ def validate_events(
         "validated %d rows: %d accepted, %d quarantined", rows_read, len(accepted), len(quarantined)
     )
     return ValidatedEvents(accepted=accepted, quarantine=quarantined, rows_read=rows_read)
+
+
+def _quarantine_reversals(
+    frame: pd.DataFrame,
+    *,
+    key: pd.Series,
+    count: np.ndarray,
+    keep: np.ndarray,
+    quarantine: Callable[[np.ndarray, str, str | Callable[[pd.DataFrame], pd.Series]], None],
+) -> None:
+    """Quarantine each kept -1 row and the record it cancels, matched first in, first out.
+
+    Within a key, reversals taken in input order each cancel the earliest still-kept +1 row
+    before them. The cancelled rows are then always the first records of the key, and the k-th
+    reversal finds one iff ``m_k = min(k, min_{j<=k} (p_j + k - j))`` grows at k, where ``p_j``
+    counts the records before reversal j; it cancels record number ``m_k``. This is the queue
+    written as a running minimum, so it vectorises with groupby.
+    """
+    positions = np.arange(len(frame))
+    is_record = keep & (count == 1.0)
+    is_reversal = keep & (count == -1.0)
+    if not is_reversal.any():
+        return
+    table = pd.DataFrame({"key": key.to_numpy(dtype=object), "pos": positions})
+    records_before = pd.Series(is_record.astype(np.int64)).groupby(
+        table["key"]
+    ).cumsum() - is_record.astype(np.int64)
+    rev = table[is_reversal].assign(p=records_before[is_reversal].to_numpy())
+    k = rev.groupby("key").cumcount().to_numpy() + 1
+    slack = pd.Series(rev["p"].to_numpy() - k, index=rev.index).groupby(rev["key"]).cummin()
+    m = k + np.minimum(0, slack.to_numpy())
+    previous = pd.Series(m, index=rev.index).groupby(rev["key"]).shift(1, fill_value=0)
+    matched = (m - previous.to_numpy()) == 1
+    rev = rev.assign(m=m, matched=matched)
+
+    recs = table[is_record]
+    recs = recs.assign(n=recs.groupby("key").cumcount().to_numpy() + 1)
+    pairs = rev[rev["matched"]].merge(
+        recs, left_on=["key", "m"], right_on=["key", "n"], suffixes=("_rev", "_rec")
+    )
+    pos_rec = pairs["pos_rec"].to_numpy(dtype=np.int64)
+    pos_rev = pairs["pos_rev"].to_numpy(dtype=np.int64)
+    target = np.zeros(len(frame), dtype=bool)
+    target[pos_rec] = True
+    where = frame["source_file"].astype("string") + " row " + frame["source_row"].astype("string")
+    cancelled_by = pd.Series(pd.NA, index=frame.index, dtype="string")
+    cancelled_by.iloc[pos_rec] = where.iloc[pos_rev].to_numpy()
+    cancels = pd.Series("no earlier record to cancel", index=frame.index, dtype="string")
+    cancels.iloc[pos_rev] = ("cancels the record at " + where.iloc[pos_rec]).to_numpy()
+    quarantine(is_reversal, "reversal_row", lambda rows: cancels[rows.index])
+    quarantine(
+        target,
+        "cancelled_by_reversal",
+        lambda rows: "cancelled by the reversal at " + cancelled_by[rows.index],
+    )
 
 
 def locate_in_areas(
