@@ -43,6 +43,17 @@ def _require_columns(frame: pd.DataFrame, required: tuple[str, ...], *, where: P
         )
 
 
+def _require_distinct_sources(names: Sequence[str], paths: Sequence[Path], *, why: str) -> None:
+    """Refuse inputs whose ``source_file`` names would clash (rows would lose their provenance)."""
+    named = pd.Series(list(names))
+    clashes = sorted(set(named[named.duplicated()]))
+    if clashes:
+        raise ValueError(
+            f"Input files must have distinct {why}; "
+            f"{clashes} appear more than once in {[str(p) for p in paths]}."
+        )
+
+
 def load_synthetic_events(path: Path) -> pd.DataFrame:
     """Read the simulator's ``events.parquet`` into a raw canonical frame.
 
@@ -271,13 +282,9 @@ def load_police_uk_api_json(paths: Sequence[Path]) -> pd.DataFrame:
     paths = [Path(p) for p in paths]
     if not paths:
         raise ValueError("No data.police.uk API response files given; expected at least one.")
-    names = pd.Series([p.name for p in paths])
-    clashes = sorted(set(names[names.duplicated()]))
-    if clashes:
-        raise ValueError(
-            f"Input files must have distinct names, since source_file records the name; "
-            f"{clashes} appear more than once in {[str(p) for p in paths]}."
-        )
+    _require_distinct_sources(
+        [p.name for p in paths], paths, why="names, since source_file records the name"
+    )
     frames: list[pd.DataFrame] = []
     for path in paths:
         records = _read_api_records(path)
@@ -574,13 +581,7 @@ def load_mapped_csv(
             names.append(path.resolve().relative_to(Path(root).resolve()).as_posix())
         except ValueError as err:
             raise ValueError(f"{path} is not inside the root folder {root}.") from err
-    named = pd.Series(names)
-    clashes = sorted(set(named[named.duplicated()]))
-    if clashes:
-        raise ValueError(
-            f"Input files must have distinct source names (give a root to keep folders); "
-            f"{clashes} appear more than once in {[str(p) for p in paths]}."
-        )
+    _require_distinct_sources(names, paths, why="source names (give a root to keep folders)")
     frames: list[pd.DataFrame] = []
     for path, name in zip(paths, names, strict=True):
         table = _read_mapped_file(path, mapping=mapping)
