@@ -14,7 +14,7 @@ import logging
 import math
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -83,13 +83,6 @@ def write_parquet(path: Path, frame: pd.DataFrame) -> None:
     with atomic_path(path) as tmp:
         frame.to_parquet(tmp, engine="pyarrow", compression="zstd", index=False)
     log.info("wrote %s (%d rows, %d bytes)", path, len(frame), path.stat().st_size)
-
-
-def write_with(path: Path, writer: Callable[[Path], None]) -> None:
-    """Run ``writer(tmp_path)`` and move the result into place atomically."""
-    with atomic_path(path) as tmp:
-        writer(tmp)
-    log.info("wrote %s (%d bytes)", path, path.stat().st_size)
 
 
 def sha256_file(path: Path) -> str:
