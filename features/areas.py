@@ -733,6 +733,24 @@ class CoverageResult:
         """District names the sample does not cover, sorted."""
         return tuple(sorted(set(self.table["district_name"]) - set(self.covered)))
 
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready summary for the data-quality report: the rule and one row per district."""
+        rows = self.table.astype(object).where(self.table.notna(), None)
+        return {
+            "rule": (
+                f"a district is in the study area when its events per "
+                f"{'resident and per km²' if self.basis == 'both' else self.basis} reach "
+                f"{self.min_rate_ratio:g} of the median district's"
+            ),
+            "covered": list(self.covered),
+            "uncovered": list(self.uncovered),
+            "events_outside_areas": self.events_outside_areas,
+            "districts": {
+                str(r["district_name"]): {k: v for k, v in r.items() if k != "district_name"}
+                for r in rows.to_dict(orient="records")
+            },
+        }
+
 
 def _district_names(areas: gpd.GeoDataFrame, *, what: str) -> pd.Series:
     if "district_name" not in areas.columns:
@@ -959,3 +977,35 @@ def restrict_to_covered(areas: gpd.GeoDataFrame, coverage: CoverageResult) -> gp
         else f", {residents[keep].sum():.0f} of {residents.sum():.0f} residents",
     )
     return kept
+
+
+def empty_areas() -> gpd.GeoDataFrame:
+    """The areas contract with no rows (a source without areas), in EPSG:4326."""
+    return gpd.GeoDataFrame(
+        {
+            "area_code": pd.Series([], dtype=object),
+            "residents": pd.Series([], dtype=np.float64),
+        },
+        geometry=gpd.GeoSeries([], crs=OUTPUT_CRS),
+        crs=OUTPUT_CRS,
+    )
+
+
+def read_study_areas(path: Path) -> gpd.GeoDataFrame:
+    """Read the ingest stage's study areas (GeoParquet, EPSG:4326); it may hold no rows.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the file does not exist.
+    ValueError
+        When it lacks ``area_code``, ``residents`` or a geometry, or has no CRS.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No study areas at {path}; run the ingest stage first.")
+    areas = gpd.read_parquet(path)
+    _require(["area_code", "residents"], [str(c) for c in areas.columns], where=path, role="areas")
+    if areas.crs is None:
+        raise ValueError(f"{path} has no CRS; expected EPSG:4326 from the ingest stage.")
+    return areas.to_crs(OUTPUT_CRS)

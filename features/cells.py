@@ -131,7 +131,12 @@ def build_cell_table(
             a[f"_w_{attr}"] = a[attr].astype(float) * a["residents"].astype(float)
             counts.append(f"_w_{attr}")
     label = "district_name" if "district_name" in a.columns else None
-    shared = apportion_areas(arr, a, count_columns=counts, label_column=label)
+    if a.empty:
+        # No polygons (a source without areas): no cell has residents or a district.
+        shared = pd.DataFrame({c: np.zeros(len(arr)) for c in counts})
+        label = None
+    else:
+        shared = apportion_areas(arr, a, count_columns=counts, label_column=label)
     lat, lon = cell_centroids(arr)
     table = pd.DataFrame(
         {

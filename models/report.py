@@ -237,16 +237,165 @@ def performance_rows(metrics: Mapping[str, Any], *, coverage: float) -> list[dic
     return rows
 
 
-def _data_quality_tables(dq: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Turn the data-quality dict into titled tables, whatever its nesting.
+#: source files listed one by one in the report; the rest are summed in one row
+MAX_FILES_LISTED: Final[int] = 15
+_DQ_SUMMARY_KEYS: Final[tuple[tuple[str, str], ...]] = (
+    ("source", "source"),
+    ("time_resolution", "time resolution of the timestamps"),
+    ("rows_read", "rows read"),
+    ("rows_accepted", "rows accepted"),
+    ("rows_quarantined", "rows quarantined"),
+    ("date_min", "earliest accepted event"),
+    ("date_max", "latest accepted event"),
+)
 
-    Scalars become one summary table; a mapping of scalars a two-column table; a mapping of
-    mappings a matrix (rows x columns); a list of records a table of their union of keys.
+
+def _data_quality_tables(dq: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The ingest stage's data-quality summary as titled tables an ethics board can read.
+
+    Known keys get purpose-built tables: the summary, rows quarantined by reason with its meaning
+    and share, the source files with the most quarantined rows (at most
+    :data:`MAX_FILES_LISTED`, the rest summed in one row: a police.uk archive holds thousands of
+    files), the study area and, when the source covers only part of the areas, the districts
+    kept and left out. Any other key is shown generically.
     """
+    tables: list[dict[str, Any]] = []
+    summary = [[label, _cell(dq[key])] for key, label in _DQ_SUMMARY_KEYS if key in dq]
+    if summary:
+        tables.append({"title": "Summary", "header": ["item", "value"], "rows": summary})
+    read = dq.get("rows_read")
+    by_reason = dq.get("by_reason")
+    if isinstance(by_reason, Mapping):
+        meanings = dq.get("reason_meanings") or {}
+        rows = [
+            [
+                str(reason),
+                str(meanings.get(reason, "")),
+                _cell(n),
+                f"{100 * n / read:.2f}%" if _is_num(read) and read else "",
+            ]
+            for reason, n in sorted(by_reason.items(), key=lambda kv: (-kv[1], kv[0]))
+        ] or [["none", "every row read was accepted", "0", "0.00%"]]
+        tables.append(
+            {
+                "title": "Rows quarantined, by reason",
+                "header": ["reason", "meaning", "rows", "share of rows read"],
+                "rows": rows,
+            }
+        )
+    files = dq.get("by_source_file")
+    if isinstance(files, Mapping) and files:
+        tables.append(_file_table(files))
+    areas = dq.get("areas")
+    if isinstance(areas, Mapping):
+        tables.extend(_area_tables(areas))
+    accepted = dq.get("accepted_by_type")
+    if isinstance(accepted, Mapping) and accepted:
+        rows = [[str(k), _cell(v)] for k, v in accepted.items()]
+        tables.append(
+            {"title": "Events accepted, by crime type", "header": ["type", "events"], "rows": rows}
+        )
+    handled = {k for k, _ in _DQ_SUMMARY_KEYS} | {
+        "by_reason",
+        "reason_meanings",
+        "by_source_file",
+        "areas",
+        "accepted_by_type",
+    }
+    tables.extend(_generic_tables({k: v for k, v in dq.items() if k not in handled}))
+    return tables
+
+
+def _file_table(files: Mapping[str, Any]) -> dict[str, Any]:
+    """Source files ranked by rows quarantined (then name); the tail summed in one row."""
+    ranked = sorted(
+        files.items(), key=lambda kv: (-int(dict(kv[1]).get("quarantined", 0)), str(kv[0]))
+    )
+    rows = []
+    for name, f in ranked[:MAX_FILES_LISTED]:
+        f = dict(f)
+        reasons = dict(f.get("by_reason") or {})
+        rows.append(
+            [
+                str(name),
+                _cell(f.get("read")),
+                _cell(f.get("accepted")),
+                _cell(f.get("quarantined")),
+                ", ".join(f"{k} {v:,}" for k, v in reasons.items()) or "-",
+            ]
+        )
+    rest = ranked[MAX_FILES_LISTED:]
+    if rest:
+        totals = [sum(int(dict(f).get(k, 0)) for _, f in rest) for k in ("read", "accepted")]
+        quarantined = sum(int(dict(f).get("quarantined", 0)) for _, f in rest)
+        rows.append(
+            [
+                f"{len(rest):,} other files",
+                f"{totals[0]:,}",
+                f"{totals[1]:,}",
+                f"{quarantined:,}",
+                "(fewer quarantined rows each)",
+            ]
+        )
+    listed = "" if not rest else f" (the {MAX_FILES_LISTED} with most rows quarantined)"
+    return {
+        "title": f"Source files{listed}: {len(files):,} in all",
+        "header": ["file", "read", "accepted", "quarantined", "quarantined by reason"],
+        "rows": rows,
+    }
+
+
+def _area_tables(areas: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The study area: where the areas came from and, for partial sources, which districts."""
+    rows = [["area polygons", str(areas.get("kind", ""))]]
+    if areas.get("n_areas") is not None:
+        rows.append(["areas in the study area", _cell(areas["n_areas"])])
+    if areas.get("residents") is not None:
+        rows.append(["residents of the study area", _cell(areas["residents"])])
+    if areas.get("attributes") is not None:
+        rows.append(["resident attributes", ", ".join(areas["attributes"]) or "none"])
+    if areas.get("note"):
+        rows.append(["note", str(areas["note"])])
+    tables = [{"title": "Study area", "header": ["item", "value"], "rows": rows}]
+    coverage = areas.get("coverage")
+    if isinstance(coverage, Mapping):
+        rows.append(["rule for districts", str(coverage.get("rule", ""))])
+        rows.append(["districts left out", ", ".join(coverage.get("uncovered", [])) or "none"])
+        districts = coverage.get("districts") or {}
+        table_rows = [
+            [
+                str(name),
+                _cell(d.get("events")),
+                _cell(d.get("residents")),
+                _fmt(d.get("ratio_residents"), 2),
+                _fmt(d.get("ratio_area"), 2),
+                "kept" if d.get("covered") else "left out",
+            ]
+            for name, d in districts.items()
+        ]
+        tables.append(
+            {
+                "title": "Districts the data cover (rates relative to the median district)",
+                "header": [
+                    "district",
+                    "events",
+                    "residents",
+                    "per resident",
+                    "per km²",
+                    "study area",
+                ],
+                "rows": table_rows,
+            }
+        )
+    return tables
+
+
+def _generic_tables(dq: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Any other entries: scalars in one table, mappings and lists as tables of their own."""
     tables: list[dict[str, Any]] = []
     scalars = [[str(k), _cell(v)] for k, v in dq.items() if not isinstance(v, Mapping | list)]
     if scalars:
-        tables.append({"title": "Summary", "header": ["item", "value"], "rows": scalars})
+        tables.append({"title": "Other figures", "header": ["item", "value"], "rows": scalars})
     for key, value in dq.items():
         title = str(key).replace("_", " ")
         if isinstance(value, Mapping) and value:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from beatwise.io import write_parquet
 from features.cells import build_cell_table, study_cells
 from features.h3index import index_points
-from features.sources import load_areas
+from features.areas import read_study_areas
 from pipelines._io import setup_logging, timed
 from pipelines._params import StageParams, load_params
 
@@ -34,7 +35,7 @@ class Params(StageParams):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=Path, required=True)
-    parser.add_argument("--areas", type=Path, required=True)
+    parser.add_argument("--areas", type=Path, required=True, help="study areas from ingest")
     parser.add_argument("--out-cells", type=Path, required=True)
     parser.add_argument("--out-event-cells", type=Path, required=True)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
@@ -43,14 +44,24 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_params(STAGE, Params, args.params).cells
 
     events = pd.read_parquet(args.events)
-    areas = load_areas(args.areas)
+    areas = read_study_areas(args.areas)
     with timed(log, "indexing events"):
         event_h3 = index_points(
             events["latitude"].to_numpy(),
             events["longitude"].to_numpy(),
             resolution=cfg.h3_resolution,
         )
-    cells = study_cells(areas, resolution=cfg.h3_resolution, event_cells=event_h3)
+    if areas.empty:
+        # A source without area polygons (ingest.areas.kind: none): the study area is the cells
+        # where the source recorded events, and no cell has residents to audit.
+        cells = np.unique(event_h3)
+        log.warning(
+            "no area polygons: the study area is the %d cells with at least one event; "
+            "the audit's group gates will report insufficient data",
+            len(cells),
+        )
+    else:
+        cells = study_cells(areas, resolution=cfg.h3_resolution, event_cells=event_h3)
     with timed(log, "apportioning area attributes"):
         table = build_cell_table(cells, areas)
     log.info(

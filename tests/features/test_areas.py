@@ -612,3 +612,37 @@ def test_london_api_sample_covers_25_of_33_boroughs(london_areas: gpd.GeoDataFra
     assert worst_covered.min(axis=1).min() > DEFAULT_MIN_RATE_RATIO * 2
     kept = restrict_to_covered(london_areas, result)
     assert kept["district_name"].nunique() == 25
+
+
+def test_coverage_summary_for_the_data_quality_report() -> None:
+    import json
+
+    areas = coverage_areas([1000.0] * 5, list("ABCDE"))
+    result = covered_districts(
+        events_in({"A": 100, "B": 80, "C": 60, "D": 5}, outside=3), areas, min_rate_ratio=0.2
+    )
+    summary = result.as_dict()
+    json.dumps(summary)  # JSON-ready
+    assert summary["covered"] == ["A", "B", "C"]
+    assert summary["uncovered"] == ["D", "E"]
+    assert summary["events_outside_areas"] == 3
+    assert "per resident and per km² reach 0.2 of the median district's" in summary["rule"]
+    assert summary["districts"]["D"]["events"] == 5
+    assert summary["districts"]["D"]["covered"] is False
+
+
+def test_study_areas_round_trip_including_none(tmp_path: Path) -> None:
+    from features.areas import empty_areas, read_study_areas
+
+    path = tmp_path / "areas.parquet"
+    empty_areas().to_parquet(path)
+    back = read_study_areas(path)
+    assert back.empty and back.crs == "EPSG:4326"
+    coverage_areas([10.0, 20.0], ["A", "B"]).to_parquet(path)
+    back = read_study_areas(path)
+    assert back.crs == "EPSG:4326" and back["residents"].tolist() == [10.0, 20.0]
+    coverage_areas([10.0], ["A"]).drop(columns="residents").to_parquet(path)
+    with pytest.raises(ValueError, match=r"missing areas column\(s\) \['residents'\]"):
+        read_study_areas(path)
+    with pytest.raises(FileNotFoundError, match="run the ingest stage first"):
+        read_study_areas(tmp_path / "nope.parquet")

@@ -338,3 +338,86 @@ def test_counterfactual_table_only_when_the_truth_is_known() -> None:
     section = section[: section.index("</table>")]
     assert "true risk" in section and "0.46" in section
     assert gates["G3"]["title"] in section
+
+
+def test_data_quality_tables_from_the_ingest_summary() -> None:
+    from models.report import MAX_FILES_LISTED, _data_quality_tables
+
+    files = {
+        f"2016-{m:02d}/f{m}.json": {
+            "read": 100,
+            "accepted": 100 - m,
+            "quarantined": m,
+            "by_reason": {"duplicate_id": m},
+        }
+        for m in range(1, MAX_FILES_LISTED + 4)
+    }
+    dq = {
+        "source": "police_uk_api",
+        "time_resolution": "month",
+        "rows_read": 1800,
+        "rows_accepted": 1800 - 171,
+        "rows_quarantined": 171,
+        "by_reason": {"duplicate_id": 171},
+        "reason_meanings": {"duplicate_id": "an earlier row already has this event id"},
+        "by_source_file": files,
+        "areas": {
+            "kind": "mapped",
+            "n_areas": 2,
+            "residents": 3000.0,
+            "attributes": ["deprivation_decile"],
+            "coverage": {
+                "rule": "a district is in the study area when ...",
+                "covered": ["Camden"],
+                "uncovered": ["Hackney"],
+                "events_outside_areas": 3,
+                "districts": {
+                    "Camden": {
+                        "events": 1600,
+                        "residents": 2000.0,
+                        "ratio_residents": 1.0,
+                        "ratio_area": 1.0,
+                        "covered": True,
+                    },
+                    "Hackney": {
+                        "events": 2,
+                        "residents": 1000.0,
+                        "ratio_residents": 0.01,
+                        "ratio_area": 0.02,
+                        "covered": False,
+                    },
+                },
+            },
+        },
+        "accepted_by_type": {"burglary": 1629},
+        "extra_figure": 7,
+    }
+    tables = {t["title"]: t for t in _data_quality_tables(dq)}
+    summary = dict(map(tuple, tables["Summary"]["rows"]))
+    assert summary["time resolution of the timestamps"] == "month"
+    assert summary["rows read"] == "1,800"
+    reasons = tables["Rows quarantined, by reason"]["rows"]
+    assert reasons == [["duplicate_id", "an earlier row already has this event id", "171", "9.50%"]]
+    (file_title,) = [t for t in tables if t.startswith("Source files")]
+    file_rows = tables[file_title]["rows"]
+    assert "18 in all" in file_title
+    assert len(file_rows) == MAX_FILES_LISTED + 1
+    assert file_rows[0][0] == "2016-18/f18.json"  # most quarantined first
+    # 3 files left: months 1-3 with 1 + 2 + 3 quarantined rows
+    assert file_rows[-1][:4] == ["3 other files", "300", "294", "6"]
+    districts = tables["Districts the data cover (rates relative to the median district)"]["rows"]
+    assert [r[-1] for r in districts] == ["kept", "left out"]
+    study = dict(map(tuple, tables["Study area"]["rows"]))
+    assert study["districts left out"] == "Hackney"
+    assert tables["Events accepted, by crime type"]["rows"] == [["burglary", "1,629"]]
+    assert dict(map(tuple, tables["Other figures"]["rows"])) == {"extra_figure": "7"}
+
+
+def test_data_quality_with_nothing_quarantined_says_so() -> None:
+    from models.report import _data_quality_tables
+
+    tables = {t["title"]: t for t in _data_quality_tables({"rows_read": 5, "by_reason": {}})}
+    assert tables["Rows quarantined, by reason"]["rows"][0][:2] == [
+        "none",
+        "every row read was accepted",
+    ]
