@@ -11,7 +11,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from beatwise.io import write_json, write_parquet
-from features.events import summarise_quality, validate_events
+from features.events import detect_time_resolution, summarise_quality, validate_events
 from features.sources import load_areas, load_synthetic_events
 from pipelines._io import setup_logging, timed
 from pipelines._params import StageParams, load_params
@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         result = validate_events(raw, areas=areas, as_of=as_of)
     quality = summarise_quality(result, by_file_read=raw["source_file"].value_counts())
     quality["source"] = cfg.source
+    quality["time_resolution"] = detect_time_resolution(result.accepted["timestamp"])
     for reason, n in quality["by_reason"].items():
         log.warning("quarantined %d rows: %s", n, reason)
     log.info(
