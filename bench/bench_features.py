@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from features.engineering import FeatureConfig, build_feature_table
-from features.panel import count_matrix, week_range
+from features.panel import count_matrix
+from features.period import period_range
 from features.taxonomy import CANONICAL_TYPES
 
 logger = logging.getLogger("bench_features")
@@ -77,8 +78,8 @@ def main() -> None:
 
     t0 = time.perf_counter()
     cells = make_cells(ring=args.ring)
-    weeks = week_range(
-        "2021-01-04", pd.Timestamp("2021-01-04") + pd.Timedelta(weeks=args.weeks - 1)
+    weeks = period_range(
+        "2021-01-04", pd.Timestamp("2021-01-04") + pd.Timedelta(weeks=args.weeks - 1), period="week"
     )
     events = make_events(cells, weeks, n_events=int(args.events), seed=args.seed)
     t_gen = time.perf_counter() - t0
@@ -93,12 +94,17 @@ def main() -> None:
     )
 
     t1 = time.perf_counter()
-    counts = count_matrix(events, cell_ids=cells, weeks=weeks, crime_types=CANONICAL_TYPES)
+    counts = count_matrix(events, cell_ids=cells, periods=weeks, crime_types=CANONICAL_TYPES)
     t_count = time.perf_counter() - t1
     static = pd.DataFrame({"h3_int": cells, "residents": np.ones(cells.size)})
     t2 = time.perf_counter()
     table, _meta = build_feature_table(
-        counts, cell_ids=cells, weeks=weeks, static=static, config=FeatureConfig()
+        counts,
+        cell_ids=cells,
+        periods=weeks,
+        period="week",
+        static=static,
+        config=FeatureConfig(),
     )
     t_build = time.perf_counter() - t2
     logger.info(

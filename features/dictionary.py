@@ -2,7 +2,9 @@
 
 The dictionary has one row per column family, written as a pattern so it stays readable:
 ``cnt_{type}_lag{k}w`` stands for every ``type`` token and lag ``k`` the configuration asks for.
-Placeholders expand from a :class:`~features.engineering.FeatureConfig`:
+Its ``period`` column says in which period mode the family exists: ``week``, ``month`` or
+``both`` (the weekly and monthly panels share their keys, history means, static covariates and
+target). Placeholders expand from a :class:`~features.engineering.FeatureConfig`:
 
 ============  ========================================================================
 ``{type}``    the per-type feature types, then ``all`` (``FeatureConfig.type_tokens``)
@@ -27,9 +29,12 @@ from pathlib import Path
 import pandas as pd
 
 from features.engineering import STATIC_PREFIX, FeatureConfig
+from features.period import PERIODS, Period, check_period
 
 DICTIONARY_PATH: Path = Path(__file__).resolve().parents[1] / "docs" / "feature-dict.csv"
-DICTIONARY_COLUMNS: tuple[str, ...] = ("feature", "family", "meaning", "units", "window")
+DICTIONARY_COLUMNS: tuple[str, ...] = ("feature", "family", "meaning", "units", "window", "period")
+#: values of the ``period`` column: a period mode, or both
+PERIOD_VALUES: tuple[str, ...] = (*PERIODS, "both")
 PLACEHOLDERS: tuple[str, ...] = ("type", "k", "n", "h", "r", "name")
 
 
@@ -40,8 +45,9 @@ def _placeholders(pattern: str) -> list[str]:
 def load_dictionary(path: str | Path | None = None) -> pd.DataFrame:
     """Read and validate the feature dictionary CSV.
 
-    Refuses a file whose header is not ``feature,family,meaning,units,window``, a repeated or
-    empty ``feature``, an empty ``meaning``, or a placeholder other than those of this module.
+    Refuses a file whose header is not ``feature,family,meaning,units,window,period``, a repeated
+    or empty ``feature``, an empty ``meaning``, a ``period`` other than ``week``, ``month`` or
+    ``both``, or a placeholder other than those of this module.
     """
     path = Path(path) if path is not None else DICTIONARY_PATH
     table = pd.read_csv(path, dtype=str, keep_default_na=False)
@@ -64,6 +70,11 @@ def validate_dictionary(table: pd.DataFrame, *, source: str = "feature dictionar
     for row in table.itertuples(index=False):
         if not str(row.meaning).strip():
             raise ValueError(f"{source}: feature {row.feature!r} has an empty 'meaning'.")
+        if row.period not in PERIOD_VALUES:
+            raise ValueError(
+                f"{source}: feature {row.feature!r} has period {row.period!r}. "
+                f"Expected one of {list(PERIOD_VALUES)}."
+            )
         unknown = [p for p in _placeholders(row.feature) if p not in PLACEHOLDERS]
         if unknown:
             raise ValueError(
@@ -74,12 +85,18 @@ def validate_dictionary(table: pd.DataFrame, *, source: str = "feature dictionar
 
 
 def expand_dictionary(
-    dictionary: pd.DataFrame, *, config: FeatureConfig, static_columns: Iterable[str] = ()
+    dictionary: pd.DataFrame,
+    *,
+    config: FeatureConfig,
+    period: Period,
+    static_columns: Iterable[str] = (),
 ) -> list[str]:
-    """The concrete column names the dictionary documents for ``config``, in dictionary order.
+    """The concrete column names the dictionary documents for ``config`` in ``period`` mode, in
+    dictionary order (rows whose ``period`` is that period or ``both``).
 
     ``static_columns`` are the covariate names without the ``static_`` prefix.
     """
+    period = check_period(period)
     values: dict[str, tuple[str, ...]] = {
         "type": config.type_tokens,
         "k": tuple(map(str, config.lags)),
@@ -89,7 +106,8 @@ def expand_dictionary(
         "name": tuple(static_columns),
     }
     names: list[str] = []
-    for pattern in dictionary["feature"]:
+    rows = dictionary[dictionary["period"].isin([period, "both"])]
+    for pattern in rows["feature"]:
         fields = list(dict.fromkeys(_placeholders(pattern)))
         for combo in itertools.product(*(values[f] for f in fields)):
             names.append(pattern.format(**dict(zip(fields, combo, strict=True))))
@@ -100,15 +118,16 @@ def column_mismatches(
     columns: Iterable[str],
     *,
     config: FeatureConfig,
+    period: Period,
     dictionary: pd.DataFrame | None = None,
 ) -> tuple[list[str], list[str]]:
-    """Return (undocumented, missing): table columns no dictionary row documents, and
-    documented columns the table lacks. Static covariates are taken from the table's
-    ``static_<name>`` columns."""
+    """Return (undocumented, missing): table columns no dictionary row of ``period`` mode
+    documents, and documented columns the table lacks. Static covariates are taken from the
+    table's ``static_<name>`` columns."""
     cols = list(columns)
     dictionary = load_dictionary() if dictionary is None else validate_dictionary(dictionary)
     static = [c.removeprefix(STATIC_PREFIX) for c in cols if c.startswith(STATIC_PREFIX)]
-    documented = expand_dictionary(dictionary, config=config, static_columns=static)
+    documented = expand_dictionary(dictionary, config=config, period=period, static_columns=static)
     documented_set, cols_set = set(documented), set(cols)
     undocumented = [c for c in cols if c not in documented_set]
     missing = [c for c in documented if c not in cols_set]
@@ -119,9 +138,11 @@ def check_columns(
     columns: Iterable[str],
     *,
     config: FeatureConfig,
+    period: Period,
     dictionary: pd.DataFrame | None = None,
 ) -> None:
-    """Raise a ValueError unless the columns and the dictionary (expanded for ``config``) agree.
+    """Raise a ValueError unless the columns and the dictionary (expanded for ``config`` in
+    ``period`` mode) agree.
 
     Parameters
     ----------
@@ -129,10 +150,14 @@ def check_columns(
         The feature table's columns (keys, features and target).
     config
         The configuration the table was built with; it fixes the placeholder values.
+    period
+        ``"week"`` or ``"month"``: which of the dictionary's rows apply.
     dictionary
         A dictionary frame; default: ``docs/feature-dict.csv``.
     """
-    undocumented, missing = column_mismatches(columns, config=config, dictionary=dictionary)
+    undocumented, missing = column_mismatches(
+        columns, config=config, period=period, dictionary=dictionary
+    )
     problems = []
     if undocumented:
         problems.append(f"columns not in the feature dictionary: {undocumented}")
@@ -140,5 +165,7 @@ def check_columns(
         problems.append(f"dictionary features missing from the table: {missing}")
     if problems:
         raise ValueError(
-            "The feature table and docs/feature-dict.csv disagree; " + "; ".join(problems) + "."
+            f"The {period}ly feature table and docs/feature-dict.csv disagree; "
+            + "; ".join(problems)
+            + "."
         )

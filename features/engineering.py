@@ -1,22 +1,27 @@
-"""Cell-week features for the weekly risk model, built from dense ``[week, cell]`` count arrays.
+"""Cell-period features for the risk model, built from dense ``[period, cell]`` count arrays.
 
-Every feature of row ``(c, w)`` uses only complete weeks strictly before ``w`` (events with
-``timestamp < week_start``), plus things known in advance (the calendar of week ``w`` and static
-cell covariates). The table runs from the first week with ``min_history_weeks`` weeks of history
-to the forecast week, the week after the last complete week, whose ``target_count`` is null.
+A period is an ISO week or a calendar month (:mod:`features.period`); every window, lag and cap
+below counts periods, and feature names carry the unit: ``cnt_all_lag1w`` in weekly mode,
+``cnt_all_lag1m`` in monthly mode (``docs/feature-dict.csv`` lists both).
 
-How the arrays are built (``t`` is a week index, ``X[t, c]`` the count in week ``t``):
+Every feature of row ``(c, t)`` uses only complete periods strictly before ``t`` (events with
+``timestamp < period_start``), plus things known in advance (the calendar of period ``t`` and
+static cell covariates). The table runs from the first period with ``min_history_periods`` periods
+of history to the forecast period, the period after the last complete one, whose
+``target_count`` is null.
+
+How the arrays are built (``t`` is a period index, ``X[t, c]`` the count in period ``t``):
 
 - rolling means from one cumulative sum with a leading zero row, ``S[t] = X[0] + ... + X[t-1]``,
-  so the mean of the ``n`` weeks before ``t`` is ``(S[t] - S[t-n]) / n``;
-- the decayed intensity by a first-order recursion along weeks (``scipy.signal.lfilter``),
+  so the mean of the ``n`` periods before ``t`` is ``(S[t] - S[t-n]) / n``;
+- the decayed intensity by a first-order recursion along periods (``scipy.signal.lfilter``),
   vectorised over cells;
-- weeks since the last event from a running maximum (``np.maximum.accumulate``) of event-week
+- periods since the last event from a running maximum (``np.maximum.accumulate``) of event-period
   indices;
 - spatial lags by a sparse ``[cell, cell]`` averaging matrix per H3 ring.
 
-Any window reaching before the first week of data gives NaN (never a silent zero), which only
-happens when ``min_history_weeks`` is shorter than the window.
+Any window reaching before the first period of data gives NaN (never a silent zero), which only
+happens when ``min_history_periods`` is shorter than the window.
 """
 
 from __future__ import annotations
@@ -35,21 +40,47 @@ import scipy.sparse
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from features.h3index import cells_to_int, cells_to_str, ring_neighbours
-from features.panel import WEEK, validate_cells, validate_weeks, week_floor
+from features.panel import validate_cells
+from features.period import (
+    PERIOD_COLUMN,
+    Period,
+    PeriodChoice,
+    check_period,
+    next_period_start,
+    period_floor,
+    period_suffix,
+    period_words,
+    periods_per_year,
+    shift_periods,
+    validate_periods,
+)
 from features.taxonomy import POLICE_ACTIVITY_TYPES, VICTIM_TYPES, validate_crime_types
 
 logger = logging.getLogger(__name__)
 
 #: the type token of the aggregate over all target types
 ALL: str = "all"
-#: same week last year, in weeks
-SEASONAL_LAG: int = 52
-#: the rolling window and lag the spatial-lag features average over neighbouring cells
-NEIGHBOUR_BASES: tuple[tuple[str, int], ...] = (("lag", 1), ("roll", 4))
-CALENDAR_COLUMNS: tuple[str, ...] = ("week_of_year", "holidays_in_week", "weeks_since_start")
-KEY_COLUMNS: tuple[str, ...] = ("h3_cell", "week_start")
+#: the lag and rolling window (in periods) the spatial-lag features average over neighbouring
+#: cells: last period, and about a month (4 weeks) or a quarter (3 months)
+NEIGHBOUR_BASES: dict[Period, tuple[tuple[str, int], ...]] = {
+    "week": (("lag", 1), ("roll", 4)),
+    "month": (("lag", 1), ("roll", 3)),
+}
+#: calendar features of the row's own period (known in advance)
+CALENDAR_COLUMNS: dict[Period, tuple[str, ...]] = {
+    "week": ("week_of_year", "holidays_in_week", "weeks_since_start"),
+    "month": ("month_of_year", "holidays_in_month", "months_since_start"),
+}
+#: name prefix of the "periods since the last event" features
+RECENCY_PREFIX: dict[Period, str] = {"week": "wks_since", "month": "mths_since"}
+KEY_COLUMNS: tuple[str, ...] = ("h3_cell", PERIOD_COLUMN)
 TARGET_COLUMN: str = "target_count"
 STATIC_PREFIX: str = "static_"
+
+
+def seasonal_lag(period: Period) -> int:
+    """The same-period-last-year lag in periods: 52 weeks or 12 months."""
+    return periods_per_year(period)
 
 
 def _ascending_unique(
@@ -72,7 +103,7 @@ class FeatureConfig(BaseModel):
     Attributes
     ----------
     target_types
-        Canonical types whose count in the row's week is ``target_count`` and whose sum is the
+        Canonical types whose count in the row's period is ``target_count`` and whose sum is the
         ``all`` aggregate. Default: the victim-reported types. Police-activity types are refused
         unless ``target_reason`` gives a written reason (audit gate G1).
     target_reason
@@ -82,21 +113,28 @@ class FeatureConfig(BaseModel):
     police_activity_features
         Must be True for ``feature_types`` to include police-activity types: their records follow
         where police were sent, so using them as predictors feeds that back into the forecast.
+    period
+        ``"auto"`` (default), ``"week"`` or ``"month"``: the period of the panel. ``auto`` is
+        resolved from the data's time resolution by :func:`features.period.resolve_period` (in
+        the build_features stage); the table builders take the resolved period.
     lags
-        Weekly lags ``k`` of ``cnt_<type>_lag<k>w`` (1 = last week). 52 is the separate
-        same-week-last-year feature and is not allowed here.
+        Lags ``k`` in periods of ``cnt_<type>_lag<k><u>`` (1 = last period; ``<u>`` is ``w`` or
+        ``m``). The same-period-last-year lag (52 weeks, 12 months) is a separate feature and is
+        not allowed here.
     rolling_windows
-        Windows ``n`` (weeks) of the rolling means ``cnt_<type>_roll<n>w``.
+        Windows ``n`` (periods) of the rolling means ``cnt_<type>_roll<n><u>``.
     decay_half_lives
-        Half-lives ``h`` (weeks) of the decayed intensities ``nr_<type>_decay<h>w``.
+        Half-lives ``h`` (periods) of the decayed intensities ``nr_<type>_decay<h><u>``.
     rings
         H3 ring distances ``r`` of the spatial lags ``nbr<r>_cnt_all_...``.
-    wks_since_cap
-        Cap (weeks) of ``wks_since_<type>``; also its value when no event was seen yet.
-    min_history_weeks
-        Complete weeks of data before the first row of the table.
+    since_cap
+        Cap (periods) of ``wks_since_<type>`` / ``mths_since_<type>``; also their value when no
+        event was seen yet.
+    min_history_periods
+        Complete periods of data before the first row of the table.
     holidays_country, holidays_subdiv
-        Public-holiday calendar of ``holidays_in_week`` (python-holidays codes).
+        Public-holiday calendar of ``holidays_in_week`` / ``holidays_in_month`` (python-holidays
+        codes).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -105,12 +143,13 @@ class FeatureConfig(BaseModel):
     target_reason: str | None = None
     feature_types: tuple[str, ...] | None = None
     police_activity_features: bool = False
+    period: PeriodChoice = "auto"
     lags: tuple[int, ...] = (1, 2, 3, 4)
     rolling_windows: tuple[int, ...] = (4, 13, 52)
     decay_half_lives: tuple[int, ...] = (1, 4)
     rings: tuple[int, ...] = (1, 2)
-    wks_since_cap: int = Field(default=104, ge=1, le=1000)
-    min_history_weeks: int = Field(default=52, ge=1, le=1000)
+    since_cap: int = Field(default=104, ge=1, le=1000)
+    min_history_periods: int = Field(default=52, ge=1, le=1000)
     holidays_country: str = "GB"
     holidays_subdiv: str | None = "ENG"
 
@@ -128,13 +167,7 @@ class FeatureConfig(BaseModel):
     @field_validator("lags")
     @classmethod
     def _lags(cls, value: tuple[int, ...]) -> tuple[int, ...]:
-        value = _ascending_unique(value, name="lags", low=1, high=520)
-        if SEASONAL_LAG in value:
-            raise ValueError(
-                f"FeatureConfig.lags must not include {SEASONAL_LAG}: same week last year is "
-                f"always built as cnt_<type>_lag{SEASONAL_LAG}w. Got {value}."
-            )
-        return value
+        return _ascending_unique(value, name="lags", low=1, high=520)
 
     @field_validator("rolling_windows")
     @classmethod
@@ -150,6 +183,12 @@ class FeatureConfig(BaseModel):
     @classmethod
     def _rings(cls, value: tuple[int, ...]) -> tuple[int, ...]:
         return _ascending_unique(value, name="rings", low=1, high=5)
+
+    @model_validator(mode="after")
+    def _period(self) -> FeatureConfig:
+        if self.period != "auto":
+            check_period_config(self, self.period)
+        return self
 
     @model_validator(mode="after")
     def _police_activity(self) -> FeatureConfig:
@@ -185,35 +224,66 @@ class FeatureConfig(BaseModel):
         return (*self.per_type_feature_types, ALL)
 
 
-def feature_columns(config: FeatureConfig, *, static_columns: tuple[str, ...] = ()) -> list[str]:
+def check_period_config(config: FeatureConfig, period: Period) -> Period:
+    """Check that ``config`` can build a ``period`` panel; return the period.
+
+    Refuses an unknown period, a config whose ``period`` names the other one, and ``lags`` that
+    include the same-period-last-year lag (52 weeks or 12 months), which is always its own
+    feature ``cnt_<type>_lag52w`` / ``cnt_<type>_lag12m``.
+    """
+    period = check_period(period)
+    if config.period not in ("auto", period):
+        raise ValueError(
+            f"FeatureConfig.period is {config.period!r}, but a {period!r} panel was asked for. "
+            f"Resolve the period once (features.period.resolve_period) and pass that."
+        )
+    seasonal = seasonal_lag(period)
+    if seasonal in config.lags:
+        u = period_suffix(period)
+        raise ValueError(
+            f"FeatureConfig.lags must not include {seasonal} in {period_words(period).adjective} "
+            f"mode: same {period} last year is always built as cnt_<type>_lag{seasonal}{u}. "
+            f"Got {config.lags}."
+        )
+    return period
+
+
+def feature_columns(
+    config: FeatureConfig, *, period: Period, static_columns: tuple[str, ...] = ()
+) -> list[str]:
     """The feature columns ``build_feature_table`` produces, in their stable order.
 
     Parameters
     ----------
     config
         The feature configuration.
+    period
+        ``"week"`` or ``"month"``: fixes the unit suffix (``w``/``m``), the seasonal lag, the
+        recency and calendar names.
     static_columns
         Names of the static covariates as passed in ``static`` (without the ``static_`` prefix).
     """
+    period = check_period_config(config, period)
+    u = period_suffix(period)
     cols: list[str] = []
     for tok in config.type_tokens:
-        cols += [f"cnt_{tok}_lag{k}w" for k in config.lags]
-        cols += [f"cnt_{tok}_roll{n}w" for n in config.rolling_windows]
+        cols += [f"cnt_{tok}_lag{k}{u}" for k in config.lags]
+        cols += [f"cnt_{tok}_roll{n}{u}" for n in config.rolling_windows]
         cols.append(f"cnt_{tok}_mean_hist")
-        cols.append(f"cnt_{tok}_lag{SEASONAL_LAG}w")
-        cols += [f"nr_{tok}_decay{h}w" for h in config.decay_half_lives]
-        cols.append(f"wks_since_{tok}")
+        cols.append(f"cnt_{tok}_lag{seasonal_lag(period)}{u}")
+        cols += [f"nr_{tok}_decay{h}{u}" for h in config.decay_half_lives]
+        cols.append(f"{RECENCY_PREFIX[period]}_{tok}")
     for r in config.rings:
-        cols += [f"nbr{r}_cnt_{ALL}_{kind}{n}w" for kind, n in NEIGHBOUR_BASES]
+        cols += [f"nbr{r}_cnt_{ALL}_{kind}{n}{u}" for kind, n in NEIGHBOUR_BASES[period]]
         cols.append(f"nbr{r}_cnt_{ALL}_mean_hist")
-    cols += list(CALENDAR_COLUMNS)
+    cols += list(CALENDAR_COLUMNS[period])
     cols += [f"{STATIC_PREFIX}{name}" for name in static_columns]
     return cols
 
 
 # ---------------------------------------------------------------------------------------------
-# Array builders. ``rows`` are the week indices t of the output rows (t = W is the forecast week);
-# each returns float32 [len(rows), cell].
+# Array builders. ``rows`` are the period indices t of the output rows (t = T is the forecast
+# period); each returns float32 [len(rows), cell].
 
 
 def _lagged(X: npt.NDArray, rows: npt.NDArray[np.int64], k: int) -> npt.NDArray[np.float32]:
@@ -235,9 +305,9 @@ def _rolling_mean(
 
 
 def _history_mean(S: npt.NDArray[np.int64], rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
-    """Mean of ``X[0 .. t-1]``: the cell's long-run weekly rate before week t (B4's quantity).
+    """Mean of ``X[0 .. t-1]``: the cell's long-run rate per period before t (B4's quantity).
 
-    Every row has at least ``min_history_weeks`` >= 1 weeks behind it, so the mean is defined.
+    Every row has at least ``min_history_periods`` >= 1 periods behind it, so the mean is defined.
     """
     return (S[rows] / rows[:, None]).astype(np.float32)
 
@@ -245,24 +315,26 @@ def _history_mean(S: npt.NDArray[np.int64], rows: npt.NDArray[np.int64]) -> npt.
 def _decayed(
     X: npt.NDArray, rows: npt.NDArray[np.int64], half_life: int
 ) -> npt.NDArray[np.float32]:
-    """``sum_{s < t} X[s] * 2 ** (-(t - 1 - s) / h)``: last week's events weigh 1.
+    """``sum_{s < t} X[s] * 2 ** (-(t - 1 - s) / h)``: last period's events weigh 1.
 
     ``y[t] = X[t] + d * y[t-1]`` (``d = 2 ** (-1 / h)``) is ``lfilter([1], [1, -d])``; the row
-    for week t reads ``y[t - 1]`` so the week itself is never included. Weeks before the data
-    contribute nothing (the intensity is 0 at t = 0).
+    for period t reads ``y[t - 1]`` so the period itself is never included. Periods before the
+    data contribute nothing (the intensity is 0 at t = 0).
     """
     d = 2.0 ** (-1.0 / half_life)
     y = scipy.signal.lfilter([1.0], [1.0, -d], X.astype(np.float64), axis=0)
-    y = np.vstack([np.zeros((1, X.shape[1])), y])  # y[t] now sums weeks < t
+    y = np.vstack([np.zeros((1, X.shape[1])), y])  # y[t] now sums periods < t
     return y[rows].astype(np.float32)
 
 
-def _weeks_since(X: npt.NDArray, rows: npt.NDArray[np.int64], cap: int) -> npt.NDArray[np.float32]:
-    """``t - (last week s < t with X[s] > 0)``, capped at ``cap``; ``cap`` when none was seen."""
-    n_weeks = X.shape[0]
-    idx = np.where(X > 0, np.arange(n_weeks, dtype=np.int32)[:, None], np.int32(-1))
+def _periods_since(
+    X: npt.NDArray, rows: npt.NDArray[np.int64], cap: int
+) -> npt.NDArray[np.float32]:
+    """``t - (last period s < t with X[s] > 0)``, capped at ``cap``; ``cap`` when none was seen."""
+    n_periods = X.shape[0]
+    idx = np.where(X > 0, np.arange(n_periods, dtype=np.int32)[:, None], np.int32(-1))
     last = np.maximum.accumulate(idx, axis=0)
-    last = np.vstack([np.full((1, X.shape[1]), -1, dtype=np.int32), last])  # last[t]: weeks < t
+    last = np.vstack([np.full((1, X.shape[1]), -1, dtype=np.int32), last])  # last[t]: s < t
     seen = last[rows]
     gap = rows[:, None] - seen
     return np.where(seen >= 0, np.minimum(gap, cap), cap).astype(np.float32)
@@ -298,18 +370,22 @@ def _ring_mean(
     return out
 
 
-def holidays_per_week(
-    weeks: npt.NDArray[np.datetime64], *, country: str, subdiv: str | None
+def holidays_per_period(
+    starts: npt.NDArray[np.datetime64], *, period: Period, country: str, subdiv: str | None
 ) -> npt.NDArray[np.int64]:
-    """Number of public-holiday dates (observed substitute days included) in each ISO week."""
-    years = range(int(pd.Timestamp(weeks[0]).year), int(pd.Timestamp(weeks[-1] + WEEK).year) + 1)
+    """Number of public-holiday dates (observed substitute days included) in each period.
+
+    ``starts`` are period starts in ascending order (ISO Mondays or 1sts of months).
+    """
+    end = next_period_start(starts[-1:], period=period)[0]
+    years = range(int(pd.Timestamp(starts[0]).year), int(pd.Timestamp(end).year) + 1)
     calendar = holidays.country_holidays(country, subdiv=subdiv, years=years)
     dates = np.array(sorted(calendar), dtype="datetime64[D]").astype("datetime64[ns]")
     if dates.size == 0:
-        return np.zeros(weeks.size, dtype=np.int64)
-    hol_weeks = week_floor(dates)
-    return np.searchsorted(hol_weeks, weeks, side="right") - np.searchsorted(
-        hol_weeks, weeks, side="left"
+        return np.zeros(starts.size, dtype=np.int64)
+    hol_periods = period_floor(dates, period=period)
+    return np.searchsorted(hol_periods, starts, side="right") - np.searchsorted(
+        hol_periods, starts, side="left"
     )
 
 
@@ -362,22 +438,25 @@ def build_feature_table(
     counts: Mapping[str, npt.NDArray[np.integer]],
     *,
     cell_ids: npt.ArrayLike,
-    weeks: npt.ArrayLike,
+    periods: npt.ArrayLike,
+    period: Period,
     static: pd.DataFrame | None = None,
     config: FeatureConfig | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Build the cell-week feature table and its metadata.
+    """Build the cell-period feature table and its metadata.
 
     Parameters
     ----------
     counts
-        ``{crime_type: int array [week, cell]}`` as from :func:`features.panel.count_matrix`; must
-        hold every target type and every feature type.
+        ``{crime_type: int array [period, cell]}`` as from :func:`features.panel.count_matrix`;
+        must hold every target type and every feature type.
     cell_ids
         Study cells, uint64, strictly ascending (the cell axis of ``counts``).
-    weeks
-        The complete ISO weeks of data (the week axis of ``counts``), consecutive Mondays. There
-        must be at least ``config.min_history_weeks`` of them.
+    periods
+        The complete periods of data (the period axis of ``counts``), consecutive period starts.
+        There must be at least ``config.min_history_periods`` of them.
+    period
+        ``"week"`` or ``"month"``: the period of ``periods`` (already resolved, never ``auto``).
     static
         Per-cell covariates: an ``h3_int`` (uint64) or ``h3_cell`` (hex str) key column plus
         numeric columns, each becoming ``static_<name>`` (float32). Must cover every study cell.
@@ -387,20 +466,23 @@ def build_feature_table(
     Returns
     -------
     table : pandas.DataFrame
-        One row per (week, cell), sorted by ``week_start`` then ``h3_cell``, for weeks from
-        ``weeks[min_history_weeks]`` to the forecast week ``weeks[-1] + 7 days``. Columns:
-        ``h3_cell`` (str), ``week_start`` (datetime64[ns]), the float32 features of
-        :func:`feature_columns`, and ``target_count`` (float32; NaN in the forecast week).
+        One row per (period, cell), sorted by ``period_start`` then ``h3_cell``, for periods from
+        ``periods[min_history_periods]`` to the forecast period (the one after ``periods[-1]``).
+        Columns: ``h3_cell`` (str), ``period_start`` (datetime64[ns]), the float32 features of
+        :func:`feature_columns`, and ``target_count`` (float32; NaN in the forecast period).
     meta : dict
-        JSON-ready: ``target_types``, ``feature_types``, ``first_week``, ``last_complete_week``,
-        ``forecast_week`` (ISO dates), ``feature_columns``, ``n_cells``, ``n_weeks``, ``n_rows``,
-        ``period`` (``"week"``).
+        JSON-ready: ``target_types``, ``feature_types``, ``first_period``,
+        ``last_complete_period``, ``forecast_period`` (ISO dates), ``feature_columns``,
+        ``n_cells``, ``n_periods`` (rows per cell), ``n_rows`` and ``period``.
     """
     started = time.perf_counter()
     config = config or FeatureConfig()
+    period = check_period_config(config, period)
+    words = period_words(period)
+    u = period_suffix(period)
     cells = validate_cells(cell_ids)
-    wk = validate_weeks(weeks)
-    n_weeks, n_cells = wk.size, cells.size
+    starts = validate_periods(periods, period=period)
+    n_periods, n_cells = starts.size, cells.size
     needed = dict.fromkeys((*config.target_types, *config.per_type_feature_types))
     missing = [t for t in needed if t not in counts]
     if missing:
@@ -410,100 +492,108 @@ def build_feature_table(
         )
     for name in needed:
         shape = np.shape(counts[name])
-        if shape != (n_weeks, n_cells):
+        if shape != (n_periods, n_cells):
             raise ValueError(
-                f"counts[{name!r}] must have shape [week, cell] = ({n_weeks}, {n_cells}). "
+                f"counts[{name!r}] must have shape [{period}, cell] = ({n_periods}, {n_cells}). "
                 f"Got {shape}."
             )
-    if n_weeks < config.min_history_weeks:
+    if n_periods < config.min_history_periods:
         raise ValueError(
-            f"build_feature_table needs at least min_history_weeks={config.min_history_weeks} "
-            f"complete weeks of data. Got {n_weeks}."
+            f"build_feature_table needs at least min_history_periods="
+            f"{config.min_history_periods} complete {words.plural} of data (params count "
+            f"{words.plural} in {words.adjective} mode). Got {n_periods}."
         )
     static_names, static_values = _static_matrix(static, cells)
 
-    first = config.min_history_weeks
-    rows = np.arange(first, n_weeks + 1, dtype=np.int64)  # t = n_weeks is the forecast week
+    first = config.min_history_periods
+    rows = np.arange(first, n_periods + 1, dtype=np.int64)  # t = n_periods: the forecast period
     n_rows = rows.size
-    all_counts = np.zeros((n_weeks, n_cells), dtype=np.int32)
+    all_counts = np.zeros((n_periods, n_cells), dtype=np.int32)
     for name in config.target_types:
         all_counts += np.asarray(counts[name], dtype=np.int32)
 
     columns: dict[str, npt.NDArray[np.float32]] = {}
+    seasonal = seasonal_lag(period)
     for tok in config.type_tokens:
         X = all_counts if tok == ALL else np.asarray(counts[tok], dtype=np.int32)
-        S = np.zeros((n_weeks + 1, n_cells), dtype=np.int64)
+        S = np.zeros((n_periods + 1, n_cells), dtype=np.int64)
         np.cumsum(X, axis=0, out=S[1:])
         for k in config.lags:
-            columns[f"cnt_{tok}_lag{k}w"] = _lagged(X, rows, k)
+            columns[f"cnt_{tok}_lag{k}{u}"] = _lagged(X, rows, k)
         for n in config.rolling_windows:
-            columns[f"cnt_{tok}_roll{n}w"] = _rolling_mean(S, rows, n)
+            columns[f"cnt_{tok}_roll{n}{u}"] = _rolling_mean(S, rows, n)
         columns[f"cnt_{tok}_mean_hist"] = _history_mean(S, rows)
-        columns[f"cnt_{tok}_lag{SEASONAL_LAG}w"] = _lagged(X, rows, SEASONAL_LAG)
+        columns[f"cnt_{tok}_lag{seasonal}{u}"] = _lagged(X, rows, seasonal)
         for h in config.decay_half_lives:
-            columns[f"nr_{tok}_decay{h}w"] = _decayed(X, rows, h)
-        columns[f"wks_since_{tok}"] = _weeks_since(X, rows, config.wks_since_cap)
+            columns[f"nr_{tok}_decay{h}{u}"] = _decayed(X, rows, h)
+        columns[f"{RECENCY_PREFIX[period]}_{tok}"] = _periods_since(X, rows, config.since_cap)
 
-    S_all = np.zeros((n_weeks + 1, n_cells), dtype=np.int64)
+    S_all = np.zeros((n_periods + 1, n_cells), dtype=np.int64)
     np.cumsum(all_counts, axis=0, out=S_all[1:])
     bases = {
         (kind, n): _lagged(all_counts, rows, n) if kind == "lag" else _rolling_mean(S_all, rows, n)
-        for kind, n in NEIGHBOUR_BASES
+        for kind, n in NEIGHBOUR_BASES[period]
     }
     history = _history_mean(S_all, rows)
     for r, matrix in ring_mean_matrices(cells, rings=config.rings).items():
-        for kind, n in NEIGHBOUR_BASES:
-            columns[f"nbr{r}_cnt_{ALL}_{kind}{n}w"] = _ring_mean(matrix, bases[(kind, n)])
+        for kind, n in NEIGHBOUR_BASES[period]:
+            columns[f"nbr{r}_cnt_{ALL}_{kind}{n}{u}"] = _ring_mean(matrix, bases[(kind, n)])
         columns[f"nbr{r}_cnt_{ALL}_mean_hist"] = _ring_mean(matrix, history)
 
-    row_weeks = wk[0] + rows * WEEK
-    per_week = {
-        "week_of_year": pd.DatetimeIndex(row_weeks).isocalendar()["week"].to_numpy(np.int64),
-        "holidays_in_week": holidays_per_week(
-            row_weeks, country=config.holidays_country, subdiv=config.holidays_subdiv
-        ),
-        "weeks_since_start": rows,
-    }
+    row_starts = shift_periods(np.full(n_rows, starts[0]), rows, period=period)
+    of_year = (
+        pd.DatetimeIndex(row_starts).isocalendar()["week"].to_numpy(np.int64)
+        if period == "week"
+        else pd.DatetimeIndex(row_starts).month.to_numpy(np.int64)
+    )
+    n_holidays = holidays_per_period(
+        row_starts,
+        period=period,
+        country=config.holidays_country,
+        subdiv=config.holidays_subdiv,
+    )
+    per_period = dict(zip(CALENDAR_COLUMNS[period], (of_year, n_holidays, rows), strict=True))
     flat: dict[str, Any] = {
         "h3_cell": pd.array(np.tile(cells_to_str(cells), n_rows), dtype="str"),
-        "week_start": np.repeat(row_weeks, n_cells),
+        PERIOD_COLUMN: np.repeat(row_starts, n_cells),
     }
     for name, values in columns.items():
         flat[name] = values.reshape(-1)
-    for name in CALENDAR_COLUMNS:
-        flat[name] = np.repeat(per_week[name].astype(np.float32), n_cells)
+    for name in CALENDAR_COLUMNS[period]:
+        flat[name] = np.repeat(per_period[name].astype(np.float32), n_cells)
     for j, name in enumerate(static_names):
         flat[f"{STATIC_PREFIX}{name}"] = np.tile(static_values[:, j], n_rows)
     target = np.full((n_rows, n_cells), np.nan, dtype=np.float32)
-    target[rows < n_weeks] = all_counts[rows[rows < n_weeks]]
+    target[rows < n_periods] = all_counts[rows[rows < n_periods]]
     flat[TARGET_COLUMN] = target.reshape(-1)
 
-    feature_cols = feature_columns(config, static_columns=static_names)
+    feature_cols = feature_columns(config, period=period, static_columns=static_names)
     expected = [*KEY_COLUMNS, *feature_cols, TARGET_COLUMN]
     assert list(flat) == expected, "column order drifted from feature_columns()"
     table = pd.DataFrame(flat, copy=False)
 
-    forecast_week = wk[-1] + WEEK
+    forecast_period = next_period_start(starts[-1:], period=period)[0]
     meta: dict[str, Any] = {
         "target_types": list(config.target_types),
         "feature_types": list(config.per_type_feature_types),
-        "first_week": str(np.datetime_as_string(row_weeks[0], unit="D")),
-        "last_complete_week": str(np.datetime_as_string(wk[-1], unit="D")),
-        "forecast_week": str(np.datetime_as_string(forecast_week, unit="D")),
+        "first_period": str(np.datetime_as_string(row_starts[0], unit="D")),
+        "last_complete_period": str(np.datetime_as_string(starts[-1], unit="D")),
+        "forecast_period": str(np.datetime_as_string(forecast_period, unit="D")),
         "feature_columns": feature_cols,
         "n_cells": int(n_cells),
-        "n_weeks": int(n_rows),
+        "n_periods": int(n_rows),
         "n_rows": len(table),
-        "period": "week",
+        "period": period,
     }
     logger.info(
-        "Built %d feature rows (%d cells x %d weeks, %s to forecast week %s), %d features, "
-        "in %.1f s.",
+        "Built %d feature rows (%d cells x %d %s, %s to forecast %s %s), %d features, in %.1f s.",
         len(table),
         n_cells,
         n_rows,
-        meta["first_week"],
-        meta["forecast_week"],
+        words.plural,
+        meta["first_period"],
+        period,
+        meta["forecast_period"],
         len(feature_cols),
         time.perf_counter() - started,
     )

@@ -18,12 +18,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from features.period import as_datetime64_ns
 from features.taxonomy import CANONICAL_TYPES, canonical_crime_type
 
 log = logging.getLogger(__name__)
@@ -426,3 +427,20 @@ def summarise_quality(result: ValidatedEvents, *, by_file_read: pd.Series) -> di
         "date_min": None if a.empty else f"{a['timestamp'].min():%Y-%m-%d %H:%M}",
         "date_max": None if a.empty else f"{a['timestamp'].max():%Y-%m-%d %H:%M}",
     }
+
+
+def detect_time_resolution(timestamps: pd.Series) -> Literal["month", "day", "sub_day"]:
+    """How finely the accepted timestamps resolve time, for choosing the forecast period.
+
+    Returns ``"month"`` when every timestamp is 00:00 on the 1st of a month (data.police.uk
+    publishes only the month), ``"day"`` when all are at 00:00 but not all on the 1st, and
+    ``"sub_day"`` otherwise. Refuses an empty series (no timestamp says anything).
+    """
+    ns = as_datetime64_ns(timestamps, what="timestamps")
+    if ns.size == 0:
+        raise ValueError("detect_time_resolution needs at least one timestamp. Got none.")
+    if not np.array_equal(ns.astype("datetime64[D]").astype("datetime64[ns]"), ns):
+        return "sub_day"
+    if np.array_equal(ns.astype("datetime64[M]").astype("datetime64[ns]"), ns):
+        return "month"
+    return "day"

@@ -1,13 +1,13 @@
-"""The cell-week panel: ISO weeks and dense event-count arrays indexed ``[week, cell]``.
+"""The cell-period panel: dense event-count arrays indexed ``[period, cell]``.
 
-Weeks are ISO weeks in the data's local wall-clock time: Monday 00:00 (inclusive) to the next
-Monday 00:00 (exclusive). ``week_start`` is that Monday as ``datetime64[ns]`` at midnight. An event
-at Monday 00:00:00 belongs to the week that starts then; one at Sunday 23:59:59.999 belongs to the
-week before.
+A period is an ISO week or a calendar month in the data's local wall-clock time
+(:mod:`features.period` holds all the period arithmetic). An event at Monday 00:00:00 belongs to
+the week that starts then, one at Sunday 23:59:59.999 to the week before; likewise an event at
+00:00 on the 1st belongs to that month.
 
-The counting is vectorised over events: each event gets a flat index
-``(type, week, cell)`` from ``np.searchsorted`` on the sorted cell ids and integer arithmetic on
-the week, and one ``np.bincount`` fills the whole array.
+The counting is vectorised over events: each event gets a flat index ``(type, period, cell)`` from
+``np.searchsorted`` on the sorted cell ids and integer arithmetic on the period
+(:func:`features.period.period_offsets`), and one ``np.bincount`` fills the whole array.
 """
 
 from __future__ import annotations
@@ -20,132 +20,16 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from features.period import (
+    Period,
+    as_datetime64_ns,
+    next_period_start,
+    period_offsets,
+    period_words,
+    validate_periods,
+)
+
 logger = logging.getLogger(__name__)
-
-WEEK: np.timedelta64 = np.timedelta64(7, "D")
-_WEEK_NS = np.int64(7 * 24 * 3600 * 10**9)
-_DAY_NS = np.int64(24 * 3600 * 10**9)
-# 1970-01-01 was a Thursday: days since the epoch + 3 is 0 on Mondays (mod 7).
-_EPOCH_TO_MONDAY_DAYS = 3
-
-
-def _as_datetime64_ns(timestamps: npt.ArrayLike | pd.Series, *, what: str) -> npt.NDArray:
-    """Naive local timestamps -> ``datetime64[ns]`` array; refuses time-zone-aware input and NaT."""
-    if isinstance(timestamps, pd.Series | pd.Index | pd.DatetimeIndex):
-        if isinstance(timestamps.dtype, pd.DatetimeTZDtype):
-            raise ValueError(
-                f"{what} must be naive local wall-clock times (see docs/architecture.md). "
-                f"Got time-zone-aware dtype {timestamps.dtype}."
-            )
-        arr = timestamps.to_numpy()
-    else:
-        arr = np.asarray(timestamps)
-    if arr.dtype.kind != "M":
-        try:
-            arr = np.asarray(arr, dtype="datetime64[ns]")
-        except (TypeError, ValueError) as exc:
-            raise ValueError(
-                f"{what} must be datetime64 values. Got dtype {arr.dtype}: {exc}"
-            ) from exc
-    arr = arr.astype("datetime64[ns]", copy=False)
-    if np.isnat(arr).any():
-        raise ValueError(f"{what} holds {int(np.isnat(arr).sum())} missing (NaT) values.")
-    return arr
-
-
-def week_floor(timestamps: npt.ArrayLike | pd.Series) -> npt.NDArray[np.datetime64]:
-    """Return the start (Monday 00:00) of the ISO week holding each timestamp.
-
-    Parameters
-    ----------
-    timestamps
-        Naive local wall-clock times (anything convertible to ``datetime64[ns]``). Time-zone-aware
-        values and NaT are refused with a ValueError.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``datetime64[ns]`` Mondays at midnight, same shape as the input.
-    """
-    ns = _as_datetime64_ns(timestamps, what="timestamps").view(np.int64)
-    days = np.floor_divide(ns, _DAY_NS)
-    monday_days = days - np.mod(days + _EPOCH_TO_MONDAY_DAYS, 7)
-    return (monday_days * _DAY_NS).view("datetime64[ns]")
-
-
-def week_range(first: object, last: object) -> npt.NDArray[np.datetime64]:
-    """All week starts from the week holding ``first`` to the week holding ``last``, inclusive.
-
-    Parameters
-    ----------
-    first, last
-        Any timestamps (strings, ``pd.Timestamp``, ``datetime64``); each is floored to its week.
-
-    Returns
-    -------
-    numpy.ndarray
-        Consecutive ``datetime64[ns]`` Mondays, one week apart. Refuses ``last`` before ``first``.
-    """
-    bounds = np.array([pd.Timestamp(first).to_datetime64(), pd.Timestamp(last).to_datetime64()])
-    lo, hi = week_floor(bounds)
-    if hi < lo:
-        raise ValueError(f"week_range needs first <= last. Got first={first}, last={last}.")
-    n = int((hi - lo) // WEEK) + 1
-    return lo + np.arange(n) * WEEK
-
-
-def complete_weeks(
-    timestamps: npt.ArrayLike | pd.Series, *, data_end: object | None = None
-) -> npt.NDArray[np.datetime64]:
-    """The complete ISO weeks covered by the data: from the first event's week to the last week
-    that ends at or before ``data_end``.
-
-    Parameters
-    ----------
-    timestamps
-        Event times (naive local).
-    data_end
-        Exclusive end of the period the data cover (for police.uk monthly files: 00:00 on the first
-        day of the month after the last file). When None, the data are taken to cover whole days up
-        to and including the day of the last event, so data ending on a Sunday complete that week
-        and data ending mid-week leave that week out.
-
-    Returns
-    -------
-    numpy.ndarray
-        Consecutive ``datetime64[ns]`` Mondays. Refuses empty input and data covering no whole week.
-    """
-    ts = _as_datetime64_ns(timestamps, what="timestamps")
-    if ts.size == 0:
-        raise ValueError("complete_weeks needs at least one event timestamp. Got none.")
-    first = week_floor(ts.min(keepdims=True))[0]
-    if data_end is None:
-        end = ts.max().astype("datetime64[D]").astype("datetime64[ns]") + np.timedelta64(1, "D")
-    else:
-        end = np.datetime64(pd.Timestamp(data_end).to_datetime64(), "ns")
-    # The last week whose exclusive end (start + 7 days) is <= end.
-    last = week_floor(np.array([end - WEEK]))[0]
-    if last < first:
-        raise ValueError(
-            f"The data ({first} to {end}) cover no complete ISO week (Monday to Monday)."
-        )
-    return week_range(first, last)
-
-
-def validate_weeks(weeks: npt.ArrayLike) -> npt.NDArray[np.datetime64]:
-    """Check that ``weeks`` are consecutive Mondays at 00:00, one week apart; return them as ns."""
-    arr = _as_datetime64_ns(weeks, what="weeks")
-    if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f"weeks must be a non-empty 1-D array. Got shape {arr.shape}.")
-    if not np.array_equal(week_floor(arr), arr):
-        bad = arr[week_floor(arr) != arr][0]
-        raise ValueError(f"weeks must be Mondays at 00:00 (ISO week starts). Got {bad}.")
-    if arr.size > 1 and not np.all(np.diff(arr) == WEEK):
-        raise ValueError(
-            "weeks must be consecutive, exactly 7 days apart and ascending "
-            "(use features.panel.week_range)."
-        )
-    return arr
 
 
 def validate_cells(cell_ids: npt.ArrayLike) -> npt.NDArray[np.uint64]:
@@ -175,11 +59,12 @@ def count_matrix(
     event_cells: pd.DataFrame,
     *,
     cell_ids: npt.ArrayLike,
-    weeks: npt.ArrayLike,
+    periods: npt.ArrayLike,
     crime_types: Sequence[str],
+    period: Period = "week",
     outside: Literal["raise", "drop"] = "raise",
 ) -> dict[str, npt.NDArray[np.int32]]:
-    """Count events per crime type, week and cell.
+    """Count events per crime type, period and cell.
 
     Parameters
     ----------
@@ -188,23 +73,26 @@ def count_matrix(
         and ``crime_type`` (canonical name; str or categorical).
     cell_ids
         Study cells as uint64 H3 ids, strictly ascending (the order of ``cells.parquet``).
-    weeks
-        Consecutive ISO week starts (see :func:`week_range`, :func:`complete_weeks`).
+    periods
+        Consecutive period starts (see :func:`features.period.period_range` and
+        :func:`features.period.complete_periods`).
     crime_types
         The canonical types to count, in the order of the returned dict. Events of other types
         are not counted (a caller asks for the types it needs).
+    period
+        ``"week"`` (ISO weeks, the default) or ``"month"`` (calendar months).
     outside
         What to do with events of the requested types that fall outside ``cell_ids`` or outside
-        ``weeks``. ``"raise"`` (default): refuse with a ValueError that says how many and gives an
-        example, since ``event_cells`` should hold only study-cell events and the caller should cut
-        the period first. ``"drop"``: leave them out and log how many at INFO level (convenient for
-        dropping a trailing incomplete week).
+        ``periods``. ``"raise"`` (default): refuse with a ValueError that says how many and gives
+        an example, since ``event_cells`` should hold only study-cell events and the caller should
+        cut the time span first. ``"drop"``: leave them out and log how many at INFO level
+        (convenient for dropping a trailing incomplete period).
 
     Returns
     -------
     dict
-        ``{crime_type: int32 array [week, cell]}``. The arrays are views into one
-        ``[type, week, cell]`` block.
+        ``{crime_type: int32 array [period, cell]}``. The arrays are views into one
+        ``[type, period, cell]`` block.
     """
     missing = {"h3_int", "timestamp", "crime_type"} - set(event_cells.columns)
     if missing:
@@ -215,11 +103,12 @@ def count_matrix(
     if outside not in ("raise", "drop"):
         raise ValueError(f"outside must be 'raise' or 'drop'. Got {outside!r}.")
     cells = validate_cells(cell_ids)
-    wk = validate_weeks(weeks)
+    starts = validate_periods(periods, period=period)
+    plural = period_words(period).plural
     types = tuple(crime_types)
     if len(set(types)) != len(types) or not types:
         raise ValueError(f"crime_types must be non-empty with no repeats. Got {types}.")
-    n_types, n_weeks, n_cells = len(types), wk.size, cells.size
+    n_types, n_periods, n_cells = len(types), starts.size, cells.size
 
     type_code = _type_codes(event_cells["crime_type"], types)
     keep = type_code >= 0
@@ -233,38 +122,39 @@ def count_matrix(
     cell_pos_c = np.minimum(cell_pos, n_cells - 1)
     in_cells = cells[cell_pos_c] == h3_int
 
-    ns = _as_datetime64_ns(event_cells["timestamp"], what="event_cells.timestamp")[keep]
-    offset = ns.view(np.int64) - wk[0].astype("datetime64[ns]").view(np.int64)
-    week_pos = np.floor_divide(offset, _WEEK_NS)
-    in_weeks = (week_pos >= 0) & (week_pos < n_weeks)
+    ns = as_datetime64_ns(event_cells["timestamp"], what="event_cells.timestamp")[keep]
+    period_pos = period_offsets(ns, origin=starts[0], period=period)
+    in_periods = (period_pos >= 0) & (period_pos < n_periods)
 
-    ok = in_cells & in_weeks
+    ok = in_cells & in_periods
     n_out = int(ok.size - np.count_nonzero(ok))
     if n_out:
         n_cell_out = int(ok.size - np.count_nonzero(in_cells))
-        n_week_out = int(ok.size - np.count_nonzero(in_weeks))
+        n_period_out = int(ok.size - np.count_nonzero(in_periods))
         first_bad = int(np.flatnonzero(~ok)[0])
+        end = next_period_start(starts[-1:], period=period)[0]
         message = (
             f"{n_out} of {ok.size} events of the counted types fall outside the panel: "
-            f"{n_cell_out} outside the {n_cells} study cells, {n_week_out} outside the weeks "
-            f"{wk[0]} to {wk[-1] + WEEK} (exclusive). First: h3_int={int(h3_int[first_bad]):x}, "
-            f"timestamp={ns[first_bad]}."
+            f"{n_cell_out} outside the {n_cells} study cells, {n_period_out} outside the "
+            f"{plural} {starts[0]} to {end} (exclusive). "
+            f"First: h3_int={int(h3_int[first_bad]):x}, timestamp={ns[first_bad]}."
         )
         if outside == "raise":
-            raise ValueError(message + " Filter events to the study cells and weeks first.")
+            raise ValueError(message + f" Filter events to the study cells and {plural} first.")
         logger.info("%s Dropped.", message)
-        type_code, cell_pos, week_pos = type_code[ok], cell_pos[ok], week_pos[ok]
+        type_code, cell_pos, period_pos = type_code[ok], cell_pos[ok], period_pos[ok]
 
-    flat = (type_code * n_weeks + week_pos) * n_cells + cell_pos
-    tally = np.bincount(flat, minlength=n_types * n_weeks * n_cells)
-    block = tally.astype(np.int32).reshape(n_types, n_weeks, n_cells)
+    flat = (type_code * n_periods + period_pos) * n_cells + cell_pos
+    tally = np.bincount(flat, minlength=n_types * n_periods * n_cells)
+    block = tally.astype(np.int32).reshape(n_types, n_periods, n_cells)
     logger.info(
-        "Counted %d events into %d types x %d weeks x %d cells (%s to %s).",
+        "Counted %d events into %d types x %d %s x %d cells (%s to %s).",
         int(flat.size),
         n_types,
-        n_weeks,
+        n_periods,
+        plural,
         n_cells,
-        np.datetime_as_string(wk[0], unit="D"),
-        np.datetime_as_string(wk[-1], unit="D"),
+        np.datetime_as_string(starts[0], unit="D"),
+        np.datetime_as_string(starts[-1], unit="D"),
     )
     return {name: block[i] for i, name in enumerate(types)}

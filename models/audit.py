@@ -1,16 +1,19 @@
 """The bias audit: assess fairness-related harms of the flagged set against gates G1–G10.
 
 The audit follows ``METRICS.md`` ("Audit groups" and "Audit gates"). It takes the model's flagged
-set at the operational coverage over the backtest weeks, the realised target counts and the
+set at the operational coverage over the backtest periods, the realised target counts and the
 model's expected counts, all as dense ``[week, cell]`` arrays with cells in the order of
-``cells.parquet``, and judges each gate:
+``cells.parquet``, and judges each gate. A "week" in this module is any forecast period: the rows
+are calendar months in monthly mode (``features.period``); ``run_audit(period=...)`` only changes
+the words of the texts and the ``period`` of ``audit.json``.
 
 * **PASS** – the point estimate is inside the band.
 * **REVIEW** – the point estimate is outside the band but its 95% block-bootstrap interval reaches
   into it. A soft gate (G2, G7) never does worse than REVIEW.
 * **FAIL** – the whole interval is outside the band (or an exact gate is broken).
 * **INSUFFICIENT DATA** – a group or stratum the gate needs is too small to judge (fewer than
-  ``min_flagged_cell_weeks`` flagged cell-weeks or fewer than ``min_residents`` residents), or an
+  ``min_flagged_cell_periods`` flagged cell-periods (cell-weeks or cell-months) or fewer than
+  ``min_residents`` residents), or an
   input the gate needs was not supplied. This is never a pass: on a hard gate it **blocks**
   publication exactly like a FAIL, and only a recorded :class:`AuditOverride` lifts the block. The
   remedy without an override is to redefine the groups (for example merge small ones) in params.
@@ -55,6 +58,7 @@ import pandas as pd
 from fairlearn.metrics import MetricFrame
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from features.period import Period, check_period, period_words
 from features.taxonomy import POLICE_ACTIVITY_TYPES, validate_crime_types
 from models.bootstrap import block_bootstrap_indices, percentile_interval
 
@@ -211,7 +215,8 @@ class AuditConfig(_Frozen):
     calibration_max_ratio: float = Field(1.15, ge=1.0)
     quality_of_service_min: float = Field(0.8, gt=0.0, le=1.0)
     lift_min: float = Field(1.0, gt=0.0)
-    min_flagged_cell_weeks: float = Field(30, ge=0)
+    #: fewer flagged cell-periods (cell-weeks, or cell-months in monthly mode): INSUFFICIENT DATA
+    min_flagged_cell_periods: float = Field(30, ge=0)
     min_residents: float = Field(10_000, ge=0)
     n_boot: int = Field(1000, ge=100)
     seed: int = 0
@@ -380,11 +385,13 @@ class AuditResult:
     gates: dict[str, GateResult]
     groups: dict[str, Any]
     strata: dict[str, Any]
-    n_weeks: int
+    n_periods: int
     n_cells: int
     realised_area_share: float
     override: AuditOverride | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    #: the backtest's period ("week" or "month"), for the words of the documents
+    period: Period = "week"
 
     @property
     def blocking_gates(self) -> list[str]:
@@ -472,7 +479,8 @@ class AuditResult:
                 "publishable": self.publishable,
                 "coverage": self.coverage,
                 "realised_area_share": self.realised_area_share,
-                "n_weeks": self.n_weeks,
+                "period": self.period,
+                "n_periods": self.n_periods,
                 "n_cells": self.n_cells,
                 "gates": {gid: self.gates[gid].to_dict() for gid in GATE_IDS if gid in self.gates},
                 "blocking_gates": self.blocking_gates,
@@ -802,6 +810,8 @@ def _group_figures(
     config: AuditConfig,
     P: np.ndarray,
     share: np.ndarray,
+    *,
+    unit: str,
 ) -> tuple[dict[str, Any], dict[str, dict[str, dict[str, Any]]]]:
     """Per-attribute per-group figures: MetricFrame point estimates, bootstrap intervals.
 
@@ -840,11 +850,11 @@ def _group_figures(
         for label, gj in zip(labels, j, strict=True):
             point = mf.loc[label]
             residents = float(point["residents"])
-            n_flag = float(point["flagged_cell_weeks"])
+            n_flag = float(point["flagged_cell_periods"])
             reasons = []
-            if n_flag < config.min_flagged_cell_weeks:
+            if n_flag < config.min_flagged_cell_periods:
                 reasons.append(
-                    f"{n_flag:,.1f} flagged cell-weeks, {config.min_flagged_cell_weeks:,.0f} needed"
+                    f"{n_flag:,.1f} flagged {unit}, {config.min_flagged_cell_periods:,.0f} needed"
                 )
             if residents < config.min_residents:
                 reasons.append(f"{residents:,.0f} residents, {config.min_residents:,.0f} needed")
@@ -885,7 +895,7 @@ def _group_figures(
                 "column": attr.groups[label],
                 "residents": residents,
                 "population_share": residents / attr_pop if attr_pop > 0 else None,
-                "flagged_cell_weeks": n_flag,
+                "flagged_cell_periods": n_flag,
                 "exposure": e_pt,
                 "exposure_ci": list(percentile_interval(exposure[1:, gj])),
                 "exposure_share": float(rep["fp"][0, gj]) / attr_fp if attr_fp > 0 else None,
@@ -926,7 +936,7 @@ def _metric_frame_for_attribute(
     sensitive = pd.Series(np.asarray(labels, dtype=object)[grp_idx], name=name)
     params = {
         "residents": {"sample_weight": w, "num": ones},
-        "flagged_cell_weeks": {"sample_weight": w, "num": f * inv_p},
+        "flagged_cell_periods": {"sample_weight": w, "num": f * inv_p},
         "exposure": {"sample_weight": w, "num": f / agg.n_weeks, "den": ones},
         "victimisation_coverage": {
             "sample_weight": w,
@@ -946,7 +956,7 @@ def _metric_frame_for_attribute(
         },
     }
     metrics = {
-        k: (_sum_metric if k in ("residents", "flagged_cell_weeks") else _ratio_metric)
+        k: (_sum_metric if k in ("residents", "flagged_cell_periods") else _ratio_metric)
         for k in params
     }
     mf = MetricFrame(
@@ -954,7 +964,7 @@ def _metric_frame_for_attribute(
     )
     by_group = mf.by_group.reindex(labels)
     # A group with no residents anywhere has no rows: it counts zero residents, not unknown.
-    return by_group.fillna({"residents": 0.0, "flagged_cell_weeks": 0.0})
+    return by_group.fillna({"residents": 0.0, "flagged_cell_periods": 0.0})
 
 
 def _strata_bins(values: np.ndarray, residents: np.ndarray, n_quantiles: int) -> np.ndarray:
@@ -980,6 +990,8 @@ def _strata_figures(
     weights: np.ndarray,
     cells: pd.DataFrame,
     config: AuditConfig,
+    *,
+    unit: str,
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     W = agg.n_weeks
     out: dict[str, Any] = {}
@@ -1027,9 +1039,9 @@ def _strata_figures(
             if P_s[i] < config.min_residents:
                 reasons.append(f"{P_s[i]:,.0f} residents, {config.min_residents:,.0f} needed")
             pai_reasons = list(reasons)
-            if n_flag < config.min_flagged_cell_weeks:
+            if n_flag < config.min_flagged_cell_periods:
                 pai_reasons.append(
-                    f"{n_flag:,.0f} flagged cell-weeks, {config.min_flagged_cell_weeks:,.0f} needed"
+                    f"{n_flag:,.0f} flagged {unit}, {config.min_flagged_cell_periods:,.0f} needed"
                 )
             insufficient.append("; ".join(reasons))
             strata_out[label] = {
@@ -1037,7 +1049,7 @@ def _strata_figures(
                 "upper": edges[i][1],
                 "n_cells": int((codes == i).sum()),
                 "residents": float(P_s[i]),
-                "flagged_cell_weeks": n_flag,
+                "flagged_cell_periods": n_flag,
                 "exposure": float(exposure[i]),
                 "observed_expected": float(oe[0, i]),
                 "observed_expected_ci": list(percentile_interval(oe[1:, i])),
@@ -1463,8 +1475,9 @@ def run_audit(
     target_event_counts: Mapping[str, float] | None = None,
     lift: LiftEstimate | Mapping[str, Any] | None = None,
     override: AuditOverride | None = None,
+    period: Period = "week",
 ) -> AuditResult:
-    """Assess the flagged set over the backtest weeks against gates G1–G9 (G10: see below).
+    """Assess the flagged set over the backtest periods against gates G1–G9 (G10: see below).
 
     Parameters
     ----------
@@ -1492,6 +1505,9 @@ def run_audit(
         DATA, which blocks publication.
     override : AuditOverride, optional
         A recorded approval to publish despite FAIL / INSUFFICIENT DATA hard gates.
+    period : {"week", "month"}
+        The period of the arrays' rows (``panel_meta.json``): the texts say cell-weeks or
+        cell-months, and ``audit.json`` records it.
 
     Returns
     -------
@@ -1501,8 +1517,12 @@ def run_audit(
     """
     t0 = time.perf_counter()
     F_bool, Y, S = _validate_inputs(flagged, y, scores, cells)
+    words = period_words(period)
+    unit = f"cell-{words.plural}"
     n_weeks, n_cells = F_bool.shape
-    logger.info("Audit: %d weeks x %d cells, coverage %.3f.", n_weeks, n_cells, config.coverage)
+    logger.info(
+        "Audit: %d %s x %d cells, coverage %.3f.", n_weeks, words.plural, n_cells, config.coverage
+    )
     if isinstance(lift, Mapping):
         if all(lift.get(k) is None for k in ("estimate", "value", "point", "lift")):
             logger.warning("Audit: the lift entry has no estimate (%r); G8 lacks data.", lift)
@@ -1567,8 +1587,8 @@ def run_audit(
         "ss": S @ share,
         "fas": F @ (share * area[:, None]),
     }
-    groups, g_int = _group_figures(agg, weekly, weights, config, P, share)
-    strata, s_int = _strata_figures(F, Y, S, FY, agg, weights, cells, config)
+    groups, g_int = _group_figures(agg, weekly, weights, config, P, share, unit=unit)
+    strata, s_int = _strata_figures(F, Y, S, FY, agg, weights, cells, config, unit=unit)
 
     ex_lo, ex_hi = config.exposure_band
     bb_lo, bb_hi = config.burden_benefit_band
@@ -1626,7 +1646,7 @@ def run_audit(
         gates=gates,
         groups=groups,
         strata=strata,
-        n_weeks=n_weeks,
+        n_periods=n_weeks,
         n_cells=n_cells,
         realised_area_share=realised,
         override=override,
@@ -1634,11 +1654,12 @@ def run_audit(
             "n_boot": config.n_boot,
             "seed": config.seed,
             "block_len": config.block_len,
-            "min_flagged_cell_weeks": config.min_flagged_cell_weeks,
+            "min_flagged_cell_periods": config.min_flagged_cell_periods,
             "min_residents": config.min_residents,
             "target_types": list(target.target_types),
             "police_activity_reasons": dict(target.police_activity_reasons),
         },
+        period=check_period(period),
     )
     logger.info(
         "Audit done in %.2f s: %s.",

@@ -1,24 +1,39 @@
 """Baselines B1–B6 of ``../shared/METRICS.md``: the simple forecasts a model has to beat.
 
-Every baseline scores week index ``t`` of a count matrix ``counts[week, cell]`` (week axis in time
-order, cells in ascending H3 order) from rows ``< t`` only, never row ``t`` or later. Scores are on
-the scale of an expected count per cell-week, so the Poisson deviance and calibration of a baseline
-mean something too.
+A period is an ISO week or a calendar month (``features.period``); every window below counts
+periods. Every baseline scores period index ``t`` of a count matrix ``counts[period, cell]``
+(period axis in time order, cells in ascending H3 order) from rows ``< t`` only, never row ``t`` or
+later. Scores are on the scale of an expected count per cell-period, so the Poisson deviance and
+calibration of a baseline mean something too.
+
+The baselines and their names by period (:func:`baseline_names`):
+
+==  ============================  =========================================
+B   weekly                        monthly
+==  ============================  =========================================
+B1  ``last_week``                 ``last_month``
+B2  ``mean_4w/13w/52w``           ``mean_3m/6m/12m``
+B3  ``same_week_last_year``       ``same_month_last_year``
+B4  ``all_history``               ``all_history``
+B5  ``kde_retrospective``         ``kde_retrospective`` (window in months)
+B6  ``prospective_hotspot``       ``prospective_hotspot`` (t in months)
+==  ============================  =========================================
 
 Short history
 -------------
-Early score weeks can have less history than a window asks for. Each baseline then uses what
-exists, so all of them are defined for every score week and are scored on exactly the same cells
-and weeks:
+Early score periods can have less history than a window asks for. Each baseline then uses what
+exists, so all of them are defined for every score period and are scored on exactly the same cells
+and periods:
 
-- a mean over the last ``n`` weeks averages the ``min(n, t)`` rows that exist;
-- ``same_week_last_year`` (row ``t - 52``) falls back to the mean of all rows before ``t``;
+- a mean over the last ``n`` periods averages the ``min(n, t)`` rows that exist;
+- same period last year (row ``t - 52`` weeks or ``t - 12`` months) falls back to the mean of all
+  rows before ``t``;
 - the kernel baselines use the lags that exist and normalise by their weights;
 - with no history at all (``t = 0``) every score is 0 (the ranking is then by cell id).
 
-Vectorisation: means come from one cumulative sum over the week axis; the kernels are sparse
-``[cell, cell]`` matrices applied to all score weeks at once; the only Python loop is over the few
-time lags of a kernel.
+Vectorisation: means come from one cumulative sum over the period axis; the kernels are sparse
+``[cell, cell]`` matrices applied to all score periods at once; the only Python loop is over the
+few time lags of a kernel.
 """
 
 from __future__ import annotations
@@ -34,6 +49,7 @@ import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
 from features.h3index import cell_centroids, ring_neighbours
+from features.period import Period, check_period, period_words, periods_per_year
 
 logger = logging.getLogger(__name__)
 
@@ -46,14 +62,37 @@ BaselineName = Literal[
     "mean_13w",
     "mean_52w",
     "same_week_last_year",
+    "last_month",
+    "mean_3m",
+    "mean_6m",
+    "mean_12m",
+    "same_month_last_year",
     "all_history",
     "kde_retrospective",
     "prospective_hotspot",
 ]
-#: Every baseline, in the order of METRICS.md (B1, B2 x 3, B3, B4, B5, B6).
-BASELINE_NAMES: tuple[BaselineName, ...] = get_args(BaselineName)
+#: B1 and B2 by period: name -> window in periods (last period, then the three prior means)
+WINDOW_BASELINES: dict[Period, dict[BaselineName, int]] = {
+    "week": {"last_week": 1, "mean_4w": 4, "mean_13w": 13, "mean_52w": 52},
+    "month": {"last_month": 1, "mean_3m": 3, "mean_6m": 6, "mean_12m": 12},
+}
+#: B3 by period
+SAME_PERIOD_LAST_YEAR: dict[Period, BaselineName] = {
+    "week": "same_week_last_year",
+    "month": "same_month_last_year",
+}
+_PERIOD_FREE: tuple[BaselineName, ...] = ("all_history", "kde_retrospective", "prospective_hotspot")
 
-WEEKS_PER_YEAR = 52
+
+def baseline_names(period: Period) -> tuple[BaselineName, ...]:
+    """Every baseline of ``period`` mode in the order of METRICS.md (B1, B2 x 3, B3, B4-B6)."""
+    period = check_period(period)
+    return (*WINDOW_BASELINES[period], SAME_PERIOD_LAST_YEAR[period], *_PERIOD_FREE)
+
+
+#: Every weekly baseline, in the order of METRICS.md (the default period).
+BASELINE_NAMES: tuple[BaselineName, ...] = baseline_names("week")
+assert set(get_args(BaselineName)) == set(BASELINE_NAMES) | set(baseline_names("month"))
 #: Mean Earth radius (m), IUGG; the kernel distances use a local equirectangular projection,
 #: accurate to well under 0.1% over a city.
 EARTH_RADIUS_M = 6_371_008.8
@@ -68,29 +107,31 @@ def _as_counts(counts: npt.ArrayLike) -> FloatArray:
     arr = np.asarray(counts, dtype=np.float64)
     if arr.ndim != 2:
         raise ValueError(
-            f"counts must be a 2-D array [week, cell]. Got {arr.ndim}-D with shape {arr.shape}."
+            f"counts must be a 2-D array [period, cell]. Got {arr.ndim}-D with shape {arr.shape}."
         )
     if arr.shape[1] < 1:
         raise ValueError(f"counts must hold at least one cell. Got shape {arr.shape}.")
     if not np.isfinite(arr).all() or (arr < 0).any():
-        raise ValueError("counts must be finite and >= 0 (event counts per cell-week).")
+        raise ValueError("counts must be finite and >= 0 (event counts per cell-period).")
     return arr
 
 
-def _as_score_weeks(score_weeks: npt.ArrayLike, *, n_weeks: int) -> IntArray:
-    weeks = np.asarray(score_weeks)
-    if weeks.ndim != 1:
-        raise ValueError(f"score_weeks must be a 1-D array of week indices. Got {weeks.shape}.")
-    if weeks.size and weeks.dtype.kind not in "iu":
-        raise ValueError(f"score_weeks must be integer week indices. Got dtype {weeks.dtype}.")
-    weeks = weeks.astype(np.int64)
-    bad = (weeks < 0) | (weeks > n_weeks)
+def _as_score_periods(score_periods: npt.ArrayLike, *, n_periods: int) -> IntArray:
+    idx = np.asarray(score_periods)
+    if idx.ndim != 1:
+        raise ValueError(
+            f"score_periods must be a 1-D array of period indices. Got shape {idx.shape}."
+        )
+    if idx.size and idx.dtype.kind not in "iu":
+        raise ValueError(f"score_periods must be integer period indices. Got dtype {idx.dtype}.")
+    idx = idx.astype(np.int64)
+    bad = (idx < 0) | (idx > n_periods)
     if bad.any():
         raise ValueError(
-            f"score_weeks must index the week axis of counts: each in [0, {n_weeks}] "
-            f"({n_weeks} = the week after the last row). Got {weeks[bad][:5].tolist()}."
+            f"score_periods must index the period axis of counts: each in [0, {n_periods}] "
+            f"({n_periods} = the period after the last row). Got {idx[bad][:5].tolist()}."
         )
-    return weeks
+    return idx
 
 
 def _check_int(name: str, value: int, *, minimum: int = 1) -> int:
@@ -109,65 +150,75 @@ def _cumulative(counts: FloatArray) -> FloatArray:
     return np.concatenate([np.zeros((1, counts.shape[1])), np.cumsum(counts, axis=0)], axis=0)
 
 
-def _window_mean(cum: FloatArray, weeks: IntArray, window: int | None) -> FloatArray:
-    start = np.zeros_like(weeks) if window is None else np.maximum(weeks - window, 0)
-    n_rows = (weeks - start).astype(np.float64)
-    total = cum[weeks] - cum[start]
+def _window_mean(cum: FloatArray, periods: IntArray, window: int | None) -> FloatArray:
+    start = np.zeros_like(periods) if window is None else np.maximum(periods - window, 0)
+    n_rows = (periods - start).astype(np.float64)
+    total = cum[periods] - cum[start]
     out = np.zeros_like(total)
     np.divide(total, n_rows[:, None], out=out, where=n_rows[:, None] > 0)
     return out
 
 
-def mean_previous_weeks(
-    counts: npt.ArrayLike, score_weeks: npt.ArrayLike, *, window: int | None
+def mean_previous_periods(
+    counts: npt.ArrayLike, score_periods: npt.ArrayLike, *, window: int | None
 ) -> FloatArray:
-    """Mean count of each cell over the ``window`` weeks before each score week (B1, B2, B4).
+    """Mean count of each cell over the ``window`` periods before each score period (B1, B2, B4).
 
     Parameters
     ----------
     counts : (T, C) array_like
-        Target counts per week and cell, week axis in time order.
-    score_weeks : (S,) array_like of int
-        Week indices to score, each in ``[0, T]``.
+        Target counts per period and cell, period axis in time order.
+    score_periods : (S,) array_like of int
+        Period indices to score, each in ``[0, T]``.
     window : int or None
-        Weeks averaged: 1 is last week's count (B1), 4/13/52 the B2 variants, None all history
-        (B4). With fewer than ``window`` rows before ``t``, the rows that exist are averaged; with
-        none the score is 0.
+        Periods averaged: 1 is last period's count (B1), 4/13/52 weeks or 3/6/12 months the B2
+        variants, None all history (B4). With fewer than ``window`` rows before ``t``, the rows
+        that exist are averaged; with none the score is 0.
 
     Returns
     -------
     (S, C) float64
-        Events per cell-week.
+        Events per cell-period.
     """
     arr = _as_counts(counts)
-    weeks = _as_score_weeks(score_weeks, n_weeks=arr.shape[0])
+    idx = _as_score_periods(score_periods, n_periods=arr.shape[0])
     if window is not None:
         window = _check_int("window", window)
-    return _window_mean(_cumulative(arr), weeks, window)
+    return _window_mean(_cumulative(arr), idx, window)
 
 
-def same_week_last_year(counts: npt.ArrayLike, score_weeks: npt.ArrayLike) -> FloatArray:
-    """Count of each cell 52 weeks before each score week (B3).
+def same_period_last_year(
+    counts: npt.ArrayLike, score_periods: npt.ArrayLike, *, period: Period
+) -> FloatArray:
+    """Count of each cell one year before each score period (B3): 52 weeks or 12 months back.
 
-    Score weeks with ``t < 52`` have no such row and fall back to the mean of all rows before
-    ``t`` (B4), or 0 when ``t = 0``.
+    Score periods with ``t`` below a year have no such row and fall back to the mean of all rows
+    before ``t`` (B4), or 0 when ``t = 0``.
     """
     arr = _as_counts(counts)
-    weeks = _as_score_weeks(score_weeks, n_weeks=arr.shape[0])
-    return _same_week_last_year(arr, _cumulative(arr), weeks)
+    idx = _as_score_periods(score_periods, n_periods=arr.shape[0])
+    return _same_period_last_year(arr, _cumulative(arr), idx, period=period)
 
 
-def _same_week_last_year(counts: FloatArray, cum: FloatArray, weeks: IntArray) -> FloatArray:
-    has_year = weeks >= WEEKS_PER_YEAR
-    out = _window_mean(cum, weeks, None)
-    out[has_year] = counts[weeks[has_year] - WEEKS_PER_YEAR]
+def _same_period_last_year(
+    counts: FloatArray, cum: FloatArray, periods: IntArray, *, period: Period
+) -> FloatArray:
+    per_year = periods_per_year(period)
+    has_year = periods >= per_year
+    out = _window_mean(cum, periods, None)
+    out[has_year] = counts[periods[has_year] - per_year]
     n_fallback = int((~has_year).sum())
     if n_fallback:
+        plural = period_words(period).plural
         logger.info(
-            "same_week_last_year: %d of %d score weeks have < 52 weeks of history; "
-            "they use the mean of all earlier weeks",
+            "%s: %d of %d score %s have < %d %s of history; they use the mean of all earlier %s",
+            SAME_PERIOD_LAST_YEAR[period],
             n_fallback,
-            weeks.size,
+            periods.size,
+            plural,
+            per_year,
+            plural,
+            plural,
         )
     return out
 
@@ -234,23 +285,23 @@ def hotspot_kernel_matrix(cell_ids: npt.ArrayLike, *, rings: int) -> sp.csr_matr
 
 def _spread(
     counts: FloatArray,
-    weeks: IntArray,
+    periods: IntArray,
     kernel: sp.csr_matrix,
     time_weights: FloatArray,
 ) -> FloatArray:
     """``Σ_L w_L Σ_j K[c, j] Y[t - L, j] / (Σ_{L: t-L >= 0} w_L · max_j Σ_c K[c, j])``.
 
-    ``time_weights[L - 1]`` weighs lag ``L`` (1 = the week before ``t``). Lags before the first
+    ``time_weights[L - 1]`` weighs lag ``L`` (1 = the period before ``t``). Lags before the first
     row are dropped and the time normaliser sums only the lags that exist, so a short history
     gives a weighted mean of what exists. Dividing by the largest column sum of the kernel (an
     interior cell's) keeps an interior cell's events at their total, so scores are expected counts
-    per cell-week, and leaves the ranking exactly that of the unnormalised kernel.
+    per cell-period, and leaves the ranking exactly that of the unnormalised kernel.
     """
     n_cells = counts.shape[1]
-    history = np.zeros((weeks.size, n_cells))
-    norm = np.zeros(weeks.size)
+    history = np.zeros((periods.size, n_cells))
+    norm = np.zeros(periods.size)
     for lag, w in enumerate(time_weights, start=1):
-        rows = weeks - lag
+        rows = periods - lag
         valid = rows >= 0
         history[valid] += w * counts[rows[valid]]
         norm += w * valid
@@ -265,83 +316,84 @@ def _spread(
 
 def kde_retrospective(
     counts: npt.ArrayLike,
-    score_weeks: npt.ArrayLike,
+    score_periods: npt.ArrayLike,
     *,
     cell_lat: npt.ArrayLike,
     cell_lon: npt.ArrayLike,
     bandwidth_m: float = 400.0,
-    weeks: int = 8,
+    periods: int = 8,
 ) -> FloatArray:
-    """Retrospective kernel density (B5): quartic kernel over the last ``weeks`` weeks.
+    """Retrospective kernel density (B5): quartic kernel over the last ``periods`` periods.
 
-    Score of cell ``c`` for week ``t``: ``Σ_j K(d_cj) · mean_{L=1..weeks} Y[t-L, j] / K_max``,
+    Score of cell ``c`` for period ``t``: ``Σ_j K(d_cj) · mean_{L=1..periods} Y[t-L, j] / K_max``,
     where ``K`` is :func:`quartic_kernel_matrix` on cell centroids (``bandwidth_m`` metres) and
-    ``K_max`` the largest column sum of ``K`` (an interior cell's total weight). Every week of the
-    window weighs the same. Events per cell-week.
+    ``K_max`` the largest column sum of ``K`` (an interior cell's total weight). Every period of
+    the window weighs the same. Events per cell-period.
 
     Parameters
     ----------
     counts : (T, C) array_like
-        Target counts per week and cell.
-    score_weeks : (S,) array_like of int
-        Week indices to score, each in ``[0, T]``; only rows ``< t`` are read.
+        Target counts per period and cell.
+    score_periods : (S,) array_like of int
+        Period indices to score, each in ``[0, T]``; only rows ``< t`` are read.
     cell_lat, cell_lon : (C,) array_like
         Cell centroids, WGS84 degrees.
     bandwidth_m : float
         Kernel radius ``h`` in metres (about 400 m in the literature).
-    weeks : int
-        Window length in weeks.
+    periods : int
+        Window length in periods (weeks, or months in monthly mode).
     """
     arr = _as_counts(counts)
-    score_idx = _as_score_weeks(score_weeks, n_weeks=arr.shape[0])
-    weeks = _check_int("weeks", weeks)
+    score_idx = _as_score_periods(score_periods, n_periods=arr.shape[0])
+    periods = _check_int("periods", periods)
     kernel = quartic_kernel_matrix(cell_lat, cell_lon, bandwidth_m=bandwidth_m)
     if kernel.shape[0] != arr.shape[1]:
         raise ValueError(
             f"cell_lat and cell_lon must have one entry per cell of counts ({arr.shape[1]}). "
             f"Got {kernel.shape[0]}."
         )
-    return _spread(arr, score_idx, kernel, np.ones(weeks))
+    return _spread(arr, score_idx, kernel, np.ones(periods))
 
 
 def prospective_hotspot(
     counts: npt.ArrayLike,
-    score_weeks: npt.ArrayLike,
+    score_periods: npt.ArrayLike,
     *,
     cell_ids: npt.ArrayLike,
     rings: int = 3,
-    weeks: int = 8,
+    periods: int = 8,
 ) -> FloatArray:
     """Prospective hotspot (B6; Bowers, Johnson & Pease 2004).
 
-    Each event in cell ``j`` and week ``t - L`` (``L = 1..weeks``) adds ``1 / ((1 + d)(1 + a))`` to
-    cell ``c``, with ``d`` the H3 grid distance from ``j`` to ``c`` (``d <= rings``) and
-    ``a = L - 1`` the event's age in whole weeks at the start of week ``t`` (last week's events
-    have age 0). The sum is divided by ``Σ_L 1/(1 + a)`` over the lags that exist and by the
-    largest column sum of the spatial weights, so scores are expected counts per cell-week; the
-    ranking is Bowers et al.'s.
+    Each event in cell ``j`` and period ``t - L`` (``L = 1..periods``) adds
+    ``1 / ((1 + d)(1 + a))`` to cell ``c``, with ``d`` the H3 grid distance from ``j`` to ``c``
+    (``d <= rings``) and ``a = L - 1`` the event's age in whole periods at the start of period
+    ``t`` (last period's events have age 0). The sum is divided by ``Σ_L 1/(1 + a)`` over the lags
+    that exist and by the largest column sum of the spatial weights, so scores are expected counts
+    per cell-period; the ranking is Bowers et al.'s (with ``t`` in weeks, or months in monthly
+    mode).
 
     Parameters
     ----------
     counts : (T, C) array_like
-        Target counts per week and cell.
-    score_weeks : (S,) array_like of int
-        Week indices to score, each in ``[0, T]``; only rows ``< t`` are read.
+        Target counts per period and cell.
+    score_periods : (S,) array_like of int
+        Period indices to score, each in ``[0, T]``; only rows ``< t`` are read.
     cell_ids : (C,) array_like of uint64
         H3 ids of the cells (one resolution).
-    rings, weeks : int
-        Truncation: grid rings and weeks.
+    rings, periods : int
+        Truncation: grid rings and periods.
     """
     arr = _as_counts(counts)
-    score_idx = _as_score_weeks(score_weeks, n_weeks=arr.shape[0])
-    weeks = _check_int("weeks", weeks)
+    score_idx = _as_score_periods(score_periods, n_periods=arr.shape[0])
+    periods = _check_int("periods", periods)
     ids = np.asarray(cell_ids)
     if ids.shape != (arr.shape[1],):
         raise ValueError(
             f"cell_ids must have one id per cell of counts ({arr.shape[1]},). Got {ids.shape}."
         )
     kernel = hotspot_kernel_matrix(ids, rings=rings)
-    return _spread(arr, score_idx, kernel, 1.0 / np.arange(1, weeks + 1))
+    return _spread(arr, score_idx, kernel, 1.0 / np.arange(1, periods + 1))
 
 
 # --------------------------------------------------------------------------------------------
@@ -351,94 +403,105 @@ def prospective_hotspot(
 
 def compute_baselines(
     counts: npt.ArrayLike,
-    score_weeks: npt.ArrayLike,
+    score_periods: npt.ArrayLike,
     *,
     cell_ids: npt.ArrayLike,
+    period: Period = "week",
     cell_lat: npt.ArrayLike | None = None,
     cell_lon: npt.ArrayLike | None = None,
-    names: Sequence[BaselineName] = BASELINE_NAMES,
+    names: Sequence[BaselineName] | None = None,
     kde_bandwidth_m: float = 400.0,
-    kde_weeks: int = 8,
+    kde_periods: int = 8,
     hotspot_rings: int = 3,
-    hotspot_weeks: int = 8,
+    hotspot_periods: int = 8,
 ) -> dict[str, FloatArray]:
-    """Scores of the baselines for each score week, from the full weekly count matrix.
+    """Scores of the baselines for each score period, from the full count matrix.
 
     Parameters
     ----------
     counts : (T, C) array_like
-        Target counts per week and cell: all weeks of data in time order, cells in ascending H3
-        order (``docs/architecture.md``).
-    score_weeks : (S,) array_like of int
-        Week indices to score, each in ``[0, T]`` (``T`` = the week after the last row). The
-        score for week ``t`` reads rows ``< t`` only.
+        Target counts per period and cell: all periods of data in time order, cells in ascending
+        H3 order (``docs/architecture.md``).
+    score_periods : (S,) array_like of int
+        Period indices to score, each in ``[0, T]`` (``T`` = the period after the last row). The
+        score for period ``t`` reads rows ``< t`` only.
     cell_ids : (C,) array_like of uint64
         H3 ids of the cells (B6 rings; centroids when ``cell_lat``/``cell_lon`` are not given).
+    period : {"week", "month"}
+        The period of the rows; it fixes the baselines' names and windows
+        (:func:`baseline_names`).
     cell_lat, cell_lon : (C,) array_like, optional
         Cell centroids in WGS84 degrees (as in ``cells.parquet``); computed from ``cell_ids``
         when omitted.
-    names : sequence of BaselineName
-        Baselines to compute; default all of :data:`BASELINE_NAMES`.
-    kde_bandwidth_m, kde_weeks : float, int
-        B5 kernel radius (metres) and window (weeks).
-    hotspot_rings, hotspot_weeks : int
-        B6 truncation in grid rings and weeks.
+    names : sequence of BaselineName, optional
+        Baselines to compute; default all of ``baseline_names(period)``.
+    kde_bandwidth_m, kde_periods : float, int
+        B5 kernel radius (metres) and window (periods).
+    hotspot_rings, hotspot_periods : int
+        B6 truncation in grid rings and periods.
 
     Returns
     -------
     dict of str to (S, C) float64
-        Expected counts per cell-week, in the order of ``names``. Short history: see the module
+        Expected counts per cell-period, in the order of ``names``. Short history: see the module
         docstring.
     """
     start = time.perf_counter()
+    period = check_period(period)
+    words = period_words(period)
+    available = baseline_names(period)
+    names = available if names is None else tuple(names)
     arr = _as_counts(counts)
-    weeks = _as_score_weeks(score_weeks, n_weeks=arr.shape[0])
-    unknown = [n for n in names if n not in BASELINE_NAMES]
+    idx = _as_score_periods(score_periods, n_periods=arr.shape[0])
+    unknown = [n for n in names if n not in available]
     if unknown:
-        raise ValueError(f"Unknown baseline names {unknown}. Expected some of {BASELINE_NAMES}.")
+        raise ValueError(
+            f"Unknown baseline names {unknown} for {words.adjective} periods. "
+            f"Expected some of {available}."
+        )
     ids = np.asarray(cell_ids)
     if ids.shape != (arr.shape[1],):
         raise ValueError(
             f"cell_ids must have one id per cell of counts ({arr.shape[1]},). Got {ids.shape}."
         )
     cum = _cumulative(arr)
-    windows: dict[str, int | None] = {
-        "last_week": 1,
-        "mean_4w": 4,
-        "mean_13w": 13,
-        "mean_52w": 52,
-        "all_history": None,
-    }
+    windows: dict[str, int | None] = {name: n for name, n in WINDOW_BASELINES[period].items()}
+    windows["all_history"] = None
     out: dict[str, FloatArray] = {}
     for name in names:
         if name in windows:
-            out[name] = _window_mean(cum, weeks, windows[name])
-        elif name == "same_week_last_year":
-            out[name] = _same_week_last_year(arr, cum, weeks)
+            out[name] = _window_mean(cum, idx, windows[name])
+        elif name == SAME_PERIOD_LAST_YEAR[period]:
+            out[name] = _same_period_last_year(arr, cum, idx, period=period)
         elif name == "kde_retrospective":
             if cell_lat is None or cell_lon is None:
                 cell_lat, cell_lon = cell_centroids(ids)
             out[name] = kde_retrospective(
                 arr,
-                weeks,
+                idx,
                 cell_lat=cell_lat,
                 cell_lon=cell_lon,
                 bandwidth_m=kde_bandwidth_m,
-                weeks=kde_weeks,
+                periods=kde_periods,
             )
         elif name == "prospective_hotspot":
             out[name] = prospective_hotspot(
-                arr, weeks, cell_ids=ids, rings=hotspot_rings, weeks=hotspot_weeks
+                arr, idx, cell_ids=ids, rings=hotspot_rings, periods=hotspot_periods
             )
-    n_short = int((weeks < WEEKS_PER_YEAR).sum())
+    per_year = periods_per_year(period)
+    n_short = int((idx < per_year).sum())
     logger.info(
-        "baselines %s: %d score weeks x %d cells from %d weeks of counts (%d with < 52 weeks of "
+        "baselines %s: %d score %s x %d cells from %d %s of counts (%d with < %d %s of "
         "history) in %.2f s",
         list(out),
-        weeks.size,
+        idx.size,
+        words.plural,
         arr.shape[1],
         arr.shape[0],
+        words.plural,
         n_short,
+        per_year,
+        words.plural,
         time.perf_counter() - start,
     )
     return out

@@ -1,9 +1,11 @@
 """The published forecast table: scores, intervals, ranks and flags for one period.
 
-The column contract lives in ``docs/forecast-dict.csv`` and :data:`FORECAST_COLUMNS`; a test keeps
-the two in step. The CSV carries no event-level rows and no historical counts (gate G9), and no
-run-specific identifiers, so the same params and seed give a byte-identical file; the MLflow run
-id travels in the manifest beside it.
+The column contract lives in ``docs/forecast-dict.csv`` and :func:`forecast_columns`; a test keeps
+the two in step for each period mode. The period column is the planners' word for it:
+``week_start`` (an ISO Monday) in weekly mode, ``month_start`` (a 1st) in monthly mode. The CSV
+carries no event-level rows and no historical counts (gate G9), and no run-specific identifiers,
+so the same params and seed give a byte-identical file; the MLflow run id travels in the manifest
+beside it.
 """
 
 from __future__ import annotations
@@ -17,11 +19,15 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import stats
 
+from features.period import Period, check_period, period_floor
 from models.metrics import flag_top_area, rank_order
 
-FORECAST_COLUMNS: Final[tuple[str, ...]] = (
+#: the published column naming the forecast period, by period mode
+PERIOD_START_COLUMNS: Final[dict[Period, str]] = {"week": "week_start", "month": "month_start"}
+_PERIOD_PLACEHOLDER: Final[str] = "{period}_start"
+_COLUMNS: Final[tuple[str, ...]] = (
     "h3_cell",
-    "week_start",
+    _PERIOD_PLACEHOLDER,
     "risk_score",
     "risk_low_80",
     "risk_high_80",
@@ -37,13 +43,23 @@ FORECAST_COLUMNS: Final[tuple[str, ...]] = (
 )
 
 
+def forecast_columns(period: Period) -> tuple[str, ...]:
+    """The published CSV's columns in ``period`` mode, in order (``docs/forecast-dict.csv``)."""
+    key = PERIOD_START_COLUMNS[check_period(period)]
+    return tuple(key if c == _PERIOD_PLACEHOLDER else c for c in _COLUMNS)
+
+
+#: the weekly contract (the default period)
+FORECAST_COLUMNS: Final[tuple[str, ...]] = forecast_columns("week")
+
+
 def poisson_interval(
     expected: npt.ArrayLike, *, level: float
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Central ``level`` interval of a Poisson count with the given expected value.
 
     This is the spread of the count itself around the expected count (what a planner sees next
-    week), not the uncertainty of the expected count; it is the narrowest honest statement a
+    period), not the uncertainty of the expected count; it is the narrowest honest statement a
     Poisson model supports and says so in the forecast dictionary.
     """
     mu = np.clip(np.asarray(expected, dtype=np.float64), 1e-12, None)
@@ -55,7 +71,8 @@ def build_forecast_table(
     cells: pd.DataFrame,
     scores: npt.ArrayLike,
     *,
-    week_start: pd.Timestamp,
+    period_start: pd.Timestamp,
+    period: Period,
     coverage: float,
     interval_level: float,
     model_version: str,
@@ -69,8 +86,16 @@ def build_forecast_table(
         ``cells.parquet`` rows (``h3_cell``, ``h3_int``, ``lat``, ``lon``, ``area_km2``,
         ``district_name``), aligned with ``scores``.
     scores
-        Expected target count of each cell in the forecast week.
+        Expected target count of each cell in the forecast period.
+    period_start
+        Start of the forecast period (an ISO Monday, or a 1st in monthly mode).
+    period
+        ``"week"`` or ``"month"``: names the period column ``week_start`` or ``month_start``.
     """
+    period = check_period(period)
+    start = pd.Timestamp(period_start)
+    if period_floor(np.array([start.to_datetime64()]), period=period)[0] != start:
+        raise ValueError(f"period_start must be a {period} start. Got {start}.")
     s = np.asarray(scores, dtype=np.float64)
     if s.shape != (len(cells),):
         raise ValueError(f"scores must have one value per cell ({len(cells)}). Got {s.shape}.")
@@ -87,7 +112,7 @@ def build_forecast_table(
     table = pd.DataFrame(
         {
             "h3_cell": cells["h3_cell"].astype(str).to_numpy(),
-            "week_start": f"{pd.Timestamp(week_start):%Y-%m-%d}",
+            PERIOD_START_COLUMNS[period]: f"{start:%Y-%m-%d}",
             "risk_score": np.round(s, 6),
             "risk_low_80": low.astype(np.int64),
             "risk_high_80": high.astype(np.int64),
@@ -102,7 +127,7 @@ def build_forecast_table(
             "audit_status": audit_status,
         }
     )
-    return table.sort_values("risk_rank").reset_index(drop=True)[list(FORECAST_COLUMNS)]
+    return table.sort_values("risk_rank").reset_index(drop=True)[list(forecast_columns(period))]
 
 
 def forecast_geojson(table: pd.DataFrame) -> str:

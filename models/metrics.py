@@ -7,6 +7,9 @@ block-bootstrap interval.
 
 Conventions
 -----------
+- A "week" below is any forecast period: METRICS.md's definitions are written for ISO weeks, and
+  in monthly mode (``features.period``) every row of the arrays is a calendar month instead; the
+  arithmetic is the same. The ``metrics.json`` keys are period-neutral (``n_backtest_periods``).
 - ``y``, ``scores`` and ``truth`` are float arrays ``[week, cell]``: week axis in time order, cell
   axis in the order of ``cell_ids`` (ascending H3 id in the pipeline, though nothing here relies on
   it). ``y`` holds realised target counts, ``scores`` expected counts (higher = riskier).
@@ -1005,7 +1008,7 @@ def summarise_backtest(
     dict
         The keys of :func:`summarise_forecast` for the model, plus ``baselines`` (name -> the same
         keys), ``best_baseline_at_<k>pct``, ``lift_pai_at_<k>pct`` (``baseline``, ``estimate``,
-        ``ci_low``, ``ci_high``), ``n_backtest_weeks`` and ``n_weeks_without_events``.
+        ``ci_low``, ``ci_high``), ``n_backtest_periods`` and ``n_periods_without_events``.
 
     Raises
     ------
@@ -1050,8 +1053,8 @@ def summarise_backtest(
         "ci_low": _clean(lift.ci_low),
         "ci_high": _clean(lift.ci_high),
     }
-    result["n_backtest_weeks"] = int(ref.events.size)
-    result["n_weeks_without_events"] = int((ref.events == 0).sum())
+    result["n_backtest_periods"] = int(ref.events.size)
+    result["n_periods_without_events"] = int((ref.events == 0).sum())
     logger.info(
         "summarised %d weeks x %d cells: model + %d baselines, %d bootstrap replicates, %.2f s",
         ref.y.shape[0],

@@ -1,4 +1,4 @@
-"""Deterministic PNG plots: capture curves, calibration by decile, weekly PAI, feature importance.
+"""Deterministic PNG plots: capture curves, calibration, PAI per period, feature importance.
 
 Figures are drawn with matplotlib's object API on an Agg canvas (no pyplot, no global backend
 state), at a fixed size and dpi, and saved without the ``Software`` metadata entry, so the same
@@ -20,6 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from beatwise.io import atomic_path
+from features.period import Period, period_words
 from models.metrics import CalibrationTable
 
 if TYPE_CHECKING:
@@ -64,7 +65,8 @@ def plot_capture_curves(
     path: Path,
     *,
     headline_coverage: float = 0.05,
-    title: str = "Capture curves over the backtest weeks",
+    period: Period = "week",
+    title: str | None = None,
 ) -> Path:
     """Pooled hit rate against coverage for the model, baselines, oracle and truth.
 
@@ -80,6 +82,10 @@ def plot_capture_curves(
         Output PNG.
     headline_coverage : float
         Marked with a vertical line.
+    period : {"week", "month"}
+        The backtest's period, for the default title.
+    title : str, optional
+        Default: "Capture curves over the backtest weeks" (or months).
 
     Returns
     -------
@@ -108,7 +114,7 @@ def plot_capture_curves(
     ax.set_ylabel("hit rate: share of events captured")
     ax.set_xlim(0, 100)
     ax.set_ylim(0, 1.02)
-    ax.set_title(title)
+    ax.set_title(title or f"Capture curves over the backtest {period_words(period).plural}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
@@ -119,9 +125,10 @@ def plot_calibration_by_decile(
     table: CalibrationTable,
     path: Path,
     *,
+    period: Period = "week",
     title: str = "Calibration by decile of the score",
 ) -> Path:
-    """Observed against expected events per cell-week, one point per decile of the score.
+    """Observed against expected events per cell-period, one point per decile of the score.
 
     Parameters
     ----------
@@ -129,7 +136,10 @@ def plot_calibration_by_decile(
         From :func:`models.metrics.calibration_by_decile`; empty deciles are left out.
     path : Path
         Output PNG.
+    period : {"week", "month"}
+        The period of the cells' counts, for the axis labels (events per cell-week or -month).
     """
+    unit = f"cell-{period_words(period).singular}"
     exp = _as_1d("table.expected_mean", table.expected_mean)
     obs = _as_1d("table.observed_mean", table.observed_mean, size=exp.size)
     keep = np.isfinite(exp) & np.isfinite(obs)
@@ -141,8 +151,8 @@ def plot_calibration_by_decile(
     ax.plot(exp[keep], obs[keep], "o-", color="black", ms=4, label="decile of score")
     for d, x, y in zip(table.decile[keep], exp[keep], obs[keep], strict=True):
         ax.annotate(str(int(d)), (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7)
-    ax.set_xlabel("expected events per cell-week (mean score)")
-    ax.set_ylabel("observed events per cell-week")
+    ax.set_xlabel(f"expected events per {unit} (mean score)")
+    ax.set_ylabel(f"observed events per {unit}")
     ax.set_xlim(0, top)
     ax.set_ylim(0, top)
     ax.set_title(title)
@@ -152,52 +162,57 @@ def plot_calibration_by_decile(
     return _save(fig, path)
 
 
-def plot_weekly_pai(
-    week_starts: Sequence[object] | npt.ArrayLike,
+def plot_period_pai(
+    period_starts: Sequence[object] | npt.ArrayLike,
     pai_model: npt.ArrayLike,
     pai_baseline: npt.ArrayLike,
     path: Path,
     *,
     baseline_name: str,
     coverage: float = 0.05,
+    period: Period = "week",
 ) -> Path:
-    """PAI at one coverage per backtest week, for the model and the best baseline.
+    """PAI at one coverage per backtest period, for the model and the best baseline.
 
     Parameters
     ----------
-    week_starts : (W,) array_like
-        ISO week starts (``datetime64``) or any labels in time order.
+    period_starts : (W,) array_like
+        Period starts (``datetime64``) or any labels in time order.
     pai_model, pai_baseline : (W,) array_like
-        Weekly PAI (``models.metrics.pai(...).weekly``); NaN weeks (no events) are gaps.
+        PAI per period (``models.metrics.pai(...).weekly``); NaN periods (no events) are gaps.
     path : Path
         Output PNG.
     baseline_name : str
         Legend label of the baseline.
     coverage : float
         Coverage of the PAI, for the title.
+    period : {"week", "month"}
+        The period, for the title and axis label ("PAI@5% per backtest month").
     """
-    weeks = np.asarray(week_starts)
-    if weeks.ndim != 1:
-        raise ValueError(f"week_starts must be 1-D. Got shape {weeks.shape}.")
-    if weeks.dtype.kind == "O":
+    singular = period_words(period).singular
+    starts = np.asarray(period_starts)
+    if starts.ndim != 1:
+        raise ValueError(f"period_starts must be 1-D. Got shape {starts.shape}.")
+    if starts.dtype.kind == "O":
         # A list of pandas Timestamps or datetimes: plot on a date axis when they convert.
         try:
-            weeks = weeks.astype("datetime64[ns]")
+            starts = starts.astype("datetime64[ns]")
         except (TypeError, ValueError):
-            weeks = weeks.astype(str)
-    model = _as_1d("pai_model", pai_model, size=weeks.size)
-    base = _as_1d("pai_baseline", pai_baseline, size=weeks.size)
-    x = weeks if weeks.dtype.kind == "M" else np.arange(weeks.size)
+            starts = starts.astype(str)
+    model = _as_1d("pai_model", pai_model, size=starts.size)
+    base = _as_1d("pai_baseline", pai_baseline, size=starts.size)
+    x = starts if starts.dtype.kind == "M" else np.arange(starts.size)
     fig, ax = _new_figure()
     ax.plot(x, model, "o-", color="black", ms=3, lw=1.5, label="model")
     ax.plot(x, base, "s-", color="C0", ms=3, lw=1.0, label=baseline_name)
     ax.axhline(1.0, color="grey", lw=0.8, ls="--")
-    ax.set_xlabel("backtest week" if weeks.dtype.kind == "M" else "backtest week index")
+    index = "" if starts.dtype.kind == "M" else " index"
+    ax.set_xlabel(f"backtest {singular}{index}")
     ax.set_ylabel(f"PAI at {coverage * 100:g}% of area")
-    ax.set_title(f"Weekly PAI at {coverage * 100:g}%: model and best baseline")
+    ax.set_title(f"PAI@{coverage * 100:g}% per backtest {singular}: model and best baseline")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    if weeks.dtype.kind == "M":
+    if starts.dtype.kind == "M":
         fig.autofmt_xdate()
     fig.tight_layout()
     return _save(fig, path)

@@ -47,6 +47,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from pydantic import BaseModel, ConfigDict, Field
 
+from features.period import Period, period_words
 from features.taxonomy import DISPLAY_NAMES, POLICE_ACTIVITY_TYPES, validate_crime_types
 from models.audit import CAVEATS
 
@@ -110,6 +111,8 @@ class ReportContext(BaseModel):
     """What the documents describe: model version, run, date, study area and data.
 
     ``report_date`` is passed in (never read from the clock) so that output is reproducible.
+    ``period`` (``panel_meta.json``) sets the words: "the coming week" or "the coming month",
+    cell-weeks or cell-months.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -126,6 +129,7 @@ class ReportContext(BaseModel):
     backtest_period: str = Field(min_length=1)
     training_data: str = Field(min_length=1)
     evaluation_data: str = Field(min_length=1)
+    period: Period = "week"
     contact: str = "the Beatwise maintainers"
 
     def model_post_init(self, __context: Any) -> None:
@@ -542,7 +546,7 @@ def _chart_calibration(strata: Mapping[str, Any], band: tuple[float, float]) -> 
         return _png(fig)
 
 
-def _chart_map(cell_map: pd.DataFrame | None) -> str:
+def _chart_map(cell_map: pd.DataFrame | None, *, period: Period = "week") -> str:
     if cell_map is None or len(cell_map) == 0:
         return _empty_chart("No cell map was supplied.")
     for col in ("lon", "lat", "flag_share"):
@@ -568,7 +572,8 @@ def _chart_map(cell_map: pd.DataFrame | None) -> str:
             vmax=1,
             linewidths=0,
         )
-        fig.colorbar(points, ax=ax, label="share of backtest weeks flagged")
+        label = f"share of backtest {period_words(period).plural} flagged"
+        fig.colorbar(points, ax=ax, label=label)
         ax.set_aspect(1.0 / max(math.cos(math.radians(float(np.nanmean(lat)))), 0.1))
         ax.set_xlabel("longitude")
         ax.set_ylabel("latitude")
@@ -618,9 +623,17 @@ def _common(audit: Mapping[str, Any], metrics: Mapping[str, Any], context: Repor
         for t in context.target_types
         if t in POLICE_ACTIVITY_TYPES
     }
+    words = period_words(context.period)
     return {
         "audit": audit,
         "ctx": context,
+        # the period's words: one "week", many "weeks", adj "weekly", long "ISO week"
+        "p": {
+            "one": words.singular,
+            "many": words.plural,
+            "adj": words.adjective,
+            "long": "ISO week" if context.period == "week" else "calendar month",
+        },
         "gates": audit["gates"],
         "coverage": float(audit["coverage"]),
         "performance": performance_rows(metrics, coverage=float(audit["coverage"])),
@@ -656,7 +669,7 @@ def render_bias_report(
     context : ReportContext
         Model version, run id, date, study area, target and data descriptions.
     cell_map : DataFrame, optional
-        Cell centroids ``lon``, ``lat`` and ``flag_share`` (share of backtest weeks flagged) for
+        Cell centroids ``lon``, ``lat`` and ``flag_share`` (share of backtest periods flagged) for
         the map. Without it the map section says that no map was supplied.
     calibration_band : (float, float)
         The G6 band to shade on the calibration chart.
@@ -673,7 +686,7 @@ def render_bias_report(
             "exposure": _chart_exposure(audit["groups"]),
             "coverage": _chart_coverage(audit["groups"]),
             "calibration": _chart_calibration(audit["strata"], calibration_band),
-            "map": _chart_map(cell_map),
+            "map": _chart_map(cell_map, period=context.period),
         },
         has_map=cell_map is not None and len(cell_map) > 0,
         required_sections=REQUIRED_REPORT_SECTIONS,

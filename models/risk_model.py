@@ -1,10 +1,12 @@
-"""The LightGBM next-week risk model: a count regression whose predictions are expected counts.
+"""The LightGBM next-period risk model: a count regression whose predictions are expected counts.
 
-Deterministic by construction (``deterministic=True``, ``force_row_wise``, fixed seeds, fixed
-thread count), trained with a Poisson or Tweedie objective, early-stopped on the most recent weeks
-of the training data (time-ordered, never shuffled), then refitted on all training weeks with the
-number of rounds early stopping chose. The data are binned once (bins from all training weeks,
-features only; targets never inform the bins). Zero cell-weeks may be down-sampled for speed;
+A period is a week or a month (``features.period``); the model only sees rows keyed by
+``period_start`` and never needs to know which. Deterministic by construction
+(``deterministic=True``, ``force_row_wise``, fixed seeds, fixed thread count), trained with a
+Poisson or Tweedie objective, early-stopped on the most recent periods of the training data
+(time-ordered, never shuffled), then refitted on all training periods with the number of rounds
+early stopping chose. The data are binned once (bins from all training periods, features only;
+targets never inform the bins). Zero cell-periods may be down-sampled for speed;
 the kept zeros are up-weighted by the inverse of the keep rate, so the weighted Poisson loss has
 the full data's expectation and predicted counts stay calibrated.
 """
@@ -41,7 +43,8 @@ class RiskModelConfig(BaseModel):
     lambda_l2: float = Field(1.0, ge=0.0)
     max_rounds: int = Field(600, ge=1)
     early_stopping_rounds: int = Field(20, ge=1)
-    validation_weeks: int = Field(8, ge=1)
+    #: latest training periods (weeks, or months in monthly mode) held out for early stopping
+    validation_periods: int = Field(8, ge=1)
     zero_keep_rate: float = Field(1.0, gt=0.0, le=1.0)
     num_threads: int = Field(2, ge=1)
     seed: int = 0
@@ -121,29 +124,30 @@ def fit_risk_model(
     feature_columns: list[str] | tuple[str, ...],
     config: RiskModelConfig,
     target_column: str = "target_count",
-    week_column: str = "week_start",
+    period_column: str = "period_start",
 ) -> RiskModel:
-    """Fit the risk model on rows with a known target; early stopping on the latest weeks.
+    """Fit the risk model on rows with a known target; early stopping on the latest periods.
 
     Raises
     ------
     ValueError
-        When there are no labelled rows, or fewer training weeks than ``validation_weeks`` + 1.
+        When there are no labelled rows, or fewer training periods than
+        ``validation_periods`` + 1.
     """
     data = frame[frame[target_column].notna()]
     if data.empty:
         raise ValueError("No rows with a known target to train on.")
-    weeks = np.sort(data[week_column].unique())
-    if len(weeks) <= config.validation_weeks:
+    periods = np.sort(data[period_column].unique())
+    if len(periods) <= config.validation_periods:
         raise ValueError(
-            f"Training needs more than validation_weeks={config.validation_weeks} weeks; "
-            f"got {len(weeks)}."
+            f"Training needs more than validation_periods={config.validation_periods} periods; "
+            f"got {len(periods)}."
         )
-    cut = weeks[-config.validation_weeks]
+    cut = periods[-config.validation_periods]
     y = data[target_column].to_numpy(dtype=np.float64)
     X = data.loc[:, list(feature_columns)].to_numpy(dtype=np.float32)
     keep, weights = _sample_weights(y, keep_rate=config.zero_keep_rate, seed=config.seed)
-    is_val = (data[week_column] >= cut).to_numpy()
+    is_val = (data[period_column] >= cut).to_numpy()
     params = _lgb_params(config)
     # Bin the kept rows once; the early-stopping split takes subsets that share those bins
     # (binning is most of a fit's set-up cost). Validation rows carry the same inverse-rate

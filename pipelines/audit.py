@@ -1,4 +1,8 @@
-"""Stage ``audit``: gates G1-G10 over the backtest, the bias report and the model card."""
+"""Stage ``audit``: gates G1-G10 over the backtest, the bias report and the model card.
+
+The period (week or month) is the one ``panel_meta.json`` records; the documents say "next week"
+or "next month", cell-weeks or cell-months, accordingly.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from beatwise.io import read_json, write_json, write_text
+from features.period import PERIOD_COLUMN, check_period, period_words
 from features.taxonomy import POLICE_ACTIVITY_TYPES
 from models.audit import (
     AuditConfig,
@@ -64,16 +69,18 @@ def main(argv: list[str] | None = None) -> int:
     config = params.audit.model_copy(update={"coverage": params.operational.coverage})
 
     meta = read_json(args.panel_meta)
+    period = check_period(meta["period"])
+    words = period_words(period)
     metrics = read_json(args.metrics)
     quality = read_json(args.data_quality)
     model_meta = read_json(args.model_meta)
     cells = pd.read_parquet(args.cells)
     backtest = pd.read_parquet(args.backtest)
-    weeks = np.sort(backtest["week_start"].unique())
+    periods = np.sort(backtest[PERIOD_COLUMN].unique())
     order = cells["h3_cell"].to_numpy()
-    flagged = to_matrix(backtest, "flagged", weeks=weeks, cells=order).astype(bool)
-    y = to_matrix(backtest, "target_count", weeks=weeks, cells=order)
-    s = to_matrix(backtest, "risk_score", weeks=weeks, cells=order)
+    flagged = to_matrix(backtest, "flagged", periods=periods, cells=order).astype(bool)
+    y = to_matrix(backtest, "target_count", periods=periods, cells=order)
+    s = to_matrix(backtest, "risk_score", periods=periods, cells=order)
 
     reason = meta.get("target_reason")
     target = TargetDefinition(
@@ -103,20 +110,26 @@ def main(argv: list[str] | None = None) -> int:
             target_event_counts={t: float(accepted.get(t, 0)) for t in meta["target_types"]},
             lift=LiftEstimate.from_metrics(metrics, key=f"lift_pai_at_{k}pct"),
             override=params.publish.override,
+            period=period,
         )
     counterfactuals = audit_counterfactuals(
         backtest,
         cells,
-        weeks=weeks,
+        periods=periods,
         y=y,
         metrics=metrics,
         coverage=config.coverage,
-        audit_args={"config": config, "target": target, "granularity": granularity},
+        audit_args={
+            "config": config,
+            "target": target,
+            "granularity": granularity,
+            "period": period,
+        },
     )
     context = ReportContext(
         model_version=model_meta["model_version"],
         run_id=model_meta["mlflow_run_id"],
-        report_date=dt.date.fromisoformat(meta["forecast_week"]),
+        report_date=dt.date.fromisoformat(meta["forecast_period"]),
         study_area=f"the {STUDY_AREA_NAMES.get(quality['source'], quality['source'])} "
         f"({len(cells):,} H3 cells at resolution {resolution}, "
         f"{cells['area_km2'].sum():,.0f} km², {cells['residents'].sum():,.0f} residents)",
@@ -124,13 +137,14 @@ def main(argv: list[str] | None = None) -> int:
         target_types=target.target_types,
         police_activity_reasons=target.police_activity_reasons,
         published_resolution=resolution,
-        backtest_period=f"{metrics['backtest_first_week']} to {metrics['backtest_last_week']} "
-        f"({metrics['n_backtest_weeks']} weeks)",
+        backtest_period=f"{metrics['backtest_first_period']} to "
+        f"{metrics['backtest_last_period']} ({metrics['n_backtest_periods']} {words.plural})",
         training_data=f"{quality['source']} events, "
         f"{quality['date_min']} to {quality['date_max']}; "
         f"{quality['rows_accepted']:,} accepted of {quality['rows_read']:,} read",
-        evaluation_data="rolling-origin backtest: each week forecast by a model trained on "
-        f"earlier weeks only (refit every {metrics['refit_every']} weeks)",
+        evaluation_data=f"rolling-origin backtest: each {period} forecast by a model trained on "
+        f"earlier {words.plural} only (refit every {metrics['refit_every']} {words.plural})",
+        period=period,
     )
     cell_map = pd.DataFrame(
         {"lon": cells["lon"], "lat": cells["lat"], "flag_share": flagged.mean(axis=0)}
@@ -192,7 +206,7 @@ def audit_counterfactuals(
     backtest: pd.DataFrame,
     cells: pd.DataFrame,
     *,
-    weeks: np.ndarray,
+    periods: np.ndarray,
     y: np.ndarray,
     metrics: dict[str, Any],
     coverage: float,
@@ -216,7 +230,7 @@ def audit_counterfactuals(
     }
     out: dict[str, Any] = {}
     for label, column in rankings.items():
-        scores = to_matrix(backtest, column, weeks=weeks, cells=order)
+        scores = to_matrix(backtest, column, periods=periods, cells=order)
         flagged = flag_top_area(
             scores,
             areas_km2=cells["area_km2"].to_numpy(),

@@ -1,8 +1,11 @@
 """Stage ``evaluate``: rolling-origin backtest of the model against baselines B1-B6.
 
-For each of the last ``backtest_weeks`` labelled weeks the model is the one trained only on weeks
-before it (refitted every ``refit_every`` weeks; features always come from data before the week
-being forecast). Every baseline is scored on exactly the same cells and weeks.
+The period (week or month) is the one ``panel_meta.json`` records; this stage never re-derives
+it. For each of the last ``backtest_periods`` labelled periods the model is the one trained only
+on periods before it (refitted every ``refit_every`` periods; features always come from data
+before the period being forecast). Every baseline is scored on exactly the same cells and periods.
+The simulator's truth (``pei_truth_*``) is used only for synthetic weekly data: the truth model is
+weekly.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from beatwise.io import read_json, write_json, write_parquet
-from features.panel import complete_weeks, count_matrix
+from features.panel import count_matrix
+from features.period import PERIOD_COLUMN, check_period, period_range, period_words
 from models.backtest import backtest_scores, to_matrix
 from models.baselines import compute_baselines
 from models.metrics import (
@@ -26,7 +30,7 @@ from models.metrics import (
     pai,
     summarise_backtest,
 )
-from models.plots import plot_calibration_by_decile, plot_capture_curves, plot_weekly_pai
+from models.plots import plot_calibration_by_decile, plot_capture_curves, plot_period_pai
 from models.risk_model import RiskModelConfig
 from pipelines._io import setup_logging, timed
 from pipelines._operational import OperationalConfig
@@ -37,21 +41,21 @@ STAGE = "evaluate"
 
 
 class EvaluateConfig(BaseModel):
-    """Backtest protocol and uncertainty settings."""
+    """Backtest protocol and uncertainty settings; periods are weeks, or months in monthly mode."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    backtest_weeks: int = Field(52, ge=4, le=520)
+    backtest_periods: int = Field(52, ge=4, le=520)
     refit_every: int = Field(13, ge=1, le=520)
-    #: fewest labelled weeks the first backtest model may be trained on
-    min_train_weeks: int = Field(26, ge=2)
+    #: fewest labelled periods the first backtest model may be trained on
+    min_train_periods: int = Field(26, ge=2)
     n_boot: int = Field(1000, ge=100)
     block_len: int = Field(4, ge=1)
     seed: int = 0
     kde_bandwidth_m: float = Field(400.0, gt=0.0)
-    kde_weeks: int = Field(8, ge=1)
+    kde_periods: int = Field(8, ge=1)
     hotspot_rings: int = Field(3, ge=0)
-    hotspot_weeks: int = Field(8, ge=1)
+    hotspot_periods: int = Field(8, ge=1)
 
 
 class Params(StageParams):
@@ -78,46 +82,60 @@ def main(argv: list[str] | None = None) -> int:
     cfg = params.evaluate
 
     meta = read_json(args.panel_meta)
+    period = check_period(meta["period"])
+    words = period_words(period)
     model_meta = read_json(args.model_meta)
     cells = pd.read_parquet(args.cells)
     cell_str = cells["h3_cell"].to_numpy()
     cell_ids = cells["h3_int"].to_numpy(dtype=np.uint64)
     areas = cells["area_km2"].to_numpy()
     features = pd.read_parquet(args.features)
-    labelled_weeks = np.sort(features.loc[features["target_count"].notna(), "week_start"].unique())
-    n_bt = min(cfg.backtest_weeks, len(labelled_weeks) - cfg.min_train_weeks)
+    labelled = np.sort(features.loc[features["target_count"].notna(), PERIOD_COLUMN].unique())
+    n_bt = min(cfg.backtest_periods, len(labelled) - cfg.min_train_periods)
     if n_bt < 4:
         raise ValueError(
-            f"Only {len(labelled_weeks)} labelled weeks: too few for a backtest after "
-            f"evaluate.min_train_weeks={cfg.min_train_weeks}. Simulate or load more weeks."
+            f"Only {len(labelled)} labelled {words.plural}: too few for a backtest of at least 4 "
+            f"after evaluate.min_train_periods={cfg.min_train_periods}. Simulate or load more "
+            f"{words.plural}."
         )
-    if n_bt < cfg.backtest_weeks:
-        log.warning("backtest shortened to %d weeks (data allow no more)", n_bt)
-    bt_weeks = labelled_weeks[-n_bt:]
-    log.info("backtest: %d weeks from %s, refit every %d", n_bt, bt_weeks[0], cfg.refit_every)
+    if n_bt < cfg.backtest_periods:
+        log.warning("backtest shortened to %d %s (data allow no more)", n_bt, words.plural)
+    bt_periods = labelled[-n_bt:]
+    log.info(
+        "backtest: %d %s from %s, refit every %d",
+        n_bt,
+        words.plural,
+        bt_periods[0],
+        cfg.refit_every,
+    )
 
     with timed(log, "model backtest"):
         scored = backtest_scores(
             features,
             feature_columns=list(meta["feature_columns"]),
-            backtest_weeks=bt_weeks,
+            backtest_periods=bt_periods,
             refit_every=cfg.refit_every,
             config=params.train,
         )
-    bt_rows = features[features["week_start"].isin(bt_weeks)][
-        ["week_start", "h3_cell", "target_count"]
+    bt_rows = features[features[PERIOD_COLUMN].isin(bt_periods)][
+        [PERIOD_COLUMN, "h3_cell", "target_count"]
     ]
-    bt_rows = bt_rows.merge(scored, on=["week_start", "h3_cell"], how="left", validate="1:1")
-    y = to_matrix(bt_rows, "target_count", weeks=bt_weeks, cells=cell_str)
-    s = to_matrix(bt_rows, "risk_score", weeks=bt_weeks, cells=cell_str)
+    bt_rows = bt_rows.merge(scored, on=[PERIOD_COLUMN, "h3_cell"], how="left", validate="1:1")
+    y = to_matrix(bt_rows, "target_count", periods=bt_periods, cells=cell_str)
+    s = to_matrix(bt_rows, "risk_score", periods=bt_periods, cells=cell_str)
 
     events = pd.read_parquet(args.event_cells, columns=["h3_int", "timestamp", "crime_type"])
-    all_weeks = complete_weeks(events["timestamp"])
+    all_periods = period_range(*meta["all_periods"], period=period)
     per_type = count_matrix(
-        events, cell_ids=cell_ids, weeks=all_weeks, crime_types=meta["target_types"], outside="drop"
+        events,
+        cell_ids=cell_ids,
+        periods=all_periods,
+        period=period,
+        crime_types=meta["target_types"],
+        outside="drop",
     )
     counts = np.sum(list(per_type.values()), axis=0)
-    score_idx = np.searchsorted(all_weeks, bt_weeks)
+    score_idx = np.searchsorted(all_periods, bt_periods)
     if not np.array_equal(counts[score_idx], y):
         raise ValueError(
             f"{args.features} and {args.event_cells} disagree on the backtest targets; "
@@ -128,21 +146,36 @@ def main(argv: list[str] | None = None) -> int:
             counts,
             score_idx,
             cell_ids=cell_ids,
+            period=period,
             cell_lat=cells["lat"].to_numpy(),
             cell_lon=cells["lon"].to_numpy(),
             kde_bandwidth_m=cfg.kde_bandwidth_m,
-            kde_weeks=cfg.kde_weeks,
+            kde_periods=cfg.kde_periods,
             hotspot_rings=cfg.hotspot_rings,
-            hotspot_weeks=cfg.hotspot_weeks,
+            hotspot_periods=cfg.hotspot_periods,
         )
 
     truth_rec = truth_com = None
-    if args.truth_dir is not None and args.truth_dir.exists():
+    source = meta.get("source")
+    if args.truth_dir is None or not args.truth_dir.exists():
+        log.info("no truth model at %s: pei_truth_* not computed", args.truth_dir)
+    elif source != "synthetic" or period != "week":
+        log.info(
+            "pei_truth_* skipped: the simulator's truth model gives weekly expected counts of "
+            "synthetic data, and these data are %s with %s periods",
+            source,
+            period,
+        )
+    else:
         from simcity.truth import load_truth_model
 
         with timed(log, "truth"):
             truth_model = load_truth_model(args.truth_dir)
-            kw = {"cells": cell_ids, "week_starts": bt_weeks, "crime_types": meta["target_types"]}
+            kw = {
+                "cells": cell_ids,
+                "week_starts": bt_periods,
+                "crime_types": meta["target_types"],
+            }
             truth_rec = truth_model.expected_counts(**kw, kind="recorded")
             truth_com = truth_model.expected_counts(**kw, kind="committed")
 
@@ -160,8 +193,9 @@ def main(argv: list[str] | None = None) -> int:
             seed=cfg.seed,
         )
     k = coverage_label(params.operational.coverage)
-    metrics["backtest_first_week"] = f"{pd.Timestamp(bt_weeks[0]):%Y-%m-%d}"
-    metrics["backtest_last_week"] = f"{pd.Timestamp(bt_weeks[-1]):%Y-%m-%d}"
+    metrics["period"] = period
+    metrics["backtest_first_period"] = f"{pd.Timestamp(bt_periods[0]):%Y-%m-%d}"
+    metrics["backtest_last_period"] = f"{pd.Timestamp(bt_periods[-1]):%Y-%m-%d}"
     metrics["refit_every"] = cfg.refit_every
     metrics["n_cells"] = len(cells)
 
@@ -171,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     long = pd.DataFrame(
         {
             "h3_cell": np.tile(cell_str, n_bt),
-            "week_start": np.repeat(bt_weeks, len(cell_str)),
+            PERIOD_COLUMN: np.repeat(bt_periods, len(cell_str)),
             "target_count": y.ravel(),
             "risk_score": s.ravel(),
             "flagged": flagged.ravel(),
@@ -196,17 +230,21 @@ def main(argv: list[str] | None = None) -> int:
         curve_values,
         plots / "capture_curve.png",
         headline_coverage=params.operational.coverage,
+        period=period,
     )
-    plot_calibration_by_decile(calibration_by_decile(y, s), plots / "calibration_deciles.png")
+    plot_calibration_by_decile(
+        calibration_by_decile(y, s), plots / "calibration_deciles.png", period=period
+    )
     best = metrics[f"best_baseline_at_{k}pct"]
     kw2 = {"areas_km2": areas, "cell_ids": cell_ids, "coverage": params.operational.coverage}
-    plot_weekly_pai(
-        [pd.Timestamp(w) for w in bt_weeks],
+    plot_period_pai(
+        [pd.Timestamp(w) for w in bt_periods],
         pai(y, s, **kw2).weekly,
         pai(y, baselines[best], **kw2).weekly,
-        plots / "pai_by_week.png",
+        plots / "pai_by_period.png",
         baseline_name=best,
         coverage=params.operational.coverage,
+        period=period,
     )
 
     write_parquet(args.out_backtest, long)

@@ -1,7 +1,9 @@
-"""Stage ``publish``: forecast the next week and publish it, only when the audit allows.
+"""Stage ``publish``: forecast the next period and publish it, only when the audit allows.
 
-A hard audit failure stops here: the stage exits non-zero, names the gate and its figure, writes
-no forecast, and leaves the last published forecast untouched (DVC keeps it: ``persist: true``).
+The period is the one ``panel_meta.json`` records: next week (CSV column ``week_start``) or next
+month (``month_start``). A hard audit failure stops here: the stage exits non-zero, names the gate
+and its figure, writes no forecast, and leaves the last published forecast untouched (DVC keeps
+it: ``persist: true``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import h3
 import pandas as pd
 
 from beatwise.io import read_json, sha256_file, write_json, write_text
+from features.period import PERIOD_COLUMN, check_period
 from models.forecast import build_forecast_table, forecast_geojson
 from models.risk_model import RiskModel
 from pipelines._io import setup_logging
@@ -66,6 +69,7 @@ def check_publishable(audit: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--features", type=Path, required=True)
+    parser.add_argument("--panel-meta", type=Path, required=True)
     parser.add_argument("--cells", type=Path, required=True)
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--model-meta", type=Path, required=True)
@@ -86,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     meta = read_json(args.model_meta)
+    panel_meta = read_json(args.panel_meta)
+    period = check_period(panel_meta["period"])
     cells = pd.read_parquet(args.cells)
     resolution = h3.get_resolution(str(cells["h3_cell"].iloc[0]))
     if resolution > cfg.max_resolution:  # G9 again, in case audit.json was edited by hand
@@ -96,12 +102,18 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     features = pd.read_parquet(args.features)
-    forecast_week = features["week_start"].max()
-    rows = features[features["week_start"] == forecast_week]
+    forecast_start = features[PERIOD_COLUMN].max()
+    if f"{forecast_start:%Y-%m-%d}" != panel_meta["forecast_period"]:
+        raise ValueError(
+            f"The latest {period} in {args.features} ({forecast_start:%Y-%m-%d}) is not the "
+            f"forecast {period} of {args.panel_meta} ({panel_meta['forecast_period']}); re-run "
+            "build_features so both come from the same run."
+        )
+    rows = features[features[PERIOD_COLUMN] == forecast_start]
     if rows["target_count"].notna().any():
         raise ValueError(
-            f"The latest week in the features ({forecast_week:%Y-%m-%d}) has targets; the "
-            "forecast week must be the week after the data."
+            f"The latest {period} in the features ({forecast_start:%Y-%m-%d}) has targets; the "
+            f"forecast {period} must be the {period} after the data."
         )
     rows = rows.set_index("h3_cell").reindex(cells["h3_cell"])
     model = RiskModel.load(args.model, args.model_meta)
@@ -109,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     table = build_forecast_table(
         cells,
         scores,
-        week_start=forecast_week,
+        period_start=forecast_start,
+        period=period,
         coverage=params.operational.coverage,
         interval_level=cfg.interval_level,
         model_version=meta["model_version"],
@@ -120,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     write_text(csv_path, table.to_csv(index=False, lineterminator="\n"))
     write_text(geojson_path, forecast_geojson(table) + "\n")
     manifest: dict[str, Any] = {
-        "forecast_week": f"{forecast_week:%Y-%m-%d}",
+        # named like the CSV's period column: forecast_week, or forecast_month in monthly mode
+        f"forecast_{period}": f"{forecast_start:%Y-%m-%d}",
+        "period": period,
         "n_cells": len(table),
         "n_flagged": int(table["flagged"].sum()),
         "coverage": params.operational.coverage,
@@ -146,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     with stage_run(
         stage=STAGE,
         params_digest=params_hash(params),
-        inputs=[args.features, args.model, args.audit],
+        inputs=[args.features, args.panel_meta, args.model, args.audit],
         parent_run_id=meta["mlflow_run_id"],
     ):
         import mlflow
@@ -159,9 +174,10 @@ def main(argv: list[str] | None = None) -> int:
         )
     write_json(args.out_dir / "manifest.json", manifest)
     logging.getLogger(__name__).info(
-        "published %d cells for week %s (%d flagged)",
+        "published %d cells for the %s starting %s (%d flagged)",
         len(table),
-        manifest["forecast_week"],
+        period,
+        manifest[f"forecast_{period}"],
         manifest["n_flagged"],
     )
     return 0

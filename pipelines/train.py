@@ -1,4 +1,7 @@
-"""Stage ``train``: fit the LightGBM risk model on every labelled week; log and register it."""
+"""Stage ``train``: fit the LightGBM risk model on every labelled period; log and register it.
+
+The period (week or month) is the one ``panel_meta.json`` records; this stage never re-derives it.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import lightgbm as lgb
 import pandas as pd
 
 from beatwise.io import read_json, write_json, write_text
+from features.period import PERIOD_COLUMN, check_period
 from models.plots import plot_feature_importance
 from models.risk_model import RiskModelConfig, feature_importance, fit_risk_model
 from pipelines._io import setup_logging, timed
@@ -37,14 +41,16 @@ def main(argv: list[str] | None = None) -> int:
     cfg = params.train
 
     meta = read_json(args.panel_meta)
+    period = check_period(meta["period"])
     features = pd.read_parquet(args.features)
     feature_columns = list(meta["feature_columns"])
     labelled = features[features["target_count"].notna()]
     log.info(
-        "training on %d cell-weeks (%s to %s), %d features",
+        "training on %d cell-%ss (%s to %s), %d features",
         len(labelled),
-        labelled["week_start"].min().date(),
-        labelled["week_start"].max().date(),
+        period,
+        labelled[PERIOD_COLUMN].min().date(),
+        labelled[PERIOD_COLUMN].max().date(),
         len(feature_columns),
     )
     with timed(log, "fitting"):
@@ -66,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         mlflow.log_params(
             {
                 "target_types": ",".join(meta["target_types"]),
+                "period": period,
                 "n_features": len(feature_columns),
                 "best_rounds": model.best_rounds,
             }
@@ -100,9 +107,10 @@ def main(argv: list[str] | None = None) -> int:
             "mlflow_run_id": run_id,
             "registered_model": REGISTERED_MODEL_NAME,
             "registered_version": version,
-            "trained_weeks": [
-                f"{labelled['week_start'].min():%Y-%m-%d}",
-                f"{labelled['week_start'].max():%Y-%m-%d}",
+            "period": period,
+            "trained_periods": [
+                f"{labelled[PERIOD_COLUMN].min():%Y-%m-%d}",
+                f"{labelled[PERIOD_COLUMN].max():%Y-%m-%d}",
             ],
         },
     )

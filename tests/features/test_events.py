@@ -10,7 +10,12 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.events import QUARANTINE_REASONS, summarise_quality, validate_events
+from features.events import (
+    QUARANTINE_REASONS,
+    detect_time_resolution,
+    summarise_quality,
+    validate_events,
+)
 
 AS_OF = pd.Timestamp("2024-12-31 23:59:59")
 
@@ -131,3 +136,16 @@ def test_malformed_rows_never_crash_and_are_all_accounted_for(
     assert len(result.accepted) + len(result.quarantine) == len(raw)
     assert result.accepted["event_id"].is_unique
     assert set(result.quarantine["reason"]) <= set(QUARANTINE_REASONS)
+
+
+def test_detect_time_resolution() -> None:
+    def ts(*values: str) -> pd.Series:
+        return pd.Series(pd.to_datetime(list(values), format="ISO8601"))
+
+    # police.uk: every timestamp 00:00 on the 1st, across a year end and a leap February
+    assert detect_time_resolution(ts("2023-12-01", "2024-01-01", "2024-02-01")) == "month"
+    assert detect_time_resolution(ts("2024-01-01", "2024-02-29")) == "day"
+    assert detect_time_resolution(ts("2024-01-01", "2024-01-01 00:00:01")) == "sub_day"
+    assert detect_time_resolution(ts("2024-03-01 12:00")) == "sub_day"
+    with pytest.raises(ValueError, match="at least one timestamp"):
+        detect_time_resolution(ts())

@@ -89,7 +89,7 @@ def _toy_config(**kw: object) -> AuditConfig:
     base: dict[str, object] = {
         "attributes": (AttributeSpec(name="grp", groups={"a": "res_a", "b": "res_b"}),),
         "strata": (),
-        "min_flagged_cell_weeks": 0,
+        "min_flagged_cell_periods": 0,
         "min_residents": 0,
         "n_boot": 200,
         "block_len": 1,
@@ -124,7 +124,8 @@ def test_toy_group_figures_match_hand_computation() -> None:
     assert a["exposure_ratio"] == pytest.approx((5 / 6) / (3 / 14))
     assert a["population_share"] == pytest.approx(0.3)
     # flagged cell-weeks apportioned by resident share: cell0 2*1 + cell1 1*0.5
-    assert a["flagged_cell_weeks"] == pytest.approx(2.5)
+    assert a["flagged_cell_periods"] == pytest.approx(2.5)
+    assert d["period"] == "week" and d["n_periods"] == 2
     gates = d["gates"]
     assert gates["G3"]["by_group"]["grp"]["a"]["value"] == pytest.approx(7 / 3)
     assert gates["G4"]["by_group"]["grp"]["a"]["value"] == pytest.approx(0.6)
@@ -256,11 +257,26 @@ def test_tiny_group_is_insufficient_data_and_blocks() -> None:
 
 
 def test_toy_with_default_thresholds_is_insufficient() -> None:
-    result = _documented(_run_toy(_toy_config(min_flagged_cell_weeks=30, min_residents=10_000)))
+    result = _documented(_run_toy(_toy_config(min_flagged_cell_periods=30, min_residents=10_000)))
     for gid in ("G3", "G4", "G5"):
         assert result.gates[gid].status == "INSUFFICIENT DATA"
     assert result.gates["G6"].status == "INSUFFICIENT DATA"  # no strata configured
     assert not result.publishable
+    reason = result.to_dict()["groups"]["grp"]["groups"]["a"]["insufficient_reason"]
+    assert reason.startswith("2.5 flagged cell-weeks, 30 needed")
+
+
+def test_monthly_audit_says_cell_months_and_records_the_period() -> None:
+    # The same arrays read as two backtest months: the figures are the same, the words are not.
+    weekly = _run_toy(_toy_config(min_flagged_cell_periods=30)).to_dict()
+    monthly = _run_toy(_toy_config(min_flagged_cell_periods=30), period="month").to_dict()
+    assert monthly["period"] == "month" and monthly["n_periods"] == 2
+    a = monthly["groups"]["grp"]["groups"]["a"]
+    assert a["insufficient_reason"] == "2.5 flagged cell-months, 30 needed"
+    assert a["exposure"] == weekly["groups"]["grp"]["groups"]["a"]["exposure"]
+    assert monthly["settings"]["min_flagged_cell_periods"] == 30
+    with pytest.raises(ValueError, match=r"period must be one of \['week', 'month'\]"):
+        _run_toy(_toy_config(), period="fortnight")
 
 
 # --------------------------------------------------------------------------------------------

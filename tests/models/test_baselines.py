@@ -1,4 +1,5 @@
-"""Baselines B1–B6 on toy count matrices with hand-computed scores, and a leakage test."""
+"""Baselines B1–B6 on toy count matrices with hand-computed scores (weekly and monthly names
+and windows), and a leakage test in both period modes."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from features.period import Period
 from models import baselines as b
 
-# Six weeks x three cells.
+# Six periods (weeks or months) x three cells.
 COUNTS = np.array(
     [
         [1, 0, 2],
@@ -33,14 +35,14 @@ def h3_patch(k: int) -> np.ndarray:
 
 
 def test_last_week_and_window_means() -> None:
-    last = b.mean_previous_weeks(COUNTS, SCORE_WEEKS, window=1)
+    last = b.mean_previous_periods(COUNTS, SCORE_WEEKS, window=1)
     assert last.tolist() == [[0, 0, 0], [1, 0, 2], [2, 1, 0], [1, 1, 1]]
-    mean4 = b.mean_previous_weeks(COUNTS, SCORE_WEEKS, window=4)
+    mean4 = b.mean_previous_periods(COUNTS, SCORE_WEEKS, window=4)
     assert mean4[0].tolist() == [0, 0, 0]  # no history
     assert mean4[1].tolist() == [1, 0, 2]  # one week exists
     assert mean4[2].tolist() == pytest.approx([3 / 3, 4 / 3, 2 / 3])  # three weeks exist
     assert mean4[3].tolist() == pytest.approx([7 / 4, 2 / 4, 2 / 4])  # rows 2..5
-    every = b.mean_previous_weeks(COUNTS, SCORE_WEEKS, window=None)
+    every = b.mean_previous_periods(COUNTS, SCORE_WEEKS, window=None)
     assert every[3].tolist() == pytest.approx([8 / 6, 5 / 6, 4 / 6])
 
 
@@ -61,11 +63,53 @@ def test_compute_baselines_names_shapes_and_short_history() -> None:
 
 def test_same_week_last_year_reads_52_weeks_back() -> None:
     counts = np.arange(60 * 2, dtype=np.float64).reshape(60, 2)
-    got = b.same_week_last_year(counts, np.array([52, 55, 60, 10]))
+    got = b.same_period_last_year(counts, np.array([52, 55, 60, 10]), period="week")
     assert got[0].tolist() == counts[0].tolist()
     assert got[1].tolist() == counts[3].tolist()
     assert got[2].tolist() == counts[8].tolist()
     assert got[3].tolist() == pytest.approx(counts[:10].mean(axis=0).tolist())  # fallback
+
+
+def test_monthly_names_windows_and_short_history() -> None:
+    ids = h3_patch(1)[:3]
+    out = b.compute_baselines(COUNTS, SCORE_WEEKS, cell_ids=ids, period="month")
+    assert list(out) == [
+        "last_month",
+        "mean_3m",
+        "mean_6m",
+        "mean_12m",
+        "same_month_last_year",
+        "all_history",
+        "kde_retrospective",
+        "prospective_hotspot",
+    ]
+    assert list(out) == list(b.baseline_names("month"))
+    # Month 3 (scored from months 0..2) and month 6 (months 0..5), by hand from COUNTS:
+    assert out["last_month"][2].tolist() == [2, 1, 0]  # month 2
+    assert out["last_month"][3].tolist() == [1, 1, 1]  # month 5
+    assert out["mean_3m"][2].tolist() == pytest.approx([3 / 3, 4 / 3, 2 / 3])  # months 0..2
+    assert out["mean_3m"][3].tolist() == pytest.approx([5 / 3, 1 / 3, 2 / 3])  # months 3..5
+    assert out["mean_6m"][3].tolist() == pytest.approx([8 / 6, 5 / 6, 4 / 6])  # all six
+    # Fewer than 12 months exist: the 12-month mean and same month last year use them all.
+    for name in ("mean_12m", "same_month_last_year"):
+        np.testing.assert_allclose(out[name], out["all_history"], err_msg=name)
+    # The weekly names are a different set: B1-B3 say their unit.
+    assert set(b.baseline_names("week")) & set(out) == {
+        "all_history",
+        "kde_retrospective",
+        "prospective_hotspot",
+    }
+
+
+def test_same_month_last_year_reads_12_months_back() -> None:
+    counts = np.arange(15 * 2, dtype=np.float64).reshape(15, 2)  # Jan 2023 .. Mar 2024, say
+    got = b.same_period_last_year(counts, np.array([12, 14, 15, 5]), period="month")
+    assert got[0].tolist() == counts[0].tolist()  # Jan 2024 <- Jan 2023
+    assert got[1].tolist() == counts[2].tolist()  # Mar 2024 <- Mar 2023
+    assert got[2].tolist() == counts[3].tolist()  # Apr 2024 <- Apr 2023
+    assert got[3].tolist() == pytest.approx(counts[:5].mean(axis=0).tolist())  # fallback
+    via_all = b.compute_baselines(counts, [12, 14, 15, 5], cell_ids=h3_patch(1)[:2], period="month")
+    np.testing.assert_array_equal(via_all["same_month_last_year"], got)
 
 
 def test_kde_retrospective_hand_computed_on_a_line_of_cells() -> None:
@@ -78,7 +122,7 @@ def test_kde_retrospective_hand_computed_on_a_line_of_cells() -> None:
     k12 = (1 - (300 / 400) ** 2) ** 2  # 0.19140625
     np.testing.assert_allclose(k, [[1, k01, 0], [k01, 1, k12], [0, k12, 1]], atol=1e-9)
     scores = b.kde_retrospective(
-        COUNTS, np.array([3, 1]), cell_lat=lat, cell_lon=lon, bandwidth_m=400, weeks=2
+        COUNTS, np.array([3, 1]), cell_lat=lat, cell_lon=lon, bandwidth_m=400, periods=2
     )
     scale = 1 + k01 + k12  # largest column sum: the middle cell
     mean_rows_1_2 = np.array([1.0, 2.0, 0.0])
@@ -94,7 +138,7 @@ def test_kde_bandwidth_below_cell_spacing_is_the_window_mean() -> None:
     lat, lon = np.array([h3.cell_to_latlng(h3.int_to_str(int(c))) for c in ids]).T
     rng = np.random.default_rng(0)
     counts = rng.poisson(1.0, size=(10, ids.size)).astype(np.float64)
-    got = b.kde_retrospective(counts, [10], cell_lat=lat, cell_lon=lon, bandwidth_m=50, weeks=8)
+    got = b.kde_retrospective(counts, [10], cell_lat=lat, cell_lon=lon, bandwidth_m=50, periods=8)
     np.testing.assert_allclose(got[0], counts[2:10].mean(axis=0))
 
 
@@ -105,7 +149,7 @@ def test_prospective_hotspot_hand_computed_on_an_h3_flower() -> None:
     counts = np.zeros((5, 7))
     counts[4, c] = 1  # last week: age 0, time weight 1
     counts[2, c] = 2  # three weeks back: age 2, time weight 1/3
-    got = b.prospective_hotspot(counts, [5], cell_ids=ids, rings=3, weeks=8)[0]
+    got = b.prospective_hotspot(counts, [5], cell_ids=ids, rings=3, periods=8)[0]
     time_norm = 1 + 1 / 2 + 1 / 3 + 1 / 4 + 1 / 5  # the five lags that exist
     space_norm = 1 + 6 * (1 / 2)  # the centre's column: itself and six cells at d = 1
     history = 1 * 1 + 2 * (1 / 3)
@@ -120,30 +164,32 @@ def test_prospective_hotspot_hand_computed_on_an_h3_flower() -> None:
     )
 
 
-def test_prospective_hotspot_truncates_at_weeks() -> None:
+def test_prospective_hotspot_truncates_at_periods() -> None:
     ids = h3_patch(1)
     counts = np.zeros((12, 7))
-    counts[0] = 5.0  # 10 weeks before week 10: beyond the 8-week window
-    assert np.all(b.prospective_hotspot(counts, [10], cell_ids=ids, weeks=8) == 0)
-    assert np.all(b.prospective_hotspot(counts, [8], cell_ids=ids, weeks=8) > 0)
+    counts[0] = 5.0  # 10 periods before period 10: beyond the 8-period window
+    assert np.all(b.prospective_hotspot(counts, [10], cell_ids=ids, periods=8) == 0)
+    assert np.all(b.prospective_hotspot(counts, [8], cell_ids=ids, periods=8) > 0)
 
 
-def test_no_baseline_reads_week_t_or_later() -> None:
+@pytest.mark.parametrize("period", ["week", "month"])
+def test_no_baseline_reads_period_t_or_later(period: Period) -> None:
     ids = h3_patch(2)
     rng = np.random.default_rng(42)
     counts = rng.poisson(0.8, size=(70, ids.size)).astype(np.float64)
-    weeks = np.arange(71)
-    before = b.compute_baselines(counts, weeks, cell_ids=ids)
-    for t in (0, 1, 7, 8, 51, 52, 53, 69):
+    periods = np.arange(71)
+    before = b.compute_baselines(counts, periods, cell_ids=ids, period=period)
+    last = b.baseline_names(period)[0]
+    for t in (0, 1, 7, 8, 11, 12, 13, 51, 52, 53, 69):
         changed = counts.copy()
         changed[t:] = rng.poisson(3.0, size=changed[t:].shape)
-        after = b.compute_baselines(changed, weeks, cell_ids=ids)
-        for name in b.BASELINE_NAMES:
+        after = b.compute_baselines(changed, periods, cell_ids=ids, period=period)
+        for name in b.baseline_names(period):
             np.testing.assert_array_equal(
-                after[name][: t + 1], before[name][: t + 1], err_msg=f"{name} at week {t}"
+                after[name][: t + 1], before[name][: t + 1], err_msg=f"{name} at {period} {t}"
             )
-        # The change itself is visible from week t + 1 on (the test is not vacuous).
-        assert not np.array_equal(after["last_week"][t + 1], before["last_week"][t + 1])
+        # The change itself is visible from period t + 1 on (the test is not vacuous).
+        assert not np.array_equal(after[last][t + 1], before[last][t + 1])
 
 
 @settings(max_examples=60, deadline=None)
@@ -152,9 +198,9 @@ def test_no_baseline_reads_week_t_or_later() -> None:
     window=st.one_of(st.none(), st.integers(1, 12)),
 )
 def test_window_mean_equals_a_plain_loop(counts: np.ndarray, window: int | None) -> None:
-    weeks = np.arange(10)
-    got = b.mean_previous_weeks(counts, weeks, window=window)
-    for t in weeks:
+    periods = np.arange(10)
+    got = b.mean_previous_periods(counts, periods, window=window)
+    for t in periods:
         start = 0 if window is None else max(0, t - window)
         expected = counts[start:t].mean(axis=0) if t > start else np.zeros(4)
         np.testing.assert_allclose(got[t], expected, rtol=1e-12, atol=1e-12)
@@ -163,12 +209,12 @@ def test_window_mean_equals_a_plain_loop(counts: np.ndarray, window: int | None)
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: b.mean_previous_weeks(COUNTS[0], [1], window=1), r"2-D array \[week, cell\]"),
-        (lambda: b.mean_previous_weeks(-COUNTS, [1], window=1), "finite and >= 0"),
-        (lambda: b.mean_previous_weeks(COUNTS, [7], window=1), r"each in \[0, 6\].*Got \[7\]"),
-        (lambda: b.mean_previous_weeks(COUNTS, [-1], window=1), r"Got \[-1\]"),
-        (lambda: b.mean_previous_weeks(COUNTS, [1.5], window=1), "integer week indices"),
-        (lambda: b.mean_previous_weeks(COUNTS, [1], window=0), "window must be an int >= 1"),
+        (lambda: b.mean_previous_periods(COUNTS[0], [1], window=1), r"2-D array \[period, cell\]"),
+        (lambda: b.mean_previous_periods(-COUNTS, [1], window=1), "finite and >= 0"),
+        (lambda: b.mean_previous_periods(COUNTS, [7], window=1), r"each in \[0, 6\].*Got \[7\]"),
+        (lambda: b.mean_previous_periods(COUNTS, [-1], window=1), r"Got \[-1\]"),
+        (lambda: b.mean_previous_periods(COUNTS, [1.5], window=1), "integer period indices"),
+        (lambda: b.mean_previous_periods(COUNTS, [1], window=0), "window must be an int >= 1"),
         (
             lambda: b.compute_baselines(COUNTS, [1], cell_ids=h3_patch(1)),
             r"one id per cell of counts \(3,\). Got \(7,\)",
@@ -176,6 +222,16 @@ def test_window_mean_equals_a_plain_loop(counts: np.ndarray, window: int | None)
         (
             lambda: b.compute_baselines(COUNTS, [1], cell_ids=h3_patch(1)[:3], names=["nope"]),
             "Unknown baseline names",
+        ),
+        (
+            lambda: b.compute_baselines(
+                COUNTS, [1], cell_ids=h3_patch(1)[:3], period="month", names=["last_week"]
+            ),
+            r"Unknown baseline names \['last_week'\] for monthly periods",
+        ),
+        (
+            lambda: b.compute_baselines(COUNTS, [1], cell_ids=h3_patch(1)[:3], period="day"),
+            r"period must be one of \['week', 'month'\]",
         ),
         (
             lambda: b.quartic_kernel_matrix([51.5], [0.1], bandwidth_m=0),

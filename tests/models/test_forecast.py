@@ -10,9 +10,11 @@ import pandas as pd
 import pytest
 
 from features.h3index import cell_areas_km2, cells_to_str, index_points
+from features.period import Period
 from models.forecast import (
     FORECAST_COLUMNS,
     build_forecast_table,
+    forecast_columns,
     forecast_geojson,
     poisson_interval,
 )
@@ -36,11 +38,17 @@ def cells() -> pd.DataFrame:
     )
 
 
-def table(cells: pd.DataFrame, scores: np.ndarray, coverage: float = 0.2) -> pd.DataFrame:
+START = {"week": "2025-01-06", "month": "2025-02-01"}
+
+
+def table(
+    cells: pd.DataFrame, scores: np.ndarray, coverage: float = 0.2, period: Period = "week"
+) -> pd.DataFrame:
     return build_forecast_table(
         cells,
         scores,
-        week_start=pd.Timestamp("2025-01-06"),
+        period_start=pd.Timestamp(START[period]),
+        period=period,
         coverage=coverage,
         interval_level=0.8,
         model_version="abc",
@@ -48,10 +56,16 @@ def table(cells: pd.DataFrame, scores: np.ndarray, coverage: float = 0.2) -> pd.
     )
 
 
-def test_columns_match_the_dictionary(cells: pd.DataFrame) -> None:
+@pytest.mark.parametrize("period", ["week", "month"])
+def test_columns_match_the_dictionary(cells: pd.DataFrame, period: Period) -> None:
     dictionary = pd.read_csv(ROOT / "docs" / "forecast-dict.csv")
-    out = table(cells, np.linspace(1, 2, len(cells)))
-    assert list(out.columns) == list(FORECAST_COLUMNS) == list(dictionary["column"])
+    assert set(dictionary["period"]) == {"week", "month", "both"}
+    documented = dictionary.loc[dictionary["period"].isin([period, "both"]), "column"]
+    out = table(cells, np.linspace(1, 2, len(cells)), period=period)
+    assert list(out.columns) == list(forecast_columns(period)) == list(documented)
+    key = f"{period}_start"  # week_start for planners' weekly contract, month_start monthly
+    assert key in out.columns and out[key].eq(START[period]).all()
+    assert list(FORECAST_COLUMNS) == list(forecast_columns("week"))
 
 
 def test_ranks_ties_percentiles_and_flags(cells: pd.DataFrame) -> None:
@@ -88,3 +102,14 @@ def test_geojson_has_one_closed_hexagon_per_row(cells: pd.DataFrame) -> None:
 def test_refuses_misaligned_scores(cells: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match="one value per cell"):
         table(cells, np.ones(len(cells) + 1))
+    with pytest.raises(ValueError, match=r"period_start must be a month start\. Got 2025-01-06"):
+        build_forecast_table(
+            cells,
+            np.ones(len(cells)),
+            period_start=pd.Timestamp("2025-01-06"),
+            period="month",
+            coverage=0.2,
+            interval_level=0.8,
+            model_version="abc",
+            audit_status="pass",
+        )

@@ -327,8 +327,8 @@ def test_summarise_backtest_picks_best_baseline_and_lift() -> None:
         "ci_low": 1.0,
         "ci_high": 1.0,
     }
-    assert out["n_backtest_weeks"] == 3
-    assert out["n_weeks_without_events"] == 1
+    assert out["n_backtest_periods"] == 3
+    assert out["n_periods_without_events"] == 1
     assert out["pai_at_5pct"] == 5.0
     assert out["baselines"]["reverse"]["hr_at_5pct"] == 0.0
     json.dumps(out, allow_nan=False)

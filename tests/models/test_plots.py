@@ -54,18 +54,23 @@ def test_calibration_png_handles_empty_deciles(tmp_path: Path) -> None:
     assert _assert_png(out) == _assert_png(again)
 
 
-def test_weekly_pai_png_with_dates_and_gaps(tmp_path: Path) -> None:
+def test_period_pai_png_with_dates_and_gaps(tmp_path: Path) -> None:
     y, s, areas, ids = _toy()
     y[3] = 0  # a week without events: a gap in both lines
     weeks = np.datetime64("2024-01-01") + np.arange(8) * np.timedelta64(7, "D")
     kw = {"areas_km2": areas, "cell_ids": ids, "coverage": 0.05}
     model = m.pai(y, s, **kw).weekly
     base = m.pai(y, np.roll(y, 1, axis=0), **kw).weekly
-    out = p.plot_weekly_pai(weeks, model, base, tmp_path / "pai.png", baseline_name="last_week")
-    again = p.plot_weekly_pai(weeks, model, base, tmp_path / "pai2.png", baseline_name="last_week")
+    out = p.plot_period_pai(weeks, model, base, tmp_path / "pai.png", baseline_name="last_week")
+    again = p.plot_period_pai(weeks, model, base, tmp_path / "pai2.png", baseline_name="last_week")
     assert _assert_png(out) == _assert_png(again)
-    overwritten = p.plot_weekly_pai(weeks, model, base, out, baseline_name="last_week")
+    overwritten = p.plot_period_pai(weeks, model, base, out, baseline_name="last_week")
     assert _assert_png(overwritten) == _assert_png(again)
+    months = np.datetime64("2024-01", "M") + np.arange(8)
+    monthly = p.plot_period_pai(
+        months, model, base, tmp_path / "pai_m.png", baseline_name="last_month", period="month"
+    )
+    assert _assert_png(monthly) != _assert_png(out)  # other dates and title
 
 
 def test_plot_refusals(tmp_path: Path) -> None:
@@ -75,19 +80,19 @@ def test_plot_refusals(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="at least one named curve"):
         p.plot_capture_curves(grid, {}, tmp_path / "x.png")
     with pytest.raises(ValueError, match="pai_baseline must have 3 values"):
-        p.plot_weekly_pai(
+        p.plot_period_pai(
             np.arange(3), np.ones(3), np.ones(2), tmp_path / "x.png", baseline_name="b"
         )
     assert not (tmp_path / "x.png").exists()
 
 
-def test_weekly_pai_accepts_a_list_of_timestamps(tmp_path: Path) -> None:
+def test_period_pai_accepts_a_list_of_timestamps(tmp_path: Path) -> None:
     weeks = [pd.Timestamp("2024-01-01") + pd.Timedelta(weeks=i) for i in range(3)]
     arr = np.array(weeks, dtype="datetime64[ns]")
-    a = p.plot_weekly_pai(
+    a = p.plot_period_pai(
         weeks, [1.0, 2.0, 3.0], [1.0, 1.0, 1.0], tmp_path / "a.png", baseline_name="b"
     )
-    b = p.plot_weekly_pai(
+    b = p.plot_period_pai(
         arr, [1.0, 2.0, 3.0], [1.0, 1.0, 1.0], tmp_path / "b.png", baseline_name="b"
     )
     assert _assert_png(a) == _assert_png(b)

@@ -103,7 +103,9 @@ def _cells_and_arrays(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return flagged, y, scores, cells
 
 
-def _audit_result(*, override: AuditOverride | None = None, drugs: bool = False) -> AuditResult:
+def _audit_result(
+    *, override: AuditOverride | None = None, drugs: bool = False, period: str = "week"
+) -> AuditResult:
     flagged, y, scores, cells = _cells_and_arrays()
     config = AuditConfig(
         attributes=(
@@ -112,7 +114,7 @@ def _audit_result(*, override: AuditOverride | None = None, drugs: bool = False)
             ),
         ),
         strata=(StratumSpec(name="minority_share", column="minority_share"),),
-        min_flagged_cell_weeks=5,
+        min_flagged_cell_periods=5,
         min_residents=1000,
         n_boot=200,
     )
@@ -131,6 +133,7 @@ def _audit_result(*, override: AuditOverride | None = None, drugs: bool = False)
         ),
         lift=METRICS["lift_pai_at_5pct"],
         override=override,
+        period=period,  # type: ignore[arg-type]
     )
 
 
@@ -421,3 +424,34 @@ def test_data_quality_with_nothing_quarantined_says_so() -> None:
         "none",
         "every row read was accepted",
     ]
+
+
+def test_monthly_documents_say_month() -> None:
+    audit = _audit_result(period="month").to_dict()
+    context = _context(
+        period="month",
+        backtest_period="2024-01-01 to 2024-12-01 (12 months)",
+        evaluation_data="rolling-origin backtest: each month forecast by a model trained on "
+        "earlier months only (refit every 3 months)",
+    )
+    metrics = {
+        **METRICS,
+        "baselines": {
+            k.replace("last_week", "last_month"): v for k, v in METRICS["baselines"].items()
+        },
+    }
+    html = _render(audit, context=context, metrics=metrics)
+    card = render_model_card(audit, metrics=metrics, context=context)
+    assert "in the coming month" in html and "Each month's forecast" in html
+    assert "Flagged cell-months" in html and "averaged over months" in html
+    assert "the monthly count of recorded offences" in html
+    assert "(12 months, 400 cells)" in html
+    assert card.startswith("# Model card: monthly crime-risk forecast")
+    assert "per H3 cell and calendar month" in card
+    assert "each month forecast by a model trained only on earlier months" in card
+    # nothing says week (the override reason and caveats of this fixture do not either)
+    assert "week" not in card.lower()
+    assert "week" not in re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", html).lower()
+    weekly_card = render_model_card(_audit(), metrics=METRICS, context=_context())
+    assert weekly_card.startswith("# Model card: weekly crime-risk forecast")
+    assert "per H3 cell and ISO week" in weekly_card

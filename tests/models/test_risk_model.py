@@ -21,7 +21,7 @@ def toy_panel(n_cells: int = 300, n_weeks: int = 40, seed: int = 1) -> pd.DataFr
     return pd.DataFrame(
         {
             "cell": cell,
-            "week_start": week,
+            "period_start": week,
             "x_risk": np.repeat(risk, n_weeks) + noise,
             "x_noise": rng.normal(size=n_cells * n_weeks),
             "target_count": rng.poisson(np.repeat(risk, n_weeks)).astype(float),
@@ -29,7 +29,7 @@ def toy_panel(n_cells: int = 300, n_weeks: int = 40, seed: int = 1) -> pd.DataFr
     )
 
 
-CFG = RiskModelConfig(min_data_in_leaf=50, max_rounds=200, validation_weeks=5, num_threads=1)
+CFG = RiskModelConfig(min_data_in_leaf=50, max_rounds=200, validation_periods=5, num_threads=1)
 
 
 def test_fit_is_deterministic_and_learns_the_signal() -> None:
@@ -64,7 +64,7 @@ def test_round_trip_through_text(tmp_path: Path) -> None:
 
 def test_refusals() -> None:
     frame = toy_panel(n_cells=20, n_weeks=4)
-    with pytest.raises(ValueError, match=r"more than validation_weeks=5 weeks; got 4"):
+    with pytest.raises(ValueError, match=r"more than validation_periods=5 periods; got 4"):
         fit_risk_model(frame, feature_columns=["x_risk"], config=CFG)
     with pytest.raises(ValueError, match="No rows with a known target"):
         fit_risk_model(frame.assign(target_count=np.nan), feature_columns=["x_risk"], config=CFG)

@@ -33,8 +33,8 @@ pytestmark = pytest.mark.e2e
 #: this test is about DVC mechanics and the output contract. The gates themselves are tested in
 #: tests/models/test_audit.py, and blocking in tests/pipelines/test_publish.py.
 SMALL: dict[str, dict[str, object]] = {
-    "evaluate": {"backtest_weeks": 8, "refit_every": 4, "n_boot": 200, "min_train_weeks": 12},
-    "train": {"max_rounds": 100, "validation_weeks": 4, "min_data_in_leaf": 50},
+    "evaluate": {"backtest_periods": 8, "refit_every": 4, "n_boot": 200, "min_train_periods": 12},
+    "train": {"max_rounds": 100, "validation_periods": 4, "min_data_in_leaf": 50},
     "audit": {"n_boot": 200},
     "publish": {
         "override": {
@@ -144,10 +144,15 @@ def test_contract_outputs_exist_and_parse(repo: dict[str, object]) -> None:
         rows = list(csv.DictReader(fh))
     assert rows and float(rows[0]["risk_score"]) >= float(rows[-1]["risk_score"])
     dictionary = pd.read_csv(ROOT / "docs/forecast-dict.csv")
-    assert list(rows[0]) == list(dictionary["column"])
+    assert list(rows[0]) == list(dictionary.loc[dictionary["period"] != "month", "column"])
+    assert (
+        rows[0]["week_start"]
+        == json.loads((path / "data/processed/panel_meta.json").read_text())["forecast_period"]
+    )
     geo = json.loads((path / "data/forecasts/forecast.geojson").read_text())
     assert geo["type"] == "FeatureCollection" and len(geo["features"]) == len(rows)
     metrics = json.loads((path / "reports/metrics.json").read_text())
+    assert metrics["period"] == "week"
     assert {
         "pai_at_5pct",
         "hr_at_5pct",
@@ -169,6 +174,12 @@ def test_contract_outputs_exist_and_parse(repo: dict[str, object]) -> None:
         assert (path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     quality = json.loads((path / "reports/data_quality.json").read_text())
     assert quality["rows_accepted"] + quality["rows_quarantined"] == quality["rows_read"]
+    meta = json.loads((path / "data/processed/panel_meta.json").read_text())
+    assert (meta["period"], meta["source"], meta["time_resolution"]) == (
+        "week",
+        "synthetic",
+        "sub_day",
+    )
     assert (path / "mlflow.db").exists()
 
 

@@ -48,6 +48,7 @@ def test_blocked_stage_exits_non_zero_and_leaves_the_old_forecast(tmp_path: Path
     code = publish.main(
         [
             "--features", str(tmp_path / "absent.parquet"),
+            "--panel-meta", str(tmp_path / "absent.json"),
             "--cells", str(tmp_path / "absent.parquet"),
             "--model", str(tmp_path / "absent.txt"),
             "--model-meta", str(tmp_path / "absent.json"),

@@ -1,0 +1,180 @@
+"""Stage build_features: the period is chosen from features.period and the data's time resolution,
+recorded in panel_meta.json, and 'week' on monthly data is refused with the reason."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import h3
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from pipelines import build_features
+
+ROOT = Path(__file__).resolve().parents[2]
+CELLS = np.array(
+    sorted(h3.str_to_int(c) for c in h3.grid_disk(h3.latlng_to_cell(51.5, -0.12, 8), 1)),
+    dtype=np.uint64,
+)
+FEATURES = {
+    "lags": [1, 2],
+    "rolling_windows": [2, 3],
+    "decay_half_lives": [1],
+    "rings": [1],
+    "since_cap": 10,
+    "min_history_periods": 3,
+}
+
+
+def _write_inputs(
+    folder: Path, *, timestamps: pd.DatetimeIndex, quality: dict[str, Any], period: str
+) -> list[str]:
+    """cells, event cells, data quality and params in ``folder``; returns the stage's CLI args."""
+    rng = np.random.default_rng(0)
+    pd.DataFrame(
+        {
+            "h3_cell": [format(int(c), "x") for c in CELLS],
+            "h3_int": CELLS,
+            "residents": np.linspace(100, 700, CELLS.size),
+        }
+    ).to_parquet(folder / "cells.parquet")
+    pd.DataFrame(
+        {
+            "h3_int": rng.choice(CELLS, size=timestamps.size),
+            "timestamp": timestamps,
+            "crime_type": rng.choice(["burglary", "robbery", "drugs"], size=timestamps.size),
+        }
+    ).to_parquet(folder / "event_cells.parquet")
+    (folder / "data_quality.json").write_text(json.dumps(quality))
+    params = {
+        "features": {**FEATURES, "period": period},
+        "covariates": {"static": ["residents"]},
+    }
+    (folder / "params.yaml").write_text(yaml.safe_dump(params))
+    return [
+        "--cells", str(folder / "cells.parquet"),
+        "--event-cells", str(folder / "event_cells.parquet"),
+        "--data-quality", str(folder / "data_quality.json"),
+        "--out-features", str(folder / "features.parquet"),
+        "--out-meta", str(folder / "panel_meta.json"),
+        "--params", str(folder / "params.yaml"),
+    ]  # fmt: skip
+
+
+def _monthly_timestamps(n: int = 600) -> pd.DatetimeIndex:
+    """police.uk style: 00:00 on the 1st, January to August 2023 (eight whole months)."""
+    months = pd.date_range("2023-01-01", "2023-08-01", freq="MS")
+    return pd.DatetimeIndex(np.random.default_rng(1).choice(months, size=n)).sort_values()
+
+
+def _hourly_timestamps(n: int = 3000) -> pd.DatetimeIndex:
+    """Finer data: hours from Monday 2023-01-02 to Sunday 2023-08-27 (34 whole weeks)."""
+    hours = np.random.default_rng(2).integers(0, 34 * 7 * 24, size=n)
+    return pd.DatetimeIndex(pd.Timestamp("2023-01-02") + pd.to_timedelta(np.sort(hours), "h"))
+
+
+MONTHLY = {"source": "police_uk_api", "time_resolution": "month"}
+
+
+def test_auto_on_monthly_data_forecasts_next_month(tmp_path: Path) -> None:
+    args = _write_inputs(tmp_path, timestamps=_monthly_timestamps(), quality=MONTHLY, period="auto")
+    assert build_features.main(args) == 0
+    meta = json.loads((tmp_path / "panel_meta.json").read_text())
+    assert (meta["period"], meta["source"], meta["time_resolution"]) == (
+        "month",
+        "police_uk_api",
+        "month",
+    )
+    # August, the last month in the data, is complete: each timestamp stands for its month.
+    assert meta["all_periods"] == ["2023-01-01", "2023-08-01"]
+    assert meta["first_period"] == "2023-04-01"  # after min_history_periods = 3 months
+    assert meta["last_complete_period"] == "2023-08-01"
+    assert meta["forecast_period"] == "2023-09-01"
+    table = pd.read_parquet(tmp_path / "features.parquet")
+    assert "period_start" in table.columns and "week_start" not in table.columns
+    assert {"cnt_all_lag1m", "mths_since_all", "month_of_year", "cnt_all_lag12m"} <= set(
+        table.columns
+    )
+    assert table["target_count"].sum() > 0  # each month's events were counted in that month
+
+
+def test_auto_on_finer_data_stays_weekly(tmp_path: Path) -> None:
+    quality = {"source": "synthetic", "time_resolution": "sub_day"}
+    args = _write_inputs(tmp_path, timestamps=_hourly_timestamps(), quality=quality, period="auto")
+    assert build_features.main(args) == 0
+    meta = json.loads((tmp_path / "panel_meta.json").read_text())
+    assert (meta["period"], meta["time_resolution"]) == ("week", "sub_day")
+    assert meta["all_periods"] == ["2023-01-02", "2023-08-21"]
+    assert meta["forecast_period"] == "2023-08-28"
+    assert "cnt_all_lag1w" in meta["feature_columns"]
+
+
+def test_month_on_finer_data_aggregates(tmp_path: Path) -> None:
+    quality = {"source": "mapped_csv", "time_resolution": "sub_day"}
+    args = _write_inputs(tmp_path, timestamps=_hourly_timestamps(), quality=quality, period="month")
+    assert build_features.main(args) == 0
+    meta = json.loads((tmp_path / "panel_meta.json").read_text())
+    # data end on Sunday 27 August: August is incomplete, so July is the last complete month
+    assert meta["period"] == "month"
+    assert meta["all_periods"] == ["2023-01-01", "2023-07-01"]
+    assert meta["forecast_period"] == "2023-08-01"
+
+
+def test_week_on_monthly_data_is_refused_with_the_reason(tmp_path: Path) -> None:
+    args = _write_inputs(tmp_path, timestamps=_monthly_timestamps(), quality=MONTHLY, period="week")
+    with pytest.raises(
+        ValueError,
+        match=r"features\.period is 'week', but the events have monthly time resolution "
+        r"\(every timestamp is 00:00 on the 1st of a month, as data\.police\.uk publishes them\), "
+        r"so weekly counts would put each month's events in the week holding the 1st and leave "
+        r"the other weeks empty\. Set features\.period to month \(or auto\)\.",
+    ):
+        build_features.main(args)
+    assert not (tmp_path / "panel_meta.json").exists()
+    # As a process (the way DVC runs it): a non-zero exit with the reason on stderr.
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipelines.build_features", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode != 0
+    assert "ValueError: features.period is 'week'" in proc.stderr
+    assert "Set features.period to month (or auto)." in proc.stderr
+
+
+def test_missing_time_resolution_is_an_error(tmp_path: Path) -> None:
+    args = _write_inputs(
+        tmp_path, timestamps=_monthly_timestamps(), quality={"source": "x"}, period="auto"
+    )
+    with pytest.raises(
+        ValueError, match=r"data_quality\.json lacks \['time_resolution'\]: build_features needs"
+    ):
+        build_features.main(args)
+    args = _write_inputs(
+        tmp_path,
+        timestamps=_monthly_timestamps(),
+        quality={"source": "x", "time_resolution": "hourly"},
+        period="auto",
+    )
+    with pytest.raises(ValueError, match=r"time_resolution must be one of .* Got 'hourly'"):
+        build_features.main(args)
+
+
+def test_monthly_history_shorter_than_the_params_names_the_unit(tmp_path: Path) -> None:
+    args = _write_inputs(tmp_path, timestamps=_monthly_timestamps(), quality=MONTHLY, period="auto")
+    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    params["features"]["min_history_periods"] = 52  # the weekly default, on 8 months of data
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(ValueError, match=r"min_history_periods=52 complete months .* Got 8"):
+        build_features.main(args)
