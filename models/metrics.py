@@ -1056,7 +1056,7 @@ def summarise_backtest(
     result["n_backtest_periods"] = int(ref.events.size)
     result["n_periods_without_events"] = int((ref.events == 0).sum())
     logger.info(
-        "summarised %d weeks x %d cells: model + %d baselines, %d bootstrap replicates, %.2f s",
+        "summarised %d periods x %d cells: model + %d baselines, %d bootstrap replicates, %.2f s",
         ref.y.shape[0],
         ref.y.shape[1],
         len(baselines_out),
