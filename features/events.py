@@ -16,13 +16,18 @@ the source wrote it, which reversals match on; ``crime_type`` when absent).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Final, Literal
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import shapely
 
 from features.period import as_datetime64_ns
 from features.taxonomy import CANONICAL_TYPES, canonical_crime_type
@@ -35,6 +40,7 @@ QUARANTINE_REASONS: Final[dict[str, str]] = {
     "invalid_coordinates": "latitude or longitude is not a number, out of range, or 0/0",
     "unparseable_date": "the date or time could not be read in the expected format",
     "future_date": "the date is later than the data's as-of date",
+    "before_start": "occurred before the study period starts",
     "unknown_category": "the crime category is not in the Beatwise taxonomy",
     "outside_study_area": "the point lies outside every area polygon of the study area",
     "duplicate_id": "an earlier row already has this event id",
@@ -98,37 +104,207 @@ def make_quarantine(rows: pd.DataFrame, *, reason: str, detail: pd.Series | str)
         raise ValueError(f"Unknown quarantine reason {reason!r}; add it to QUARANTINE_REASONS.")
     if rows.empty:
         return empty_quarantine()
-    payload = rows.drop(columns=["source_file", "source_row"], errors="ignore")
-    raw_json = payload.astype(str).to_json(orient="records", lines=True).splitlines()
-    detail_series = (
-        detail.astype(str).to_numpy()
-        if isinstance(detail, pd.Series)
-        else np.full(len(rows), detail, dtype=object)
+    return _quarantine_frame(
+        rows,
+        reason=np.full(len(rows), reason, dtype=object),
+        detail=_detail_text(detail, len(rows)),
     )
+
+
+def _detail_text(detail: pd.Series | str, rows: int) -> pd.Series:
+    """A detail message per row, in pandas' own text type (``str``)."""
+    if isinstance(detail, pd.Series):
+        return detail.astype(str).reset_index(drop=True)
+    return pd.Series(detail, index=range(rows)).astype(str)
+
+
+def _quarantine_frame(rows: pd.DataFrame, *, reason: np.ndarray, detail: pd.Series) -> pd.DataFrame:
+    """The quarantine records of ``rows`` (a slice of a raw frame), one reason and detail each.
+
+    Text columns come in pandas' own text type (``str``), as columns of Python strings become.
+    """
+    payload = rows.drop(columns=["source_file", "source_row"], errors="ignore")
+    # in slices, so that the intermediate text stays small for millions of rows
+    raw = [
+        pd.Series(_json_lines(payload.iloc[start : start + _JSON_ROWS].astype(str)))
+        for start in range(0, len(payload), _JSON_ROWS)
+    ]
     return pd.DataFrame(
         {
-            "source_file": rows["source_file"].astype(str).to_numpy(dtype=object),
+            "source_file": rows["source_file"].astype(str).array,
             "source_row": rows["source_row"].to_numpy(dtype=np.int64),
-            "reason": np.full(len(rows), reason, dtype=object),
-            "detail": np.asarray(detail_series, dtype=object),
-            "raw": np.asarray(raw_json, dtype=object),
+            "reason": pd.Series(reason, dtype=object).astype(str).array,
+            "detail": detail.array,
+            "raw": pd.concat(raw, ignore_index=True).array if raw else pd.array([], dtype=str),
         }
     )
 
 
-def _parse_timestamps(values: pd.Series, *, time_format: str | None) -> pd.Series:
+#: rows per slice when writing the quarantine's raw JSON
+_JSON_ROWS: Final[int] = 100_000
+
+
+#: printable ASCII, which pandas' JSON writer keeps as is but for '\\', '"' and '/'
+_JSON_PLAIN: Final[str] = r"^[\x20-\x7e]*$"
+#: how pandas' JSON writer escapes those three (the backslash first)
+_JSON_ESCAPES: Final[tuple[tuple[str, str], ...]] = (("\\", "\\\\"), ('"', '\\"'), ("/", "\\/"))
+
+
+def _json_lines(text: pd.DataFrame) -> pd.api.extensions.ExtensionArray:
+    """``text.to_json(orient="records", lines=True).splitlines()`` for an all-text frame.
+
+    Rows whose names and values are printable ASCII are assembled in Arrow, with pandas'
+    escapes; the others (control characters, non-ASCII text) are written by pandas itself, so
+    every line is what pandas would write.
+    """
+
+    def by_pandas(frame: pd.DataFrame) -> np.ndarray:
+        lines = frame.to_json(orient="records", lines=True).splitlines()
+        return np.asarray(lines, dtype=object)
+
+    names = list(text.columns)
+    simple_names = all(isinstance(n, str) and re.fullmatch(r"[\w ]*", n, re.ASCII) for n in names)
+    if not names or len(set(names)) < len(names) or not simple_names:
+        return pd.Series(by_pandas(text), dtype=object).astype(str).array
+    plain = np.ones(len(text), dtype=bool)
+    fragments = []
+    for name in names:  # a loop over the handful of columns, each handled whole
+        values = pa.array(text[name].array).cast(pa.large_string())
+        matched = pc.match_substring_regex(values, _JSON_PLAIN).fill_null(True)
+        plain &= matched.to_numpy(zero_copy_only=False)
+        for char, escaped in _JSON_ESCAPES:
+            values = pc.replace_substring(values, char, escaped)
+        quoted = pc.binary_join_element_wise(_lit(f'"{name}":"'), values, _lit('"'), _lit(""))
+        fragments.append(pc.if_else(values.is_null(), _lit(f'"{name}":null'), quoted))
+    body = pc.binary_join_element_wise(*fragments, _lit(","))
+    lines = pc.binary_join_element_wise(_lit("{"), body, _lit("}"), _lit(""))
+    if plain.all():
+        return pd.Series(pd.arrays.ArrowStringArray(lines)).astype(str).array
+    objects = lines.to_numpy(zero_copy_only=False)
+    objects[~plain] = by_pandas(text[~plain])
+    return pd.Series(objects, dtype=object).astype(str).array
+
+
+def _lit(text: str) -> pa.Scalar:
+    return pa.scalar(text, pa.large_string())
+
+
+def _as_objects(values: pd.Series, positions: np.ndarray) -> np.ndarray:
+    """``values.iloc[positions].astype(object).to_numpy()`` with one Python object per distinct
+    value, which saves memory on columns such as file names and area codes."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    objects = pd.Series(uniques, dtype=values.dtype).astype(object).to_numpy()
+    return objects[codes[positions]]
+
+
+#: decimal text that Arrow parses exactly as pandas does (both round correctly)
+_PLAIN_DECIMAL: Final[str] = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
+
+
+def to_float(values: pd.Series) -> np.ndarray:
+    """``pd.to_numeric(values, errors="coerce")`` as float64, NaN where that gives NA.
+
+    Arrow parses plain decimal text (``-90.1848``, ``1e5``) in bulk; anything else (padded,
+    ``inf``, words) goes through pandas, so the numbers are the same, only sooner.
+    """
+    dtype = values.dtype
+    if not (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"):
+        return pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    text = pa.array(values.array)
+    plain = pc.match_substring_regex(text, _PLAIN_DECIMAL).fill_null(False)
+    numbers = pc.if_else(plain, text, pa.scalar(None, text.type)).cast(pa.float64())
+    out = numbers.to_numpy(zero_copy_only=False).astype(np.float64, copy=True)
+    valid = text.is_valid().to_numpy(zero_copy_only=False)
+    rest = np.flatnonzero(~plain.to_numpy(zero_copy_only=False) & valid)
+    if rest.size:
+        out[rest] = pd.to_numeric(values.iloc[rest], errors="coerce").to_numpy(
+            dtype=np.float64, na_value=np.nan
+        )
+    return out
+
+
+def map_unique(values: pd.Series, func: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """``func(values)`` for an element-wise ``func``, computed once per distinct value.
+
+    Missing values count as one distinct value and go through ``func`` too, so the result is the
+    same as calling ``func`` on the whole column; columns with few distinct values (months, dates
+    at minute resolution, offence codes) are much faster this way.
+    """
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    mapped = func(pd.Series(uniques))
+    out = mapped.take(codes)
+    out.index = values.index
+    return out
+
+
+#: an ISO 8601 time of day followed by a UTC offset or Z: "T10Z", "10:00 +01:00", "T1000-0530"
+_ISO_OFFSET: Final[str] = r"[T\s]\d{2}[\d:.,]*\s*(?:Z|[+-]\d{1,2}(?::?\d{2})?)$"
+
+
+def _parse_text_timestamps(
+    text: pd.Series, *, time_format: str | None, time_zone: str | None
+) -> pd.Series:
+    """Text to naive local datetimes; values with a UTC offset become ``time_zone`` wall-clock."""
+    fmt = time_format or "ISO8601"
+    if "%z" in fmt or "%Z" in fmt:
+        has_offset = text.notna().to_numpy()
+    elif fmt == "ISO8601":
+        has_offset = text.str.contains(_ISO_OFFSET, regex=True).fillna(False).to_numpy(dtype=bool)
+    else:
+        has_offset = np.zeros(len(text), dtype=bool)
+    try:
+        naive = pd.to_datetime(text.where(~has_offset), format=fmt, errors="coerce")
+    except ValueError as err:  # pandas refuses a mix of naive times and offsets
+        raise ValueError(
+            f"Timestamps such as {text.dropna().head(3).tolist()} could not be read as naive "
+            f"local times or as times with a UTC offset ({err})."
+        ) from err
+    if isinstance(naive.dtype, pd.DatetimeTZDtype):
+        raise ValueError(
+            f"Timestamps such as {text.dropna().head(3).tolist()} carry a time zone in a form "
+            f"Beatwise does not recognise; expected an ISO 8601 offset (Z, +01:00) or %z."
+        )
+    if not has_offset.any():
+        return _within_ns(naive)
+    aware = pd.to_datetime(text.where(has_offset), format=fmt, errors="coerce", utc=True)
+    if time_zone is None and aware.notna().any():
+        raise ValueError(
+            f"Timestamp {text[aware.notna()].iloc[0]!r} carries a UTC offset but no time_zone "
+            f"was given to turn it into local wall-clock time; pass the IANA zone the data is "
+            f"recorded in (e.g. time_zone='America/Chicago')."
+        )
+    local = aware.dt.tz_convert(time_zone).dt.tz_localize(None) if time_zone else aware
+    return _within_ns(naive).where(~has_offset, _within_ns(local))
+
+
+def _within_ns(out: pd.Series) -> pd.Series:
+    """Datetimes at ns resolution; those outside what ns can hold (1678-2261) become NaT.
+
+    pandas may parse at a coarser unit than ns; such years are no credible crime dates anyway,
+    so they count as unparseable rather than crash.
+    """
+    in_range = (out >= pd.Timestamp.min) & (out <= pd.Timestamp.max)
+    return out.where(in_range).astype("datetime64[ns]")
+
+
+def _parse_timestamps(
+    values: pd.Series, *, time_format: str | None, time_zone: str | None = None
+) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(values):
         out = values
         if getattr(values.dt, "tz", None) is not None:
-            raise ValueError("timestamps must be naive local times; convert before validation.")
+            if time_zone is None:
+                raise ValueError(
+                    "timestamps must be naive local times; convert before validation or give "
+                    "validate_events the data's time_zone."
+                )
+            out = values.dt.tz_convert(time_zone).dt.tz_localize(None)
     else:
-        out = pd.to_datetime(
-            values.astype("string"), format=time_format or "ISO8601", errors="coerce"
+        out = map_unique(
+            values.astype("string"),
+            partial(_parse_text_timestamps, time_format=time_format, time_zone=time_zone),
         )
-    # pandas may parse at a coarser unit than ns; years outside 1678-2261 cannot be held in ns
-    # and are no credible crime dates anyway, so they count as unparseable rather than crash.
-    in_range = (out >= pd.Timestamp.min) & (out <= pd.Timestamp.max)
-    return out.where(in_range).astype("datetime64[ns]")
+    return _within_ns(out)
 
 
 def validate_events(
@@ -137,6 +313,8 @@ def validate_events(
     areas: gpd.GeoDataFrame | None,
     as_of: pd.Timestamp,
     time_format: str | None = None,
+    time_zone: str | None = None,
+    not_before: pd.Timestamp | None = None,
 ) -> ValidatedEvents:
     """Split a raw canonical frame into accepted clean events and quarantined rows.
 
@@ -145,7 +323,8 @@ def validate_events(
     ``reversal_row`` and cancels the earliest still-kept earlier row with the same event id and
     source category, which becomes ``cancelled_by_reversal``), coordinates
     (missing, then invalid: not numeric, outside [-90, 90] x [-180, 180], or exactly 0/0), date
-    (unparseable, then later than ``as_of``), category (unknown to the taxonomy), study area
+    (unparseable, then later than ``as_of``, then earlier than ``not_before`` when given),
+    category (unknown to the taxonomy), study area
     (outside every polygon of ``areas``; skipped when ``areas`` is None), duplicate id (the first
     occurrence in file order is kept).
 
@@ -160,20 +339,40 @@ def validate_events(
         Latest credible timestamp; later ones are quarantined as ``future_date``.
     time_format
         strptime format for text timestamps; None means ISO 8601 (``2024-03-04 10:00``).
+    time_zone
+        IANA zone the data is recorded in (``"Europe/London"``, ``"America/Chicago"``). Beatwise
+        works in naive local wall-clock time, so text timestamps that carry a UTC offset or
+        ``Z`` (ISO 8601, or a ``time_format`` with ``%z``) and zone-aware datetimes are converted
+        to this zone's wall-clock time and made naive: ``2019-03-10T08:30:00Z`` is 03:30 in
+        Chicago (daylight time has begun), ``2019-03-10T07:30:00Z`` is 01:30. Naive timestamps
+        are taken as already local in this zone and left as they are, so the hour repeated when
+        clocks go back reads the same twice. None (the default) refuses timestamps with an offset.
+    not_before
+        Start of the study period; earlier timestamps are quarantined as ``before_start`` (e.g.
+        St. Louis files of 2015 that hold crimes which occurred in 1990). None keeps every date.
 
     Raises
     ------
     ValueError
-        When a required column is missing (the message lists what is there).
+        When a required column is missing (the message lists what is there), ``not_before`` is
+        after ``as_of``, or timestamps carry a UTC offset and ``time_zone`` is None.
     """
     missing = [c for c in REQUIRED_RAW_COLUMNS if c not in raw.columns]
     if missing:
         raise ValueError(
             f"The raw event frame lacks column(s) {missing}; it has {list(raw.columns)}."
         )
+    if not_before is not None and not_before > as_of:
+        raise ValueError(
+            f"not_before ({not_before}) must not be after as_of ({as_of}); every row would be "
+            f"quarantined."
+        )
     rows_read = len(raw)
     frame = raw.reset_index(drop=True)
-    parts: list[pd.DataFrame] = []
+    # Quarantined rows (positions), reasons and details; the records are built once at the end.
+    hits: list[np.ndarray] = []
+    reasons: list[str] = []
+    details: list[pd.Series] = []
     keep = np.ones(rows_read, dtype=bool)
 
     def quarantine(
@@ -183,24 +382,35 @@ def validate_events(
         nonlocal keep
         hit = keep & mask
         if hit.any():
-            rows = frame.loc[hit]
-            det = detail(rows) if callable(detail) else detail
-            parts.append(make_quarantine(rows, reason=reason, detail=det))
+            if reason not in QUARANTINE_REASONS:
+                raise ValueError(f"Unknown quarantine reason {reason!r}.")
+            positions = np.flatnonzero(hit)
+            det = detail(frame.iloc[positions]) if callable(detail) else detail
+            hits.append(positions)
+            reasons.append(reason)
+            details.append(_detail_text(det, len(positions)))
             keep &= ~hit
 
     def text(column: pd.Series) -> pd.Series:
         return column.astype("string").fillna("<empty>")
 
     event_id = frame["event_id"].astype("string")
-    no_id = event_id.isna() | (event_id.str.strip() == "")
-    fallback = frame["source_file"].astype("string") + ":" + frame["source_row"].astype("string")
-    event_id = event_id.where(~no_id.fillna(True), fallback)
+    no_id = np.flatnonzero((event_id.isna() | (event_id.str.strip() == "")).fillna(True))
+    if no_id.size:
+        fallback = (
+            frame["source_file"].iloc[no_id].astype("string")
+            + ":"
+            + frame["source_row"].iloc[no_id].astype("string")
+        )
+        event_id = event_id.copy()
+        event_id.iloc[no_id] = fallback.to_numpy()
+
+    id_code = pd.factorize(event_id)[0]
 
     if "record_count" in frame.columns:
         # First, so that a reversal is matched whatever the quality of either row, and before the
         # duplicate check, so a reclassification (-1 old code, +1 new code, same id) keeps the new.
-        count = pd.to_numeric(frame["record_count"], errors="coerce")
-        count_values = count.to_numpy(dtype=np.float64, na_value=np.nan)
+        count_values = to_float(frame["record_count"])
         quarantine(
             ~np.isin(count_values, [1.0, -1.0]),
             "invalid_count",
@@ -211,8 +421,15 @@ def validate_events(
             ),
         )
         label = frame["source_category"] if "source_category" in frame else frame["crime_type"]
-        key = event_id + "\x1f" + text(label)
-        _quarantine_reversals(frame, key=key, count=count_values, keep=keep, quarantine=quarantine)
+        label_code = pd.factorize(text(label))[0]
+        _quarantine_reversals(
+            frame,
+            id_code=id_code,
+            label_code=label_code,
+            count=count_values,
+            keep=keep,
+            quarantine=quarantine,
+        )
 
     lat_text = frame["latitude"]
     lon_text = frame["longitude"]
@@ -222,8 +439,8 @@ def validate_events(
             empty |= (column.astype("string").str.strip() == "").fillna(True).to_numpy()
     quarantine(empty, "missing_coordinates", "latitude or longitude is empty")
 
-    lat = pd.to_numeric(lat_text, errors="coerce").to_numpy(dtype=np.float64)
-    lon = pd.to_numeric(lon_text, errors="coerce").to_numpy(dtype=np.float64)
+    lat = to_float(lat_text)
+    lon = to_float(lon_text)
     with np.errstate(invalid="ignore"):
         invalid = ~np.isfinite(lat) | ~np.isfinite(lon)
         invalid |= (np.abs(lat) > 90) | (np.abs(lon) > 180) | ((lat == 0) & (lon == 0))
@@ -239,7 +456,7 @@ def validate_events(
         ),
     )
 
-    ts = _parse_timestamps(frame["timestamp"], time_format=time_format)
+    ts = _parse_timestamps(frame["timestamp"], time_format=time_format, time_zone=time_zone)
     quarantine(
         ts.isna().to_numpy(),
         "unparseable_date",
@@ -251,13 +468,27 @@ def validate_events(
     )
     future = (ts > as_of).fillna(False).to_numpy(dtype=bool)
     quarantine(future, "future_date", f"timestamp is after the as-of date {as_of:%Y-%m-%d}")
+    if not_before is not None:
+        early = (ts < not_before).fillna(False).to_numpy(dtype=bool)
+        quarantine(
+            early,
+            "before_start",
+            lambda rows: (
+                "timestamp "
+                + text(rows["timestamp"])
+                + f" is before the study period starts ({not_before:%Y-%m-%d %H:%M})"
+            ),
+        )
 
-    labels = frame["crime_type"].astype("category")  # a handful of labels: map each once
-    mapped = [canonical_crime_type(str(u)) for u in labels.cat.categories]
-    # code -1 (a missing label) picks the trailing None
-    lookup = np.array([*mapped, None], dtype=object)
-    canonical = pd.Series(lookup[labels.cat.codes.to_numpy()], index=frame.index)
-    unknown = canonical.isna().to_numpy()
+    label_code, labels = pd.factorize(frame["crime_type"])  # a handful of labels: map each once
+    mapped = [canonical_crime_type(str(u)) for u in labels]
+    # code -1 (a missing label) picks the trailing -1, as does a label the taxonomy lacks
+    lookup = np.array(
+        [-1 if m is None else CANONICAL_TYPES.index(m) for m in mapped] + [-1], dtype=np.int8
+    )
+    canonical = lookup[label_code]
+    del label_code
+    unknown = canonical < 0
     quarantine(
         unknown,
         "unknown_category",
@@ -273,39 +504,66 @@ def validate_events(
         if "area_code" in frame.columns
         else pd.Series(pd.NA, index=frame.index, dtype="string")
     )
+    polygon = None  # with areas: index of each kept row's polygon, -1 outside
     if areas is not None:
         idx = np.flatnonzero(keep)
-        located = locate_in_areas(lat[idx], lon[idx], areas=areas)
-        outside = np.zeros(rows_read, dtype=bool)
-        outside[idx] = located.isna().to_numpy()
-        area_code = area_code.copy()
-        area_code.iloc[idx] = located.to_numpy()
-        quarantine(outside, "outside_study_area", "the point is outside every study-area polygon")
+        polygon = np.full(rows_read, -1, dtype=np.int64)
+        polygon[idx], polygon_codes = _containing_polygons(lat[idx], lon[idx], areas=areas)
+        quarantine(
+            polygon < 0, "outside_study_area", "the point is outside every study-area polygon"
+        )
 
     dup = np.zeros(rows_read, dtype=bool)
     kept_idx = np.flatnonzero(keep)
-    dup[kept_idx] = event_id.iloc[kept_idx].duplicated(keep="first").to_numpy()
+    dup[kept_idx] = pd.Series(id_code[kept_idx]).duplicated(keep="first").to_numpy()
     quarantine(
         dup, "duplicate_id", lambda rows: "event id " + event_id[rows.index] + " was seen earlier"
     )
 
+    # By timestamp, then id (unique by now, so the order is total); Arrow sorts text by code
+    # point, as Python does.
+    kept = np.flatnonzero(keep)
+    kept_ts = ts.to_numpy()[kept]
+    kept_id = event_id.iloc[kept]
+    order = pc.sort_indices(
+        pa.table({"t": pa.array(kept_ts), "e": pa.array(kept_id.array)}),
+        sort_keys=[("t", "ascending"), ("e", "ascending")],
+    ).to_numpy()
+    rows = kept[order]
     accepted = pd.DataFrame(
         {
-            "event_id": event_id[keep].astype(object).to_numpy(),
-            "timestamp": ts[keep].to_numpy(),
-            "crime_type": pd.Categorical(canonical[keep].to_numpy(), categories=CANONICAL_TYPES),
-            "latitude": lat[keep],
-            "longitude": lon[keep],
-            "area_code": area_code[keep].astype(object).to_numpy(),
-            "source_file": frame["source_file"][keep].astype(object).to_numpy(),
+            "event_id": kept_id.iloc[order].astype(str).array,
+            "timestamp": kept_ts[order],
+            "crime_type": pd.Categorical.from_codes(canonical[rows], categories=CANONICAL_TYPES),
+            "latitude": lat[rows],
+            "longitude": lon[rows],
+            "area_code": (
+                _as_objects(area_code, rows)
+                if polygon is None
+                else pd.Series(polygon_codes, dtype="string")
+                .astype(object)
+                .to_numpy()[polygon[rows]]
+            ),
+            # pandas' own text type, as a column of Python strings would become
+            "source_file": frame["source_file"].iloc[rows].astype(str).array,
         }
     )
-    accepted = accepted.sort_values(["timestamp", "event_id"], kind="mergesort").reset_index(
-        drop=True
-    )
-    quarantined = pd.concat(parts, ignore_index=True) if parts else empty_quarantine()
-    quarantined = quarantined.sort_values(["source_file", "source_row"], kind="mergesort")
-    quarantined = quarantined.reset_index(drop=True)
+    del ts, lat, lon, id_code, canonical, polygon, kept, kept_ts, kept_id, order, rows
+    quarantined = empty_quarantine()
+    if hits:
+        # In (source file, source row) order; a stable sort keeps the order of the checks for
+        # rows that share both.
+        positions = np.concatenate(hits)
+        reason_of = np.repeat(np.arange(len(hits)), [len(h) for h in hits])
+        hits.clear()
+        file_rank = pd.factorize(frame["source_file"].iloc[positions].astype(str), sort=True)[0]
+        source_row = frame["source_row"].iloc[positions].to_numpy(dtype=np.int64)
+        order = np.lexsort((source_row, file_rank))
+        quarantined = _quarantine_frame(
+            frame.iloc[positions[order]],
+            reason=np.asarray(reasons, dtype=object)[reason_of[order]],
+            detail=pd.concat(details, ignore_index=True).take(order),
+        )
     if len(accepted) + len(quarantined) != rows_read:
         raise AssertionError(
             f"Row accounting failed: {len(accepted)} accepted + {len(quarantined)} quarantined "
@@ -320,29 +578,34 @@ def validate_events(
 def _quarantine_reversals(
     frame: pd.DataFrame,
     *,
-    key: pd.Series,
+    id_code: np.ndarray,
+    label_code: np.ndarray,
     count: np.ndarray,
     keep: np.ndarray,
     quarantine: Callable[[np.ndarray, str, str | Callable[[pd.DataFrame], pd.Series]], None],
 ) -> None:
     """Quarantine each kept -1 row and the record it cancels, matched first in, first out.
 
-    Within a key, reversals taken in input order each cancel the earliest still-kept +1 row
-    before them. The cancelled rows are then always the first records of the key, and the k-th
-    reversal finds one iff ``m_k = min(k, min_{j<=k} (p_j + k - j))`` grows at k, where ``p_j``
-    counts the records before reversal j; it cancels record number ``m_k``. This is the queue
-    written as a running minimum, so it vectorises with groupby.
+    The key is (event id, source category), given as integer codes. Within a key, reversals
+    taken in input order each cancel the earliest still-kept +1 row before them. The cancelled
+    rows are then always the first records of the key, and the k-th reversal finds one iff
+    ``m_k = min(k, min_{j<=k} (p_j + k - j))`` grows at k, where ``p_j`` counts the records before
+    reversal j; it cancels record number ``m_k``. This is the queue written as a running minimum,
+    so it vectorises with groupby. Only rows whose event id has a reversal take part.
     """
-    positions = np.arange(len(frame))
     is_record = keep & (count == 1.0)
     is_reversal = keep & (count == -1.0)
     if not is_reversal.any():
         return
-    table = pd.DataFrame({"key": key.to_numpy(dtype=object), "pos": positions})
-    records_before = pd.Series(is_record.astype(np.int64)).groupby(
-        table["key"]
-    ).cumsum() - is_record.astype(np.int64)
-    rev = table[is_reversal].assign(p=records_before[is_reversal].to_numpy())
+    has_reversal = np.zeros(int(id_code.max()) + 1, dtype=bool)
+    has_reversal[id_code[is_reversal]] = True
+    involved = np.flatnonzero(has_reversal[id_code])
+    key = id_code[involved].astype(np.int64) * (int(label_code.max()) + 1) + label_code[involved]
+    table = pd.DataFrame({"key": key, "pos": involved})
+    record = is_record[involved].astype(np.int64)
+    reversal = is_reversal[involved]
+    records_before = pd.Series(record).groupby(table["key"]).cumsum() - record
+    rev = table[reversal].assign(p=records_before[reversal].to_numpy())
     k = rev.groupby("key").cumcount().to_numpy() + 1
     slack = pd.Series(rev["p"].to_numpy() - k, index=rev.index).groupby(rev["key"]).cummin()
     m = k + np.minimum(0, slack.to_numpy())
@@ -350,7 +613,7 @@ def _quarantine_reversals(
     matched = (m - previous.to_numpy()) == 1
     rev = rev.assign(m=m, matched=matched)
 
-    recs = table[is_record]
+    recs = table[record == 1]
     recs = recs.assign(n=recs.groupby("key").cumcount().to_numpy() + 1)
     pairs = rev[rev["matched"]].merge(
         recs, left_on=["key", "m"], right_on=["key", "n"], suffixes=("_rev", "_rec")
@@ -359,11 +622,19 @@ def _quarantine_reversals(
     pos_rev = pairs["pos_rev"].to_numpy(dtype=np.int64)
     target = np.zeros(len(frame), dtype=bool)
     target[pos_rec] = True
-    where = frame["source_file"].astype("string") + " row " + frame["source_row"].astype("string")
-    cancelled_by = pd.Series(pd.NA, index=frame.index, dtype="string")
-    cancelled_by.iloc[pos_rec] = where.iloc[pos_rev].to_numpy()
-    cancels = pd.Series("no earlier record to cancel", index=frame.index, dtype="string")
-    cancels.iloc[pos_rev] = ("cancels the record at " + where.iloc[pos_rec]).to_numpy()
+
+    def where(pos: np.ndarray) -> pd.Series:
+        return (
+            frame["source_file"].iloc[pos].astype("string")
+            + " row "
+            + frame["source_row"].iloc[pos].astype("string")
+        ).reset_index(drop=True)
+
+    cancels = pd.Series(
+        "no earlier record to cancel", index=np.flatnonzero(is_reversal), dtype="string"
+    )
+    cancels.loc[pos_rev] = ("cancels the record at " + where(pos_rec)).to_numpy()
+    cancelled_by = pd.Series(where(pos_rev).to_numpy(), index=pos_rec, dtype="string")
     quarantine(is_reversal, "reversal_row", lambda rows: cancels[rows.index])
     quarantine(
         target,
@@ -375,19 +646,73 @@ def _quarantine_reversals(
 def locate_in_areas(
     latitude: np.ndarray, longitude: np.ndarray, *, areas: gpd.GeoDataFrame
 ) -> pd.Series:
-    """Area code of the polygon containing each point (first by code on shared edges), else NA."""
+    """Area code of the polygon containing each point (first by code on shared edges), else NA.
+
+    A point on a polygon's edge is inside it.
+    """
+    found, codes = _containing_polygons(latitude, longitude, areas=areas)
+    out = np.full(len(found), None, dtype=object)
+    placed = found >= 0
+    out[placed] = codes[found[placed]]
+    return pd.Series(out, dtype="string")
+
+
+#: up to this many polygons, each scans every point; beyond, points are sorted once
+_FEW_POLYGONS: Final[int] = 16
+
+
+def _containing_polygons(
+    latitude: np.ndarray, longitude: np.ndarray, *, areas: gpd.GeoDataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """Index into the returned area codes of the polygon containing each point, -1 for none.
+
+    Polygons are visited in area-code order and each
+    tests, in one vectorised call, the still-unplaced points inside its bounding box (found by
+    binary search on the points sorted by longitude or latitude, whichever gives fewer). No point
+    geometries are built, which keeps ten million points to a few seconds and little memory; the
+    loop is over polygons (thousands), never over points.
+    """
     if "area_code" not in areas.columns:
         raise ValueError(f"The areas table needs an 'area_code' column; it has {list(areas)}.")
-    points = gpd.GeoDataFrame(
-        {"pt": np.arange(len(latitude))},
-        geometry=gpd.points_from_xy(longitude, latitude),
-        crs="EPSG:4326",
-    )
+    lat = np.asarray(latitude, dtype=np.float64)
+    lon = np.asarray(longitude, dtype=np.float64)
     polys = areas[["area_code", "geometry"]].to_crs("EPSG:4326")
-    joined = gpd.sjoin(points, polys, how="left", predicate="intersects")
-    joined = joined.sort_values(["pt", "area_code"], kind="mergesort")
-    joined = joined.drop_duplicates("pt", keep="first").sort_values("pt")
-    return pd.Series(joined["area_code"].to_numpy(), dtype="string")
+    codes = polys["area_code"].to_numpy(dtype=object)
+    geoms = polys.geometry.to_numpy()
+    bounds = shapely.bounds(geoms)
+    rank = pd.factorize(codes, sort=True)[0]
+    rank = np.where(rank < 0, len(codes), rank)  # a missing code comes last
+    every = np.arange(len(lat))
+    if len(codes) > _FEW_POLYGONS:
+        by_lon = np.argsort(lon, kind="stable")
+        by_lat = np.argsort(lat, kind="stable")
+        sorted_lon = lon[by_lon]
+        sorted_lat = lat[by_lat]
+    found = np.full(len(lat), -1, dtype=np.int64)
+    for i in np.lexsort((np.arange(len(codes)), rank)):
+        min_lon, min_lat, max_lon, max_lat = bounds[i]
+        if not np.isfinite(bounds[i]).all():
+            continue  # an empty or missing geometry contains nothing
+        if len(codes) <= _FEW_POLYGONS:
+            candidates = every
+        else:
+            lon_from = np.searchsorted(sorted_lon, min_lon, side="left")
+            lon_to = np.searchsorted(sorted_lon, max_lon, side="right")
+            lat_from = np.searchsorted(sorted_lat, min_lat, side="left")
+            lat_to = np.searchsorted(sorted_lat, max_lat, side="right")
+            if lon_to - lon_from <= lat_to - lat_from:
+                candidates = by_lon[lon_from:lon_to]
+            else:
+                candidates = by_lat[lat_from:lat_to]
+        candidates = candidates[found[candidates] < 0]
+        c_lon = lon[candidates]
+        c_lat = lat[candidates]
+        in_box = (c_lon >= min_lon) & (c_lon <= max_lon) & (c_lat >= min_lat) & (c_lat <= max_lat)
+        candidates = candidates[in_box]
+        if candidates.size:
+            inside = shapely.intersects_xy(geoms[i], lon[candidates], lat[candidates])
+            found[candidates[inside]] = i
+    return found, codes
 
 
 def summarise_quality(result: ValidatedEvents, *, by_file_read: pd.Series) -> dict[str, Any]:

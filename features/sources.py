@@ -7,10 +7,17 @@ A loader reads, renames and records provenance (file, row); it judges nothing. J
 from __future__ import annotations
 
 import codecs
+import csv
+import io
 import json
 import logging
+import lzma
+import os
 import re
-from collections.abc import Sequence
+import tarfile
+import zipfile
+import zlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -18,9 +25,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pv
 import pyproj
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
+from features.events import map_unique, to_float
 from features.taxonomy import validate_crime_types
 
 log = logging.getLogger(__name__)
@@ -129,7 +140,10 @@ _MONTH = re.compile(r"^\s*(\d{4})-(0[1-9]|1[0-2])\s*$")
 
 def _month_to_day(month: pd.Series) -> pd.Series:
     """``YYYY-MM`` to ``YYYY-MM-01``; anything else stays as read for the validator to judge."""
-    text = month.astype("string")
+    return map_unique(month.astype("string"), _months_to_days)
+
+
+def _months_to_days(text: pd.Series) -> pd.Series:
     parts = text.str.extract(_MONTH)
     first_day = parts[0] + "-" + parts[1] + "-01"
     return first_day.where(parts[0].notna(), text.mask(text.str.strip() == ""))
@@ -212,105 +226,308 @@ def load_police_uk_street_csv(folder: Path) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _read_api_records(path: Path) -> list[dict[str, Any]]:
-    """Parse one API response file and check its records have the keys the loader reads."""
-    if not path.is_file():
-        raise FileNotFoundError(f"No data.police.uk API response file at {path}.")
+#: archive suffixes the API loader reads as archives (members are streamed, never unpacked)
+API_ARCHIVE_SUFFIXES: Final[tuple[str, ...]] = (
+    ".tar",
+    ".tar.gz",
+    ".tgz",
+    ".tar.xz",
+    ".txz",
+    ".zip",
+)
+_API_TEXT_COLUMNS: Final[tuple[str, ...]] = (
+    "event_id",
+    "month",
+    "crime_type",
+    "latitude",
+    "longitude",
+)
+#: a response's source name and its columns; None for a zero-byte file
+_ApiResponse = tuple[str, pa.Table | None]
+
+
+def _is_api_member(name: str) -> bool:
+    """A ``*.json`` file, except macOS resource forks (``__MACOSX/``, ``._name.json``)."""
+    parts = name.split("/")
+    return name.endswith(".json") and parts[0] != "__MACOSX" and not parts[-1].startswith("._")
+
+
+def _json_text(values: list[Any]) -> pa.Array:
+    """JSON scalars as Arrow text, each value as ``str(value)`` would write it (null stays null).
+
+    Text, integer and all-null columns, which is what the API returns, convert in Arrow; anything
+    else (floats, booleans, nested values, mixed types) goes through ``str`` value by value.
+    """
     try:
-        payload = json.loads(path.read_text(encoding="utf-8-sig"))
+        array = pa.array(values)
+    except (pa.ArrowException, OverflowError, TypeError, ValueError):
+        array = None  # mixed or out-of-range types: Arrow cannot hold them in one column
+    if array is not None and pa.types.is_string(array.type):
+        return array
+    if array is not None and (pa.types.is_integer(array.type) or pa.types.is_null(array.type)):
+        return array.cast(pa.string())
+    return pa.array([None if v is None else str(v) for v in values], type=pa.string())
+
+
+def _record_problem(record: Any) -> str | None:
+    """Why a crimes-street record cannot be read, or None when it can."""
+    if not isinstance(record, dict):
+        return (
+            f"must be a JSON object with keys {list(API_RECORD_KEYS)}; got {type(record).__name__}"
+        )
+    missing = [k for k in API_RECORD_KEYS if k not in record]
+    location = record.get("location")
+    if isinstance(location, dict):
+        missing += [f"location.{k}" for k in API_LOCATION_KEYS if k not in location]
+    if missing:
+        return (
+            f"lacks required key(s) {missing}; expected {list(API_RECORD_KEYS)} and "
+            f"location.{{latitude, longitude}}; it has {sorted(map(str, record))}"
+        )
+    return None
+
+
+_EMPTY_API_RESPONSE: Final[pa.Table] = pa.table(
+    {c: pa.array([], type=pa.string()) for c in _API_TEXT_COLUMNS}
+)
+
+
+def _parse_api_response(data: bytes, *, where: str) -> pa.Table | None:
+    """One crimes-street response as Arrow text columns (see ``_API_TEXT_COLUMNS``).
+
+    ``where`` names the response in error messages. Zero bytes (an interrupted download) give
+    None; anything else must be a JSON list of records with the keys the loader reads.
+    """
+    if not data:
+        return None
+    try:
+        payload = json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{where}: not UTF-8 text ({err}).") from err
     except json.JSONDecodeError as err:
         raise ValueError(
-            f"{path}: not valid JSON ({err.msg} at line {err.lineno}, column {err.colno}, "
+            f"{where}: not valid JSON ({err.msg} at line {err.lineno}, column {err.colno}, "
             f"char {err.pos}); expected a list of crimes-street records."
         ) from err
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{path}: not UTF-8 text ({err}).") from err
     if not isinstance(payload, list):
         raise ValueError(
-            f"{path}: the top level must be a JSON list of crimes-street records; "
+            f"{where}: the top level must be a JSON list of crimes-street records; "
             f"got {type(payload).__name__}."
         )
-    for index, record in enumerate(payload):
-        if not isinstance(record, dict):
-            raise ValueError(
-                f"{path}: record {index} must be a JSON object with keys "
-                f"{list(API_RECORD_KEYS)}; got {type(record).__name__}."
-            )
-        missing = [k for k in API_RECORD_KEYS if k not in record]
-        location = record.get("location")
-        if isinstance(location, dict):
-            missing += [f"location.{k}" for k in API_LOCATION_KEYS if k not in location]
-        if missing:
-            raise ValueError(
-                f"{path}: record {index} lacks required key(s) {missing}; expected "
-                f"{list(API_RECORD_KEYS)} and location.{{latitude, longitude}}; "
-                f"it has {sorted(map(str, record))}."
-            )
-    return payload
+    try:
+        # Strict lookups: a record without a key the loader reads fails here, and only then
+        # are the records searched for the first offender, for the message.
+        locations = [r["location"] for r in payload]
+        columns = {
+            "event_id": [r["id"] for r in payload],
+            "month": [r["month"] for r in payload],
+            "crime_type": [r["category"] for r in payload],
+            "latitude": [loc["latitude"] if isinstance(loc, dict) else None for loc in locations],
+            "longitude": [loc["longitude"] if isinstance(loc, dict) else None for loc in locations],
+        }
+    except (KeyError, TypeError):
+        problems = (_record_problem(record) for record in payload)
+        index, problem = next((i, p) for i, p in enumerate(problems) if p is not None)
+        raise ValueError(f"{where}: record {index} {problem}.") from None
+    try:
+        return pa.table({name: _json_text(values) for name, values in columns.items()})
+    except UnicodeEncodeError as err:  # a lone surrogate written as an escape, e.g. "\\ud800"
+        raise ValueError(
+            f"{where}: a record holds text that is not valid Unicode ({err.reason}); "
+            f"expected UTF-8 text."
+        ) from err
 
 
-def _as_text(values: list[Any]) -> pd.Series:
-    """JSON scalars as text (null and "" become NA); other values become str(value)."""
-    return _blank_to_na(pd.Series([None if v is None else str(v) for v in values], dtype="string"))
+def _strip_common_folder(names: list[str]) -> list[str]:
+    """Member paths without the one leading folder they all share (an archive's wrapper)."""
+    heads = {n.split("/", 1)[0] for n in names}
+    if len(heads) == 1 and all("/" in n for n in names):
+        return [n.split("/", 1)[1] for n in names]
+    return names
 
 
-def load_police_uk_api_json(paths: Sequence[Path]) -> pd.DataFrame:
-    """Read data.police.uk ``crimes-street`` API responses (one JSON list per file).
+def _archive_members(path: Path) -> Iterator[tuple[str, bytes | None]]:
+    """Stream ``(member path, bytes)`` of an archive's files; bytes are None for non-API files.
 
-    Files are read in the order given. Overlapping query polygons return the same crime more
-    than once; every row is kept, and :func:`features.events.validate_events` quarantines the
-    repeats as ``duplicate_id`` (validate with ``time_format=POLICE_UK_TIME_FORMAT``).
+    Tar archives (plain, gzip, bzip2 or xz) are read front to back in one pass, which is all xz
+    allows; zip members come in name order. Nothing is written to disk.
+    """
+    if path.name.lower().endswith(".zip"):
+        with zipfile.ZipFile(path) as archive:
+            for info in sorted(archive.infolist(), key=lambda i: i.filename):
+                if not info.is_dir():
+                    api = _is_api_member(info.filename)
+                    yield info.filename, archive.read(info) if api else None
+        return
+    with tarfile.open(path, mode="r|*") as archive:
+        for member in archive:
+            if member.isdir():
+                continue
+            name = member.name.removeprefix("./")
+            handle = archive.extractfile(member) if member.isfile() else None
+            if handle is None or not _is_api_member(name):
+                yield name, None
+            else:
+                yield name, handle.read()
+
+
+def _read_api_archive(path: Path) -> list[_ApiResponse]:
+    """Parse every ``*.json`` member of an archive; names lose the common leading folder."""
+    members: list[_ApiResponse] = []
+    ignored: list[str] = []
+    kind = "zip" if path.name.lower().endswith(".zip") else "tar"
+    try:
+        for name, data in _archive_members(path):
+            if data is None:
+                ignored.append(name)
+            else:
+                members.append((name, _parse_api_response(data, where=f"{path} member {name}")))
+    except (
+        tarfile.TarError,
+        zipfile.BadZipFile,
+        lzma.LZMAError,
+        zlib.error,
+        EOFError,
+        OSError,
+        NotImplementedError,  # a zip compression method Python lacks
+        RuntimeError,  # an encrypted zip member
+    ) as err:
+        raise ValueError(
+            f"{path}: cannot be read as a {kind} archive ({err}); expected an intact "
+            f"{'/'.join(API_ARCHIVE_SUFFIXES)} file of crimes-street JSON responses."
+        ) from err
+    if ignored:
+        log.info(
+            "ignored %d member(s) of %s that are not *.json files, e.g. %s",
+            len(ignored),
+            path,
+            ignored[:3],
+        )
+    if not members:
+        raise ValueError(
+            f"{path}: the archive holds no *.json members ({len(ignored)} other member(s) "
+            f"ignored); expected data.police.uk crimes-street API responses."
+        )
+    members.sort(key=lambda m: m[0])
+    names = _strip_common_folder([name for name, _ in members])
+    return [(name, table) for name, (_, table) in zip(names, members, strict=True)]
+
+
+def _read_api_folder(folder: Path) -> list[_ApiResponse]:
+    """Parse every ``*.json`` file below a folder, named by their path relative to it."""
+    names = sorted(
+        name
+        for name in (p.relative_to(folder).as_posix() for p in folder.rglob("*.json"))
+        if _is_api_member(name) and (folder / name).is_file()
+    )
+    if not names:
+        raise FileNotFoundError(
+            f"No *.json files under {folder}; expected data.police.uk crimes-street API responses."
+        )
+    return [
+        (name, _parse_api_response((folder / name).read_bytes(), where=str(folder / name)))
+        for name in names
+    ]
+
+
+def _read_api_input(path: Path) -> list[_ApiResponse]:
+    """``(source_file, columns)`` per response of one input: folder, archive or JSON file."""
+    if path.is_dir():
+        return _read_api_folder(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No data.police.uk API response file at {path}.")
+    if path.name.lower().endswith(API_ARCHIVE_SUFFIXES):
+        return _read_api_archive(path)
+    return [(path.name, _parse_api_response(path.read_bytes(), where=str(path)))]
+
+
+def load_police_uk_api_json(paths: Path | Sequence[Path]) -> pd.DataFrame:
+    """Read data.police.uk ``crimes-street`` API responses (one JSON list per response).
+
+    Each input is a folder (every ``*.json`` below it, in name order), an archive
+    (``.tar``, ``.tar.gz``/``.tgz``, ``.tar.xz``/``.txz`` or ``.zip``: every ``*.json`` member,
+    in name order, streamed without unpacking to disk; other members are ignored and counted in
+    the log) or a JSON file; inputs are read in the order given. macOS resource forks
+    (``__MACOSX/``, ``._*.json``) are skipped. A zero-byte response, which an interrupted download
+    leaves, holds no records and is logged as a warning.
+
+    Overlapping query polygons return the same crime more than once; every row is kept, and
+    :func:`features.events.validate_events` quarantines the repeats as ``duplicate_id`` (validate
+    with ``time_format=POLICE_UK_TIME_FORMAT``).
+
+    Parameters
+    ----------
+    paths
+        One input or a sequence of them.
 
     Returns
     -------
     pandas.DataFrame
-        A raw canonical frame: ``source_file`` (the file name), ``source_row`` (1-based record
-        index), ``event_id`` (``str(id)``), ``timestamp`` (``YYYY-MM-01`` text from ``month``, or
-        the raw value when it is not a ``YYYY-MM`` month), ``crime_type`` (the API slug),
-        ``latitude`` and ``longitude`` (text as given; null when ``location`` is null),
-        ``area_code`` (always null: the API returns no LSOA).
+        A raw canonical frame: ``source_file`` (a JSON file's name; for a folder the path
+        relative to it; for an archive the member path without the leading folder all members
+        share), ``source_row`` (1-based record index), ``event_id`` (``str(id)``), ``timestamp``
+        (``YYYY-MM-01`` text from ``month``, or the raw value when it is not a ``YYYY-MM``
+        month), ``crime_type`` (the API slug), ``latitude`` and ``longitude`` (text as given; null
+        when ``location`` is null), ``area_code`` (always null: the API returns no LSOA).
 
     Raises
     ------
     FileNotFoundError
-        When a path is not a file.
+        When an input does not exist, or a folder holds no ``*.json`` file.
     ValueError
-        When no paths are given, two paths share a file name, a file is not valid JSON (with the
-        error position), its top level is not a list, a record lacks a required key (first
-        offending record index and the keys), or every file holds an empty list.
+        When no inputs are given; an archive is corrupt (naming it) or holds no ``*.json``
+        member; a response is not UTF-8 or not valid JSON (with the error position), its top
+        level is not a list, or a record lacks a required key (first offending record index and
+        the keys); two responses would get the same ``source_file``; or every response is empty.
     """
-    paths = [Path(p) for p in paths]
-    if not paths:
+    inputs = [Path(paths)] if isinstance(paths, str | os.PathLike) else [Path(p) for p in paths]
+    if not inputs:
         raise ValueError("No data.police.uk API response files given; expected at least one.")
+    responses = [response for path in inputs for response in _read_api_input(path)]
+    names = [name for name, _ in responses]
     _require_distinct_sources(
-        [p.name for p in paths], paths, why="names, since source_file records the name"
+        names, inputs, why="names, since source_file records them (file name or member path)"
     )
-    frames: list[pd.DataFrame] = []
-    for path in paths:
-        records = _read_api_records(path)
-        locations = [r["location"] if isinstance(r["location"], dict) else {} for r in records]
-        frames.append(
-            pd.DataFrame(
-                {
-                    "source_file": path.name,
-                    "source_row": pd.RangeIndex(1, len(records) + 1),
-                    "event_id": _as_text([r["id"] for r in records]),
-                    "timestamp": _month_to_day(_as_text([r["month"] for r in records])),
-                    "crime_type": _as_text([r["category"] for r in records]),
-                    "latitude": _as_text([loc.get("latitude") for loc in locations]),
-                    "longitude": _as_text([loc.get("longitude") for loc in locations]),
-                    "area_code": pd.Series(pd.NA, index=range(len(records)), dtype="string"),
-                }
-            )
+    blank = [name for name, table in responses if table is None]
+    if blank:
+        log.warning(
+            "%d of %d API response file(s) are empty (zero bytes, as an interrupted download "
+            "leaves them) and count as holding no records, e.g. %s",
+            len(blank),
+            len(responses),
+            blank[:3],
         )
-        log.info("read %d records from %s", len(records), path)
-    rows = sum(len(f) for f in frames)
+    tables = [_EMPTY_API_RESPONSE if table is None else table for _, table in responses]
+    lengths = np.array([table.num_rows for table in tables], dtype=np.int64)
+    rows = int(lengths.sum())
     if rows == 0:
         raise ValueError(
-            f"Empty input: the {len(paths)} API response file(s) hold no records; "
+            f"Empty input: the {len(responses)} API response file(s) hold no records; "
             f"expected at least one crime."
         )
-    return pd.concat(frames, ignore_index=True)
+    table = pa.concat_tables(tables).combine_chunks()
+    starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    which = np.repeat(np.arange(len(responses)), lengths)
+
+    def text(column: pa.ChunkedArray | pa.Array) -> pd.Series:
+        return _blank_to_na(pd.Series(pd.arrays.ArrowStringArray(column)))
+
+    out = pd.DataFrame(
+        {
+            "source_file": text(pc.take(pa.array(names, type=pa.string()), which)).astype(str),
+            "source_row": np.arange(1, rows + 1, dtype=np.int64) - starts,
+            "event_id": text(table["event_id"]),
+            "timestamp": _month_to_day(text(table["month"])),
+            "crime_type": text(table["crime_type"]),
+            "latitude": text(table["latitude"]),
+            "longitude": text(table["longitude"]),
+            "area_code": pd.Series(pd.NA, index=range(rows), dtype="string"),
+        }
+    )
+    log.info(
+        "read %d records from %d API response(s) in %d input(s)", rows, len(responses), len(inputs)
+    )
+    return out
 
 
 # --- any delimited file with a column mapping (e.g. SLMPD St. Louis) -----------------------------
@@ -319,6 +536,8 @@ def load_police_uk_api_json(paths: Sequence[Path]) -> pd.DataFrame:
 #: 31111 -> "3" robbery, 115400 -> "11" fraud); a code that is not a number maps to nothing.
 CategoryTransform = Literal["none", "ucr_group"]
 WGS84: Final[str] = "EPSG:4326"
+#: bytes per block of Arrow's CSV reader; blocks are parsed in parallel
+CSV_BLOCK_BYTES: Final[int] = 16 << 20
 
 
 def normalise_header(name: str) -> str:
@@ -341,7 +560,11 @@ class ColumnMapping(BaseModel):
     time_column, time_format
         The occurrence-time column and its strptime format (``"%m/%d/%Y %H:%M"``).
     time_zone
-        IANA zone the times are recorded in. Informational: timestamps stay naive local time.
+        IANA zone the data is recorded in (``"America/Chicago"``); pass it on to
+        :func:`features.events.validate_events`. Beatwise works in naive wall-clock time of this
+        zone: text timestamps that carry a UTC offset or ``Z`` (a ``time_format`` with ``%z``)
+        are converted to it and made naive, and naive timestamps, as SLMPD writes them, are
+        taken as already local in it and kept as they are.
     latitude_column, longitude_column
         WGS84 decimal degrees. Give these, or all three of ``x_column``, ``y_column``, ``crs``.
     x_column, y_column, crs
@@ -464,37 +687,90 @@ class ColumnMapping(BaseModel):
         return tuple(dict.fromkeys(c for c in named if c is not None))
 
 
-def _read_mapped_file(path: Path, *, mapping: ColumnMapping) -> pd.DataFrame:
-    """One CSV, all text, with the mapping's columns renamed to the mapping's spelling."""
+def _mapped_headers(headers: list[str], *, path: Path, mapping: ColumnMapping) -> dict[str, str]:
+    """Mapping column name -> the file's header for it, matched with :func:`normalise_header`."""
+    keys = pd.Series([normalise_header(h) for h in headers], dtype=object)
+    clashes = sorted(set(keys[keys.duplicated()]))
+    if clashes:
+        raise ValueError(
+            f"{path}: headers {headers} are ambiguous once case, spaces, hyphens and "
+            f"underscores are ignored ({clashes} appear more than once); expected distinct names."
+        )
+    by_key = dict(zip(keys, headers, strict=True))
+    found = {
+        c: by_key[normalise_header(c)]
+        for c in mapping.source_columns()
+        if normalise_header(c) in by_key
+    }
+    renamed = [next((c for c, h in found.items() if h == header), header) for header in headers]
+    _require_columns(pd.DataFrame(columns=renamed), mapping.source_columns(), where=path)
+    return found
+
+
+def _read_mapped_file_pandas(path: Path, *, mapping: ColumnMapping, skip: int) -> pa.Table:
+    """The slow reader, for the files the Arrow reader refuses (see ``_read_mapped_file``)."""
     try:
         with path.open("rb") as handle:
-            # SLMPD puts a UTF-8 BOM on some cp1252 files, so the BOM is skipped, not trusted.
-            if handle.read(len(codecs.BOM_UTF8)) != codecs.BOM_UTF8:
-                handle.seek(0)
+            handle.seek(skip)
             table = pd.read_csv(handle, dtype=str, keep_default_na=False, encoding=mapping.encoding)
     except pd.errors.EmptyDataError:
-        return pd.DataFrame({c: pd.Series([], dtype=str) for c in mapping.source_columns()})
+        table = pd.DataFrame({c: pd.Series([], dtype=str) for c in mapping.source_columns()})
     except (UnicodeDecodeError, pd.errors.ParserError) as err:
         raise ValueError(
             f"{path}: cannot be read as a {mapping.encoding} CSV file ({err}); set the "
             f"mapping's 'encoding' (e.g. 'cp1252') if the file uses another one."
         ) from err
-    keys = pd.Series([normalise_header(str(c)) for c in table.columns])
-    clashes = sorted(set(keys[keys.duplicated()]))
-    if clashes:
-        raise ValueError(
-            f"{path}: headers {list(table.columns)} are ambiguous once case, spaces, hyphens and "
-            f"underscores are ignored ({clashes} appear more than once); expected distinct names."
-        )
-    by_key = dict(zip(keys, table.columns, strict=True))
-    renames = {
-        by_key[normalise_header(c)]: c
-        for c in mapping.source_columns()
-        if normalise_header(c) in by_key
-    }
-    table = table.rename(columns=renames)
-    _require_columns(table, mapping.source_columns(), where=path)
-    return table[list(mapping.source_columns())]
+    found = _mapped_headers([str(c) for c in table.columns], path=path, mapping=mapping)
+    return pa.table(
+        {c: pa.array(table[h].astype(object), type=pa.string()) for c, h in found.items()}
+    )
+
+
+def _csv_header(path: Path, *, skip: int, encoding: str) -> list[str]:
+    """The first non-blank record of a CSV file, decoded, read with the standard csv module."""
+    with path.open("rb") as handle:
+        handle.seek(skip)
+        text = io.TextIOWrapper(handle, encoding=encoding, newline="")
+        return next((row for row in csv.reader(text) if row), [])
+
+
+def _read_mapped_file(path: Path, *, mapping: ColumnMapping) -> pa.Table:
+    """One CSV's mapped columns as Arrow text, named in the mapping's spelling.
+
+    Arrow's multithreaded reader does the work, every value as text and blank as ``""``. A file
+    it refuses (a row with fewer fields than the header, bytes the encoding cannot decode,
+    repeated header names) is read again with pandas, whose reading the loader has always
+    followed: short rows become blanks, and undecodable files get pandas' error message.
+    """
+    with path.open("rb") as handle:
+        # SLMPD puts a UTF-8 BOM on some cp1252 files, so the BOM is skipped, not trusted.
+        skip = len(codecs.BOM_UTF8) if handle.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8 else 0
+    try:
+        # The header comes from the csv module: Arrow's streaming reader, opened only to learn
+        # the names, can go on reading in the background after it is closed.
+        headers = _csv_header(path, skip=skip, encoding=mapping.encoding)
+        if not headers:
+            return pa.table({c: pa.array([], type=pa.string()) for c in mapping.source_columns()})
+        if len(set(headers)) < len(headers):
+            return _read_mapped_file_pandas(path, mapping=mapping, skip=skip)
+        found = _mapped_headers(headers, path=path, mapping=mapping)
+        columns = list(dict.fromkeys(found.values()))
+        with path.open("rb") as handle:
+            handle.seek(skip)
+            table = pv.read_csv(
+                handle,
+                read_options=pv.ReadOptions(encoding=mapping.encoding, block_size=CSV_BLOCK_BYTES),
+                parse_options=pv.ParseOptions(newlines_in_values=True),
+                convert_options=pv.ConvertOptions(
+                    include_columns=columns,
+                    column_types=dict.fromkeys(columns, pa.string()),
+                    strings_can_be_null=False,
+                ),
+            )
+    except (pa.ArrowInvalid, pa.ArrowKeyError, UnicodeDecodeError, csv.Error) as err:
+        log.debug("%s: Arrow cannot read it (%s); reading it with pandas", path, err)
+        return _read_mapped_file_pandas(path, mapping=mapping, skip=skip)
+    return pa.table({c: table[h] for c, h in found.items()})
 
 
 def _stripped(values: pd.Series) -> pd.Series:
@@ -502,17 +778,25 @@ def _stripped(values: pd.Series) -> pd.Series:
     return text.mask(text == "")
 
 
+def _ucr_groups(values: pd.Series) -> pd.Series:
+    code = pd.to_numeric(values, errors="coerce")
+    integral = code.notna() & (code == code.round())
+    return (code.where(integral) // 10000).astype("Int64").astype("string")
+
+
 def _category_labels(values: pd.Series, *, mapping: ColumnMapping) -> pd.Series:
     """Canonical type where the mapping names one, else the source value as read."""
-    if mapping.category_transform == "ucr_group":
-        code = pd.to_numeric(values, errors="coerce")
-        integral = code.notna() & (code == code.round())
-        key = (code.where(integral) // 10000).astype("Int64").astype("string")
-    else:
-        key = values
     if mapping.category_map is None:
         return values
+    ucr = mapping.category_transform == "ucr_group"
+    key = map_unique(values, _ucr_groups) if ucr else values
     return key.map(mapping.category_map).astype("string").fillna(values)
+
+
+def _float_text(values: np.ndarray) -> pd.Series:
+    """Floats as the shortest text that reads back to the same number; NaN becomes NA."""
+    text = pa.array(values, from_pandas=True).cast(pa.large_string())
+    return pd.Series(pd.arrays.ArrowStringArray(text))
 
 
 def _wgs84_text(x_text: pd.Series, y_text: pd.Series, *, crs: str) -> tuple[pd.Series, pd.Series]:
@@ -521,19 +805,24 @@ def _wgs84_text(x_text: pd.Series, y_text: pd.Series, *, crs: str) -> tuple[pd.S
     Blank stays NA (``missing_coordinates``); 0/0 becomes ``"0"``/``"0"`` and a non-number
     ``"NaN"`` (both ``invalid_coordinates``).
     """
-    x = pd.to_numeric(x_text, errors="coerce").to_numpy(dtype=np.float64)
-    y = pd.to_numeric(y_text, errors="coerce").to_numpy(dtype=np.float64)
+    x = to_float(x_text)
+    y = to_float(y_text)
     zero = (x == 0) & (y == 0)
     ok = np.isfinite(x) & np.isfinite(y) & ~zero
     lon = np.full(len(x), np.nan)
     lat = np.full(len(x), np.nan)
     transformer = pyproj.Transformer.from_crs(crs, WGS84, always_xy=True)
     lon[ok], lat[ok] = transformer.transform(x[ok], y[ok])
-    lat_text = pd.Series(lat, dtype=np.float64).astype("string")
-    lon_text = pd.Series(lon, dtype=np.float64).astype("string")
+    lat_text = _float_text(lat)
+    lon_text = _float_text(lon)
     lat_text = lat_text.fillna("NaN").mask(zero, "0").mask(x_text.isna().to_numpy(), pd.NA)
     lon_text = lon_text.fillna("NaN").mask(zero, "0").mask(y_text.isna().to_numpy(), pd.NA)
     return lat_text, lon_text
+
+
+def _whole_numbers(values: pd.Series) -> pd.Series:
+    count = pd.to_numeric(values, errors="coerce")
+    return count.where(count == count.round()).astype("Int64")
 
 
 def load_mapped_csv(
@@ -543,7 +832,10 @@ def load_mapped_csv(
 
     Files are read in the order given, every column as text. The loader renames, joins ids,
     maps categories and reprojects; it judges nothing, so bad values pass through for
-    :func:`features.events.validate_events` (validate with ``time_format=mapping.time_format``).
+    :func:`features.events.validate_events` (validate with ``time_format=mapping.time_format``
+    and ``time_zone=mapping.time_zone``). Arrow's CSV reader does the reading; a file it refuses
+    (a short row, undecodable bytes, repeated headers) is read with pandas instead, which fills a
+    short row with blanks and names undecodable bytes.
 
     Returns
     -------
@@ -582,27 +874,36 @@ def load_mapped_csv(
         except ValueError as err:
             raise ValueError(f"{path} is not inside the root folder {root}.") from err
     _require_distinct_sources(names, paths, why="source names (give a root to keep folders)")
-    frames: list[pd.DataFrame] = []
-    for path, name in zip(paths, names, strict=True):
-        table = _read_mapped_file(path, mapping=mapping)
-        table.insert(0, "source_file", name)
-        table.insert(1, "source_row", np.arange(1, len(table) + 1, dtype=np.int64))
-        frames.append(table)
-        log.info("read %d rows from %s", len(table), path)
-    table = pd.concat(frames, ignore_index=True)
-    if table.empty:
+    tables: list[pa.Table] = []
+    for path in paths:
+        tables.append(_read_mapped_file(path, mapping=mapping))
+        log.info("read %d rows from %s", tables[-1].num_rows, path)
+    lengths = np.array([t.num_rows for t in tables], dtype=np.int64)
+    rows = int(lengths.sum())
+    if rows == 0:
         raise ValueError(
             f"Empty input: the {len(paths)} CSV file(s) {[str(p) for p in paths]} hold no data "
             f"rows; expected at least one record."
         )
-    text = {c: _stripped(table[c]) for c in mapping.source_columns()}
+    table = pa.concat_tables(tables)
+    del tables
+    which = np.repeat(np.arange(len(paths)), lengths)
+    source_file = pc.take(pa.array(names, type=pa.string()), which)
+    source_row = np.arange(1, rows + 1, dtype=np.int64) - np.repeat(
+        np.cumsum(lengths) - lengths, lengths
+    )
+    text = {
+        c: _stripped(pd.Series(pd.arrays.ArrowStringArray(table[c])))
+        for c in mapping.source_columns()
+    }
+    del table
     ids = [text[c].fillna("") for c in mapping.id_columns]
     event_id = ids[0].str.cat(ids[1:], sep=":") if len(ids) > 1 else ids[0]
-    event_id = event_id.mask(pd.concat(ids, axis=1).eq("").all(axis=1))
+    event_id = event_id.mask(np.logical_and.reduce([(i == "").to_numpy(dtype=bool) for i in ids]))
     out = pd.DataFrame(
         {
-            "source_file": table["source_file"].astype("string"),
-            "source_row": table["source_row"],
+            "source_file": pd.Series(pd.arrays.ArrowStringArray(source_file)),
+            "source_row": source_row,
             "event_id": event_id,
             "timestamp": text[mapping.time_column],
             "crime_type": _category_labels(text[mapping.category_column], mapping=mapping),
@@ -624,7 +925,6 @@ def load_mapped_csv(
     if mapping.count_column is None:
         out["record_count"] = pd.Series(1, index=out.index, dtype="Int64")
     else:
-        count = pd.to_numeric(text[mapping.count_column], errors="coerce")
-        out["record_count"] = count.where(count == count.round()).astype("Int64")
+        out["record_count"] = map_unique(text[mapping.count_column], _whole_numbers)
     log.info("read %d rows from %d CSV file(s) through a column mapping", len(out), len(paths))
     return out

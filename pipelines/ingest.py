@@ -124,7 +124,7 @@ def read_source(cfg: IngestConfig, data_dir: Path) -> tuple[pd.DataFrame, str | 
     if cfg.source == "police_uk_csv":
         return load_police_uk_street_csv(events), POLICE_UK_TIME_FORMAT
     if cfg.source == "police_uk_api":
-        return load_police_uk_api_json([events]), POLICE_UK_TIME_FORMAT
+        return load_police_uk_api_json(events), POLICE_UK_TIME_FORMAT
     assert cfg.mapping is not None  # validated
     if events.is_dir():
         paths = sorted(p for p in events.glob(cfg.pattern) if p.is_file())
@@ -179,7 +179,12 @@ def main(argv: list[str] | None = None) -> int:
     def validate(study_areas: gpd.GeoDataFrame | None) -> ValidatedEvents:
         with timed(log, "validation"):
             return validate_events(
-                raw, areas=study_areas, as_of=as_of, time_format=time_format, not_before=not_before
+                raw,
+                areas=study_areas,
+                as_of=as_of,
+                time_format=time_format,
+                time_zone=None if cfg.mapping is None else cfg.mapping.time_zone,
+                not_before=not_before,
             )
 
     result = validate(areas)

@@ -13,7 +13,11 @@ from hypothesis import strategies as st
 from features.events import (
     QUARANTINE_REASONS,
     detect_time_resolution,
+    locate_in_areas,
+    make_quarantine,
+    map_unique,
     summarise_quality,
+    to_float,
     validate_events,
 )
 
@@ -149,3 +153,185 @@ def test_detect_time_resolution() -> None:
     assert detect_time_resolution(ts("2024-03-01 12:00")) == "sub_day"
     with pytest.raises(ValueError, match="at least one timestamp"):
         detect_time_resolution(ts())
+
+
+# --- the study period's start --------------------------------------------------------------------
+
+
+def test_rows_before_the_study_period_are_quarantined() -> None:
+    start = pd.Timestamp("2024-01-01")
+    rows = [
+        {**GOOD, "event_id": "old", "timestamp": "1990-06-01 12:00"},
+        {**GOOD, "event_id": "edge", "timestamp": "2024-01-01 00:00"},  # on the start: kept
+        {**GOOD, "event_id": "late", "timestamp": "2023-12-31 23:59"},
+        {**GOOD, "event_id": "future", "timestamp": "2031-01-01 00:00"},
+        {**GOOD, "event_id": "bad", "timestamp": "1990-13-01 00:00"},
+    ]
+    result = validate_events(raw_frame(rows), areas=None, as_of=AS_OF, not_before=start)
+    q = result.quarantine.set_index("source_row")
+    assert q["reason"].to_dict() == {
+        1: "before_start",
+        3: "before_start",
+        4: "future_date",
+        5: "unparseable_date",
+    }
+    assert q.loc[1, "detail"] == (
+        "timestamp 1990-06-01 12:00 is before the study period starts (2024-01-01 00:00)"
+    )
+    assert result.accepted["event_id"].tolist() == ["edge"]
+    assert QUARANTINE_REASONS["before_start"] == "occurred before the study period starts"
+    kept_all = validate_events(raw_frame(rows), areas=None, as_of=AS_OF)
+    assert "before_start" not in set(kept_all.quarantine["reason"])
+
+
+def test_study_period_cannot_start_after_the_as_of_date() -> None:
+    with pytest.raises(ValueError, match=r"not_before \(2025-01-01 00:00:00\) must not be after"):
+        validate_events(
+            raw_frame([GOOD]), areas=None, as_of=AS_OF, not_before=pd.Timestamp("2025-01-01")
+        )
+
+
+# --- time zones: UTC offsets become local wall-clock time ----------------------------------------
+
+
+def test_offsets_become_wall_clock_time_across_the_dst_changes() -> None:
+    # Chicago: clocks went forward at 02:00 on 2019-03-10 and back at 02:00 on 2019-11-03.
+    stamps = {
+        "a": ("2019-03-10T07:30:00Z", "2019-03-10 01:30"),  # CST, UTC-6
+        "b": ("2019-03-10T08:30:00Z", "2019-03-10 03:30"),  # CDT, UTC-5: 02:30 never happened
+        "c": ("2019-11-03T06:30:00Z", "2019-11-03 01:30"),  # CDT
+        "d": ("2019-11-03T07:30:00Z", "2019-11-03 01:30"),  # CST: the repeated hour
+        "e": ("2019-03-10 09:30:00+01:00", "2019-03-10 03:30"),  # 08:30 UTC, as b
+        "f": ("2019-07-01T12:00:00-05:00", "2019-07-01 12:00"),  # already Chicago summer time
+        "g": ("2019-03-10 02:30", "2019-03-10 02:30"),  # naive: taken as local, left alone
+    }
+    rows = [{**GOOD, "event_id": k, "timestamp": text} for k, (text, _) in stamps.items()]
+    result = validate_events(raw_frame(rows), areas=None, as_of=AS_OF, time_zone="America/Chicago")
+    assert result.quarantine.empty
+    got = result.accepted.set_index("event_id")["timestamp"]
+    assert got.dtype == np.dtype("datetime64[ns]")
+    assert {k: got[k] for k in stamps} == {k: pd.Timestamp(v) for k, (_, v) in stamps.items()}
+
+
+def test_offsets_with_a_strptime_format_and_aware_datetimes() -> None:
+    rows = [
+        {**GOOD, "event_id": "a", "timestamp": "10/03/2019 07:30 +0000"},
+        {**GOOD, "event_id": "b", "timestamp": "10/03/2019 08:30 Z"},
+        {**GOOD, "event_id": "c", "timestamp": "10/03/2019 08:30"},  # no offset: not the format
+    ]
+    result = validate_events(
+        raw_frame(rows),
+        areas=None,
+        as_of=AS_OF,
+        time_format="%d/%m/%Y %H:%M %z",
+        time_zone="America/Chicago",
+    )
+    got = result.accepted.set_index("event_id")["timestamp"].to_dict()
+    assert got == {"a": pd.Timestamp("2019-03-10 01:30"), "b": pd.Timestamp("2019-03-10 03:30")}
+    assert result.quarantine["reason"].tolist() == ["unparseable_date"]
+    aware = raw_frame([GOOD]).assign(
+        timestamp=pd.Series(pd.to_datetime(["2019-03-10 08:30"]).tz_localize("UTC"))
+    )
+    local = validate_events(aware, areas=None, as_of=AS_OF, time_zone="America/Chicago")
+    assert local.accepted["timestamp"].tolist() == [pd.Timestamp("2019-03-10 03:30")]
+
+
+def test_offsets_without_a_time_zone_are_refused() -> None:
+    rows = [GOOD, {**GOOD, "event_id": "z", "timestamp": "2024-03-04T10:00:00Z"}]
+    with pytest.raises(ValueError, match=r"'2024-03-04T10:00:00Z' carries a UTC offset but no"):
+        validate_events(raw_frame(rows), areas=None, as_of=AS_OF)
+    aware = raw_frame([GOOD]).assign(
+        timestamp=pd.Series(pd.to_datetime(["2024-03-04 10:00"]).tz_localize("UTC"))
+    )
+    with pytest.raises(ValueError, match="naive local times"):
+        validate_events(aware, areas=None, as_of=AS_OF)
+
+
+def test_naive_timestamps_are_unchanged_by_a_time_zone() -> None:
+    rows = [
+        {**GOOD, "event_id": str(i), "timestamp": t}
+        for i, t in enumerate(["2024-03-31 01:30", "2024-10-27 01:30"])
+    ]
+    plain = validate_events(raw_frame(rows), areas=None, as_of=AS_OF)
+    zoned = validate_events(raw_frame(rows), areas=None, as_of=AS_OF, time_zone="Europe/London")
+    pd.testing.assert_frame_equal(plain.accepted, zoned.accepted)
+
+
+# --- the helpers that make validation fast give what pandas gives --------------------------------
+
+NUMBER_TEXT = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.floats(min_value=-1e6, max_value=1e6).map(lambda v: f"{v:.6f}"),
+    st.integers(min_value=-(10**25), max_value=10**25).map(str),
+    st.sampled_from(["", " ", " 1.5", "1.5 ", "+.5", "1.", "1e5", "1E-5", "-0", "0x10", "1_0"]),
+    st.sampled_from(["nan", "NaN", "inf", "-Infinity", "abc", "1e400", "--1", "1.2.3", "٣"]),
+    st.text(max_size=6),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.one_of(st.none(), NUMBER_TEXT), max_size=30))
+def test_to_float_matches_pandas_to_numeric(values: list[str | None]) -> None:
+    text = pd.Series(values, dtype="string")
+    expected = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    np.testing.assert_array_equal(to_float(text), expected)
+
+
+JSON_CELL = st.one_of(
+    st.none(),
+    st.text(max_size=8),
+    st.sampled_from(["a/b", '"q"', "back\\slash", "\x00", "é", "\u2028", "01/02/2019 10:00", ""]),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(JSON_CELL, JSON_CELL), min_size=1, max_size=10))
+def test_quarantine_raw_json_is_what_pandas_writes(rows: list[tuple[object, object]]) -> None:
+    raw = raw_frame([{**GOOD, "event_id": a, "latitude": b} for a, b in rows])
+    payload = raw.drop(columns=["source_file", "source_row"]).astype(str)
+    expected = payload.to_json(orient="records", lines=True).splitlines()
+    got = make_quarantine(raw, reason="duplicate_id", detail="d")["raw"].tolist()
+    assert got == expected
+
+
+def test_map_unique_is_the_function_applied_to_every_value() -> None:
+    values = pd.Series(["b", None, "a", "b", "", None], dtype="string", index=[5, 4, 3, 2, 1, 0])
+
+    def shout(text: pd.Series) -> pd.Series:
+        return text.str.upper().fillna("missing")
+
+    pd.testing.assert_series_equal(map_unique(values, shout), shout(values))
+
+
+# --- area lookup: the first polygon by code, edges inside ----------------------------------------
+
+
+def grid_areas(n: int) -> gpd.GeoDataFrame:
+    """``n`` x ``n`` unit squares from (0, 0), coded so that code order is not position order."""
+    boxes = [shapely.box(i, j, i + 1, j + 1) for i in range(n) for j in range(n)]
+    codes = [f"Z{(7 * k) % (n * n):03d}" for k in range(n * n)]
+    return gpd.GeoDataFrame({"area_code": codes}, geometry=boxes, crs="EPSG:4326")
+
+
+def sjoin_reference(lat: np.ndarray, lon: np.ndarray, areas: gpd.GeoDataFrame) -> list[object]:
+    points = gpd.GeoDataFrame(
+        {"pt": np.arange(len(lat))}, geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326"
+    )
+    joined = gpd.sjoin(points, areas[["area_code", "geometry"]], how="left", predicate="intersects")
+    joined = joined.sort_values(["pt", "area_code"], kind="mergesort").drop_duplicates("pt")
+    return [None if pd.isna(c) else c for c in joined.sort_values("pt")["area_code"]]
+
+
+@pytest.mark.parametrize("n", [3, 6])  # 9 polygons are scanned whole, 36 through sorted points
+def test_locate_in_areas_matches_a_spatial_join(n: int) -> None:
+    rng = np.random.default_rng(n)
+    lat = np.concatenate([rng.uniform(-0.5, n + 0.5, 300), rng.integers(0, n + 1, 50)])
+    lon = np.concatenate([rng.uniform(-0.5, n + 0.5, 300), rng.integers(0, n + 1, 50)])
+    lat[:3] = [np.nan, 1.0, 1.0]  # a missing point, a corner shared by four squares
+    lon[:3] = [0.5, 1.0, 1.0]
+    areas = grid_areas(n)
+    got = locate_in_areas(lat, lon, areas=areas)
+    expected = sjoin_reference(lat, lon, areas)
+    assert [None if pd.isna(c) else c for c in got] == expected
+    assert pd.isna(got[0])
+    assert got[1] == min(areas.loc[areas.intersects(shapely.Point(1, 1)), "area_code"])

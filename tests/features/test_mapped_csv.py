@@ -387,3 +387,72 @@ def test_reads_real_st_louis_months_including_may_2017() -> None:
     assert inside.mean() > 0.95
     assert not result.accepted.empty
     assert result.accepted["latitude"].between(38.5, 38.8).mean() > 0.95
+
+
+# --- files Arrow's reader refuses are read as pandas reads them ----------------------------------
+
+
+def test_short_rows_and_repeated_headers_are_read_as_pandas_reads_them(tmp_path: Path) -> None:
+    short = tmp_path / "short.csv"
+    body = [",".join(HEADER), ",".join(stl_row("S1")), "S2,2017-04,04/02/2017 13:30,1,31111"]
+    short.write_text("\n".join(body) + "\n", encoding="utf-8")
+    raw = load_mapped_csv([short], mapping=STL)
+    assert raw["event_id"].tolist() == ["S1", "S2"]
+    assert raw["source_x"].isna().tolist() == [False, True]  # the missing fields are blank
+    assert reasons(validate(raw)) == {("short.csv", 2): "missing_coordinates"}
+    repeated = write_csv(tmp_path / "twice.csv", [*HEADER, "Crime"], [[*stl_row("T1"), "x"]])
+    assert load_mapped_csv([repeated], mapping=STL)["source_category"].tolist() == ["31111"]
+
+
+# --- the mapping's time zone and the study period ------------------------------------------------
+
+
+def test_mapping_time_zone_turns_offsets_into_local_time(tmp_path: Path) -> None:
+    mapping = STL.model_copy(update={"time_format": "%Y-%m-%dT%H:%M:%S%z"})
+    rows = [
+        stl_row("Z1", when="2019-03-10T07:30:00Z"),
+        stl_row("Z2", when="2019-03-10T08:30:00+00:00"),
+        stl_row("Z3", when="2019-11-03T06:30:00-0000"),
+        stl_row("Z4", when="2019-11-03T01:30:00-0600"),
+    ]
+    raw = load_mapped_csv([write_csv(tmp_path / "zoned.csv", HEADER, rows)], mapping=mapping)
+    result = validate_events(
+        raw,
+        areas=None,
+        as_of=AS_OF,
+        time_format=mapping.time_format,
+        time_zone=mapping.time_zone,
+    )
+    got = result.accepted.set_index("event_id")["timestamp"].to_dict()
+    assert got == {
+        "Z1": pd.Timestamp("2019-03-10 01:30"),
+        "Z2": pd.Timestamp("2019-03-10 03:30"),
+        "Z3": pd.Timestamp("2019-11-03 01:30"),
+        "Z4": pd.Timestamp("2019-11-03 01:30"),
+    }
+
+
+@pytest.mark.realdata
+def test_real_st_louis_2015_holds_crimes_from_before_the_study_period() -> None:
+    if not STL_DATA.exists():
+        pytest.skip(f"real data not present at {STL_DATA}")
+    paths = sorted((STL_DATA / "raw" / "2015").glob("*.csv"))
+    raw = load_mapped_csv(paths, mapping=STL, root=STL_DATA)
+    result = validate_events(
+        raw,
+        areas=None,
+        as_of=AS_OF,
+        time_format=STL.time_format,
+        time_zone=STL.time_zone,
+        not_before=pd.Timestamp("2015-01-01"),
+    )
+    early = result.quarantine[result.quarantine["reason"] == "before_start"]
+    assert len(early) > 100
+    assert (
+        early["detail"].str.endswith("is before the study period starts (2015-01-01 00:00)").all()
+    )
+    years = raw.set_index(["source_file", "source_row"]).loc[
+        list(zip(early["source_file"], early["source_row"], strict=True)), "timestamp"
+    ]
+    assert pd.to_datetime(years, format=STL.time_format).dt.year.min() < 2000
+    assert result.accepted["timestamp"].min() >= pd.Timestamp("2015-01-01")

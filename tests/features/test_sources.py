@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
+import logging
 import re
 import tarfile
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -446,3 +449,205 @@ def test_api_json_reads_real_london_responses(tmp_path: Path) -> None:
     assert "unknown_category" not in set(quarantine["reason"])
     assert not accepted.empty
     assert set(quarantine["reason"]) <= {"duplicate_id", "missing_coordinates"}
+
+
+# --- API responses in folders and archives -------------------------------------------------------
+
+ARCHIVE_KINDS = (".tar", ".tar.gz", ".tar.xz", ".zip")
+
+
+def json_bytes(records: list[dict[str, Any]]) -> bytes:
+    return json.dumps(records).encode("utf-8")
+
+
+def write_archive(path: Path, members: dict[str, bytes], *, folders: tuple[str, ...] = ()) -> Path:
+    """An archive holding ``members`` in the order given (folder entries first)."""
+    if path.name.endswith(".zip"):
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for folder in folders:
+                archive.writestr(folder.rstrip("/") + "/", b"")
+            for name, data in members.items():
+                archive.writestr(name, data)
+        return path
+    mode = {".tar": "w", ".tar.gz": "w:gz", ".tar.xz": "w:xz"}[
+        next(k for k in (".tar.gz", ".tar.xz", ".tar") if path.name.endswith(k))
+    ]
+    with tarfile.open(path, mode) as archive:  # type: ignore[call-overload]
+        for folder in folders:
+            info = tarfile.TarInfo(folder.rstrip("/"))
+            info.type = tarfile.DIRTYPE
+            archive.addfile(info)
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return path
+
+
+# Members out of name order, under one wrapper folder, with a file that is not a response.
+WARD_MEMBERS = {
+    "dump/2016_02/ward_a.json": json_bytes([api_record(5, month="2016-02")]),
+    "dump/2016_01/ward_b.json": json_bytes([api_record(3), api_record(4, latitude=None)]),
+    "dump/2016_01/ward_a.json": json_bytes([api_record(1), api_record(2)]),
+    "dump/ward_ids.csv": b"ward\nE05000001\n",
+}
+WARD_NAMES = ["2016_01/ward_a.json"] * 2 + ["2016_01/ward_b.json"] * 2 + ["2016_02/ward_a.json"]
+
+
+@pytest.mark.parametrize("suffix", ARCHIVE_KINDS)
+def test_api_archive_members_in_name_order_without_the_wrapper_folder(
+    tmp_path: Path, suffix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    archive = write_archive(
+        tmp_path / f"wards{suffix}", WARD_MEMBERS, folders=("dump", "dump/2016_01")
+    )
+    with caplog.at_level(logging.INFO, logger="features.sources"):
+        raw = load_police_uk_api_json(archive)
+    assert raw["source_file"].tolist() == WARD_NAMES
+    assert raw["source_row"].tolist() == [1, 2, 1, 2, 1]
+    assert raw["event_id"].tolist() == ["1", "2", "3", "4", "5"]
+    assert raw["timestamp"].tolist()[-1] == "2016-02-01"
+    assert pd.isna(raw.loc[3, "latitude"])
+    assert "ignored 1 member(s)" in caplog.text and "dump/ward_ids.csv" in caplog.text
+    accepted, quarantine = validate(raw)
+    assert reasons(quarantine) == [("2016_01/ward_b.json", 2, "missing_coordinates")]
+    assert len(accepted) == 4
+
+
+def test_api_folder_and_its_archive_give_the_same_frame(tmp_path: Path) -> None:
+    folder = tmp_path / "dump"
+    for name, data in WARD_MEMBERS.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(data)
+    archive = write_archive(tmp_path / "dump.tar.gz", WARD_MEMBERS)
+    from_folder = load_police_uk_api_json(folder)
+    assert from_folder["source_file"].tolist() == WARD_NAMES
+    pd.testing.assert_frame_equal(from_folder, load_police_uk_api_json([archive]))
+
+
+def test_api_inputs_mix_in_the_order_given(tmp_path: Path) -> None:
+    single = write_json(tmp_path / "extra.json", [api_record(9)])
+    archive = write_archive(tmp_path / "one.zip", {"x/ward.json": json_bytes([api_record(8)])})
+    raw = load_police_uk_api_json([single, archive])
+    assert raw["source_file"].tolist() == ["extra.json", "ward.json"]  # lone member: its name
+    assert raw["event_id"].tolist() == ["9", "8"]
+    twin = write_json(tmp_path / "ward.json", [api_record(7)])
+    with pytest.raises(ValueError, match=r"distinct names.*\['ward\.json'\]"):
+        load_police_uk_api_json([archive, twin])
+
+
+def test_api_archive_skips_macos_resource_forks(tmp_path: Path) -> None:
+    members = {
+        "a/ward.json": json_bytes([api_record(1)]),
+        "__MACOSX/a/._ward.json": b"\x00\x05\x16\x07 binary",
+        "a/._ward.json": b"\x00\x05\x16\x07 binary",
+    }
+    raw = load_police_uk_api_json(write_archive(tmp_path / "mac.zip", members))
+    assert raw["source_file"].tolist() == ["ward.json"]
+
+
+def test_api_zero_byte_response_is_empty_and_warned(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    members = {"d/ward_a.json": b"", "d/ward_b.json": json_bytes([api_record(1)])}
+    with caplog.at_level(logging.WARNING, logger="features.sources"):
+        raw = load_police_uk_api_json(write_archive(tmp_path / "w.tar.xz", members))
+    assert raw["source_file"].tolist() == ["ward_b.json"]
+    assert "1 of 2 API response file(s) are empty (zero bytes" in caplog.text
+    assert "ward_a.json" in caplog.text
+
+
+@pytest.mark.parametrize("suffix", ARCHIVE_KINDS)
+def test_api_corrupt_archive_names_it(tmp_path: Path, suffix: str) -> None:
+    whole = write_archive(
+        tmp_path / f"whole{suffix}", {"d/a.json": json_bytes([api_record()] * 50)}
+    )
+    broken = tmp_path / f"broken{suffix}"
+    broken.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with pytest.raises(ValueError, match=rf"broken{re.escape(suffix)}: cannot be read as a"):
+        load_police_uk_api_json(broken)
+
+
+def test_api_junk_and_zero_byte_archives_are_refused(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.tar.gz"
+    junk.write_bytes(b"this is not an archive " * 40)
+    with pytest.raises(ValueError, match=r"junk\.tar\.gz: cannot be read as a tar archive"):
+        load_police_uk_api_json(junk)
+    nothing = tmp_path / "nothing.zip"
+    nothing.write_bytes(b"")
+    with pytest.raises(ValueError, match=r"nothing\.zip: cannot be read as a zip archive"):
+        load_police_uk_api_json(nothing)
+
+
+@pytest.mark.parametrize("suffix", ARCHIVE_KINDS)
+def test_api_archive_without_responses_is_refused(tmp_path: Path, suffix: str) -> None:
+    empty = write_archive(tmp_path / f"empty{suffix}", {"d/readme.txt": b"hello"}, folders=("d",))
+    with pytest.raises(
+        ValueError,
+        match=rf"empty{re.escape(suffix)}: the archive holds no \*\.json members "
+        r"\(1 other member\(s\) ignored\)",
+    ):
+        load_police_uk_api_json(empty)
+
+
+def test_api_bad_member_error_names_archive_and_member(tmp_path: Path) -> None:
+    members = {"d/good.json": json_bytes([api_record()]), "d/bad.json": b'[{"id": 1,'}
+    with pytest.raises(ValueError, match=r"w\.tar member d/bad\.json: not valid JSON \(Expecting"):
+        load_police_uk_api_json(write_archive(tmp_path / "w.tar", members))
+
+
+def test_api_folder_without_responses_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("no responses here", encoding="utf-8")
+    with pytest.raises(FileNotFoundError, match=r"No \*\.json files under .*; expected"):
+        load_police_uk_api_json(tmp_path)
+
+
+MEMBER_NAME = st.from_regex(r"[a-z]{1,6}(/[a-z0-9_]{1,6}){0,2}", fullmatch=True)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    members=st.dictionaries(MEMBER_NAME, st.lists(RECORD, max_size=5), min_size=1, max_size=5),
+    suffix=st.sampled_from(ARCHIVE_KINDS),
+)
+def test_api_archive_property_no_row_is_lost(
+    members: dict[str, list[dict[str, Any]]], suffix: str
+) -> None:
+    named = {f"{name}.json": records for name, records in members.items()}
+    if not any(named.values()):
+        return  # all-empty input is refused; covered by its own test
+    with tempfile.TemporaryDirectory() as folder:
+        archive = write_archive(
+            Path(folder) / f"prop{suffix}", {n: json_bytes(r) for n, r in named.items()}
+        )
+        raw = load_police_uk_api_json(archive)
+        accepted, quarantine = validate(raw)
+        assert accepted["event_id"].is_unique
+    assert len(raw) == sum(len(records) for records in named.values())
+    assert not raw[["source_file", "source_row"]].duplicated().any()
+    per_member = raw.groupby("source_file")["source_row"].agg(["size", "max"])
+    assert (per_member["size"] == per_member["max"]).all()  # rows 1..n, none skipped
+    assert raw["source_file"].is_monotonic_increasing  # members in name order
+    assert set(quarantine["reason"]) <= set(QUARANTINE_REASONS)
+
+
+@pytest.mark.realdata
+def test_api_reads_the_whole_real_london_archive() -> None:
+    if not API_ARCHIVE.exists():
+        pytest.skip(f"real data not present at {API_ARCHIVE}")
+    raw = load_police_uk_api_json(API_ARCHIVE)
+    # counts from the data set's PROVENANCE.md
+    assert len(raw) == 1_922_589
+    assert raw["event_id"].nunique() == 1_830_104
+    assert raw["source_file"].str.startswith("london_month_").all()
+    # 14,425 responses, of which 290 are an empty list and one is an empty (zero-byte) file
+    assert raw["source_file"].nunique() == 14_425 - 290 - 1
+
+
+def test_api_lone_surrogate_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "odd.json"
+    path.write_text(
+        '[{"id": "\\ud800", "category": "drugs", "month": "2016-01", "location": null}]'
+    )
+    with pytest.raises(ValueError, match=r"odd\.json: a record holds text that is not valid"):
+        load_police_uk_api_json([path])
