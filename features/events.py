@@ -721,22 +721,38 @@ def summarise_quality(result: ValidatedEvents, *, by_file_read: pd.Series) -> di
     a = result.accepted
     if len(a) + len(q) != result.rows_read:
         raise AssertionError("accepted + quarantined != read")
-    accepted_by_file = a["source_file"].value_counts()
+    # One crosstab of (file, reason), not a scan of the quarantine per file: a police.uk archive
+    # holds thousands of files.
+    read_by_file = by_file_read.astype(np.int64).groupby(level=0).sum().sort_index()
+    read_by_file.index = read_by_file.index.astype(str)
+    accepted_by_file = (
+        a["source_file"].astype(str).value_counts().reindex(read_by_file.index, fill_value=0)
+    )
+    by_file_reason = (
+        pd.crosstab(q["source_file"].astype(str), q["reason"].astype(str))
+        if len(q)
+        else pd.DataFrame(index=pd.Index([], dtype=str))
+    )
+    by_file_reason = by_file_reason.reindex(read_by_file.index, fill_value=0)
+    quarantined_by_file = by_file_reason.sum(axis=1).astype(np.int64)
+    bad = accepted_by_file + quarantined_by_file != read_by_file
+    if bad.any():
+        name = bad[bad].index[0]
+        raise AssertionError(
+            f"{name}: {int(accepted_by_file[name])} accepted + {int(quarantined_by_file[name])} "
+            f"quarantined != {int(read_by_file[name])} read"
+        )
+    reasons = sorted(by_file_reason.columns)
+    counts = by_file_reason[reasons].to_numpy(dtype=np.int64) if reasons else None
     files: dict[str, dict[str, object]] = {}
-    for name, n_read in by_file_read.sort_index().items():
-        qf = q[q["source_file"] == name]
-        n_acc = int(accepted_by_file.get(name, 0))
-        if n_acc + len(qf) != int(n_read):
-            raise AssertionError(
-                f"{name}: {n_acc} accepted + {len(qf)} quarantined != {int(n_read)} read"
-            )
-        files[str(name)] = {
-            "read": int(n_read),
-            "accepted": n_acc,
-            "quarantined": len(qf),
-            "by_reason": {
-                str(k): int(v) for k, v in qf["reason"].value_counts().sort_index().items()
-            },
+    for i, name in enumerate(read_by_file.index):
+        files[name] = {
+            "read": int(read_by_file.iloc[i]),
+            "accepted": int(accepted_by_file.iloc[i]),
+            "quarantined": int(quarantined_by_file.iloc[i]),
+            "by_reason": {}
+            if counts is None
+            else {r: int(n) for r, n in zip(reasons, counts[i], strict=True) if n},
         }
     by_reason = {str(k): int(v) for k, v in q["reason"].value_counts().sort_index().items()}
     return {

@@ -756,6 +756,14 @@ def _safe_div(num: npt.ArrayLike, den: npt.ArrayLike) -> np.ndarray:
     return out
 
 
+def _rate_ratio(num: npt.ArrayLike, den: npt.ArrayLike) -> np.ndarray:
+    """Ratio of two rates, with 0 / 0 = 1: when neither group's flagged cells had a false flag,
+    the groups are at parity (every flagged cell saw a target event), not unknown."""
+    n = np.asarray(num, dtype=np.float64)
+    d = np.asarray(den, dtype=np.float64)
+    return np.where((n == 0) & (d == 0), 1.0, _safe_div(n, d))
+
+
 def _week_weights(n_weeks: int, config: AuditConfig) -> np.ndarray:
     """Row 0: every week once (the point estimate); rows 1..B: bootstrap week counts."""
     idx = block_bootstrap_indices(
@@ -867,7 +875,7 @@ def _group_figures(
                 exp_ratio_rep = _safe_div(exposure[:, gj], exposure[:, ref_j])
                 cov_ratio_rep = _safe_div(coverage[:, gj], coverage[:, ref_j])
                 bbr_rep = _safe_div(exp_ratio_rep, cov_ratio_rep)
-                ff_ratio_rep = _safe_div(false_flag[:, gj], false_flag[:, ref_j])
+                ff_ratio_rep = _rate_ratio(false_flag[:, gj], false_flag[:, ref_j])
             exp_ratio = float(_safe_div(e_pt, e_ref))
             cov_ratio = float(_safe_div(cov_pt, cov_ref))
             internals[attr.name][label] = {
@@ -880,7 +888,7 @@ def _group_figures(
                     *percentile_interval(bbr_rep[1:]),
                 ),
                 "false_flag_ratio": (
-                    float(_safe_div(float(point["false_flag_rate"]), ff_ref)),
+                    float(_rate_ratio(float(point["false_flag_rate"]), ff_ref)),
                     *percentile_interval(ff_ratio_rep[1:]),
                 ),
                 "recall_ratio": (cov_ratio, *percentile_interval(cov_ratio_rep[1:])),
@@ -908,7 +916,7 @@ def _group_figures(
                 "burden_benefit_ratio": float(_safe_div(exp_ratio, cov_ratio)),
                 "false_flag_rate": float(point["false_flag_rate"]),
                 "false_flag_rate_ci": list(percentile_interval(false_flag[1:, gj])),
-                "false_flag_ratio": float(_safe_div(float(point["false_flag_rate"]), ff_ref)),
+                "false_flag_ratio": float(_rate_ratio(float(point["false_flag_rate"]), ff_ref)),
                 "observed_expected": float(point["observed_expected"]),
                 "observed_expected_ci": list(percentile_interval(oe[1:, gj])),
                 "pai": float(_safe_div(cov_pt, float(point["flagged_area_share"]))),

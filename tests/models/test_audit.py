@@ -512,3 +512,11 @@ def test_bad_inputs_name_the_problem() -> None:
 def test_strata_spec_validates() -> None:
     with pytest.raises(ValidationError):
         StratumSpec(name="s", column="c", n_quantiles=1)
+
+
+def test_false_flag_ratio_of_two_zero_rates_is_parity() -> None:
+    from models.audit import _rate_ratio
+
+    np.testing.assert_array_equal(
+        _rate_ratio([0.0, 0.0, 0.2, 0.3], [0.0, 0.1, 0.0, 0.2]), [1.0, 0.0, np.nan, 1.5]
+    )
