@@ -517,6 +517,6 @@ def test_strata_spec_validates() -> None:
 def test_false_flag_ratio_of_two_zero_rates_is_parity() -> None:
     from models.audit import _rate_ratio
 
-    np.testing.assert_array_equal(
+    np.testing.assert_allclose(
         _rate_ratio([0.0, 0.0, 0.2, 0.3], [0.0, 0.1, 0.0, 0.2]), [1.0, 0.0, np.nan, 1.5]
     )
