@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -90,7 +91,16 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 def run_stage(stage: str, folder: Path) -> subprocess.CompletedProcess[str]:
     """Run one stage as dvc.yaml spells it, with the worktree's code and the folder's params."""
-    cmd = shlex.split(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][stage]["cmd"])
+    text = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][stage]["cmd"]
+    params = yaml.safe_load((folder / "params.yaml").read_text())
+
+    def param(match: re.Match[str]) -> str:  # DVC's ${section.key} templating
+        value: Any = params
+        for part in match.group(1).split("."):
+            value = value[part]
+        return str(value)
+
+    cmd = shlex.split(re.sub(r"\$\{([\w.]+)\}", param, text))
     assert cmd[0] == "python"
     env = {
         **os.environ,

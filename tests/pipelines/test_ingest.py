@@ -1,0 +1,166 @@
+"""The ingest stage on hand-made sources: mapped CSV without areas, API archive, config errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+import shapely
+import yaml
+
+from pipelines import ingest
+
+# Two points in a toy "city" near the Gateway Arch (St. Louis), as lat/lon.
+ROWS = [
+    # id, time (UTC offset), crime, lat, lon, count
+    ["1", "2019-03-09T12:00:00-06:00", "31111", "38.62", "-90.19", "1"],
+    ["2", "2019-03-10T12:00:00-05:00", "51000", "38.63", "-90.20", "1"],
+    ["2", "2019-03-10T12:00:00-05:00", "51000", "38.63", "-90.20", "1"],  # duplicate id
+    ["3", "2014-12-31T23:00:00-06:00", "31111", "38.62", "-90.19", "1"],  # before start
+    ["4", "2019-03-11T08:00:00-05:00", "115400", "38.62", "-90.19", "1"],  # unmapped code
+    ["5", "2019-03-11T09:00:00-05:00", "31111", "0", "0", "1"],  # 0/0
+]
+MAPPING: dict[str, Any] = {
+    "time_column": "When",
+    "time_format": "%Y-%m-%dT%H:%M:%S%z",
+    "time_zone": "America/Chicago",
+    "latitude_column": "Lat",
+    "longitude_column": "Lon",
+    "category_column": "Crime",
+    "category_transform": "ucr_group",
+    "category_map": {3: "robbery", 5: "burglary"},
+    "id_columns": ["Id"],
+    "count_column": "Count",
+}
+
+
+def _params(tmp_path: Path, ingest_section: dict[str, Any]) -> Path:
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump({"ingest": ingest_section}), encoding="utf-8")
+    return path
+
+
+def _run(tmp_path: Path, data_dir: Path, params: Path) -> dict[str, Any]:
+    out = tmp_path / "out"
+    argv = [
+        "--data-dir",
+        str(data_dir),
+        "--out-events",
+        str(out / "events.parquet"),
+        "--out-quarantine",
+        str(out / "quarantine.parquet"),
+        "--out-areas",
+        str(out / "areas.parquet"),
+        "--out-quality",
+        str(out / "quality.json"),
+        "--params",
+        str(params),
+    ]
+    assert ingest.main(argv) == 0
+    return json.loads((out / "quality.json").read_text(encoding="utf-8"))
+
+
+def test_mapped_csv_without_areas(tmp_path: Path) -> None:
+    data = tmp_path / "src"
+    (data / "raw" / "2019").mkdir(parents=True)
+    with (data / "raw" / "2019" / "march2019.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["Id", "When", "Crime", "Lat", "Lon", "Count"])
+        writer.writerows(ROWS)
+    params = _params(
+        tmp_path,
+        {
+            "source": "mapped_csv",
+            "data_dir": str(data),
+            "events": "raw",
+            "pattern": "*/*.csv",
+            "mapping": MAPPING,
+            "areas": {"kind": "none", "path": None},
+            "start": "2015-01-01",
+            "as_of": "2019-12-31",
+        },
+    )
+    quality = _run(tmp_path, data, params)
+    assert quality["rows_read"] == 6
+    assert quality["rows_accepted"] == 2
+    assert quality["by_reason"] == {
+        "before_start": 1,
+        "duplicate_id": 1,
+        "invalid_coordinates": 1,
+        "unknown_category": 1,
+    }
+    assert quality["by_source_file"]["2019/march2019.csv"]["read"] == 6
+    assert quality["time_resolution"] == "sub_day"
+    assert quality["areas"]["kind"] == "none"
+    events = pd.read_parquet(tmp_path / "out" / "events.parquet")
+    # Offsets become Chicago wall-clock times, across the DST change of 2019-03-10.
+    assert sorted(events["timestamp"].astype(str)) == ["2019-03-09 12:00:00", "2019-03-10 12:00:00"]
+    assert gpd.read_parquet(tmp_path / "out" / "areas.parquet").empty
+
+
+def _api_record(crime_id: int, month: str, lat: float, lon: float) -> dict[str, Any]:
+    return {
+        "id": crime_id,
+        "category": "burglary",
+        "month": month,
+        "location": {"latitude": str(lat), "longitude": str(lon)},
+    }
+
+
+def test_police_uk_api_archive_with_prepared_areas(tmp_path: Path) -> None:
+    data = tmp_path / "src"
+    data.mkdir()
+    responses = {
+        "2018_01/ward_a.json": [_api_record(1, "2018-01", 51.5, -0.1)],
+        # ward_b overlaps ward_a: the same crime again, plus one outside every area
+        "2018_01/ward_b.json": [
+            _api_record(1, "2018-01", 51.5, -0.1),
+            _api_record(2, "2018-02", 52.5, -0.1),
+        ],
+    }
+    with tarfile.open(data / "api.tar.xz", "w:xz") as archive:
+        for name, body in responses.items():
+            blob = json.dumps(body).encode()
+            info = tarfile.TarInfo(f"sample/{name}")
+            info.size = len(blob)
+            archive.addfile(info, io.BytesIO(blob))
+    areas = gpd.GeoDataFrame(
+        {"area_code": ["A1"], "district_name": ["Toy"], "residents": [1500.0]},
+        geometry=[shapely.box(-0.2, 51.4, 0.0, 51.6)],
+        crs="EPSG:4326",
+    )
+    areas.to_parquet(data / "areas.parquet")
+    params = _params(
+        tmp_path,
+        {"source": "police_uk_api", "data_dir": str(data), "events": "api.tar.xz"},
+    )
+    quality = _run(tmp_path, data, params)
+    assert (quality["rows_read"], quality["rows_accepted"]) == (3, 1)
+    assert quality["by_reason"] == {"duplicate_id": 1, "outside_study_area": 1}
+    assert quality["time_resolution"] == "month"
+    assert quality["areas"]["n_areas"] == 1
+
+
+def test_missing_source_folder_and_inputs_are_clear_errors(tmp_path: Path) -> None:
+    params = _params(tmp_path, {"source": "synthetic"})
+    with pytest.raises(FileNotFoundError, match="does not exist; ingest.data_dir must name"):
+        _run(tmp_path, tmp_path / "nowhere", params)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"No input at .*events.parquet"):
+        _run(tmp_path, tmp_path / "empty", params)
+
+
+def test_config_refuses_inconsistent_choices() -> None:
+    with pytest.raises(ValueError, match="ingest.mapping is required for source 'mapped_csv'"):
+        ingest.IngestConfig(source="mapped_csv")
+    with pytest.raises(ValueError, match="kind 'mapped' needs ingest.areas.mapping"):
+        ingest.AreasConfig(kind="mapped", path=None)
+    with pytest.raises(ValueError, match="needs areas with residents; kind is 'none'"):
+        ingest.AreasConfig(kind="none", path=None, coverage_min_rate_ratio=0.2)
