@@ -98,7 +98,7 @@ def test_overlay_merges_mappings_and_refuses_unknown_keys() -> None:
     }
     with pytest.raises(ValueError, match="In 'a': The preset sets 'z'"):
         overlay_params(base, {"a": {"z": 1}})
-    with pytest.raises(ValueError, match="sets a.z, which params.yaml does not have"):
+    with pytest.raises(ValueError, match=r"sets a\.z, which params\.yaml does not have"):
         set_param_overrides(base, {"a": {"z": 1}})
 
 
@@ -110,7 +110,7 @@ def test_a_null_mapping_is_replaced_whole() -> None:
 
 
 def test_unknown_preset_names_the_known_ones(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="No preset named 'nope'.*london_api, st_louis"):
+    with pytest.raises(ValueError, match=r"No preset named 'nope'.*london_api, st_louis"):
         load_preset("nope")
     (tmp_path / "empty.yaml").write_text("", encoding="utf-8")
     with pytest.raises(ValueError, match="must hold a mapping"):

@@ -150,7 +150,7 @@ def test_police_uk_api_archive_with_prepared_areas(tmp_path: Path) -> None:
 
 def test_missing_source_folder_and_inputs_are_clear_errors(tmp_path: Path) -> None:
     params = _params(tmp_path, {"source": "synthetic"})
-    with pytest.raises(FileNotFoundError, match="does not exist; ingest.data_dir must name"):
+    with pytest.raises(FileNotFoundError, match=r"does not exist; ingest\.data_dir must name"):
         _run(tmp_path, tmp_path / "nowhere", params)
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match=r"No input at .*events.parquet"):
@@ -158,9 +158,9 @@ def test_missing_source_folder_and_inputs_are_clear_errors(tmp_path: Path) -> No
 
 
 def test_config_refuses_inconsistent_choices() -> None:
-    with pytest.raises(ValueError, match="ingest.mapping is required for source 'mapped_csv'"):
+    with pytest.raises(ValueError, match=r"ingest\.mapping is required for source 'mapped_csv'"):
         ingest.IngestConfig(source="mapped_csv")
-    with pytest.raises(ValueError, match="kind 'mapped' needs ingest.areas.mapping"):
+    with pytest.raises(ValueError, match=r"kind 'mapped' needs ingest\.areas\.mapping"):
         ingest.AreasConfig(kind="mapped", path=None)
     with pytest.raises(ValueError, match="needs areas with residents; kind is 'none'"):
         ingest.AreasConfig(kind="none", path=None, coverage_min_rate_ratio=0.2)
