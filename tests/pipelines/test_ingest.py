@@ -164,3 +164,45 @@ def test_config_refuses_inconsistent_choices() -> None:
         ingest.AreasConfig(kind="mapped", path=None)
     with pytest.raises(ValueError, match="needs areas with residents; kind is 'none'"):
         ingest.AreasConfig(kind="none", path=None, coverage_min_rate_ratio=0.2)
+
+
+SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize(
+    ("preset", "read", "accepted", "districts"),
+    [("st_louis", 246_291, 116_766, None), ("london_api", 1_922_589, 1_708_011, 25)],
+)
+def test_preset_ingest_on_the_real_samples(
+    tmp_path: Path, preset: str, read: int, accepted: int, districts: int | None
+) -> None:
+    from beatwise.presets import REPO_ROOT, load_preset, overlay_params
+
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data not present at {SHARED_DATA}")
+    base = yaml.safe_load((REPO_ROOT / "params.yaml").read_text(encoding="utf-8"))
+    section = overlay_params(base, load_preset(preset))["ingest"]
+    data_dir = (REPO_ROOT / section["data_dir"]).resolve()
+    section["data_dir"] = str(data_dir)
+    quality = _run(tmp_path, data_dir, _params(tmp_path, section))
+    assert quality["rows_read"] == read
+    assert quality["rows_accepted"] == accepted
+    assert quality["rows_accepted"] + quality["rows_quarantined"] == quality["rows_read"]
+    if districts is None:
+        assert quality["areas"]["kind"] == "none"
+        assert quality["time_resolution"] == "sub_day"
+    else:
+        coverage = quality["areas"]["coverage"]
+        assert len(coverage["covered"]) == districts
+        assert set(coverage["uncovered"]) == {
+            "Bexley",
+            "City of London",
+            "Croydon",
+            "Hackney",
+            "Kensington and Chelsea",
+            "Redbridge",
+            "Southwark",
+            "Tower Hamlets",
+        }
+        assert quality["time_resolution"] == "month"
