@@ -17,7 +17,6 @@ Group metrics built from these attributes describe residents of areas, not indiv
 
 from __future__ import annotations
 
-import codecs
 import difflib
 import logging
 import re
@@ -32,6 +31,8 @@ import numpy.typing as npt
 import pandas as pd
 import pyogrio
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from features.sources import known_encoding
 
 log = logging.getLogger(__name__)
 
@@ -110,13 +111,7 @@ class AttributeTable(BaseModel):
     @field_validator("encoding")
     @classmethod
     def _known_encoding(cls, value: str) -> str:
-        try:
-            codecs.lookup(value)
-        except LookupError as err:
-            raise ValueError(
-                f"'encoding' must be a Python codec such as 'utf-8' or 'latin-1'; got {value!r}."
-            ) from err
-        return value
+        return known_encoding(value)
 
     @field_validator("thousands")
     @classmethod

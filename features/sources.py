@@ -549,6 +549,17 @@ def normalise_header(name: str) -> str:
     return re.sub(r"[\s\-_]+", "", name.lstrip("\ufeff")).lower()
 
 
+def known_encoding(value: str) -> str:
+    """``value`` if it names a Python codec (for params' ``encoding`` fields), else ValueError."""
+    try:
+        codecs.lookup(value)
+    except LookupError as err:
+        raise ValueError(
+            f"'encoding' must be a Python codec such as 'utf-8' or 'latin-1'; got {value!r}."
+        ) from err
+    return value
+
+
 class ColumnMapping(BaseModel):
     """How the columns of a source's CSV files become a raw canonical frame.
 
@@ -608,13 +619,7 @@ class ColumnMapping(BaseModel):
     @field_validator("encoding")
     @classmethod
     def _known_encoding(cls, value: str) -> str:
-        try:
-            codecs.lookup(value)
-        except LookupError as err:
-            raise ValueError(
-                f"'encoding' must be a Python codec such as 'utf-8'; got {value!r}."
-            ) from err
-        return value
+        return known_encoding(value)
 
     @field_validator("category_map", mode="before")
     @classmethod

@@ -23,6 +23,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from beatwise.presets import overlay_params
+from simcity.testing import TINY_CITY_PUBLISH_OVERRIDE
+
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.e2e
@@ -36,14 +39,7 @@ SMALL: dict[str, dict[str, object]] = {
     "evaluate": {"backtest_periods": 8, "refit_every": 4, "n_boot": 200, "min_train_periods": 12},
     "train": {"max_rounds": 100, "validation_periods": 4, "min_data_in_leaf": 50},
     "audit": {"n_boot": 200},
-    "publish": {
-        "override": {
-            "approving_body": "Beatwise test suite",
-            "date": "2026-11-25",
-            "reason": "Tiny synthetic test city: groups too small to judge; tests the plumbing.",
-            "gates": ["G1", "G3", "G4", "G5", "G6", "G8", "G9"],
-        }
-    },
+    "publish": {"override": TINY_CITY_PUBLISH_OVERRIDE},
 }
 
 
@@ -98,18 +94,8 @@ def set_params(repo: Path, updates: dict[str, dict[str, object]]) -> None:
     path = repo / "params.yaml"
     params = yaml.safe_load(path.read_text())
     for section, values in updates.items():
-        params[section] = _merge(params[section], values)
+        params[section] = overlay_params(params[section], values)
     path.write_text(yaml.safe_dump(params, sort_keys=False))
-
-
-def _merge(base: dict[str, object], over: dict[str, object]) -> dict[str, object]:
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)  # type: ignore[arg-type]
-        else:
-            out[key] = value
-    return out
 
 
 @pytest.fixture(scope="module")

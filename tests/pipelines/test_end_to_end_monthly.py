@@ -25,20 +25,14 @@ import pandas as pd
 import pytest
 import yaml
 
+from beatwise.presets import overlay_params
+from simcity.testing import TINY_CITY_PUBLISH_OVERRIDE
+
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.e2e
 
-STAGES = [
-    "simulate",
-    "ingest",
-    "build_cells",
-    "build_features",
-    "train",
-    "evaluate",
-    "audit",
-    "publish",
-]
+STAGES = list(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])
 #: Monthly-sized windows (params.yaml's comment on features) and a short backtest. The tiny
 #: city's groups are too small for the audit, so it publishes under a test override, as in
 #: test_end_to_end.py; the gates themselves are tested in tests/models/test_audit.py.
@@ -62,14 +56,7 @@ MONTHLY: dict[str, dict[str, Any]] = {
         "n_boot": 200,
     },
     "audit": {"n_boot": 200},
-    "publish": {
-        "override": {
-            "approving_body": "Beatwise test suite",
-            "date": "2026-11-25",
-            "reason": "Tiny synthetic test city: groups too small to judge; tests the plumbing.",
-            "gates": ["G1", "G3", "G4", "G5", "G6", "G8", "G9"],
-        }
-    },
+    "publish": {"override": TINY_CITY_PUBLISH_OVERRIDE},
 }
 
 
@@ -77,16 +64,6 @@ def three_year_city() -> dict[str, Any]:
     from simcity.testing import TINY_CITY_OVERRIDES
 
     return {**TINY_CITY_OVERRIDES, "n_weeks": 156}  # 2022-01-03 to 2024-12-29
-
-
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def run_stage(stage: str, folder: Path) -> subprocess.CompletedProcess[str]:
@@ -129,7 +106,7 @@ def monthly_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     folder = tmp_path_factory.mktemp("beatwise_monthly")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     for section, values in {**MONTHLY, "simulate": three_year_city()}.items():
-        params[section] = _merge(params[section], values)
+        params[section] = overlay_params(params[section], values)
     (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     logs: dict[str, str] = {}
     for stage in STAGES:
