@@ -50,6 +50,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from features.period import Period, period_words
 from features.taxonomy import DISPLAY_NAMES, POLICE_ACTIVITY_TYPES, validate_crime_types
 from models.audit import CAVEATS
+from models.metrics import coverage_label
 
 logger = logging.getLogger(__name__)
 
@@ -646,6 +647,31 @@ def _common(audit: Mapping[str, Any], metrics: Mapping[str, Any], context: Repor
     }
 
 
+def coverage_sensitivity_rows(audit: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Rows of the coverage table: one per (coverage, ranking), each gate's status and value.
+
+    Empty when ``audit`` has no ``coverage_sensitivity`` (see ``pipelines.audit``). The row at
+    the operational coverage is marked ``operational``.
+    """
+    table = audit.get("coverage_sensitivity")
+    if not table:
+        return []
+    rows = []
+    for coverage in table["coverages"]:
+        label = coverage_label(coverage)
+        for ranking, by_coverage in table["rankings"].items():
+            gates = by_coverage[label]
+            rows.append(
+                {
+                    "coverage": float(coverage),
+                    "ranking": ranking,
+                    "operational": math.isclose(coverage, float(audit["coverage"])),
+                    "gates": [gates[gid] for gid in table["gates"]],
+                }
+            )
+    return rows
+
+
 def render_bias_report(
     audit: Mapping[str, Any],
     *,
@@ -689,6 +715,7 @@ def render_bias_report(
             "map": _chart_map(cell_map, period=context.period),
         },
         has_map=cell_map is not None and len(cell_map) > 0,
+        sensitivity_rows=coverage_sensitivity_rows(audit),
         required_sections=REQUIRED_REPORT_SECTIONS,
     )
     html = _environment().get_template("bias_report.html").render(**data)

@@ -126,6 +126,19 @@ def main(argv: list[str] | None = None) -> int:
             "period": period,
         },
     )
+    sensitivity = coverage_sensitivity(
+        backtest,
+        cells,
+        periods=periods,
+        y=y,
+        coverages=SENSITIVITY_COVERAGES,
+        audit_args={
+            "config": config,
+            "target": target,
+            "granularity": granularity,
+            "period": period,
+        },
+    )
     context = ReportContext(
         model_version=model_meta["model_version"],
         run_id=model_meta["mlflow_run_id"],
@@ -151,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     def render(audited: AuditResult) -> tuple[dict[str, Any], str, str]:
-        audit_dict = {**audited.to_dict(), **counterfactuals}
+        audit_dict = {**audited.to_dict(), **counterfactuals, **sensitivity}
         html = render_bias_report(
             audit_dict, metrics=metrics, data_quality=quality, context=context, cell_map=cell_map
         )
@@ -167,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     final = result.with_documentation(
         report_html=html, model_card_md=card, model_version=context.model_version
     )
-    audit = {**final.to_dict(), **counterfactuals}
+    audit = {**final.to_dict(), **counterfactuals, **sensitivity}
     for name, gate in sorted(audit["gates"].items(), key=lambda kv: int(kv[0][1:])):
         log.info("%s %-18s %s", name, gate["status"], gate.get("explanation", ""))
     log.info("publishable: %s", audit["publishable"])
@@ -200,6 +213,34 @@ def main(argv: list[str] | None = None) -> int:
 
 #: gates that judge the flagged set itself, so they can be asked of other rankings too
 COUNTERFACTUAL_GATES = ("G2", "G3", "G4", "G5", "G6", "G7")
+#: the gates of the coverage table: those that depend on how much area is flagged
+SENSITIVITY_GATES = ("G2", "G3", "G4", "G5", "G7")
+#: coverages of the coverage table (METRICS.md's list, from 1%: at 0.5% few groups have 30
+#: flagged cell-periods, and the table would be mostly "insufficient data")
+SENSITIVITY_COVERAGES = (0.01, 0.02, 0.05, 0.10, 0.20)
+
+
+def _gates_of_ranking(
+    backtest: pd.DataFrame,
+    cells: pd.DataFrame,
+    *,
+    column: str,
+    periods: np.ndarray,
+    y: np.ndarray,
+    coverage: float,
+    audit_args: dict[str, Any],
+) -> dict[str, Any]:
+    """The audit's gates for the cells that ranking ``column`` flags at ``coverage``."""
+    scores = to_matrix(backtest, column, periods=periods, cells=cells["h3_cell"].to_numpy())
+    flagged = flag_top_area(
+        scores,
+        areas_km2=cells["area_km2"].to_numpy(),
+        cell_ids=cells["h3_int"].to_numpy(),
+        coverage=coverage,
+    )
+    config = audit_args["config"].model_copy(update={"coverage": coverage})
+    result = run_audit(flagged, y, scores, cells, **{**audit_args, "config": config})
+    return result.to_dict()["gates"]
 
 
 def audit_counterfactuals(
@@ -219,7 +260,6 @@ def audit_counterfactuals(
     """
     if backtest["truth_recorded"].isna().all():
         return {}
-    order = cells["h3_cell"].to_numpy()
     k = coverage_label(coverage)
     best = metrics[f"best_baseline_at_{k}pct"]
     rankings = {
@@ -230,19 +270,66 @@ def audit_counterfactuals(
     }
     out: dict[str, Any] = {}
     for label, column in rankings.items():
-        scores = to_matrix(backtest, column, periods=periods, cells=order)
-        flagged = flag_top_area(
-            scores,
-            areas_km2=cells["area_km2"].to_numpy(),
-            cell_ids=cells["h3_int"].to_numpy(),
+        gates = _gates_of_ranking(
+            backtest,
+            cells,
+            column=column,
+            periods=periods,
+            y=y,
             coverage=coverage,
+            audit_args=audit_args,
         )
-        gates = run_audit(flagged, y, scores, cells, **audit_args).to_dict()["gates"]
         out[label] = {
             gid: {"status": gates[gid]["status"], "value": gates[gid]["value"]}
             for gid in COUNTERFACTUAL_GATES
         }
     return {"counterfactuals": out, "counterfactual_gates": list(COUNTERFACTUAL_GATES)}
+
+
+def coverage_sensitivity(
+    backtest: pd.DataFrame,
+    cells: pd.DataFrame,
+    *,
+    periods: np.ndarray,
+    y: np.ndarray,
+    coverages: tuple[float, ...],
+    audit_args: dict[str, Any],
+) -> dict[str, Any]:
+    """Would flagging more or less of the area change the verdict? Gates at other coverages.
+
+    For the model, and for the true risk where it is known (synthetic data), the gates of
+    ``SENSITIVITY_GATES`` at each coverage. Informational: the verdict is the one at the
+    operational coverage. Returned as the top-level key ``coverage_sensitivity``:
+    ``{"coverages": [...], "gates": [...], "rankings": {label: {coverage label: {gate:
+    {"status", "value"}}}}}``, with coverage labels like ``"5"`` or ``"0p5"`` (percent).
+    """
+    rankings = {"this model": "risk_score"}
+    if not backtest["truth_recorded"].isna().all():
+        rankings["true risk"] = "truth_recorded"
+    out: dict[str, dict[str, Any]] = {}
+    for label, column in rankings.items():
+        out[label] = {}
+        for coverage in coverages:
+            gates = _gates_of_ranking(
+                backtest,
+                cells,
+                column=column,
+                periods=periods,
+                y=y,
+                coverage=coverage,
+                audit_args=audit_args,
+            )
+            out[label][coverage_label(coverage)] = {
+                gid: {"status": gates[gid]["status"], "value": gates[gid]["value"]}
+                for gid in SENSITIVITY_GATES
+            }
+    return {
+        "coverage_sensitivity": {
+            "coverages": [float(c) for c in coverages],
+            "gates": list(SENSITIVITY_GATES),
+            "rankings": out,
+        }
+    }
 
 
 if __name__ == "__main__":

@@ -343,6 +343,51 @@ def test_counterfactual_table_only_when_the_truth_is_known() -> None:
     assert gates["G3"]["title"] in section
 
 
+def _sensitivity(audit: dict[str, Any]) -> dict[str, Any]:
+    """A coverage table as pipelines.audit writes it: the model at 5% and 10%, truth at both."""
+    cell = {"G2": {"status": "REVIEW", "value": 0.38}, "G3": {"status": "FAIL", "value": 0.46}}
+    wide = {"G2": {"status": "PASS", "value": 0.91}, "G3": {"status": "FAIL", "value": 0.41}}
+    return {
+        **audit,
+        "coverage_sensitivity": {
+            "coverages": [audit["coverage"], 0.1],
+            "gates": ["G2", "G3"],
+            "rankings": {
+                "this model": {"5": cell, "10": wide},
+                "true risk": {"5": cell, "10": wide},
+            },
+        },
+    }
+
+
+def test_coverage_table_rows_mark_the_operational_coverage(audit: dict[str, Any]) -> None:
+    from models.report import coverage_sensitivity_rows
+
+    assert audit["coverage"] == pytest.approx(0.05)
+    assert coverage_sensitivity_rows(audit) == []  # no table in the audit: no rows
+    rows = coverage_sensitivity_rows(_sensitivity(audit))
+    assert [(r["coverage"], r["ranking"], r["operational"]) for r in rows] == [
+        (0.05, "this model", True),
+        (0.05, "true risk", True),
+        (0.1, "this model", False),
+        (0.1, "true risk", False),
+    ]
+    assert [g["value"] for g in rows[2]["gates"]] == [0.91, 0.41]
+
+
+def test_coverage_table_in_the_report(audit: dict[str, Any]) -> None:
+    assert 'id="coverage-sensitivity"' not in _render(audit)
+    html = _render(_sensitivity(audit))
+    checker = _parse(html)
+    assert checker.errors == [] and checker.stack == []
+    section = html[html.index('id="coverage-sensitivity"') :]
+    section = section[: section.index("</table>")]
+    assert section.count("<tr") == 5  # header and four rows
+    bold = [line for line in section.splitlines() if "font-weight:bold" in line]
+    assert len(bold) == 2 and all("5.0%" in line for line in bold)
+    assert "10.0%" in section and "0.91" in section and audit["gates"]["G3"]["title"] in section
+
+
 def test_data_quality_tables_from_the_ingest_summary() -> None:
     from models.report import MAX_FILES_LISTED, _data_quality_tables
 

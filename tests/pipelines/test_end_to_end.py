@@ -169,6 +169,23 @@ def test_contract_outputs_exist_and_parse(repo: dict[str, object]) -> None:
     assert (path / "mlflow.db").exists()
 
 
+def test_coverage_table_agrees_with_the_operational_audit(repo: dict[str, object]) -> None:
+    path = Path(str(repo["path"]))
+    audit = json.loads((path / "reports/audit.json").read_text())
+    table = audit["coverage_sensitivity"]
+    assert table["coverages"] == [0.01, 0.02, 0.05, 0.1, 0.2]
+    assert set(table["rankings"]) == {"this model", "true risk"}
+    # at the operational coverage the table re-derives the flags from the scores; it must find
+    # exactly the verdicts of the audit itself, and of the true-risk counterfactual
+    at_5 = table["rankings"]["this model"]["5"]
+    for gid in table["gates"]:
+        assert at_5[gid] == {k: audit["gates"][gid][k] for k in ("status", "value")}, gid
+        truth = audit["counterfactuals"]["true risk"][gid]
+        assert table["rankings"]["true risk"]["5"][gid] == truth, gid
+    html = (path / "reports/bias_report.html").read_text()
+    assert 'id="coverage-sensitivity"' in html
+
+
 def test_second_run_reruns_nothing(repo: dict[str, object]) -> None:
     assert ran_stages(str(repo["second"])) == []
 

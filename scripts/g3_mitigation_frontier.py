@@ -1,0 +1,91 @@
+"""Can a simple re-allocation of the flags pass G3 without failing G4 or G5? A measured frontier.
+
+G3 (burden vs benefit) fails on the default synthetic city for every ranking, the true risk
+included (``docs/audit-findings.md``). The obvious mitigation gives the least-deprived areas
+more of the flags: choose the flagged cells by ``risk_score × (1 + β·s5 + β/2·s4)``, where
+``s5`` and ``s4`` are the shares of a cell's residents in the least-deprived and second
+least-deprived fifths (``res_dep_q5``, ``res_dep_q4``). This script scores that family over the
+backtest of the last ``dvc repro`` with the audit of ``params.yaml`` and prints, for each β, the
+pooled PAI and gates G2-G5. It is an experiment for the documentation, not a pipeline stage.
+
+Run from the repository root after ``dvc repro``::
+
+    PYTHONPATH=. .venv/bin/python scripts/g3_mitigation_frontier.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.period import PERIOD_COLUMN
+from models.audit import GranularityCheck, TargetDefinition, run_audit
+from models.backtest import to_matrix
+from models.metrics import flag_top_area
+from pipelines._params import load_params
+from pipelines.audit import Params
+
+GATES = ("G2", "G3", "G4", "G5")
+BETAS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--backtest", type=Path, default=Path("data/processed/backtest.parquet"))
+    parser.add_argument("--cells", type=Path, default=Path("data/processed/cells.parquet"))
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+
+    params = load_params("audit", Params, args.params)
+    coverage = params.operational.coverage
+    config = params.audit.model_copy(update={"coverage": coverage})
+    cells = pd.read_parquet(args.cells)
+    backtest = pd.read_parquet(args.backtest)
+    periods = np.sort(backtest[PERIOD_COLUMN].unique())
+    order = cells["h3_cell"].to_numpy()
+    y = to_matrix(backtest, "target_count", periods=periods, cells=order)
+    scores = to_matrix(backtest, "risk_score", periods=periods, cells=order)
+    area = cells["area_km2"].to_numpy()
+    residents = cells["residents"].to_numpy(dtype=float)
+    share = {
+        q: np.divide(
+            cells[f"res_dep_q{q}"].to_numpy(dtype=float),
+            residents,
+            out=np.zeros(len(cells)),
+            where=residents > 0,
+        )
+        for q in (4, 5)
+    }
+    granularity = GranularityCheck(
+        published_resolution=8, max_resolution=9, event_level_rows=False, min_count_shown=None
+    )
+    target = TargetDefinition(target_types=("burglary",))  # G1 is not the question here
+
+    print(f"coverage {100 * coverage:g}%, {len(periods)} backtest periods, {len(cells)} cells")
+    print("| β | PAI | expected hits kept | " + " | ".join(GATES) + " |")
+    print("|---|---|---|" + "---|" * len(GATES))
+    base_hits = None
+    for beta in BETAS:
+        adjusted = scores * (1.0 + beta * share[5] + 0.5 * beta * share[4])
+        flagged = flag_top_area(
+            adjusted, areas_km2=area, cell_ids=cells["h3_int"].to_numpy(), coverage=coverage
+        )
+        gates = run_audit(
+            flagged, y, scores, cells, config=config, target=target, granularity=granularity
+        ).to_dict()["gates"]
+        hit_rate = (y * flagged).sum() / y.sum()
+        pai = hit_rate / ((flagged * area).sum() / (area.sum() * len(periods)))
+        expected_hits = float((scores * flagged).sum())
+        base_hits = base_hits or expected_hits
+        cells_text = " | ".join(f"{gates[g]['status']} {gates[g]['value']:.2f}" for g in GATES)
+        print(f"| {beta:g} | {pai:.2f} | {expected_hits / base_hits:.1%} | {cells_text} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
