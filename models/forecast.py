@@ -3,9 +3,11 @@
 The column contract lives in ``docs/forecast-dict.csv`` and :func:`forecast_columns`; a test keeps
 the two in step for each period mode. The period column is the planners' word for it:
 ``week_start`` (an ISO Monday) in weekly mode, ``month_start`` (a 1st) in monthly mode. The CSV
-carries no event-level rows and no historical counts (gate G9), and no run-specific identifiers,
-so the same params and seed give a byte-identical file; the MLflow run id travels in the manifest
-beside it.
+carries no event-level rows and no historical counts (gate G9). It names the model twice: by its
+content hash (``model_version``) and by the MLflow run that trained it (``mlflow_run_id``). The
+``train`` stage reuses the run of an identical model, so against the same MLflow store the same
+params and seed give a byte-identical file; a different store (a fresh clone) mints another run
+id, and every other column is still byte-identical.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ _COLUMNS: Final[tuple[str, ...]] = (
     "district_name",
     "area_km2",
     "model_version",
+    "mlflow_run_id",
     "audit_status",
 )
 
@@ -76,6 +79,7 @@ def build_forecast_table(
     coverage: float,
     interval_level: float,
     model_version: str,
+    mlflow_run_id: str,
     audit_status: str,
 ) -> pd.DataFrame:
     """One row per study cell, in rank order (rank 1 = highest expected count).
@@ -91,6 +95,8 @@ def build_forecast_table(
         Start of the forecast period (an ISO Monday, or a 1st in monthly mode).
     period
         ``"week"`` or ``"month"``: names the period column ``week_start`` or ``month_start``.
+    model_version, mlflow_run_id
+        The model's content hash and the MLflow run that trained it (``model_meta.json``).
     """
     period = check_period(period)
     start = pd.Timestamp(period_start)
@@ -124,6 +130,7 @@ def build_forecast_table(
             "district_name": cells["district_name"].astype(str).to_numpy(),
             "area_km2": np.round(cells["area_km2"].to_numpy(dtype=np.float64), 6),
             "model_version": model_version,
+            "mlflow_run_id": mlflow_run_id,
             "audit_status": audit_status,
         }
     )

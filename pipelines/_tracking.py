@@ -3,6 +3,11 @@
 Every run carries the tags a data scientist needs to trace a number back to its inputs: git commit
 and dirty flag, stage, DVC experiment name (under ``dvc exp run``), a hash of the stage's params,
 and the md5 of each input as recorded in ``dvc.lock``.
+
+A ``train`` run is content-addressed: when the same model (``model_version``, the hash of the model
+text) was already logged with the same params, :func:`find_reusable_train_run` finds that run and
+``train`` reuses it instead of minting a new run id, so a re-run against the same MLflow store
+publishes the same id.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import re
 import subprocess
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -26,6 +32,9 @@ log = logging.getLogger(__name__)
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 EXPERIMENT_NAME = "beatwise"
 REGISTERED_MODEL_NAME = "beatwise-risk"
+#: the tag counting how often ``train`` reproduced a run's model instead of logging it again
+REPRODUCED_COUNT_TAG = "reproduced_count"
+_HEX = re.compile(r"[0-9a-f]+")
 
 
 def configure_offline_defaults() -> None:
@@ -131,6 +140,75 @@ def stage_run(
         with mlflow.start_run(run_name=stage, tags=tags) as run:
             log.info("MLflow run %s (stage %s)", run.info.run_id, stage)
             yield run
+
+
+def find_reusable_train_run(model_version: str, params_digest: str) -> tuple[str, str] | None:
+    """The training run that already logged this model with these params, and its model version.
+
+    A run qualifies when it is in the ``beatwise`` experiment, active (not deleted), ``FINISHED``,
+    tagged ``stage=train`` with the same ``model_version`` and ``params_hash`` tags, and still has
+    a ``READY`` version of :data:`REGISTERED_MODEL_NAME`. Among several, the earliest wins (by
+    start time, then run id), so every re-run picks the same one.
+
+    Parameters
+    ----------
+    model_version
+        Hex digest of the model text (``model_meta.json``'s ``model_version``).
+    params_digest
+        :func:`pipelines._params.params_hash` of the stage's params (hex).
+
+    Returns
+    -------
+    ``(run_id, registered_version)``, or ``None`` when no run qualifies (or the experiment does
+    not exist yet). Refuses digests that are not lowercase hex with a ``ValueError``.
+    """
+    for name, value in (("model_version", model_version), ("params_digest", params_digest)):
+        if not _HEX.fullmatch(value):
+            raise ValueError(f"{name} must be a lowercase hex digest. Got {value!r}.")
+    configure_offline_defaults()
+    from mlflow.entities import Run, ViewType
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(EXPERIMENT_NAME)
+    if experiment is None or experiment.lifecycle_stage != "active":
+        return None
+    query = (
+        f"tags.stage = 'train' and tags.model_version = '{model_version}' "
+        f"and tags.params_hash = '{params_digest}' and attributes.status = 'FINISHED'"
+    )
+    runs: list[Run] = []
+    page_token = None
+    while True:
+        page = client.search_runs(
+            [experiment.experiment_id],
+            filter_string=query,
+            run_view_type=ViewType.ACTIVE_ONLY,
+            page_token=page_token,
+        )
+        runs.extend(page)
+        page_token = page.token
+        if not page_token:
+            break
+    for run in sorted(runs, key=lambda r: (r.info.start_time, r.info.run_id)):
+        versions = client.search_model_versions(
+            f"name = '{REGISTERED_MODEL_NAME}' and run_id = '{run.info.run_id}'"
+        )
+        ready = sorted(int(v.version) for v in versions if v.status == "READY")
+        if ready:
+            return run.info.run_id, str(ready[0])
+    return None
+
+
+def record_reproduction(run_id: str) -> int:
+    """Count one more reproduction on a reused training run (tag ``reproduced_count``)."""
+    configure_offline_defaults()
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    count = int(client.get_run(run_id).data.tags.get(REPRODUCED_COUNT_TAG, "0")) + 1
+    client.set_tag(run_id, REPRODUCED_COUNT_TAG, str(count))
+    return count
 
 
 def log_to_parent(parent_run_id: str, *, metrics: dict[str, float]) -> None:

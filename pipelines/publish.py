@@ -126,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         coverage=params.operational.coverage,
         interval_level=cfg.interval_level,
         model_version=meta["model_version"],
+        mlflow_run_id=meta["mlflow_run_id"],
         audit_status=audit_status(audit),
     )
     csv_path = args.out_dir / "forecast.csv"

@@ -1,6 +1,10 @@
 """Stage ``train``: fit the LightGBM risk model on every labelled period; log and register it.
 
 The period (week or month) is the one ``panel_meta.json`` records; this stage never re-derives it.
+When the MLflow store already holds a finished training run of the very same model (same
+``model_version``, the hash of the model text) and params, with its registered version, this stage
+reuses that run instead of logging the model again: the run id is part of the published forecast,
+and a re-run must publish the same bytes.
 """
 
 from __future__ import annotations
@@ -8,6 +12,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import lightgbm as lgb
 import pandas as pd
@@ -15,10 +20,15 @@ import pandas as pd
 from beatwise.io import read_json, write_json, write_text
 from features.period import PERIOD_COLUMN, check_period
 from models.plots import plot_feature_importance
-from models.risk_model import RiskModelConfig, feature_importance, fit_risk_model
+from models.risk_model import RiskModel, RiskModelConfig, feature_importance, fit_risk_model
 from pipelines._io import setup_logging, timed
 from pipelines._params import StageParams, load_params, params_hash
-from pipelines._tracking import REGISTERED_MODEL_NAME, stage_run
+from pipelines._tracking import (
+    REGISTERED_MODEL_NAME,
+    find_reusable_train_run,
+    record_reproduction,
+    stage_run,
+)
 
 STAGE = "train"
 
@@ -59,44 +69,41 @@ def main(argv: list[str] | None = None) -> int:
     model_version = hashlib.sha256(text.encode()).hexdigest()[:12]
     importance = feature_importance(model)
 
-    import mlflow
-    from mlflow.models import infer_signature
-    from mlflow.tracking import MlflowClient
-
-    with stage_run(
-        stage=STAGE,
-        params_digest=params_hash(params),
-        inputs=[args.features, args.panel_meta],
-    ) as run:
-        mlflow.log_params({f"train.{k}": v for k, v in cfg.model_dump().items()})
-        mlflow.log_params(
-            {
+    digest = params_hash(params)
+    reusable = find_reusable_train_run(model_version, digest)
+    if reusable is None:
+        run_id, version = _log_new_run(
+            model,
+            labelled,
+            args=args,
+            params={
+                **{f"train.{k}": v for k, v in cfg.model_dump().items()},
                 "target_types": ",".join(meta["target_types"]),
                 "period": period,
                 "n_features": len(feature_columns),
                 "best_rounds": model.best_rounds,
-            }
+            },
+            digest=digest,
+            model_version=model_version,
+            importance=importance,
         )
-        mlflow.set_tag("model_version", model_version)
-        sample = labelled[feature_columns].head(200).astype("float32")
-        pred = model.predict(sample)
-        fitted = model.predict(labelled)
-        mlflow.log_metric("train_mean_target", float(labelled["target_count"].mean()))
-        mlflow.log_metric("train_mean_prediction", float(fitted.mean()))
+        log.info("registered %s version %s as run %s", REGISTERED_MODEL_NAME, version, run_id)
+    else:
+        run_id, version = reusable
         plot_feature_importance(importance, args.out_importance)
-        mlflow.log_artifact(str(args.out_importance))
-        info = mlflow.lightgbm.log_model(
-            model.booster,
-            name="model",
-            signature=infer_signature(sample, pred),
-            # stated, not inferred: inference reloads the model in a subprocess (seconds)
-            pip_requirements=[f"lightgbm=={lgb.__version__}"],
-            registered_model_name=REGISTERED_MODEL_NAME,
+        count = record_reproduction(run_id)
+        log.info(
+            "identical model already logged as run %s (version %s); reusing it "
+            "(reproduced %d time%s)",
+            run_id,
+            version,
+            count,
+            "" if count == 1 else "s",
         )
-        version = str(info.registered_model_version)
-        MlflowClient().set_registered_model_alias(REGISTERED_MODEL_NAME, "candidate", version)
-        run_id = run.info.run_id
-    log.info("registered %s version %s (alias 'candidate')", REGISTERED_MODEL_NAME, version)
+    from mlflow.tracking import MlflowClient
+
+    MlflowClient().set_registered_model_alias(REGISTERED_MODEL_NAME, "candidate", version)
+    log.info("alias 'candidate' -> %s version %s", REGISTERED_MODEL_NAME, version)
 
     write_text(args.out_model, text)
     write_json(
@@ -115,6 +122,45 @@ def main(argv: list[str] | None = None) -> int:
         },
     )
     return 0
+
+
+def _log_new_run(
+    model: RiskModel,
+    labelled: pd.DataFrame,
+    *,
+    args: argparse.Namespace,
+    params: dict[str, Any],
+    digest: str,
+    model_version: str,
+    importance: pd.DataFrame,
+) -> tuple[str, str]:
+    """Log a new training run with the model and register it; return (run id, version)."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    with stage_run(
+        stage=STAGE,
+        params_digest=digest,
+        inputs=[args.features, args.panel_meta],
+    ) as run:
+        mlflow.log_params(params)
+        mlflow.set_tag("model_version", model_version)
+        sample = labelled[list(model.feature_columns)].head(200).astype("float32")
+        pred = model.predict(sample)
+        fitted = model.predict(labelled)
+        mlflow.log_metric("train_mean_target", float(labelled["target_count"].mean()))
+        mlflow.log_metric("train_mean_prediction", float(fitted.mean()))
+        plot_feature_importance(importance, args.out_importance)
+        mlflow.log_artifact(str(args.out_importance))
+        info = mlflow.lightgbm.log_model(
+            model.booster,
+            name="model",
+            signature=infer_signature(sample, pred),
+            # stated, not inferred: inference reloads the model in a subprocess (seconds)
+            pip_requirements=[f"lightgbm=={lgb.__version__}"],
+            registered_model_name=REGISTERED_MODEL_NAME,
+        )
+        return run.info.run_id, str(info.registered_model_version)
 
 
 if __name__ == "__main__":

@@ -52,6 +52,7 @@ def table(
         coverage=coverage,
         interval_level=0.8,
         model_version="abc",
+        mlflow_run_id="0123456789abcdef0123456789abcdef",
         audit_status="pass",
     )
 
@@ -97,6 +98,9 @@ def test_geojson_has_one_closed_hexagon_per_row(cells: pd.DataFrame) -> None:
     ring = geo["features"][0]["geometry"]["coordinates"][0]
     assert ring[0] == ring[-1] and len(ring) == 7
     assert geo["features"][0]["properties"]["risk_rank"] == 1
+    # every CSV column is a property, the training run's id included
+    assert list(geo["features"][0]["properties"]) == list(out.columns)
+    assert geo["features"][0]["properties"]["mlflow_run_id"] == out.loc[0, "mlflow_run_id"]
 
 
 def test_refuses_misaligned_scores(cells: pd.DataFrame) -> None:
@@ -111,5 +115,6 @@ def test_refuses_misaligned_scores(cells: pd.DataFrame) -> None:
             coverage=0.2,
             interval_level=0.8,
             model_version="abc",
+            mlflow_run_id="0123456789abcdef0123456789abcdef",
             audit_status="pass",
         )

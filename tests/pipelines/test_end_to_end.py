@@ -3,12 +3,14 @@
 One module-scoped run feeds several checks: every contract output exists and parses; a second
 `dvc repro` re-runs nothing; changing one `train` param re-runs only train and what follows; a
 `dvc exp run -S` works and `dvc metrics diff` shows the change; a forced full re-run gives a
-byte-identical forecast CSV; the notebook executes against the outputs.
+byte-identical forecast CSV (train reuses the MLflow run of the identical model); the notebook
+executes against the outputs; a fresh MLflow store changes only the CSV's `mlflow_run_id`.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import re
@@ -156,6 +158,10 @@ def test_contract_outputs_exist_and_parse(repo: dict[str, object]) -> None:
     assert "## " in (path / "reports/model_card.md").read_text()
     manifest = json.loads((path / "data/forecasts/manifest.json").read_text())
     assert manifest["mlflow_run_id"] and manifest["forecast_csv_sha256"]
+    model_meta = json.loads((path / "data/models/model_meta.json").read_text())
+    # one training run for every row: the one the manifest and the model meta name
+    assert {row["mlflow_run_id"] for row in rows} == {manifest["mlflow_run_id"]}
+    assert manifest["mlflow_run_id"] == model_meta["mlflow_run_id"]
     for png in yaml.safe_load((path / "dvc.yaml").read_text())["stages"]["evaluate"]["plots"]:
         assert (path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     quality = json.loads((path / "reports/data_quality.json").read_text())
@@ -240,7 +246,9 @@ def test_train_param_change_reruns_only_downstream(repo: dict[str, object]) -> N
 def test_forced_rerun_gives_byte_identical_forecast(repo: dict[str, object]) -> None:
     path = Path(str(repo["path"]))
     run(["git", "checkout", "--", "params.yaml", "dvc.lock"], path)
-    run(["dvc", "repro", "--force"], path)
+    out = run(["dvc", "repro", "--force"], path)
+    run_id = json.loads((path / "data/models/model_meta.json").read_text())["mlflow_run_id"]
+    assert f"identical model already logged as run {run_id}" in out.stdout + out.stderr
     assert (path / "data/forecasts/forecast.csv").read_bytes() == repo["forecast"]
 
 
@@ -312,3 +320,43 @@ def test_bias_report_renders_in_a_real_browser(repo: dict[str, object], tmp_path
         assert image.width == 1280 and image.height > 3000
         grey = np.asarray(image.convert("L").resize((64, 256)))
         assert len(np.unique(grey)) > 16  # text, tables and charts, not a blank page
+
+
+# Last in the module: it leaves outputs naming a run that the restored MLflow store does not hold.
+def test_fresh_mlflow_store_changes_only_the_run_id(
+    repo: dict[str, object], tmp_path: Path
+) -> None:
+    """A fresh clone has no MLflow store: train mints a new run id, and only that column moves."""
+    path = Path(str(repo["path"]))
+    stores = ("mlflow.db", "mlruns")
+    for name in stores:
+        if (path / name).exists():
+            shutil.move(path / name, tmp_path / name)
+    try:
+        # The stages before train never touch MLflow, so forcing train and what follows is all of
+        # a fresh clone's run that can differ (and saves re-simulating the city).
+        out = run(["dvc", "repro", "--force", "--downstream", "train"], path)
+        fresh = (path / "data/forecasts/forecast.csv").read_bytes()
+    finally:
+        for name in stores:
+            if (path / name).is_dir():
+                shutil.rmtree(path / name)
+            elif (path / name).exists():
+                (path / name).unlink()
+            if (tmp_path / name).exists():
+                shutil.move(tmp_path / name, path / name)
+    assert ran_stages(out.stdout) == ["train", "evaluate", "audit", "publish"]
+    original = repo["forecast"]
+    assert isinstance(original, bytes)
+    before, after = (
+        pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
+        for data in (original, fresh)
+    )
+    assert list(after.columns) == list(before.columns)
+    (old_id,), (new_id,) = before["mlflow_run_id"].unique(), after["mlflow_run_id"].unique()
+    assert new_id != old_id
+    pd.testing.assert_frame_equal(
+        after.drop(columns="mlflow_run_id"), before.drop(columns="mlflow_run_id")
+    )
+    # not a byte elsewhere: swapping the ids back gives the original file
+    assert fresh.replace(new_id.encode(), old_id.encode()) == original

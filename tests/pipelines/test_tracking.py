@@ -1,13 +1,22 @@
-"""Provenance tags: params hash, dvc.lock md5s, experiment name, git state."""
+"""Provenance tags: params hash, dvc.lock md5s, experiment name, git state; training-run reuse."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from pipelines._tracking import flatten_metrics, input_md5s, provenance_tags
+from pipelines._tracking import (
+    EXPERIMENT_NAME,
+    REGISTERED_MODEL_NAME,
+    find_reusable_train_run,
+    flatten_metrics,
+    input_md5s,
+    provenance_tags,
+    record_reproduction,
+)
 
 
 def test_md5_comes_from_dvc_lock_or_is_computed(
@@ -44,3 +53,117 @@ def test_tags_carry_stage_params_hash_and_experiment(
 def test_flatten_metrics_skips_nan_and_text() -> None:
     flat = flatten_metrics({"a": 1, "b": {"c": 2.5, "d": "x", "e": float("nan")}, "f": True})
     assert flat == {"a": 1.0, "b.c": 2.5, "f": 1.0}
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """One SQLite store (creating it takes seconds) holding a run for each case, by name.
+
+    Each case has its own ``model_version``, so cases cannot find each other's runs. Versions are
+    registered against the run's (empty) artifact folder: the search reads the registry, never the
+    model.
+    """
+    folder = tmp_path_factory.mktemp("mlflow")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(folder)
+        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder / 'mlflow.db'}")
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient()
+        experiment_id = client.create_experiment(EXPERIMENT_NAME)
+        client.create_registered_model(REGISTERED_MODEL_NAME)
+
+        def train_run(
+            model_version: str,
+            *,
+            params_hash: str = "feed",
+            start_time: int = 1_000,
+            register: bool = True,
+            finish: bool = True,
+            stage: str = "train",
+        ) -> str:
+            run = client.create_run(
+                experiment_id,
+                start_time=start_time,
+                tags={"stage": stage, "model_version": model_version, "params_hash": params_hash},
+            )
+            run_id = run.info.run_id
+            if finish:
+                client.set_terminated(run_id)
+            if register:
+                client.create_model_version(
+                    REGISTERED_MODEL_NAME, source=run.info.artifact_uri, run_id=run_id
+                )
+            return run_id
+
+        runs = {
+            "same": train_run("aaa"),
+            # two identical models logged twice: the earliest start wins, whatever the order
+            "later": train_run("bbb", start_time=2_000),
+            "earlier": train_run("bbb", start_time=1_500),
+            "unregistered": train_run("ccc", register=False),
+            "deleted": train_run("ddd"),
+            "version_deleted": train_run("0001"),
+            "running": train_run("eee", finish=False),
+            "evaluate": train_run("fff", stage="evaluate"),
+        }
+        client.delete_run(runs["deleted"])
+        for version in client.search_model_versions(f"run_id = '{runs['version_deleted']}'"):
+            client.delete_model_version(REGISTERED_MODEL_NAME, version.version)
+        yield runs
+
+
+def test_reuses_the_run_of_the_same_model_and_params(store: dict[str, str]) -> None:
+    found = find_reusable_train_run("aaa", "feed")
+    assert found is not None
+    run_id, version = found
+    assert run_id == store["same"]
+    from mlflow.tracking import MlflowClient
+
+    registered = MlflowClient().get_model_version(REGISTERED_MODEL_NAME, version)
+    assert registered.run_id == store["same"]
+
+
+def test_takes_the_earliest_of_several_identical_runs(store: dict[str, str]) -> None:
+    found = find_reusable_train_run("bbb", "feed")
+    assert found is not None and found[0] == store["earlier"]
+
+
+@pytest.mark.parametrize(
+    ("model_version", "params_digest"),
+    [
+        ("abcabc", "feed"),  # another model
+        ("aaa", "beef"),  # the same model text under other params
+        ("ccc", "feed"),  # never registered
+        ("0001", "feed"),  # its registered version was deleted
+        ("ddd", "feed"),  # a deleted run
+        ("eee", "feed"),  # a run that never finished
+        ("fff", "feed"),  # not a training run
+    ],
+)
+def test_no_reuse_without_a_matching_finished_registered_run(
+    store: dict[str, str], model_version: str, params_digest: str
+) -> None:
+    assert find_reusable_train_run(model_version, params_digest) is None
+
+
+def test_no_experiment_means_no_reuse(
+    store: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("pipelines._tracking.EXPERIMENT_NAME", "not-beatwise")
+    assert find_reusable_train_run("aaa", "feed") is None
+
+
+def test_refuses_digests_that_are_not_hex() -> None:
+    with pytest.raises(ValueError, match=r"model_version must be a lowercase hex digest\. Got"):
+        find_reusable_train_run("a' or '1' = '1", "feed")
+    with pytest.raises(ValueError, match=r"params_digest must be a lowercase hex digest\. Got ''"):
+        find_reusable_train_run("aaa", "")
+
+
+def test_reproductions_are_counted_on_the_run(store: dict[str, str]) -> None:
+    from mlflow.tracking import MlflowClient
+
+    assert record_reproduction(store["later"]) == 1
+    assert record_reproduction(store["later"]) == 2
+    assert MlflowClient().get_run(store["later"]).data.tags["reproduced_count"] == "2"
