@@ -221,17 +221,15 @@ SENSITIVITY_COVERAGES = (0.01, 0.02, 0.05, 0.10, 0.20)
 
 
 def _gates_of_ranking(
-    backtest: pd.DataFrame,
+    scores: np.ndarray,
     cells: pd.DataFrame,
     *,
-    column: str,
-    periods: np.ndarray,
     y: np.ndarray,
     coverage: float,
+    gates: tuple[str, ...],
     audit_args: dict[str, Any],
-) -> dict[str, Any]:
-    """The audit's gates for the cells that ranking ``column`` flags at ``coverage``."""
-    scores = to_matrix(backtest, column, periods=periods, cells=cells["h3_cell"].to_numpy())
+) -> dict[str, dict[str, Any]]:
+    """Status and value of ``gates`` for the cells that ``scores`` flag at ``coverage``."""
     flagged = flag_top_area(
         scores,
         areas_km2=cells["area_km2"].to_numpy(),
@@ -239,8 +237,8 @@ def _gates_of_ranking(
         coverage=coverage,
     )
     config = audit_args["config"].model_copy(update={"coverage": coverage})
-    result = run_audit(flagged, y, scores, cells, **{**audit_args, "config": config})
-    return result.to_dict()["gates"]
+    result = run_audit(flagged, y, scores, cells, **{**audit_args, "config": config}).to_dict()
+    return {gid: {k: result["gates"][gid][k] for k in ("status", "value")} for gid in gates}
 
 
 def audit_counterfactuals(
@@ -260,29 +258,25 @@ def audit_counterfactuals(
     """
     if backtest["truth_recorded"].isna().all():
         return {}
-    k = coverage_label(coverage)
-    best = metrics[f"best_baseline_at_{k}pct"]
+    best = metrics[f"best_baseline_at_{coverage_label(coverage)}pct"]
     rankings = {
         # recorded, not committed: outcomes are recorded events, so only the recorded truth
         # is on the same scale for calibration (G6)
         "true risk": "truth_recorded",
         f"best baseline ({best})": f"score_{best}",
     }
-    out: dict[str, Any] = {}
-    for label, column in rankings.items():
-        gates = _gates_of_ranking(
-            backtest,
+    order = cells["h3_cell"].to_numpy()
+    out = {
+        label: _gates_of_ranking(
+            to_matrix(backtest, column, periods=periods, cells=order),
             cells,
-            column=column,
-            periods=periods,
             y=y,
             coverage=coverage,
+            gates=COUNTERFACTUAL_GATES,
             audit_args=audit_args,
         )
-        out[label] = {
-            gid: {"status": gates[gid]["status"], "value": gates[gid]["value"]}
-            for gid in COUNTERFACTUAL_GATES
-        }
+        for label, column in rankings.items()
+    }
     return {"counterfactuals": out, "counterfactual_gates": list(COUNTERFACTUAL_GATES)}
 
 
@@ -306,23 +300,21 @@ def coverage_sensitivity(
     rankings = {"this model": "risk_score"}
     if not backtest["truth_recorded"].isna().all():
         rankings["true risk"] = "truth_recorded"
+    order = cells["h3_cell"].to_numpy()
     out: dict[str, dict[str, Any]] = {}
     for label, column in rankings.items():
-        out[label] = {}
-        for coverage in coverages:
-            gates = _gates_of_ranking(
-                backtest,
+        scores = to_matrix(backtest, column, periods=periods, cells=order)
+        out[label] = {
+            coverage_label(coverage): _gates_of_ranking(
+                scores,
                 cells,
-                column=column,
-                periods=periods,
                 y=y,
                 coverage=coverage,
+                gates=SENSITIVITY_GATES,
                 audit_args=audit_args,
             )
-            out[label][coverage_label(coverage)] = {
-                gid: {"status": gates[gid]["status"], "value": gates[gid]["value"]}
-                for gid in SENSITIVITY_GATES
-            }
+            for coverage in coverages
+        }
     return {
         "coverage_sensitivity": {
             "coverages": [float(c) for c in coverages],

@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         model = fit_risk_model(labelled, feature_columns=feature_columns, config=cfg)
     text = model.to_text()
     model_version = hashlib.sha256(text.encode()).hexdigest()[:12]
-    importance = feature_importance(model)
+    plot_feature_importance(feature_importance(model), args.out_importance)
 
     digest = params_hash(params)
     reusable = find_reusable_train_run(model_version, digest)
@@ -85,12 +85,10 @@ def main(argv: list[str] | None = None) -> int:
             },
             digest=digest,
             model_version=model_version,
-            importance=importance,
         )
         log.info("registered %s version %s as run %s", REGISTERED_MODEL_NAME, version, run_id)
     else:
         run_id, version = reusable
-        plot_feature_importance(importance, args.out_importance)
         count = record_reproduction(run_id)
         log.info(
             "identical model already logged as run %s (version %s); reusing it "
@@ -132,7 +130,6 @@ def _log_new_run(
     params: dict[str, Any],
     digest: str,
     model_version: str,
-    importance: pd.DataFrame,
 ) -> tuple[str, str]:
     """Log a new training run with the model and register it; return (run id, version)."""
     import mlflow
@@ -150,7 +147,6 @@ def _log_new_run(
         fitted = model.predict(labelled)
         mlflow.log_metric("train_mean_target", float(labelled["target_count"].mean()))
         mlflow.log_metric("train_mean_prediction", float(fitted.mean()))
-        plot_feature_importance(importance, args.out_importance)
         mlflow.log_artifact(str(args.out_importance))
         info = mlflow.lightgbm.log_model(
             model.booster,

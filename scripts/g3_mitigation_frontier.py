@@ -25,7 +25,7 @@ import pandas as pd
 from features.period import PERIOD_COLUMN
 from models.audit import GranularityCheck, TargetDefinition, run_audit
 from models.backtest import to_matrix
-from models.metrics import flag_top_area
+from models.metrics import flag_top_area, pai
 from pipelines._params import load_params
 from pipelines.audit import Params
 
@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     y = to_matrix(backtest, "target_count", periods=periods, cells=order)
     scores = to_matrix(backtest, "risk_score", periods=periods, cells=order)
     area = cells["area_km2"].to_numpy()
+    cell_ids = cells["h3_int"].to_numpy()
     residents = cells["residents"].to_numpy(dtype=float)
     share = {
         q: np.divide(
@@ -72,18 +73,15 @@ def main(argv: list[str] | None = None) -> int:
     base_hits = None
     for beta in BETAS:
         adjusted = scores * (1.0 + beta * share[5] + 0.5 * beta * share[4])
-        flagged = flag_top_area(
-            adjusted, areas_km2=area, cell_ids=cells["h3_int"].to_numpy(), coverage=coverage
-        )
+        flagged = flag_top_area(adjusted, areas_km2=area, cell_ids=cell_ids, coverage=coverage)
         gates = run_audit(
             flagged, y, scores, cells, config=config, target=target, granularity=granularity
         ).to_dict()["gates"]
-        hit_rate = (y * flagged).sum() / y.sum()
-        pai = hit_rate / ((flagged * area).sum() / (area.sum() * len(periods)))
+        pooled_pai = pai(y, adjusted, areas_km2=area, cell_ids=cell_ids, coverage=coverage).pooled
         expected_hits = float((scores * flagged).sum())
         base_hits = base_hits or expected_hits
         cells_text = " | ".join(f"{gates[g]['status']} {gates[g]['value']:.2f}" for g in GATES)
-        print(f"| {beta:g} | {pai:.2f} | {expected_hits / base_hits:.1%} | {cells_text} |")
+        print(f"| {beta:g} | {pooled_pai:.2f} | {expected_hits / base_hits:.1%} | {cells_text} |")
     return 0
 
 
