@@ -150,8 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         target_types=target.target_types,
         police_activity_reasons=target.police_activity_reasons,
         published_resolution=resolution,
-        backtest_period=f"{metrics['backtest_first_period']} to "
-        f"{metrics['backtest_last_period']} ({metrics['n_backtest_periods']} {words.plural})",
+        # the documents add the number of periods and cells themselves
+        backtest_period=f"{metrics['backtest_first_period']} to {metrics['backtest_last_period']}",
         training_data=f"{quality['source']} events, "
         f"{quality['date_min']} to {quality['date_max']}; "
         f"{quality['rows_accepted']:,} accepted of {quality['rows_read']:,} read",
