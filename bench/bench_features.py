@@ -23,10 +23,10 @@ import h3
 import numpy as np
 import pandas as pd
 
+from beatwise.period import period_range
+from beatwise.taxonomy import CANONICAL_TYPES
 from features.engineering import FeatureConfig, build_feature_table
 from features.panel import count_matrix
-from features.period import period_range
-from features.taxonomy import CANONICAL_TYPES
 
 logger = logging.getLogger("bench_features")
 

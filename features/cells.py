@@ -19,7 +19,7 @@ import numpy.typing as npt
 import pandas as pd
 import shapely
 
-from features.h3index import cell_areas_km2, cell_centroids, cells_to_str
+from beatwise.h3index import cell_areas_km2, cell_centroids, cells_to_str
 
 log = logging.getLogger(__name__)
 

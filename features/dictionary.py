@@ -28,8 +28,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from beatwise.period import PERIODS, Period, check_period
 from features.engineering import STATIC_PREFIX, FeatureConfig
-from features.period import PERIODS, Period, check_period
 
 DICTIONARY_PATH: Path = Path(__file__).resolve().parents[1] / "docs" / "feature-dict.csv"
 DICTIONARY_COLUMNS: tuple[str, ...] = ("feature", "family", "meaning", "units", "window", "period")

@@ -1,6 +1,6 @@
 """Cell-period features for the risk model, built from dense ``[period, cell]`` count arrays.
 
-A period is an ISO week or a calendar month (:mod:`features.period`); every window, lag and cap
+A period is an ISO week or a calendar month (:mod:`beatwise.period`); every window, lag and cap
 below counts periods, and feature names carry the unit: ``cnt_all_lag1w`` in weekly mode,
 ``cnt_all_lag1m`` in monthly mode (``docs/feature-dict.csv`` lists both).
 
@@ -39,9 +39,8 @@ import scipy.signal
 import scipy.sparse
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from features.h3index import cells_to_int, cells_to_str, ring_neighbours
-from features.panel import validate_cells
-from features.period import (
+from beatwise.h3index import cells_to_int, cells_to_str, ring_neighbours
+from beatwise.period import (
     PERIOD_COLUMN,
     Period,
     PeriodChoice,
@@ -54,7 +53,8 @@ from features.period import (
     shift_periods,
     validate_periods,
 )
-from features.taxonomy import POLICE_ACTIVITY_TYPES, VICTIM_TYPES, validate_crime_types
+from beatwise.taxonomy import POLICE_ACTIVITY_TYPES, VICTIM_TYPES, validate_crime_types
+from features.panel import validate_cells
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class FeatureConfig(BaseModel):
         where police were sent, so using them as predictors feeds that back into the forecast.
     period
         ``"auto"`` (default), ``"week"`` or ``"month"``: the period of the panel. ``auto`` is
-        resolved from the data's time resolution by :func:`features.period.resolve_period` (in
+        resolved from the data's time resolution by :func:`beatwise.period.resolve_period` (in
         the build_features stage); the table builders take the resolved period.
     lags
         Lags ``k`` in periods of ``cnt_<type>_lag<k><u>`` (1 = last period; ``<u>`` is ``w`` or
@@ -235,7 +235,7 @@ def check_period_config(config: FeatureConfig, period: Period) -> Period:
     if config.period not in ("auto", period):
         raise ValueError(
             f"FeatureConfig.period is {config.period!r}, but a {period!r} panel was asked for. "
-            f"Resolve the period once (features.period.resolve_period) and pass that."
+            f"Resolve the period once (beatwise.period.resolve_period) and pass that."
         )
     seasonal = seasonal_lag(period)
     if seasonal in config.lags:

@@ -29,8 +29,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import shapely
 
-from features.period import as_datetime64_ns
-from features.taxonomy import CANONICAL_TYPES, canonical_crime_type
+from beatwise.period import as_datetime64_ns
+from beatwise.taxonomy import CANONICAL_TYPES, canonical_crime_type
 
 log = logging.getLogger(__name__)
 

@@ -1,13 +1,13 @@
 """The cell-period panel: dense event-count arrays indexed ``[period, cell]``.
 
 A period is an ISO week or a calendar month in the data's local wall-clock time
-(:mod:`features.period` holds all the period arithmetic). An event at Monday 00:00:00 belongs to
+(:mod:`beatwise.period` holds all the period arithmetic). An event at Monday 00:00:00 belongs to
 the week that starts then, one at Sunday 23:59:59.999 to the week before; likewise an event at
 00:00 on the 1st belongs to that month.
 
 The counting is vectorised over events: each event gets a flat index ``(type, period, cell)`` from
 ``np.searchsorted`` on the sorted cell ids and integer arithmetic on the period
-(:func:`features.period.period_offsets`), and one ``np.bincount`` fills the whole array.
+(:func:`beatwise.period.period_offsets`), and one ``np.bincount`` fills the whole array.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from features.period import (
+from beatwise.period import (
     Period,
     as_datetime64_ns,
     next_period_start,
@@ -74,8 +74,8 @@ def count_matrix(
     cell_ids
         Study cells as uint64 H3 ids, strictly ascending (the order of ``cells.parquet``).
     periods
-        Consecutive period starts (see :func:`features.period.period_range` and
-        :func:`features.period.complete_periods`).
+        Consecutive period starts (see :func:`beatwise.period.period_range` and
+        :func:`beatwise.period.complete_periods`).
     crime_types
         The canonical types to count, in the order of the returned dict. Events of other types
         are not counted (a caller asks for the types it needs).

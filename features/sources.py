@@ -31,8 +31,8 @@ import pyarrow.csv as pv
 import pyproj
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
+from beatwise.taxonomy import validate_crime_types
 from features.events import map_unique, to_float
-from features.taxonomy import validate_crime_types
 
 log = logging.getLogger(__name__)
 

@@ -58,8 +58,8 @@ import pandas as pd
 from fairlearn.metrics import MetricFrame
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from features.period import Period, check_period, period_words
-from features.taxonomy import POLICE_ACTIVITY_TYPES, validate_crime_types
+from beatwise.period import Period, check_period, period_words
+from beatwise.taxonomy import POLICE_ACTIVITY_TYPES, validate_crime_types
 from models.bootstrap import block_bootstrap_indices, percentile_interval
 
 logger = logging.getLogger(__name__)

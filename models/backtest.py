@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from features.period import PERIOD_COLUMN
+from beatwise.period import PERIOD_COLUMN
 from models.risk_model import RiskModelConfig, fit_risk_model
 
 

@@ -48,8 +48,8 @@ import numpy.typing as npt
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
-from features.h3index import cell_centroids, ring_neighbours
-from features.period import Period, check_period, period_words, periods_per_year
+from beatwise.h3index import cell_centroids, ring_neighbours
+from beatwise.period import Period, check_period, period_words, periods_per_year
 
 logger = logging.getLogger(__name__)
 
@@ -274,7 +274,7 @@ def quartic_kernel_matrix(
 def hotspot_kernel_matrix(cell_ids: npt.ArrayLike, *, rings: int) -> sp.csr_matrix:
     """Sparse ``[cell, cell]`` weight ``1 / (1 + d)``, ``d`` in H3 grid rings, ``d <= rings``.
 
-    Pairs come from :func:`features.h3index.ring_neighbours`, so cells outside the study area add
+    Pairs come from :func:`beatwise.h3index.ring_neighbours`, so cells outside the study area add
     nothing. Unnormalised (see :func:`prospective_hotspot`).
     """
     rings = _check_int("rings", rings, minimum=0)

@@ -21,7 +21,7 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import stats
 
-from features.period import Period, check_period, period_floor
+from beatwise.period import Period, check_period, period_floor
 from models.metrics import flag_top_area, rank_order
 
 #: the published column naming the forecast period, by period mode

@@ -20,7 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from beatwise.io import atomic_path
-from features.period import Period, period_words
+from beatwise.period import Period, period_words
 from models.metrics import CalibrationTable
 
 if TYPE_CHECKING:

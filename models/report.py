@@ -47,8 +47,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from pydantic import BaseModel, ConfigDict, Field
 
-from features.period import Period, period_words
-from features.taxonomy import DISPLAY_NAMES, POLICE_ACTIVITY_TYPES, validate_crime_types
+from beatwise.period import Period, period_words
+from beatwise.taxonomy import DISPLAY_NAMES, POLICE_ACTIVITY_TYPES, validate_crime_types
 from models.audit import CAVEATS
 from models.metrics import coverage_label
 

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from beatwise.io import read_json, write_json, write_text
-from features.period import PERIOD_COLUMN, check_period, period_words
-from features.taxonomy import POLICE_ACTIVITY_TYPES
+from beatwise.period import PERIOD_COLUMN, check_period, period_words
+from beatwise.taxonomy import POLICE_ACTIVITY_TYPES
 from models.audit import (
     AuditConfig,
     AuditResult,

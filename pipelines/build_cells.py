@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from beatwise.h3index import index_points
 from beatwise.io import write_parquet
 from features.areas import read_study_areas
 from features.cells import build_cell_table, study_cells
-from features.h3index import index_points
 from pipelines._io import setup_logging, timed
 from pipelines._params import StageParams, load_params
 

@@ -16,15 +16,15 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from beatwise.io import read_json, write_json, write_parquet
-from features.engineering import FeatureConfig, build_feature_table
-from features.panel import count_matrix
-from features.period import (
+from beatwise.period import (
     TIME_RESOLUTIONS,
     TimeResolution,
     complete_periods,
     period_words,
     resolve_period,
 )
+from features.engineering import FeatureConfig, build_feature_table
+from features.panel import count_matrix
 from pipelines._io import setup_logging, timed
 from pipelines._params import StageParams, load_params
 

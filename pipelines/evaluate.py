@@ -18,8 +18,8 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from beatwise.io import read_json, write_json, write_parquet
+from beatwise.period import PERIOD_COLUMN, check_period, period_range, period_words
 from features.panel import count_matrix
-from features.period import PERIOD_COLUMN, check_period, period_range, period_words
 from models.backtest import backtest_scores, to_matrix
 from models.baselines import compute_baselines
 from models.metrics import (

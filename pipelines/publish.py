@@ -17,7 +17,7 @@ import h3
 import pandas as pd
 
 from beatwise.io import read_json, sha256_file, write_json, write_text
-from features.period import PERIOD_COLUMN, check_period
+from beatwise.period import PERIOD_COLUMN, check_period
 from models.forecast import build_forecast_table, forecast_geojson
 from models.risk_model import RiskModel
 from pipelines._io import setup_logging

@@ -18,7 +18,7 @@ import lightgbm as lgb
 import pandas as pd
 
 from beatwise.io import read_json, write_json, write_text
-from features.period import PERIOD_COLUMN, check_period
+from beatwise.period import PERIOD_COLUMN, check_period
 from models.plots import plot_feature_importance
 from models.risk_model import RiskModel, RiskModelConfig, feature_importance, fit_risk_model
 from pipelines._io import setup_logging, timed

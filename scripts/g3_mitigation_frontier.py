@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.period import PERIOD_COLUMN
+from beatwise.period import PERIOD_COLUMN
 from models.audit import GranularityCheck, TargetDefinition, run_audit
 from models.backtest import to_matrix
 from models.metrics import flag_top_area, pai

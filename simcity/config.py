@@ -14,7 +14,7 @@ from typing import Any, Final
 import yaml
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-from features.taxonomy import CANONICAL_TYPES, CRIME_TYPES
+from beatwise.taxonomy import CANONICAL_TYPES, CRIME_TYPES
 
 #: H3 resolution of the micro-cells on which intensity is defined (fixed: truth sums children).
 MICRO_RESOLUTION: Final[int] = 10

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from features.taxonomy import DISPLAY_NAMES
+from beatwise.taxonomy import DISPLAY_NAMES
 from simcity.config import CityConfig
 from simcity.geography import Geography, build_geography
 from simcity.intensity import IntensityModel, build_intensity

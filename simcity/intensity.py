@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from features.taxonomy import CRIME_TYPES
+from beatwise.taxonomy import CRIME_TYPES
 from simcity.config import CityConfig
 from simcity.geography import COMPONENTS, Geography
 

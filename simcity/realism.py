@@ -21,8 +21,8 @@ import numpy.typing as npt
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from features.h3index import index_points
-from features.taxonomy import canonical_crime_type
+from beatwise.h3index import index_points
+from beatwise.taxonomy import canonical_crime_type
 from simcity.config import DEFAULT_PARAMS_PATH, CityConfig, load_city_config
 
 if TYPE_CHECKING:

@@ -36,7 +36,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from scipy import sparse
 
-from features.h3index import index_points
+from beatwise.h3index import index_points
 from simcity.config import MICRO_RESOLUTION
 from simcity.kernel import build_kernels
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import shapely
 
+from beatwise.h3index import index_points
 from features.cells import apportion_areas, build_cell_table, study_cells
-from features.h3index import index_points
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from beatwise.period import Period, period_range
+from beatwise.taxonomy import VICTIM_TYPES
 from features.dictionary import (
     DICTIONARY_COLUMNS,
     check_columns,
@@ -17,8 +19,6 @@ from features.dictionary import (
 )
 from features.engineering import FeatureConfig, build_feature_table, feature_columns
 from features.panel import count_matrix
-from features.period import Period, period_range
-from features.taxonomy import VICTIM_TYPES
 
 CELLS = np.array(
     sorted(h3.str_to_int(c) for c in h3.grid_disk(h3.latlng_to_cell(51.5, -0.12, 9), 1)),

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
+from beatwise.period import Period, next_period_start, period_range
+from beatwise.taxonomy import VICTIM_TYPES
 from features.engineering import FeatureConfig, build_feature_table, feature_columns
 from features.panel import count_matrix
-from features.period import Period, next_period_start, period_range
-from features.taxonomy import VICTIM_TYPES
 
 # A 3-cell grid: c1 touches c0 and c2; c2 is two rings from c0.
 _ORIGIN = h3.latlng_to_cell(51.5074, -0.1278, 9)

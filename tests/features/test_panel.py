@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from beatwise.period import period_range
 from features.panel import count_matrix
-from features.period import period_range
 
 ORIGIN = h3.latlng_to_cell(51.5074, -0.1278, 9)
 CELLS = np.array(sorted(h3.str_to_int(c) for c in h3.grid_disk(ORIGIN, 1)), dtype=np.uint64)

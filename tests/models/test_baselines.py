@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from features.period import Period
+from beatwise.period import Period
 from models import baselines as b
 
 # Six periods (weeks or months) x three cells.

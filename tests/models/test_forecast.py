@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.h3index import cell_areas_km2, cells_to_str, index_points
-from features.period import Period
+from beatwise.h3index import cell_areas_km2, cells_to_str, index_points
+from beatwise.period import Period
 from models.forecast import (
     FORECAST_COLUMNS,
     build_forecast_table,

@@ -6,7 +6,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from features.taxonomy import CANONICAL_TYPES
+from beatwise.taxonomy import CANONICAL_TYPES
 from simcity.config import DEFAULT_PARAMS_PATH, CityConfig, load_city_config
 from simcity.generate import simulate_city
 from simcity.testing import tiny_city_config

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy.spatial import cKDTree
 
-from features.taxonomy import DISPLAY_NAMES, POLICE_ACTIVITY_TYPES, VICTIM_TYPES
+from beatwise.taxonomy import DISPLAY_NAMES, POLICE_ACTIVITY_TYPES, VICTIM_TYPES
 from simcity.generate import SimulatedCity, simulate_city
 from simcity.io import EVENT_SCHEMA
 from simcity.realism import knox_ratio

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.h3index import index_points
-from features.taxonomy import POLICE_ACTIVITY_TYPES, VICTIM_TYPES
+from beatwise.h3index import index_points
+from beatwise.taxonomy import POLICE_ACTIVITY_TYPES, VICTIM_TYPES
 from simcity.generate import SimulatedCity
 from simcity.io import write_city
 from simcity.kernel import build_kernels

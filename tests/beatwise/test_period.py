@@ -1,4 +1,4 @@
-"""Tests for features.period: week and month arithmetic, hand-checked against the calendar."""
+"""Tests for beatwise.period: week and month arithmetic, hand-checked against the calendar."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.period import (
+from beatwise.period import (
     check_period,
     complete_periods,
     next_period_start,

@@ -64,7 +64,7 @@ def check_period(period: object) -> Period:
     if period not in PERIODS:
         hint = ""
         if period == "auto":
-            hint = " Resolve 'auto' with features.period.resolve_period first."
+            hint = " Resolve 'auto' with beatwise.period.resolve_period first."
         raise ValueError(f"period must be one of {list(PERIODS)}. Got {period!r}.{hint}")
     return period
 
@@ -323,6 +323,6 @@ def validate_periods(starts: npt.ArrayLike, *, period: Period) -> npt.NDArray[np
     if arr.size > 1 and not np.all(steps == 1):
         raise ValueError(
             f"{period} starts must be consecutive, exactly one {period} apart and ascending "
-            "(use features.period.period_range)."
+            "(use beatwise.period.period_range)."
         )
     return arr

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from features.taxonomy import (
+from beatwise.taxonomy import (
     CRIME_TYPES,
     POLICE_ACTIVITY_TYPES,
     VICTIM_TYPES,
