@@ -1,0 +1,9 @@
+"""Typed files passed between stages: one definition each, with its ``read`` and ``write``.
+
+Producers write through these definitions and consumers read through them; no stage reads another
+stage's JSON by string key. ``docs/architecture.md`` lists each file, its producer and readers.
+"""
+
+from beatwise.artefacts._base import Artefact, ArtefactError
+
+__all__ = ["Artefact", "ArtefactError"]
