@@ -7,6 +7,11 @@ import numpy as np
 import numpy.typing as npt
 from h3ronpy import vector
 
+#: The H3 resolutions Beatwise models on: 5 (about 250 km² per cell) to 11 (about 2,000 m²).
+#: A source may support fewer (the synthetic city's true risk stops at 10).
+MIN_RESOLUTION = 5
+MAX_RESOLUTION = 11
+
 
 def index_points(
     latitude: npt.ArrayLike, longitude: npt.ArrayLike, *, resolution: int

@@ -1,0 +1,40 @@
+"""``data/processed/panel_meta.json``: the panel's period, space and columns, written by
+``build_features`` and read by ``train``, ``evaluate``, ``audit`` and ``publish``."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import Field
+
+from beatwise.artefacts._base import Artefact
+from beatwise.h3index import MAX_RESOLUTION, MIN_RESOLUTION
+from beatwise.period import Period, TimeResolution
+
+
+class PanelMeta(Artefact):
+    """What every later stage needs to know about the cell-period panel, decided once."""
+
+    #: the forecast period (``features.period`` resolved against the data's time resolution)
+    period: Period
+    #: the source kind (``ingest.source``), e.g. ``synthetic``
+    source: str
+    time_resolution: TimeResolution
+    #: H3 resolution of the study cells (from ``cells_meta.json``; ``cells.h3_resolution``)
+    h3_resolution: int = Field(ge=MIN_RESOLUTION, le=MAX_RESOLUTION)
+    target_types: tuple[str, ...] = Field(min_length=1)
+    target_reason: str | None = None
+    feature_types: tuple[str, ...]
+    static_covariates: tuple[str, ...]
+    feature_columns: tuple[str, ...] = Field(min_length=1)
+    #: first period with a feature row
+    first_period: dt.date
+    #: the last period whose target is known
+    last_complete_period: dt.date
+    #: the period published forecasts are for (the one after ``last_complete_period``)
+    forecast_period: dt.date
+    #: first and last period of data (the panel of counts the features are built from)
+    all_periods: tuple[dt.date, dt.date]
+    n_cells: int = Field(ge=1)
+    n_periods: int = Field(ge=1)
+    n_rows: int = Field(ge=1)
