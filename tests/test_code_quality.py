@@ -10,6 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ["beatwise", "features", "models", "pipelines", "simcity"]
+pytestmark = pytest.mark.lint
 
 
 @pytest.mark.parametrize(
