@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from pipelines._params import ParamsError, StageParams, load_params, params_hash, validate_params
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Grid(BaseModel):
@@ -130,3 +134,33 @@ def test_validator_refusals_read_in_the_same_style(zone: dict[str, object], matc
     """A validator's "must ..." text, its context's key and value, and free sentences."""
     with pytest.raises(ParamsError, match=match):
         validate_params("x", ZoneParams, {"zones": {"a": zone}})
+
+
+def _section_schemas(text: str) -> dict[str, str]:
+    """Each top-level section of params.yaml -> the comment block just above it."""
+    out: dict[str, str] = {}
+    comment: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("#"):
+            comment.append(line)
+            continue
+        key = re.match(r"^([a-z_]+):", line)
+        if key:
+            out[key.group(1)] = " ".join(comment)
+        comment = []
+    return out
+
+
+def test_params_file_names_each_sections_schema_and_keeps_the_simulator_last() -> None:
+    """The comment above every section names the class that validates it, and that class exists
+    in the module named (so a moved schema makes this fail until the comment follows)."""
+    text = (ROOT / "params.yaml").read_text(encoding="utf-8")
+    sections = _section_schemas(text)
+    assert list(sections) == list(yaml.safe_load(text))
+    assert list(sections)[-1] == "simulate"
+    for section, comment in sections.items():
+        named = re.search(r"Schema: (\w+) in ([\w/]+\.py)", comment)
+        assert named, f"the comment above '{section}:' names no schema ('Schema: X in path')"
+        cls, module = named.groups()
+        source = (ROOT / module).read_text(encoding="utf-8")
+        assert re.search(rf"^class {cls}\(", source, re.M), f"{module} defines no class {cls}"
