@@ -3,9 +3,10 @@
 Frozen pydantic models that refuse unknown keys; bounds are ``Field`` constraints and the checks
 that involve more than one value are validators. The ``simulate`` stage validates the section
 through the project's params loader (``pipelines._params``), which words every refusal as
-"The 'simulate.<key>' parameter of stage 'simulate' must be ... Got ...". Each field's comment
-says what the knob means; docs/synthetic-city.md explains the model and where the defaults come
-from.
+"The 'simulate.<key>' parameter of stage 'simulate' must be ... Got ...". A field's comment says
+what the knob means where its name does not; docs/synthetic-city.md explains the model and where
+the defaults come from. District names are known only once the city is built, so
+``simcity.intensity`` checks ``recording.over_policing.districts``.
 """
 
 from __future__ import annotations

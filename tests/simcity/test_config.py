@@ -178,5 +178,9 @@ def test_over_policing_unknown_district_is_refused() -> None:
     config = tiny_city_config(
         recording={"over_policing": {"districts": ["Atlantis"], "factor": 2.0}}
     )
-    with pytest.raises(ValueError, match=r"over_policing\.districts.*Got 'Atlantis'"):
+    with pytest.raises(
+        ValueError,
+        match=_style("simulate.recording.over_policing.districts")
+        + r"must name districts of this city \(.*\)\. Got 'Atlantis'\.$",
+    ):
         simulate_city(config)
