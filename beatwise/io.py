@@ -14,11 +14,13 @@ import logging
 import math
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 log = logging.getLogger(__name__)
 
@@ -79,10 +81,38 @@ def read_json(path: Path) -> dict[str, Any]:
 
 
 def write_parquet(path: Path, frame: pd.DataFrame) -> None:
-    """Write a DataFrame to Parquet atomically (pyarrow, zstd, no index), deterministic bytes."""
+    """Write a DataFrame to Parquet atomically (pyarrow, zstd, no index), deterministic bytes.
+
+    A GeoDataFrame is written as GeoParquet (its geometry and CRS in the file's metadata).
+    """
     with atomic_path(path) as tmp:
         frame.to_parquet(tmp, engine="pyarrow", compression="zstd", index=False)
     log.info("wrote %s (%d rows, %d bytes)", path, len(frame), path.stat().st_size)
+
+
+def write_table(path: Path, table: pa.Table) -> None:
+    """Write an Arrow table to Parquet atomically (zstd, row groups of 2**20 rows).
+
+    The table's schema is written as it is (no pandas metadata), so the bytes depend only on the
+    table: the same table gives the same file.
+    """
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd", row_group_size=1 << 20)
+    log.info("wrote %s (%d rows, %d bytes)", path, table.num_rows, path.stat().st_size)
+
+
+def write_table_chunks(path: Path, schema: pa.Schema, chunks: Iterable[pa.Table]) -> None:
+    """Write Arrow tables of ``schema`` to one Parquet file atomically (zstd), one at a time.
+
+    Each chunk becomes at least one row group, so memory stays about one chunk however long the
+    file: for tables too large to convert at once.
+    """
+    rows = 0
+    with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+        for chunk in chunks:
+            writer.write_table(chunk)
+            rows += chunk.num_rows
+    log.info("wrote %s (%d rows, %d bytes)", path, rows, path.stat().st_size)
 
 
 def sha256_file(path: Path) -> str:

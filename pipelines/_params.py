@@ -11,7 +11,7 @@ import difflib
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -43,30 +43,45 @@ def read_params_file(path: Path = DEFAULT_PARAMS_PATH) -> dict[str, Any]:
 
 
 def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    """Field names of the (nested) model that a validation error location points into."""
+    """Field names of the (nested) model that a validation error location points into.
+
+    A mapping of models (``dict[str, Model]``) is walked through: the key after it is a name.
+    """
     current: Any = model
-    for part in loc[:-1]:
+    parts = list(loc[:-1])
+    while parts:
+        part = parts.pop(0)
         fields = getattr(current, "model_fields", None)
         if fields is None or part not in fields:
             return []
-        annotation = fields[part].annotation
-        current = annotation
+        current = fields[part].annotation
+        if get_origin(current) is dict and parts:
+            current = get_args(current)[1]
+            parts.pop(0)
     fields = getattr(current, "model_fields", None)
     return list(fields) if fields else []
 
 
 def _describe(stage: str, model: type[BaseModel], err: dict[str, Any]) -> str:
+    """One error in the house style: the key, the stage, the expectation, the value.
+
+    A validator states its expectation as text starting with "must" (a ``ValueError``, or a
+    ``PydanticCustomError`` whose context may add ``key``, the key judged below the validated one,
+    and ``got``, the value to show instead of the validated input: see ``simcity.config``).
+    """
     loc = tuple(err["loc"])
-    key = ".".join(str(p) for p in loc)
+    ctx = err.get("ctx") or {}
     kind = err["type"]
-    got = err.get("input")
+    if "key" in ctx:
+        loc = (*loc, *str(ctx["key"]).split("."))
+    key = ".".join(str(p) for p in loc)
+    got = ctx.get("got", err.get("input"))
     if kind == "extra_forbidden":
         hint = difflib.get_close_matches(str(loc[-1]), _known_keys(model, loc), n=1)
         suggestion = f" Did you mean '{hint[0]}'?" if hint else ""
         return f"The '{key}' parameter of stage '{stage}' is not a known key.{suggestion}"
     if kind == "missing":
         return f"The '{key}' parameter of stage '{stage}' is required but missing from params.yaml."
-    ctx = err.get("ctx") or {}
     expectations = {
         "int_type": "must be an int",
         "int_parsing": "must be an int",
@@ -84,8 +99,22 @@ def _describe(stage: str, model: type[BaseModel], err: dict[str, Any]) -> str:
         "less_than_equal": f"must be <= {ctx.get('le')}",
         "literal_error": f"must be one of {ctx.get('expected')}",
         "model_type": "must be a mapping",
+        "date_type": "must be a date (YYYY-MM-DD)",
+        "date_parsing": "must be a date (YYYY-MM-DD)",
+        "date_from_datetime_parsing": "must be a date (YYYY-MM-DD)",
+        "date_from_datetime_inexact": "must be a date (YYYY-MM-DD)",
+        "too_short": f"must hold at least {ctx.get('min_length')} item(s)",
+        "too_long": f"must hold at most {ctx.get('max_length')} item(s)",
     }
-    expectation = expectations.get(kind, err["msg"][:1].lower() + err["msg"][1:])
+    message = str(ctx["error"]) if kind == "value_error" and "error" in ctx else err["msg"]
+    if kind in expectations:
+        expectation = expectations[kind]
+    elif message.startswith("must "):
+        expectation = message
+    elif kind == "value_error":  # a validator's own sentence names the key and the value
+        return f"The '{key}' parameter of stage '{stage}' is refused: {message}"
+    else:
+        expectation = message[:1].lower() + message[1:]
     return f"The '{key}' parameter of stage '{stage}' {expectation}. Got {got!r}."
 
 

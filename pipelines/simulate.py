@@ -15,6 +15,8 @@ STAGE = "simulate"
 
 
 class Params(StageParams):
+    """The ``simulate`` section, validated by its schema in ``simcity.config``."""
+
     simulate: CityConfig
 
 

@@ -1,44 +1,63 @@
-"""The typed, frozen configuration of the synthetic city (the ``simulate:`` section of params.yaml).
+"""The schema of the synthetic city: the ``simulate:`` section of params.yaml, key for key.
 
-Every knob of the simulator lives here, mirroring that section key for key.
-Models forbid unknown keys, so a typo in params.yaml is an error, and validators name the key, the
-expectation and the value they got.
+Frozen pydantic models that refuse unknown keys; bounds are ``Field`` constraints and the checks
+that involve more than one value are validators. The ``simulate`` stage validates the section
+through the project's params loader (``pipelines._params``), which words every refusal as
+"The 'simulate.<key>' parameter of stage 'simulate' must be ... Got ...". A field's comment says
+what the knob means where its name does not; docs/synthetic-city.md explains the model and where
+the defaults come from. District names are known only once the city is built, so
+``simcity.intensity`` checks ``recording.over_policing.districts``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 import yaml
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from beatwise.taxonomy import CANONICAL_TYPES, CRIME_TYPES
 
 #: H3 resolution of the micro-cells on which intensity is defined (fixed: truth sums children).
 MICRO_RESOLUTION: Final[int] = 10
 
-#: The committed defaults, the same text the lead pastes into params.yaml.
-#: the repository's params.yaml: the one home of the default city (tests shrink it from there)
+#: The repository's params.yaml: the one home of the default city (tests shrink it from there).
 DEFAULT_PARAMS_PATH: Final[Path] = Path(__file__).resolve().parents[1] / "params.yaml"
 
 
-def _fail(key: str, expectation: str, value: object) -> ValueError:
-    return ValueError(f"The 'simulate.{key}' parameter must be {expectation}. Got {value!r}.")
+def _refused(expectation: str, *, got: object, key: str | None = None) -> PydanticCustomError:
+    """A validator's refusal: the expectation ("must ..."), the value shown and, when the value
+    judged sits below the validated key, its relative ``key`` (the params loader appends it)."""
+    context: dict[str, Any] = {"expectation": expectation, "got": got}
+    if key is not None:
+        context["key"] = key
+    return PydanticCustomError("params_check", "{expectation}", context)
 
 
-def _check_range(
-    key: str, value: float, *, lo: float | None = None, hi: float | None = None, open_lo=False
-) -> float:
-    bad = (lo is not None and (value <= lo if open_lo else value < lo)) or (
-        hi is not None and value > hi
-    )
-    if bad or value != value:  # NaN fails every comparison
-        left = "(" if open_lo else "["
-        span = f"in {left}{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]"
-        raise _fail(key, f"a number {span}", value)
-    return value
+def _of_length(n: int, what: str) -> AfterValidator:
+    def check(values: tuple[float, ...]) -> tuple[float, ...]:
+        if len(values) != n:
+            raise _refused(f"must hold {n} positive numbers ({what})", got=list(values))
+        return values
+
+    return AfterValidator(check)
+
+
+Positive = Annotated[float, Field(gt=0)]
+Share = Annotated[float, Field(ge=0, le=1)]
+Days = Annotated[float, Field(ge=0.5, le=365)]
+Count = Annotated[int, Field(ge=1, le=100_000)]
 
 
 class _Frozen(BaseModel):
@@ -48,143 +67,67 @@ class _Frozen(BaseModel):
 class GeographyConfig(_Frozen):
     """Study area, small areas, districts, residents and the places that attract crime."""
 
-    centre_lat: float = 51.5074
-    centre_lon: float = -0.1278
-    area_km2: float = 1500.0
-    boundary_roughness: float = 0.12
-    n_areas: int = 5000
-    n_districts: int = 30
-    residents_total: int = 7_500_000
-    population_scale_km: float = 12.0
-    field_scale_m: float = 1500.0
-    deprivation_minority_rho: float = 0.45
-    minority_share_mean: float = 0.40
-    n_town_centres: int = 40
-    central_zone_radius_m: float = 1500.0
-    central_zone_weight: float = 0.35
-    town_centre_radius_m: float = 350.0
-    n_shops: int = 2500
-    n_transport_hubs: int = 150
-    hub_radius_m: float = 150.0
-
-    @field_validator("centre_lat")
-    @classmethod
-    def _lat(cls, v: float) -> float:
-        return _check_range("geography.centre_lat", v, lo=-80, hi=80)
-
-    @field_validator("centre_lon")
-    @classmethod
-    def _lon(cls, v: float) -> float:
-        return _check_range("geography.centre_lon", v, lo=-180, hi=180)
-
-    @field_validator("area_km2")
-    @classmethod
-    def _area(cls, v: float) -> float:
-        return _check_range("geography.area_km2", v, lo=5, hi=5000)
-
-    @field_validator("boundary_roughness")
-    @classmethod
-    def _rough(cls, v: float) -> float:
-        return _check_range("geography.boundary_roughness", v, lo=0, hi=0.3)
-
-    @field_validator("n_areas")
-    @classmethod
-    def _n_areas(cls, v: int) -> int:
-        if not 10 <= v <= 20000:
-            raise _fail("geography.n_areas", "an int in [10, 20000]", v)
-        return v
+    #: centre of the study area (default: Charing Cross, London)
+    centre_lat: float = Field(51.5074, ge=-80, le=80)
+    centre_lon: float = Field(-0.1278, ge=-180, le=180)
+    area_km2: float = Field(1500.0, ge=5, le=5000)
+    #: relative radial wobble of the irregular boundary
+    boundary_roughness: float = Field(0.12, ge=0, le=0.3)
+    #: small areas ("LSOAs"); at least twice ``n_districts``
+    n_areas: int = Field(5000, ge=10, le=20_000)
+    #: districts ("boroughs"): residents-weighted clusters of small areas
+    n_districts: int = Field(30, ge=1, le=100)
+    residents_total: int = Field(7_500_000, ge=1000)
+    #: residential density falls as exp(-distance / this) from the centre
+    population_scale_km: Positive = 12.0
+    #: correlation length of the deprivation and minority-share fields
+    field_scale_m: Positive = 1500.0
+    #: correlation of the deprivation and minority-share latent fields
+    deprivation_minority_rho: float = Field(0.45, ge=-0.95, le=0.95)
+    #: mean share of ethnic-minority residents
+    minority_share_mean: float = Field(0.40, ge=0.01, le=0.99)
+    n_town_centres: Count = 40
+    #: spatial sd of the central activity zone's Gaussian blob of night-time economy
+    central_zone_radius_m: Positive = 1500.0
+    #: share of the night-time economy in the central zone (the rest: town centres)
+    central_zone_weight: Share = 0.35
+    #: spatial sd of a town centre's night-time economy
+    town_centre_radius_m: Positive = 350.0
+    #: retail point sources
+    n_shops: Count = 2500
+    #: stations
+    n_transport_hubs: Count = 150
+    #: spatial sd of a hub's attraction
+    hub_radius_m: Positive = 150.0
 
     @field_validator("n_districts")
     @classmethod
-    def _n_districts(cls, v: int) -> int:
-        if not 1 <= v <= 100:
-            raise _fail("geography.n_districts", "an int in [1, 100]", v)
+    def _at_most_half_the_areas(cls, v: int, info: ValidationInfo) -> int:
+        n_areas = info.data.get("n_areas")
+        if n_areas is not None and v * 2 > n_areas:
+            raise _refused(f"must be at most half of geography.n_areas ({n_areas})", got=v)
         return v
-
-    @field_validator("residents_total")
-    @classmethod
-    def _residents(cls, v: int) -> int:
-        if v < 1000:
-            raise _fail("geography.residents_total", "an int >= 1000", v)
-        return v
-
-    @field_validator("deprivation_minority_rho")
-    @classmethod
-    def _rho(cls, v: float) -> float:
-        return _check_range("geography.deprivation_minority_rho", v, lo=-0.95, hi=0.95)
-
-    @field_validator("minority_share_mean")
-    @classmethod
-    def _minority(cls, v: float) -> float:
-        return _check_range("geography.minority_share_mean", v, lo=0.01, hi=0.99)
-
-    @field_validator("central_zone_weight")
-    @classmethod
-    def _czw(cls, v: float) -> float:
-        return _check_range("geography.central_zone_weight", v, lo=0, hi=1)
-
-    @field_validator(
-        "population_scale_km",
-        "field_scale_m",
-        "central_zone_radius_m",
-        "town_centre_radius_m",
-        "hub_radius_m",
-    )
-    @classmethod
-    def _positive(cls, v: float, info: Any) -> float:
-        return _check_range(f"geography.{info.field_name}", v, lo=0, open_lo=True)
-
-    @field_validator("n_town_centres", "n_shops", "n_transport_hubs")
-    @classmethod
-    def _counts(cls, v: int, info: Any) -> int:
-        if not 1 <= v <= 100000:
-            raise _fail(f"geography.{info.field_name}", "an int in [1, 100000]", v)
-        return v
-
-    @model_validator(mode="after")
-    def _areas_vs_districts(self) -> GeographyConfig:
-        if self.n_districts * 2 > self.n_areas:
-            raise _fail(
-                "geography.n_districts",
-                f"at most half of geography.n_areas ({self.n_areas})",
-                self.n_districts,
-            )
-        return self
 
 
 class SpatialConfig(_Frozen):
     """Where a type's background intensity sits: a mixture of place components and modifiers."""
 
-    residential: float
-    nightlife: float
-    retail: float
-    transit: float
-    deprivation: float
-    hotspot_sd: float
-
-    @field_validator("residential", "nightlife", "retail", "transit")
-    @classmethod
-    def _weights(cls, v: float, info: Any) -> float:
-        return _check_range(f"crime_types.<type>.spatial.{info.field_name}", v, lo=0, hi=1)
-
-    @field_validator("deprivation")
-    @classmethod
-    def _dep(cls, v: float) -> float:
-        return _check_range("crime_types.<type>.spatial.deprivation", v, lo=-3, hi=3)
-
-    @field_validator("hotspot_sd")
-    @classmethod
-    def _hot(cls, v: float) -> float:
-        return _check_range("crime_types.<type>.spatial.hotspot_sd", v, lo=0, hi=3)
+    #: mixture weights of the place components (at least one positive)
+    residential: Share
+    nightlife: Share
+    retail: Share
+    transit: Share
+    #: log-intensity per sd of deprivation
+    deprivation: float = Field(ge=-3, le=3)
+    #: sd of micro-place heterogeneity (log scale)
+    hotspot_sd: float = Field(ge=0, le=3)
 
     @model_validator(mode="after")
     def _some_weight(self) -> SpatialConfig:
         total = self.residential + self.nightlife + self.retail + self.transit
         if total <= 0:
-            raise _fail(
-                "crime_types.<type>.spatial",
-                "a mixture with a positive weight on at least one component",
-                total,
+            raise _refused(
+                "must be a mixture with a positive weight on at least one component", got=total
             )
         return self
 
@@ -192,228 +135,112 @@ class SpatialConfig(_Frozen):
 class TriggeringConfig(_Frozen):
     """Self-excitation (Hawkes): repeats at the same place and near repeats around it."""
 
-    branching_ratio: float
-    repeat_share: float
-    repeat_days: float
-    near_repeat_sigma_m: float
-    near_repeat_days: float
-
-    @field_validator("branching_ratio")
-    @classmethod
-    def _br(cls, v: float) -> float:
-        # < 1 keeps the branching process subcritical (finite cascades).
-        return _check_range("crime_types.<type>.triggering.branching_ratio", v, lo=0, hi=0.9)
-
-    @field_validator("repeat_share")
-    @classmethod
-    def _rs(cls, v: float) -> float:
-        return _check_range("crime_types.<type>.triggering.repeat_share", v, lo=0, hi=1)
-
-    @field_validator("repeat_days", "near_repeat_days")
-    @classmethod
-    def _days(cls, v: float, info: Any) -> float:
-        return _check_range(f"crime_types.<type>.triggering.{info.field_name}", v, lo=0.5, hi=365)
-
-    @field_validator("near_repeat_sigma_m")
-    @classmethod
-    def _sigma(cls, v: float) -> float:
-        # Below ~60 m the kernel is finer than a micro-cell; above 600 m it costs memory.
-        return _check_range("crime_types.<type>.triggering.near_repeat_sigma_m", v, lo=60, hi=600)
+    #: share of events that are triggered (Poisson offspring per event); < 1 keeps cascades finite
+    branching_ratio: float = Field(ge=0, le=0.9)
+    #: share of offspring at the same micro-cell (repeats); the rest are near repeats
+    repeat_share: Share
+    #: mean delay of a repeat (geometric, whole days >= 1)
+    repeat_days: Days
+    #: sd of a near repeat's Gaussian offset; below ~60 m finer than a micro-cell, above 600 m
+    #: costly in memory
+    near_repeat_sigma_m: float = Field(ge=60, le=600)
+    #: mean delay of a near repeat
+    near_repeat_days: Days
 
 
 class CrimeTypeConfig(_Frozen):
     """One crime type: volume, place, time profile, self-excitation and recording."""
 
-    yearly_volume: float
+    #: recorded events per year at scale 1.0 (London's volume)
+    yearly_volume: float = Field(ge=0, le=5e6)
     spatial: SpatialConfig
-    seasonal_amplitude: float
-    seasonal_peak_day: int
-    trend_per_year: float
-    peak_hour: float
-    peak_width_h: float
-    peak_weight: float
-    weekday_weights: tuple[float, float, float, float, float, float, float]
+    #: weekly factor 1 + A cos(2 pi (day - peak) / 365.25): A and the peak day of year
+    seasonal_amplitude: float = Field(ge=0, le=0.5)
+    seasonal_peak_day: int = Field(ge=1, le=366)
+    #: slow multiplicative trend per year, centred on the middle of the simulated period
+    trend_per_year: float = Field(ge=-0.3, le=0.3)
+    #: a wrapped-normal bump (hour, sd in hours, weight) mixed into base_hourly_activity
+    peak_hour: float = Field(ge=0, le=23.99)
+    peak_width_h: float = Field(ge=0.5, le=12)
+    peak_weight: Share
+    #: relative activity Monday..Sunday
+    weekday_weights: Annotated[tuple[Positive, ...], _of_length(7, "Monday..Sunday")]
     triggering: TriggeringConfig
-    recording_rate: float
-    knife_share: float = 0.0
-
-    @field_validator("yearly_volume")
-    @classmethod
-    def _vol(cls, v: float) -> float:
-        return _check_range("crime_types.<type>.yearly_volume", v, lo=0, hi=5e6)
-
-    @field_validator("seasonal_amplitude")
-    @classmethod
-    def _amp(cls, v: float) -> float:
-        return _check_range("crime_types.<type>.seasonal_amplitude", v, lo=0, hi=0.5)
-
-    @field_validator("seasonal_peak_day")
-    @classmethod
-    def _peak_day(cls, v: int) -> int:
-        if not 1 <= v <= 366:
-            raise _fail("crime_types.<type>.seasonal_peak_day", "an int in [1, 366]", v)
-        return v
-
-    @field_validator("trend_per_year")
-    @classmethod
-    def _trend(cls, v: float) -> float:
-        return _check_range("crime_types.<type>.trend_per_year", v, lo=-0.3, hi=0.3)
-
-    @field_validator("peak_hour")
-    @classmethod
-    def _peak_hour(cls, v: float) -> float:
-        return _check_range("crime_types.<type>.peak_hour", v, lo=0, hi=23.99)
-
-    @field_validator("peak_width_h")
-    @classmethod
-    def _width(cls, v: float) -> float:
-        return _check_range("crime_types.<type>.peak_width_h", v, lo=0.5, hi=12)
-
-    @field_validator("peak_weight")
-    @classmethod
-    def _pw(cls, v: float) -> float:
-        return _check_range("crime_types.<type>.peak_weight", v, lo=0, hi=1)
-
-    @field_validator("weekday_weights")
-    @classmethod
-    def _weekday(cls, v: tuple[float, ...]) -> tuple[float, ...]:
-        if min(v) <= 0:
-            raise _fail(
-                "crime_types.<type>.weekday_weights", "seven positive numbers (Mon..Sun)", v
-            )
-        return v
-
-    @field_validator("recording_rate")
-    @classmethod
-    def _rec(cls, v: float) -> float:
-        return _check_range("crime_types.<type>.recording_rate", v, lo=0, hi=5, open_lo=True)
-
-    @field_validator("knife_share")
-    @classmethod
-    def _knife(cls, v: float) -> float:
-        return _check_range("crime_types.<type>.knife_share", v, lo=0, hi=1)
+    #: victim types: reporting probability in the least-deprived area (at most 1);
+    #: police-activity types: detections per unit patrol, p = 1 - exp(-rate * patrol)
+    recording_rate: float = Field(gt=0, le=5)
+    #: share of recorded events flagged knife-enabled
+    knife_share: Share = 0.0
 
 
 class PatrolConfig(_Frozen):
-    """Where police attention goes (drives recording of police-activity types)."""
+    """Where police attention goes: exp(deprivation * z_dep + nightlife * z_night), mean 1."""
 
-    deprivation: float = 0.4
-    nightlife: float = 0.5
-
-    @field_validator("deprivation", "nightlife")
-    @classmethod
-    def _coef(cls, v: float, info: Any) -> float:
-        return _check_range(f"recording.patrol.{info.field_name}", v, lo=-2, hi=2)
+    deprivation: float = Field(0.4, ge=-2, le=2)
+    nightlife: float = Field(0.5, ge=-2, le=2)
 
 
 class OverPolicingConfig(_Frozen):
     """Multiply patrol intensity in named districts and/or the most deprived areas."""
 
+    #: district names of the simulated city
     districts: tuple[str, ...] = ()
-    deprivation_decile_max: int | None = None
-    factor: float = 1.0
-
-    @field_validator("deprivation_decile_max")
-    @classmethod
-    def _decile(cls, v: int | None) -> int | None:
-        if v is not None and not 1 <= v <= 10:
-            raise _fail("recording.over_policing.deprivation_decile_max", "null or 1..10", v)
-        return v
-
-    @field_validator("factor")
-    @classmethod
-    def _factor(cls, v: float) -> float:
-        return _check_range("recording.over_policing.factor", v, lo=0, hi=20, open_lo=True)
+    #: areas in deprivation deciles 1..this (1 = most deprived); null: none by decile
+    deprivation_decile_max: Annotated[int, Field(ge=1, le=10)] | None = None
+    factor: float = Field(1.0, gt=0, le=20)
 
 
 class RecordingConfig(_Frozen):
     """The recording layer: victim reporting and police-activity detection."""
 
-    reporting_deprivation_effect: float = 0.15
+    #: victim reporting is this share lower in the most deprived area than in the least
+    #: (linear in deprivation rank)
+    reporting_deprivation_effect: float = Field(0.15, ge=0, le=0.9)
     patrol: PatrolConfig = PatrolConfig()
     over_policing: OverPolicingConfig = OverPolicingConfig()
-
-    @field_validator("reporting_deprivation_effect")
-    @classmethod
-    def _rde(cls, v: float) -> float:
-        return _check_range("recording.reporting_deprivation_effect", v, lo=0, hi=0.9)
 
 
 class CityConfig(_Frozen):
     """The whole ``simulate:`` section.
 
-    Refuses unknown keys, non-canonical crime type names, a start that is not a Monday, and
-    values outside the documented ranges, with a message naming the key.
+    Refuses unknown keys, non-canonical crime type names, a start that is not a Monday, a
+    victim-reported type with a reporting probability above 1, and values outside the bounds.
     """
 
-    seed: int
+    #: one seed gives byte-identical outputs
+    seed: int = Field(ge=0, lt=2**63)
+    #: first simulated Monday (ISO week start), local time
     start: dt.date = dt.date(2022, 1, 3)
-    n_weeks: int = 156
-    burn_in_weeks: int = 26
-    scale: float = 0.1
-    kernel_truncation_sd: float = 2.5
+    n_weeks: int = Field(156, ge=4, le=1100)
+    #: weeks simulated before ``start`` so self-excitation is stationary; not written out
+    burn_in_weeks: int = Field(26, ge=0, le=260)
+    #: share of London's yearly recorded volume per type (1.0 = London)
+    scale: float = Field(0.1, gt=0, le=5)
+    #: near-repeat offsets are cut at this many sigmas (keeps the kernel sparse)
+    kernel_truncation_sd: float = Field(2.5, ge=1.5, le=4)
     geography: GeographyConfig = GeographyConfig()
-    base_hourly_activity: tuple[float, ...]
-    crime_types: dict[str, CrimeTypeConfig]
+    #: relative activity by hour of day (0..23), shared by every type
+    base_hourly_activity: Annotated[tuple[Positive, ...], _of_length(24, "hours 0..23")]
+    #: keyed by canonical type name (beatwise/taxonomy.py)
+    crime_types: dict[str, CrimeTypeConfig] = Field(min_length=1)
     recording: RecordingConfig = RecordingConfig()
-
-    @field_validator("seed")
-    @classmethod
-    def _seed(cls, v: int) -> int:
-        if not 0 <= v < 2**63:
-            raise _fail("seed", "an int in [0, 2**63)", v)
-        return v
 
     @field_validator("start")
     @classmethod
-    def _start(cls, v: dt.date) -> dt.date:
+    def _monday(cls, v: dt.date) -> dt.date:
         if v.weekday() != 0:
-            raise _fail("start", "a Monday (ISO week start)", v.isoformat())
-        return v
-
-    @field_validator("n_weeks")
-    @classmethod
-    def _weeks(cls, v: int) -> int:
-        if not 4 <= v <= 1100:
-            raise _fail("n_weeks", "an int in [4, 1100]", v)
-        return v
-
-    @field_validator("burn_in_weeks")
-    @classmethod
-    def _burn(cls, v: int) -> int:
-        if not 0 <= v <= 260:
-            raise _fail("burn_in_weeks", "an int in [0, 260]", v)
-        return v
-
-    @field_validator("scale")
-    @classmethod
-    def _scale(cls, v: float) -> float:
-        return _check_range("scale", v, lo=0, hi=5, open_lo=True)
-
-    @field_validator("kernel_truncation_sd")
-    @classmethod
-    def _trunc(cls, v: float) -> float:
-        return _check_range("kernel_truncation_sd", v, lo=1.5, hi=4)
-
-    @field_validator("base_hourly_activity")
-    @classmethod
-    def _hourly(cls, v: tuple[float, ...]) -> tuple[float, ...]:
-        if len(v) != 24 or min(v) <= 0:
-            raise _fail("base_hourly_activity", "24 positive numbers (hours 0..23)", v)
+            raise _refused("must be a Monday (ISO week start)", got=v.isoformat())
         return v
 
     @field_validator("crime_types")
     @classmethod
-    def _types(cls, v: dict[str, CrimeTypeConfig]) -> dict[str, CrimeTypeConfig]:
-        if not v:
-            raise _fail("crime_types", "a non-empty mapping of canonical type names", v)
+    def _canonical(cls, v: dict[str, CrimeTypeConfig]) -> dict[str, CrimeTypeConfig]:
         for name in v:
             if name not in CRIME_TYPES:
-                raise _fail(
-                    "crime_types",
-                    f"keyed by canonical Beatwise types ({', '.join(CANONICAL_TYPES)}); "
+                raise _refused(
+                    f"must be keyed by canonical Beatwise types ({', '.join(CANONICAL_TYPES)}); "
                     f"{name!r} is not one",
-                    sorted(v),
+                    got=sorted(v),
                 )
         return v
 
@@ -421,10 +248,10 @@ class CityConfig(_Frozen):
     def _victim_rates(self) -> CityConfig:
         for name, ct in self.crime_types.items():
             if CRIME_TYPES[name][2] == "victim" and ct.recording_rate > 1:
-                raise _fail(
-                    f"crime_types.{name}.recording_rate",
-                    "a reporting probability in (0, 1] for a victim-reported type",
-                    ct.recording_rate,
+                raise _refused(
+                    "must be a reporting probability in (0, 1] for a victim-reported type",
+                    key=f"crime_types.{name}.recording_rate",
+                    got=ct.recording_rate,
                 )
         return self
 
@@ -437,26 +264,26 @@ class CityConfig(_Frozen):
 def load_city_config(
     path: Path | str = DEFAULT_PARAMS_PATH, *, overrides: dict[str, Any] | None = None
 ) -> CityConfig:
-    """Read the ``simulate:`` section of a params YAML file into a validated CityConfig.
+    """The ``simulate:`` section of a params file as a CityConfig, ``overrides`` merged on top.
 
-    ``overrides`` is merged recursively on top (nested dicts merge, other values replace), which
-    is how tests build a small city from the defaults.
+    For code that builds a city outside the pipeline (the tiny test city, the realism report,
+    the benchmark). Nested dicts in ``overrides`` merge, other values replace. Refuses a bad value
+    with pydantic's ValidationError (naming the key); the ``simulate`` stage itself reads the
+    section through ``pipelines._params``.
     """
-    with Path(path).open(encoding="utf-8") as fh:
-        raw = yaml.safe_load(fh)
+    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     if not isinstance(raw, dict) or "simulate" not in raw:
         raise ValueError(f"{path} has no top-level 'simulate:' section.")
-    section = raw["simulate"]
-    if overrides:
-        section = _merge(section, overrides)
+    section = merge_overrides(raw["simulate"], overrides or {})
     return CityConfig.model_validate(section)
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+def merge_overrides(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``overrides`` on top: nested dicts merge key by key, other values replace."""
     out = dict(base)
-    for key, value in over.items():
+    for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+            out[key] = merge_overrides(out[key], value)
         else:
             out[key] = value
     return out

@@ -205,8 +205,8 @@ def over_policing_factor(config: CityConfig, geo: Geography) -> FloatArray:
         hits = np.flatnonzero(names == district)
         if hits.size == 0:
             raise ValueError(
-                "The 'simulate.recording.over_policing.districts' parameter must name districts "
-                f"of this city ({', '.join(sorted(names))}). Got {district!r}."
+                "The 'simulate.recording.over_policing.districts' parameter of stage 'simulate' "
+                f"must name districts of this city ({', '.join(sorted(names))}). Got {district!r}."
             )
         mask |= geo.district_index == hits[0]
     if op.deprivation_decile_max is not None:

@@ -1,23 +1,20 @@
 """Write and read the synthetic city files (``data/raw/synthetic/``, see docs/architecture.md).
 
-Every file is written to a temporary name in its folder and renamed into place, and every writer
-is deterministic: the same city gives the same bytes.
+Every file goes through the project's atomic writers (``beatwise.io``: a temporary name in its
+folder, renamed into place), and every writer is deterministic: the same city gives the same bytes.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
-from typing import Any
 
 import geopandas as gpd
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from beatwise.io import atomic_path
+from beatwise.io import write_parquet, write_table_chunks
 from simcity.generate import SimulatedCity
 
 logger = logging.getLogger(__name__)
@@ -53,8 +50,8 @@ def write_city(city: SimulatedCity, out_dir: Path) -> None:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     _write_events(city.events, out_dir / "events.parquet")
-    _write_geoparquet(city.areas, out_dir / "areas.parquet")
-    _write_geoparquet(city.districts, out_dir / "districts.parquet")
+    write_parquet(out_dir / "areas.parquet", city.areas)
+    write_parquet(out_dir / "districts.parquet", city.districts)
     city.truth.save(out_dir / "truth")
     size = sum(p.stat().st_size for p in out_dir.rglob("*") if p.is_file())
     logger.info(
@@ -83,35 +80,11 @@ def events_to_arrow(events: pd.DataFrame) -> pa.Table:
 
 def _write_events(events: pd.DataFrame, path: Path, *, chunk_rows: int = 1 << 20) -> None:
     """Write events in row groups converted one at a time, so memory stays ~one chunk."""
-    with (
-        atomic_path(Path(path)) as tmp,
-        pq.ParquetWriter(tmp, EVENT_SCHEMA, compression="zstd") as writer,
-    ):
-        for first in range(0, max(len(events), 1), chunk_rows):
-            writer.write_table(events_to_arrow(events.iloc[first : first + chunk_rows]))
-
-
-def write_table_atomic(table: pa.Table, path: Path) -> None:
-    """Write a Parquet file via a temporary file in the same folder, then rename."""
-    with atomic_path(Path(path)) as tmp:
-        pq.write_table(table, tmp, compression="zstd", row_group_size=1 << 20)
-
-
-def write_json_atomic(obj: Any, path: Path) -> None:
-    """Write JSON (sorted keys, trailing newline) via a temporary file, then rename."""
-    with atomic_path(Path(path)) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-
-
-def write_text_atomic(text: str, path: Path) -> None:
-    """Write a text file via a temporary file in the same folder, then rename."""
-    with atomic_path(Path(path)) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-
-
-def _write_geoparquet(gdf: gpd.GeoDataFrame, path: Path) -> None:
-    with atomic_path(Path(path)) as tmp:
-        gdf.to_parquet(tmp, index=False, compression="zstd")
+    chunks = (
+        events_to_arrow(events.iloc[first : first + chunk_rows])
+        for first in range(0, max(len(events), 1), chunk_rows)
+    )
+    write_table_chunks(path, EVENT_SCHEMA, chunks)
 
 
 def read_events(path: Path | str) -> pd.DataFrame:

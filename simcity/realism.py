@@ -22,6 +22,7 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from beatwise.h3index import index_points
+from beatwise.io import write_text
 from beatwise.taxonomy import canonical_crime_type
 from simcity.config import DEFAULT_PARAMS_PATH, CityConfig, load_city_config
 
@@ -455,9 +456,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     config = realism_config(params=args.params, scale=args.scale, n_weeks=args.weeks)
     report = build_report(config)
-    from simcity.io import write_text_atomic
-
-    write_text_atomic(report, args.out)
+    write_text(args.out, report)
     logger.info("Wrote %s in %.0f s", args.out, time.perf_counter() - t0)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from simcity.config import DEFAULT_PARAMS_PATH, CityConfig, load_city_config
+from simcity.config import DEFAULT_PARAMS_PATH, CityConfig, load_city_config, merge_overrides
 
 #: Overrides on top of the default params that shrink the city (~80 km², 300 areas, 70 weeks).
 TINY_CITY_OVERRIDES: dict[str, Any] = {
@@ -38,10 +38,5 @@ def tiny_city_config(*, seed: int = 7, **overrides: Any) -> CityConfig:
 
     About 28k recorded events over 70 weeks on ~5,900 micro-cells (~880 res-9 cells).
     """
-    merged: dict[str, Any] = {**TINY_CITY_OVERRIDES, "seed": seed}
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = {**merged[key], **value}
-        else:
-            merged[key] = value
+    merged = merge_overrides({**TINY_CITY_OVERRIDES, "seed": seed}, overrides)
     return load_city_config(DEFAULT_PARAMS_PATH, overrides=merged)

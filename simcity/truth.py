@@ -22,7 +22,6 @@ intra-week cascade). The truth is E[count of events in w whose parent, if any, i
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ import pyarrow.parquet as pq
 from scipy import sparse
 
 from beatwise.h3index import index_points
+from beatwise.io import read_json, write_json, write_table
 from simcity.config import MICRO_RESOLUTION
 from simcity.kernel import build_kernels
 
@@ -267,24 +267,26 @@ class TruthModel:
 
     # ------------------------------------------------------------------ persistence
     def save(self, truth_dir: Path) -> None:
-        """Write the model as ``meta.json`` and three Parquet files (deterministic bytes)."""
-        from simcity.io import write_json_atomic, write_table_atomic
+        """Write the model as ``meta.json`` and three Parquet files (deterministic bytes).
 
+        ``meta.json`` holds only finite numbers (validated params and their derivatives), so the
+        writer's NaN-to-null rule never applies to it.
+        """
         truth_dir = Path(truth_dir)
         micro = {"h3_int": pa.array(self.cells), "lat": self.lat, "lon": self.lon}
         micro |= {"x_m": self.x, "y_m": self.y}
         for i, name in enumerate(self.types):
             micro[f"bg_{name}"] = self.background[i]
             micro[f"rec_{name}"] = self.record_prob[i]
-        write_table_atomic(pa.table(micro), truth_dir / "micro_cells.parquet")
+        write_table(truth_dir / "micro_cells.parquet", pa.table(micro))
         weeks = self.origin + np.arange(self.weekly_factor.shape[1]) * np.timedelta64(7, "D")
         factors = {"week_start": pa.array(weeks.astype("datetime64[ns]"))}
         factors |= {f"factor_{n}": self.weekly_factor[i] for i, n in enumerate(self.types)}
-        write_table_atomic(pa.table(factors), truth_dir / "weekly_factors.parquet")
+        write_table(truth_dir / "weekly_factors.parquet", pa.table(factors))
         hist = pa.table(
             {"type_code": self.hist_type, "micro_index": self.hist_micro, "day": self.hist_day}
         )
-        write_table_atomic(hist, truth_dir / "history.parquet")
+        write_table(truth_dir / "history.parquet", hist)
         meta = {
             "format_version": TRUTH_FORMAT_VERSION,
             "micro_resolution": MICRO_RESOLUTION,
@@ -299,13 +301,13 @@ class TruthModel:
             "q_near": self.q_near.tolist(),
             "sigma_m": self.sigma_m.tolist(),
         }
-        write_json_atomic(meta, truth_dir / "meta.json")
+        write_json(truth_dir / "meta.json", meta)
 
 
 def load_truth_model(truth_dir: Path | str) -> TruthModel:
     """Read a truth model written by ``simcity.io.write_city`` (``<out>/truth``)."""
     truth_dir = Path(truth_dir)
-    meta = json.loads((truth_dir / "meta.json").read_text(encoding="utf-8"))
+    meta = read_json(truth_dir / "meta.json")
     if meta.get("format_version") != TRUTH_FORMAT_VERSION:
         raise ValueError(
             f"{truth_dir / 'meta.json'} has truth format version {meta.get('format_version')}; "

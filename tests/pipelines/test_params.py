@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
-from pydantic import BaseModel, ConfigDict, Field
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from pipelines._params import ParamsError, StageParams, load_params, params_hash, validate_params
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Grid(BaseModel):
@@ -76,3 +82,85 @@ def test_missing_file_and_non_mapping(tmp_path: Path) -> None:
     bad.write_text("- 1\n- 2\n")
     with pytest.raises(ParamsError, match="must hold a mapping"):
         load_params("build_cells", Params, bad)
+
+
+class Zone(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    low: float = 0.0
+    high: float = 1.0
+    start: dt.date = dt.date(2022, 1, 3)
+
+    @field_validator("high")
+    @classmethod
+    def _above_low(cls, v: float, info: ValidationInfo) -> float:
+        if v <= info.data.get("low", 0.0):
+            raise ValueError("must be above low")
+        return v
+
+    @field_validator("start")
+    @classmethod
+    def _monday(cls, v: dt.date) -> dt.date:
+        if v.weekday() != 0:
+            raise PydanticCustomError("check", "{expectation}", {"expectation": "must be a Monday"})
+        return v
+
+    @model_validator(mode="after")
+    def _narrow(self) -> Zone:
+        if self.high - self.low > 10:
+            raise PydanticCustomError(
+                "check", "{expectation}", {"expectation": "must be < 10", "key": "width", "got": 11}
+            )
+        if self.low < -5:
+            raise ValueError("Zone.low below -5 is not supported here. Got a lower value.")
+        return self
+
+
+class ZoneParams(StageParams):
+    zones: dict[str, Zone]
+
+
+@pytest.mark.parametrize(
+    ("zone", "match"),
+    [
+        ({"low": 2.0, "high": 1.0}, r"'zones\.a\.high' .* must be above low\. Got 1\.0\.$"),
+        ({"start": "2022-01-04"}, r"'zones\.a\.start' .* must be a Monday\. Got '2022-01-04'\.$"),
+        ({"start": "2022-13-04"}, r"'zones\.a\.start' .* must be a date \(YYYY-MM-DD\)"),
+        ({"high": 11.0}, r"'zones\.a\.width' parameter of stage 'x' must be < 10\. Got 11\.$"),
+        ({"low": -6.0}, r"'zones\.a' parameter of stage 'x' is refused: Zone\.low below -5 is not"),
+        ({"hihg": 1.0}, r"'zones\.a\.hihg' .* not a known key\. Did you mean 'high'\?"),
+    ],
+)
+def test_validator_refusals_read_in_the_same_style(zone: dict[str, object], match: str) -> None:
+    """A validator's "must ..." text, its context's key and value, and free sentences."""
+    with pytest.raises(ParamsError, match=match):
+        validate_params("x", ZoneParams, {"zones": {"a": zone}})
+
+
+def _section_schemas(text: str) -> dict[str, str]:
+    """Each top-level section of params.yaml -> the comment block just above it."""
+    out: dict[str, str] = {}
+    comment: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("#"):
+            comment.append(line)
+            continue
+        key = re.match(r"^([a-z_]+):", line)
+        if key:
+            out[key.group(1)] = " ".join(comment)
+        comment = []
+    return out
+
+
+def test_params_file_names_each_sections_schema_and_keeps_the_simulator_last() -> None:
+    """The comment above every section names the class that validates it, and that class exists
+    in the module named (so a moved schema makes this fail until the comment follows)."""
+    text = (ROOT / "params.yaml").read_text(encoding="utf-8")
+    sections = _section_schemas(text)
+    assert list(sections) == list(yaml.safe_load(text))
+    assert list(sections)[-1] == "simulate"
+    for section, comment in sections.items():
+        named = re.search(r"Schema: (\w+) in ([\w/]+\.py)", comment)
+        assert named, f"the comment above '{section}:' names no schema ('Schema: X in path')"
+        cls, module = named.groups()
+        source = (ROOT / module).read_text(encoding="utf-8")
+        assert re.search(rf"^class {cls}\(", source, re.M), f"{module} defines no class {cls}"

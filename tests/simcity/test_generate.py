@@ -86,10 +86,13 @@ def test_triggered_share_matches_branching_ratio(denser_city: SimulatedCity) -> 
     com = denser_city.committed
     share = (com["generation"] > 0).groupby(com["crime_type"], observed=True).mean()
     size = com["crime_type"].value_counts()
-    for name, ct in denser_city.config.crime_types.items():
-        if size[name] < 3000:
-            continue
-        assert share[name] == pytest.approx(ct.triggering.branching_ratio, abs=0.03), name
+    # Below 3,000 events the share's noise approaches the tolerance, so those types are left out;
+    # the test fails if that leaves too few to say anything (this city has 12 of 14 above).
+    checked = [name for name in denser_city.config.type_names if size.get(name, 0) >= 3000]
+    assert len(checked) >= 10, f"only {checked} have 3,000 committed events"
+    for name in checked:
+        expected = denser_city.config.crime_types[name].triggering.branching_ratio
+        assert share[name] == pytest.approx(expected, abs=0.03), name
 
 
 @pytest.mark.parametrize("name", ["violence_sexual", "burglary", "anti_social_behaviour"])

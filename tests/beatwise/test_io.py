@@ -1,0 +1,107 @@
+"""The atomic writers: whole files or none, parent folders created, strict and stable JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from beatwise.io import (
+    atomic_path,
+    read_json,
+    write_json,
+    write_parquet,
+    write_table,
+    write_table_chunks,
+    write_text,
+)
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
+
+
+def test_failed_write_keeps_the_old_file_and_leaves_no_temporary_file(tmp_path: Path) -> None:
+    target = tmp_path / "out.txt"
+    write_text(target, "old\n")
+    with pytest.raises(RuntimeError, match="disk on fire"), atomic_path(target) as tmp:
+        tmp.write_text("half a fi", encoding="utf-8")
+        raise RuntimeError("disk on fire")
+    assert target.read_text(encoding="utf-8") == "old\n"
+    assert _leftovers(tmp_path) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+
+
+def test_failed_json_write_keeps_the_old_file(tmp_path: Path) -> None:
+    target = tmp_path / "meta.json"
+    write_json(target, {"a": 1})
+    with pytest.raises(TypeError):
+        write_json(target, {"a": object()})  # not JSON: refused before the file is touched
+    assert read_json(target) == {"a": 1}
+    assert _leftovers(tmp_path) == []
+
+
+def test_failed_first_write_leaves_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "new.parquet"
+    with pytest.raises(RuntimeError), atomic_path(target):
+        raise RuntimeError("stop")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_parent_folders_are_created(tmp_path: Path) -> None:
+    write_text(tmp_path / "a" / "b" / "c.txt", "x")
+    write_json(tmp_path / "d" / "e.json", {})
+    write_table(tmp_path / "f" / "g.parquet", pa.table({"x": [1]}))
+    write_parquet(tmp_path / "h" / "i.parquet", pd.DataFrame({"x": [1]}))
+    schema = pa.schema([("x", pa.int64())])
+    write_table_chunks(tmp_path / "j" / "k.parquet", schema, [pa.table({"x": [1]}, schema=schema)])
+    for rel in ("a/b/c.txt", "d/e.json", "f/g.parquet", "h/i.parquet", "j/k.parquet"):
+        assert (tmp_path / rel).is_file(), rel
+
+
+def test_json_is_strict_sorted_and_ends_with_a_newline(tmp_path: Path) -> None:
+    path = tmp_path / "x.json"
+    payload = {
+        "b": float("nan"),
+        "a": [1.5, float("inf"), -math.inf, np.float64(2.0), np.int64(3)],
+        "c": {"z": (1, 2), "y": None},
+    }
+    write_json(path, payload)
+    text = path.read_text(encoding="utf-8")
+    assert text == (
+        '{\n  "a": [\n    1.5,\n    null,\n    null,\n    2.0,\n    3\n  ],\n'
+        '  "b": null,\n  "c": {\n    "y": null,\n    "z": [\n      1,\n      2\n    ]\n  }\n}\n'
+    )
+    assert "NaN" not in text and "Infinity" not in text
+    json.loads(text)  # strict JSON for other tools
+
+
+def test_finite_json_is_exactly_json_dumps(tmp_path: Path) -> None:
+    """Without NaN or inf the writer adds nothing: the bytes of json.dumps(indent=2, sorted)."""
+    payload = {"types": ["b", "a"], "alpha": [0.1, 0.30000000000000004], "n": 3, "o": "2022-01-03"}
+    write_json(tmp_path / "m.json", payload)
+    expected = json.dumps(payload, indent=2, sort_keys=True) + "\n"
+    assert (tmp_path / "m.json").read_text(encoding="utf-8") == expected
+
+
+def test_table_writers_give_the_same_bytes_for_the_same_table(tmp_path: Path) -> None:
+    table = pa.table({"x": np.arange(10, dtype=np.int32), "y": np.linspace(0, 1, 10)})
+    write_table(tmp_path / "a.parquet", table)
+    write_table(tmp_path / "b.parquet", table)
+    assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
+    assert pq.read_table(tmp_path / "a.parquet").equals(table)
+    chunks = [table.slice(0, 4), table.slice(4)]
+    write_table_chunks(tmp_path / "c.parquet", table.schema, chunks)
+    assert pq.read_table(tmp_path / "c.parquet").equals(table)
+    assert pq.ParquetFile(tmp_path / "c.parquet").metadata.num_row_groups == 2
+
+
+def test_read_json_names_a_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"nope\.json"):
+        read_json(tmp_path / "nope.json")
