@@ -206,7 +206,9 @@ def test_cells_meta_from_another_run_is_refused(tmp_path: Path) -> None:
     ):
         build_features.main(args)
     (tmp_path / "cells_meta.json").write_text(json.dumps({"n_cells": CELLS.size}))
-    with pytest.raises(ArtefactError, match=r"cells_meta\.json: key 'h3_resolution': Field required"):
+    with pytest.raises(
+        ArtefactError, match=r"cells_meta\.json: key 'h3_resolution': Field required"
+    ):
         build_features.main(args)
     assert not (tmp_path / "panel_meta.json").exists()
 
