@@ -21,7 +21,8 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import stats
 
-from beatwise.period import Period, check_period, period_floor
+from beatwise.artefacts.panel import PanelMeta
+from beatwise.period import PERIOD_COLUMN, Period, check_period, period_floor
 from models.metrics import flag_top_area, rank_order
 
 #: the published column naming the forecast period, by period mode
@@ -68,6 +69,40 @@ def poisson_interval(
     mu = np.clip(np.asarray(expected, dtype=np.float64), 1e-12, None)
     alpha = (1.0 - level) / 2.0
     return stats.poisson.ppf(alpha, mu), stats.poisson.ppf(1.0 - alpha, mu)
+
+
+def forecast_period_rows(
+    features: pd.DataFrame, cells: pd.DataFrame, *, panel: PanelMeta
+) -> tuple[pd.Timestamp, pd.DataFrame]:
+    """The start of the forecast period and its feature rows, one per study cell.
+
+    Parameters
+    ----------
+    features
+        ``features.parquet``: its latest period is the forecast period, whose targets are null.
+    cells
+        ``cells.parquet``: the rows come back indexed by its ``h3_cell``, in its order.
+    panel
+        ``panel_meta.json`` of the same build_features run.
+
+    Refuses a table whose latest period is not the panel's ``forecast_period`` (the two files
+    come from different runs) and one whose latest period has targets.
+    """
+    period = panel.period
+    start = pd.Timestamp(features[PERIOD_COLUMN].max())
+    if start.date() != panel.forecast_period:
+        raise ValueError(
+            f"The latest {period} in features.parquet ({start:%Y-%m-%d}) is not the forecast "
+            f"{period} of panel_meta.json ({panel.forecast_period}); re-run build_features so "
+            "both come from the same run."
+        )
+    rows = features[features[PERIOD_COLUMN] == start]
+    if rows["target_count"].notna().any():
+        raise ValueError(
+            f"The latest {period} in the features ({start:%Y-%m-%d}) has targets; the forecast "
+            f"{period} must be the {period} after the data."
+        )
+    return start, rows.set_index("h3_cell").reindex(cells["h3_cell"])
 
 
 def build_forecast_table(
@@ -135,6 +170,11 @@ def build_forecast_table(
         }
     )
     return table.sort_values("risk_rank").reset_index(drop=True)[list(forecast_columns(period))]
+
+
+def forecast_csv(table: pd.DataFrame) -> str:
+    """The forecast as published CSV text (no index, ``\\n`` line ends)."""
+    return str(table.to_csv(index=False, lineterminator="\n"))
 
 
 def forecast_geojson(table: pd.DataFrame) -> str:

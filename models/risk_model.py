@@ -13,7 +13,6 @@ the full data's expectation and predicted counts stay calibrated.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
+
+from beatwise.artefacts.model import ModelMeta
 
 log = logging.getLogger(__name__)
 
@@ -71,16 +72,24 @@ class RiskModel:
         """The booster as LightGBM's text format (deterministic for a given fit)."""
         return str(self.booster.model_to_string(num_iteration=self.best_rounds))
 
-    def meta(self) -> dict[str, Any]:
-        """What :meth:`load` needs besides the booster text."""
-        return {"feature_columns": list(self.feature_columns), "best_rounds": self.best_rounds}
-
     @classmethod
-    def load(cls, model_path: Path, meta_path: Path) -> RiskModel:
-        """Read a model from its text file and the JSON sidecar holding :meth:`meta`."""
-        meta = json.loads(Path(meta_path).read_text(encoding="utf-8"))
+    def load(cls, model_path: Path, meta: ModelMeta | Path) -> RiskModel:
+        """Read a model from its text file and its ``model_meta.json`` (a path or already read).
+
+        Refuses a sidecar whose feature columns are not the booster's, in order: it belongs to
+        another model.
+        """
+        if not isinstance(meta, ModelMeta):
+            meta = ModelMeta.read(meta)
         booster = lgb.Booster(model_str=Path(model_path).read_text(encoding="utf-8"))
-        return cls(booster, tuple(meta["feature_columns"]), int(meta["best_rounds"]))
+        if tuple(booster.feature_name()) != meta.feature_columns:
+            raise ValueError(
+                f"{model_path} was fitted on {booster.num_feature()} features "
+                f"{booster.feature_name()[:3]}..., but its model_meta.json lists "
+                f"{len(meta.feature_columns)} {list(meta.feature_columns[:3])}...; "
+                "re-run train so both come from the same fit."
+            )
+        return cls(booster, meta.feature_columns, meta.best_rounds)
 
 
 def _lgb_params(config: RiskModelConfig) -> dict[str, Any]:

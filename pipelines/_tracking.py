@@ -7,7 +7,8 @@ and the md5 of each input as recorded in ``dvc.lock``.
 A ``train`` run is content-addressed: when the same model (``model_version``, the hash of the model
 text) was already logged with the same params, :func:`find_reusable_train_run` finds that run and
 ``train`` reuses it instead of minting a new run id, so a re-run against the same MLflow store
-publishes the same id.
+publishes the same id. :func:`track_training` and :func:`track_publication` are the whole MLflow
+side of the ``train`` and ``publish`` stages.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ import yaml
 
 if TYPE_CHECKING:
     import mlflow
+    import pandas as pd
+
+    from models.risk_model import RiskModel
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +213,110 @@ def record_reproduction(run_id: str) -> int:
     count = int(client.get_run(run_id).data.tags.get(REPRODUCED_COUNT_TAG, "0")) + 1
     client.set_tag(run_id, REPRODUCED_COUNT_TAG, str(count))
     return count
+
+
+def track_training(
+    model: RiskModel,
+    labelled: pd.DataFrame,
+    *,
+    model_version: str,
+    params_digest: str,
+    run_params: dict[str, Any],
+    inputs: Sequence[Path],
+    importance_plot: Path,
+) -> tuple[str, str]:
+    """The training run and registered version of ``model``; alias ``candidate`` points at it.
+
+    Reuses the run of an identical model (:func:`find_reusable_train_run`), counting one more
+    reproduction on it, or logs a new ``train`` run with ``run_params``, two training metrics, the
+    importance plot and the model, and registers it. Returns ``(run_id, registered_version)``.
+    """
+    reusable = find_reusable_train_run(model_version, params_digest)
+    if reusable is None:
+        run_id, version = _log_train_run(
+            model,
+            labelled,
+            model_version=model_version,
+            params_digest=params_digest,
+            run_params=run_params,
+            inputs=inputs,
+            importance_plot=importance_plot,
+        )
+        log.info("registered %s version %s as run %s", REGISTERED_MODEL_NAME, version, run_id)
+    else:
+        run_id, version = reusable
+        count = record_reproduction(run_id)
+        log.info(
+            "identical model already logged as run %s (version %s); reusing it "
+            "(reproduced %d time%s)",
+            run_id,
+            version,
+            count,
+            "" if count == 1 else "s",
+        )
+    from mlflow.tracking import MlflowClient
+
+    MlflowClient().set_registered_model_alias(REGISTERED_MODEL_NAME, "candidate", version)
+    log.info("alias 'candidate' -> %s version %s", REGISTERED_MODEL_NAME, version)
+    return run_id, version
+
+
+def _log_train_run(
+    model: RiskModel,
+    labelled: pd.DataFrame,
+    *,
+    model_version: str,
+    params_digest: str,
+    run_params: dict[str, Any],
+    inputs: Sequence[Path],
+    importance_plot: Path,
+) -> tuple[str, str]:
+    """Log a new training run with the model and register it; return (run id, version)."""
+    import lightgbm as lgb
+    import mlflow
+    from mlflow.models import infer_signature
+
+    with stage_run(stage="train", params_digest=params_digest, inputs=inputs) as run:
+        mlflow.log_params(run_params)
+        mlflow.set_tag("model_version", model_version)
+        sample = labelled[list(model.feature_columns)].head(200).astype("float32")
+        pred = model.predict(sample)
+        fitted = model.predict(labelled)
+        mlflow.log_metric("train_mean_target", float(labelled["target_count"].mean()))
+        mlflow.log_metric("train_mean_prediction", float(fitted.mean()))
+        mlflow.log_artifact(str(importance_plot))
+        info = mlflow.lightgbm.log_model(
+            model.booster,
+            name="model",
+            signature=infer_signature(sample, pred),
+            # stated, not inferred: inference reloads the model in a subprocess (seconds)
+            pip_requirements=[f"lightgbm=={lgb.__version__}"],
+            registered_model_name=REGISTERED_MODEL_NAME,
+        )
+        return run.info.run_id, str(info.registered_model_version)
+
+
+def track_publication(
+    forecast_csv: Path,
+    *,
+    audit_status: str,
+    registered_version: str,
+    params_digest: str,
+    inputs: Sequence[Path],
+    parent_run_id: str,
+) -> None:
+    """Log a ``publish`` run under the training run; alias ``published`` points at the model."""
+    with stage_run(
+        stage="publish", params_digest=params_digest, inputs=inputs, parent_run_id=parent_run_id
+    ):
+        import mlflow
+        from mlflow.tracking import MlflowClient
+
+        mlflow.log_artifact(str(forecast_csv), artifact_path="forecast")
+        mlflow.set_tag("audit_status", audit_status)
+        MlflowClient().set_registered_model_alias(
+            REGISTERED_MODEL_NAME, "published", registered_version
+        )
 
 
 def log_to_parent(parent_run_id: str, *, metrics: dict[str, float]) -> None:

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from beatwise.artefacts.panel import PanelMeta
 from beatwise.h3index import cell_areas_km2, cells_to_str, index_points
 from beatwise.period import Period
 from models.forecast import (
     FORECAST_COLUMNS,
     build_forecast_table,
     forecast_columns,
+    forecast_csv,
     forecast_geojson,
+    forecast_period_rows,
     poisson_interval,
 )
 
@@ -118,3 +122,65 @@ def test_refuses_misaligned_scores(cells: pd.DataFrame) -> None:
             mlflow_run_id="0123456789abcdef0123456789abcdef",
             audit_status="pass",
         )
+
+
+def panel(**changes: Any) -> PanelMeta:
+    """panel_meta.json of a toy weekly panel whose forecast week is 2025-01-06."""
+    fields: dict[str, Any] = {
+        "period": "week",
+        "source": "synthetic",
+        "time_resolution": "sub_day",
+        "h3_resolution": 8,
+        "target_types": ["burglary"],
+        "feature_types": ["burglary"],
+        "static_covariates": [],
+        "feature_columns": ["x"],
+        "first_period": "2024-12-23",
+        "last_complete_period": "2024-12-30",
+        "forecast_period": "2025-01-06",
+        "all_periods": ["2024-01-01", "2024-12-30"],
+        "n_cells": 10,
+        "n_periods": 3,
+        "n_rows": 30,
+    }
+    return PanelMeta.from_json({**fields, **changes})
+
+
+def feature_rows(cells: pd.DataFrame) -> pd.DataFrame:
+    """Two labelled weeks and the forecast week, cells in reverse order."""
+    weeks = pd.to_datetime(["2024-12-23", "2024-12-30", "2025-01-06"])
+    ids = cells["h3_cell"].tolist()[::-1]
+    return pd.DataFrame(
+        {
+            "h3_cell": np.tile(ids, 3),
+            "period_start": np.repeat(weeks.to_numpy(), len(ids)),
+            "x": np.arange(3 * len(ids), dtype="float32"),
+            "target_count": np.r_[np.ones(2 * len(ids)), np.full(len(ids), np.nan)],
+        }
+    )
+
+
+def test_forecast_rows_are_the_forecast_week_in_cell_order(cells: pd.DataFrame) -> None:
+    start, rows = forecast_period_rows(feature_rows(cells), cells, panel=panel())
+    assert start == pd.Timestamp("2025-01-06")
+    assert rows.index.tolist() == cells["h3_cell"].tolist()
+    assert rows["target_count"].isna().all()
+    assert rows["x"].tolist() == list(range(3 * len(cells) - 1, 2 * len(cells) - 1, -1))
+
+
+def test_forecast_rows_refuse_files_of_different_runs(cells: pd.DataFrame) -> None:
+    with pytest.raises(
+        ValueError,
+        match=r"The latest week in features\.parquet \(2025-01-06\) is not the forecast week of "
+        r"panel_meta\.json \(2025-01-13\); re-run build_features",
+    ):
+        forecast_period_rows(feature_rows(cells), cells, panel=panel(forecast_period="2025-01-13"))
+    labelled = feature_rows(cells).fillna({"target_count": 0.0})
+    with pytest.raises(ValueError, match=r"The latest week in the features \(2025-01-06\) has"):
+        forecast_period_rows(labelled, cells, panel=panel())
+
+
+def test_csv_text_has_no_index_and_unix_line_ends(cells: pd.DataFrame) -> None:
+    text = forecast_csv(table(cells, np.linspace(1, 2, len(cells))))
+    assert text.startswith("h3_cell,week_start,risk_score,") and "\r" not in text
+    assert text.count("\n") == len(cells) + 1

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from beatwise.artefacts import ArtefactError
+from beatwise.artefacts.model import ModelMeta
 from models.risk_model import RiskModel, RiskModelConfig, feature_importance, fit_risk_model
 
 
@@ -55,11 +58,41 @@ def test_round_trip_through_text(tmp_path: Path) -> None:
     frame = toy_panel(n_cells=100, n_weeks=20)
     model = fit_risk_model(frame, feature_columns=["x_risk", "x_noise"], config=CFG)
     (tmp_path / "m.txt").write_text(model.to_text())
-    import json
-
-    (tmp_path / "m.json").write_text(json.dumps(model.meta()))
+    meta = _meta(model.feature_columns, model.best_rounds)
+    meta.write(tmp_path / "m.json")
     loaded = RiskModel.load(tmp_path / "m.txt", tmp_path / "m.json")
     np.testing.assert_array_equal(loaded.predict(frame), model.predict(frame))
+    assert RiskModel.load(tmp_path / "m.txt", meta).feature_columns == ("x_risk", "x_noise")
+
+
+def _meta(feature_columns: tuple[str, ...], best_rounds: int) -> ModelMeta:
+    return ModelMeta(
+        feature_columns=feature_columns,
+        best_rounds=best_rounds,
+        model_version="0123456789ab",
+        mlflow_run_id="run",
+        registered_model="beatwise-risk",
+        registered_version="1",
+        period="week",
+        trained_periods=(dt.date(2023, 1, 2), dt.date(2023, 5, 1)),
+    )
+
+
+def test_load_refuses_a_sidecar_of_another_model(tmp_path: Path) -> None:
+    model = fit_risk_model(
+        toy_panel(n_cells=100, n_weeks=20), feature_columns=["x_risk", "x_noise"], config=CFG
+    )
+    (tmp_path / "m.txt").write_text(model.to_text())
+    _meta(("x_noise", "x_risk"), model.best_rounds).write(tmp_path / "m.json")
+    with pytest.raises(
+        ValueError,
+        match=r"m\.txt was fitted on 2 features \['x_risk', 'x_noise'\]\.\.\., but its "
+        r"model_meta\.json lists 2 \['x_noise', 'x_risk'\]",
+    ):
+        RiskModel.load(tmp_path / "m.txt", tmp_path / "m.json")
+    (tmp_path / "m.json").write_text('{"feature_columns": ["x_risk", "x_noise"], "best_rounds": 3}')
+    with pytest.raises(ArtefactError, match=r"m\.json: key 'model_version': Field required"):
+        RiskModel.load(tmp_path / "m.txt", tmp_path / "m.json")
 
 
 def test_refusals() -> None:

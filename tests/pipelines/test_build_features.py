@@ -16,6 +16,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from beatwise.artefacts import ArtefactError
+from beatwise.artefacts.panel import PanelMeta
+from features.build import CovariatesConfig
 from pipelines import build_features
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,6 +56,7 @@ def _write_inputs(
         }
     ).to_parquet(folder / "event_cells.parquet")
     (folder / "data_quality.json").write_text(json.dumps(quality))
+    (folder / "cells_meta.json").write_text(json.dumps({"h3_resolution": 8, "n_cells": CELLS.size}))
     params = {
         "features": {**FEATURES, "period": period},
         "covariates": {"static": ["residents"]},
@@ -60,6 +64,7 @@ def _write_inputs(
     (folder / "params.yaml").write_text(yaml.safe_dump(params))
     return [
         "--cells", str(folder / "cells.parquet"),
+        "--cells-meta", str(folder / "cells_meta.json"),
         "--event-cells", str(folder / "event_cells.parquet"),
         "--data-quality", str(folder / "data_quality.json"),
         "--out-features", str(folder / "features.parquet"),
@@ -178,3 +183,49 @@ def test_monthly_history_shorter_than_the_params_names_the_unit(tmp_path: Path) 
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     with pytest.raises(ValueError, match=r"min_history_periods=52 complete months .* Got 8"):
         build_features.main(args)
+
+
+def test_panel_meta_records_the_resolution_of_cells_meta(tmp_path: Path) -> None:
+    quality = {"source": "synthetic", "time_resolution": "sub_day"}
+    args = _write_inputs(tmp_path, timestamps=_hourly_timestamps(), quality=quality, period="auto")
+    assert build_features.main(args) == 0
+    meta = PanelMeta.read(tmp_path / "panel_meta.json")
+    assert (meta.h3_resolution, meta.n_cells, meta.period) == (8, CELLS.size, "week")
+    # the file is exactly what its definition writes (sorted keys, ISO dates)
+    written = (tmp_path / "panel_meta.json").read_bytes()
+    meta.write(tmp_path / "again.json")
+    assert (tmp_path / "again.json").read_bytes() == written
+
+
+def test_cells_meta_from_another_run_is_refused(tmp_path: Path) -> None:
+    quality = {"source": "synthetic", "time_resolution": "sub_day"}
+    args = _write_inputs(tmp_path, timestamps=_hourly_timestamps(), quality=quality, period="auto")
+    (tmp_path / "cells_meta.json").write_text(json.dumps({"h3_resolution": 8, "n_cells": 99}))
+    with pytest.raises(
+        ValueError, match=r"cells_meta\.json says n_cells=99, but cells\.parquet has 7 rows"
+    ):
+        build_features.main(args)
+    (tmp_path / "cells_meta.json").write_text(json.dumps({"n_cells": CELLS.size}))
+    with pytest.raises(
+        ArtefactError, match=r"cells_meta\.json: key 'h3_resolution': Field required"
+    ):
+        build_features.main(args)
+    assert not (tmp_path / "panel_meta.json").exists()
+
+
+def test_covariates_the_cells_lack_are_refused(tmp_path: Path) -> None:
+    quality = {"source": "synthetic", "time_resolution": "sub_day"}
+    args = _write_inputs(tmp_path, timestamps=_hourly_timestamps(), quality=quality, period="auto")
+    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    params["covariates"]["static"] = ["residents", "area_km2"]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(
+        ValueError, match=r"covariates\.static names \['area_km2'\], which cells\.parquet lacks"
+    ):
+        build_features.main(args)
+
+
+def test_sensitive_covariates_need_a_reason() -> None:
+    with pytest.raises(ValueError, match=r"needs a written 'sensitive_reason'"):
+        CovariatesConfig(static=("residents", "minority_share"))
+    assert CovariatesConfig(static=("minority_share",), sensitive_reason="G1 study").static

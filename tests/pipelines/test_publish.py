@@ -1,63 +1,93 @@
-"""The publication gate: a blocked audit writes nothing and leaves the last forecast in place."""
+"""Stage publish: a blocked audit or a grid finer than publish.max_resolution writes nothing and
+leaves the last forecast in place; panel_meta.json is read through its typed definition."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from beatwise.artefacts import ArtefactError
 from pipelines import publish
-from pipelines.publish import PublicationBlockedError, audit_status, check_publishable
 
+PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
 BLOCKED = {
     "publishable": False,
     "blocking_gates": ["G3"],
-    "gates": {
-        "G1": {"status": "PASS"},
-        "G3": {
-            "status": "FAIL",
-            "value": 0.52,
-            "ci_low": 0.5,
-            "ci_high": 0.53,
-            "band": "[0.80, 1.25]",
-            "explanation": "'q5' residents bear 0.52 times the flagging per unit of protection.",
-        },
-    },
+    "gates": {"G3": {"status": "FAIL", "value": 0.52, "ci_low": 0.5, "ci_high": 0.53}},
+}
+PANEL_META: dict[str, Any] = {
+    "period": "week",
+    "source": "synthetic",
+    "time_resolution": "sub_day",
+    "h3_resolution": 10,
+    "target_types": ["burglary"],
+    "target_reason": None,
+    "feature_types": ["burglary"],
+    "static_covariates": [],
+    "feature_columns": ["cnt_all_lag1w"],
+    "first_period": "2024-01-01",
+    "last_complete_period": "2024-03-18",
+    "forecast_period": "2024-03-25",
+    "all_periods": ["2023-10-02", "2024-03-18"],
+    "n_cells": 60,
+    "n_periods": 13,
+    "n_rows": 780,
 }
 
 
-def test_check_names_the_gate_and_the_figure() -> None:
-    with pytest.raises(PublicationBlockedError, match=r"G3 FAIL: value 0.52 .*0.5 to 0.53"):
-        check_publishable(BLOCKED)
-    check_publishable({"publishable": True, "gates": {}})
-
-
-def test_status_words() -> None:
-    assert audit_status({"gates": {"G1": {"status": "PASS"}}}) == "pass"
-    assert audit_status({"gates": {"G2": {"status": "REVIEW"}}}) == "pass with review"
-    assert audit_status({"override_applied": {"gates": ["G3"]}, "gates": {}}) == "override"
-
-
-def test_blocked_stage_exits_non_zero_and_leaves_the_old_forecast(tmp_path: Path) -> None:
-    (tmp_path / "audit.json").write_text(json.dumps(BLOCKED))
-    out = tmp_path / "forecasts"
-    out.mkdir()
+def run(folder: Path, *, audit: dict[str, Any], panel_meta: dict[str, Any] | None = None) -> int:
+    """Run the stage with ``audit`` and ``panel_meta``; every other input is absent."""
+    (folder / "audit.json").write_text(json.dumps(audit))
+    if panel_meta is not None:
+        (folder / "panel_meta.json").write_text(json.dumps(panel_meta))
+    out = folder / "forecasts"
+    out.mkdir(exist_ok=True)
     (out / "forecast.csv").write_text("old forecast\n")
-    params = Path(__file__).resolve().parents[2] / "params.yaml"
-    code = publish.main(
+    return publish.main(
         [
-            "--features", str(tmp_path / "absent.parquet"),
-            "--panel-meta", str(tmp_path / "absent.json"),
-            "--cells", str(tmp_path / "absent.parquet"),
-            "--model", str(tmp_path / "absent.txt"),
-            "--model-meta", str(tmp_path / "absent.json"),
-            "--audit", str(tmp_path / "audit.json"),
-            "--report", str(tmp_path / "absent.html"),
+            "--features", str(folder / "absent.parquet"),
+            "--panel-meta", str(folder / "panel_meta.json"),
+            "--cells", str(folder / "absent.parquet"),
+            "--model", str(folder / "absent.txt"),
+            "--model-meta", str(folder / "absent.json"),
+            "--audit", str(folder / "audit.json"),
+            "--report", str(folder / "absent.html"),
             "--out-dir", str(out),
-            "--params", str(params),
+            "--params", str(PARAMS),
         ]
     )  # fmt: skip
-    assert code == 1
+
+
+def assert_old_forecast_only(folder: Path) -> None:
+    out = folder / "forecasts"
     assert (out / "forecast.csv").read_text() == "old forecast\n"
     assert sorted(p.name for p in out.iterdir()) == ["forecast.csv"]
+
+
+def test_blocked_stage_exits_non_zero_and_leaves_the_old_forecast(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert run(tmp_path, audit=BLOCKED) == 1  # the panel meta is never read
+    assert "G3 FAIL: value 0.52 (95% interval 0.5 to 0.53" in caplog.text
+    assert_old_forecast_only(tmp_path)
+
+
+def test_cells_finer_than_max_resolution_are_not_published(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # params.yaml: publish.max_resolution = 9; the panel's cells are at resolution 10
+    assert run(tmp_path, audit={"publishable": True, "gates": {}}, panel_meta=PANEL_META) == 1
+    assert "H3 resolution 10 are finer than publish.max_resolution=9" in caplog.text
+    assert_old_forecast_only(tmp_path)
+
+
+def test_panel_meta_without_the_resolution_is_refused(tmp_path: Path) -> None:
+    old = {k: v for k, v in PANEL_META.items() if k != "h3_resolution"}
+    with pytest.raises(
+        ArtefactError, match=r"panel_meta\.json: key 'h3_resolution': Field required"
+    ):
+        run(tmp_path, audit={"publishable": True, "gates": {}}, panel_meta=old)
+    assert_old_forecast_only(tmp_path)

@@ -16,6 +16,8 @@ from pipelines._tracking import (
     input_md5s,
     provenance_tags,
     record_reproduction,
+    track_publication,
+    track_training,
 )
 
 
@@ -167,3 +169,54 @@ def test_reproductions_are_counted_on_the_run(store: dict[str, str]) -> None:
     assert record_reproduction(store["later"]) == 1
     assert record_reproduction(store["later"]) == 2
     assert MlflowClient().get_run(store["later"]).data.tags["reproduced_count"] == "2"
+
+
+def test_training_reuses_the_identical_run_and_points_the_candidate_alias(
+    store: dict[str, str],
+) -> None:
+    from mlflow.tracking import MlflowClient
+
+    # the reuse path logs nothing, so it never touches the model or the rows
+    run_id, version = track_training(
+        None,  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+        model_version="aaa",
+        params_digest="feed",
+        run_params={},
+        inputs=[],
+        importance_plot=Path("absent.png"),
+    )
+    assert run_id == store["same"]
+    client = MlflowClient()
+    assert (
+        str(client.get_model_version_by_alias(REGISTERED_MODEL_NAME, "candidate").version)
+        == version
+    )
+    assert client.get_run(run_id).data.tags["reproduced_count"] == "1"
+
+
+def test_publication_is_a_run_under_the_training_run(store: dict[str, str], tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    csv = tmp_path / "forecast.csv"
+    csv.write_text("h3_cell\n")
+    track_publication(
+        csv,
+        audit_status="pass",
+        registered_version="1",
+        params_digest="feed",
+        inputs=[csv],
+        parent_run_id=store["same"],
+    )
+    client = MlflowClient()
+    assert str(client.get_model_version_by_alias(REGISTERED_MODEL_NAME, "published").version) == "1"
+    children = client.search_runs(
+        [client.get_run(store["same"]).info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{store['same']}'",
+    )
+    assert [(r.data.tags["stage"], r.data.tags["audit_status"]) for r in children] == [
+        ("publish", "pass")
+    ]
+    assert [a.path for a in client.list_artifacts(children[0].info.run_id, "forecast")] == [
+        "forecast/forecast.csv"
+    ]

@@ -1,0 +1,89 @@
+"""``data/forecasts/manifest.json``: what ``publish`` published, from which model and audit.
+
+Planners' tools read it beside the forecast. The forecast period is written under the key named
+like the CSV's period column: ``forecast_week``, or ``forecast_month`` in monthly mode.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from beatwise.artefacts._base import Artefact, ArtefactError
+from beatwise.h3index import MAX_RESOLUTION, MIN_RESOLUTION
+from beatwise.period import PERIODS, Period
+
+#: the audit's word for planners, as the forecast CSV's ``audit_status`` column prints it
+AuditStatus = Literal["pass", "pass with review", "override"]
+_SHA256 = r"^[0-9a-f]{64}$"
+#: the keys a manifest may name its period by; exactly the one of its ``period`` is allowed
+_PERIOD_KEYS: tuple[str, ...] = (*(f"forecast_{p}" for p in PERIODS), "forecast_period")
+
+
+class PublishedOverride(BaseModel):
+    """The ``publish.override`` a forecast was published under (approving body, date, reason)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    approving_body: str = Field(min_length=1)
+    date: dt.date
+    reason: str = Field(min_length=1)
+    gates: tuple[str, ...] = Field(min_length=1)
+
+
+class Manifest(Artefact):
+    """One published forecast: its period, size, files, model and audit."""
+
+    period: Period
+    #: first day of the published period (``forecast_week`` / ``forecast_month`` in the file)
+    forecast_period: dt.date
+    n_cells: int = Field(ge=1)
+    #: cells flagged at ``coverage``
+    n_flagged: int = Field(ge=0)
+    #: share of the study area flagged (``operational.coverage``)
+    coverage: float = Field(gt=0.0, le=1.0)
+    #: H3 resolution of the published cells (``panel_meta.json``)
+    h3_resolution: int = Field(ge=MIN_RESOLUTION, le=MAX_RESOLUTION)
+    forecast_csv_sha256: str = Field(pattern=_SHA256)
+    forecast_geojson_sha256: str = Field(pattern=_SHA256)
+    bias_report_sha256: str = Field(pattern=_SHA256)
+    #: the model's content hash (``model_meta.json``)
+    model_version: str = Field(min_length=1)
+    #: the MLflow run that trained the model
+    mlflow_run_id: str = Field(min_length=1)
+    #: ``<registered model>/<version>`` in the MLflow model registry
+    registered_model: str = Field(pattern=r"^.+/[0-9]+$")
+    audit_status: AuditStatus
+    audit_publishable: bool
+    override: PublishedOverride | None
+    #: hash of the publish stage's params
+    params_hash: str = Field(pattern=r"^[0-9a-f]+$")
+
+    @property
+    def period_key(self) -> str:
+        """The file's key for the forecast period: ``forecast_week`` or ``forecast_month``."""
+        return f"forecast_{self.period}"
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], *, source: str = "<memory>") -> Self:
+        """Validate the file's object, whose period key is named after its ``period``."""
+        period = data.get("period")
+        if period in PERIODS:
+            key = f"forecast_{period}"
+            wrong = [k for k in _PERIOD_KEYS if k in data and k != key]
+            if wrong:
+                raise ArtefactError(
+                    f"{source}: key '{wrong[0]}' does not match period {period!r}; a {period} "
+                    f"manifest names its forecast period '{key}'."
+                )
+            if key not in data:
+                raise ArtefactError(f"{source}: key '{key}' is missing (the {period} forecast).")
+            data = {k: v for k, v in data.items() if k != key} | {"forecast_period": data[key]}
+        return super().from_json(data, source=source)
+
+    def to_json(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json")
+        data[self.period_key] = data.pop("forecast_period")
+        return data

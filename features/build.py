@@ -1,0 +1,183 @@
+"""The cell-period panel from study cells and events: what the ``build_features`` stage computes.
+
+The period (ISO week or calendar month) is decided here, once: ``features.period`` (``auto``,
+``week`` or ``month``) against the time resolution the ingest stage found in the events
+(``reports/data_quality.json``). The returned :class:`~beatwise.artefacts.panel.PanelMeta` records
+it, with the H3 resolution of the cells (``cells_meta.json``, decided by ``build_cells``), and
+every later stage reads both from there instead of deriving them again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from beatwise.artefacts.cells import CellsMeta
+from beatwise.artefacts.panel import PanelMeta
+from beatwise.io import read_json
+from beatwise.period import (
+    TIME_RESOLUTIONS,
+    TimeResolution,
+    complete_periods,
+    period_words,
+    resolve_period,
+)
+from features.engineering import FeatureConfig, build_feature_table
+from features.panel import count_matrix
+
+logger = logging.getLogger(__name__)
+
+#: cell attributes the audit groups by; using them as model inputs needs a written reason
+SENSITIVE_COVARIATES = frozenset({"minority_share", "res_minority", "res_majority"})
+#: the columns of ``event_cells.parquet`` the panel needs
+EVENT_COLUMNS: tuple[str, ...] = ("h3_int", "timestamp", "crime_type")
+
+
+class CovariatesConfig(BaseModel):
+    """Which per-cell covariates from ``cells.parquet`` the model may use (``covariates``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    static: tuple[str, ...] = ("residents",)
+    #: required when ``static`` names a sensitive attribute the audit groups by
+    sensitive_reason: str | None = None
+
+    @model_validator(mode="after")
+    def _sensitive_needs_reason(self) -> CovariatesConfig:
+        sensitive = sorted(SENSITIVE_COVARIATES.intersection(self.static))
+        if sensitive and not (self.sensitive_reason or "").strip():
+            raise ValueError(
+                f"static names the audit attribute(s) {sensitive}; using them as model inputs "
+                "needs a written 'sensitive_reason'"
+            )
+        return self
+
+
+def read_data_quality(path: Path) -> tuple[str, TimeResolution]:
+    """The ``source`` and ``time_resolution`` the ingest stage wrote to ``data_quality.json``.
+
+    Refuses a summary without them: the period cannot be chosen without knowing whether the
+    timestamps are monthly (data.police.uk) or finer.
+    """
+    quality: dict[str, Any] = read_json(path)
+    missing = [key for key in ("source", "time_resolution") if key not in quality]
+    if missing:
+        raise ValueError(
+            f"{path} lacks {missing}: build_features needs the ingest stage's 'source' and "
+            f"'time_resolution' (one of {list(TIME_RESOLUTIONS)}) to choose between weekly and "
+            "monthly periods. Re-run the ingest stage with a version that writes them."
+        )
+    resolution = quality["time_resolution"]
+    if resolution not in TIME_RESOLUTIONS:
+        raise ValueError(
+            f"{path}: time_resolution must be one of {list(TIME_RESOLUTIONS)}. Got {resolution!r}."
+        )
+    return str(quality["source"]), resolution
+
+
+def build_panel(
+    cells: pd.DataFrame,
+    event_cells: pd.DataFrame,
+    *,
+    cells_meta: CellsMeta,
+    features: FeatureConfig,
+    covariates: CovariatesConfig,
+    source: str,
+    time_resolution: TimeResolution,
+) -> tuple[pd.DataFrame, PanelMeta]:
+    """The leakage-free cell-period feature table and its typed description.
+
+    Parameters
+    ----------
+    cells
+        ``cells.parquet``: one row per study cell, ascending ``h3_int``, with the columns
+        ``covariates.static`` names.
+    event_cells
+        ``event_cells.parquet`` (at least ``h3_int``, ``timestamp``, ``crime_type``).
+    cells_meta
+        ``cells_meta.json``: the grid the cells live on; its ``n_cells`` must match ``cells``.
+    features, covariates
+        The ``features`` and ``covariates`` params.
+    source, time_resolution
+        From ``data_quality.json`` (:func:`read_data_quality`).
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        See :func:`features.engineering.build_feature_table`.
+    meta : PanelMeta
+        What ``panel_meta.json`` holds.
+
+    Refuses covariates that ``cells`` lacks, a ``cells_meta`` from another run of build_cells,
+    and whatever :func:`~beatwise.period.resolve_period`, :func:`~features.panel.count_matrix`
+    and :func:`~features.engineering.build_feature_table` refuse.
+    """
+    if cells_meta.n_cells != len(cells):
+        raise ValueError(
+            f"cells_meta.json says n_cells={cells_meta.n_cells}, but cells.parquet has "
+            f"{len(cells)} rows; re-run build_cells so both come from the same run."
+        )
+    missing = [c for c in covariates.static if c not in cells.columns]
+    if missing:
+        raise ValueError(
+            f"covariates.static names {missing}, which cells.parquet lacks; it has "
+            f"{[c for c in cells.columns if c not in ('h3_cell', 'h3_int')]}."
+        )
+    period = resolve_period(features.period, time_resolution=time_resolution)
+    logger.info(
+        "period: %s (features.period=%s, %s data with time resolution %s)",
+        period,
+        features.period,
+        source,
+        time_resolution,
+    )
+    periods = complete_periods(
+        event_cells["timestamp"], period=period, time_resolution=time_resolution
+    )
+    types = list(dict.fromkeys((*features.target_types, *features.per_type_feature_types)))
+    started = time.perf_counter()
+    counts = count_matrix(
+        event_cells,
+        cell_ids=cells["h3_int"].to_numpy(),
+        periods=periods,
+        period=period,
+        crime_types=types,
+        outside="drop",  # events in an incomplete last period are outside every period
+    )
+    logger.info("counting events per cell-%s took %.2f s", period, time.perf_counter() - started)
+    table, built = build_feature_table(
+        counts,
+        cell_ids=cells["h3_int"].to_numpy(),
+        periods=periods,
+        period=period,
+        static=cells[["h3_int", *covariates.static]],
+        config=features,
+    )
+    meta = PanelMeta.from_json(
+        {
+            **built,
+            "all_periods": [f"{pd.Timestamp(p):%Y-%m-%d}" for p in (periods[0], periods[-1])],
+            "static_covariates": list(covariates.static),
+            "target_reason": features.target_reason,
+            "source": source,
+            "time_resolution": time_resolution,
+            "h3_resolution": cells_meta.h3_resolution,
+        },
+        source="panel_meta.json (as built)",
+    )
+    logger.info(
+        "%d rows x %d features; %s %s to %s; forecast %s %s",
+        len(table),
+        len(meta.feature_columns),
+        period_words(period).plural,
+        meta.first_period,
+        meta.last_complete_period,
+        period,
+        meta.forecast_period,
+    )
+    return table, meta

@@ -1,0 +1,116 @@
+"""Training the risk model on the panel: what the ``train`` stage computes.
+
+The model is fitted on every labelled row of the feature table, with the feature columns and the
+period that ``panel_meta.json`` records (never re-derived). Its identity, ``model_version``, is the
+hash of the model text: the same data, features and params give the same text, hence the same
+version, and the ``train`` stage then reuses the MLflow run that already holds that model.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from beatwise.artefacts.model import ModelMeta
+from beatwise.artefacts.panel import PanelMeta
+from beatwise.period import PERIOD_COLUMN
+from models.risk_model import RiskModel, RiskModelConfig, fit_risk_model
+
+logger = logging.getLogger(__name__)
+
+#: hex digits of the model text's sha256 kept as ``model_version``
+MODEL_VERSION_LENGTH = 12
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A fitted model with what the stage records about it."""
+
+    model: RiskModel
+    #: the booster as LightGBM text (what ``model.txt`` holds)
+    text: str
+    #: the model's identity: the start of the sha256 of ``text``
+    model_version: str
+    #: the rows it was fitted on (every row with a known target)
+    labelled: pd.DataFrame
+    panel: PanelMeta
+    #: first and last labelled period the model was fitted on
+    trained_periods: tuple[dt.date, dt.date]
+    #: what the MLflow training run logs as params
+    run_params: dict[str, Any]
+
+    def meta(
+        self, *, mlflow_run_id: str, registered_model: str, registered_version: str
+    ) -> ModelMeta:
+        """``model_meta.json`` for this model, once MLflow has a run and a registered version."""
+        return ModelMeta(
+            feature_columns=self.model.feature_columns,
+            best_rounds=self.model.best_rounds,
+            model_version=self.model_version,
+            mlflow_run_id=mlflow_run_id,
+            registered_model=registered_model,
+            registered_version=registered_version,
+            period=self.panel.period,
+            trained_periods=self.trained_periods,
+        )
+
+
+def train_risk_model(
+    features: pd.DataFrame, *, panel: PanelMeta, config: RiskModelConfig
+) -> TrainedModel:
+    """Fit the risk model on every labelled row of ``features``.
+
+    Parameters
+    ----------
+    features
+        ``features.parquet``: ``period_start``, the panel's feature columns and ``target_count``
+        (null in the forecast period, whose rows are left out).
+    panel
+        ``panel_meta.json``: the feature columns, in order, and the period.
+    config
+        The ``train`` params.
+
+    Refuses a table without labelled rows, and what :func:`models.risk_model.fit_risk_model`
+    refuses (too few periods for early stopping).
+    """
+    labelled = features[features["target_count"].notna()]
+    if labelled.empty:
+        raise ValueError(
+            f"The feature table has no rows with a known target_count ({len(features)} rows, "
+            "all in the forecast period); build_features needs more complete periods of data."
+        )
+    feature_columns = list(panel.feature_columns)
+    first, last = labelled[PERIOD_COLUMN].min(), labelled[PERIOD_COLUMN].max()
+    logger.info(
+        "training on %d cell-%ss (%s to %s), %d features",
+        len(labelled),
+        panel.period,
+        first.date(),
+        last.date(),
+        len(feature_columns),
+    )
+    started = time.perf_counter()
+    model = fit_risk_model(labelled, feature_columns=feature_columns, config=config)
+    logger.info("fitting took %.2f s", time.perf_counter() - started)
+    text = model.to_text()
+    return TrainedModel(
+        model=model,
+        text=text,
+        model_version=hashlib.sha256(text.encode()).hexdigest()[:MODEL_VERSION_LENGTH],
+        labelled=labelled,
+        panel=panel,
+        trained_periods=(first.date(), last.date()),
+        run_params={
+            **{f"train.{k}": v for k, v in config.model_dump().items()},
+            "target_types": ",".join(panel.target_types),
+            "period": panel.period,
+            "n_features": len(feature_columns),
+            "best_rounds": model.best_rounds,
+        },
+    )

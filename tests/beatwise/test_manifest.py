@@ -1,0 +1,94 @@
+"""The typed manifest: today's file validates and writes back byte for byte; its period key is
+named after its period, and anything else is refused naming the file and the key."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from beatwise.artefacts import ArtefactError
+from beatwise.artefacts.manifest import Manifest
+
+#: data/forecasts/manifest.json of the default run (the override reason shortened)
+PUBLISHED = """{
+  "audit_publishable": true,
+  "audit_status": "override",
+  "bias_report_sha256": "555efbcb36e9d72a1e80fd9b9c849818208c2189775276092cd827f459a2d72b",
+  "coverage": 0.05,
+  "forecast_csv_sha256": "70f7f50771a039f98bcec0feaacfbcd93aac202768fb2f67c813f01d375a296e",
+  "forecast_geojson_sha256": "c92eb6f85b7e9d93448e260828e5ad0d7544b4527a3927902a86e1c19222bcba",
+  "forecast_week": "2024-12-30",
+  "h3_resolution": 8,
+  "mlflow_run_id": "c134743e6c6d4bf1bd526e05208afdd6",
+  "model_version": "88cc1ef0214d",
+  "n_cells": 2372,
+  "n_flagged": 119,
+  "override": {
+    "approving_body": "Beatwise maintainers, for the synthetic demonstration city only",
+    "date": "2026-11-25",
+    "gates": [
+      "G3",
+      "G4"
+    ],
+    "reason": "The default data are a synthetic city with no real residents."
+  },
+  "params_hash": "f67132828f00dd99",
+  "period": "week",
+  "registered_model": "beatwise-risk/1"
+}
+"""
+
+
+def published(**changes: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {**json.loads(PUBLISHED), **changes}
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def test_todays_manifest_round_trips_byte_for_byte(tmp_path: Path) -> None:
+    path = tmp_path / "manifest.json"
+    path.write_text(PUBLISHED)
+    manifest = Manifest.read(path)
+    assert manifest.forecast_period == dt.date(2024, 12, 30)
+    assert manifest.period_key == "forecast_week"
+    assert manifest.override is not None and manifest.override.gates == ("G3", "G4")
+    manifest.write(tmp_path / "again.json")
+    assert (tmp_path / "again.json").read_text() == PUBLISHED
+
+
+def test_monthly_manifest_names_its_month() -> None:
+    data = published(period="month", forecast_week=None, forecast_month="2025-01-01")
+    manifest = Manifest.from_json(data, source="manifest.json")
+    assert manifest.forecast_period == dt.date(2025, 1, 1)
+    written = manifest.to_json()
+    assert written["forecast_month"] == "2025-01-01"
+    assert "forecast_week" not in written and "forecast_period" not in written
+
+
+def test_a_period_key_that_disagrees_with_the_period_is_refused() -> None:
+    with pytest.raises(
+        ArtefactError,
+        match=r"manifest\.json: key 'forecast_week' does not match period 'month'; a month "
+        r"manifest names its forecast period 'forecast_month'\.",
+    ):
+        Manifest.from_json(published(period="month"), source="manifest.json")
+    with pytest.raises(ArtefactError, match=r"manifest\.json: key 'forecast_period' does not"):
+        Manifest.from_json(published(forecast_period="2024-12-30"), source="manifest.json")
+    with pytest.raises(
+        ArtefactError, match=r"manifest\.json: key 'forecast_week' is missing \(the week forecast\)"
+    ):
+        Manifest.from_json(published(forecast_week=None), source="manifest.json")
+
+
+def test_wrong_fields_are_refused_naming_the_file_and_the_key() -> None:
+    with pytest.raises(ArtefactError, match=r"manifest\.json: key 'forecast_csv_sha256'"):
+        Manifest.from_json(published(forecast_csv_sha256="abc"), source="manifest.json")
+    with pytest.raises(ArtefactError, match=r"manifest\.json: key 'audit_status'"):
+        Manifest.from_json(published(audit_status="fine"), source="manifest.json")
+    with pytest.raises(ArtefactError, match=r"manifest\.json: key 'h3_resolution'"):
+        Manifest.from_json(published(h3_resolution=None), source="manifest.json")
+    with pytest.raises(ArtefactError, match=r"manifest\.json: key 'period'"):
+        Manifest.from_json(published(period="day"), source="manifest.json")
