@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from beatwise.io import read_json, write_json, write_parquet
+from beatwise.io import read_json, write_parquet
 from beatwise.period import PERIOD_COLUMN, check_period, period_range, period_words
 from features.panel import count_matrix
 from models.backtest import backtest_scores, to_matrix
@@ -25,7 +25,6 @@ from models.baselines import compute_baselines
 from models.metrics import (
     calibration_by_decile,
     capture_curve,
-    coverage_label,
     flag_top_area,
     pai,
     summarise_backtest,
@@ -186,18 +185,15 @@ def main(argv: list[str] | None = None) -> int:
             baselines,
             areas_km2=areas,
             cell_ids=cell_ids,
+            period=period,
+            backtest_periods=bt_periods,
+            refit_every=cfg.refit_every,
             truth=truth_rec,
-            headline_coverage=params.operational.coverage,
+            coverage=params.operational.coverage,
             n_boot=cfg.n_boot,
             block_len=cfg.block_len,
             seed=cfg.seed,
         )
-    k = coverage_label(params.operational.coverage)
-    metrics["period"] = period
-    metrics["backtest_first_period"] = f"{pd.Timestamp(bt_periods[0]):%Y-%m-%d}"
-    metrics["backtest_last_period"] = f"{pd.Timestamp(bt_periods[-1]):%Y-%m-%d}"
-    metrics["refit_every"] = cfg.refit_every
-    metrics["n_cells"] = len(cells)
 
     flagged = flag_top_area(
         s, areas_km2=areas, cell_ids=cell_ids, coverage=params.operational.coverage
@@ -235,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     plot_calibration_by_decile(
         calibration_by_decile(y, s), plots / "calibration_deciles.png", period=period
     )
-    best = metrics[f"best_baseline_at_{k}pct"]
+    best = metrics.best_baseline
     kw2 = {"areas_km2": areas, "cell_ids": cell_ids, "coverage": params.operational.coverage}
     plot_period_pai(
         [pd.Timestamp(w) for w in bt_periods],
@@ -248,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     write_parquet(args.out_backtest, long)
-    write_json(args.out_metrics, metrics)
+    metrics.write(args.out_metrics)
     with stage_run(
         stage=STAGE,
         params_digest=params_hash(params),
@@ -258,20 +254,24 @@ def main(argv: list[str] | None = None) -> int:
         import mlflow
 
         mlflow.log_params({f"evaluate.{k}": v for k, v in cfg.model_dump().items()})
-        mlflow.log_metrics(flatten_metrics(metrics))
+        mlflow.log_metrics(flatten_metrics(metrics.to_json()))
         for png in sorted(plots.glob("*.png")):
             mlflow.log_artifact(str(png), artifact_path="plots")
-    headline = {k: v for k, v in flatten_metrics(metrics).items() if not k.startswith("baselines.")}
+    headline = {
+        k: v
+        for k, v in flatten_metrics(metrics.to_json()).items()
+        if not k.startswith("baselines.")
+    }
     log_to_parent(model_meta["mlflow_run_id"], metrics=headline)
-    lift = metrics[f"lift_pai_at_{k}pct"]
+    lift = metrics.lift
     log.info(
         "PAI@%s: model %.2f, best baseline %s; lift %.3f [%.3f, %.3f]",
-        params.operational.coverage,
-        metrics[f"pai_at_{k}pct"] or float("nan"),
+        metrics.coverage,
+        metrics.model.at("pai", metrics.coverage) or float("nan"),
         best,
-        lift["estimate"],
-        lift["ci_low"],
-        lift["ci_high"],
+        lift.estimate,
+        lift.ci_low,
+        lift.ci_high,
     )
     return 0
 

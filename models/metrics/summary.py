@@ -1,11 +1,15 @@
-"""Summaries for ``reports/metrics.json``: one forecast's pooled figures, and the whole backtest.
+"""The figures of ``reports/metrics.json``: one forecast's pooled figures, and the whole backtest.
 
-The per-week ingredients are computed once per score array; pooled figures and bootstrap
-replicates are sums over resampled week indices, so 1,000 replicates cost a few milliseconds.
+:func:`summarise_forecast` gives a :class:`~beatwise.artefacts.metrics.ForecastScores` and
+:func:`summarise_backtest` the whole :class:`~beatwise.artefacts.metrics.BacktestMetrics`, built in
+one go (no dict filled in by later code). The per-week ingredients are computed once per score
+array; pooled figures and bootstrap replicates are sums over resampled week indices, so 1,000
+replicates cost a few milliseconds.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -16,7 +20,8 @@ import numpy as np
 import numpy.typing as npt
 from sklearn.metrics import mean_poisson_deviance
 
-from beatwise.artefacts.metrics import coverage_label
+from beatwise.artefacts.metrics import BacktestMetrics, ForecastScores, Lift, coverage_label
+from beatwise.period import check_period
 from models.metrics._checks import (
     DECIMALS,
     DEFAULT_COVERAGES,
@@ -60,7 +65,7 @@ class _Reference:
     ids: npt.NDArray[np.uint64]
     areas: FloatArray
     events: FloatArray
-    grid: FloatArray  # reported coverages plus the headline coverage, sorted, distinct
+    grid: FloatArray  # reported coverages plus the operational coverage, sorted, distinct
     oracle: WeeklyCapture
     truth: WeeklyCapture | None
 
@@ -85,13 +90,15 @@ def _reference(
     return _Reference(y_arr, ids, areas, events, grid, oracle, truth_cap)
 
 
-def _grid(coverages: Sequence[float], headline: float) -> tuple[FloatArray, FloatArray]:
-    """(reported coverages, sorted distinct grid of those plus the headline coverage)."""
+def _grid(coverages: Sequence[float], coverage: float) -> tuple[FloatArray, FloatArray]:
+    """(reported coverages, sorted distinct grid of those plus the operational coverage)."""
     ks = _check_coverages(coverages, allow_zero=False)
-    _check_coverage(headline)
+    _check_coverage(coverage)
     if len({coverage_label(k) for k in ks}) != ks.size:
         raise ValueError(f"coverages must be distinct (as percent labels). Got {list(ks)}.")
-    return ks, np.unique(np.append(ks, headline))
+    if (np.diff(ks) < 0).any():
+        raise ValueError(f"coverages must be in ascending order. Got {ks.tolist()}.")
+    return ks, np.unique(np.append(ks, coverage))
 
 
 def _summarise(
@@ -100,32 +107,29 @@ def _summarise(
     *,
     name: str,
     coverages: FloatArray,
-    headline: float,
+    coverage: float,
     floor: float,
-) -> tuple[dict[str, float | None], WeeklyCapture]:
-    """Summary keys of one score array, and its capture on the whole grid (for the lift)."""
+) -> tuple[ForecastScores, WeeklyCapture]:
+    """Pooled figures of one score array, and its capture on the whole grid (for the lift)."""
     s_arr = _as_panel(name, scores, shape=ref.y.shape, non_negative=True)
     ranked = _rank(s_arr, ref.ids, ref.areas, ref.y)
     cap = ranked.capture(ref.grid, ref.events)
-    cols = [(int(np.flatnonzero(ref.grid == k)[0]), coverage_label(k)) for k in coverages]
-    out: dict[str, float | None] = {}
-    for j, lab in cols:
-        out[f"hr_at_{lab}pct"] = _clean(_hr_metric(cap, j).pooled)
-    for j, lab in cols:
-        out[f"pai_at_{lab}pct"] = _clean(_pai_metric(cap, j).pooled)
-    for j, lab in cols:
-        out[f"pei_at_{lab}pct"] = _clean(_efficiency_metric(cap, ref.oracle, j).pooled)
-    if ref.truth is not None:
-        for j, lab in cols:
-            out[f"pei_truth_at_{lab}pct"] = _clean(_efficiency_metric(cap, ref.truth, j).pooled)
-    out["poisson_deviance"] = _clean(
-        mean_poisson_deviance(ref.y.ravel(), np.maximum(s_arr, floor).ravel())
+    cols = [(float(k), int(np.flatnonzero(ref.grid == k)[0])) for k in coverages]
+    truth = ref.truth
+    scores_out = ForecastScores(
+        hr={k: _clean(_hr_metric(cap, j).pooled) for k, j in cols},
+        pai={k: _clean(_pai_metric(cap, j).pooled) for k, j in cols},
+        pei={k: _clean(_efficiency_metric(cap, ref.oracle, j).pooled) for k, j in cols},
+        pei_truth=None
+        if truth is None
+        else {k: _clean(_efficiency_metric(cap, truth, j).pooled) for k, j in cols},
+        poisson_deviance=_clean(
+            mean_poisson_deviance(ref.y.ravel(), np.maximum(s_arr, floor).ravel())
+        ),
+        calibration_oe=_clean(float(_safe_div(ref.y.sum(), s_arr.sum()))),
+        churn=_clean(_churn(ranked.flagged_mask(coverage)).pooled),
     )
-    out["calibration_oe"] = _clean(float(_safe_div(ref.y.sum(), s_arr.sum())))
-    out[f"churn_at_{coverage_label(headline)}pct"] = _clean(
-        _churn(ranked.flagged_mask(headline)).pooled
-    )
-    return out, cap
+    return scores_out, cap
 
 
 def summarise_forecast(
@@ -136,10 +140,10 @@ def summarise_forecast(
     cell_ids: npt.ArrayLike,
     truth: npt.ArrayLike | None = None,
     coverages: Sequence[float] = DEFAULT_COVERAGES,
-    headline_coverage: float = HEADLINE_COVERAGE,
+    coverage: float = HEADLINE_COVERAGE,
     floor: float = SCORE_FLOOR,
-) -> dict[str, float | None]:
-    """Pooled metrics of one forecast over the backtest weeks, ready for ``metrics.json``.
+) -> ForecastScores:
+    """Pooled figures of one forecast over the backtest weeks.
 
     Parameters
     ----------
@@ -150,28 +154,39 @@ def summarise_forecast(
     areas_km2, cell_ids : (C,) array_like
         Cell areas (km², > 0) and unique H3 ids.
     truth : (W, C) array_like, optional
-        Simulator's expected counts; adds ``pei_truth_at_<k>pct``.
+        Simulator's expected counts; fills ``pei_truth``.
     coverages : sequence of float
-        Shares of the study area in (0, 1].
-    headline_coverage : float
-        Coverage of the churn key.
+        Shares of the study area in (0, 1], ascending and distinct.
+    coverage : float
+        The operational coverage: the one churn is measured at.
     floor : float
         Floor of the scores in the Poisson deviance (``SCORE_FLOOR``).
 
     Returns
     -------
-    dict
-        ``hr_at_<k>pct``, ``pai_at_<k>pct``, ``pei_at_<k>pct`` for each coverage (``<k>`` from
-        :func:`coverage_label`: 0p5, 1, 2, 5, 10, 20), ``pei_truth_at_<k>pct`` when ``truth`` is
-        given, ``poisson_deviance``, ``calibration_oe`` and ``churn_at_<headline>pct``. Values are
-        pooled, rounded to 6 decimals, plain floats; None where undefined (no events at all).
+    ForecastScores
+        ``hr``, ``pai``, ``pei`` (and ``pei_truth`` when ``truth`` is given) keyed by coverage,
+        ``poisson_deviance``, ``calibration_oe`` and ``churn`` at ``coverage``. Values are pooled,
+        rounded to 6 decimals, plain floats; None where undefined (no events at all).
+        ``ForecastScores.to_flat`` gives the keys of ``metrics.json`` (``hr_at_5pct``, ...).
     """
-    ks, grid = _grid(coverages, headline_coverage)
+    ks, grid = _grid(coverages, coverage)
     ref = _reference(y, areas_km2=areas_km2, cell_ids=cell_ids, truth=truth, grid=grid)
-    out, _ = _summarise(
-        ref, scores, name="scores", coverages=ks, headline=headline_coverage, floor=floor
-    )
+    out, _ = _summarise(ref, scores, name="scores", coverages=ks, coverage=coverage, floor=floor)
     return out
+
+
+def _period_dates(backtest_periods: npt.ArrayLike, *, n_weeks: int) -> list[dt.date]:
+    """The backtest's period starts as dates: one per row of ``y``, strictly ascending."""
+    days = np.asarray(backtest_periods, dtype="datetime64[D]")
+    if days.shape != (n_weeks,):
+        raise ValueError(
+            f"backtest_periods must hold one period start per row of y ({n_weeks},). "
+            f"Got shape {days.shape}."
+        )
+    if (np.diff(days) <= np.timedelta64(0, "D")).any():
+        raise ValueError("backtest_periods must be strictly ascending (time order of y's rows).")
+    return [d.item() for d in days]
 
 
 def summarise_backtest(
@@ -181,27 +196,47 @@ def summarise_backtest(
     *,
     areas_km2: npt.ArrayLike,
     cell_ids: npt.ArrayLike,
+    period: str,
+    backtest_periods: npt.ArrayLike,
+    refit_every: int,
     truth: npt.ArrayLike | None = None,
     coverages: Sequence[float] = DEFAULT_COVERAGES,
-    headline_coverage: float = HEADLINE_COVERAGE,
+    coverage: float = HEADLINE_COVERAGE,
     n_boot: int = 1000,
     block_len: int = 4,
     seed: int = 0,
     floor: float = SCORE_FLOOR,
-) -> dict[str, Any]:
-    """The whole ``metrics.json`` payload: the model, every baseline and the lift over the best.
+) -> BacktestMetrics:
+    """The whole of ``reports/metrics.json``: the model, every baseline and the lift over the best.
 
     Every baseline is scored on exactly the cells and weeks of ``y``. "The best baseline" has the
-    highest pooled PAI at ``headline_coverage`` (ties: first name in alphabetical order). The lift
-    is pooled PAI of the model over that baseline's, with a 95% moving-block bootstrap interval over
-    weeks (``n_boot`` replicates of ``block_len``-week blocks, ``seed``; ``models.bootstrap``).
+    highest pooled PAI at ``coverage`` (ties: first name in alphabetical order). The lift is pooled
+    PAI of the model over that baseline's, with a 95% moving-block bootstrap interval over weeks
+    (``n_boot`` replicates of ``block_len``-week blocks, ``seed``; ``models.bootstrap``).
+
+    Parameters
+    ----------
+    y, model_scores : (W, C) array_like
+        Realised counts and the model's expected counts per backtest period and cell.
+    baseline_scores : mapping of str to (W, C) array_like
+        Each baseline's expected counts, on the same periods and cells.
+    areas_km2, cell_ids : (C,) array_like
+        Cell areas (km², > 0) and unique H3 ids.
+    period : {"week", "month"}
+        What a row of ``y`` is (recorded in the result).
+    backtest_periods : (W,) array_like of dates
+        Start of each row's period, strictly ascending.
+    refit_every : int
+        Periods between refits of the backtest model (recorded in the result).
+    truth, coverages, floor
+        As :func:`summarise_forecast`.
+    coverage : float
+        The operational coverage: churn, the best baseline and the lift are judged there.
 
     Returns
     -------
-    dict
-        The keys of :func:`summarise_forecast` for the model, plus ``baselines`` (name -> the same
-        keys), ``best_baseline_at_<k>pct``, ``lift_pai_at_<k>pct`` (``baseline``, ``estimate``,
-        ``ci_low``, ``ci_high``), ``n_backtest_periods`` and ``n_periods_without_events``.
+    BacktestMetrics
+        Typed; ``BacktestMetrics.write`` gives the flat file DVC compares.
 
     Raises
     ------
@@ -214,23 +249,22 @@ def summarise_backtest(
         raise ValueError("baseline_scores must name at least one baseline. Got none.")
     if n_boot < 0:
         raise ValueError(f"n_boot must be >= 0. Got {n_boot}.")
-    ks, grid = _grid(coverages, headline_coverage)
+    ks, grid = _grid(coverages, coverage)
     ref = _reference(y, areas_km2=areas_km2, cell_ids=cell_ids, truth=truth, grid=grid)
+    dates = _period_dates(backtest_periods, n_weeks=ref.y.shape[0])
     if not (ref.events > 0).any():
         raise ValueError(
             f"Every one of the {ref.events.size} backtest weeks has zero target events; "
             "hit rate, PAI and the best baseline are undefined."
         )
-    head = int(np.flatnonzero(grid == headline_coverage)[0])
-    lab = coverage_label(headline_coverage)
-    opts: dict[str, Any] = {"coverages": ks, "headline": headline_coverage, "floor": floor}
+    head = int(np.flatnonzero(grid == coverage)[0])
+    opts: dict[str, Any] = {"coverages": ks, "coverage": coverage, "floor": floor}
 
-    model_out, model_cap = _summarise(ref, model_scores, name="model_scores", **opts)
-    result: dict[str, Any] = dict(model_out)
-    baselines_out: dict[str, dict[str, float | None]] = {}
+    model, model_cap = _summarise(ref, model_scores, name="model_scores", **opts)
+    baselines: dict[str, ForecastScores] = {}
     caps: dict[str, WeeklyCapture] = {}
     for name, values in baseline_scores.items():
-        baselines_out[name], caps[name] = _summarise(
+        baselines[name], caps[name] = _summarise(
             ref, values, name=f"baseline_scores[{name!r}]", **opts
         )
     pai_head = {name: _pai_metric(cap, head).pooled for name, cap in caps.items()}
@@ -238,21 +272,31 @@ def summarise_backtest(
     lift = _lift(
         model_cap, caps[best], head, n_boot=n_boot, block_len=block_len, seed=seed, level=0.95
     )
-    result["baselines"] = baselines_out
-    result[f"best_baseline_at_{lab}pct"] = best
-    result[f"lift_pai_at_{lab}pct"] = {
-        "baseline": best,
-        "estimate": _clean(lift.estimate),
-        "ci_low": _clean(lift.ci_low),
-        "ci_high": _clean(lift.ci_high),
-    }
-    result["n_backtest_periods"] = int(ref.events.size)
-    result["n_periods_without_events"] = int((ref.events == 0).sum())
+    result = BacktestMetrics(
+        period=check_period(period),
+        coverage=float(coverage),
+        coverages=tuple(float(k) for k in ks),
+        model=model,
+        baselines=baselines,
+        best_baseline=best,
+        lift=Lift(
+            baseline=best,
+            estimate=_clean(lift.estimate),
+            ci_low=_clean(lift.ci_low),
+            ci_high=_clean(lift.ci_high),
+        ),
+        backtest_first_period=dates[0],
+        backtest_last_period=dates[-1],
+        n_backtest_periods=int(ref.events.size),
+        n_periods_without_events=int((ref.events == 0).sum()),
+        n_cells=int(ref.y.shape[1]),
+        refit_every=refit_every,
+    )
     logger.info(
         "summarised %d periods x %d cells: model + %d baselines, %d bootstrap replicates, %.2f s",
         ref.y.shape[0],
         ref.y.shape[1],
-        len(baselines_out),
+        len(baselines),
         n_boot,
         time.perf_counter() - start,
     )
