@@ -156,20 +156,65 @@ def choose_backtest_periods(
     return labelled[-n_bt:]
 
 
+def _model_scores(
+    features: pd.DataFrame,
+    meta: PanelMeta,
+    periods: npt.NDArray[np.datetime64],
+    cell_str: npt.NDArray,
+    *,
+    config: EvaluateConfig,
+    model_config: RiskModelConfig,
+) -> tuple[FloatArray, FloatArray]:
+    """Realised targets and the rolling-origin model's scores, ``[period, cell]``."""
+    scored = backtest_scores(
+        features,
+        feature_columns=list(meta.feature_columns),
+        backtest_periods=periods,
+        refit_every=config.refit_every,
+        config=model_config,
+    )
+    rows = features[features[PERIOD_COLUMN].isin(periods)][
+        [PERIOD_COLUMN, "h3_cell", "target_count"]
+    ]
+    rows = rows.merge(scored, on=[PERIOD_COLUMN, "h3_cell"], how="left", validate="1:1")
+    y = to_matrix(rows, "target_count", periods=periods, cells=cell_str)
+    return y, to_matrix(rows, "risk_score", periods=periods, cells=cell_str)
+
+
 def _target_counts(
-    event_cells: pd.DataFrame, cell_ids: npt.NDArray[np.uint64], meta: PanelMeta
+    event_cells: pd.DataFrame,
+    cell_ids: npt.NDArray[np.uint64],
+    all_periods: npt.NDArray[np.datetime64],
+    meta: PanelMeta,
 ) -> npt.NDArray[np.int64]:
     """Target events per period and cell over all periods of data, ``[period, cell]``."""
     per_type = count_matrix(
         event_cells,
         cell_ids=cell_ids,
-        periods=period_range(*meta.all_periods, period=meta.period),
+        periods=all_periods,
         period=meta.period,
         crime_types=list(meta.target_types),
         outside="drop",
     )
     counts: npt.NDArray[np.int64] = np.sum(list(per_type.values()), axis=0)
     return counts
+
+
+def _truth_counts(
+    truth: TruthModel | None,
+    cell_ids: npt.NDArray[np.uint64],
+    periods: npt.NDArray[np.datetime64],
+    meta: PanelMeta,
+) -> tuple[FloatArray | None, FloatArray | None]:
+    """The truth's expected (recorded, committed) counts ``[period, cell]``; None without it."""
+    if truth is None:
+        return None, None
+    start = time.perf_counter()
+    types = list(meta.target_types)
+    recorded = truth.expected_counts(cell_ids, periods, types, kind="recorded")
+    committed = truth.expected_counts(cell_ids, periods, types, kind="committed")
+    logger.info("truth expected counts in %.2f s", time.perf_counter() - start)
+    return recorded, committed
 
 
 def backtest_frame(
@@ -248,22 +293,11 @@ def run_backtest(
         pd.Timestamp(bt_periods[0]).date(),
         config.refit_every,
     )
-    scored = backtest_scores(
-        features,
-        feature_columns=list(meta.feature_columns),
-        backtest_periods=bt_periods,
-        refit_every=config.refit_every,
-        config=model_config,
+    y, s = _model_scores(
+        features, meta, bt_periods, cell_str, config=config, model_config=model_config
     )
-    bt_rows = features[features[PERIOD_COLUMN].isin(bt_periods)][
-        [PERIOD_COLUMN, "h3_cell", "target_count"]
-    ]
-    bt_rows = bt_rows.merge(scored, on=[PERIOD_COLUMN, "h3_cell"], how="left", validate="1:1")
-    y = to_matrix(bt_rows, "target_count", periods=bt_periods, cells=cell_str)
-    s = to_matrix(bt_rows, "risk_score", periods=bt_periods, cells=cell_str)
-
-    counts = _target_counts(event_cells, cell_ids, meta)
     all_periods = period_range(*meta.all_periods, period=period)
+    counts = _target_counts(event_cells, cell_ids, all_periods, meta)
     score_idx = np.searchsorted(all_periods, bt_periods)
     if not np.array_equal(counts[score_idx], y):
         raise ValueError(
@@ -282,14 +316,7 @@ def run_backtest(
         hotspot_rings=config.hotspot_rings,
         hotspot_periods=config.hotspot_periods,
     )
-    truth_rec = truth_com = None
-    if truth is not None:
-        start = time.perf_counter()
-        kw = {"cells": cell_ids, "week_starts": bt_periods, "crime_types": list(meta.target_types)}
-        truth_rec = truth.expected_counts(**kw, kind="recorded")
-        truth_com = truth.expected_counts(**kw, kind="committed")
-        logger.info("truth expected counts in %.2f s", time.perf_counter() - start)
-
+    truth_rec, truth_com = _truth_counts(truth, cell_ids, bt_periods, meta)
     metrics = summarise_backtest(
         y,
         s,
