@@ -8,12 +8,17 @@ period being forecast.
 
 from __future__ import annotations
 
+import logging
+import time
+
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
 from beatwise.period import PERIOD_COLUMN
 from models.risk_model import RiskModelConfig, fit_risk_model
+
+logger = logging.getLogger(__name__)
 
 
 def to_matrix(
@@ -38,13 +43,37 @@ def backtest_scores(
     refit_every: int,
     config: RiskModelConfig,
 ) -> pd.DataFrame:
-    """Model scores for every backtest row; each block's model sees only earlier periods."""
+    """Model scores for every backtest row; each block's model sees only earlier periods.
+
+    The backtest periods are cut into blocks of ``refit_every`` consecutive periods; the model of
+    a block is fitted on the labelled rows of every period before the block's first period, and
+    scores the block's labelled rows. So a period's score never comes from a model that saw that
+    period (or any later one).
+
+    Returns
+    -------
+    DataFrame
+        ``period_start``, ``h3_cell``, ``risk_score`` (expected count) per labelled backtest row.
+    """
+    if refit_every < 1:
+        raise ValueError(f"refit_every must be >= 1 period. Got {refit_every}.")
     labelled = features[features["target_count"].notna()]
+    starts = range(0, len(backtest_periods), refit_every)
     parts = []
-    for start in range(0, len(backtest_periods), refit_every):
+    for n, start in enumerate(starts, 1):
+        begin = time.perf_counter()
         block = backtest_periods[start : start + refit_every]
         train = labelled[labelled[PERIOD_COLUMN] < block[0]]
         model = fit_risk_model(train, feature_columns=feature_columns, config=config)
         rows = labelled[labelled[PERIOD_COLUMN].isin(block)]
         parts.append(rows[[PERIOD_COLUMN, "h3_cell"]].assign(risk_score=model.predict(rows)))
+        logger.info(
+            "refit %d of %d: trained on %d rows before %s, scored %d rows, %.1f s",
+            n,
+            len(starts),
+            len(train),
+            pd.Timestamp(block[0]).date(),
+            len(rows),
+            time.perf_counter() - begin,
+        )
     return pd.concat(parts, ignore_index=True)

@@ -158,6 +158,18 @@ class BacktestMetrics(Artefact):
         labels = [coverage_label(k) for k in self.coverages]
         if len(set(labels)) != len(labels) or list(self.coverages) != sorted(self.coverages):
             raise ValueError(f"coverages must be ascending and distinct. Got {self.coverages}")
+        # Every per-coverage table is keyed by exactly the reported coverages, so the file written
+        # from this object always reads back (checked here, not first when a later stage reads).
+        forecasts = {"model": self.model}
+        forecasts.update({f"baselines.{n}": s for n, s in self.baselines.items()})
+        for where, scores in forecasts.items():
+            for name in PER_COVERAGE:
+                table = getattr(scores, name)
+                if table is not None and tuple(sorted(table)) != self.coverages:
+                    raise ValueError(
+                        f"{where}.{name} must give a figure at each of the coverages "
+                        f"{list(self.coverages)}. Got {sorted(table)}."
+                    )
         return self
 
     def to_json(self) -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from beatwise.artefacts.metrics import BacktestMetrics, ForecastScores, Lift
 from models import metrics as m
 
 # A 10-cell grid of 1 km² cells (A = 10 km²): at k = 20% exactly two cells are flagged.
@@ -267,74 +270,125 @@ def test_pai_lift_interval_contains_estimate_and_is_deterministic_by_seed() -> N
 
 
 # --------------------------------------------------------------------------------------------
-# Summaries
+# Summaries: the typed figures of metrics.json
 # --------------------------------------------------------------------------------------------
 
-LABELS = ("0p5", "1", "2", "5", "10", "20")
 
-
-def test_coverage_label() -> None:
-    got = [m.coverage_label(k) for k in m.DEFAULT_COVERAGES]
-    assert got == list(LABELS)
-    assert m.coverage_label(0.025) == "2p5"
-
-
-def test_summarise_forecast_keys_values_and_json() -> None:
+def test_summarise_forecast_typed_figures() -> None:
     y = np.vstack([Y_WEEK, np.zeros(10), Y_WEEK])
     s = np.vstack([SCORES_DESC] * 3)
     truth = np.tile(Y_WEEK + 0.1, (3, 1))
     out = m.summarise_forecast(y, s, areas_km2=AREAS, cell_ids=IDS, truth=truth)
-    expected_keys = [
-        f"{p}_at_{lab}pct" for p in ("hr", "pai", "pei", "pei_truth") for lab in LABELS
-    ] + ["poisson_deviance", "calibration_oe", "churn_at_5pct"]
-    assert sorted(out) == sorted(expected_keys)
-    assert all(type(v) is float for v in out.values())
-    json.dumps(out, allow_nan=False)
+    assert isinstance(out, ForecastScores)
+    for table in (out.hr, out.pai, out.pei, out.pei_truth):
+        assert table is not None and tuple(table) == m.DEFAULT_COVERAGES
+        assert all(type(v) is float for v in table.values())
     # 20%: 2 cells, 5 of 10 events each week; 0.5% of 10 km² still needs one whole cell.
-    assert out["hr_at_20pct"] == 0.5
-    assert out["pai_at_20pct"] == 2.5
-    assert out["hr_at_0p5pct"] == 0.5
-    assert out["pai_at_0p5pct"] == 5.0
-    assert out["pei_at_20pct"] == pytest.approx(0.625)
-    assert out["pei_truth_at_20pct"] == pytest.approx(0.625)
-    assert out["calibration_oe"] == round(20 / 165, 6)
-    assert out["churn_at_5pct"] == 1.0
-    no_truth = m.summarise_forecast(y, s, areas_km2=AREAS, cell_ids=IDS)
-    assert not any(k.startswith("pei_truth") for k in no_truth)
+    assert out.hr[0.2] == 0.5
+    assert out.pai[0.2] == 2.5
+    assert out.hr[0.005] == 0.5
+    assert out.pai[0.005] == 5.0
+    assert out.pei[0.2] == pytest.approx(0.625)
+    assert out.at("pei_truth", 0.2) == pytest.approx(0.625)
+    assert out.calibration_oe == round(20 / 165, 6)
+    assert out.churn == 1.0
+    assert m.summarise_forecast(y, s, areas_km2=AREAS, cell_ids=IDS).pei_truth is None
 
 
 def test_summarise_forecast_gives_none_when_no_week_has_events() -> None:
     out = m.summarise_forecast(np.zeros((2, 10)), np.ones((2, 10)), areas_km2=AREAS, cell_ids=IDS)
-    assert out["hr_at_5pct"] is None and out["pai_at_5pct"] is None
-    assert out["calibration_oe"] == 0.0
+    assert out.hr[0.05] is None and out.pai[0.05] is None
+    assert out.calibration_oe == 0.0
 
 
-def test_summarise_backtest_picks_best_baseline_and_lift() -> None:
+THREE_WEEKS = np.array(["2024-01-01", "2024-01-08", "2024-01-15"], dtype="datetime64[ns]")
+
+
+def _toy_backtest(**kwargs: object) -> BacktestMetrics:
     y = np.vstack([Y_WEEK, np.zeros(10), Y_WEEK])
     model = np.vstack([SCORES_DESC] * 3)
     baselines = {
         "reverse": np.vstack([SCORES_DESC[::-1]] * 3),  # flags cell 9: HR 0
         "flat": np.ones((3, 10)),  # ties -> lowest ids -> cell 0: HR 0.5 at 5%
     }
-    out = m.summarise_backtest(
-        y, model, baselines, areas_km2=AREAS, cell_ids=IDS, n_boot=200, seed=0
-    )
-    assert set(out["baselines"]) == {"reverse", "flat"}
-    assert out["best_baseline_at_5pct"] == "flat"
-    assert out["lift_pai_at_5pct"] == {
+    opts: dict = {
+        "areas_km2": AREAS,
+        "cell_ids": IDS,
+        "period": "week",
+        "backtest_periods": THREE_WEEKS,
+        "refit_every": 2,
+        "n_boot": 200,
+        "seed": 0,
+    } | kwargs
+    return m.summarise_backtest(y, model, baselines, **opts)
+
+
+def test_summarise_backtest_picks_best_baseline_and_lift() -> None:
+    out = _toy_backtest()
+    assert isinstance(out, BacktestMetrics)
+    assert set(out.baselines) == {"reverse", "flat"}
+    assert out.best_baseline == "flat"
+    assert out.lift == Lift(baseline="flat", estimate=1.0, ci_low=1.0, ci_high=1.0)
+    assert out.n_backtest_periods == 3
+    assert out.n_periods_without_events == 1
+    assert out.model.pai[0.05] == 5.0
+    assert out.baselines["reverse"].hr[0.05] == 0.0
+
+
+def test_summarise_backtest_sets_the_run_fields_at_construction() -> None:
+    out = _toy_backtest(coverage=0.2)
+    assert out.period == "week"
+    assert out.backtest_first_period == dt.date(2024, 1, 1)
+    assert out.backtest_last_period == dt.date(2024, 1, 15)
+    assert (out.refit_every, out.n_cells) == (2, 10)
+    assert out.coverage == 0.2
+    assert out.coverages == m.DEFAULT_COVERAGES
+
+
+def test_summarise_backtest_writes_the_flat_file_layout(tmp_path: Path) -> None:
+    out = _toy_backtest()
+    path = tmp_path / "metrics.json"
+    out.write(path)
+    on_disk = json.loads(path.read_text())
+    per_forecast = {
+        f"{p}_at_{lab}pct"
+        for p in ("hr", "pai", "pei")
+        for lab in ("0p5", "1", "2", "5", "10", "20")
+    } | {"poisson_deviance", "calibration_oe", "churn_at_5pct"}
+    run = {
+        "baselines",
+        "best_baseline_at_5pct",
+        "lift_pai_at_5pct",
+        "coverage",
+        "coverages",
+        "period",
+        "backtest_first_period",
+        "backtest_last_period",
+        "n_backtest_periods",
+        "n_periods_without_events",
+        "n_cells",
+        "refit_every",
+    }
+    assert set(on_disk) == per_forecast | run
+    assert set(on_disk["baselines"]["flat"]) == per_forecast
+    assert on_disk["pai_at_5pct"] == 5.0
+    assert on_disk["baselines"]["reverse"]["hr_at_5pct"] == 0.0
+    assert on_disk["lift_pai_at_5pct"] == {
         "baseline": "flat",
         "estimate": 1.0,
         "ci_low": 1.0,
         "ci_high": 1.0,
     }
-    assert out["n_backtest_periods"] == 3
-    assert out["n_periods_without_events"] == 1
-    assert out["pai_at_5pct"] == 5.0
-    assert out["baselines"]["reverse"]["hr_at_5pct"] == 0.0
-    json.dumps(out, allow_nan=False)
+    assert on_disk["best_baseline_at_5pct"] == "flat"
+    assert (on_disk["backtest_first_period"], on_disk["backtest_last_period"]) == (
+        "2024-01-01",
+        "2024-01-15",
+    )
+    assert (on_disk["coverage"], on_disk["coverages"]) == (0.05, list(m.DEFAULT_COVERAGES))
+    assert BacktestMetrics.read(path) == out
 
 
-def test_summarise_backtest_refuses_backtests_without_events() -> None:
+def test_summarise_backtest_refusals() -> None:
     with pytest.raises(ValueError, match="zero target events"):
         m.summarise_backtest(
             np.zeros((2, 10)),
@@ -342,9 +396,29 @@ def test_summarise_backtest_refuses_backtests_without_events() -> None:
             {"b": np.ones((2, 10))},
             areas_km2=AREAS,
             cell_ids=IDS,
+            period="week",
+            backtest_periods=THREE_WEEKS[:2],
+            refit_every=1,
         )
     with pytest.raises(ValueError, match="at least one baseline"):
-        m.summarise_backtest(np.ones((2, 10)), np.ones((2, 10)), {}, areas_km2=AREAS, cell_ids=IDS)
+        m.summarise_backtest(
+            np.ones((2, 10)),
+            np.ones((2, 10)),
+            {},
+            areas_km2=AREAS,
+            cell_ids=IDS,
+            period="week",
+            backtest_periods=THREE_WEEKS[:2],
+            refit_every=1,
+        )
+    with pytest.raises(ValueError, match=r"one period start per row of y \(3,\). Got shape \(2,\)"):
+        _toy_backtest(backtest_periods=THREE_WEEKS[:2])
+    with pytest.raises(ValueError, match="strictly ascending"):
+        _toy_backtest(backtest_periods=THREE_WEEKS[::-1])
+    with pytest.raises(ValueError, match="ascending order"):
+        _toy_backtest(coverages=(0.2, 0.1))
+    with pytest.raises(ValueError, match=r"period must be one of \['week', 'month'\]. Got 'day'"):
+        _toy_backtest(period="day")
 
 
 # --------------------------------------------------------------------------------------------

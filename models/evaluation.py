@@ -1,0 +1,402 @@
+"""The backtest as one call: from the panel to ``metrics.json``, ``backtest.parquet`` and the plots.
+
+:func:`run_backtest` follows METRICS.md's protocol. The period (week or month) is the one
+``panel_meta.json`` records; nothing here re-derives it. For each of the last
+``evaluate.backtest_periods`` labelled periods the model is the one trained only on periods before
+it (refitted every ``refit_every`` periods, :mod:`models.backtest`), every baseline B1-B6 is scored
+on exactly the same cells and periods (:mod:`models.baselines`), and :mod:`models.metrics` turns
+the scores into the typed :class:`~beatwise.artefacts.metrics.BacktestMetrics`.
+
+The simulator's truth (``pei_truth_*``, ``truth_*`` columns) is optional: it is used only for
+synthetic weekly data, because the truth model is weekly; :func:`truth_skip_reason` says when it is
+left out. The caller loads it (``simcity.truth.load_truth_model``), so this package never imports
+the simulator.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from beatwise.artefacts.metrics import BacktestMetrics
+from beatwise.artefacts.panel import PanelMeta
+from beatwise.period import PERIOD_COLUMN, Period, period_range, period_words
+from features.panel import count_matrix
+from models.backtest import backtest_scores, to_matrix
+from models.baselines import compute_baselines
+from models.metrics import (
+    CalibrationTable,
+    calibration_by_decile,
+    capture_curve,
+    flag_top_area,
+    pai,
+    summarise_backtest,
+)
+from models.plots import plot_calibration_by_decile, plot_capture_curves, plot_period_pai
+from models.risk_model import RiskModelConfig
+
+logger = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float64]
+
+#: Columns of ``event_cells.parquet`` the backtest reads (the stage reads only these).
+EVENT_COLUMNS: tuple[str, ...] = ("h3_int", "timestamp", "crime_type")
+#: Fewest backtest periods a backtest may have.
+MIN_BACKTEST_PERIODS: int = 4
+#: Coverage grid of the capture curves (0%, 1%, ..., 100% of the study area).
+CAPTURE_GRID: FloatArray = np.linspace(0.0, 1.0, 101)
+
+
+class EvaluateConfig(BaseModel):
+    """Backtest protocol and uncertainty settings; periods are weeks, or months in monthly mode."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    backtest_periods: int = Field(52, ge=4, le=520)
+    refit_every: int = Field(13, ge=1, le=520)
+    #: fewest labelled periods the first backtest model may be trained on
+    min_train_periods: int = Field(26, ge=2)
+    n_boot: int = Field(1000, ge=100)
+    block_len: int = Field(4, ge=1)
+    seed: int = 0
+    kde_bandwidth_m: float = Field(400.0, gt=0.0)
+    kde_periods: int = Field(8, ge=1)
+    hotspot_rings: int = Field(3, ge=0)
+    hotspot_periods: int = Field(8, ge=1)
+
+
+class TruthModel(Protocol):
+    """What the backtest needs of the simulator's truth (``simcity.truth.TruthModel``)."""
+
+    def expected_counts(
+        self,
+        cells: npt.ArrayLike,
+        week_starts: npt.ArrayLike,
+        crime_types: Sequence[str],
+        *,
+        kind: Literal["recorded", "committed"],
+    ) -> FloatArray: ...
+
+
+def truth_skip_reason(truth_dir: Path | None, meta: PanelMeta) -> str | None:
+    """Why the simulator's truth is left out of this backtest, or None when it is used.
+
+    It is used only when the truth model's folder exists and the data are synthetic and weekly
+    (the truth model gives weekly expected counts of the simulated city).
+    """
+    if truth_dir is None or not Path(truth_dir).exists():
+        return f"no truth model at {truth_dir}: pei_truth_* not computed"
+    if meta.source != "synthetic" or meta.period != "week":
+        return (
+            "pei_truth_* skipped: the simulator's truth model gives weekly expected counts of "
+            f"synthetic data, and these data are {meta.source} with {meta.period} periods"
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    """Everything the evaluate stage writes: the figures, the long table and the plots' data.
+
+    Attributes
+    ----------
+    metrics : BacktestMetrics
+        ``reports/metrics.json``.
+    frame : DataFrame
+        ``data/processed/backtest.parquet``: one row per (backtest period, cell), periods in time
+        order and cells in the order of ``cells.parquet`` (``docs/architecture.md``).
+    period_starts : (W,) datetime64[ns]
+        The backtest periods.
+    capture_curves : dict of str to (101,) float
+        Pooled hit rate on :data:`CAPTURE_GRID` for ``model``, each baseline, ``oracle`` and (with
+        the truth) ``truth``, in that order.
+    calibration : CalibrationTable
+        The model's observed / expected by decile of its score.
+    model_pai, best_baseline_pai : (W,) float
+        PAI per period at the operational coverage, for the model and the best baseline.
+    """
+
+    metrics: BacktestMetrics
+    frame: pd.DataFrame
+    period_starts: npt.NDArray[np.datetime64]
+    capture_curves: dict[str, FloatArray]
+    calibration: CalibrationTable
+    model_pai: FloatArray
+    best_baseline_pai: FloatArray
+
+
+def choose_backtest_periods(
+    features: pd.DataFrame, *, config: EvaluateConfig, period: Period
+) -> npt.NDArray[np.datetime64]:
+    """The last ``config.backtest_periods`` labelled periods, leaving ``min_train_periods`` before.
+
+    Shortens the backtest (with a warning) when the data allow fewer; refuses fewer than
+    :data:`MIN_BACKTEST_PERIODS`.
+    """
+    words = period_words(period)
+    labelled = np.sort(features.loc[features["target_count"].notna(), PERIOD_COLUMN].unique())
+    n_bt = min(config.backtest_periods, len(labelled) - config.min_train_periods)
+    if n_bt < MIN_BACKTEST_PERIODS:
+        raise ValueError(
+            f"Only {len(labelled)} labelled {words.plural}: too few for a backtest of at least "
+            f"{MIN_BACKTEST_PERIODS} after evaluate.min_train_periods={config.min_train_periods}. "
+            f"Simulate or load more {words.plural}."
+        )
+    if n_bt < config.backtest_periods:
+        logger.warning("backtest shortened to %d %s (data allow no more)", n_bt, words.plural)
+    return labelled[-n_bt:]
+
+
+def _model_scores(
+    features: pd.DataFrame,
+    meta: PanelMeta,
+    periods: npt.NDArray[np.datetime64],
+    cell_str: npt.NDArray,
+    *,
+    config: EvaluateConfig,
+    model_config: RiskModelConfig,
+) -> tuple[FloatArray, FloatArray]:
+    """Realised targets and the rolling-origin model's scores, ``[period, cell]``."""
+    scored = backtest_scores(
+        features,
+        feature_columns=list(meta.feature_columns),
+        backtest_periods=periods,
+        refit_every=config.refit_every,
+        config=model_config,
+    )
+    rows = features[features[PERIOD_COLUMN].isin(periods)][
+        [PERIOD_COLUMN, "h3_cell", "target_count"]
+    ]
+    rows = rows.merge(scored, on=[PERIOD_COLUMN, "h3_cell"], how="left", validate="1:1")
+    y = to_matrix(rows, "target_count", periods=periods, cells=cell_str)
+    return y, to_matrix(rows, "risk_score", periods=periods, cells=cell_str)
+
+
+def _target_counts(
+    event_cells: pd.DataFrame,
+    cell_ids: npt.NDArray[np.uint64],
+    all_periods: npt.NDArray[np.datetime64],
+    meta: PanelMeta,
+) -> npt.NDArray[np.int64]:
+    """Target events per period and cell over all periods of data, ``[period, cell]``."""
+    per_type = count_matrix(
+        event_cells,
+        cell_ids=cell_ids,
+        periods=all_periods,
+        period=meta.period,
+        crime_types=list(meta.target_types),
+        outside="drop",
+    )
+    counts: npt.NDArray[np.int64] = np.sum(list(per_type.values()), axis=0)
+    return counts
+
+
+def _truth_counts(
+    truth: TruthModel | None,
+    cell_ids: npt.NDArray[np.uint64],
+    periods: npt.NDArray[np.datetime64],
+    meta: PanelMeta,
+) -> tuple[FloatArray | None, FloatArray | None]:
+    """The truth's expected (recorded, committed) counts ``[period, cell]``; None without it."""
+    if truth is None:
+        return None, None
+    start = time.perf_counter()
+    types = list(meta.target_types)
+    recorded = truth.expected_counts(cell_ids, periods, types, kind="recorded")
+    committed = truth.expected_counts(cell_ids, periods, types, kind="committed")
+    logger.info("truth expected counts in %.2f s", time.perf_counter() - start)
+    return recorded, committed
+
+
+def backtest_frame(
+    cell_str: npt.NDArray,
+    period_starts: npt.NDArray[np.datetime64],
+    *,
+    y: FloatArray,
+    scores: FloatArray,
+    flagged: npt.NDArray[np.bool_],
+    baselines: dict[str, FloatArray],
+    truth_recorded: FloatArray | None,
+    truth_committed: FloatArray | None,
+) -> pd.DataFrame:
+    """The long table of ``backtest.parquet`` from the dense ``[period, cell]`` arrays."""
+    long = pd.DataFrame(
+        {
+            "h3_cell": np.tile(cell_str, len(period_starts)),
+            PERIOD_COLUMN: np.repeat(period_starts, len(cell_str)),
+            "target_count": y.ravel(),
+            "risk_score": scores.ravel(),
+            "flagged": flagged.ravel(),
+        }
+    )
+    for name, arr in baselines.items():
+        long[f"score_{name}"] = arr.ravel()
+    long["truth_recorded"] = truth_recorded.ravel() if truth_recorded is not None else np.nan
+    long["truth_committed"] = truth_committed.ravel() if truth_committed is not None else np.nan
+    return long
+
+
+def run_backtest(
+    features: pd.DataFrame,
+    cells: pd.DataFrame,
+    event_cells: pd.DataFrame,
+    meta: PanelMeta,
+    *,
+    config: EvaluateConfig,
+    model_config: RiskModelConfig,
+    coverage: float,
+    truth: TruthModel | None = None,
+) -> BacktestResult:
+    """Rolling-origin backtest of the model and baselines B1-B6 on the same cells and periods.
+
+    Parameters
+    ----------
+    features : DataFrame
+        ``features.parquet``: the panel with ``target_count`` and ``meta.feature_columns``.
+    cells : DataFrame
+        ``cells.parquet`` (``h3_cell``, ``h3_int``, ``lat``, ``lon``, ``area_km2``), ascending.
+    event_cells : DataFrame
+        ``event_cells.parquet``'s :data:`EVENT_COLUMNS`; the baselines count targets from it.
+    meta : PanelMeta
+        The panel's period, target types, feature columns and span of data.
+    config, model_config : EvaluateConfig, RiskModelConfig
+        The ``evaluate`` and ``train`` params.
+    coverage : float
+        The operational coverage (``operational.coverage``).
+    truth : TruthModel, optional
+        The simulator's truth; pass it only where :func:`truth_skip_reason` gives None.
+
+    Raises
+    ------
+    ValueError
+        Too few labelled periods for a backtest, or features and event cells that disagree on
+        the backtest targets (they came from different events).
+    """
+    period = meta.period
+    cell_str = cells["h3_cell"].to_numpy()
+    cell_ids = cells["h3_int"].to_numpy(dtype=np.uint64)
+    areas = cells["area_km2"].to_numpy()
+    bt_periods = choose_backtest_periods(features, config=config, period=period)
+    logger.info(
+        "backtest: %d %s from %s, refit every %d",
+        len(bt_periods),
+        period_words(period).plural,
+        pd.Timestamp(bt_periods[0]).date(),
+        config.refit_every,
+    )
+    y, s = _model_scores(
+        features, meta, bt_periods, cell_str, config=config, model_config=model_config
+    )
+    all_periods = period_range(*meta.all_periods, period=period)
+    counts = _target_counts(event_cells, cell_ids, all_periods, meta)
+    score_idx = np.searchsorted(all_periods, bt_periods)
+    if not np.array_equal(counts[score_idx], y):
+        raise ValueError(
+            "features.parquet and event_cells.parquet disagree on the backtest targets; "
+            "re-run build_features so both come from the same events."
+        )
+    baselines = compute_baselines(
+        counts,
+        score_idx,
+        cell_ids=cell_ids,
+        period=period,
+        cell_lat=cells["lat"].to_numpy(),
+        cell_lon=cells["lon"].to_numpy(),
+        kde_bandwidth_m=config.kde_bandwidth_m,
+        kde_periods=config.kde_periods,
+        hotspot_rings=config.hotspot_rings,
+        hotspot_periods=config.hotspot_periods,
+    )
+    truth_rec, truth_com = _truth_counts(truth, cell_ids, bt_periods, meta)
+    metrics = summarise_backtest(
+        y,
+        s,
+        baselines,
+        areas_km2=areas,
+        cell_ids=cell_ids,
+        period=period,
+        backtest_periods=bt_periods,
+        refit_every=config.refit_every,
+        truth=truth_rec,
+        coverage=coverage,
+        n_boot=config.n_boot,
+        block_len=config.block_len,
+        seed=config.seed,
+    )
+    flagged = flag_top_area(s, areas_km2=areas, cell_ids=cell_ids, coverage=coverage)
+    frame = backtest_frame(
+        cell_str,
+        bt_periods,
+        y=y,
+        scores=s,
+        flagged=flagged,
+        baselines=baselines,
+        truth_recorded=truth_rec,
+        truth_committed=truth_com,
+    )
+    curves = {"model": s, **baselines, "oracle": y}
+    if truth_rec is not None:
+        curves["truth"] = truth_rec
+    logger.info(
+        "PAI@%s: model %s, best baseline %s; lift %s [%s, %s]",
+        metrics.coverage,
+        metrics.model.pai.get(metrics.coverage),
+        metrics.best_baseline,
+        metrics.lift.estimate,
+        metrics.lift.ci_low,
+        metrics.lift.ci_high,
+    )
+    kw_area = {"areas_km2": areas, "cell_ids": cell_ids}
+    best = baselines[metrics.best_baseline]
+    return BacktestResult(
+        metrics=metrics,
+        frame=frame,
+        period_starts=bt_periods,
+        capture_curves={
+            name: capture_curve(y, arr, **kw_area, coverages=CAPTURE_GRID).hit_rate
+            for name, arr in curves.items()
+        },
+        calibration=calibration_by_decile(y, s),
+        model_pai=pai(y, s, **kw_area, coverage=coverage).weekly,
+        best_baseline_pai=pai(y, best, **kw_area, coverage=coverage).weekly,
+    )
+
+
+def plot_backtest(result: BacktestResult, folder: Path) -> list[Path]:
+    """Draw the backtest's three plots into ``folder``; returns their paths.
+
+    ``capture_curve.png`` (hit rate against coverage), ``calibration_deciles.png`` and
+    ``pai_by_period.png`` (the model against the best baseline at the operational coverage).
+    """
+    metrics = result.metrics
+    folder = Path(folder)
+    return [
+        plot_capture_curves(
+            CAPTURE_GRID,
+            result.capture_curves,
+            folder / "capture_curve.png",
+            headline_coverage=metrics.coverage,
+            period=metrics.period,
+        ),
+        plot_calibration_by_decile(
+            result.calibration, folder / "calibration_deciles.png", period=metrics.period
+        ),
+        plot_period_pai(
+            [pd.Timestamp(w) for w in result.period_starts],
+            result.model_pai,
+            result.best_baseline_pai,
+            folder / "pai_by_period.png",
+            baseline_name=metrics.best_baseline,
+            coverage=metrics.coverage,
+            period=metrics.period,
+        ),
+    ]

@@ -1,0 +1,262 @@
+"""The backtest as one call, on a 19-cell toy city (``models.evaluation``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import h3
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pytest
+
+from beatwise.artefacts.metrics import BacktestMetrics
+from beatwise.artefacts.panel import PanelMeta
+from beatwise.h3index import cell_areas_km2, cell_centroids, cells_to_str
+from beatwise.period import PERIOD_COLUMN
+from models.baselines import baseline_names
+from models.evaluation import (
+    CAPTURE_GRID,
+    BacktestResult,
+    EvaluateConfig,
+    plot_backtest,
+    run_backtest,
+    truth_skip_reason,
+)
+from models.risk_model import RiskModelConfig
+
+N_PERIODS = 40  # weeks of data; the features add the forecast week after them
+FIRST = 4  # first week with a feature row
+PERIODS = pd.date_range("2023-01-02", periods=N_PERIODS + 1, freq="7D").to_numpy()
+CONFIG = EvaluateConfig(
+    backtest_periods=8,
+    refit_every=4,
+    min_train_periods=12,
+    n_boot=100,
+    kde_periods=2,
+    hotspot_periods=2,
+)
+MODEL = RiskModelConfig(
+    min_data_in_leaf=5, num_leaves=4, max_rounds=30, validation_periods=2, num_threads=1
+)
+
+
+def toy_city(seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, PanelMeta]:
+    """Cells, event cells, features and panel meta of a small synthetic city, consistent."""
+    centre = h3.latlng_to_cell(51.5, -0.12, 8)
+    ids = np.sort(np.array([h3.str_to_int(c) for c in h3.grid_disk(centre, 2)], dtype=np.uint64))
+    lat, lon = cell_centroids(ids)
+    cells = pd.DataFrame(
+        {
+            "h3_cell": cells_to_str(ids),
+            "h3_int": ids,
+            "lat": lat,
+            "lon": lon,
+            "area_km2": cell_areas_km2(ids),
+        }
+    )
+    rng = np.random.default_rng(seed)
+    rate = rng.gamma(1.0, 1.5, size=ids.size)
+    counts = rng.poisson(np.tile(rate, (N_PERIODS, 1)))  # [week, cell]
+    week, cell = np.nonzero(counts)
+    reps = counts[week, cell]
+    events = pd.DataFrame(
+        {
+            "h3_int": np.repeat(ids[cell], reps),
+            "timestamp": np.repeat(PERIODS[week], reps)
+            + pd.to_timedelta(rng.integers(0, 7 * 24, reps.sum()), unit="h"),
+            "crime_type": "burglary",
+        }
+    )
+    padded = np.vstack([counts, np.zeros((1, ids.size))]).astype(float)
+    history = np.cumsum(np.vstack([np.zeros((1, ids.size)), padded[:-1]]), axis=0)
+    rows = np.arange(FIRST, N_PERIODS + 1)
+    features = pd.DataFrame(
+        {
+            "h3_cell": np.tile(cells["h3_cell"].to_numpy(), rows.size),
+            PERIOD_COLUMN: np.repeat(PERIODS[rows], ids.size),
+            "cnt_lag1w": padded[rows - 1].ravel(),
+            "cnt_mean_hist": (history[rows] / rows[:, None]).ravel(),
+            "target_count": padded[rows].ravel(),
+        }
+    )
+    features.loc[features[PERIOD_COLUMN] == PERIODS[-1], "target_count"] = np.nan
+    meta = PanelMeta(
+        period="week",
+        source="synthetic",
+        time_resolution="sub_day",
+        h3_resolution=8,
+        target_types=("burglary",),
+        feature_types=("burglary",),
+        static_covariates=(),
+        feature_columns=("cnt_lag1w", "cnt_mean_hist"),
+        first_period=PERIODS[FIRST].astype("datetime64[D]").item(),
+        last_complete_period=PERIODS[-2].astype("datetime64[D]").item(),
+        forecast_period=PERIODS[-1].astype("datetime64[D]").item(),
+        all_periods=(
+            PERIODS[0].astype("datetime64[D]").item(),
+            PERIODS[-2].astype("datetime64[D]").item(),
+        ),
+        n_cells=ids.size,
+        n_periods=N_PERIODS,
+        n_rows=len(features),
+    )
+    return cells, events, features, meta
+
+
+class FakeTruth:
+    """The truth's interface: 'expected counts' that are the cell's id order plus a kind offset."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def expected_counts(
+        self,
+        cells: npt.ArrayLike,
+        week_starts: npt.ArrayLike,
+        crime_types: Sequence[str],
+        *,
+        kind: str,
+    ) -> npt.NDArray[np.float64]:
+        self.calls.append(kind)
+        n_weeks, n_cells = np.asarray(week_starts).size, np.asarray(cells).size
+        offset = 0.5 if kind == "recorded" else 1.0
+        return np.tile(np.arange(n_cells, dtype=np.float64)[::-1] + offset, (n_weeks, 1))
+
+
+@pytest.fixture(scope="module")
+def city() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, PanelMeta]:
+    return toy_city()
+
+
+@pytest.fixture(scope="module")
+def result(city: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, PanelMeta]) -> BacktestResult:
+    cells, events, features, meta = city
+    return run_backtest(
+        features, cells, events, meta, config=CONFIG, model_config=MODEL, coverage=0.1
+    )
+
+
+def test_the_metrics_carry_the_run_as_typed_fields(result: BacktestResult) -> None:
+    metrics = result.metrics
+    assert metrics.period == "week"
+    assert metrics.n_backtest_periods == 8
+    # The last 8 labelled weeks: weeks 32..39 of data.
+    assert metrics.backtest_first_period == dt.date(2023, 8, 14)
+    assert metrics.backtest_last_period == dt.date(2023, 10, 2)
+    assert (metrics.refit_every, metrics.n_cells, metrics.coverage) == (4, 19, 0.1)
+    assert set(metrics.baselines) == set(baseline_names("week"))
+    assert metrics.model.pei_truth is None
+    assert metrics.best_baseline == metrics.lift.baseline
+
+
+def test_the_backtest_table(
+    result: BacktestResult, city: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, PanelMeta]
+) -> None:
+    cells, _, features, _ = city
+    frame = result.frame
+    baselines = [f"score_{n}" for n in baseline_names("week")]
+    assert list(frame.columns) == [
+        "h3_cell",
+        PERIOD_COLUMN,
+        "target_count",
+        "risk_score",
+        "flagged",
+        *baselines,
+        "truth_recorded",
+        "truth_committed",
+    ]
+    assert len(frame) == 8 * 19
+    # Periods in time order, cells in the order of cells.parquet within each period.
+    assert frame["h3_cell"].tolist()[:19] == cells["h3_cell"].tolist()
+    np.testing.assert_array_equal(frame[PERIOD_COLUMN].unique(), PERIODS[32:40])
+    expected = features.set_index([PERIOD_COLUMN, "h3_cell"])["target_count"]
+    got = frame.set_index([PERIOD_COLUMN, "h3_cell"])["target_count"]
+    pd.testing.assert_series_equal(got, expected.loc[got.index])
+    assert frame[["truth_recorded", "truth_committed"]].isna().all().all()
+    # 10% of 19 near-equal cells: two cells flagged each week.
+    assert frame.groupby(PERIOD_COLUMN)["flagged"].sum().tolist() == [2] * 8
+
+
+def test_the_plots_data_and_the_plots(result: BacktestResult, tmp_path: Path) -> None:
+    names = ["model", *baseline_names("week"), "oracle"]
+    assert list(result.capture_curves) == names
+    oracle = result.capture_curves["oracle"]
+    assert oracle.shape == CAPTURE_GRID.shape and oracle[0] == 0.0 and oracle[-1] == 1.0
+    assert result.calibration.n.sum() == 8 * 19
+    assert result.model_pai.shape == result.best_baseline_pai.shape == (8,)
+    paths = plot_backtest(result, tmp_path / "plots")
+    assert [p.name for p in paths] == [
+        "capture_curve.png",
+        "calibration_deciles.png",
+        "pai_by_period.png",
+    ]
+    assert all(p.stat().st_size > 0 for p in paths)
+
+
+def test_the_metrics_it_produces_write_and_read_back_equal(
+    result: BacktestResult, tmp_path: Path
+) -> None:
+    path = tmp_path / "metrics.json"
+    result.metrics.write(path)
+    assert BacktestMetrics.read(path) == result.metrics
+
+
+def test_the_truth_adds_truth_efficiency_and_columns(
+    city: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, PanelMeta],
+) -> None:
+    cells, events, features, meta = city
+    truth = FakeTruth()
+    res = run_backtest(
+        features, cells, events, meta, config=CONFIG, model_config=MODEL, coverage=0.1, truth=truth
+    )
+    assert truth.calls == ["recorded", "committed"]
+    assert res.metrics.model.pei_truth is not None
+    assert all(s.pei_truth is not None for s in res.metrics.baselines.values())
+    assert list(res.capture_curves)[-1] == "truth"
+    first_week = res.frame[res.frame[PERIOD_COLUMN] == PERIODS[32]]
+    np.testing.assert_array_equal(first_week["truth_recorded"], np.arange(19.0)[::-1] + 0.5)
+    np.testing.assert_array_equal(first_week["truth_committed"], np.arange(19.0)[::-1] + 1.0)
+
+
+def test_refusals_and_the_shortened_backtest(
+    city: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, PanelMeta],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cells, events, features, meta = city
+    kw = {"model_config": MODEL, "coverage": 0.1}
+    too_long = CONFIG.model_copy(update={"min_train_periods": 33})
+    with pytest.raises(ValueError, match="Only 36 labelled weeks: too few for a backtest of at"):
+        run_backtest(features, cells, events, meta, config=too_long, **kw)
+    # Features whose target disagrees with the events they were built from.
+    changed = features.copy()
+    changed.loc[changed[PERIOD_COLUMN] == PERIODS[35], "target_count"] += 1.0
+    with pytest.raises(ValueError, match="disagree on the backtest targets"):
+        run_backtest(changed, cells, events, meta, config=CONFIG, **kw)
+    # 36 labelled weeks leave 24 after 12 training weeks: 30 asked for, 24 run, with a warning.
+    longer = CONFIG.model_copy(update={"backtest_periods": 30, "refit_every": 13})
+    with caplog.at_level(logging.WARNING, logger="models.evaluation"):
+        res = run_backtest(features, cells, events, meta, config=longer, **kw)
+    assert res.metrics.n_backtest_periods == 24
+    assert "backtest shortened to 24 weeks" in caplog.text
+
+
+def test_truth_skip_reason(
+    city: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, PanelMeta], tmp_path: Path
+) -> None:
+    meta = city[3]
+    assert truth_skip_reason(tmp_path, meta) is None
+    assert "no truth model at None" in str(truth_skip_reason(None, meta))
+    assert "no truth model at" in str(truth_skip_reason(tmp_path / "absent", meta))
+    monthly = meta.model_copy(update={"period": "month"})
+    assert "pei_truth_* skipped" in str(truth_skip_reason(tmp_path, monthly))
+    real = meta.model_copy(update={"source": "police_uk"})
+    assert "these data are police_uk with week periods" in str(truth_skip_reason(tmp_path, real))
+
+
+def test_evaluate_params_refuse_unknown_keys() -> None:
+    with pytest.raises(ValueError, match="refit_evry"):
+        EvaluateConfig.model_validate({"refit_evry": 4})
