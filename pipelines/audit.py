@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         coverage=params.operational.coverage,
         panel=panel,
         max_resolution=params.publish.max_resolution,
+        suppress_below=params.publish.min_count_shown,
     )
     with timed(log, "audit"):
         result = audit_backtest(
@@ -67,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         data_quality=quality,
         context=report_context(panel, model, metrics, quality, arrays.cells),
         cell_map=flag_share_map(arrays.cells, arrays.flagged),
+        calibration_band=setup.config.calibration_band,
     )
     docs.audit.write(args.out_audit)
     write_text(args.out_report, docs.bias_report)

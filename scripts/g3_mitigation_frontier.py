@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         coverage=coverage,
         panel=PanelMeta.read(args.panel_meta),
         max_resolution=params.publish.max_resolution,
+        suppress_below=params.publish.min_count_shown,
     )
     arrays = BacktestArrays.from_frames(pd.read_parquet(args.backtest), pd.read_parquet(args.cells))
     cells, scores = arrays.cells, arrays.scores

@@ -62,9 +62,10 @@ class AuditSetup:
         coverage: float,
         panel: PanelMeta,
         max_resolution: int,
+        suppress_below: int,
     ) -> AuditSetup:
         """The setup of the audit stage: the operational coverage, the panel's target, period and
-        resolution, and the finest resolution publish may write (``publish.max_resolution``).
+        resolution, and the publish limits (``publish.max_resolution``, ``min_count_shown``).
 
         Refuses a ``config`` that sets its own coverage: the audited coverage is the published one.
         """
@@ -81,7 +82,8 @@ class AuditSetup:
                 published_resolution=panel.h3_resolution,
                 max_resolution=max_resolution,
                 event_level_rows=False,  # the forecast CSV has one row per cell, never per event
-                min_count_shown=None,  # and shows no historical counts
+                smallest_count_shown=None,  # and shows no historical counts
+                suppress_below=suppress_below,
             ),
             period=panel.period,
         )

@@ -154,12 +154,13 @@ class TargetDefinition(_Frozen):
 class GranularityCheck(_Frozen):
     """What the publish stage will write, for G9.
 
-    ``min_count_shown`` is the smallest historical count that appears unsuppressed in published
-    output, or None when no historical counts are shown. METRICS.md suppresses counts below 3, so
-    any shown count of 0, 1 or 2 fails.
+    ``smallest_count_shown`` is the smallest historical count that appears unsuppressed in
+    published output, or None when no historical counts are shown. ``suppress_below`` is
+    ``publish.min_count_shown``: any shown count below it fails (METRICS.md: below 3).
     """
 
     published_resolution: int = Field(ge=0, le=15)
     max_resolution: int = Field(ge=0, le=15)
     event_level_rows: bool
-    min_count_shown: int | None = Field(default=None, ge=0)
+    smallest_count_shown: int | None = Field(default=None, ge=0)
+    suppress_below: int = Field(default=3, ge=1)

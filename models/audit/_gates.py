@@ -333,7 +333,8 @@ def gate_baselines(lift: Lift | None, config: AuditConfig) -> GateResult:
 
 
 def gate_granularity(check: GranularityCheck) -> GateResult:
-    """G9: published cells no finer than allowed, no event-level rows, small counts suppressed."""
+    """G9: published cells no finer than allowed, no event-level rows, small counts suppressed
+    (below ``check.suppress_below``, the ``publish.min_count_shown`` param)."""
     problems = []
     items: dict[str, BandCheck | Check] = {}
     res_ok = check.published_resolution <= check.max_resolution
@@ -356,16 +357,17 @@ def gate_granularity(check: GranularityCheck) -> GateResult:
     )
     if check.event_level_rows:
         problems.append("event-level rows would be published")
-    small_ok = check.min_count_shown is None or check.min_count_shown >= 3
+    shown, limit = check.smallest_count_shown, check.suppress_below
+    small_ok = shown is None or shown >= limit
     items["small_counts"] = Check(
-        value=check.min_count_shown,
+        value=shown,
         status="PASS" if small_ok else "FAIL",
-        band="counts below 3 suppressed",
+        band=f"counts below {limit} suppressed",
         note="None means no historical counts are shown",
     )
     if not small_ok:
-        problems.append(f"a historical count of {check.min_count_shown} is shown unsuppressed")
-    band = f"resolution ≤ {check.max_resolution}; no event-level rows; counts < 3 suppressed"
+        problems.append(f"a historical count of {shown} is shown unsuppressed")
+    band = f"resolution ≤ {check.max_resolution}; no event-level rows; counts < {limit} suppressed"
     if problems:
         text = "What would be published is too detailed: " + "; ".join(problems) + "."
         status: Status = "FAIL"

@@ -421,7 +421,7 @@ def test_target_definition_refuses_unknown_types() -> None:
                 published_resolution=8,
                 max_resolution=8,
                 event_level_rows=False,
-                min_count_shown=2,
+                smallest_count_shown=2,
             ),
             "FAIL",
         ),
@@ -430,7 +430,7 @@ def test_target_definition_refuses_unknown_types() -> None:
                 published_resolution=8,
                 max_resolution=8,
                 event_level_rows=False,
-                min_count_shown=3,
+                smallest_count_shown=3,
             ),
             "PASS",
         ),
@@ -441,6 +441,43 @@ def test_granularity_gate(grain: GranularityCheck, expected: str) -> None:
     assert gate.status == expected
     if grain.published_resolution > grain.max_resolution:
         assert "finer than the allowed 8" in gate.explanation
+
+
+@pytest.mark.parametrize(
+    ("suppress_below", "shown", "expected"),
+    [(3, 3, "PASS"), (5, 4, "FAIL"), (5, 5, "PASS"), (5, None, "PASS"), (1, 1, "PASS")],
+)
+def test_granularity_gate_judges_publish_min_count_shown(
+    suppress_below: int, shown: int | None, expected: str
+) -> None:
+    # G9 judges the params' publish.min_count_shown, not a fixed 3, and its band says which.
+    grain = GranularityCheck(
+        published_resolution=8,
+        max_resolution=8,
+        event_level_rows=False,
+        smallest_count_shown=shown,
+        suppress_below=suppress_below,
+    )
+    gate = _run_toy(_toy_config(), granularity=grain).gates["G9"]
+    assert gate.status == expected
+    assert gate.band.endswith(f"counts < {suppress_below} suppressed")
+    check = gate.by_group["checks"]["small_counts"]
+    assert (check.value, check.band) == (shown, f"counts below {suppress_below} suppressed")
+    if expected == "FAIL":
+        assert f"a historical count of {shown} is shown unsuppressed" in gate.explanation
+
+
+def test_granularity_default_is_metrics_md_three() -> None:
+    assert (
+        GranularityCheck(
+            published_resolution=8, max_resolution=9, event_level_rows=False
+        ).suppress_below
+        == 3
+    )
+    with pytest.raises(ValidationError):
+        GranularityCheck(
+            published_resolution=8, max_resolution=9, event_level_rows=False, suppress_below=0
+        )
 
 
 def test_report_missing_a_section_trips_g10() -> None:

@@ -159,7 +159,9 @@ def _panel(**kw: object) -> PanelMeta:
 
 
 def test_setup_for_the_stage_reads_the_panel_and_the_publish_limits() -> None:
-    setup = AuditSetup.for_panel(AuditConfig(), coverage=0.1, panel=_panel(), max_resolution=9)
+    setup = AuditSetup.for_panel(
+        AuditConfig(), coverage=0.1, panel=_panel(), max_resolution=9, suppress_below=4
+    )
     assert setup.config.coverage == 0.1 and setup.period == "week"
     # the panel's one written reason covers its police-activity types only
     assert setup.target.police_activity_reasons == {"drugs": "The board asked for it."}
@@ -167,7 +169,8 @@ def test_setup_for_the_stage_reads_the_panel_and_the_publish_limits() -> None:
         published_resolution=8,
         max_resolution=9,
         event_level_rows=False,
-        min_count_shown=None,
+        smallest_count_shown=None,
+        suppress_below=4,
     )
     assert setup.at(0.2).config.coverage == 0.2 and setup.config.coverage == 0.1
     monthly = AuditSetup.for_panel(
@@ -175,6 +178,7 @@ def test_setup_for_the_stage_reads_the_panel_and_the_publish_limits() -> None:
         coverage=0.1,
         panel=_panel(period="month"),
         max_resolution=9,
+        suppress_below=3,
     )
     assert monthly.period == "month"
 
@@ -186,4 +190,5 @@ def test_setup_refuses_an_audit_coverage_of_its_own() -> None:
             coverage=0.1,
             panel=_panel(),
             max_resolution=9,
+            suppress_below=3,
         )

@@ -491,6 +491,21 @@ def test_monthly_documents_say_month() -> None:
     assert "per H3 cell and ISO week" in weekly_card
 
 
+def _img(html: str, figure_id: str) -> str:
+    section = html[html.index(f'id="{figure_id}"') :]
+    start = section.index('src="') + len('src="')
+    return section[start : section.index('"', start)]
+
+
+def test_calibration_band_reaches_the_chart(audit: AuditReport) -> None:
+    # audit.calibration_band is what the chart shades (it used to be fixed at the default).
+    default = _render(audit)
+    assert _render(audit, calibration_band=(0.9, 1.1)) == default
+    wide = _render(audit, calibration_band=(0.5, 1.5))
+    assert _img(wide, "chart-calibration") != _img(default, "chart-calibration")
+    assert _img(wide, "chart-coverage") == _img(default, "chart-coverage")
+
+
 def test_interval_chart_is_one_helper_for_bars_and_dots() -> None:
     from models.report import IntervalPanel, interval_chart
 
