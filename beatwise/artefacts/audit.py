@@ -20,14 +20,13 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from beatwise.artefacts._base import Artefact
+from beatwise.artefacts.manifest import AuditStatus
 from beatwise.artefacts.metrics import coverage_label
 from beatwise.io import json_safe
 from beatwise.period import Period
 
 GateStatus = Literal["PASS", "REVIEW", "FAIL", "INSUFFICIENT DATA", "NOT CHECKED"]
 GateKind = Literal["hard", "soft"]
-#: what a planner reads beside the forecast (``audit_status`` in the forecast CSV and manifest)
-PublicationStatus = Literal["pass", "pass with review", "override"]
 
 #: a figure: a finite float, or None where it is undefined (NaN and numpy scalars normalised)
 Figure = Annotated[float | None, BeforeValidator(json_safe)]
@@ -300,7 +299,7 @@ class AuditReport(Artefact):
         return out
 
     @property
-    def status(self) -> PublicationStatus:
+    def status(self) -> AuditStatus:
         """One word for planners: ``pass``, ``pass with review``, or ``override``."""
         if self.override_applied is not None:
             return "override"
