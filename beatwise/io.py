@@ -52,21 +52,26 @@ def write_text(path: Path, text: str) -> None:
     log.info("wrote %s (%d bytes)", path, path.stat().st_size)
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
+    """Plain JSON types: NaN and infinities as None, numpy scalars as Python, tuples as lists.
+
+    The one JSON sanitiser: :func:`write_json` applies it, and the typed stage files use it to
+    normalise figures on the way in, so a file read back equals what was written.
+    """
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        return _json_safe(value.item())
+        return json_safe(value.item())
     return value
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
     """Write JSON atomically, sorted keys, NaN/inf as null (strict JSON for other tools)."""
-    text = json.dumps(_json_safe(payload), indent=2, sort_keys=True, allow_nan=False)
+    text = json.dumps(json_safe(payload), indent=2, sort_keys=True, allow_nan=False)
     write_text(path, text + "\n")
 
 

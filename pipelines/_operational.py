@@ -29,7 +29,8 @@ class PublishConfig(BaseModel):
     max_resolution: int = Field(9, ge=5, le=11)
     #: central interval of the published count range
     interval_level: float = Field(0.8, gt=0.0, lt=1.0)
-    #: historical counts below this are never shown (gate G9); the CSV shows none at all
+    #: historical counts below this are never shown: gate G9 judges what publish writes against
+    #: it (the CSV shows none at all)
     min_count_shown: int = Field(3, ge=1)
     #: the only way past a failed hard gate (approving body, date, reason); printed everywhere
     override: AuditOverride | None = None

@@ -6,7 +6,9 @@ more of the flags: choose the flagged cells by ``risk_score × (1 + β·s5 + β/
 ``s5`` and ``s4`` are the shares of a cell's residents in the least-deprived and second
 least-deprived fifths (``res_dep_q5``, ``res_dep_q4``). This script scores that family over the
 backtest of the last ``dvc repro`` with the audit of ``params.yaml`` and prints, for each β, the
-pooled PAI and gates G2-G5. It is an experiment for the documentation, not a pipeline stage.
+pooled PAI and gates G2-G5. It is an experiment for the documentation, not a pipeline stage: it
+sets the audit up as the audit stage does (``AuditSetup.for_panel``) and asks each β's flags
+through the audit's own helper (``gates_of_ranking``), the model's scores as expected counts.
 
 Run from the repository root after ``dvc repro``::
 
@@ -22,34 +24,44 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from beatwise.period import PERIOD_COLUMN
-from models.audit import GranularityCheck, TargetDefinition, run_audit
-from models.backtest import to_matrix
+from beatwise.artefacts.panel import PanelMeta
+from models.audit import AuditConfig, AuditSetup, BacktestArrays, gates_of_ranking
 from models.metrics import flag_top_area, pai
-from pipelines._params import load_params
-from pipelines.audit import Params
+from pipelines._operational import OperationalConfig, PublishConfig
+from pipelines._params import StageParams, load_params
 
 GATES = ("G2", "G3", "G4", "G5")
 BETAS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)
+
+
+class AuditParams(StageParams):
+    """The params sections the audit reads."""
+
+    audit: AuditConfig
+    operational: OperationalConfig
+    publish: PublishConfig
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--backtest", type=Path, default=Path("data/processed/backtest.parquet"))
     parser.add_argument("--cells", type=Path, default=Path("data/processed/cells.parquet"))
+    parser.add_argument("--panel-meta", type=Path, default=Path("data/processed/panel_meta.json"))
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
-    params = load_params("audit", Params, args.params)
+    params = load_params("audit", AuditParams, args.params)
     coverage = params.operational.coverage
-    config = params.audit.model_copy(update={"coverage": coverage})
-    cells = pd.read_parquet(args.cells)
-    backtest = pd.read_parquet(args.backtest)
-    periods = np.sort(backtest[PERIOD_COLUMN].unique())
-    order = cells["h3_cell"].to_numpy()
-    y = to_matrix(backtest, "target_count", periods=periods, cells=order)
-    scores = to_matrix(backtest, "risk_score", periods=periods, cells=order)
+    setup = AuditSetup.for_panel(
+        params.audit,
+        coverage=coverage,
+        panel=PanelMeta.read(args.panel_meta),
+        max_resolution=params.publish.max_resolution,
+        suppress_below=params.publish.min_count_shown,
+    )
+    arrays = BacktestArrays.from_frames(pd.read_parquet(args.backtest), pd.read_parquet(args.cells))
+    cells, scores = arrays.cells, arrays.scores
     area = cells["area_km2"].to_numpy()
     cell_ids = cells["h3_int"].to_numpy()
     residents = cells["residents"].to_numpy(dtype=float)
@@ -62,26 +74,26 @@ def main(argv: list[str] | None = None) -> int:
         )
         for q in (4, 5)
     }
-    granularity = GranularityCheck(
-        published_resolution=8, max_resolution=9, event_level_rows=False, min_count_shown=None
-    )
-    target = TargetDefinition(target_types=("burglary",))  # G1 is not the question here
 
-    print(f"coverage {100 * coverage:g}%, {len(periods)} backtest periods, {len(cells)} cells")
+    print(
+        f"coverage {100 * coverage:g}%, {len(arrays.periods)} backtest periods, {len(cells)} cells"
+    )
     print("| β | PAI | expected hits kept | " + " | ".join(GATES) + " |")
     print("|---|---|---|" + "---|" * len(GATES))
     base_hits = None
     for beta in BETAS:
         adjusted = scores * (1.0 + beta * share[5] + 0.5 * beta * share[4])
+        gates = gates_of_ranking(
+            adjusted, arrays, setup, coverage=coverage, gates=GATES, expected=scores
+        )
         flagged = flag_top_area(adjusted, areas_km2=area, cell_ids=cell_ids, coverage=coverage)
-        gates = run_audit(
-            flagged, y, scores, cells, config=config, target=target, granularity=granularity
-        ).to_dict()["gates"]
-        pooled_pai = pai(y, adjusted, areas_km2=area, cell_ids=cell_ids, coverage=coverage).pooled
+        pooled = pai(
+            arrays.y, adjusted, areas_km2=area, cell_ids=cell_ids, coverage=coverage
+        ).pooled
         expected_hits = float((scores * flagged).sum())
         base_hits = base_hits or expected_hits
-        cells_text = " | ".join(f"{gates[g]['status']} {gates[g]['value']:.2f}" for g in GATES)
-        print(f"| {beta:g} | {pooled_pai:.2f} | {expected_hits / base_hits:.1%} | {cells_text} |")
+        cells_text = " | ".join(f"{gates[g].status} {gates[g].value:.2f}" for g in GATES)
+        print(f"| {beta:g} | {pooled:.2f} | {expected_hits / base_hits:.1%} | {cells_text} |")
     return 0
 
 

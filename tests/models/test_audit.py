@@ -9,26 +9,35 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from audit_inputs import make_metrics
 from pydantic import ValidationError
 
+from beatwise.artefacts import ArtefactError
+from beatwise.artefacts.metrics import BacktestMetrics, Lift
 from models.audit import (
     AttributeSpec,
     AuditConfig,
     AuditOverride,
     AuditResult,
     GranularityCheck,
-    LiftEstimate,
     StratumSpec,
     TargetDefinition,
     check_documentation,
     classify_against_band,
     run_audit,
 )
-from models.report import ReportContext, render_bias_report, render_model_card
+from models.report import (
+    DataQualitySummary,
+    ReportContext,
+    render_bias_report,
+    render_model_card,
+)
 
 TARGET = TargetDefinition(target_types=("burglary", "robbery"))
 GRAIN_OK = GranularityCheck(published_resolution=8, max_resolution=8, event_level_rows=False)
-LIFT_OK = {"estimate": 1.2, "ci_low": 1.1, "ci_high": 1.3, "baseline": "b4_all_history"}
+LIFT_OK = Lift(estimate=1.2, ci_low=1.1, ci_high=1.3, baseline="b4_all_history")
+METRICS = make_metrics()
+NO_QUALITY = DataQualitySummary()
 
 
 def _context() -> ReportContext:
@@ -45,11 +54,16 @@ def _context() -> ReportContext:
     )
 
 
+def _documents(result: AuditResult) -> tuple[str, str]:
+    report = result.to_report()
+    metrics = make_metrics(coverage=report.coverage)
+    html = render_bias_report(report, metrics=metrics, data_quality=NO_QUALITY, context=_context())
+    return html, render_model_card(report, metrics=metrics, context=_context())
+
+
 def _documented(result: AuditResult) -> AuditResult:
     """Render the report and card from the result and let G10 judge them."""
-    d = result.to_dict()
-    html = render_bias_report(d, metrics={}, data_quality={}, context=_context())
-    card = render_model_card(d, metrics={}, context=_context())
+    html, card = _documents(result)
     return result.with_documentation(report_html=html, model_card_md=card, model_version="v-test")
 
 
@@ -107,7 +121,7 @@ def _run_toy(config: AuditConfig, **kw: object) -> AuditResult:
 
 
 def test_toy_group_figures_match_hand_computation() -> None:
-    d = _run_toy(_toy_config()).to_dict()
+    d = _run_toy(_toy_config()).to_report().to_json()
     block = d["groups"]["grp"]
     assert block["reference"] == "b"
     a, b = block["groups"]["a"], block["groups"]["b"]
@@ -133,8 +147,8 @@ def test_toy_group_figures_match_hand_computation() -> None:
     assert gates["G3"]["status"] in {"FAIL", "REVIEW"}
 
 
-def test_to_dict_is_json_serialisable_without_nan() -> None:
-    d = _run_toy(_toy_config()).to_dict()
+def test_audit_json_is_strict_json_without_nan() -> None:
+    d = _run_toy(_toy_config()).to_report().to_json()
     text = json.dumps(d, allow_nan=False)
     assert '"publishable": false' in text
     for gate in d["gates"].values():
@@ -143,7 +157,7 @@ def test_to_dict_is_json_serialisable_without_nan() -> None:
 
 
 def test_same_seed_same_result() -> None:
-    assert _run_toy(_toy_config(seed=7)).to_dict() == _run_toy(_toy_config(seed=7)).to_dict()
+    assert _run_toy(_toy_config(seed=7)).to_report() == _run_toy(_toy_config(seed=7)).to_report()
 
 
 # --------------------------------------------------------------------------------------------
@@ -212,7 +226,7 @@ def test_fair_forecast_passes_and_is_publishable() -> None:
     assert result.gates["G10"].status == "NOT CHECKED"
     assert not result.publishable  # documentation not yet checked
     result = _documented(result)
-    d = result.to_dict()
+    d = result.to_report().to_json()
     for gid in ("G1", "G3", "G5", "G6", "G8", "G9", "G10"):
         assert d["gates"][gid]["status"] == "PASS", (gid, d["gates"][gid]["explanation"])
     # A ratio of two small false-flag rates is noisy; a fair forecast may need review, not fail.
@@ -227,7 +241,7 @@ def test_biased_forecast_fails_and_blocks_publication() -> None:
     share = cells["res_minority"].to_numpy() / cells["residents"].to_numpy()
     scores = np.tile(lam * (1 + 6 * share), (y.shape[0], 1))  # inflated where minorities live
     result = _documented(_run_city(scores, y, cells, config))
-    d = result.to_dict()
+    d = result.to_report().to_json()
     assert d["gates"]["G3"]["status"] == "FAIL" or d["gates"]["G6"]["status"] == "FAIL"
     assert d["gates"]["G6"]["status"] == "FAIL"
     assert d["publishable"] is False
@@ -242,7 +256,7 @@ def test_tiny_group_is_insufficient_data_and_blocks() -> None:
     lam, y, cells, config = _city(tiny_group=True)
     scores = np.tile(lam, (y.shape[0], 1))
     result = _documented(_run_city(scores, y, cells, config))
-    d = result.to_dict()
+    d = result.to_report().to_json()
     entry = d["gates"]["G3"]["by_group"]["tiny_attr"]["tiny"]
     assert entry["status"] == "INSUFFICIENT DATA"
     assert "1,000 residents" in entry["note"]
@@ -262,14 +276,16 @@ def test_toy_with_default_thresholds_is_insufficient() -> None:
         assert result.gates[gid].status == "INSUFFICIENT DATA"
     assert result.gates["G6"].status == "INSUFFICIENT DATA"  # no strata configured
     assert not result.publishable
-    reason = result.to_dict()["groups"]["grp"]["groups"]["a"]["insufficient_reason"]
+    reason = result.to_report().to_json()["groups"]["grp"]["groups"]["a"]["insufficient_reason"]
     assert reason.startswith("2.5 flagged cell-weeks, 30 needed")
 
 
 def test_monthly_audit_says_cell_months_and_records_the_period() -> None:
     # The same arrays read as two backtest months: the figures are the same, the words are not.
-    weekly = _run_toy(_toy_config(min_flagged_cell_periods=30)).to_dict()
-    monthly = _run_toy(_toy_config(min_flagged_cell_periods=30), period="month").to_dict()
+    weekly = _run_toy(_toy_config(min_flagged_cell_periods=30)).to_report().to_json()
+    monthly = (
+        _run_toy(_toy_config(min_flagged_cell_periods=30), period="month").to_report().to_json()
+    )
     assert monthly["period"] == "month" and monthly["n_periods"] == 2
     a = monthly["groups"]["grp"]["groups"]["a"]
     assert a["insufficient_reason"] == "2.5 flagged cell-months, 30 needed"
@@ -307,30 +323,53 @@ def test_classify_against_band(value, lo, hi, band, expected) -> None:
 @pytest.mark.parametrize(
     ("lift", "expected"),
     [
-        ({"estimate": 1.10, "ci_low": 1.02, "ci_high": 1.2}, "PASS"),
-        ({"estimate": 0.95, "ci_low": 0.90, "ci_high": 1.03}, "REVIEW"),
-        ({"estimate": 0.90, "ci": [0.85, 0.97]}, "FAIL"),
-        ({"estimate": 0.90, "ci_low": None, "ci_high": None}, "FAIL"),
-        (
-            {"estimate": None, "ci_low": None, "ci_high": None, "baseline": "b1"},
-            "INSUFFICIENT DATA",
-        ),
+        ((1.10, 1.02, 1.2), "PASS"),
+        ((0.95, 0.90, 1.03), "REVIEW"),
+        ((0.90, 0.85, 0.97), "FAIL"),
+        ((0.90, None, None), "FAIL"),  # no interval cannot rescue a low lift
+        ((None, None, None), "INSUFFICIENT DATA"),
         (None, "INSUFFICIENT DATA"),
     ],
 )
 def test_lift_gate_review_vs_fail(lift, expected) -> None:
+    if lift is not None:
+        lift = Lift(baseline="b1", estimate=lift[0], ci_low=lift[1], ci_high=lift[2])
     result = _run_toy(_toy_config(), lift=lift)
     assert result.gates["G8"].status == expected
     assert ("G8" in result.blocking_gates) == (expected in {"FAIL", "INSUFFICIENT DATA"})
 
 
-def test_lift_from_metrics_dict() -> None:
-    lift = LiftEstimate.from_metrics({"lift_pai_at_5pct": {"value": 1.1, "ci": [1.0, 1.2]}})
-    assert (lift.estimate, lift.ci_low, lift.ci_high) == (1.1, 1.0, 1.2)
-    with pytest.raises(KeyError, match="lift_pai_at_5pct"):
-        LiftEstimate.from_metrics({})
-    with pytest.raises(ValueError, match="needs an estimate"):
-        LiftEstimate.from_metrics({"lift_pai_at_5pct": {"ci_low": 1.0}})
+def test_lift_is_read_typed_from_metrics_json(tmp_path) -> None:
+    path = tmp_path / "metrics.json"
+    METRICS.write(path)
+    lift = BacktestMetrics.read(path).lift
+    assert (lift.estimate, lift.ci_low, lift.ci_high, lift.baseline) == (
+        1.12,
+        1.04,
+        1.21,
+        "b4_all_history",
+    )
+    gate = _run_toy(_toy_config(), lift=lift).gates["G8"]
+    assert gate.status == "PASS" and "(b4_all_history)" in gate.explanation
+
+
+@pytest.mark.parametrize(
+    "misspelt",
+    [
+        {"value": 1.1, "ci": [1.0, 1.2], "baseline": "b4_all_history"},
+        {"point": 1.1, "ci_low": 1.0, "ci_high": 1.2, "baseline": "b4_all_history"},
+        {"estimate": 1.1, "ci_low": 1.0, "ci_high": 1.2, "best_baseline": "b4_all_history"},
+    ],
+)
+def test_a_misspelt_lift_is_refused_naming_the_file_and_key(tmp_path, misspelt) -> None:
+    # The lenient spellings no producer writes are gone: the file must match its definition.
+    path = tmp_path / "metrics.json"
+    raw = METRICS.to_json()
+    raw["lift_pai_at_5pct"] = misspelt
+    path.write_text(json.dumps(raw))
+    with pytest.raises(ArtefactError, match=r"metrics\.json: key 'lift\.") as err:
+        BacktestMetrics.read(path)
+    assert str(path) in str(err.value)
 
 
 # --------------------------------------------------------------------------------------------
@@ -379,13 +418,19 @@ def test_target_definition_refuses_unknown_types() -> None:
         (GranularityCheck(published_resolution=7, max_resolution=8, event_level_rows=True), "FAIL"),
         (
             GranularityCheck(
-                published_resolution=8, max_resolution=8, event_level_rows=False, min_count_shown=2
+                published_resolution=8,
+                max_resolution=8,
+                event_level_rows=False,
+                smallest_count_shown=2,
             ),
             "FAIL",
         ),
         (
             GranularityCheck(
-                published_resolution=8, max_resolution=8, event_level_rows=False, min_count_shown=3
+                published_resolution=8,
+                max_resolution=8,
+                event_level_rows=False,
+                smallest_count_shown=3,
             ),
             "PASS",
         ),
@@ -398,11 +443,46 @@ def test_granularity_gate(grain: GranularityCheck, expected: str) -> None:
         assert "finer than the allowed 8" in gate.explanation
 
 
+@pytest.mark.parametrize(
+    ("suppress_below", "shown", "expected"),
+    [(3, 3, "PASS"), (5, 4, "FAIL"), (5, 5, "PASS"), (5, None, "PASS"), (1, 1, "PASS")],
+)
+def test_granularity_gate_judges_publish_min_count_shown(
+    suppress_below: int, shown: int | None, expected: str
+) -> None:
+    # G9 judges the params' publish.min_count_shown, not a fixed 3, and its band says which.
+    grain = GranularityCheck(
+        published_resolution=8,
+        max_resolution=8,
+        event_level_rows=False,
+        smallest_count_shown=shown,
+        suppress_below=suppress_below,
+    )
+    gate = _run_toy(_toy_config(), granularity=grain).gates["G9"]
+    assert gate.status == expected
+    assert gate.band.endswith(f"counts < {suppress_below} suppressed")
+    check = gate.by_group["checks"]["small_counts"]
+    assert (check.value, check.band) == (shown, f"counts below {suppress_below} suppressed")
+    if expected == "FAIL":
+        assert f"a historical count of {shown} is shown unsuppressed" in gate.explanation
+
+
+def test_granularity_default_is_metrics_md_three() -> None:
+    assert (
+        GranularityCheck(
+            published_resolution=8, max_resolution=9, event_level_rows=False
+        ).suppress_below
+        == 3
+    )
+    with pytest.raises(ValidationError):
+        GranularityCheck(
+            published_resolution=8, max_resolution=9, event_level_rows=False, suppress_below=0
+        )
+
+
 def test_report_missing_a_section_trips_g10() -> None:
     result = _run_toy(_toy_config())
-    d = result.to_dict()
-    html = render_bias_report(d, metrics={}, data_quality={}, context=_context())
-    card = render_model_card(d, metrics={}, context=_context())
+    html, card = _documents(result)
     assert check_documentation(html, card, model_version="v-test").status == "PASS"
     broken = html.replace('id="feedback-loop-caveat"', 'id="something-else"')
     gate = check_documentation(broken, card)
@@ -433,7 +513,7 @@ def test_override_makes_publishable_and_is_recorded() -> None:
     plain = _documented(_run_toy(_toy_config(), target=target))
     assert not plain.publishable and "G1" in plain.blocking_gates
     result = _documented(_run_toy(_toy_config(), target=target, override=override))
-    d = result.to_dict()
+    d = result.to_report().to_json()
     assert d["publishable"] is True
     assert "G1" in d["blocking_gates"]  # the gates still say what they found
     applied = d["override_applied"]
@@ -515,8 +595,8 @@ def test_strata_spec_validates() -> None:
 
 
 def test_false_flag_ratio_of_two_zero_rates_is_parity() -> None:
-    from models.audit import _rate_ratio
+    from models.audit._arrays import rate_ratio
 
     np.testing.assert_allclose(
-        _rate_ratio([0.0, 0.0, 0.2, 0.3], [0.0, 0.1, 0.0, 0.2]), [1.0, 0.0, np.nan, 1.5]
+        rate_ratio([0.0, 0.0, 0.2, 0.3], [0.0, 0.1, 0.0, 0.2]), [1.0, 0.0, np.nan, 1.5]
     )

@@ -11,7 +11,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from audit_inputs import make_metrics
 
+from beatwise.artefacts.audit import AuditReport, CoverageSensitivity
 from models.audit import (
     AttributeSpec,
     AuditConfig,
@@ -28,36 +30,25 @@ from models.report import (
     FEEDBACK_LOOP_CAVEAT,
     REQUIRED_CARD_SECTIONS,
     REQUIRED_REPORT_SECTIONS,
+    DataQualitySummary,
     ReportContext,
     performance_rows,
     render_bias_report,
     render_model_card,
 )
 
-METRICS: dict[str, Any] = {
-    "hr_at_5pct": 0.31,
-    "pai_at_5pct": 6.2,
-    "pei_at_5pct": 0.71,
-    "lift_pai_at_5pct": {
-        "estimate": 1.12,
-        "ci_low": 1.04,
-        "ci_high": 1.21,
-        "baseline": "b4_all_history",
-    },
-    "baselines": {
-        "b1_last_week": {"hr_at_5pct": 0.2, "pai_at_5pct": 4.0, "pei_at_5pct": 0.45},
-        "b4_all_history": {"hr_at_5pct": 0.28, "pai_at_5pct": 5.5, "pei_at_5pct": 0.63},
-    },
-}
-DATA_QUALITY: dict[str, Any] = {
-    "rows_in": 120_000,
-    "rows_quarantined": 37,
-    "quarantined_by_reason": {"latitude_out_of_range": 30, "unknown_crime_type": 7},
-    "quarantined_by_source_and_reason": {
-        "2024-01-street.csv": {"latitude_out_of_range": 30},
-        "2024-02-street.csv": {"unknown_crime_type": 7},
-    },
-}
+METRICS = make_metrics()
+DATA_QUALITY = DataQualitySummary.from_dict(
+    {
+        "rows_in": 120_000,
+        "rows_quarantined": 37,
+        "quarantined_by_reason": {"latitude_out_of_range": 30, "unknown_crime_type": 7},
+        "quarantined_by_source_and_reason": {
+            "2024-01-street.csv": {"latitude_out_of_range": 30},
+            "2024-02-street.csv": {"unknown_crime_type": 7},
+        },
+    }
+)
 VOID = {"meta", "img", "br", "hr", "input", "link", "col", "area", "base", "source", "wbr"}
 
 
@@ -131,14 +122,19 @@ def _audit_result(
         granularity=GranularityCheck(
             published_resolution=8, max_resolution=8, event_level_rows=False
         ),
-        lift=METRICS["lift_pai_at_5pct"],
+        lift=METRICS.lift,
         override=override,
         period=period,  # type: ignore[arg-type]
     )
 
 
-def _audit(*, override: AuditOverride | None = None, drugs: bool = False) -> dict[str, Any]:
-    return _audit_result(override=override, drugs=drugs).to_dict()
+def _audit(*, override: AuditOverride | None = None, drugs: bool = False) -> AuditReport:
+    return _audit_result(override=override, drugs=drugs).to_report()
+
+
+def _with(audit: AuditReport, **fields: Any) -> AuditReport:
+    """The audit with ``fields`` added, validated as audit.json is."""
+    return AuditReport.model_validate({**audit.model_dump(), **fields})
 
 
 def _cell_map() -> pd.DataFrame:
@@ -146,7 +142,7 @@ def _cell_map() -> pd.DataFrame:
     return pd.DataFrame({"lon": cells["lon"], "lat": cells["lat"], "flag_share": flagged.mean(0)})
 
 
-def _render(audit: dict[str, Any], **kw: Any) -> str:
+def _render(audit: AuditReport, **kw: Any) -> str:
     args: dict[str, Any] = {
         "metrics": METRICS,
         "data_quality": DATA_QUALITY,
@@ -191,11 +187,11 @@ def _parse(html: str) -> _Checker:
 
 
 @pytest.fixture(scope="module")
-def audit() -> dict[str, Any]:
+def audit() -> AuditReport:
     return _audit()
 
 
-def test_report_has_every_required_section_and_parses(audit: dict[str, Any]) -> None:
+def test_report_has_every_required_section_and_parses(audit: AuditReport) -> None:
     html = _render(audit)
     checker = _parse(html)
     assert checker.errors == [] and checker.stack == []
@@ -205,7 +201,7 @@ def test_report_has_every_required_section_and_parses(audit: dict[str, Any]) -> 
     assert html.startswith("<!DOCTYPE html>")
 
 
-def test_report_is_self_contained(audit: dict[str, Any]) -> None:
+def test_report_is_self_contained(audit: AuditReport) -> None:
     html = _render(audit)
     urls = _parse(html).urls
     assert urls and all(u.startswith("data:image/png;base64,") for u in urls)
@@ -214,7 +210,7 @@ def test_report_is_self_contained(audit: dict[str, Any]) -> None:
     assert "<script" not in html and "<link" not in html
 
 
-def test_report_carries_caveats_and_scope(audit: dict[str, Any]) -> None:
+def test_report_carries_caveats_and_scope(audit: AuditReport) -> None:
     html = unescape(_render(audit))
     assert FEEDBACK_LOOP_CAVEAT in html
     assert ECOLOGICAL_CAVEAT in html
@@ -224,7 +220,7 @@ def test_report_carries_caveats_and_scope(audit: dict[str, Any]) -> None:
     assert "unbiased" not in html.lower() and "debiased" not in html.lower()
 
 
-def test_report_shows_gates_with_colour_and_text(audit: dict[str, Any]) -> None:
+def test_report_shows_gates_with_colour_and_text(audit: AuditReport) -> None:
     html = _render(audit)
     for gid in ("G1", "G5", "G10"):
         assert f'id="gate-{gid}"' in html
@@ -232,7 +228,7 @@ def test_report_shows_gates_with_colour_and_text(audit: dict[str, Any]) -> None:
     assert '<span class="status status-not-checked">NOT CHECKED</span>' in html
 
 
-def test_report_shows_target_performance_and_data_quality(audit: dict[str, Any]) -> None:
+def test_report_shows_target_performance_and_data_quality(audit: AuditReport) -> None:
     html = _render(audit)
     assert "Burglary, Robbery" in html
     assert "Drugs, Possession of weapons, Public order, Anti-social behaviour" in html
@@ -256,14 +252,14 @@ def test_override_notice_is_printed() -> None:
         gates=("G1",),
     )
     result = _audit_result(override=override, drugs=True)
-    draft = result.to_dict()
+    draft = result.to_report()
     result = result.with_documentation(
         report_html=_render(draft),
         model_card_md=render_model_card(draft, metrics=METRICS, context=_context()),
         model_version="v1.2.3",
     )
-    final = result.to_dict()
-    assert final["publishable"] is True and final["override_applied"] is not None
+    final = result.to_report()
+    assert final.publishable is True and final.override_applied is not None
     html = _render(final)
     section = html.split('id="override"')[1].split("</section>")[0]
     assert "Toy City Ethics Board" in section and "2025-01-10" in section
@@ -273,26 +269,28 @@ def test_override_notice_is_printed() -> None:
     assert "publishable by override" in card and "Toy City Ethics Board" in card
 
 
-def test_output_is_deterministic(audit: dict[str, Any]) -> None:
+def test_output_is_deterministic(audit: AuditReport) -> None:
     assert _render(audit) == _render(audit)
     card = render_model_card(audit, metrics=METRICS, context=_context())
     assert card == render_model_card(audit, metrics=METRICS, context=_context())
 
 
-def test_text_is_escaped(audit: dict[str, Any]) -> None:
+def test_text_is_escaped(audit: AuditReport) -> None:
     html = _render(audit, context=_context(study_area="<script>alert(1)</script>"))
     assert "<script>" not in html and "&lt;script&gt;" in html
 
 
-def test_report_without_map_or_metrics_still_has_sections(audit: dict[str, Any]) -> None:
-    html = render_bias_report(audit, metrics={}, data_quality={}, context=_context())
+def test_report_without_map_or_data_quality_still_has_sections(audit: AuditReport) -> None:
+    html = render_bias_report(
+        audit, metrics=METRICS, data_quality=DataQualitySummary(), context=_context()
+    )
     ids = _parse(html).ids
     assert all(s in ids for s in REQUIRED_REPORT_SECTIONS)
     assert "No cell map was supplied" in html
     assert "No data-quality summary was supplied." in html
 
 
-def test_model_card_has_every_section(audit: dict[str, Any]) -> None:
+def test_model_card_has_every_section(audit: AuditReport) -> None:
     card = render_model_card(audit, metrics=METRICS, context=_context())
     headings = re.findall(r"^## (.+)$", card, flags=re.MULTILINE)
     assert headings == list(REQUIRED_CARD_SECTIONS)
@@ -302,7 +300,7 @@ def test_model_card_has_every_section(audit: dict[str, Any]) -> None:
     assert FEEDBACK_LOOP_CAVEAT in card
 
 
-def test_documentation_gate_on_rendered_documents(audit: dict[str, Any]) -> None:
+def test_documentation_gate_on_rendered_documents(audit: AuditReport) -> None:
     html = _render(audit)
     card = render_model_card(audit, metrics=METRICS, context=_context())
     assert check_documentation(html, card, model_version="v1.2.3").status == "PASS"
@@ -312,17 +310,19 @@ def test_documentation_gate_on_rendered_documents(audit: dict[str, Any]) -> None
         assert gate.status == "FAIL" and section in gate.explanation
 
 
-def test_performance_rows_read_the_metrics_layout() -> None:
+def test_performance_rows_read_the_typed_metrics() -> None:
     rows = performance_rows(METRICS, coverage=0.05)
     assert [r["name"] for r in rows] == ["model", "b1_last_week", "b4_all_history"]
     assert rows[0]["pai"] == pytest.approx(6.2)
-    assert rows[2]["lift"]["estimate"] == pytest.approx(1.12)
+    assert rows[2]["lift"].estimate == pytest.approx(1.12)  # the one lift: over the best
     assert rows[1]["lift"] is None
-    nested = {"model": {"pai_at_0p5pct": {"estimate": 9.0}}}
-    assert performance_rows(nested, coverage=0.005)[0]["pai"] == pytest.approx(9.0)
+    half = make_metrics(coverage=0.005)
+    assert performance_rows(half, coverage=0.005)[0]["hit_rate"] == pytest.approx(0.31)
+    with pytest.raises(ValueError, match=r"no figures at the audited coverage 0\.1"):
+        performance_rows(METRICS, coverage=0.1)
 
 
-def test_cell_map_needs_its_columns(audit: dict[str, Any]) -> None:
+def test_cell_map_needs_its_columns(audit: AuditReport) -> None:
     with pytest.raises(ValueError, match="cell_map must have columns lon, lat, flag_share"):
         _render(audit, cell_map=pd.DataFrame({"x": [1.0]}))
 
@@ -330,40 +330,33 @@ def test_cell_map_needs_its_columns(audit: dict[str, Any]) -> None:
 def test_counterfactual_table_only_when_the_truth_is_known() -> None:
     audit = _audit()
     assert 'id="counterfactuals"' not in _render(audit)  # real data: no truth, no table
-    gates = audit["gates"]
+    gates = audit.gates
     counterfactuals = {
         "true risk": {g: {"status": "FAIL", "value": 0.46} for g in ("G2", "G3")},
     }
-    html = _render(
-        {**audit, "counterfactuals": counterfactuals, "counterfactual_gates": ["G2", "G3"]}
-    )
+    html = _render(_with(audit, counterfactuals=counterfactuals, counterfactual_gates=["G2", "G3"]))
     section = html[html.index('id="counterfactuals"') :]
     section = section[: section.index("</table>")]
     assert "true risk" in section and "0.46" in section
-    assert gates["G3"]["title"] in section
+    assert gates["G3"].title in section
 
 
-def _sensitivity(audit: dict[str, Any]) -> dict[str, Any]:
-    """A coverage table as pipelines.audit writes it: the model at 5% and 10%, truth at both."""
+def _sensitivity(audit: AuditReport) -> AuditReport:
+    """A coverage table as the audit writes it: the model at 5% and 10%, truth at both."""
     cell = {"G2": {"status": "REVIEW", "value": 0.38}, "G3": {"status": "FAIL", "value": 0.46}}
     wide = {"G2": {"status": "PASS", "value": 0.91}, "G3": {"status": "FAIL", "value": 0.41}}
-    return {
-        **audit,
-        "coverage_sensitivity": {
-            "coverages": [audit["coverage"], 0.1],
-            "gates": ["G2", "G3"],
-            "rankings": {
-                "this model": {"5": cell, "10": wide},
-                "true risk": {"5": cell, "10": wide},
-            },
-        },
-    }
+    table = CoverageSensitivity(
+        coverages=(audit.coverage, 0.1),
+        gates=("G2", "G3"),
+        rankings={"this model": {"5": cell, "10": wide}, "true risk": {"5": cell, "10": wide}},
+    )
+    return _with(audit, coverage_sensitivity=table)
 
 
-def test_coverage_table_rows_mark_the_operational_coverage(audit: dict[str, Any]) -> None:
+def test_coverage_table_rows_mark_the_operational_coverage(audit: AuditReport) -> None:
     from models.report import coverage_sensitivity_rows
 
-    assert audit["coverage"] == pytest.approx(0.05)
+    assert audit.coverage == pytest.approx(0.05)
     assert coverage_sensitivity_rows(audit) == []  # no table in the audit: no rows
     rows = coverage_sensitivity_rows(_sensitivity(audit))
     assert [(r["coverage"], r["ranking"], r["operational"]) for r in rows] == [
@@ -372,10 +365,10 @@ def test_coverage_table_rows_mark_the_operational_coverage(audit: dict[str, Any]
         (0.1, "this model", False),
         (0.1, "true risk", False),
     ]
-    assert [g["value"] for g in rows[2]["gates"]] == [0.91, 0.41]
+    assert [g.value for g in rows[2]["gates"]] == [0.91, 0.41]
 
 
-def test_coverage_table_in_the_report(audit: dict[str, Any]) -> None:
+def test_coverage_table_in_the_report(audit: AuditReport) -> None:
     assert 'id="coverage-sensitivity"' not in _render(audit)
     html = _render(_sensitivity(audit))
     checker = _parse(html)
@@ -385,11 +378,12 @@ def test_coverage_table_in_the_report(audit: dict[str, Any]) -> None:
     assert section.count("<tr") == 5  # header and four rows
     bold = [line for line in section.splitlines() if "font-weight:bold" in line]
     assert len(bold) == 2 and all("5.0%" in line for line in bold)
-    assert "10.0%" in section and "0.91" in section and audit["gates"]["G3"]["title"] in section
+    assert "10.0%" in section and "0.91" in section and audit.gates["G3"].title in section
 
 
 def test_data_quality_tables_from_the_ingest_summary() -> None:
-    from models.report import MAX_FILES_LISTED, _data_quality_tables
+    from models.report import MAX_FILES_LISTED
+    from models.report._quality import _data_quality_tables
 
     files = {
         f"2016-{m:02d}/f{m}.json": {
@@ -462,7 +456,7 @@ def test_data_quality_tables_from_the_ingest_summary() -> None:
 
 
 def test_data_quality_with_nothing_quarantined_says_so() -> None:
-    from models.report import _data_quality_tables
+    from models.report._quality import _data_quality_tables
 
     tables = {t["title"]: t for t in _data_quality_tables({"rows_read": 5, "by_reason": {}})}
     assert tables["Rows quarantined, by reason"]["rows"][0][:2] == [
@@ -472,19 +466,14 @@ def test_data_quality_with_nothing_quarantined_says_so() -> None:
 
 
 def test_monthly_documents_say_month() -> None:
-    audit = _audit_result(period="month").to_dict()
+    audit = _audit_result(period="month").to_report()
     context = _context(
         period="month",
         backtest_period="2024-01-01 to 2024-12-01 (12 months)",
         evaluation_data="rolling-origin backtest: each month forecast by a model trained on "
         "earlier months only (refit every 3 months)",
     )
-    metrics = {
-        **METRICS,
-        "baselines": {
-            k.replace("last_week", "last_month"): v for k, v in METRICS["baselines"].items()
-        },
-    }
+    metrics = make_metrics(last_week="b1_last_month", period="month")
     html = _render(audit, context=context, metrics=metrics)
     card = render_model_card(audit, metrics=metrics, context=context)
     assert "in the coming month" in html and "Each month's forecast" in html
@@ -500,3 +489,42 @@ def test_monthly_documents_say_month() -> None:
     weekly_card = render_model_card(_audit(), metrics=METRICS, context=_context())
     assert weekly_card.startswith("# Model card: weekly crime-risk forecast")
     assert "per H3 cell and ISO week" in weekly_card
+
+
+def _img(html: str, figure_id: str) -> str:
+    section = html[html.index(f'id="{figure_id}"') :]
+    start = section.index('src="') + len('src="')
+    return section[start : section.index('"', start)]
+
+
+def test_calibration_band_reaches_the_chart(audit: AuditReport) -> None:
+    # audit.calibration_band is what the chart shades (it used to be fixed at the default).
+    default = _render(audit)
+    assert _render(audit, calibration_band=(0.9, 1.1)) == default
+    wide = _render(audit, calibration_band=(0.5, 1.5))
+    assert _img(wide, "chart-calibration") != _img(default, "chart-calibration")
+    assert _img(wide, "chart-coverage") == _img(default, "chart-coverage")
+
+
+def test_interval_chart_is_one_helper_for_bars_and_dots() -> None:
+    from models.report import IntervalPanel, interval_chart
+
+    panel = IntervalPanel(
+        title="t", labels=["a", "b"], values=[0.5, None], intervals=[(0.4, 0.6), (None, None)]
+    )
+    bars = interval_chart([panel], style="bar", ylabel="share")
+    dots = interval_chart([panel], style="dot", ylabel="O/E", band=(0.9, 1.1))
+    assert bars != dots and bars == interval_chart([panel], style="bar", ylabel="share")
+
+
+def test_data_quality_summary_is_read_from_one_place(tmp_path) -> None:
+    from models.report import read_data_quality
+
+    path = tmp_path / "data_quality.json"
+    path.write_text('{"rows_read": 10, "rows_accepted": 9, "accepted_by_type": {"burglary": 9}}')
+    summary = read_data_quality(path)
+    assert (summary.rows_read, summary.rows_accepted) == (10, 9)
+    assert summary.accepted_by_type == {"burglary": 9}
+    assert summary.date_min is None and summary.tables[0]["title"] == "Summary"
+    with pytest.raises(FileNotFoundError, match=r"absent\.json"):
+        read_data_quality(tmp_path / "absent.json")

@@ -1,0 +1,328 @@
+"""``reports/audit.json``: the bias audit's verdict, written by ``audit`` and read by ``publish``.
+
+The audit stage (``models.audit``) judges gates G1-G10 and writes this file through
+:class:`AuditReport`; the bias report and the model card (``models.report``) render from the same
+object, and ``publish`` asks it :meth:`AuditReport.check_publishable` and
+:attr:`AuditReport.status`. The file's layout is the audit's result (gates, figures by group and
+stratum, the decision) plus, on synthetic data, ``counterfactuals`` (gates for the true risk's and
+the best baseline's flags) and ``coverage_sensitivity`` (gates at other coverages).
+
+A figure is a finite number or null: NaN (a ratio of nothing) and numpy scalars are normalised on
+the way in by :func:`beatwise.io.json_safe`, so the object in memory equals the file read back.
+How the gates are judged is not defined here (that is ``models.audit``); this is what they wrote.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from beatwise.artefacts._base import Artefact
+from beatwise.artefacts.manifest import AuditStatus
+from beatwise.artefacts.metrics import coverage_label
+from beatwise.io import json_safe
+from beatwise.period import Period
+
+GateStatus = Literal["PASS", "REVIEW", "FAIL", "INSUFFICIENT DATA", "NOT CHECKED"]
+GateKind = Literal["hard", "soft"]
+
+#: a figure: a finite float, or None where it is undefined (NaN and numpy scalars normalised)
+Figure = Annotated[float | None, BeforeValidator(json_safe)]
+#: a 95% interval ``[low, high]``; either end None where undefined
+Interval = tuple[Figure, Figure]
+#: the value of one check: a ratio, a count, a resolution or a yes/no, as the gate judged it
+CheckValue = Annotated[bool | int | float | None, BeforeValidator(json_safe)]
+
+
+class PublicationBlockedError(RuntimeError):
+    """The audit does not allow publication."""
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class BandCheck(_Record):
+    """One comparison behind a gate (a group, a stratum, a crime type) against its band."""
+
+    value: CheckValue
+    ci_low: Figure
+    ci_high: Figure
+    status: GateStatus
+    band: str
+    note: str
+
+
+class Check(_Record):
+    """One comparison without an interval (G9's granularity checks, G10's documents)."""
+
+    value: CheckValue
+    status: GateStatus
+    band: str
+    note: str
+
+    @property
+    def ci_low(self) -> None:
+        """No interval: an exact check."""
+        return None
+
+    @property
+    def ci_high(self) -> None:
+        """No interval: an exact check."""
+        return None
+
+
+class Gate(_Record):
+    """One gate's outcome; ``value`` and ``ci_*`` belong to the comparison named in ``deciding``."""
+
+    status: GateStatus
+    value: Figure
+    ci_low: Figure
+    ci_high: Figure
+    band: str
+    kind: GateKind
+    #: the gate's name, and what it checks in words an ethics board reads without code
+    title: str
+    checks: str
+    explanation: str
+    deciding: str | None
+    #: section (attribute, stratum spec, ...) -> label -> the comparison
+    by_group: dict[str, dict[str, BandCheck | Check]]
+
+
+class GroupFigures(_Record):
+    """One group of residents: its figures over the backtest at the operational coverage."""
+
+    #: the ``res_<group>`` column of cells.parquet
+    column: str
+    residents: float
+    population_share: Figure
+    flagged_cell_periods: float
+    exposure: Figure
+    exposure_ci: Interval
+    exposure_share: Figure
+    exposure_ratio: Figure
+    victimisation: Figure
+    victimisation_coverage: Figure
+    victimisation_coverage_ci: Interval
+    recall: Figure
+    recall_ratio: Figure
+    burden_benefit_ratio: Figure
+    false_flag_rate: Figure
+    false_flag_rate_ci: Interval
+    false_flag_ratio: Figure
+    observed_expected: Figure
+    observed_expected_ci: Interval
+    pai: Figure
+    pai_ci: Interval
+    sufficient: bool
+    insufficient_reason: str | None
+
+
+class AttributeFigures(_Record):
+    """The groups of one sensitive attribute and the group each ratio is taken against."""
+
+    reference: str
+    groups: dict[str, GroupFigures]
+
+
+class StratumFigures(_Record):
+    """One stratum of cells (an equal-count quantile bin of a cell attribute; Q1 = lowest)."""
+
+    lower: Figure
+    upper: Figure
+    n_cells: int = Field(ge=0)
+    residents: float
+    flagged_cell_periods: float
+    exposure: Figure
+    observed_expected: Figure
+    observed_expected_ci: Interval
+    hit_rate: Figure
+    pai: Figure
+    pai_ci: Interval
+    insufficient_reason: str | None
+    insufficient_for_pai: str | None
+
+
+class StrataFigures(_Record):
+    """The strata of one cell attribute."""
+
+    column: str
+    strata: dict[str, StratumFigures]
+
+
+class OverrideRecord(_Record):
+    """The recorded override of params (``publish.override``), as the documents print it."""
+
+    approving_body: str
+    date: dt.date
+    reason: str
+
+
+class OverrideApplied(_Record):
+    """The override and the blocking gates it lifts, when it lifts them."""
+
+    approving_body: str
+    date: dt.date
+    reason: str
+    approved_gates: tuple[str, ...]
+    overridden_gates: tuple[str, ...]
+    text: str
+
+
+class AuditSettings(_Record):
+    """The bootstrap, the sufficiency thresholds and the target the audit was run with."""
+
+    n_boot: int
+    seed: int
+    block_len: int
+    min_flagged_cell_periods: float
+    min_residents: float
+    target_types: tuple[str, ...]
+    police_activity_reasons: dict[str, str]
+
+
+class Caveats(_Record):
+    """The caveats every bias report and model card carry."""
+
+    feedback_loop: str
+    ecological: str
+
+
+class GateVerdict(_Record):
+    """A gate's status and value for another ranking or coverage (no interval, no text)."""
+
+    status: GateStatus
+    value: Figure
+
+
+class CoverageSensitivity(_Record):
+    """The coverage-dependent gates at other coverages, for the model and (synthetic) the truth.
+
+    ``rankings`` maps a ranking's label to coverage labels (``"5"`` for 5%, ``"0p5"`` for 0.5%;
+    :func:`beatwise.artefacts.metrics.coverage_label`) to gate ids to verdicts.
+    """
+
+    coverages: tuple[float, ...]
+    gates: tuple[str, ...]
+    rankings: dict[str, dict[str, dict[str, GateVerdict]]]
+
+    @model_validator(mode="after")
+    def _complete(self) -> Self:
+        labels = {coverage_label(k) for k in self.coverages}
+        for ranking, by_coverage in self.rankings.items():
+            if set(by_coverage) != labels:
+                raise ValueError(
+                    f"coverage_sensitivity ranking {ranking!r} must have the coverages "
+                    f"{sorted(labels)}. Got {sorted(by_coverage)}"
+                )
+            for label, gates in by_coverage.items():
+                if set(gates) != set(self.gates):
+                    raise ValueError(
+                        f"coverage_sensitivity ranking {ranking!r} at {label}% must have the "
+                        f"gates {list(self.gates)}. Got {sorted(gates)}"
+                    )
+        return self
+
+    def at(self, ranking: str, coverage: float) -> dict[str, GateVerdict]:
+        """The verdicts of ``ranking`` at ``coverage`` (a share of the area)."""
+        return self.rankings[ranking][coverage_label(coverage)]
+
+
+#: keys of the file that are absent, not null, when the audit has nothing to say there
+_OPTIONAL_KEYS: tuple[str, ...] = (
+    "counterfactuals",
+    "counterfactual_gates",
+    "coverage_sensitivity",
+)
+
+
+class AuditReport(Artefact):
+    """The bias audit of one model version: gates, figures by group and stratum, the decision."""
+
+    publishable: bool
+    #: the operational coverage audited (share of the study area flagged each period)
+    coverage: float = Field(gt=0.0, le=1.0)
+    #: the share of the area the flagged cells actually covered, averaged over periods
+    realised_area_share: Figure
+    period: Period
+    n_periods: int = Field(ge=1)
+    n_cells: int = Field(ge=1)
+    gates: dict[str, Gate]
+    #: hard gates whose status blocks publication (FAIL, INSUFFICIENT DATA, NOT CHECKED)
+    blocking_gates: tuple[str, ...]
+    #: gates a person should look at (any REVIEW; soft gates without enough data)
+    review_gates: tuple[str, ...]
+    groups: dict[str, AttributeFigures]
+    strata: dict[str, StrataFigures]
+    override: OverrideRecord | None
+    override_applied: OverrideApplied | None
+    settings: AuditSettings
+    caveats: Caveats
+    #: synthetic data only: ranking label -> gate -> verdict, for ``counterfactual_gates``
+    counterfactuals: dict[str, dict[str, GateVerdict]] | None = None
+    counterfactual_gates: tuple[str, ...] | None = None
+    coverage_sensitivity: CoverageSensitivity | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        unknown = sorted(set(self.blocking_gates + self.review_gates) - set(self.gates))
+        if unknown:
+            raise ValueError(f"blocking_gates and review_gates name unknown gates {unknown}")
+        for gid in self.blocking_gates:
+            gate = self.gates[gid]
+            if gate.kind != "hard" or gate.status in ("PASS", "REVIEW"):
+                raise ValueError(f"blocking gate {gid} is {gate.kind} and {gate.status}")
+        if self.publishable != (not self.blocking_gates or self.override_applied is not None):
+            raise ValueError(
+                f"publishable is {self.publishable} but the blocking gates are "
+                f"{list(self.blocking_gates)} and the override applied is {self.override_applied}"
+            )
+        if (self.counterfactuals is None) != (self.counterfactual_gates is None):
+            raise ValueError("counterfactuals and counterfactual_gates come together")
+        for label, gates in (self.counterfactuals or {}).items():
+            if set(gates) != set(self.counterfactual_gates or ()):
+                raise ValueError(
+                    f"counterfactual {label!r} must have the gates "
+                    f"{list(self.counterfactual_gates or ())}. Got {sorted(gates)}"
+                )
+        return self
+
+    def to_json(self) -> dict[str, Any]:
+        """The file's object; ``counterfactuals`` and the coverage table only when present."""
+        out = self.model_dump(mode="json")
+        for key in _OPTIONAL_KEYS:
+            if out[key] is None:
+                del out[key]
+        return out
+
+    @property
+    def status(self) -> AuditStatus:
+        """One word for planners: ``pass``, ``pass with review``, or ``override``."""
+        if self.override_applied is not None:
+            return "override"
+        if any(gate.status == "REVIEW" for gate in self.gates.values()):
+            return "pass with review"
+        return "pass"
+
+    def check_publishable(self) -> None:
+        """Raise :class:`PublicationBlockedError` naming each blocking gate and its figure."""
+        if self.publishable:
+            return
+        lines = []
+        for name in self.blocking_gates or sorted(self.gates):
+            gate = self.gates[name]
+            if gate.status == "PASS":
+                continue
+            lines.append(
+                f"{name} {gate.status}: value {gate.value} "
+                f"(95% interval {gate.ci_low} to {gate.ci_high}; band {gate.band}). "
+                f"{gate.explanation}".strip()
+            )
+        raise PublicationBlockedError(
+            "Publication blocked by the bias audit; no forecast was written and the last "
+            "published forecast is unchanged.\n  "
+            + "\n  ".join(lines or ["audit.json says not publishable"])
+        )

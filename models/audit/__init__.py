@@ -1,0 +1,109 @@
+"""The bias audit: assess fairness-related harms of the flagged set against gates G1–G10.
+
+The audit follows ``METRICS.md`` ("Audit groups" and "Audit gates"). It takes the model's flagged
+set at the operational coverage over the backtest periods, the realised target counts and the
+model's expected counts, all as dense ``[week, cell]`` arrays with cells in the order of
+``cells.parquet``, and judges each gate. A "week" here is any forecast period: the rows are
+calendar months in monthly mode (``features.period``); ``period`` only changes the words of the
+texts and the ``period`` of ``audit.json``.
+
+* **PASS** – the point estimate is inside the band.
+* **REVIEW** – the point estimate is outside the band but its 95% block-bootstrap interval reaches
+  into it. A soft gate (G2, G7) never does worse than REVIEW.
+* **FAIL** – the whole interval is outside the band (or an exact gate is broken).
+* **INSUFFICIENT DATA** – a group or stratum the gate needs is too small to judge (fewer than
+  ``min_flagged_cell_periods`` flagged cell-periods or fewer than ``min_residents`` residents), or
+  an input the gate needs was not supplied. This is never a pass: on a hard gate it **blocks**
+  publication exactly like a FAIL, and only a recorded :class:`AuditOverride` lifts the block.
+* **NOT CHECKED** – G10 before :meth:`AuditResult.with_documentation` has looked at the rendered
+  documents. It blocks publication and cannot be overridden.
+
+The public face, by use:
+
+- the audit stage: :func:`audit_backtest` on :class:`BacktestArrays` with an :class:`AuditSetup`
+  (then ``models.report.document_audit`` renders the documents and judges G10);
+- one flagged set: :func:`run_audit` -> :class:`AuditResult` (``to_report()``: the typed
+  ``audit.json``, :class:`beatwise.artefacts.audit.AuditReport`);
+- another ranking's flags: :func:`gates_of_ranking`, :func:`audit_counterfactuals`,
+  :func:`coverage_sensitivity`;
+- params: :class:`AuditConfig`, :class:`AttributeSpec`, :class:`StratumSpec`,
+  :class:`AuditOverride`; inputs :class:`TargetDefinition`, :class:`GranularityCheck`;
+- what the documents must carry (G10): :data:`REQUIRED_REPORT_SECTIONS`,
+  :data:`REQUIRED_CARD_SECTIONS`, :data:`CAVEATS`, :func:`check_documentation`.
+
+Private modules, one concern each: ``_catalogue`` (gate ids and words), ``_config``, ``_arrays``
+(inputs), ``_figures`` (by group and stratum), ``_bands`` (judging and wording), ``_gates``,
+``_documentation`` (G10), ``_gate`` and ``_result`` (result types), ``_run`` (``run_audit``),
+``_backtest`` (the stage's audit).
+"""
+
+from models.audit._backtest import (
+    COUNTERFACTUAL_GATES,
+    SENSITIVITY_COVERAGES,
+    SENSITIVITY_GATES,
+    AuditSetup,
+    BacktestArrays,
+    audit_backtest,
+    audit_counterfactuals,
+    coverage_sensitivity,
+    gates_of_ranking,
+)
+from models.audit._bands import classify_against_band
+from models.audit._catalogue import (
+    GATE_CHECKS,
+    GATE_IDS,
+    GATE_KINDS,
+    GATE_TITLES,
+    GateId,
+    Status,
+)
+from models.audit._config import (
+    AttributeSpec,
+    AuditConfig,
+    AuditOverride,
+    GranularityCheck,
+    StratumSpec,
+    TargetDefinition,
+)
+from models.audit._documentation import (
+    CAVEATS,
+    REQUIRED_CARD_SECTIONS,
+    REQUIRED_REPORT_SECTIONS,
+    check_documentation,
+)
+from models.audit._gate import GateResult
+from models.audit._result import AuditResult, Counterfactuals
+from models.audit._run import run_audit
+
+__all__ = [
+    "CAVEATS",
+    "COUNTERFACTUAL_GATES",
+    "GATE_CHECKS",
+    "GATE_IDS",
+    "GATE_KINDS",
+    "GATE_TITLES",
+    "REQUIRED_CARD_SECTIONS",
+    "REQUIRED_REPORT_SECTIONS",
+    "SENSITIVITY_COVERAGES",
+    "SENSITIVITY_GATES",
+    "AttributeSpec",
+    "AuditConfig",
+    "AuditOverride",
+    "AuditResult",
+    "AuditSetup",
+    "BacktestArrays",
+    "Counterfactuals",
+    "GateId",
+    "GateResult",
+    "GranularityCheck",
+    "Status",
+    "StratumSpec",
+    "TargetDefinition",
+    "audit_backtest",
+    "audit_counterfactuals",
+    "check_documentation",
+    "classify_against_band",
+    "coverage_sensitivity",
+    "gates_of_ranking",
+    "run_audit",
+]

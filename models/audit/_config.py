@@ -1,0 +1,166 @@
+"""What the audit is told: its knobs (params ``audit``), the target, what publish will write, and
+an override. Each is a frozen pydantic model, so a typo in params is an error."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from beatwise.taxonomy import POLICE_ACTIVITY_TYPES, validate_crime_types
+from models.audit._catalogue import GateId
+
+NonEmptyStr = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+Band = tuple[float, float]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class AttributeSpec(_Frozen):
+    """A sensitive attribute: groups of residents, each a ``res_<group>`` column of cells.
+
+    ``reference`` is ``"largest"`` (the group with most residents, METRICS.md's default) or one of
+    the group labels.
+    """
+
+    name: NonEmptyStr
+    groups: dict[str, str] = Field(min_length=2)
+    reference: NonEmptyStr = "largest"
+
+    @model_validator(mode="after")
+    def _check_reference(self) -> AttributeSpec:
+        if self.reference != "largest" and self.reference not in self.groups:
+            raise ValueError(
+                f"Attribute {self.name!r}: reference must be 'largest' or one of its group labels "
+                f"{sorted(self.groups)}. Got {self.reference!r}."
+            )
+        return self
+
+
+class StratumSpec(_Frozen):
+    """Strata of cells: ``n_quantiles`` equal-count bins of a cell attribute (Q1 = lowest)."""
+
+    name: NonEmptyStr
+    column: NonEmptyStr
+    n_quantiles: int = Field(5, ge=2, le=20)
+
+
+def _default_attributes() -> tuple[AttributeSpec, ...]:
+    return (
+        AttributeSpec(
+            name="ethnicity", groups={"minority": "res_minority", "majority": "res_majority"}
+        ),
+        AttributeSpec(
+            name="deprivation",
+            groups={f"q{i}": f"res_dep_q{i}" for i in range(1, 6)},
+        ),
+    )
+
+
+def _default_strata() -> tuple[StratumSpec, ...]:
+    return (
+        StratumSpec(name="minority_share", column="minority_share"),
+        StratumSpec(name="deprivation_score", column="deprivation_score"),
+    )
+
+
+class AuditConfig(_Frozen):
+    """Knobs of the audit; defaults are METRICS.md's bands and thresholds.
+
+    Ratio bands are closed intervals ``(low, high)``; one-sided gates take a single bound.
+    """
+
+    coverage: float = Field(0.05, gt=0.0, le=1.0)
+    exposure_band: Band = (0.8, 1.25)
+    burden_benefit_band: Band = (0.8, 1.25)
+    false_flag_band: Band = (0.8, 1.25)
+    recall_ratio_min: float = Field(0.8, gt=0.0)
+    calibration_band: Band = (0.9, 1.1)
+    calibration_max_ratio: float = Field(1.15, ge=1.0)
+    quality_of_service_min: float = Field(0.8, gt=0.0, le=1.0)
+    lift_min: float = Field(1.0, gt=0.0)
+    #: fewer flagged cell-periods (cell-weeks, or cell-months in monthly mode): INSUFFICIENT DATA
+    min_flagged_cell_periods: float = Field(30, ge=0)
+    min_residents: float = Field(10_000, ge=0)
+    n_boot: int = Field(1000, ge=100)
+    seed: int = 0
+    block_len: int = Field(4, ge=1)
+    residents_column: NonEmptyStr = "residents"
+    area_column: NonEmptyStr = "area_km2"
+    attributes: tuple[AttributeSpec, ...] = Field(default_factory=_default_attributes)
+    strata: tuple[StratumSpec, ...] = Field(default_factory=_default_strata)
+
+    @model_validator(mode="after")
+    def _check_bands(self) -> AuditConfig:
+        for name in ("exposure_band", "burden_benefit_band", "false_flag_band", "calibration_band"):
+            low, high = getattr(self, name)
+            if not 0.0 < low < high:
+                raise ValueError(
+                    f"{name} must be (low, high) with 0 < low < high. Got {(low, high)}."
+                )
+        names = [a.name for a in self.attributes] + [s.name for s in self.strata]
+        if len(set(names)) != len(names):
+            raise ValueError(f"Attribute and stratum names must be unique. Got {names}.")
+        return self
+
+
+class AuditOverride(_Frozen):
+    """A recorded decision to publish despite blocking gates (METRICS.md: a params entry).
+
+    Every field is required and non-empty; the override is printed on the report and the
+    forecast's metadata. It does not change any gate's status, only ``publishable``, and only for
+    the gates it names: an approval is for known failures, so a gate that starts failing later
+    still blocks until someone approves that one too.
+    """
+
+    approving_body: NonEmptyStr
+    date: dt.date
+    reason: NonEmptyStr
+    gates: tuple[GateId, ...] = Field(min_length=1)
+
+
+class TargetDefinition(_Frozen):
+    """The target crime types and, for any police-activity type among them, the written reason."""
+
+    target_types: tuple[str, ...] = Field(min_length=1)
+    police_activity_reasons: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check_types(self) -> TargetDefinition:
+        validate_crime_types(self.target_types, what="target.target_types")
+        bad = sorted(set(self.police_activity_reasons) - set(POLICE_ACTIVITY_TYPES))
+        if bad:
+            raise ValueError(
+                f"target.police_activity_reasons may only name police-activity types "
+                f"{list(POLICE_ACTIVITY_TYPES)}. Got {bad}."
+            )
+        return self
+
+    @classmethod
+    def with_reason(cls, target_types: tuple[str, ...], reason: str | None) -> TargetDefinition:
+        """The target of ``panel_meta.json``: its one written reason covers every police-activity
+        type among the target types (none without a reason)."""
+        return cls(
+            target_types=target_types,
+            police_activity_reasons={
+                t: reason for t in target_types if t in POLICE_ACTIVITY_TYPES and reason
+            },
+        )
+
+
+class GranularityCheck(_Frozen):
+    """What the publish stage will write, for G9.
+
+    ``smallest_count_shown`` is the smallest historical count that appears unsuppressed in
+    published output, or None when no historical counts are shown. ``suppress_below`` is
+    ``publish.min_count_shown``: any shown count below it fails (METRICS.md: below 3).
+    """
+
+    published_resolution: int = Field(ge=0, le=15)
+    max_resolution: int = Field(ge=0, le=15)
+    event_level_rows: bool
+    smallest_count_shown: int | None = Field(default=None, ge=0)
+    suppress_below: int = Field(default=3, ge=1)

@@ -1,0 +1,53 @@
+"""The bias report and the model card: rendered from the typed audit, metrics and stage files.
+
+The public face, by use:
+
+- the audit stage: :func:`read_data_quality`, :func:`report_context`, :func:`flag_share_map`,
+  then :func:`document_audit` (render, let G10 judge, render again) -> :class:`Documents`;
+- one document: :func:`render_bias_report`, :func:`render_model_card` with a
+  :class:`ReportContext`;
+- the tables: :func:`performance_rows`, :func:`coverage_sensitivity_rows`;
+- the charts: :func:`interval_chart` (values with 95% intervals, one panel per attribute or
+  stratum spec).
+
+Private modules, one concern each: ``_context`` (what the documents describe), ``_quality`` (the
+one reader of ``data_quality.json``), ``_tables``, ``_charts``, ``_format`` (the templates'
+filters), ``_render``; the jinja templates live in ``templates/``. This package imports
+``models.audit`` (the result, what G10 requires, the caveats); the audit never imports it.
+"""
+
+from models.audit import REQUIRED_CARD_SECTIONS, REQUIRED_REPORT_SECTIONS
+from models.report._charts import IntervalPanel, flag_share_map, interval_chart
+from models.report._context import STUDY_AREA_NAMES, ReportContext, report_context
+from models.report._quality import MAX_FILES_LISTED, DataQualitySummary, read_data_quality
+from models.report._render import (
+    ECOLOGICAL_CAVEAT,
+    FEEDBACK_LOOP_CAVEAT,
+    Documents,
+    document_audit,
+    render_bias_report,
+    render_model_card,
+)
+from models.report._tables import coverage_sensitivity_rows, performance_rows
+
+__all__ = [
+    "ECOLOGICAL_CAVEAT",
+    "FEEDBACK_LOOP_CAVEAT",
+    "MAX_FILES_LISTED",
+    "REQUIRED_CARD_SECTIONS",
+    "REQUIRED_REPORT_SECTIONS",
+    "STUDY_AREA_NAMES",
+    "DataQualitySummary",
+    "Documents",
+    "IntervalPanel",
+    "ReportContext",
+    "coverage_sensitivity_rows",
+    "document_audit",
+    "flag_share_map",
+    "interval_chart",
+    "performance_rows",
+    "read_data_quality",
+    "render_bias_report",
+    "render_model_card",
+    "report_context",
+]

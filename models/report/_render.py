@@ -1,0 +1,211 @@
+"""Render the bias report (one self-contained HTML file) and the model card (markdown).
+
+Both render from the typed ``audit.json`` (:class:`beatwise.artefacts.audit.AuditReport`), the
+typed ``metrics.json`` (:class:`beatwise.artefacts.metrics.BacktestMetrics`) and a
+:class:`ReportContext`; the report adds the data-quality tables and the charts. Output is
+deterministic for the same inputs: no clock is read here, charts are PNGs without a timestamp, and
+nothing is fetched from the network (inline CSS, images as ``data:`` URIs).
+
+The section ids of the report and the headings of the card are what gate G10 checks
+(``models.audit.REQUIRED_REPORT_SECTIONS`` / ``REQUIRED_CARD_SECTIONS``), so they are stable:
+change them only together with the audit. :func:`document_audit` renders, lets G10 judge the
+documents, and renders once more so that they show G10's outcome.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import jinja2
+import pandas as pd
+
+from beatwise.artefacts.audit import AuditReport
+from beatwise.artefacts.metrics import BacktestMetrics
+from beatwise.period import period_words
+from beatwise.taxonomy import DISPLAY_NAMES, POLICE_ACTIVITY_TYPES
+from models.audit import CAVEATS, REQUIRED_REPORT_SECTIONS, AuditResult
+from models.report._charts import chart_calibration, chart_coverage, chart_exposure, chart_map
+from models.report._context import ReportContext
+from models.report._format import count, fmt, interval, md, pct
+from models.report._quality import DataQualitySummary
+from models.report._tables import coverage_sensitivity_rows, performance_rows
+
+logger = logging.getLogger(__name__)
+
+_TEMPLATES: Final[Path] = Path(__file__).parent / "templates"
+
+FEEDBACK_LOOP_CAVEAT: Final[str] = CAVEATS["feedback_loop"]
+ECOLOGICAL_CAVEAT: Final[str] = CAVEATS["ecological"]
+
+_STATUS_CLASS: Final[dict[str, str]] = {
+    "PASS": "status-pass",
+    "REVIEW": "status-review",
+    "FAIL": "status-fail",
+    "INSUFFICIENT DATA": "status-insufficient",
+    "NOT CHECKED": "status-not-checked",
+}
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(_TEMPLATES),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default=False),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        fmt=fmt,
+        pct=pct,
+        whole=count,
+        interval=interval,
+        md=md,
+        status_class=lambda s: _STATUS_CLASS.get(str(s), "status-insufficient"),
+        crime=lambda t: DISPLAY_NAMES.get(t, t),
+    )
+    return env
+
+
+def _common(audit: AuditReport, metrics: BacktestMetrics, context: ReportContext) -> dict:
+    excluded = [t for t in POLICE_ACTIVITY_TYPES if t not in context.target_types]
+    included_pa = {
+        t: context.police_activity_reasons.get(t, "")
+        for t in context.target_types
+        if t in POLICE_ACTIVITY_TYPES
+    }
+    words = period_words(context.period)
+    return {
+        "audit": audit,
+        "ctx": context,
+        # the period's words: one "week", many "weeks", adj "weekly", long "ISO week"
+        "p": {
+            "one": words.singular,
+            "many": words.plural,
+            "adj": words.adjective,
+            "long": "ISO week" if context.period == "week" else "calendar month",
+        },
+        "gates": audit.gates,
+        "coverage": audit.coverage,
+        "performance": performance_rows(metrics, coverage=audit.coverage),
+        "headline_lift": metrics.lift,
+        "excluded_police_activity": excluded,
+        "included_police_activity": included_pa,
+        "feedback_loop_caveat": FEEDBACK_LOOP_CAVEAT,
+        "ecological_caveat": ECOLOGICAL_CAVEAT,
+        "model_params": sorted(context.model_params.items()),
+    }
+
+
+def render_bias_report(
+    audit: AuditReport,
+    *,
+    metrics: BacktestMetrics,
+    data_quality: DataQualitySummary,
+    context: ReportContext,
+    cell_map: pd.DataFrame | None = None,
+    calibration_band: tuple[float, float] = (0.9, 1.1),
+) -> str:
+    """The bias report as one self-contained HTML page an ethics board reads without code.
+
+    Parameters
+    ----------
+    audit : AuditReport
+        The audit (``AuditResult.to_report()``).
+    metrics : BacktestMetrics
+        The evaluate stage's metrics: the model's and baselines' figures and the lift.
+    data_quality : DataQualitySummary
+        The ingest stage's data-quality summary, shown as tables.
+    context : ReportContext
+        Model version, run id, date, study area, target and data descriptions.
+    cell_map : DataFrame, optional
+        Cell centroids ``lon``, ``lat`` and ``flag_share`` (share of backtest periods flagged) for
+        the map (:func:`models.report.flag_share_map`). Without it the map section says that no
+        map was supplied.
+    calibration_band : (float, float)
+        The G6 band (``audit.calibration_band``) to shade on the calibration chart.
+
+    Returns
+    -------
+    str
+        HTML with inline CSS and base64 PNG charts; no external references.
+    """
+    data = _common(audit, metrics, context)
+    data.update(
+        data_quality_tables=list(data_quality.tables),
+        charts={
+            "exposure": chart_exposure(audit.groups),
+            "coverage": chart_coverage(audit.groups),
+            "calibration": chart_calibration(audit.strata, calibration_band),
+            "map": chart_map(cell_map, period=context.period),
+        },
+        has_map=cell_map is not None and len(cell_map) > 0,
+        sensitivity_rows=coverage_sensitivity_rows(audit),
+        required_sections=REQUIRED_REPORT_SECTIONS,
+    )
+    html = _environment().get_template("bias_report.html").render(**data)
+    logger.info("Rendered bias report: %d characters.", len(html))
+    return html
+
+
+def render_model_card(
+    audit: AuditReport, *, metrics: BacktestMetrics, context: ReportContext
+) -> str:
+    """The model card (Mitchell et al. 2019) as markdown, with the audit's figures by group."""
+    data = _common(audit, metrics, context)
+    text = _environment().get_template("model_card.md").render(**data)
+    logger.info("Rendered model card: %d characters.", len(text))
+    return text
+
+
+@dataclass(frozen=True)
+class Documents:
+    """The audit with G10 judged, and the two documents that show it."""
+
+    audit: AuditReport
+    bias_report: str
+    model_card: str
+
+
+def document_audit(
+    result: AuditResult,
+    *,
+    metrics: BacktestMetrics,
+    data_quality: DataQualitySummary,
+    context: ReportContext,
+    cell_map: pd.DataFrame | None = None,
+    calibration_band: tuple[float, float] = (0.9, 1.1),
+) -> Documents:
+    """Render the documents, let G10 judge them, and render again so they show G10's outcome.
+
+    The documents' sections do not depend on G10's status, so the second judgement is the same
+    as the first; the final ``audit`` is judged on the documents returned.
+    """
+
+    def render(audited: AuditResult) -> tuple[str, str]:
+        report = audited.to_report()
+        html = render_bias_report(
+            report,
+            metrics=metrics,
+            data_quality=data_quality,
+            context=context,
+            cell_map=cell_map,
+            calibration_band=calibration_band,
+        )
+        return html, render_model_card(report, metrics=metrics, context=context)
+
+    html, card = render(result)
+    result = result.with_documentation(
+        report_html=html, model_card_md=card, model_version=context.model_version
+    )
+    html, card = render(result)
+    final = result.with_documentation(
+        report_html=html, model_card_md=card, model_version=context.model_version
+    ).to_report()
+    for name, gate in sorted(final.gates.items(), key=lambda kv: int(kv[0][1:])):
+        logger.info("%s %-18s %s", name, gate.status, gate.explanation)
+    logger.info("publishable: %s", final.publishable)
+    return Documents(audit=final, bias_report=html, model_card=card)

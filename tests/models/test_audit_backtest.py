@@ -1,0 +1,194 @@
+"""The audit of a backtest: counterfactual rankings and the coverage table, on a small city."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+from audit_inputs import COVERAGE, N_CELLS, N_WEEKS, SETUP, city, make_metrics
+
+from beatwise.artefacts.audit import GateVerdict
+from beatwise.artefacts.panel import PanelMeta
+from models.audit import (
+    COUNTERFACTUAL_GATES,
+    SENSITIVITY_GATES,
+    AuditConfig,
+    AuditSetup,
+    BacktestArrays,
+    GranularityCheck,
+    audit_backtest,
+    audit_counterfactuals,
+    coverage_sensitivity,
+    gates_of_ranking,
+)
+from models.metrics import flag_top_area
+
+
+@pytest.fixture(scope="module")
+def arrays() -> BacktestArrays:
+    cells, backtest = city()
+    return BacktestArrays.from_frames(backtest, cells)
+
+
+def _verdicts(gates: dict, ids: tuple[str, ...]) -> dict[str, GateVerdict]:
+    return {g: GateVerdict(status=gates[g].status, value=gates[g].value) for g in ids}
+
+
+def test_arrays_follow_the_cells_order(arrays: BacktestArrays) -> None:
+    assert arrays.flagged.shape == (N_WEEKS, N_CELLS) and arrays.flagged.dtype == bool
+    assert arrays.has_truth
+    shuffled = arrays.cells.sample(frac=1.0, random_state=0)
+    again = BacktestArrays.from_frames(arrays.backtest, shuffled)
+    order = shuffled.index.to_numpy()
+    np.testing.assert_array_equal(again.y, arrays.y[:, order])
+
+
+def test_coverage_table_at_the_operational_coverage_repeats_the_audit(
+    arrays: BacktestArrays,
+) -> None:
+    result = audit_backtest(arrays, setup=SETUP, metrics=make_metrics())
+    table = result.coverage_sensitivity
+    assert table is not None
+    assert table.coverages == (0.01, 0.02, 0.05, 0.1, 0.2)
+    assert table.gates == SENSITIVITY_GATES
+    assert set(table.rankings) == {"this model", "true risk"}
+    assert set(table.rankings["this model"]) == {"1", "2", "5", "10", "20"}
+    # evaluate flagged the top 5% by the model's scores, so the table finds the audit's verdicts
+    assert table.at("this model", COVERAGE) == _verdicts(result.gates, SENSITIVITY_GATES)
+    # and the true risk's row at 5% is the true-risk counterfactual
+    assert result.counterfactuals is not None
+    truth = result.counterfactuals.rankings["true risk"]
+    assert table.at("true risk", COVERAGE) == {g: truth[g] for g in SENSITIVITY_GATES}
+
+
+def test_counterfactuals_are_the_truth_and_the_best_baseline(arrays: BacktestArrays) -> None:
+    cf = audit_counterfactuals(arrays, SETUP, best_baseline="b4_all_history")
+    assert cf is not None and cf.gates == COUNTERFACTUAL_GATES
+    assert list(cf.rankings) == ["true risk", "best baseline (b4_all_history)"]
+    assert all(set(v) == set(COUNTERFACTUAL_GATES) for v in cf.rankings.values())
+    # each is run_audit on that ranking's own flags, scored by that ranking
+    truth = arrays.ranking("truth_recorded")
+    direct = flag_top_area(
+        truth,
+        areas_km2=arrays.cells["area_km2"].to_numpy(),
+        cell_ids=arrays.cells["h3_int"].to_numpy(),
+        coverage=COVERAGE,
+    )
+    gates = SETUP.run(direct, arrays.y, truth, arrays.cells).gates
+    assert cf.rankings["true risk"] == _verdicts(gates, COUNTERFACTUAL_GATES)
+
+
+def test_a_model_that_is_the_truth_has_the_truths_verdicts() -> None:
+    cells, backtest = city(truth="model")
+    arrays = BacktestArrays.from_frames(backtest, cells)
+    result = audit_backtest(arrays, setup=SETUP, metrics=make_metrics())
+    assert result.counterfactuals is not None
+    truth = result.counterfactuals.rankings["true risk"]
+    assert truth == _verdicts(result.gates, COUNTERFACTUAL_GATES)
+
+
+def test_real_data_has_no_counterfactuals_and_a_model_only_table() -> None:
+    cells, backtest = city(truth="none")
+    arrays = BacktestArrays.from_frames(backtest, cells)
+    assert not arrays.has_truth
+    assert audit_counterfactuals(arrays, SETUP, best_baseline="b4_all_history") is None
+    result = audit_backtest(arrays, setup=SETUP, metrics=make_metrics())
+    assert result.counterfactuals is None
+    assert result.coverage_sensitivity is not None
+    assert set(result.coverage_sensitivity.rankings) == {"this model"}
+    written = result.to_report().to_json()
+    assert "counterfactuals" not in written and "counterfactual_gates" not in written
+    assert "coverage_sensitivity" in written
+
+
+def test_coverage_table_labels_its_coverages(arrays: BacktestArrays) -> None:
+    table = coverage_sensitivity(arrays, SETUP, coverages=(0.005, 0.05))
+    assert set(table.rankings["true risk"]) == {"0p5", "5"}
+    assert table.coverages == (0.005, 0.05)
+    assert table.at("this model", 0.005) == table.rankings["this model"]["0p5"]
+
+
+def test_gates_of_ranking_flags_by_the_ranking_and_calibrates_on_the_expected(
+    arrays: BacktestArrays,
+) -> None:
+    ranking = arrays.scores
+    own = gates_of_ranking(ranking, arrays, SETUP, coverage=COVERAGE, gates=("G2", "G5", "G6"))
+    doubled = gates_of_ranking(
+        ranking, arrays, SETUP, coverage=COVERAGE, gates=("G2", "G5", "G6"), expected=2 * ranking
+    )
+    assert (own["G2"], own["G5"]) == (doubled["G2"], doubled["G5"])  # same flags
+    assert own["G6"] != doubled["G6"] and doubled["G6"].status == "FAIL"  # O/E halves
+
+
+def test_audit_refuses_metrics_at_another_coverage(arrays: BacktestArrays) -> None:
+    with pytest.raises(ValueError, match=r"metrics\.json reports the lift at coverage 0\.1"):
+        audit_backtest(arrays, setup=SETUP, metrics=make_metrics(coverage=0.1))
+
+
+def test_lift_and_best_baseline_come_from_metrics(arrays: BacktestArrays) -> None:
+    result = audit_backtest(
+        arrays, setup=SETUP, metrics=make_metrics(estimate=0.9, ci=(0.85, 0.95))
+    )
+    assert (
+        result.gates["G8"].status == "FAIL" and "(b4_all_history)" in result.gates["G8"].explanation
+    )
+
+
+def _panel(**kw: object) -> PanelMeta:
+    base: dict[str, object] = {
+        "period": "week",
+        "source": "synthetic",
+        "time_resolution": "sub_day",
+        "h3_resolution": 8,
+        "target_types": ("burglary", "drugs"),
+        "target_reason": "The board asked for it.",
+        "feature_types": ("burglary",),
+        "static_covariates": (),
+        "feature_columns": ("cnt_burglary_lag1w",),
+        "first_period": dt.date(2023, 1, 2),
+        "last_complete_period": dt.date(2024, 12, 23),
+        "forecast_period": dt.date(2024, 12, 30),
+        "all_periods": (dt.date(2022, 1, 3), dt.date(2024, 12, 23)),
+        "n_cells": N_CELLS,
+        "n_periods": 105,
+        "n_rows": 1000,
+    }
+    base.update(kw)
+    return PanelMeta.model_validate(base)
+
+
+def test_setup_for_the_stage_reads_the_panel_and_the_publish_limits() -> None:
+    setup = AuditSetup.for_panel(
+        AuditConfig(), coverage=0.1, panel=_panel(), max_resolution=9, suppress_below=4
+    )
+    assert setup.config.coverage == 0.1 and setup.period == "week"
+    # the panel's one written reason covers its police-activity types only
+    assert setup.target.police_activity_reasons == {"drugs": "The board asked for it."}
+    assert setup.granularity == GranularityCheck(
+        published_resolution=8,
+        max_resolution=9,
+        event_level_rows=False,
+        smallest_count_shown=None,
+        suppress_below=4,
+    )
+    assert setup.at(0.2).config.coverage == 0.2 and setup.config.coverage == 0.1
+    monthly = AuditSetup.for_panel(
+        AuditConfig(),
+        coverage=0.1,
+        panel=_panel(period="month"),
+        max_resolution=9,
+        suppress_below=3,
+    )
+    assert monthly.period == "month"
+
+
+def test_setup_refuses_an_audit_coverage_of_its_own() -> None:
+    with pytest.raises(ValueError, match=r"'audit\.coverage'.*set by 'operational\.coverage'"):
+        AuditSetup.for_panel(
+            AuditConfig(coverage=0.1),
+            coverage=0.1,
+            panel=_panel(),
+            max_resolution=9,
+            suppress_below=3,
+        )
