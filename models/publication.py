@@ -1,8 +1,9 @@
 """Publication: whether the audit lets a forecast out, the forecast itself, and its manifest.
 
 What the ``publish`` stage computes. A hard audit failure stops publication before anything is
-written (:func:`check_publishable`), and so does a grid finer than ``publish.max_resolution``
-(:func:`check_resolution`, gate G9 again, in case ``audit.json`` was edited by hand). The
+written (``AuditReport.check_publishable`` in :mod:`beatwise.artefacts.audit`), and so does a
+grid finer than ``publish.max_resolution`` (:func:`check_resolution`, gate G9 again, in case
+``audit.json`` was edited by hand). The
 forecast is scored for the period ``panel_meta.json`` records, and the manifest names it, its
 files, the model and the audit.
 """
@@ -11,11 +12,12 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from beatwise.artefacts.manifest import AuditStatus, Manifest, PublishedOverride
+from beatwise.artefacts.audit import AuditReport, PublicationBlockedError
+from beatwise.artefacts.manifest import Manifest, PublishedOverride
 from beatwise.artefacts.model import ModelMeta
 from beatwise.artefacts.panel import PanelMeta
 from beatwise.io import sha256_file
@@ -26,39 +28,6 @@ if TYPE_CHECKING:
     from models.audit import AuditOverride
 
 logger = logging.getLogger(__name__)
-
-
-class PublicationBlockedError(RuntimeError):
-    """The audit (or gate G9's resolution limit) does not allow publication."""
-
-
-def audit_status(audit: dict[str, Any]) -> AuditStatus:
-    """One word for planners: pass, pass with review, or override (from ``audit.json``)."""
-    if audit.get("override_applied"):
-        return "override"
-    statuses = {g.get("status") for g in audit.get("gates", {}).values()}
-    return "pass with review" if "REVIEW" in statuses else "pass"
-
-
-def check_publishable(audit: dict[str, Any]) -> None:
-    """Raise :class:`PublicationBlockedError` naming each blocking gate and its figure."""
-    if audit.get("publishable") is True:
-        return
-    lines = []
-    for name in audit.get("blocking_gates") or sorted(audit.get("gates", {})):
-        gate = audit["gates"].get(name, {})
-        if gate.get("status") == "PASS":
-            continue
-        lines.append(
-            f"{name} {gate.get('status')}: value {gate.get('value')} "
-            f"(95% interval {gate.get('ci_low')} to {gate.get('ci_high')}; "
-            f"band {gate.get('band')}). "
-            f"{gate.get('explanation', '')}".strip()
-        )
-    raise PublicationBlockedError(
-        "Publication blocked by the bias audit; no forecast was written and the last published "
-        "forecast is unchanged.\n  " + "\n  ".join(lines or ["audit.json says not publishable"])
-    )
 
 
 def check_resolution(h3_resolution: int, *, max_resolution: int) -> None:
@@ -102,7 +71,7 @@ def build_manifest(
     *,
     panel: PanelMeta,
     model_meta: ModelMeta,
-    audit: dict[str, Any],
+    audit: AuditReport,
     coverage: float,
     override: AuditOverride | None,
     params_digest: str,
@@ -117,7 +86,7 @@ def build_manifest(
     table
         The published forecast table (:func:`forecast_next_period`).
     audit
-        ``audit.json``: its status word and ``publishable``.
+        The audit that approved publication: its status word and ``publishable``.
     override
         ``publish.override``: recorded in the manifest and logged as a warning.
     forecast_csv, forecast_geojson, bias_report
@@ -143,8 +112,8 @@ def build_manifest(
         model_version=model_meta.model_version,
         mlflow_run_id=model_meta.mlflow_run_id,
         registered_model=f"{model_meta.registered_model}/{model_meta.registered_version}",
-        audit_status=audit_status(audit),
-        audit_publishable=bool(audit.get("publishable")),
+        audit_status=audit.status,
+        audit_publishable=audit.publishable,
         override=(
             PublishedOverride.model_validate(override.model_dump(mode="json")) if override else None
         ),

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from beatwise.artefacts.audit import AuditReport, PublicationBlockedError
 from beatwise.artefacts.model import ModelMeta
 from beatwise.artefacts.panel import PanelMeta
-from beatwise.io import read_json, write_text
+from beatwise.io import write_text
 from models import publication
 from models.forecast import forecast_csv, forecast_geojson
 from models.risk_model import RiskModel
@@ -43,12 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     params = load_params(STAGE, Params, args.params)
     cfg, digest = params.publish, params_hash(params)
 
-    audit = read_json(args.audit)
+    audit = AuditReport.read(args.audit)
     try:
-        publication.check_publishable(audit)
+        audit.check_publishable()
         panel = PanelMeta.read(args.panel_meta)
         publication.check_resolution(panel.h3_resolution, max_resolution=cfg.max_resolution)
-    except publication.PublicationBlockedError as exc:
+    except PublicationBlockedError as exc:
         log.error("%s", exc)
         return 1
     model_meta = ModelMeta.read(args.model_meta)
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         model_meta=model_meta,
         coverage=params.operational.coverage,
         interval_level=cfg.interval_level,
-        audit_status=publication.audit_status(audit),
+        audit_status=audit.status,
     )
     csv_path, geojson_path = args.out_dir / "forecast.csv", args.out_dir / "forecast.geojson"
     write_text(csv_path, forecast_csv(table))

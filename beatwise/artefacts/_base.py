@@ -25,6 +25,9 @@ def describe_validation_error(source: str, err: ValidationError) -> str:
     lines = []
     for item in err.errors():
         key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        if item["type"] == "missing":
+            lines.append(f"{source}: key '{key}': Field required (the file has no such key).")
+            continue
         got = item.get("input")
         shown = repr(got) if not isinstance(got, dict) else "an object"
         lines.append(f"{source}: key '{key}': {item['msg']}. Got {shown[:80]}.")

@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from audit_inputs import SETUP, city, make_metrics
+from audit_inputs import SETUP, city, make_metrics, report_context
 
 from beatwise.artefacts import ArtefactError
 from beatwise.artefacts.audit import AuditReport, Check, PublicationBlockedError
@@ -26,23 +26,8 @@ from models.audit import (
 )
 from models.report import (
     DataQualitySummary,
-    ReportContext,
     document_audit,
 )
-
-
-def _context() -> ReportContext:
-    return ReportContext(
-        model_version="v-json",
-        run_id="run-7",
-        report_date=dt.date(2024, 4, 22),
-        study_area="Toy City",
-        target_types=("burglary", "drugs"),
-        published_resolution=8,
-        backtest_period="2024-01-01 to 2024-04-15",
-        training_data="Synthetic events before the backtest.",
-        evaluation_data="Synthetic events in the backtest weeks.",
-    )
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +46,7 @@ def audited() -> tuple[AuditResult, AuditReport]:
     )
     result = audit_backtest(arrays, setup=setup, metrics=metrics, override=override)
     docs = document_audit(
-        result, metrics=metrics, data_quality=DataQualitySummary(), context=_context()
+        result, metrics=metrics, data_quality=DataQualitySummary(), context=report_context()
     )
     return result, docs.audit
 

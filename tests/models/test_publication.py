@@ -12,7 +12,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pytest
+from audit_inputs import audited_city_report, pass_with_review
 
+from beatwise.artefacts.audit import AuditReport, PublicationBlockedError
 from beatwise.artefacts.manifest import Manifest
 from beatwise.artefacts.model import ModelMeta
 from beatwise.artefacts.panel import PanelMeta
@@ -20,43 +22,16 @@ from beatwise.h3index import cell_areas_km2, cells_to_str, index_points
 from models.audit import AuditOverride
 from models.forecast import forecast_csv, forecast_geojson
 from models.publication import (
-    PublicationBlockedError,
-    audit_status,
     build_manifest,
-    check_publishable,
     check_resolution,
     forecast_next_period,
 )
 
-BLOCKED = {
-    "publishable": False,
-    "blocking_gates": ["G3"],
-    "gates": {
-        "G1": {"status": "PASS"},
-        "G3": {
-            "status": "FAIL",
-            "value": 0.52,
-            "ci_low": 0.5,
-            "ci_high": 0.53,
-            "band": "[0.80, 1.25]",
-            "explanation": "'q5' residents bear 0.52 times the flagging per unit of protection.",
-        },
-    },
-}
 
-
-def test_check_names_the_gate_and_the_figure() -> None:
-    with pytest.raises(PublicationBlockedError, match=r"G3 FAIL: value 0.52 .*0.5 to 0.53"):
-        check_publishable(BLOCKED)
-    with pytest.raises(PublicationBlockedError, match=r"audit\.json says not publishable"):
-        check_publishable({"publishable": False, "gates": {"G1": {"status": "PASS"}}})
-    check_publishable({"publishable": True, "gates": {}})
-
-
-def test_status_words() -> None:
-    assert audit_status({"gates": {"G1": {"status": "PASS"}}}) == "pass"
-    assert audit_status({"gates": {"G2": {"status": "REVIEW"}}}) == "pass with review"
-    assert audit_status({"override_applied": {"gates": ["G3"]}, "gates": {}}) == "override"
+@pytest.fixture(scope="module")
+def review() -> AuditReport:
+    """A publishable audit whose G2 is in review: planners read "pass with review"."""
+    return pass_with_review(audited_city_report())
 
 
 def test_cells_finer_than_the_limit_are_not_published() -> None:
@@ -131,7 +106,13 @@ OVERRIDE = AuditOverride(
 
 
 def publish(
-    folder: Path, cells: pd.DataFrame, *, period: str, forecast: str, **kw: Any
+    folder: Path,
+    cells: pd.DataFrame,
+    *,
+    audit: AuditReport,
+    period: str,
+    forecast: str,
+    **kw: Any,
 ) -> Manifest:
     """What the publish stage does after its gates, into ``folder``."""
     start = pd.Timestamp(forecast)
@@ -144,7 +125,6 @@ def publish(
         }
     )
     meta = panel(period, forecast)
-    audit: dict[str, Any] = {"publishable": True, "gates": {"G2": {"status": "REVIEW"}}}
     table = forecast_next_period(
         features,
         cells,
@@ -153,7 +133,7 @@ def publish(
         model_meta=MODEL_META,
         coverage=0.2,
         interval_level=0.8,
-        audit_status=audit_status(audit),
+        audit_status=audit.status,
     )
     (folder / "forecast.csv").write_text(forecast_csv(table))
     (folder / "forecast.geojson").write_text(forecast_geojson(table) + "\n")
@@ -172,8 +152,12 @@ def publish(
     )
 
 
-def test_the_forecast_scores_the_panels_period(tmp_path: Path, cells: pd.DataFrame) -> None:
-    manifest = publish(tmp_path, cells, period="week", forecast="2025-01-06", override=None)
+def test_the_forecast_scores_the_panels_period(
+    tmp_path: Path, cells: pd.DataFrame, review: AuditReport
+) -> None:
+    manifest = publish(
+        tmp_path, cells, audit=review, period="week", forecast="2025-01-06", override=None
+    )
     table = pd.read_csv(tmp_path / "forecast.csv")
     assert table["week_start"].eq("2025-01-06").all()
     assert table["audit_status"].eq("pass with review").all()
@@ -186,11 +170,16 @@ def test_the_forecast_scores_the_panels_period(tmp_path: Path, cells: pd.DataFra
 
 
 def test_a_produced_manifest_validates_and_writes_identical_bytes(
-    tmp_path: Path, cells: pd.DataFrame, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, cells: pd.DataFrame, review: AuditReport, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="models.publication"):
         manifest = publish(
-            tmp_path, cells, period="month", forecast="2025-02-01", override=OVERRIDE
+            tmp_path,
+            cells,
+            audit=review,
+            period="month",
+            forecast="2025-02-01",
+            override=OVERRIDE,
         )
     assert "PUBLISHED UNDER OVERRIDE by The board on 2026-01-05: A test." in caplog.text
     manifest.write(tmp_path / "manifest.json")

@@ -8,16 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from audit_inputs import audited_city_report, blocked_on_g3, pass_with_review
 
 from beatwise.artefacts import ArtefactError
+from beatwise.artefacts.audit import AuditReport
 from pipelines import publish
 
 PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
-BLOCKED = {
-    "publishable": False,
-    "blocking_gates": ["G3"],
-    "gates": {"G3": {"status": "FAIL", "value": 0.52, "ci_low": 0.5, "ci_high": 0.53}},
-}
 PANEL_META: dict[str, Any] = {
     "period": "week",
     "source": "synthetic",
@@ -38,9 +35,14 @@ PANEL_META: dict[str, Any] = {
 }
 
 
-def run(folder: Path, *, audit: dict[str, Any], panel_meta: dict[str, Any] | None = None) -> int:
+@pytest.fixture(scope="module")
+def approved() -> AuditReport:
+    return pass_with_review(audited_city_report())
+
+
+def run(folder: Path, *, audit: AuditReport, panel_meta: dict[str, Any] | None = None) -> int:
     """Run the stage with ``audit`` and ``panel_meta``; every other input is absent."""
-    (folder / "audit.json").write_text(json.dumps(audit))
+    audit.write(folder / "audit.json")
     if panel_meta is not None:
         (folder / "panel_meta.json").write_text(json.dumps(panel_meta))
     out = folder / "forecasts"
@@ -68,26 +70,28 @@ def assert_old_forecast_only(folder: Path) -> None:
 
 
 def test_blocked_stage_exits_non_zero_and_leaves_the_old_forecast(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, approved: AuditReport, caplog: pytest.LogCaptureFixture
 ) -> None:
-    assert run(tmp_path, audit=BLOCKED) == 1  # the panel meta is never read
+    assert run(tmp_path, audit=blocked_on_g3(approved)) == 1  # the panel meta is never read
     assert "G3 FAIL: value 0.52 (95% interval 0.5 to 0.53" in caplog.text
     assert_old_forecast_only(tmp_path)
 
 
 def test_cells_finer_than_max_resolution_are_not_published(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, approved: AuditReport, caplog: pytest.LogCaptureFixture
 ) -> None:
     # params.yaml: publish.max_resolution = 9; the panel's cells are at resolution 10
-    assert run(tmp_path, audit={"publishable": True, "gates": {}}, panel_meta=PANEL_META) == 1
+    assert run(tmp_path, audit=approved, panel_meta=PANEL_META) == 1
     assert "H3 resolution 10 are finer than publish.max_resolution=9" in caplog.text
     assert_old_forecast_only(tmp_path)
 
 
-def test_panel_meta_without_the_resolution_is_refused(tmp_path: Path) -> None:
+def test_panel_meta_without_the_resolution_is_refused(
+    tmp_path: Path, approved: AuditReport
+) -> None:
     old = {k: v for k, v in PANEL_META.items() if k != "h3_resolution"}
     with pytest.raises(
         ArtefactError, match=r"panel_meta\.json: key 'h3_resolution': Field required"
     ):
-        run(tmp_path, audit={"publishable": True, "gates": {}}, panel_meta=old)
+        run(tmp_path, audit=approved, panel_meta=old)
     assert_old_forecast_only(tmp_path)

@@ -8,17 +8,21 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from beatwise.artefacts.audit import AuditReport
 from beatwise.artefacts.metrics import BacktestMetrics, ForecastScores, Lift
 from beatwise.period import Period
 from models.audit import (
     AttributeSpec,
     AuditConfig,
     AuditSetup,
+    BacktestArrays,
     GranularityCheck,
     StratumSpec,
     TargetDefinition,
+    audit_backtest,
 )
 from models.metrics import flag_top_area
+from models.report import DataQualitySummary, ReportContext, document_audit
 
 
 def _scores(coverage: float, hr: float, pai: float, pei: float) -> ForecastScores:
@@ -123,3 +127,52 @@ def city(*, truth: str = "own") -> tuple[pd.DataFrame, pd.DataFrame]:
         }
     )
     return cells, backtest
+
+
+def report_context() -> ReportContext:
+    """What the audit stage tells the documents about the run (a toy city's)."""
+    return ReportContext(
+        model_version="v-json",
+        run_id="run-7",
+        report_date=dt.date(2024, 4, 22),
+        study_area="Toy City",
+        target_types=("burglary", "drugs"),
+        published_resolution=8,
+        backtest_period="2024-01-01 to 2024-04-15",
+        training_data="Synthetic events before the backtest.",
+        evaluation_data="Synthetic events in the backtest weeks.",
+    )
+
+
+def pass_with_review(report: AuditReport) -> AuditReport:
+    """``report`` as an audit whose hard gates all pass and whose G2 is in review."""
+    raw = report.to_json()
+    for gate in raw["gates"].values():
+        gate["status"] = "PASS"
+    raw["gates"]["G2"]["status"] = "REVIEW"
+    raw.update(blocking_gates=[], review_gates=["G2"], override_applied=None, publishable=True)
+    return AuditReport.from_json(raw)
+
+
+def blocked_on_g3(report: AuditReport) -> AuditReport:
+    """``report`` as an audit that G3 blocks at 0.52 [0.50, 0.53]; every other gate passes."""
+    raw = pass_with_review(report).to_json()
+    raw["gates"]["G3"].update(status="FAIL", value=0.52, ci_low=0.5, ci_high=0.53)
+    raw.update(blocking_gates=["G3"], review_gates=[], publishable=False)
+    raw["gates"]["G2"]["status"] = "PASS"
+    return AuditReport.from_json(raw)
+
+
+def audited_city_report() -> AuditReport:
+    """The audit stage's ``audit.json`` for the small city, G10 judged on the documents."""
+    cells, backtest = city()
+    metrics = make_metrics()
+    result = audit_backtest(
+        BacktestArrays.from_frames(backtest, cells),
+        setup=SETUP,
+        metrics=metrics,
+    )
+    docs = document_audit(
+        result, metrics=metrics, data_quality=DataQualitySummary(), context=report_context()
+    )
+    return docs.audit
