@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from beatwise.h3index import index_points
 from beatwise.io import write_parquet
-from features.areas import read_study_areas
 from features.cells import build_cell_table, study_cells
+from features.ingest import read_areas
 from pipelines._io import setup_logging, timed
 from pipelines._params import StageParams, load_params
 
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_params(STAGE, Params, args.params).cells
 
     events = pd.read_parquet(args.events)
-    areas = read_study_areas(args.areas)
+    areas = read_areas(args.areas, allow_empty=True)
     with timed(log, "indexing events"):
         event_h3 = index_points(
             events["latitude"].to_numpy(),
