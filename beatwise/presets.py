@@ -51,6 +51,33 @@ def load_preset(name: str, directory: Path = PRESETS_DIR) -> dict[str, Any]:
     return data
 
 
+def preset_value(name: str, key: str, directory: Path = PRESETS_DIR) -> Any:
+    """The value preset ``name`` sets at the dotted ``key``, e.g. ``ingest.mapping.category_map``.
+
+    The presets own their values (the St. Louis crime-code map lives only in
+    ``presets/st_louis.yaml``); benchmarks and tests read them through here.
+
+    Raises
+    ------
+    ValueError
+        When there is no such preset, or it does not set ``key`` (naming the missing part).
+    """
+    value: Any = load_preset(name, directory)
+    for depth, part in enumerate(key.split(".")):
+        where = ".".join(key.split(".")[:depth]) or "the top level"
+        if not isinstance(value, Mapping):
+            raise ValueError(
+                f"Preset {name!r} does not set {key!r}: {where} is {value!r}, not a mapping."
+            )
+        if part not in value:
+            raise ValueError(
+                f"Preset {name!r} does not set {key!r}: {where} has no key {part!r}. "
+                f"Keys there: {sorted(map(str, value))}."
+            )
+        value = value[part]
+    return value
+
+
 def overlay_params(base: Mapping[str, Any], preset: Mapping[str, Any]) -> dict[str, Any]:
     """``base`` with the preset's values set: mappings merge key by key, anything else replaces.
 

@@ -12,7 +12,8 @@ Two cases, each run in a fresh child process so one does not inflate the other's
     columns: ``Complaint``, ``DateOccur`` as ``%m/%d/%Y %H:%M``, ``Crime`` UCR codes, ``Count``
     +1 with about 1.3% reversals (-1), state-plane ``XCoord``/``YCoord`` in US feet with about
     3% 0/0, about 0.6% occurrences years before the release) written to a temporary folder, read
-    with ``load_mapped_csv`` and validated with a study-area rectangle around the city and
+    with ``load_mapped_csv`` through the St. Louis preset's column mapping
+    (``presets/st_louis.yaml``) and validated with a study-area rectangle around the city and
     ``not_before`` 2015-01-01. Generating the files is not timed.
 
 Each phase reports wall time and the peak resident memory of the process during that phase
@@ -51,12 +52,15 @@ import shapely
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from features.events import QUARANTINE_REASONS, ValidatedEvents, validate_events
-from features.sources import (
+from beatwise.presets import preset_value
+from features.ingest import (
     POLICE_UK_TIME_FORMAT,
+    QUARANTINE_REASONS,
     ColumnMapping,
+    ValidatedEvents,
     load_mapped_csv,
     load_police_uk_api_json,
+    validate_events,
 )
 
 T = TypeVar("T")
@@ -70,39 +74,17 @@ LONDON_AS_OF = pd.Timestamp("2018-12-31 23:59:59")
 
 STL_AS_OF = pd.Timestamp("2020-01-01")
 STL_NOT_BEFORE = pd.Timestamp("2015-01-01")
-STL_CRS = "ESRI:102696"  # NAD83 Missouri East, US survey feet (SLMPD's XCoord/YCoord)
 #: the city's extent in state-plane feet, roughly; generated points fall inside it
 STL_X = (870_000.0, 915_000.0)
 STL_Y = (990_000.0, 1_070_000.0)
-STL_MAPPING = ColumnMapping(
-    time_column="DateOccur",
-    time_format="%m/%d/%Y %H:%M",
-    time_zone="America/Chicago",
-    x_column="XCoord",
-    y_column="YCoord",
-    crs=STL_CRS,
-    category_column="Crime",
-    category_transform="ucr_group",
-    category_map={
-        "1": "violence_sexual",
-        "2": "violence_sexual",
-        "3": "robbery",
-        "4": "violence_sexual",
-        "5": "burglary",
-        "6": "other_theft",
-        "7": "vehicle_crime",
-        "8": "criminal_damage_arson",
-        "9": "violence_sexual",  # other (simple) assaults
-        "14": "criminal_damage_arson",  # vandalism
-        "15": "possession_weapons",
-        "18": "drugs",
-        "24": "public_order",  # disorderly conduct
-        "26": "other_crime",
-    },
-    id_columns=("Complaint",),
-    count_column="Count",
-    encoding="cp1252",
-)
+#: the St. Louis preset's column mapping (presets/st_louis.yaml owns it, crime-code map included)
+STL_MAPPING = ColumnMapping.model_validate(preset_value("st_louis", "ingest.mapping"))
+if STL_MAPPING.crs is None:
+    raise RuntimeError(
+        "The st_louis preset's mapping has no 'crs'; this bench writes state-plane x/y."
+    )
+#: NAD83 Missouri East, US survey feet (SLMPD's XCoord/YCoord), as the preset reads them
+STL_CRS: str = STL_MAPPING.crs
 STL_HEADER = (
     "Complaint",
     "CodedMonth",
@@ -126,7 +108,8 @@ STL_HEADER = (
     "YCoord",
 )
 #: UCR codes (right-aligned to 6 characters as SLMPD writes them) with rough 2015-2019 shares of
-#: their groups; fraud (group 11) is left out of the mapping above, so it is ``unknown_category``.
+#: their groups; the preset maps the Part I groups (1-8) only, so the Part II codes (simple
+#: assault, fraud, vandalism, drugs, disturbance) are ``unknown_category``, as in the real files.
 STL_CODES = {
     " 10000": ("HOMICIDE", 1),
     " 21000": ("RAPE -- FORCIBLE", 1),

@@ -1,5 +1,8 @@
 """Study-area H3 cells and the area attributes apportioned to them for the audit.
 
+:func:`build_cells` is the build_cells stage's work as one call; :class:`CellsConfig` is its params
+section, where the H3 resolution is bounded, once, against what the source supports.
+
 The study area is the union of the area polygons the data covers. Its cells are those that overlap
 that union, plus any cell that holds an accepted event (an event near the edge must not be
 dropped). Overlap rather than centre-in-polygon keeps every resident of every area in some cell, so
@@ -11,6 +14,9 @@ local metric projection, so each area's residents are shared among the cells tha
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
 
 import geopandas as gpd
 import h3
@@ -18,10 +24,121 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import shapely
+from pydantic import BaseModel, ConfigDict, Field
 
-from beatwise.h3index import cell_areas_km2, cell_centroids, cells_to_str
+from beatwise.artefacts.cells import CellsMeta
+from beatwise.artefacts.quality import SourceKind
+from beatwise.h3index import (
+    MAX_RESOLUTION,
+    MIN_RESOLUTION,
+    cell_areas_km2,
+    cell_centroids,
+    cells_to_str,
+    index_points,
+)
 
 log = logging.getLogger(__name__)
+
+#: sources that support only part of ``beatwise.h3index``'s MIN_RESOLUTION..MAX_RESOLUTION: the
+#: finest resolution each allows, and why. The synthetic city's truth (``simcity.truth``) sums
+#: micro-cells of resolution 10 (``simcity.config.MICRO_RESOLUTION``), so a finer cell has no
+#: true risk to evaluate against.
+SOURCE_MAX_RESOLUTION: Final[Mapping[str, tuple[int, str]]] = {
+    "synthetic": (10, "its true risk is defined up to resolution 10"),
+}
+
+
+class CellsConfig(BaseModel):
+    """The ``cells`` params section, read by the build_cells stage: the modelling grid."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: H3 resolution of the modelling cells (8 ≈ 0.74 km², 9 ≈ 0.105 km²); a source may allow
+    #: fewer (:data:`SOURCE_MAX_RESOLUTION`, checked by :meth:`check_source`)
+    h3_resolution: int = Field(8, ge=MIN_RESOLUTION, le=MAX_RESOLUTION)
+
+    def check_source(self, source: SourceKind) -> None:
+        """Refuse a resolution finer than ``source`` supports (:data:`SOURCE_MAX_RESOLUTION`).
+
+        Raises
+        ------
+        ValueError
+            Naming the key, the source's limit and the value, in the params loader's style.
+        """
+        limit = SOURCE_MAX_RESOLUTION.get(source)
+        if limit is not None and self.h3_resolution > limit[0]:
+            finest, why = limit
+            raise ValueError(
+                f"The 'cells.h3_resolution' parameter of stage 'build_cells' must be at most "
+                f"{finest} for the {source} source ({why}). Got {self.h3_resolution}."
+            )
+
+
+@dataclass(frozen=True)
+class CellsResult:
+    """What the build_cells stage writes."""
+
+    #: ``cells.parquet``: one row per study cell (see :func:`build_cell_table`)
+    cells: pd.DataFrame
+    #: ``event_cells.parquet``: the clean events with ``h3_int`` (uint64) added
+    event_cells: pd.DataFrame
+    #: ``cells_meta.json``: the grid's resolution and size
+    meta: CellsMeta
+
+
+def build_cells(
+    events: pd.DataFrame, areas: gpd.GeoDataFrame, *, config: CellsConfig, source: SourceKind
+) -> CellsResult:
+    """Index events to H3 cells and build the study cells with residents by audit group.
+
+    Parameters
+    ----------
+    events
+        The clean events (``latitude``, ``longitude`` in WGS84).
+    areas
+        The study areas in EPSG:4326; no rows for a source without areas, in which case the
+        study area is the cells where events were recorded and no cell has residents.
+    config
+        The ``cells`` params section.
+    source
+        The source of the events (``source`` in the data-quality summary), which may support
+        only coarser grids.
+
+    Raises
+    ------
+    ValueError
+        When ``config.h3_resolution`` is finer than ``source`` supports.
+    """
+    config.check_source(source)
+    resolution = config.h3_resolution
+    event_h3 = index_points(
+        events["latitude"].to_numpy(), events["longitude"].to_numpy(), resolution=resolution
+    )
+    if areas.empty:
+        # A source without area polygons (ingest.areas.kind: none): the study area is the cells
+        # where the source recorded events, and no cell has residents to audit.
+        cells = np.unique(event_h3)
+        log.warning(
+            "no area polygons: the study area is the %d cells with at least one event; "
+            "the audit's group gates will report insufficient data",
+            len(cells),
+        )
+    else:
+        cells = study_cells(areas, resolution=resolution, event_cells=event_h3)
+    table = build_cell_table(cells, areas)
+    log.info(
+        "%d cells, %.1f km², %.0f residents apportioned (areas hold %.0f)",
+        len(table),
+        table["area_km2"].sum(),
+        table["residents"].sum(),
+        areas["residents"].sum(),
+    )
+    return CellsResult(
+        cells=table,
+        event_cells=events.assign(h3_int=event_h3),
+        meta=CellsMeta(h3_resolution=resolution, n_cells=len(table)),
+    )
+
 
 #: deprivation deciles (1 = most deprived) -> quintile group label used by the audit
 DEPRIVATION_QUINTILES = {d: f"dep_q{(d + 1) // 2}" for d in range(1, 11)}

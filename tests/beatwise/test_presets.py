@@ -18,6 +18,7 @@ from beatwise.presets import (
     load_preset,
     main,
     overlay_params,
+    preset_value,
     set_param_overrides,
 )
 from pipelines._params import validate_params
@@ -129,3 +130,20 @@ def test_experiment_command_and_cli(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_presets_live_in_the_repository() -> None:
     assert PRESETS_DIR == REPO_ROOT / "presets"
+
+
+def test_preset_value_reads_a_nested_value_and_names_what_is_missing() -> None:
+    codes = preset_value("st_louis", "ingest.mapping.category_map")
+    assert codes[3] == "robbery" and codes[5] == "burglary"  # UCR groups as YAML reads them
+    with pytest.raises(
+        ValueError,
+        match=r"Preset 'st_louis' does not set 'ingest\.mapping\.nope': ingest\.mapping has no "
+        r"key 'nope'\. Keys there: \['category_column',",
+    ):
+        preset_value("st_louis", "ingest.mapping.nope")
+    with pytest.raises(ValueError, match=r"ingest\.source is 'mapped_csv', not a mapping"):
+        preset_value("st_louis", "ingest.source.kind")
+    with pytest.raises(ValueError, match=r"the top level has no key 'ingset'"):
+        preset_value("st_louis", "ingset")
+    with pytest.raises(ValueError, match=r"No preset named 'nope'"):
+        preset_value("nope", "ingest")

@@ -1,15 +1,29 @@
-"""Study cells and the apportioning of area attributes to them."""
+"""Study cells, the apportioning of area attributes to them, and the grid's resolution bounds."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import geopandas as gpd
 import h3
 import numpy as np
+import pandas as pd
+import pydantic
 import pytest
 import shapely
 
-from beatwise.h3index import index_points
-from features.cells import apportion_areas, build_cell_table, study_cells
+from beatwise.artefacts.cells import CellsMeta
+from beatwise.h3index import MAX_RESOLUTION, MIN_RESOLUTION, index_points
+from features.cells import (
+    SOURCE_MAX_RESOLUTION,
+    CellsConfig,
+    apportion_areas,
+    build_cell_table,
+    build_cells,
+    study_cells,
+)
+from features.ingest import empty_areas
+from simcity.config import MICRO_RESOLUTION
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +88,69 @@ def test_cell_table_groups(areas: gpd.GeoDataFrame) -> None:
     populated = table[table["residents"] > 0]
     assert populated["minority_share"].between(0.1 - 1e-9, 2 / 3 + 1e-9).all()
     assert (table["area_km2"] > 0.5).all()
+
+
+# --- the build_cells stage's call, and the resolution it may use ---------------------------------
+
+
+def events_at(lat: list[float], lon: list[float]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"event_id": [f"e{i}" for i in range(len(lat))], "latitude": lat, "longitude": lon}
+    )
+
+
+def test_build_cells_indexes_events_and_records_the_grid(areas: gpd.GeoDataFrame) -> None:
+    events = events_at([51.47, 51.60], [-0.17, -0.17])  # the second outside both areas
+    result = build_cells(events, areas, config=CellsConfig(h3_resolution=8), source="synthetic")
+    assert result.meta == CellsMeta(h3_resolution=8, n_cells=len(result.cells))
+    assert (
+        result.event_cells["h3_int"].tolist()
+        == index_points(events["latitude"], events["longitude"], resolution=8).tolist()
+    )
+    assert set(result.event_cells["h3_int"]) <= set(result.cells["h3_int"])
+    assert result.cells["residents"].sum() == pytest.approx(4000, rel=1e-6)
+
+
+def test_without_areas_the_cells_are_those_with_events() -> None:
+    events = events_at([51.47, 51.47, 51.60], [-0.17, -0.17, -0.17])
+    result = build_cells(
+        events, empty_areas(), config=CellsConfig(h3_resolution=9), source="mapped_csv"
+    )
+    assert result.meta == CellsMeta(h3_resolution=9, n_cells=2)
+    assert (result.cells["residents"] == 0).all()
+    assert set(result.cells["district_name"]) == {"unknown"}
+
+
+def test_the_resolution_is_bounded_in_the_params_schema() -> None:
+    assert CellsConfig().h3_resolution == 8
+    for bad, word in ((MIN_RESOLUTION - 1, "greater"), (MAX_RESOLUTION + 1, "less")):
+        with pytest.raises(
+            pydantic.ValidationError, match=rf"h3_resolution\n  Input should be {word}"
+        ):
+            CellsConfig(h3_resolution=bad)
+
+
+def test_the_synthetic_source_stops_at_its_truth_resolution(areas: gpd.GeoDataFrame) -> None:
+    # the limit is the simulator's: its true risk sums micro-cells of this resolution
+    assert SOURCE_MAX_RESOLUTION["synthetic"][0] == MICRO_RESOLUTION == 10
+    fine = CellsConfig(h3_resolution=11)  # valid for real data
+    fine.check_source("police_uk_api")
+    CellsConfig(h3_resolution=10).check_source("synthetic")
+    with pytest.raises(
+        ValueError,
+        match=r"^The 'cells\.h3_resolution' parameter of stage 'build_cells' must be at most 10 "
+        r"for the synthetic source \(its true risk is defined up to resolution 10\)\. Got 11\.$",
+    ):
+        build_cells(events_at([51.47], [-0.17]), areas, config=fine, source="synthetic")
+
+
+def test_cells_meta_reads_back_and_refuses_a_bad_resolution(tmp_path: Path) -> None:
+    path = tmp_path / "cells_meta.json"
+    CellsMeta(h3_resolution=9, n_cells=1502).write(path)
+    assert path.read_text() == '{\n  "h3_resolution": 9,\n  "n_cells": 1502\n}\n'
+    assert CellsMeta.read(path) == CellsMeta(h3_resolution=9, n_cells=1502)
+    path.write_text('{"h3_resolution": 16, "n_cells": 3}')
+    with pytest.raises(
+        ValueError, match=r"cells_meta\.json: key 'h3_resolution': Input should be less"
+    ):
+        CellsMeta.read(path)

@@ -1,4 +1,8 @@
-"""The ingest stage on hand-made sources: mapped CSV without areas, API archive, config errors."""
+"""The ingest stage on hand-made sources: mapped CSV without areas, police.uk CSV and API, errors.
+
+Every run's data-quality file is read back through its typed definition and must rewrite to the
+same bytes.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ import pytest
 import shapely
 import yaml
 
+from beatwise.artefacts.quality import DataQuality
+from features.ingest import AreasConfig, IngestConfig
 from pipelines import ingest
 
 # Two points in a toy "city" near the Gateway Arch (St. Louis), as lat/lon.
@@ -64,7 +70,10 @@ def _run(tmp_path: Path, data_dir: Path, params: Path) -> dict[str, Any]:
         str(params),
     ]
     assert ingest.main(argv) == 0
-    return json.loads((out / "quality.json").read_text(encoding="utf-8"))
+    written = out / "quality.json"
+    DataQuality.read(written).write(out / "rewritten.json")
+    assert (out / "rewritten.json").read_bytes() == written.read_bytes()
+    return json.loads(written.read_text(encoding="utf-8"))
 
 
 def test_mapped_csv_without_areas(tmp_path: Path) -> None:
@@ -148,6 +157,39 @@ def test_police_uk_api_archive_with_prepared_areas(tmp_path: Path) -> None:
     assert quality["areas"]["n_areas"] == 1
 
 
+def test_police_uk_street_csv_with_prepared_areas(tmp_path: Path) -> None:
+    data = tmp_path / "src"
+    (data / "2018-01").mkdir(parents=True)
+    header = ["Crime ID", "Month", "Longitude", "Latitude", "LSOA code", "Crime type"]
+    rows = [
+        ["c1", "2018-01", "-0.1", "51.5", "E01", "Burglary"],
+        ["", "2018-01", "-0.1", "51.5", "E01", "Anti-social behaviour"],  # ASB: no id
+        ["c3", "2018-01", "", "", "", "Robbery"],  # not geocoded
+    ]
+    with (data / "2018-01" / "2018-01-metropolitan-street.csv").open("w", newline="") as handle:
+        csv.writer(handle).writerows([header, *rows])
+    gpd.GeoDataFrame(
+        {"area_code": ["E01"], "residents": [1500.0]},
+        geometry=[shapely.box(-0.2, 51.4, 0.0, 51.6)],
+        crs="EPSG:4326",
+    ).to_parquet(data / "areas.parquet")
+    params = _params(
+        tmp_path,
+        {"source": "police_uk_csv", "data_dir": str(data), "events": ".", "as_of": "2018-06-30"},
+    )
+    quality = _run(tmp_path, data, params)
+    assert (quality["rows_read"], quality["rows_accepted"]) == (3, 2)
+    assert quality["by_reason"] == {"missing_coordinates": 1}
+    assert quality["source"] == "police_uk_csv"
+    assert quality["time_resolution"] == "month"
+    assert quality["areas"] == {
+        "kind": "prepared",
+        "n_areas": 1,
+        "residents": 1500.0,
+        "attributes": [],
+    }
+
+
 def test_missing_source_folder_and_inputs_are_clear_errors(tmp_path: Path) -> None:
     params = _params(tmp_path, {"source": "synthetic"})
     with pytest.raises(FileNotFoundError, match=r"does not exist; ingest\.data_dir must name"):
@@ -159,11 +201,11 @@ def test_missing_source_folder_and_inputs_are_clear_errors(tmp_path: Path) -> No
 
 def test_config_refuses_inconsistent_choices() -> None:
     with pytest.raises(ValueError, match=r"ingest\.mapping is required for source 'mapped_csv'"):
-        ingest.IngestConfig(source="mapped_csv")
+        IngestConfig(source="mapped_csv")
     with pytest.raises(ValueError, match=r"kind 'mapped' needs ingest\.areas\.mapping"):
-        ingest.AreasConfig(kind="mapped", path=None)
+        AreasConfig(kind="mapped", path=None)
     with pytest.raises(ValueError, match="needs areas with residents; kind is 'none'"):
-        ingest.AreasConfig(kind="none", path=None, coverage_min_rate_ratio=0.2)
+        AreasConfig(kind="none", path=None, coverage_min_rate_ratio=0.2)
 
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"

@@ -14,35 +14,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from features.events import QUARANTINE_REASONS, ValidatedEvents, validate_events
-from features.sources import ColumnMapping, load_mapped_csv, normalise_header
+from beatwise.presets import preset_value
+from features.ingest.mapped_csv import ColumnMapping, load_mapped_csv
+from features.ingest.parsing import normalise_header
+from features.ingest.validation import QUARANTINE_REASONS, ValidatedEvents, validate_events
 
-STL_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "stl-slmpd-2015-2019"
+STL_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "stl-slmpd-2015-2019"
 AS_OF = pd.Timestamp("2020-01-01")
-TIME_FORMAT = "%m/%d/%Y %H:%M"
-UCR_MAP = {
-    "1": "violence_sexual",
-    "2": "violence_sexual",
-    "3": "robbery",
-    "4": "violence_sexual",
-    "5": "burglary",
-    "6": "other_theft",
-    "7": "vehicle_crime",
-    "8": "criminal_damage_arson",
-}
-STL = ColumnMapping(
-    time_column="DateOccur",
-    time_format=TIME_FORMAT,
-    time_zone="America/Chicago",
-    x_column="XCoord",
-    y_column="YCoord",
-    crs="ESRI:102696",
-    category_column="Crime",
-    category_transform="ucr_group",
-    category_map=UCR_MAP,
-    id_columns=("Complaint",),
-    count_column="Count",
-    encoding="cp1252",  # a few SLMPD files hold cp1252 bytes, some behind a UTF-8 BOM
+#: the St. Louis preset's mapping (presets/st_louis.yaml owns it, crime-code map included), with
+#: the complaint alone as the id: these tests make reversals and repeats by complaint number
+STL = ColumnMapping.model_validate(
+    {**preset_value("st_louis", "ingest.mapping"), "id_columns": ["Complaint"]}
 )
 HEADER = ["Complaint", "CodedMonth", "DateOccur", "Count", "Crime", "XCoord", "YCoord"]
 MAY_HEADER = ["Complaint", "Coded Month", "Date Occur", "Count", "Crime", "X-Coord", "Y-Coord"]
@@ -73,7 +55,7 @@ def write_csv(path: Path, header: list[str], rows: list[list[str]], *, bom: bool
 
 
 def validate(raw: pd.DataFrame) -> ValidatedEvents:
-    result = validate_events(raw, areas=None, as_of=AS_OF, time_format=TIME_FORMAT)
+    result = validate_events(raw, areas=None, as_of=AS_OF, time_format=STL.time_format)
     assert len(result.accepted) + len(result.quarantine) == len(raw) == result.rows_read
     assert set(result.quarantine["reason"]) <= set(QUARANTINE_REASONS)
     return result

@@ -1,4 +1,4 @@
-"""Row validation: every row accepted or quarantined with its reason, and the counts add up."""
+"""The row judge: every row accepted or quarantined with its reason, and the counts add up."""
 
 from __future__ import annotations
 
@@ -10,16 +10,7 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.events import (
-    QUARANTINE_REASONS,
-    detect_time_resolution,
-    locate_in_areas,
-    make_quarantine,
-    map_unique,
-    summarise_quality,
-    to_float,
-    validate_events,
-)
+from features.ingest.validation import QUARANTINE_REASONS, make_quarantine, validate_events
 
 AS_OF = pd.Timestamp("2024-12-31 23:59:59")
 
@@ -90,17 +81,6 @@ def test_each_reason_on_a_handmade_file(areas: gpd.GeoDataFrame) -> None:
     assert set(result.quarantine["reason"]) <= set(QUARANTINE_REASONS)
 
 
-def test_quality_summary_adds_up(areas: gpd.GeoDataFrame) -> None:
-    rows = [GOOD, {**GOOD, "event_id": "e2", "crime_type": "??"}]
-    raw = raw_frame(rows)
-    result = validate_events(raw, areas=areas, as_of=AS_OF)
-    summary = summarise_quality(result, by_file_read=raw["source_file"].value_counts())
-    assert summary["rows_read"] == 2
-    assert summary["rows_accepted"] == 1
-    assert summary["by_reason"] == {"unknown_category": 1}
-    assert summary["by_source_file"]["toy.csv"]["quarantined"] == 1
-
-
 def test_missing_column_is_a_clear_error(areas: gpd.GeoDataFrame) -> None:
     raw = raw_frame([GOOD]).drop(columns=["latitude"])
     with pytest.raises(ValueError, match=r"lacks column\(s\) \['latitude'\]"):
@@ -140,19 +120,6 @@ def test_malformed_rows_never_crash_and_are_all_accounted_for(
     assert len(result.accepted) + len(result.quarantine) == len(raw)
     assert result.accepted["event_id"].is_unique
     assert set(result.quarantine["reason"]) <= set(QUARANTINE_REASONS)
-
-
-def test_detect_time_resolution() -> None:
-    def ts(*values: str) -> pd.Series:
-        return pd.Series(pd.to_datetime(list(values), format="ISO8601"))
-
-    # police.uk: every timestamp 00:00 on the 1st, across a year end and a leap February
-    assert detect_time_resolution(ts("2023-12-01", "2024-01-01", "2024-02-01")) == "month"
-    assert detect_time_resolution(ts("2024-01-01", "2024-02-29")) == "day"
-    assert detect_time_resolution(ts("2024-01-01", "2024-01-01 00:00:01")) == "sub_day"
-    assert detect_time_resolution(ts("2024-03-01 12:00")) == "sub_day"
-    with pytest.raises(ValueError, match="at least one timestamp"):
-        detect_time_resolution(ts())
 
 
 # --- the study period's start --------------------------------------------------------------------
@@ -257,25 +224,7 @@ def test_naive_timestamps_are_unchanged_by_a_time_zone() -> None:
     pd.testing.assert_frame_equal(plain.accepted, zoned.accepted)
 
 
-# --- the helpers that make validation fast give what pandas gives --------------------------------
-
-NUMBER_TEXT = st.one_of(
-    st.floats(allow_nan=True, allow_infinity=True).map(repr),
-    st.floats(min_value=-1e6, max_value=1e6).map(lambda v: f"{v:.6f}"),
-    st.integers(min_value=-(10**25), max_value=10**25).map(str),
-    st.sampled_from(["", " ", " 1.5", "1.5 ", "+.5", "1.", "1e5", "1E-5", "-0", "0x10", "1_0"]),
-    st.sampled_from(["nan", "NaN", "inf", "-Infinity", "abc", "1e400", "--1", "1.2.3", "٣"]),
-    st.text(max_size=6),
-)
-
-
-@settings(max_examples=100, deadline=None)
-@given(st.lists(st.one_of(st.none(), NUMBER_TEXT), max_size=30))
-def test_to_float_matches_pandas_to_numeric(values: list[str | None]) -> None:
-    text = pd.Series(values, dtype="string")
-    expected = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    np.testing.assert_array_equal(to_float(text), expected)
-
+# --- the quarantine's raw JSON is what pandas writes ---------------------------------------------
 
 JSON_CELL = st.one_of(
     st.none(),
@@ -292,46 +241,3 @@ def test_quarantine_raw_json_is_what_pandas_writes(rows: list[tuple[object, obje
     expected = payload.to_json(orient="records", lines=True).splitlines()
     got = make_quarantine(raw, reason="duplicate_id", detail="d")["raw"].tolist()
     assert got == expected
-
-
-def test_map_unique_is_the_function_applied_to_every_value() -> None:
-    values = pd.Series(["b", None, "a", "b", "", None], dtype="string", index=[5, 4, 3, 2, 1, 0])
-
-    def shout(text: pd.Series) -> pd.Series:
-        return text.str.upper().fillna("missing")
-
-    pd.testing.assert_series_equal(map_unique(values, shout), shout(values))
-
-
-# --- area lookup: the first polygon by code, edges inside ----------------------------------------
-
-
-def grid_areas(n: int) -> gpd.GeoDataFrame:
-    """``n`` x ``n`` unit squares from (0, 0), coded so that code order is not position order."""
-    boxes = [shapely.box(i, j, i + 1, j + 1) for i in range(n) for j in range(n)]
-    codes = [f"Z{(7 * k) % (n * n):03d}" for k in range(n * n)]
-    return gpd.GeoDataFrame({"area_code": codes}, geometry=boxes, crs="EPSG:4326")
-
-
-def sjoin_reference(lat: np.ndarray, lon: np.ndarray, areas: gpd.GeoDataFrame) -> list[object]:
-    points = gpd.GeoDataFrame(
-        {"pt": np.arange(len(lat))}, geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326"
-    )
-    joined = gpd.sjoin(points, areas[["area_code", "geometry"]], how="left", predicate="intersects")
-    joined = joined.sort_values(["pt", "area_code"], kind="mergesort").drop_duplicates("pt")
-    return [None if pd.isna(c) else c for c in joined.sort_values("pt")["area_code"]]
-
-
-@pytest.mark.parametrize("n", [3, 6])  # 9 polygons are scanned whole, 36 through sorted points
-def test_locate_in_areas_matches_a_spatial_join(n: int) -> None:
-    rng = np.random.default_rng(n)
-    lat = np.concatenate([rng.uniform(-0.5, n + 0.5, 300), rng.integers(0, n + 1, 50)])
-    lon = np.concatenate([rng.uniform(-0.5, n + 0.5, 300), rng.integers(0, n + 1, 50)])
-    lat[:3] = [np.nan, 1.0, 1.0]  # a missing point, a corner shared by four squares
-    lon[:3] = [0.5, 1.0, 1.0]
-    areas = grid_areas(n)
-    got = locate_in_areas(lat, lon, areas=areas)
-    expected = sjoin_reference(lat, lon, areas)
-    assert [None if pd.isna(c) else c for c in got] == expected
-    assert pd.isna(got[0])
-    assert got[1] == min(areas.loc[areas.intersects(shapely.Point(1, 1)), "area_code"])

@@ -1,9 +1,10 @@
-"""The clean-event schema, row validation and explicit quarantine.
+"""The row judge: the clean-event schema, row validation and explicit quarantine.
 
-Every loader turns its source into a *raw canonical frame* (columns below, values still as read)
-and hands it to :func:`validate_events`. Each row comes out either accepted (clean schema) or in
-the quarantine with a reason code and a plain message; the counts always add up, and
-:func:`summarise_quality` refuses to report numbers that do not.
+Every loader (``features.ingest.synthetic``, ``police_uk_csv``, ``police_uk_api``, ``mapped_csv``)
+turns its source into a *raw canonical frame* (columns below, values still as read) and hands it to
+:func:`validate_events`. Each row comes out either accepted (clean schema) or in the quarantine
+with a reason code and a plain message; the counts always add up, and
+:func:`features.ingest.quality.summarise_quality` refuses to report numbers that do not.
 
 Raw canonical frame columns: ``source_file``, ``source_row`` (1-based data row in that file),
 ``event_id`` (may be null: a row without an id gets ``<source_file>:<source_row>``),
@@ -19,18 +20,17 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
-from typing import Any, Final, Literal
+from typing import Final
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import shapely
 
-from beatwise.period import as_datetime64_ns
 from beatwise.taxonomy import CANONICAL_TYPES, canonical_crime_type
+from features.ingest.areas import containing_polygons
+from features.ingest.parsing import parse_timestamps, to_float
 
 log = logging.getLogger(__name__)
 
@@ -197,116 +197,6 @@ def _as_objects(values: pd.Series, positions: np.ndarray) -> np.ndarray:
     return objects[codes[positions]]
 
 
-#: decimal text that Arrow parses exactly as pandas does (both round correctly)
-_PLAIN_DECIMAL: Final[str] = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
-
-
-def to_float(values: pd.Series) -> np.ndarray:
-    """``pd.to_numeric(values, errors="coerce")`` as float64, NaN where that gives NA.
-
-    Arrow parses plain decimal text (``-90.1848``, ``1e5``) in bulk; anything else (padded,
-    ``inf``, words) goes through pandas, so the numbers are the same, only sooner.
-    """
-    dtype = values.dtype
-    if not (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"):
-        return pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    text = pa.array(values.array)
-    plain = pc.match_substring_regex(text, _PLAIN_DECIMAL).fill_null(False)
-    numbers = pc.if_else(plain, text, pa.scalar(None, text.type)).cast(pa.float64())
-    out = numbers.to_numpy(zero_copy_only=False).astype(np.float64, copy=True)
-    valid = text.is_valid().to_numpy(zero_copy_only=False)
-    rest = np.flatnonzero(~plain.to_numpy(zero_copy_only=False) & valid)
-    if rest.size:
-        out[rest] = pd.to_numeric(values.iloc[rest], errors="coerce").to_numpy(
-            dtype=np.float64, na_value=np.nan
-        )
-    return out
-
-
-def map_unique(values: pd.Series, func: Callable[[pd.Series], pd.Series]) -> pd.Series:
-    """``func(values)`` for an element-wise ``func``, computed once per distinct value.
-
-    Missing values count as one distinct value and go through ``func`` too, so the result is the
-    same as calling ``func`` on the whole column; columns with few distinct values (months, dates
-    at minute resolution, offence codes) are much faster this way.
-    """
-    codes, uniques = pd.factorize(values, use_na_sentinel=False)
-    mapped = func(pd.Series(uniques))
-    out = mapped.take(codes)
-    out.index = values.index
-    return out
-
-
-#: an ISO 8601 time of day followed by a UTC offset or Z: "T10Z", "10:00 +01:00", "T1000-0530"
-_ISO_OFFSET: Final[str] = r"[T\s]\d{2}[\d:.,]*\s*(?:Z|[+-]\d{1,2}(?::?\d{2})?)$"
-
-
-def _parse_text_timestamps(
-    text: pd.Series, *, time_format: str | None, time_zone: str | None
-) -> pd.Series:
-    """Text to naive local datetimes; values with a UTC offset become ``time_zone`` wall-clock."""
-    fmt = time_format or "ISO8601"
-    if "%z" in fmt or "%Z" in fmt:
-        has_offset = text.notna().to_numpy()
-    elif fmt == "ISO8601":
-        has_offset = text.str.contains(_ISO_OFFSET, regex=True).fillna(False).to_numpy(dtype=bool)
-    else:
-        has_offset = np.zeros(len(text), dtype=bool)
-    try:
-        naive = pd.to_datetime(text.where(~has_offset), format=fmt, errors="coerce")
-    except ValueError as err:  # pandas refuses a mix of naive times and offsets
-        raise ValueError(
-            f"Timestamps such as {text.dropna().head(3).tolist()} could not be read as naive "
-            f"local times or as times with a UTC offset ({err})."
-        ) from err
-    if isinstance(naive.dtype, pd.DatetimeTZDtype):
-        raise ValueError(
-            f"Timestamps such as {text.dropna().head(3).tolist()} carry a time zone in a form "
-            f"Beatwise does not recognise; expected an ISO 8601 offset (Z, +01:00) or %z."
-        )
-    if not has_offset.any():
-        return _within_ns(naive)
-    aware = pd.to_datetime(text.where(has_offset), format=fmt, errors="coerce", utc=True)
-    if time_zone is None and aware.notna().any():
-        raise ValueError(
-            f"Timestamp {text[aware.notna()].iloc[0]!r} carries a UTC offset but no time_zone "
-            f"was given to turn it into local wall-clock time; pass the IANA zone the data is "
-            f"recorded in (e.g. time_zone='America/Chicago')."
-        )
-    local = aware.dt.tz_convert(time_zone).dt.tz_localize(None) if time_zone else aware
-    return _within_ns(naive).where(~has_offset, _within_ns(local))
-
-
-def _within_ns(out: pd.Series) -> pd.Series:
-    """Datetimes at ns resolution; those outside what ns can hold (1678-2261) become NaT.
-
-    pandas may parse at a coarser unit than ns; such years are no credible crime dates anyway,
-    so they count as unparseable rather than crash.
-    """
-    in_range = (out >= pd.Timestamp.min) & (out <= pd.Timestamp.max)
-    return out.where(in_range).astype("datetime64[ns]")
-
-
-def _parse_timestamps(
-    values: pd.Series, *, time_format: str | None, time_zone: str | None = None
-) -> pd.Series:
-    if pd.api.types.is_datetime64_any_dtype(values):
-        out = values
-        if getattr(values.dt, "tz", None) is not None:
-            if time_zone is None:
-                raise ValueError(
-                    "timestamps must be naive local times; convert before validation or give "
-                    "validate_events the data's time_zone."
-                )
-            out = values.dt.tz_convert(time_zone).dt.tz_localize(None)
-    else:
-        out = map_unique(
-            values.astype("string"),
-            partial(_parse_text_timestamps, time_format=time_format, time_zone=time_zone),
-        )
-    return _within_ns(out)
-
-
 def validate_events(
     raw: pd.DataFrame,
     *,
@@ -456,7 +346,7 @@ def validate_events(
         ),
     )
 
-    ts = _parse_timestamps(frame["timestamp"], time_format=time_format, time_zone=time_zone)
+    ts = parse_timestamps(frame["timestamp"], time_format=time_format, time_zone=time_zone)
     quarantine(
         ts.isna().to_numpy(),
         "unparseable_date",
@@ -508,7 +398,7 @@ def validate_events(
     if areas is not None:
         idx = np.flatnonzero(keep)
         polygon = np.full(rows_read, -1, dtype=np.int64)
-        polygon[idx], polygon_codes = _containing_polygons(lat[idx], lon[idx], areas=areas)
+        polygon[idx], polygon_codes = containing_polygons(lat[idx], lon[idx], areas=areas)
         quarantine(
             polygon < 0, "outside_study_area", "the point is outside every study-area polygon"
         )
@@ -641,147 +531,3 @@ def _quarantine_reversals(
         "cancelled_by_reversal",
         lambda rows: "cancelled by the reversal at " + cancelled_by[rows.index],
     )
-
-
-def locate_in_areas(
-    latitude: np.ndarray, longitude: np.ndarray, *, areas: gpd.GeoDataFrame
-) -> pd.Series:
-    """Area code of the polygon containing each point (first by code on shared edges), else NA.
-
-    A point on a polygon's edge is inside it.
-    """
-    found, codes = _containing_polygons(latitude, longitude, areas=areas)
-    out = np.full(len(found), None, dtype=object)
-    placed = found >= 0
-    out[placed] = codes[found[placed]]
-    return pd.Series(out, dtype="string")
-
-
-#: up to this many polygons, each scans every point; beyond, points are sorted once
-_FEW_POLYGONS: Final[int] = 16
-
-
-def _containing_polygons(
-    latitude: np.ndarray, longitude: np.ndarray, *, areas: gpd.GeoDataFrame
-) -> tuple[np.ndarray, np.ndarray]:
-    """Index into the returned area codes of the polygon containing each point, -1 for none.
-
-    Polygons are visited in area-code order and each
-    tests, in one vectorised call, the still-unplaced points inside its bounding box (found by
-    binary search on the points sorted by longitude or latitude, whichever gives fewer). No point
-    geometries are built, which keeps ten million points to a few seconds and little memory; the
-    loop is over polygons (thousands), never over points.
-    """
-    if "area_code" not in areas.columns:
-        raise ValueError(f"The areas table needs an 'area_code' column; it has {list(areas)}.")
-    lat = np.asarray(latitude, dtype=np.float64)
-    lon = np.asarray(longitude, dtype=np.float64)
-    polys = areas[["area_code", "geometry"]].to_crs("EPSG:4326")
-    codes = polys["area_code"].to_numpy(dtype=object)
-    geoms = polys.geometry.to_numpy()
-    bounds = shapely.bounds(geoms)
-    rank = pd.factorize(codes, sort=True)[0]
-    rank = np.where(rank < 0, len(codes), rank)  # a missing code comes last
-    every = np.arange(len(lat))
-    if len(codes) > _FEW_POLYGONS:
-        by_lon = np.argsort(lon, kind="stable")
-        by_lat = np.argsort(lat, kind="stable")
-        sorted_lon = lon[by_lon]
-        sorted_lat = lat[by_lat]
-    found = np.full(len(lat), -1, dtype=np.int64)
-    for i in np.lexsort((np.arange(len(codes)), rank)):
-        min_lon, min_lat, max_lon, max_lat = bounds[i]
-        if not np.isfinite(bounds[i]).all():
-            continue  # an empty or missing geometry contains nothing
-        if len(codes) <= _FEW_POLYGONS:
-            candidates = every
-        else:
-            lon_from = np.searchsorted(sorted_lon, min_lon, side="left")
-            lon_to = np.searchsorted(sorted_lon, max_lon, side="right")
-            lat_from = np.searchsorted(sorted_lat, min_lat, side="left")
-            lat_to = np.searchsorted(sorted_lat, max_lat, side="right")
-            if lon_to - lon_from <= lat_to - lat_from:
-                candidates = by_lon[lon_from:lon_to]
-            else:
-                candidates = by_lat[lat_from:lat_to]
-        candidates = candidates[found[candidates] < 0]
-        c_lon = lon[candidates]
-        c_lat = lat[candidates]
-        in_box = (c_lon >= min_lon) & (c_lon <= max_lon) & (c_lat >= min_lat) & (c_lat <= max_lat)
-        candidates = candidates[in_box]
-        if candidates.size:
-            inside = shapely.intersects_xy(geoms[i], lon[candidates], lat[candidates])
-            found[candidates[inside]] = i
-    return found, codes
-
-
-def summarise_quality(result: ValidatedEvents, *, by_file_read: pd.Series) -> dict[str, Any]:
-    """Counts by reason and by source file; raises when accepted + quarantined != read."""
-    q = result.quarantine
-    a = result.accepted
-    if len(a) + len(q) != result.rows_read:
-        raise AssertionError("accepted + quarantined != read")
-    # One crosstab of (file, reason), not a scan of the quarantine per file: a police.uk archive
-    # holds thousands of files.
-    read_by_file = by_file_read.astype(np.int64).groupby(level=0).sum().sort_index()
-    read_by_file.index = read_by_file.index.astype(str)
-    accepted_by_file = (
-        a["source_file"].astype(str).value_counts().reindex(read_by_file.index, fill_value=0)
-    )
-    by_file_reason = (
-        pd.crosstab(q["source_file"].astype(str), q["reason"].astype(str))
-        if len(q)
-        else pd.DataFrame(index=pd.Index([], dtype=str))
-    )
-    by_file_reason = by_file_reason.reindex(read_by_file.index, fill_value=0)
-    quarantined_by_file = by_file_reason.sum(axis=1).astype(np.int64)
-    bad = accepted_by_file + quarantined_by_file != read_by_file
-    if bad.any():
-        name = bad[bad].index[0]
-        raise AssertionError(
-            f"{name}: {int(accepted_by_file[name])} accepted + {int(quarantined_by_file[name])} "
-            f"quarantined != {int(read_by_file[name])} read"
-        )
-    reasons = sorted(by_file_reason.columns)
-    counts = by_file_reason[reasons].to_numpy(dtype=np.int64) if reasons else None
-    files: dict[str, dict[str, object]] = {}
-    for i, name in enumerate(read_by_file.index):
-        files[name] = {
-            "read": int(read_by_file.iloc[i]),
-            "accepted": int(accepted_by_file.iloc[i]),
-            "quarantined": int(quarantined_by_file.iloc[i]),
-            "by_reason": {}
-            if counts is None
-            else {r: int(n) for r, n in zip(reasons, counts[i], strict=True) if n},
-        }
-    by_reason = {str(k): int(v) for k, v in q["reason"].value_counts().sort_index().items()}
-    return {
-        "rows_read": result.rows_read,
-        "rows_accepted": len(a),
-        "rows_quarantined": len(q),
-        "by_reason": by_reason,
-        "reason_meanings": {k: QUARANTINE_REASONS[k] for k in by_reason},
-        "by_source_file": files,
-        "accepted_by_type": {
-            str(k): int(v) for k, v in a["crime_type"].value_counts(sort=False).items() if v
-        },
-        "date_min": None if a.empty else f"{a['timestamp'].min():%Y-%m-%d %H:%M}",
-        "date_max": None if a.empty else f"{a['timestamp'].max():%Y-%m-%d %H:%M}",
-    }
-
-
-def detect_time_resolution(timestamps: pd.Series) -> Literal["month", "day", "sub_day"]:
-    """How finely the accepted timestamps resolve time, for choosing the forecast period.
-
-    Returns ``"month"`` when every timestamp is 00:00 on the 1st of a month (data.police.uk
-    publishes only the month), ``"day"`` when all are at 00:00 but not all on the 1st, and
-    ``"sub_day"`` otherwise. Refuses an empty series (no timestamp says anything).
-    """
-    ns = as_datetime64_ns(timestamps, what="timestamps")
-    if ns.size == 0:
-        raise ValueError("detect_time_resolution needs at least one timestamp. Got none.")
-    if not np.array_equal(ns.astype("datetime64[D]").astype("datetime64[ns]"), ns):
-        return "sub_day"
-    if np.array_equal(ns.astype("datetime64[M]").astype("datetime64[ns]"), ns):
-        return "month"
-    return "day"

@@ -1,8 +1,7 @@
-"""data.police.uk loaders: raw canonical frames that validate_events judges, and refused inputs."""
+"""data.police.uk crimes-street API responses (files, folders, archives) and refused inputs."""
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import logging
@@ -18,69 +17,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from features.events import QUARANTINE_REASONS, REQUIRED_RAW_COLUMNS, validate_events
-from features.sources import (
-    POLICE_UK_TIME_FORMAT,
-    load_police_uk_api_json,
-    load_police_uk_street_csv,
-)
+from features.ingest.parsing import POLICE_UK_TIME_FORMAT
+from features.ingest.police_uk_api import load_police_uk_api_json
+from features.ingest.validation import QUARANTINE_REASONS, validate_events
 
 AS_OF = pd.Timestamp("2018-12-31 23:59:59")
-HEADER = [
-    "Crime ID",
-    "Month",
-    "Reported by",
-    "Falls within",
-    "Longitude",
-    "Latitude",
-    "Location",
-    "LSOA code",
-    "LSOA name",
-    "Crime type",
-    "Last outcome category",
-    "Context",
-]
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 API_ARCHIVE = (
     SHARED_DATA
     / "london-police-api-2016-2018"
     / "ward-level-crime-data_london_month_2016-01_2018-06.tar.xz"
 )
-
-
-def street_row(
-    crime_id: str = "c1",
-    month: str = "2016-01",
-    lon: str = "-0.150000",
-    lat: str = "51.450000",
-    lsoa: str = "E01000001",
-    crime_type: str = "Burglary",
-) -> list[str]:
-    force = "Metropolitan Police Service"
-    return [
-        crime_id,
-        month,
-        force,
-        force,
-        lon,
-        lat,
-        "On or near X",
-        lsoa,
-        "Y 001A",
-        crime_type,
-        "",
-        "",
-    ]
-
-
-def write_csv(
-    path: Path, rows: list[list[str]], *, header: list[str] = HEADER, bom: bool = False
-) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8-sig" if bom else "utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
 
 
 def validate(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -95,108 +42,6 @@ def reasons(quarantine: pd.DataFrame) -> list[tuple[str, int, str]]:
         (str(f), int(r), str(why))
         for f, r, why in quarantine[["source_file", "source_row", "reason"]].itertuples(index=False)
     ]
-
-
-# --- street CSV: the monthly archive -------------------------------------------------------------
-
-JAN = "2016-01/2016-01-metropolitan-street.csv"
-FEB = "2016-02/2016-02-city-of-london-street.csv"
-
-
-@pytest.fixture
-def archive(tmp_path: Path) -> Path:
-    write_csv(
-        tmp_path / JAN,
-        [
-            street_row("c1"),
-            street_row("", crime_type="Anti-social behaviour"),  # ASB has no Crime ID
-            street_row("c3", lon="", lat="", lsoa="", crime_type="Robbery"),
-            street_row("c4", crime_type="Alien abduction"),
-            street_row("c5", month="2016-13"),
-            street_row("c1", crime_type="Drugs"),  # repeats c1
-        ],
-        bom=True,
-    )
-    write_csv(tmp_path / FEB, [street_row("c7", month="2016-02", crime_type="Bicycle theft")])
-    # other files of the archive layout are not street crimes and must be ignored
-    write_csv(tmp_path / "2016-01" / "2016-01-metropolitan-outcomes.csv", [["x"] * 12])
-    return tmp_path
-
-
-def test_street_csv_is_a_raw_canonical_frame(archive: Path) -> None:
-    raw = load_police_uk_street_csv(archive)
-    assert set(REQUIRED_RAW_COLUMNS) <= set(raw.columns)
-    assert "area_code" in raw.columns
-    assert raw["source_file"].tolist() == [JAN] * 6 + [FEB]
-    assert raw["source_row"].tolist() == [1, 2, 3, 4, 5, 6, 1]
-    assert raw["timestamp"].tolist()[:5] == ["2016-01-01"] * 4 + ["2016-13"]
-    assert pd.isna(raw.loc[1, "event_id"])
-    assert pd.isna(raw.loc[2, "latitude"]) and pd.isna(raw.loc[2, "longitude"])
-    assert raw.loc[0, "latitude"] == "51.450000"  # text as read, not coerced
-    assert raw.loc[0, "area_code"] == "E01000001"
-
-
-def test_street_csv_validates_with_exact_reasons(archive: Path) -> None:
-    accepted, quarantine = validate(load_police_uk_street_csv(archive))
-    assert reasons(quarantine) == [
-        (JAN, 3, "missing_coordinates"),
-        (JAN, 4, "unknown_category"),
-        (JAN, 5, "unparseable_date"),
-        (JAN, 6, "duplicate_id"),
-    ]
-    assert "timestamp 2016-13 does not parse" in quarantine.loc[2, "detail"]
-    assert sorted(accepted["event_id"]) == sorted(["c1", f"{JAN}:2", "c7"])
-    assert sorted(accepted["crime_type"]) == ["anti_social_behaviour", "bicycle_theft", "burglary"]
-    assert set(accepted["timestamp"]) == {pd.Timestamp("2016-01-01"), pd.Timestamp("2016-02-01")}
-    assert set(accepted["area_code"]) == {"E01000001"}
-
-
-def test_street_csv_tolerates_some_empty_files(archive: Path) -> None:
-    write_csv(archive / "2016-03" / "2016-03-metropolitan-street.csv", [])
-    (archive / "2016-04").mkdir()
-    (archive / "2016-04" / "2016-04-metropolitan-street.csv").write_bytes(b"")
-    assert len(load_police_uk_street_csv(archive)) == 7
-
-
-def test_street_csv_refuses_missing_folder(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match=r"No data\.police\.uk archive folder at .*nowhere"):
-        load_police_uk_street_csv(tmp_path / "nowhere")
-
-
-def test_street_csv_refuses_folder_without_street_files(tmp_path: Path) -> None:
-    write_csv(tmp_path / "2016-01" / "2016-01-metropolitan-outcomes.csv", [])
-    with pytest.raises(
-        FileNotFoundError,
-        match=re.escape(f"No files matching YYYY-MM/YYYY-MM-<force>-street.csv under {tmp_path}"),
-    ):
-        load_police_uk_street_csv(tmp_path)
-
-
-def test_street_csv_refuses_all_empty_input(tmp_path: Path) -> None:
-    write_csv(tmp_path / JAN, [])
-    (tmp_path / FEB).parent.mkdir()
-    (tmp_path / FEB).write_bytes(b"")
-    with pytest.raises(
-        ValueError, match=r"Empty input: the 2 street CSV file\(s\) under .* no data"
-    ):
-        load_police_uk_street_csv(tmp_path)
-
-
-def test_street_csv_refuses_missing_column_with_closest_name(tmp_path: Path) -> None:
-    header = [("Crime_ID" if c == "Crime ID" else c) for c in HEADER]
-    write_csv(tmp_path / JAN, [street_row()], header=header)
-    with pytest.raises(ValueError) as info:
-        load_police_uk_street_csv(tmp_path)
-    message = str(info.value)
-    assert JAN in message
-    assert "missing required column(s) ['Crime ID']" in message
-    assert "Did you mean: 'Crime ID' (closest: 'Crime_ID')?" in message
-
-
-def test_street_csv_refuses_malformed_csv(tmp_path: Path) -> None:
-    write_csv(tmp_path / JAN, [street_row(), [*street_row(), "extra", "fields"]])
-    with pytest.raises(ValueError, match=r"2016-01-metropolitan-street\.csv: cannot be read"):
-        load_police_uk_street_csv(tmp_path)
 
 
 # --- API JSON: crimes-street responses -----------------------------------------------------------
@@ -333,49 +178,7 @@ def test_api_json_refuses_all_empty_and_clashing_names(tmp_path: Path) -> None:
         load_police_uk_api_json([empty, twin])
 
 
-# --- property tests: nothing malformed crashes, every row is accounted for ----------------------
-
-FIELD = st.one_of(
-    st.just(""),
-    st.sampled_from(
-        [
-            "2016-01",
-            "2016-13",
-            "2016",
-            "Burglary",
-            "violent-crime",
-            "51.5",
-            "-0.1",
-            "0",
-            "nan",
-            "inf",
-            "1e400",
-            " ",
-            "E01000001",
-            "-91",
-            "181",
-        ]
-    ),
-    st.text(
-        alphabet=st.one_of(
-            st.characters(blacklist_categories=("Cs", "Cc")), st.sampled_from(',"\n\t;-.')
-        ),
-        max_size=12,
-    ),
-)
-
-
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(rows=st.lists(st.lists(FIELD, min_size=12, max_size=12), min_size=1, max_size=8))
-def test_street_csv_property_every_row_accounted(rows: list[list[str]]) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        write_csv(Path(folder) / JAN, rows)
-        raw = load_police_uk_street_csv(Path(folder))
-        assert len(raw) == len(rows)
-        accepted, quarantine = validate(raw)
-    assert set(quarantine["reason"]) <= set(QUARANTINE_REASONS)
-    assert accepted["event_id"].is_unique
-
+# --- property test: nothing malformed crashes, every row is accounted for --------------------
 
 JSON_SCALAR = st.one_of(
     st.none(),
@@ -501,7 +304,7 @@ def test_api_archive_members_in_name_order_without_the_wrapper_folder(
     archive = write_archive(
         tmp_path / f"wards{suffix}", WARD_MEMBERS, folders=("dump", "dump/2016_01")
     )
-    with caplog.at_level(logging.INFO, logger="features.sources"):
+    with caplog.at_level(logging.INFO, logger="features.ingest.police_uk_api"):
         raw = load_police_uk_api_json(archive)
     assert raw["source_file"].tolist() == WARD_NAMES
     assert raw["source_row"].tolist() == [1, 2, 1, 2, 1]
@@ -550,7 +353,7 @@ def test_api_zero_byte_response_is_empty_and_warned(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     members = {"d/ward_a.json": b"", "d/ward_b.json": json_bytes([api_record(1)])}
-    with caplog.at_level(logging.WARNING, logger="features.sources"):
+    with caplog.at_level(logging.WARNING, logger="features.ingest.police_uk_api"):
         raw = load_police_uk_api_json(write_archive(tmp_path / "w.tar.xz", members))
     assert raw["source_file"].tolist() == ["ward_b.json"]
     assert "1 of 2 API response file(s) are empty (zero bytes" in caplog.text

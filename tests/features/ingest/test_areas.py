@@ -1,4 +1,4 @@
-"""Area attributes through a mapping, and the districts an event sample covers."""
+"""The areas contract: the one reader, attributes through a mapping, and locating points."""
 
 from __future__ import annotations
 
@@ -14,66 +14,16 @@ import pydantic
 import pyogrio
 import pytest
 import shapely
-import yaml
 
-from features.areas import (
-    AREA_ATTRIBUTE_COLUMNS,
-    COVERAGE_COLUMNS,
-    DEFAULT_MIN_RATE_RATIO,
-    AreaMapping,
-    covered_districts,
-    districts_of_events,
-    load_area_attributes,
-    restrict_to_covered,
-)
 from features.cells import build_cell_table, study_cells
-from features.events import locate_in_areas
-
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-LONDON_AREAS = SHARED_DATA / "london-areas"
-LONDON_EVENTS = (
-    SHARED_DATA
-    / "london-police-api-2016-2018"
-    / "DERIVED_london_street_crimes_api_2016-01_2018-06.csv.gz"
+from features.ingest.area_mapping import AreaMapping
+from features.ingest.areas import (
+    AREA_ATTRIBUTE_COLUMNS,
+    empty_areas,
+    load_area_attributes,
+    locate_in_areas,
+    read_areas,
 )
-
-#: The London LSOA preset, as it would sit under a params.yaml key; paths relative to the
-#: london-areas folder. Score: IMD 2019 rank as a national deprivation percentile (File 1 has no
-#: score column, nor has File 2; the GLA xlsx has scores).
-LONDON_LSOA_MAPPING_YAML = """
-boundaries: london-2011-lsoa-gen20.shp
-code_column: LSOA11CD
-name_column: LSOA11NM
-district_column: LAD11NM
-tables:
-  population: {path: london-mid2019-pop.csv, key_column: LSOA11CD}
-  ethnicity: {path: lsoa-data.csv, key_column: Lower Super Output Area, encoding: latin-1}
-  imd:
-    path: File_1_-_IMD2019_Index_of_Multiple_Deprivation.csv.gz
-    key_column: LSOA code (2011)
-residents: {table: population, column: Persons_All-Ages}
-minority: {table: ethnicity, column: "Ethnic Group;BAME;2011"}
-majority: {table: ethnicity, column: "Ethnic Group;White;2011"}
-minority_from_shares: true
-deprivation_decile: {table: imd, column: Index of Multiple Deprivation (IMD) Decile}
-deprivation_score:
-  table: imd
-  column: Index of Multiple Deprivation (IMD) Rank
-  kind: rank
-  rank_count: 32844
-unmatched_areas: error
-"""
-
-UNCOVERED_LONDON = {
-    "Bexley",
-    "City of London",
-    "Croydon",
-    "Hackney",
-    "Kensington and Chelsea",
-    "Redbridge",
-    "Southwark",
-    "Tower Hamlets",
-}
 
 # --- a toy areas folder: three 1 km squares in British National Grid -----------------------------
 
@@ -148,6 +98,49 @@ def load(toy_dir: Path, **changes: Any) -> gpd.GeoDataFrame:
     return load_area_attributes(
         AreaMapping.model_validate(toy_mapping(**changes)), base_dir=toy_dir
     )
+
+
+# --- read_areas: the one reader of the contract ---------------------------------------------------
+
+
+def contract_areas(residents: list[float], *, crs: str | None = "EPSG:27700") -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {"area_code": [f"A{i}" for i in range(len(residents))], "residents": residents},
+        geometry=squares(len(residents)),
+        crs=crs,
+    )
+
+
+def test_read_areas_reads_prepared_files_in_wgs84(tmp_path: Path) -> None:
+    contract_areas([10.0, 20.0]).to_parquet(tmp_path / "areas.parquet")
+    contract_areas([30.0]).to_file(tmp_path / "areas.gpkg", driver="GPKG")
+    back = read_areas(tmp_path / "areas.parquet")
+    assert back.crs == "EPSG:4326" and back["residents"].tolist() == [10.0, 20.0]
+    assert back.geometry.iloc[0].bounds[0] == pytest.approx(-0.13, abs=0.01)  # London, in degrees
+    assert read_areas(tmp_path / "areas.gpkg")["area_code"].tolist() == ["A0"]
+
+
+def test_read_areas_reads_the_study_areas_of_a_source_without_areas(tmp_path: Path) -> None:
+    path = tmp_path / "areas.parquet"
+    empty_areas().to_parquet(path)
+    back = read_areas(path, allow_empty=True)
+    assert back.empty and back.crs == "EPSG:4326"
+    with pytest.raises(ValueError, match=r"areas\.parquet holds no area polygons"):
+        read_areas(path)
+
+
+def test_read_areas_refuses_files_outside_the_contract(tmp_path: Path) -> None:
+    path = tmp_path / "areas.parquet"
+    with pytest.raises(FileNotFoundError, match=r"No area polygons at .*areas\.parquet"):
+        read_areas(path)
+    contract_areas([10.0]).rename(columns={"residents": "resident"}).to_parquet(path)
+    with pytest.raises(
+        ValueError, match=r"missing required column\(s\) \['residents'\].*closest: 'resident'"
+    ):
+        read_areas(path)
+    contract_areas([10.0], crs=None).to_parquet(path)
+    with pytest.raises(ValueError, match=r"areas\.parquet has no CRS"):
+        read_areas(path)
 
 
 # --- load_area_attributes -------------------------------------------------------------------------
@@ -248,7 +241,7 @@ def test_spreadsheet_sheets_are_read_without_a_spreadsheet_library(toy_dir: Path
 def test_table_rows_without_polygons_are_logged(
     toy_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="features.areas"):
+    with caplog.at_level(logging.INFO, logger="features.ingest.areas"):
         load(toy_dir)
     assert "pop.csv: 1 of 4 rows match no polygon in bounds.gpkg" in caplog.text
     assert "imd.csv: 7 of 10 rows match no polygon" in caplog.text
@@ -268,7 +261,7 @@ def test_unmatched_polygons_can_be_dropped_with_a_warning(
     toy_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     write_csv(toy_dir / "pop.csv", "code,Persons\nA1,1200\nA3,2000\n")
-    with caplog.at_level(logging.WARNING, logger="features.areas"):
+    with caplog.at_level(logging.WARNING, logger="features.ingest.areas"):
         areas = load(toy_dir, unmatched_areas="drop")
     assert list(areas["area_code"]) == ["A1", "A3"]
     np.testing.assert_allclose(areas["residents_minority"], [120.0, 1000.0])
@@ -442,134 +435,7 @@ def test_mapping_is_frozen() -> None:
         mapping.code_column = "X"  # type: ignore[misc]
 
 
-# --- coverage -------------------------------------------------------------------------------------
-
-
-def coverage_areas(residents: list[float], districts: list[str]) -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame(
-        {
-            "area_code": [f"A{i}" for i in range(len(residents))],
-            "district_name": districts,
-            "residents": residents,
-        },
-        geometry=squares(len(residents)),
-        crs="EPSG:27700",
-    )
-
-
-def events_in(counts: dict[str, int], *, outside: int = 0) -> pd.Series:
-    names = np.repeat(list(counts), list(counts.values())).tolist() + [None] * outside
-    return pd.Series(names, dtype="string")
-
-
-def test_districts_below_a_share_of_the_median_rate_are_uncovered() -> None:
-    areas = coverage_areas([1000.0] * 5, list("ABCDE"))
-    # per 1,000 residents and per km²: 100, 80, 60, 5, 0 -> median 60
-    result = covered_districts(
-        events_in({"A": 100, "B": 80, "C": 60, "D": 5}, outside=3), areas, min_rate_ratio=0.2
-    )
-    assert result.covered == ("A", "B", "C")
-    assert result.uncovered == ("D", "E")
-    assert result.events_outside_areas == 3
-    table = result.table.set_index("district_name")
-    assert tuple(result.table.columns) == COVERAGE_COLUMNS
-    assert table["events"].tolist() == [100, 80, 60, 5, 0]
-    np.testing.assert_allclose(table["events_per_1k_residents"], [100, 80, 60, 5, 0])
-    np.testing.assert_allclose(table["ratio_residents"], [5 / 3, 4 / 3, 1, 1 / 12, 0])
-    # 1 km² in British National Grid is within 0.1% of 1 km² in UTM
-    np.testing.assert_allclose(table["area_km2"], 1.0, rtol=1e-3)
-    np.testing.assert_allclose(table["ratio_area"], [5 / 3, 4 / 3, 1, 1 / 12, 0], rtol=1e-3)
-
-
-def test_tiny_population_district_needs_events_for_its_land_too() -> None:
-    # "City": 20 residents and 3 spill-over events: 150 per 1,000 residents (2.1 x the median
-    # of 70) but 3 per km² (0.09 x the median of 32.5).
-    areas = coverage_areas([1000.0] * 5 + [20.0], [*"ABCDE", "City"])
-    events = events_in({"A": 100, "B": 80, "C": 60, "D": 5, "City": 3})
-    both = covered_districts(events, areas, min_rate_ratio=0.2)
-    city = both.table.set_index("district_name").loc["City"]
-    assert city["ratio_residents"] == pytest.approx(150 / 70)
-    assert city["ratio_area"] == pytest.approx(3 / 32.5, rel=1e-3)
-    assert "City" in both.uncovered
-    per_resident = covered_districts(events, areas, min_rate_ratio=0.2, basis="residents")
-    assert "City" in per_resident.covered
-    assert both.covered == ("A", "B", "C")
-
-
-def test_district_without_residents_is_judged_by_area() -> None:
-    areas = coverage_areas([1000.0, 1000.0, 1000.0, 0.0], ["A", "B", "C", "Park"])
-    result = covered_districts(events_in({"A": 100, "B": 80, "C": 60, "Park": 50}), areas)
-    park = result.table.set_index("district_name").loc["Park"]
-    assert np.isnan(park["events_per_1k_residents"])
-    assert np.isnan(park["ratio_residents"])
-    assert "Park" in result.covered
-
-
-def test_default_ratio_is_the_measured_one() -> None:
-    assert DEFAULT_MIN_RATE_RATIO == 0.2
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "match"),
-    [
-        ({"min_rate_ratio": 0.0}, r"'min_rate_ratio' must be in \(0, 1\].*got 0\.0"),
-        ({"min_rate_ratio": 1.5}, r"got 1\.5"),
-        ({"basis": "people"}, r"'basis' must be 'both', 'residents' or 'area'; got 'people'"),
-    ],
-)
-def test_coverage_options_are_checked(kwargs: dict[str, Any], match: str) -> None:
-    areas = coverage_areas([1000.0] * 3, list("ABC"))
-    with pytest.raises(ValueError, match=match):
-        covered_districts(events_in({"A": 1, "B": 1, "C": 1}), areas, **kwargs)
-
-
-def test_coverage_refuses_unknown_districts_and_a_mostly_empty_sample() -> None:
-    areas = coverage_areas([1000.0] * 3, list("ABC"))
-    with pytest.raises(ValueError, match=r"2 event\(s\) name district\(s\) \['Z'\] that no area"):
-        covered_districts(events_in({"A": 1, "Z": 2}), areas)
-    with pytest.raises(ValueError, match=r"median district has no events per resident \(1 of 3"):
-        covered_districts(events_in({"A": 10}), areas)
-    with pytest.raises(
-        ValueError,
-        match=r"needs areas with a 'district_name' column.*"
-        r"Closest names: 'district_name' -> 'district'",
-    ):
-        covered_districts(events_in({}), areas.rename(columns={"district_name": "district"}))
-
-
-def test_districts_of_events_maps_area_codes() -> None:
-    areas = coverage_areas([1.0] * 3, ["A", "A", "B"])
-    codes = pd.Series(["A2", None, "A0"], dtype="string", index=[7, 8, 9])
-    out = districts_of_events(codes, areas)
-    assert out.index.tolist() == [7, 8, 9]
-    assert out.tolist()[0] == "B" and pd.isna(out.iloc[1]) and out.iloc[2] == "A"
-    with pytest.raises(
-        ValueError,
-        match=r"1 event\(s\) carry area codes the areas do not have, "
-        r"e\.g\. \['Q1'\]",
-    ):
-        districts_of_events(pd.Series(["Q1"]), areas)
-
-
-def test_restrict_to_covered_keeps_covered_districts_only() -> None:
-    areas = coverage_areas([1000.0] * 6, [*"ABCDE", "A"])
-    result = covered_districts(events_in({"A": 200, "B": 80, "C": 60, "D": 5}), areas)
-    kept = restrict_to_covered(areas, result)
-    assert kept["area_code"].tolist() == ["A0", "A1", "A2", "A5"]
-    empty = type(result)((), result.table, 0.2, "both", 0)
-    with pytest.raises(ValueError, match="No district is covered"):
-        restrict_to_covered(areas, empty)
-
-
 # --- real data ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def london_areas() -> gpd.GeoDataFrame:
-    if not LONDON_AREAS.is_dir():
-        pytest.skip(f"real data not present at {LONDON_AREAS}")
-    mapping = AreaMapping.model_validate(yaml.safe_load(LONDON_LSOA_MAPPING_YAML))
-    return load_area_attributes(mapping, base_dir=LONDON_AREAS)
 
 
 @pytest.mark.realdata
@@ -593,56 +459,35 @@ def test_london_lsoa_mapping_reads_the_real_files(london_areas: gpd.GeoDataFrame
     assert means.is_monotonic_decreasing
 
 
-@pytest.mark.realdata
-def test_london_api_sample_covers_25_of_33_boroughs(london_areas: gpd.GeoDataFrame) -> None:
-    if not LONDON_EVENTS.is_file():
-        pytest.skip(f"real data not present at {LONDON_EVENTS}")
-    events = pd.read_csv(LONDON_EVENTS, usecols=["latitude", "longitude"])
-    codes = locate_in_areas(
-        events["latitude"].to_numpy(), events["longitude"].to_numpy(), areas=london_areas
+# --- area lookup: the first polygon by code, edges inside ----------------------------------------
+
+
+def grid_areas(n: int) -> gpd.GeoDataFrame:
+    """``n`` x ``n`` unit squares from (0, 0), coded so that code order is not position order."""
+    boxes = [shapely.box(i, j, i + 1, j + 1) for i in range(n) for j in range(n)]
+    codes = [f"Z{(7 * k) % (n * n):03d}" for k in range(n * n)]
+    return gpd.GeoDataFrame({"area_code": codes}, geometry=boxes, crs="EPSG:4326")
+
+
+def sjoin_reference(lat: np.ndarray, lon: np.ndarray, areas: gpd.GeoDataFrame) -> list[object]:
+    points = gpd.GeoDataFrame(
+        {"pt": np.arange(len(lat))}, geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326"
     )
-    result = covered_districts(districts_of_events(codes, london_areas), london_areas)
-    assert set(result.uncovered) == UNCOVERED_LONDON
-    assert len(result.covered) == 25
-    table = result.table.set_index("district_name")
-    worst_uncovered = table.loc[list(UNCOVERED_LONDON), ["ratio_residents", "ratio_area"]]
-    worst_covered = table.loc[list(result.covered), ["ratio_residents", "ratio_area"]]
-    # a wide margin either side of the default ratio
-    assert worst_uncovered.min(axis=1).max() < DEFAULT_MIN_RATE_RATIO / 2
-    assert worst_covered.min(axis=1).min() > DEFAULT_MIN_RATE_RATIO * 2
-    kept = restrict_to_covered(london_areas, result)
-    assert kept["district_name"].nunique() == 25
+    joined = gpd.sjoin(points, areas[["area_code", "geometry"]], how="left", predicate="intersects")
+    joined = joined.sort_values(["pt", "area_code"], kind="mergesort").drop_duplicates("pt")
+    return [None if pd.isna(c) else c for c in joined.sort_values("pt")["area_code"]]
 
 
-def test_coverage_summary_for_the_data_quality_report() -> None:
-    import json
-
-    areas = coverage_areas([1000.0] * 5, list("ABCDE"))
-    result = covered_districts(
-        events_in({"A": 100, "B": 80, "C": 60, "D": 5}, outside=3), areas, min_rate_ratio=0.2
-    )
-    summary = result.as_dict()
-    json.dumps(summary)  # JSON-ready
-    assert summary["covered"] == ["A", "B", "C"]
-    assert summary["uncovered"] == ["D", "E"]
-    assert summary["events_outside_areas"] == 3
-    assert "per resident and per km² reach 0.2 of the median district's" in summary["rule"]
-    assert summary["districts"]["D"]["events"] == 5
-    assert summary["districts"]["D"]["covered"] is False
-
-
-def test_study_areas_round_trip_including_none(tmp_path: Path) -> None:
-    from features.areas import empty_areas, read_study_areas
-
-    path = tmp_path / "areas.parquet"
-    empty_areas().to_parquet(path)
-    back = read_study_areas(path)
-    assert back.empty and back.crs == "EPSG:4326"
-    coverage_areas([10.0, 20.0], ["A", "B"]).to_parquet(path)
-    back = read_study_areas(path)
-    assert back.crs == "EPSG:4326" and back["residents"].tolist() == [10.0, 20.0]
-    coverage_areas([10.0], ["A"]).drop(columns="residents").to_parquet(path)
-    with pytest.raises(ValueError, match=r"missing areas column\(s\) \['residents'\]"):
-        read_study_areas(path)
-    with pytest.raises(FileNotFoundError, match="run the ingest stage first"):
-        read_study_areas(tmp_path / "nope.parquet")
+@pytest.mark.parametrize("n", [3, 6])  # 9 polygons are scanned whole, 36 through sorted points
+def test_locate_in_areas_matches_a_spatial_join(n: int) -> None:
+    rng = np.random.default_rng(n)
+    lat = np.concatenate([rng.uniform(-0.5, n + 0.5, 300), rng.integers(0, n + 1, 50)])
+    lon = np.concatenate([rng.uniform(-0.5, n + 0.5, 300), rng.integers(0, n + 1, 50)])
+    lat[:3] = [np.nan, 1.0, 1.0]  # a missing point, a corner shared by four squares
+    lon[:3] = [0.5, 1.0, 1.0]
+    areas = grid_areas(n)
+    got = locate_in_areas(lat, lon, areas=areas)
+    expected = sjoin_reference(lat, lon, areas)
+    assert [None if pd.isna(c) else c for c in got] == expected
+    assert pd.isna(got[0])
+    assert got[1] == min(areas.loc[areas.intersects(shapely.Point(1, 1)), "area_code"])

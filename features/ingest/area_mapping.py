@@ -1,0 +1,231 @@
+"""How a boundaries file and attribute tables become the areas contract: :class:`AreaMapping`.
+
+The ``ingest.areas.mapping`` params section validates into these models; the reading itself is
+:func:`features.ingest.areas.load_area_attributes`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import PurePath
+from typing import Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from features.ingest.parsing import known_encoding
+
+#: Reserved table name: attributes read from the boundaries file's own columns.
+BOUNDARIES: Final[str] = "boundaries"
+
+#: Attribute tables with these suffixes are spreadsheets, read through GDAL (pyogrio) sheet by
+#: sheet, so no spreadsheet library is needed; anything else is read as CSV (``.gz`` and other
+#: compressions are inferred from the suffix).
+SPREADSHEET_SUFFIXES: Final[tuple[str, ...]] = (".xlsx", ".ods")
+
+
+def _relative_path(value: str, *, field: str) -> str:
+    if PurePath(value).is_absolute() or re.match(r"^[A-Za-z]:[\\/]", value):
+        raise ValueError(
+            f"'{field}' must be a path relative to the areas folder, so params stay portable; "
+            f"got the absolute path {value!r}."
+        )
+    return value
+
+
+class AttributeTable(BaseModel):
+    """One attribute table joined to the boundaries by area code.
+
+    Attributes
+    ----------
+    path
+        File relative to the areas folder: CSV (optionally compressed, e.g. ``.csv.gz``) or a
+        spreadsheet (``.xlsx``/``.ods``, read through GDAL; name the ``sheet``).
+    key_column
+        Column holding the area code that matches the boundaries' ``code_column``.
+    encoding
+        Text encoding of a CSV (``"utf-8"``, ``"latin-1"``); a leading UTF-8 BOM is dropped.
+    sheet
+        Spreadsheet sheet to read; required for spreadsheets, refused for CSV.
+    thousands
+        Thousands separator inside numbers (``"29,199"``), or None when numbers carry none. Only
+        well-formed groups are accepted: ``"1,2"`` is an error, not 12.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    path: str
+    key_column: str
+    encoding: str = "utf-8"
+    sheet: str | None = None
+    thousands: str | None = ","
+
+    @field_validator("path")
+    @classmethod
+    def _portable(cls, value: str) -> str:
+        return _relative_path(value, field="path")
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        return known_encoding(value)
+
+    @field_validator("thousands")
+    @classmethod
+    def _one_separator(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) != 1 or value.isdigit() or value in "+-.eE"):
+            raise ValueError(
+                f"'thousands' must be one character that is not a digit, sign, '.' or 'e' "
+                f"(e.g. ',' or ' '), or null; got {value!r}."
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _sheet_for_spreadsheets(self) -> AttributeTable:
+        spreadsheet = self.path.lower().endswith(SPREADSHEET_SUFFIXES)
+        if spreadsheet and self.sheet is None:
+            raise ValueError(
+                f"The spreadsheet {self.path!r} needs a 'sheet' naming the sheet to read."
+            )
+        if not spreadsheet and self.sheet is not None:
+            raise ValueError(
+                f"'sheet' ({self.sheet!r}) applies only to spreadsheets "
+                f"({', '.join(SPREADSHEET_SUFFIXES)}); {self.path!r} is read as CSV."
+            )
+        return self
+
+
+class AttributeColumn(BaseModel):
+    """A column of a named attribute table (or of the boundaries file, table ``"boundaries"``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    table: str
+    column: str
+
+
+class ScoreColumn(AttributeColumn):
+    """The deprivation score column, read as a score or derived from a rank.
+
+    Attributes
+    ----------
+    kind
+        ``"score"``: the column is the score (higher = more deprived, e.g. the IMD score).
+        ``"rank"``: the column is a rank with 1 = most deprived (e.g. the IMD rank), turned into
+        the deprivation percentile ``100 * (rank_count - rank) / (rank_count - 1)``: 100 for the
+        most deprived area of the ranking, 0 for the least. It keeps the order of the score but
+        not its spacing (IMD scores are right-skewed; percentiles are uniform).
+    rank_count
+        How many areas the ranking covers (32,844 for England's 2011 LSOAs). None means the number
+        of rows of the table, which is right for a national file such as IMD 2019 File 1.
+    """
+
+    kind: Literal["score", "rank"] = "score"
+    rank_count: int | None = Field(default=None, ge=2)
+
+    @model_validator(mode="after")
+    def _count_for_ranks(self) -> ScoreColumn:
+        if self.kind == "score" and self.rank_count is not None:
+            raise ValueError(
+                f"'rank_count' ({self.rank_count}) applies only to kind 'rank'; the column "
+                f"{self.column!r} is read as a score."
+            )
+        return self
+
+
+class AreaMapping(BaseModel):
+    """How a boundaries file and attribute tables become the areas contract.
+
+    Paths are relative to the folder passed to
+    :func:`features.ingest.areas.load_area_attributes` as ``base_dir``.
+
+    Attributes
+    ----------
+    boundaries
+        Polygon file any geopandas/pyogrio driver reads (Shapefile, GeoPackage, zipped Shapefile,
+        GeoJSON) or GeoParquet (``.parquet``); it must carry a CRS.
+    layer
+        Layer of a multi-layer file (GeoPackage), or None for the first.
+    code_column, name_column, district_column
+        Boundaries columns giving ``area_code`` (unique), ``area_name`` and ``district_name``.
+    tables
+        Attribute tables by name; ``"boundaries"`` is reserved for the boundaries' own columns.
+    residents
+        Resident count per area (any year; the population the audit weights by).
+    minority, majority
+        Minority and majority group counts (give both or neither).
+    minority_from_shares
+        False: the group columns are counts of the same population as ``residents`` and are used
+        as read. True: they only give each area's group shares, because they come from another
+        year than ``residents``; then ``residents_minority = residents * minority / (minority +
+        majority)`` and ``residents_majority = residents - residents_minority``. London needs
+        True: ethnicity by LSOA exists only from the 2011 census, while the headcount is mid-2019
+        (+11% overall, unevenly), so 2011 counts would describe a smaller, older population and
+        their totals would not add up to the residents the cells carry.
+    deprivation_decile
+        Deprivation decile, integers 1..10 with 1 = most deprived.
+    deprivation_score
+        Deprivation score (higher = more deprived), read or derived from a rank.
+    unmatched_areas
+        What to do with polygons that some attribute table has no row for: ``"error"`` (default;
+        lists the codes) or ``"drop"`` (leave them out of the study area, logged as a warning).
+        Table rows without a polygon are always allowed (national files) and logged.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    boundaries: str
+    layer: str | None = None
+    code_column: str
+    name_column: str | None = None
+    district_column: str | None = None
+    tables: dict[str, AttributeTable] = Field(default_factory=dict)
+    residents: AttributeColumn
+    minority: AttributeColumn | None = None
+    majority: AttributeColumn | None = None
+    minority_from_shares: bool = False
+    deprivation_decile: AttributeColumn | None = None
+    deprivation_score: ScoreColumn | None = None
+    unmatched_areas: Literal["error", "drop"] = "error"
+
+    @field_validator("boundaries")
+    @classmethod
+    def _portable(cls, value: str) -> str:
+        return _relative_path(value, field="boundaries")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AreaMapping:
+        if BOUNDARIES in self.tables:
+            raise ValueError(
+                f"The table name {BOUNDARIES!r} is reserved for the boundaries file's own "
+                f"columns; rename that entry of 'tables'."
+            )
+        known = [BOUNDARIES, *self.tables]
+        for field, ref in self.attribute_columns():
+            if ref.table not in known:
+                close = difflib.get_close_matches(ref.table, known, n=1)
+                raise ValueError(
+                    f"'{field}' reads table {ref.table!r}, which 'tables' does not define; "
+                    f"expected one of {known}." + (f" Did you mean {close[0]!r}?" if close else "")
+                )
+        if (self.minority is None) != (self.majority is None):
+            raise ValueError(
+                "'minority' and 'majority' go together: give both group columns or neither; got "
+                f"minority={self.minority!r}, majority={self.majority!r}."
+            )
+        if self.minority_from_shares and self.minority is None:
+            raise ValueError(
+                "'minority_from_shares' is true but no 'minority'/'majority' columns are given."
+            )
+        return self
+
+    def attribute_columns(self) -> list[tuple[str, AttributeColumn]]:
+        """The mapped attributes as (field name, column) pairs, in a fixed order."""
+        named = {
+            "residents": self.residents,
+            "minority": self.minority,
+            "majority": self.majority,
+            "deprivation_decile": self.deprivation_decile,
+            "deprivation_score": self.deprivation_score,
+        }
+        return [(field, ref) for field, ref in named.items() if ref is not None]

@@ -1,0 +1,563 @@
+"""The areas contract: area polygons with the attributes the bias audit needs.
+
+An areas table has one row per area: ``area_code`` (str, unique), ``residents`` (float) and a
+polygon, in EPSG:4326, plus the optional columns of :data:`AREA_ATTRIBUTE_COLUMNS`
+(``area_name``, ``district_name``, resident groups, deprivation) that
+:func:`features.cells.build_cell_table` apportions to H3 cells. Three ways in, one way out:
+
+* :func:`read_areas` is the one reader of a file in the contract: a source's prepared areas (the
+  simulator writes one) and the study areas the ingest stage writes for ``build_cells``;
+* :func:`load_area_attributes` builds the contract from a boundaries file and attribute tables
+  through an :class:`~features.ingest.area_mapping.AreaMapping`;
+* :func:`empty_areas` is the contract with no rows, for a source without areas.
+
+:func:`locate_in_areas` finds the area that contains each point. Group metrics built from these
+attributes describe residents of areas, not individuals.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, Literal
+
+import geopandas as gpd
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyogrio
+import shapely
+
+from features.ingest.area_mapping import BOUNDARIES, AreaMapping, AttributeColumn, AttributeTable
+from features.ingest.parsing import EXAMPLES, closest_hint, examples, require_columns
+
+log = logging.getLogger(__name__)
+
+#: Columns every areas file carries.
+REQUIRED_AREA_COLUMNS: Final[tuple[str, ...]] = ("area_code", "residents", "geometry")
+
+#: Columns :func:`load_area_attributes` writes, in order; the optional ones appear only when the
+#: mapping provides them.
+AREA_ATTRIBUTE_COLUMNS: Final[tuple[str, ...]] = (
+    "area_code",
+    "area_name",
+    "district_name",
+    "residents",
+    "residents_minority",
+    "residents_majority",
+    "minority_share",
+    "deprivation_decile",
+    "deprivation_score",
+    "geometry",
+)
+
+OUTPUT_CRS: Final[str] = "EPSG:4326"
+
+
+# --- the contract --------------------------------------------------------------------------------
+
+
+def read_areas(path: Path, *, allow_empty: bool = False) -> gpd.GeoDataFrame:
+    """Read a file in the areas contract, in EPSG:4326.
+
+    The one reader of the contract: a source's prepared areas (GeoParquet, or any file geopandas
+    reads) and the study areas the ingest stage writes (GeoParquet), which hold no rows for a
+    source without areas (``allow_empty=True``).
+
+    Raises
+    ------
+    FileNotFoundError
+        When the file does not exist.
+    ValueError
+        When it lacks a column of :data:`REQUIRED_AREA_COLUMNS` (with the closest names), holds
+        no rows (unless ``allow_empty``) or has no CRS.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"No area polygons at {path}; expected a file with the columns "
+            f"{list(REQUIRED_AREA_COLUMNS)} (the ingest stage writes the study areas)."
+        )
+    areas = gpd.read_parquet(path) if path.suffix == ".parquet" else gpd.read_file(path)
+    require_columns(areas, REQUIRED_AREA_COLUMNS, where=path)
+    if areas.empty and not allow_empty:
+        raise ValueError(f"{path} holds no area polygons.")
+    if areas.crs is None:
+        raise ValueError(f"{path} has no CRS; Beatwise cannot place its polygons.")
+    return areas.to_crs(OUTPUT_CRS)
+
+
+def empty_areas() -> gpd.GeoDataFrame:
+    """The areas contract with no rows (a source without areas), in EPSG:4326."""
+    return gpd.GeoDataFrame(
+        {
+            "area_code": pd.Series([], dtype=object),
+            "residents": pd.Series([], dtype=np.float64),
+        },
+        geometry=gpd.GeoSeries([], crs=OUTPUT_CRS),
+        crs=OUTPUT_CRS,
+    )
+
+
+# --- reading boundaries and attribute tables through a mapping -----------------------------------
+
+
+def _require(columns: Sequence[str], available: Sequence[str], *, where: Path, role: str) -> None:
+    missing = [c for c in dict.fromkeys(columns) if c not in available]
+    if missing:
+        raise ValueError(
+            f"{where}: missing {role} column(s) {missing}; expected them as named in the area "
+            f"mapping. Found {list(available)}." + closest_hint(missing, available)
+        )
+
+
+def _text(values: pd.Series) -> pd.Series:
+    """Values as stripped text; missing values become ''."""
+    return values.astype("string").str.strip().fillna("")
+
+
+def _read_boundaries(path: Path, *, layer: str | None) -> gpd.GeoDataFrame:
+    if not path.exists():
+        raise FileNotFoundError(
+            f"No area boundaries file at {path} (the mapping's 'boundaries'); expected a polygon "
+            f"file geopandas reads (Shapefile, GeoPackage, GeoParquet, ...)."
+        )
+    try:
+        if path.suffix.lower() == ".parquet":
+            frame = gpd.read_parquet(path)
+        else:
+            frame = gpd.read_file(path, layer=layer)
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, ValueError) as err:
+        raise ValueError(f"{path}: cannot be read as area boundaries ({err}).") from err
+    if frame.empty:
+        raise ValueError(f"{path} holds no area polygons; expected at least one.")
+    if frame.crs is None:
+        raise ValueError(
+            f"{path} has no CRS (a Shapefile needs its .prj); Beatwise cannot place its polygons."
+        )
+    return frame
+
+
+def _codes_and_shapes(
+    shapes: gpd.GeoDataFrame, *, code_column: str, where: Path
+) -> tuple[pd.Series, gpd.GeoSeries]:
+    """Stripped area codes and geometries; blank or repeated codes and missing shapes are errors."""
+    codes = _text(shapes[code_column]).reset_index(drop=True)
+    blank = np.flatnonzero((codes == "").to_numpy())
+    if blank.size:
+        raise ValueError(
+            f"{where}: code column {code_column!r} is blank in {blank.size} feature(s), first at "
+            f"feature {blank[0] + 1}; expected a code for every polygon."
+        )
+    repeated = codes[codes.duplicated()]
+    if not repeated.empty:
+        raise ValueError(
+            f"{where}: code column {code_column!r} repeats {repeated.nunique()} code(s), e.g. "
+            f"{examples(repeated.unique())}; expected one feature per area (dissolve multi-part "
+            f"areas first)."
+        )
+    geometry = shapes.geometry.reset_index(drop=True)
+    no_shape = (geometry.isna() | geometry.is_empty).to_numpy()
+    if no_shape.any():
+        raise ValueError(
+            f"{where}: {int(no_shape.sum())} feature(s) have a null or empty geometry, e.g. codes "
+            f"{examples(codes[no_shape])}; expected a polygon for every area."
+        )
+    return codes, geometry
+
+
+def _read_table(path: Path, *, spec: AttributeTable) -> pd.DataFrame:
+    """A table with every column as stripped text ('' for missing), headers without a BOM."""
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"No attribute table at {path} (the mapping's table path {spec.path!r}); expected an "
+            f"existing file."
+        )
+    if spec.sheet is not None:
+        try:
+            frame = pyogrio.read_dataframe(path, layer=spec.sheet, read_geometry=False)
+        except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as err:
+            sheets = [str(name) for name in pyogrio.list_layers(path)[:, 0]]
+            raise ValueError(
+                f"{path}: cannot read sheet {spec.sheet!r} ({err}); the file has sheets {sheets}."
+            ) from err
+    else:
+        try:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=spec.encoding)
+        except UnicodeDecodeError as err:
+            raise ValueError(
+                f"{path}: not {spec.encoding} text ({err}); set the table's 'encoding' "
+                f"(e.g. 'latin-1') to the file's encoding."
+            ) from err
+        except pd.errors.EmptyDataError as err:
+            raise ValueError(f"{path} is empty; expected a header and rows.") from err
+        except pd.errors.ParserError as err:
+            raise ValueError(f"{path}: not well-formed CSV ({err}).") from err
+    frame.columns = [str(c).lstrip("\ufeff") for c in frame.columns]
+    return pd.DataFrame({c: _text(frame[c]) for c in frame.columns})
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Where a table's values come from, and which of its rows each polygon joins."""
+
+    where: Path
+    key_column: str
+    thousands: str | None
+    frame: pd.DataFrame
+    rows: npt.NDArray[np.int64]  # per polygon: 0-based row of ``frame``; -1 when unmatched
+
+
+def _match(
+    keys: pd.Series, codes: pd.Series, *, where: Path, key_column: str
+) -> npt.NDArray[np.int64]:
+    present = keys[keys != ""]
+    repeated = present[present.duplicated(keep=False)]
+    if not repeated.empty:
+        first = repeated.iloc[0]
+        at = (np.flatnonzero((keys == first).to_numpy()) + 1).tolist()
+        raise ValueError(
+            f"{where}: key column {key_column!r} repeats {repeated.nunique()} code(s), e.g. "
+            f"{first!r} in data rows {at[:EXAMPLES]}; expected one row per area (a long table, "
+            f"e.g. one row per year, must be filtered first)."
+        )
+    index = pd.Index(present.to_numpy(), dtype=object)
+    found = index.get_indexer(codes.to_numpy())
+    rows = np.where(found >= 0, present.index.to_numpy()[found], -1)
+    return rows.astype(np.int64)
+
+
+def _parse_numbers(source: _Source, column: str, codes: pd.Series) -> npt.NDArray[np.float64]:
+    """The column's value for each polygon as float; the first unparseable one is an error."""
+    text = source.frame[column].to_numpy(dtype=object)[source.rows]
+    values = pd.Series(text, dtype="string")
+    if source.thousands is not None:
+        sep = re.escape(source.thousands)
+        grouped = values.str.fullmatch(rf"[+-]?\d{{1,3}}(?:{sep}\d{{3}})+(?:\.\d+)?")
+        values = values.where(
+            ~grouped.fillna(False), values.str.replace(source.thousands, "", regex=False)
+        )
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = np.flatnonzero(~np.isfinite(numbers))
+    if bad.size:
+        first = bad[0]
+        raise ValueError(
+            f"{source.where}: column {column!r} must hold numbers; data row "
+            f"{source.rows[first] + 1} ({source.key_column} {codes.iloc[first]!r}) has "
+            f"{text[first]!r}. {bad.size} value(s) of the {len(codes)} areas fail."
+        )
+    return numbers
+
+
+def _refuse(
+    mask: npt.NDArray[np.bool_], source: _Source, column: str, codes: pd.Series, *, rule: str
+) -> None:
+    bad = np.flatnonzero(mask)
+    if bad.size:
+        first = bad[0]
+        raise ValueError(
+            f"{source.where}: column {column!r} {rule}; data row {source.rows[first] + 1} "
+            f"({source.key_column} {codes.iloc[first]!r}) has "
+            f"{source.frame[column].iloc[source.rows[first]]!r}. {bad.size} of the "
+            f"{len(codes)} areas fail."
+        )
+
+
+def _report_unmatched(
+    sources: dict[str, _Source],
+    codes: pd.Series,
+    *,
+    boundaries: Path,
+    policy: Literal["error", "drop"],
+) -> npt.NDArray[np.bool_]:
+    """Log rows without polygons; return the polygons to keep (or raise, per ``policy``)."""
+    lacking = np.zeros(len(codes), dtype=bool)
+    details = []
+    for name, source in sources.items():
+        if name == BOUNDARIES:
+            continue
+        missing = source.rows < 0
+        if missing.any():
+            details.append(
+                f"table {name!r} ({source.where}, key {source.key_column!r}) has no row for "
+                f"{int(missing.sum())} of them, e.g. {examples(codes[missing])}"
+            )
+        lacking |= missing
+        keys = source.frame[source.key_column]
+        spare = np.ones(len(keys), dtype=bool)
+        spare[source.rows[source.rows >= 0]] = False
+        spare &= (keys != "").to_numpy()
+        if spare.any():
+            log.info(
+                "%s: %d of %d rows match no polygon in %s and are ignored (e.g. %s)",
+                source.where,
+                int(spare.sum()),
+                len(keys),
+                boundaries.name,
+                examples(keys[spare]),
+            )
+    if not lacking.any():
+        return ~lacking
+    summary = (
+        f"{int(lacking.sum())} of {len(codes)} area polygons in {boundaries} lack attributes: "
+        + "; ".join(details)
+        + "."
+    )
+    if policy == "error":
+        raise ValueError(
+            summary + " Expected a row for every polygon. Check that boundaries and tables use "
+            "the same code vintage (e.g. 2011 vs 2021 LSOA codes), or set the mapping's "
+            "'unmatched_areas: drop' to leave those polygons out of the study area."
+        )
+    log.warning("%s Dropped from the study area (unmatched_areas: drop).", summary)
+    return ~lacking
+
+
+def load_area_attributes(mapping: AreaMapping, *, base_dir: Path) -> gpd.GeoDataFrame:
+    """Read area polygons and their audit attributes through an :class:`AreaMapping`.
+
+    Parameters
+    ----------
+    mapping
+        Which files and columns to read, relative to ``base_dir``.
+    base_dir
+        Folder holding the boundaries file and the attribute tables.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per polygon, in the boundaries' order, in EPSG:4326 (the CRS of
+        :func:`read_areas`; :func:`features.cells.build_cell_table` reprojects to a
+        metric CRS itself). Columns from :data:`AREA_ATTRIBUTE_COLUMNS`: ``area_code`` (str),
+        ``area_name`` and ``district_name`` (str, when mapped), ``residents`` (float),
+        ``residents_minority``, ``residents_majority`` (float counts) and ``minority_share``
+        (``minority / (minority + majority)`` of the columns as read, in [0, 1]) when the group
+        columns are mapped, ``deprivation_decile`` (int 1..10, 1 = most deprived) and
+        ``deprivation_score`` (float, higher = more deprived) when mapped.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``base_dir``, the boundaries file or an attribute table does not exist.
+    ValueError
+        When a file cannot be read (wrong encoding, missing sheet), the boundaries have no CRS or
+        a null/empty geometry, a column is missing (with the closest names), area codes are blank
+        or repeated (in the boundaries or a table's key column), a value is not a number (file,
+        column, first bad data row and its code), counts or residents are negative, a decile is
+        not an integer in 1..10, a rank is outside 1..rank_count, an area with residents has no
+        group members, or a polygon lacks a table row while ``unmatched_areas`` is ``"error"``.
+    """
+    base_dir = Path(base_dir)
+    if not base_dir.is_dir():
+        raise FileNotFoundError(
+            f"No areas folder at {base_dir}; the area mapping's paths are relative to it."
+        )
+    boundaries_path = base_dir / mapping.boundaries
+    shapes = _read_boundaries(boundaries_path, layer=mapping.layer)
+    refs = mapping.attribute_columns()
+    own = [mapping.code_column, mapping.name_column, mapping.district_column]
+    own += [ref.column for _, ref in refs if ref.table == BOUNDARIES]
+    _require(
+        [c for c in own if c is not None],
+        [str(c) for c in shapes.columns],
+        where=boundaries_path,
+        role="boundaries",
+    )
+    codes, geometry = _codes_and_shapes(
+        shapes, code_column=mapping.code_column, where=boundaries_path
+    )
+
+    sources: dict[str, _Source] = {
+        BOUNDARIES: _Source(
+            where=boundaries_path,
+            key_column=mapping.code_column,
+            thousands=",",
+            frame=pd.DataFrame({c: _text(shapes[c]) for c in own if c is not None}).reset_index(
+                drop=True
+            ),
+            rows=np.arange(len(codes), dtype=np.int64),
+        )
+    }
+    for name in dict.fromkeys(ref.table for _, ref in refs if ref.table != BOUNDARIES):
+        spec = mapping.tables[name]
+        path = base_dir / spec.path
+        frame = _read_table(path, spec=spec)
+        columns = [spec.key_column, *(ref.column for _, ref in refs if ref.table == name)]
+        _require(columns, list(frame.columns), where=path, role=f"table {name!r}")
+        rows = _match(frame[spec.key_column], codes, where=path, key_column=spec.key_column)
+        sources[name] = _Source(path, spec.key_column, spec.thousands, frame, rows)
+        log.info("read %d rows from %s (table %r)", len(frame), path, name)
+
+    keep = _report_unmatched(
+        sources, codes, boundaries=boundaries_path, policy=mapping.unmatched_areas
+    )
+    codes = codes[keep].reset_index(drop=True)
+    sources = {
+        name: _Source(s.where, s.key_column, s.thousands, s.frame, s.rows[keep])
+        for name, s in sources.items()
+    }
+
+    def column(ref: AttributeColumn) -> tuple[_Source, npt.NDArray[np.float64]]:
+        source = sources[ref.table]
+        return source, _parse_numbers(source, ref.column, codes)
+
+    out: dict[str, object] = {"area_code": codes.to_numpy(dtype=object)}
+    for target, source_column in (
+        ("area_name", mapping.name_column),
+        ("district_name", mapping.district_column),
+    ):
+        if source_column is not None:
+            out[target] = sources[BOUNDARIES].frame[source_column][keep].to_numpy(dtype=object)
+
+    source, residents = column(mapping.residents)
+    _refuse(residents < 0, source, mapping.residents.column, codes, rule="must not be negative")
+    out["residents"] = residents
+
+    if mapping.minority is not None and mapping.majority is not None:
+        groups = []
+        for ref in (mapping.minority, mapping.majority):
+            source, counts = column(ref)
+            _refuse(counts < 0, source, ref.column, codes, rule="must not be negative")
+            groups.append((source, counts))
+        (min_source, minority), (_, majority) = groups
+        total = minority + majority
+        _refuse(
+            (total == 0) & (residents > 0),
+            min_source,
+            mapping.minority.column,
+            codes,
+            rule=(
+                f"and {mapping.majority.column!r} are both 0 in an area with residents, so its "
+                f"minority share is unknown"
+            ),
+        )
+        share = np.divide(minority, total, out=np.zeros_like(total), where=total > 0)
+        if mapping.minority_from_shares:
+            out["residents_minority"] = residents * share
+            out["residents_majority"] = residents - residents * share
+        else:
+            out["residents_minority"] = minority
+            out["residents_majority"] = majority
+        out["minority_share"] = share
+
+    if mapping.deprivation_decile is not None:
+        source, decile = column(mapping.deprivation_decile)
+        _refuse(
+            (decile != np.round(decile)) | (decile < 1) | (decile > 10),
+            source,
+            mapping.deprivation_decile.column,
+            codes,
+            rule="must hold integer deciles 1..10 (1 = most deprived)",
+        )
+        out["deprivation_decile"] = decile.astype(np.int64)
+
+    score_ref = mapping.deprivation_score
+    if score_ref is not None:
+        source, score = column(score_ref)
+        if score_ref.kind == "rank":
+            n = score_ref.rank_count or len(source.frame)
+            _refuse(
+                (score != np.round(score)) | (score < 1) | (score > n),
+                source,
+                score_ref.column,
+                codes,
+                rule=f"must hold integer ranks 1..{n} (1 = most deprived; {n} = "
+                + (
+                    "the mapping's 'rank_count')"
+                    if score_ref.rank_count
+                    else "the table's rows; set 'rank_count' if the ranking is larger)"
+                ),
+            )
+            score = 100.0 * (n - score) / (n - 1)
+        out["deprivation_score"] = score
+
+    columns = [c for c in AREA_ATTRIBUTE_COLUMNS if c in out]
+    areas = gpd.GeoDataFrame(
+        {c: out[c] for c in columns}, geometry=geometry[keep].to_numpy(), crs=shapes.crs
+    ).to_crs(OUTPUT_CRS)
+    log.info(
+        "areas: %d polygons, %.0f residents%s, from %s",
+        len(areas),
+        float(residents.sum()),
+        f" in {areas['district_name'].nunique()} districts" if "district_name" in areas else "",
+        boundaries_path,
+    )
+    return areas
+
+
+# --- locating points ---------------------------------------------------------------------------
+
+
+def locate_in_areas(
+    latitude: np.ndarray, longitude: np.ndarray, *, areas: gpd.GeoDataFrame
+) -> pd.Series:
+    """Area code of the polygon containing each point (first by code on shared edges), else NA.
+
+    A point on a polygon's edge is inside it.
+    """
+    found, codes = containing_polygons(latitude, longitude, areas=areas)
+    out = np.full(len(found), None, dtype=object)
+    placed = found >= 0
+    out[placed] = codes[found[placed]]
+    return pd.Series(out, dtype="string")
+
+
+#: up to this many polygons, each scans every point; beyond, points are sorted once
+_FEW_POLYGONS: Final[int] = 16
+
+
+def containing_polygons(
+    latitude: np.ndarray, longitude: np.ndarray, *, areas: gpd.GeoDataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """Index into the returned area codes of the polygon containing each point, -1 for none.
+
+    Polygons are visited in area-code order and each
+    tests, in one vectorised call, the still-unplaced points inside its bounding box (found by
+    binary search on the points sorted by longitude or latitude, whichever gives fewer). No point
+    geometries are built, which keeps ten million points to a few seconds and little memory; the
+    loop is over polygons (thousands), never over points.
+    """
+    if "area_code" not in areas.columns:
+        raise ValueError(f"The areas table needs an 'area_code' column; it has {list(areas)}.")
+    lat = np.asarray(latitude, dtype=np.float64)
+    lon = np.asarray(longitude, dtype=np.float64)
+    polys = areas[["area_code", "geometry"]].to_crs("EPSG:4326")
+    codes = polys["area_code"].to_numpy(dtype=object)
+    geoms = polys.geometry.to_numpy()
+    bounds = shapely.bounds(geoms)
+    rank = pd.factorize(codes, sort=True)[0]
+    rank = np.where(rank < 0, len(codes), rank)  # a missing code comes last
+    every = np.arange(len(lat))
+    if len(codes) > _FEW_POLYGONS:
+        by_lon = np.argsort(lon, kind="stable")
+        by_lat = np.argsort(lat, kind="stable")
+        sorted_lon = lon[by_lon]
+        sorted_lat = lat[by_lat]
+    found = np.full(len(lat), -1, dtype=np.int64)
+    for i in np.lexsort((np.arange(len(codes)), rank)):
+        min_lon, min_lat, max_lon, max_lat = bounds[i]
+        if not np.isfinite(bounds[i]).all():
+            continue  # an empty or missing geometry contains nothing
+        if len(codes) <= _FEW_POLYGONS:
+            candidates = every
+        else:
+            lon_from = np.searchsorted(sorted_lon, min_lon, side="left")
+            lon_to = np.searchsorted(sorted_lon, max_lon, side="right")
+            lat_from = np.searchsorted(sorted_lat, min_lat, side="left")
+            lat_to = np.searchsorted(sorted_lat, max_lat, side="right")
+            if lon_to - lon_from <= lat_to - lat_from:
+                candidates = by_lon[lon_from:lon_to]
+            else:
+                candidates = by_lat[lat_from:lat_to]
+        candidates = candidates[found[candidates] < 0]
+        c_lon = lon[candidates]
+        c_lat = lat[candidates]
+        in_box = (c_lon >= min_lon) & (c_lon <= max_lon) & (c_lat >= min_lat) & (c_lat <= max_lat)
+        candidates = candidates[in_box]
+        if candidates.size:
+            inside = shapely.intersects_xy(geoms[i], lon[candidates], lat[candidates])
+            found[candidates[inside]] = i
+    return found, codes

@@ -1,0 +1,235 @@
+"""Parsing helpers shared by every source and by the row judge: text, numbers, times, headers.
+
+Loaders (one module per source) and :mod:`features.ingest.validation` take their parsing from here
+and never from each other, so a source module can be read, changed or removed on its own. Nothing
+here judges a row: values that do not parse come back as NA/NaN/NaT for the validator to
+quarantine with a reason.
+"""
+
+from __future__ import annotations
+
+import codecs
+import difflib
+import re
+from collections.abc import Callable, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+#: how many example codes or names an error or log line quotes
+EXAMPLES: Final[int] = 5
+
+
+# --- columns, names and messages -----------------------------------------------------------------
+
+
+def require_columns(frame: pd.DataFrame, required: tuple[str, ...], *, where: Path) -> None:
+    """Refuse a frame that lacks a required column, naming the closest columns it has."""
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        hints = {
+            m: difflib.get_close_matches(m, [str(c) for c in frame.columns], n=1) for m in missing
+        }
+        hint_text = "; ".join(f"'{m}' (closest: {h[0]!r})" for m, h in hints.items() if h)
+        raise ValueError(
+            f"{where}: missing required column(s) {missing}. Expected {list(required)}; "
+            f"found {list(frame.columns)}." + (f" Did you mean: {hint_text}?" if hint_text else "")
+        )
+
+
+def require_distinct_sources(names: Sequence[str], paths: Sequence[Path], *, why: str) -> None:
+    """Refuse inputs whose ``source_file`` names would clash (rows would lose their provenance)."""
+    named = pd.Series(list(names))
+    clashes = sorted(set(named[named.duplicated()]))
+    if clashes:
+        raise ValueError(
+            f"Input files must have distinct {why}; "
+            f"{clashes} appear more than once in {[str(p) for p in paths]}."
+        )
+
+
+def closest_hint(names: Sequence[str], available: Sequence[str]) -> str:
+    """`` Closest names: 'x' -> 'y'.`` for the names that have a close match, else ``""``."""
+    hints = []
+    for name in names:
+        close = difflib.get_close_matches(name, list(available), n=1, cutoff=0.5)
+        if close:
+            hints.append(f"{name!r} -> {close[0]!r}")
+    return f" Closest names: {'; '.join(hints)}." if hints else ""
+
+
+def examples(values: npt.ArrayLike) -> list[str]:
+    """The first :data:`EXAMPLES` values as text, for messages."""
+    return [str(v) for v in np.asarray(values)[:EXAMPLES]]
+
+
+def normalise_header(name: str) -> str:
+    """Header key used to match a mapping's column names to a file's headers.
+
+    Lowercased, with a leading BOM, spaces, hyphens and underscores removed, so ``Date Occur``,
+    ``DateOccur`` and ``date_occur`` are the same column, as are ``X-Coord`` and ``XCoord``.
+    """
+    return re.sub(r"[\s\-_]+", "", name.lstrip("\ufeff")).lower()
+
+
+def known_encoding(value: str) -> str:
+    """``value`` if it names a Python codec (for params' ``encoding`` fields), else ValueError."""
+    try:
+        codecs.lookup(value)
+    except LookupError as err:
+        raise ValueError(
+            f"'encoding' must be a Python codec such as 'utf-8' or 'latin-1'; got {value!r}."
+        ) from err
+    return value
+
+
+# --- text ----------------------------------------------------------------------------------------
+
+
+def blank_to_na(values: pd.Series) -> pd.Series:
+    """Values as text, with the empty string as NA."""
+    text = values.astype("string")
+    return text.mask(text == "")
+
+
+#: data.police.uk dates are months; the loaders write the first of the month in this format, and
+#: validating with it (rather than ISO 8601) refuses a bare year such as ``"2016"``.
+POLICE_UK_TIME_FORMAT: Final[str] = "%Y-%m-%d"
+
+_MONTH = re.compile(r"^\s*(\d{4})-(0[1-9]|1[0-2])\s*$")
+
+
+def month_to_day(month: pd.Series) -> pd.Series:
+    """``YYYY-MM`` to ``YYYY-MM-01``; anything else stays as read for the validator to judge."""
+    return map_unique(month.astype("string"), _months_to_days)
+
+
+def _months_to_days(text: pd.Series) -> pd.Series:
+    parts = text.str.extract(_MONTH)
+    first_day = parts[0] + "-" + parts[1] + "-01"
+    return first_day.where(parts[0].notna(), text.mask(text.str.strip() == ""))
+
+
+# --- numbers and times ---------------------------------------------------------------------------
+
+
+#: decimal text that Arrow parses exactly as pandas does (both round correctly)
+_PLAIN_DECIMAL: Final[str] = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
+
+
+def to_float(values: pd.Series) -> np.ndarray:
+    """``pd.to_numeric(values, errors="coerce")`` as float64, NaN where that gives NA.
+
+    Arrow parses plain decimal text (``-90.1848``, ``1e5``) in bulk; anything else (padded,
+    ``inf``, words) goes through pandas, so the numbers are the same, only sooner.
+    """
+    dtype = values.dtype
+    if not (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"):
+        return pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    text = pa.array(values.array)
+    plain = pc.match_substring_regex(text, _PLAIN_DECIMAL).fill_null(False)
+    numbers = pc.if_else(plain, text, pa.scalar(None, text.type)).cast(pa.float64())
+    out = numbers.to_numpy(zero_copy_only=False).astype(np.float64, copy=True)
+    valid = text.is_valid().to_numpy(zero_copy_only=False)
+    rest = np.flatnonzero(~plain.to_numpy(zero_copy_only=False) & valid)
+    if rest.size:
+        out[rest] = pd.to_numeric(values.iloc[rest], errors="coerce").to_numpy(
+            dtype=np.float64, na_value=np.nan
+        )
+    return out
+
+
+def map_unique(values: pd.Series, func: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """``func(values)`` for an element-wise ``func``, computed once per distinct value.
+
+    Missing values count as one distinct value and go through ``func`` too, so the result is the
+    same as calling ``func`` on the whole column; columns with few distinct values (months, dates
+    at minute resolution, offence codes) are much faster this way.
+    """
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    mapped = func(pd.Series(uniques))
+    out = mapped.take(codes)
+    out.index = values.index
+    return out
+
+
+#: an ISO 8601 time of day followed by a UTC offset or Z: "T10Z", "10:00 +01:00", "T1000-0530"
+_ISO_OFFSET: Final[str] = r"[T\s]\d{2}[\d:.,]*\s*(?:Z|[+-]\d{1,2}(?::?\d{2})?)$"
+
+
+def _parse_text_timestamps(
+    text: pd.Series, *, time_format: str | None, time_zone: str | None
+) -> pd.Series:
+    """Text to naive local datetimes; values with a UTC offset become ``time_zone`` wall-clock."""
+    fmt = time_format or "ISO8601"
+    if "%z" in fmt or "%Z" in fmt:
+        has_offset = text.notna().to_numpy()
+    elif fmt == "ISO8601":
+        has_offset = text.str.contains(_ISO_OFFSET, regex=True).fillna(False).to_numpy(dtype=bool)
+    else:
+        has_offset = np.zeros(len(text), dtype=bool)
+    try:
+        naive = pd.to_datetime(text.where(~has_offset), format=fmt, errors="coerce")
+    except ValueError as err:  # pandas refuses a mix of naive times and offsets
+        raise ValueError(
+            f"Timestamps such as {text.dropna().head(3).tolist()} could not be read as naive "
+            f"local times or as times with a UTC offset ({err})."
+        ) from err
+    if isinstance(naive.dtype, pd.DatetimeTZDtype):
+        raise ValueError(
+            f"Timestamps such as {text.dropna().head(3).tolist()} carry a time zone in a form "
+            f"Beatwise does not recognise; expected an ISO 8601 offset (Z, +01:00) or %z."
+        )
+    if not has_offset.any():
+        return _within_ns(naive)
+    aware = pd.to_datetime(text.where(has_offset), format=fmt, errors="coerce", utc=True)
+    if time_zone is None and aware.notna().any():
+        raise ValueError(
+            f"Timestamp {text[aware.notna()].iloc[0]!r} carries a UTC offset but no time_zone "
+            f"was given to turn it into local wall-clock time; pass the IANA zone the data is "
+            f"recorded in (e.g. time_zone='America/Chicago')."
+        )
+    local = aware.dt.tz_convert(time_zone).dt.tz_localize(None) if time_zone else aware
+    return _within_ns(naive).where(~has_offset, _within_ns(local))
+
+
+def _within_ns(out: pd.Series) -> pd.Series:
+    """Datetimes at ns resolution; those outside what ns can hold (1678-2261) become NaT.
+
+    pandas may parse at a coarser unit than ns; such years are no credible crime dates anyway,
+    so they count as unparseable rather than crash.
+    """
+    in_range = (out >= pd.Timestamp.min) & (out <= pd.Timestamp.max)
+    return out.where(in_range).astype("datetime64[ns]")
+
+
+def parse_timestamps(
+    values: pd.Series, *, time_format: str | None, time_zone: str | None = None
+) -> pd.Series:
+    """Timestamps (datetime64 or text) as naive local ``datetime64[ns]``; NaT where unreadable.
+
+    Text is read with ``time_format`` (strptime; None means ISO 8601); values with a UTC offset
+    and zone-aware datetimes become ``time_zone`` wall-clock time. Refuses offsets without a
+    ``time_zone``.
+    """
+    if pd.api.types.is_datetime64_any_dtype(values):
+        out = values
+        if getattr(values.dt, "tz", None) is not None:
+            if time_zone is None:
+                raise ValueError(
+                    "timestamps must be naive local times; convert before validation or give "
+                    "validate_events the data's time_zone."
+                )
+            out = values.dt.tz_convert(time_zone).dt.tz_localize(None)
+    else:
+        out = map_unique(
+            values.astype("string"),
+            partial(_parse_text_timestamps, time_format=time_format, time_zone=time_zone),
+        )
+    return _within_ns(out)

@@ -1,0 +1,180 @@
+"""The data-quality summary: rows read, accepted and quarantined, by reason and file; the areas.
+
+:func:`summarise_quality` turns a validation result into the typed
+:class:`~beatwise.artefacts.quality.DataQuality` record the ingest stage writes to
+``reports/data_quality.json``. It refuses numbers that do not add up.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from beatwise.artefacts.quality import DataQuality, FileQuality, NoAreas, SourceKind, StudyAreas
+from beatwise.period import TimeResolution, as_datetime64_ns
+from features.ingest.coverage import CoverageResult
+from features.ingest.validation import QUARANTINE_REASONS, ValidatedEvents
+
+log = logging.getLogger(__name__)
+
+#: the optional attributes of the areas contract the audit's groups come from
+AUDIT_ATTRIBUTES: Final[tuple[str, ...]] = (
+    "residents_minority",
+    "residents_majority",
+    "deprivation_decile",
+    "deprivation_score",
+)
+
+NO_AREAS_NOTE: Final[str] = (
+    "The source has no area polygons or resident attributes: the study area is "
+    "the cells where events were recorded, and the audit cannot judge groups."
+)
+
+
+def summarise_quality(
+    result: ValidatedEvents,
+    *,
+    by_file_read: pd.Series,
+    source: SourceKind,
+    areas: StudyAreas | NoAreas,
+) -> DataQuality:
+    """The data-quality record of one validation: counts by reason, file and type; dates; areas.
+
+    Parameters
+    ----------
+    result
+        What :func:`features.ingest.validation.validate_events` returned.
+    by_file_read
+        Rows read per source file (e.g. ``raw["source_file"].value_counts()``).
+    source
+        The source the rows came from (``ingest.source``).
+    areas
+        The study area's summary (:func:`summarise_areas`).
+
+    Raises
+    ------
+    AssertionError
+        When accepted + quarantined != read, overall or for a file.
+    ValueError
+        When no row was accepted (no timestamp tells the time resolution).
+    """
+    q = result.quarantine
+    a = result.accepted
+    if len(a) + len(q) != result.rows_read:
+        raise AssertionError("accepted + quarantined != read")
+    by_reason = {str(k): int(v) for k, v in q["reason"].value_counts().sort_index().items()}
+    if a.empty:
+        raise ValueError(
+            f"No row was accepted: all {result.rows_read} rows read were quarantined "
+            f"({by_reason}); a data-quality summary needs accepted events to tell the time "
+            "resolution. See the quarantine's 'detail' column."
+        )
+    # One crosstab of (file, reason), not a scan of the quarantine per file: a police.uk archive
+    # holds thousands of files.
+    read_by_file = by_file_read.astype(np.int64).groupby(level=0).sum().sort_index()
+    read_by_file.index = read_by_file.index.astype(str)
+    accepted_by_file = (
+        a["source_file"].astype(str).value_counts().reindex(read_by_file.index, fill_value=0)
+    )
+    by_file_reason = (
+        pd.crosstab(q["source_file"].astype(str), q["reason"].astype(str))
+        if len(q)
+        else pd.DataFrame(index=pd.Index([], dtype=str))
+    )
+    by_file_reason = by_file_reason.reindex(read_by_file.index, fill_value=0)
+    quarantined_by_file = by_file_reason.sum(axis=1).astype(np.int64)
+    bad = accepted_by_file + quarantined_by_file != read_by_file
+    if bad.any():
+        name = bad[bad].index[0]
+        raise AssertionError(
+            f"{name}: {int(accepted_by_file[name])} accepted + {int(quarantined_by_file[name])} "
+            f"quarantined != {int(read_by_file[name])} read"
+        )
+    reasons = sorted(by_file_reason.columns)
+    counts = by_file_reason[reasons].to_numpy(dtype=np.int64) if reasons else None
+    files: dict[str, FileQuality] = {}
+    for i, name in enumerate(read_by_file.index):
+        files[name] = FileQuality(
+            read=int(read_by_file.iloc[i]),
+            accepted=int(accepted_by_file.iloc[i]),
+            quarantined=int(quarantined_by_file.iloc[i]),
+            by_reason={}
+            if counts is None
+            else {r: int(n) for r, n in zip(reasons, counts[i], strict=True) if n},
+        )
+    return DataQuality(
+        source=source,
+        rows_read=result.rows_read,
+        rows_accepted=len(a),
+        rows_quarantined=len(q),
+        by_reason=by_reason,
+        reason_meanings={k: QUARANTINE_REASONS[k] for k in by_reason},
+        by_source_file=files,
+        accepted_by_type={
+            str(k): int(v) for k, v in a["crime_type"].value_counts(sort=False).items() if v
+        },
+        date_min=f"{a['timestamp'].min():%Y-%m-%d %H:%M}",
+        date_max=f"{a['timestamp'].max():%Y-%m-%d %H:%M}",
+        time_resolution=detect_time_resolution(a["timestamp"]),
+        areas=areas,
+    )
+
+
+def summarise_areas(
+    areas: gpd.GeoDataFrame | None,
+    *,
+    kind: str,
+    coverage: CoverageResult | None = None,
+) -> StudyAreas | NoAreas:
+    """What the bias report says about the study area and its attribute data.
+
+    ``areas`` is None for a source without areas; ``kind`` is ``ingest.areas.kind``; ``coverage``
+    is given when the areas were restricted to the districts the events cover.
+    """
+    if areas is None:
+        return NoAreas(kind="none", n_areas=0, residents=None, note=NO_AREAS_NOTE)
+    return StudyAreas.model_validate(
+        {
+            "kind": kind,
+            "n_areas": len(areas),
+            "residents": float(areas["residents"].sum()),
+            "attributes": sorted(c for c in AUDIT_ATTRIBUTES if c in areas.columns),
+            "coverage": None if coverage is None else coverage.summary(),
+        }
+    )
+
+
+def log_quality(quality: DataQuality) -> None:
+    """Log the quarantine by reason, then read = accepted + quarantined and the date range."""
+    for reason, n in quality.by_reason.items():
+        log.warning("quarantined %d rows: %s", n, reason)
+    log.info(
+        "%d read = %d accepted + %d quarantined; dates %s to %s (%s resolution)",
+        quality.rows_read,
+        quality.rows_accepted,
+        quality.rows_quarantined,
+        quality.date_min,
+        quality.date_max,
+        quality.time_resolution,
+    )
+
+
+def detect_time_resolution(timestamps: pd.Series) -> TimeResolution:
+    """How finely the accepted timestamps resolve time, for choosing the forecast period.
+
+    Returns ``"month"`` when every timestamp is 00:00 on the 1st of a month (data.police.uk
+    publishes only the month), ``"day"`` when all are at 00:00 but not all on the 1st, and
+    ``"sub_day"`` otherwise. Refuses an empty series (no timestamp says anything).
+    """
+    ns = as_datetime64_ns(timestamps, what="timestamps")
+    if ns.size == 0:
+        raise ValueError("detect_time_resolution needs at least one timestamp. Got none.")
+    if not np.array_equal(ns.astype("datetime64[D]").astype("datetime64[ns]"), ns):
+        return "sub_day"
+    if np.array_equal(ns.astype("datetime64[M]").astype("datetime64[ns]"), ns):
+        return "month"
+    return "day"

@@ -1,0 +1,154 @@
+"""The ingest stage as one call: read the configured source and areas, judge every row, summarise.
+
+:func:`run_ingest` reads the events with the source's loader and the areas with theirs, validates
+every row (:func:`features.ingest.validation.validate_events`), keeps the districts the events
+cover when asked (:mod:`features.ingest.coverage`) and summarises the result
+(:func:`features.ingest.quality.summarise_quality`). It writes nothing; the stage does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from beatwise.artefacts.quality import DataQuality
+from features.ingest.areas import empty_areas, load_area_attributes, read_areas
+from features.ingest.config import AreasConfig, IngestConfig
+from features.ingest.coverage import (
+    CoverageResult,
+    covered_districts,
+    districts_of_events,
+    restrict_to_covered,
+)
+from features.ingest.mapped_csv import load_mapped_csv
+from features.ingest.parsing import POLICE_UK_TIME_FORMAT
+from features.ingest.police_uk_api import load_police_uk_api_json
+from features.ingest.police_uk_csv import load_police_uk_street_csv
+from features.ingest.quality import log_quality, summarise_areas, summarise_quality
+from features.ingest.synthetic import load_synthetic_events
+from features.ingest.validation import ValidatedEvents, validate_events
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What the ingest stage writes: clean events, quarantine, study areas, data quality."""
+
+    accepted: pd.DataFrame
+    quarantine: pd.DataFrame
+    #: the study areas (covered districts only); no rows for a source without areas
+    areas: gpd.GeoDataFrame
+    quality: DataQuality
+
+
+def read_source(cfg: IngestConfig, data_dir: Path) -> tuple[pd.DataFrame, str | None]:
+    """The raw canonical frame of the configured source and the time format to validate with."""
+    events = data_dir / cfg.events
+    if not events.exists():
+        raise FileNotFoundError(
+            f"No input at {events} (ingest.data_dir {cfg.data_dir!r} + ingest.events "
+            f"{cfg.events!r}); expected the {cfg.source} source's file or folder."
+        )
+    if cfg.source == "synthetic":
+        return load_synthetic_events(events), None
+    if cfg.source == "police_uk_csv":
+        return load_police_uk_street_csv(events), POLICE_UK_TIME_FORMAT
+    if cfg.source == "police_uk_api":
+        return load_police_uk_api_json(events), POLICE_UK_TIME_FORMAT
+    assert cfg.mapping is not None  # validated
+    if events.is_dir():
+        paths = sorted(p for p in events.glob(cfg.pattern) if p.is_file())
+        if not paths:
+            raise FileNotFoundError(
+                f"No input files: nothing in {events} matches ingest.pattern {cfg.pattern!r}."
+            )
+    else:
+        paths = [events]
+    root = events if events.is_dir() else None
+    return load_mapped_csv(paths, mapping=cfg.mapping, root=root), cfg.mapping.time_format
+
+
+def read_source_areas(cfg: AreasConfig, data_dir: Path) -> gpd.GeoDataFrame | None:
+    """The area polygons with their attributes, in EPSG:4326, or None for ``kind: none``."""
+    if cfg.kind == "none":
+        return None
+    if cfg.kind == "prepared":
+        assert cfg.path is not None  # validated
+        return read_areas(data_dir / cfg.path)
+    assert cfg.mapping is not None  # validated
+    return load_area_attributes(cfg.mapping, base_dir=data_dir).to_crs("EPSG:4326")
+
+
+def run_ingest(cfg: IngestConfig, *, data_dir: Path, today: dt.date | None = None) -> IngestResult:
+    """Read, validate and summarise the configured source (the ``ingest`` stage's work).
+
+    Parameters
+    ----------
+    cfg
+        The ``ingest`` params section.
+    data_dir
+        The source's folder (``ingest.data_dir``, as DVC passes it).
+    today
+        The as-of date when ``ingest.as_of`` is null (default: the day it runs).
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``data_dir`` or the source's input does not exist.
+    ValueError
+        When a loader refuses its input, or no row is accepted.
+    """
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise FileNotFoundError(
+            f"The source folder {data_dir} does not exist; ingest.data_dir must name the "
+            "folder holding the source's files (see the presets in the README)."
+        )
+    raw, time_format = read_source(cfg, data_dir)
+    areas = read_source_areas(cfg.areas, data_dir)
+    as_of_day = cfg.as_of or today or dt.date.today()
+    as_of = pd.Timestamp(as_of_day) + pd.Timedelta(days=1) - pd.Timedelta(1)
+    not_before = None if cfg.start is None else pd.Timestamp(cfg.start)
+
+    def validate(study_areas: gpd.GeoDataFrame | None) -> ValidatedEvents:
+        return validate_events(
+            raw,
+            areas=study_areas,
+            as_of=as_of,
+            time_format=time_format,
+            time_zone=None if cfg.mapping is None else cfg.mapping.time_zone,
+            not_before=not_before,
+        )
+
+    result = validate(areas)
+    coverage: CoverageResult | None = None
+    if areas is not None and cfg.areas.coverage_min_rate_ratio is not None:
+        coverage = covered_districts(
+            districts_of_events(result.accepted["area_code"], areas),
+            areas,
+            min_rate_ratio=cfg.areas.coverage_min_rate_ratio,
+        )
+        if coverage.uncovered:
+            # Validate again against the covered districts only, so the events in districts the
+            # source does not cover (edge spill-over) are quarantined as outside the study area.
+            areas = restrict_to_covered(areas, coverage).reset_index(drop=True)
+            result = validate(areas)
+    quality = summarise_quality(
+        result,
+        by_file_read=raw["source_file"].value_counts(),
+        source=cfg.source,
+        areas=summarise_areas(areas, kind=cfg.areas.kind, coverage=coverage),
+    )
+    log_quality(quality)
+    return IngestResult(
+        accepted=result.accepted,
+        quarantine=result.quarantine,
+        areas=areas if areas is not None else empty_areas(),
+        quality=quality,
+    )

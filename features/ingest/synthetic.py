@@ -1,0 +1,58 @@
+"""The synthetic city's events (``simulate``'s ``events.parquet``) as a raw canonical frame.
+
+Its areas are a prepared areas file, read by :func:`features.ingest.areas.read_areas`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Final
+
+import pandas as pd
+
+from features.ingest.parsing import require_columns
+
+log = logging.getLogger(__name__)
+
+SYNTHETIC_EVENT_COLUMNS: Final[tuple[str, ...]] = (
+    "crime_id",
+    "timestamp",
+    "crime_type",
+    "latitude",
+    "longitude",
+)
+
+
+def load_synthetic_events(path: Path) -> pd.DataFrame:
+    """Read the simulator's ``events.parquet`` into a raw canonical frame.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the file does not exist (run the ``simulate`` stage first).
+    ValueError
+        When the file is empty or lacks the simulator's columns.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"No synthetic events at {path}; run `dvc repro simulate` to generate them."
+        )
+    frame = pd.read_parquet(path)
+    require_columns(frame, SYNTHETIC_EVENT_COLUMNS, where=path)
+    if frame.empty:
+        raise ValueError(f"{path} holds no events; check the simulate params (scale, weeks).")
+    log.info("read %d rows from %s", len(frame), path)
+    return pd.DataFrame(
+        {
+            "source_file": path.name,
+            "source_row": pd.RangeIndex(1, len(frame) + 1),
+            "event_id": frame["crime_id"].astype("string"),
+            "timestamp": frame["timestamp"],
+            "crime_type": frame["crime_type"].astype("string"),
+            "latitude": frame["latitude"],
+            "longitude": frame["longitude"],
+            "area_code": frame["area_code"].astype("string") if "area_code" in frame else pd.NA,
+        }
+    )

@@ -1,0 +1,228 @@
+"""data.police.uk street CSV archives: raw canonical frames that validate_events judges."""
+
+from __future__ import annotations
+
+import csv
+import re
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from features.ingest.parsing import POLICE_UK_TIME_FORMAT
+from features.ingest.police_uk_csv import load_police_uk_street_csv
+from features.ingest.validation import QUARANTINE_REASONS, REQUIRED_RAW_COLUMNS, validate_events
+
+AS_OF = pd.Timestamp("2018-12-31 23:59:59")
+HEADER = [
+    "Crime ID",
+    "Month",
+    "Reported by",
+    "Falls within",
+    "Longitude",
+    "Latitude",
+    "Location",
+    "LSOA code",
+    "LSOA name",
+    "Crime type",
+    "Last outcome category",
+    "Context",
+]
+
+
+def street_row(
+    crime_id: str = "c1",
+    month: str = "2016-01",
+    lon: str = "-0.150000",
+    lat: str = "51.450000",
+    lsoa: str = "E01000001",
+    crime_type: str = "Burglary",
+) -> list[str]:
+    force = "Metropolitan Police Service"
+    return [
+        crime_id,
+        month,
+        force,
+        force,
+        lon,
+        lat,
+        "On or near X",
+        lsoa,
+        "Y 001A",
+        crime_type,
+        "",
+        "",
+    ]
+
+
+def write_csv(
+    path: Path, rows: list[list[str]], *, header: list[str] = HEADER, bom: bool = False
+) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8-sig" if bom else "utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def validate(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    result = validate_events(raw, areas=None, as_of=AS_OF, time_format=POLICE_UK_TIME_FORMAT)
+    assert result.rows_read == len(raw)
+    assert len(result.accepted) + len(result.quarantine) == len(raw)
+    return result.accepted, result.quarantine
+
+
+def reasons(quarantine: pd.DataFrame) -> list[tuple[str, int, str]]:
+    return [
+        (str(f), int(r), str(why))
+        for f, r, why in quarantine[["source_file", "source_row", "reason"]].itertuples(index=False)
+    ]
+
+
+# --- street CSV: the monthly archive -------------------------------------------------------------
+
+JAN = "2016-01/2016-01-metropolitan-street.csv"
+FEB = "2016-02/2016-02-city-of-london-street.csv"
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> Path:
+    write_csv(
+        tmp_path / JAN,
+        [
+            street_row("c1"),
+            street_row("", crime_type="Anti-social behaviour"),  # ASB has no Crime ID
+            street_row("c3", lon="", lat="", lsoa="", crime_type="Robbery"),
+            street_row("c4", crime_type="Alien abduction"),
+            street_row("c5", month="2016-13"),
+            street_row("c1", crime_type="Drugs"),  # repeats c1
+        ],
+        bom=True,
+    )
+    write_csv(tmp_path / FEB, [street_row("c7", month="2016-02", crime_type="Bicycle theft")])
+    # other files of the archive layout are not street crimes and must be ignored
+    write_csv(tmp_path / "2016-01" / "2016-01-metropolitan-outcomes.csv", [["x"] * 12])
+    return tmp_path
+
+
+def test_street_csv_is_a_raw_canonical_frame(archive: Path) -> None:
+    raw = load_police_uk_street_csv(archive)
+    assert set(REQUIRED_RAW_COLUMNS) <= set(raw.columns)
+    assert "area_code" in raw.columns
+    assert raw["source_file"].tolist() == [JAN] * 6 + [FEB]
+    assert raw["source_row"].tolist() == [1, 2, 3, 4, 5, 6, 1]
+    assert raw["timestamp"].tolist()[:5] == ["2016-01-01"] * 4 + ["2016-13"]
+    assert pd.isna(raw.loc[1, "event_id"])
+    assert pd.isna(raw.loc[2, "latitude"]) and pd.isna(raw.loc[2, "longitude"])
+    assert raw.loc[0, "latitude"] == "51.450000"  # text as read, not coerced
+    assert raw.loc[0, "area_code"] == "E01000001"
+
+
+def test_street_csv_validates_with_exact_reasons(archive: Path) -> None:
+    accepted, quarantine = validate(load_police_uk_street_csv(archive))
+    assert reasons(quarantine) == [
+        (JAN, 3, "missing_coordinates"),
+        (JAN, 4, "unknown_category"),
+        (JAN, 5, "unparseable_date"),
+        (JAN, 6, "duplicate_id"),
+    ]
+    assert "timestamp 2016-13 does not parse" in quarantine.loc[2, "detail"]
+    assert sorted(accepted["event_id"]) == sorted(["c1", f"{JAN}:2", "c7"])
+    assert sorted(accepted["crime_type"]) == ["anti_social_behaviour", "bicycle_theft", "burglary"]
+    assert set(accepted["timestamp"]) == {pd.Timestamp("2016-01-01"), pd.Timestamp("2016-02-01")}
+    assert set(accepted["area_code"]) == {"E01000001"}
+
+
+def test_street_csv_tolerates_some_empty_files(archive: Path) -> None:
+    write_csv(archive / "2016-03" / "2016-03-metropolitan-street.csv", [])
+    (archive / "2016-04").mkdir()
+    (archive / "2016-04" / "2016-04-metropolitan-street.csv").write_bytes(b"")
+    assert len(load_police_uk_street_csv(archive)) == 7
+
+
+def test_street_csv_refuses_missing_folder(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"No data\.police\.uk archive folder at .*nowhere"):
+        load_police_uk_street_csv(tmp_path / "nowhere")
+
+
+def test_street_csv_refuses_folder_without_street_files(tmp_path: Path) -> None:
+    write_csv(tmp_path / "2016-01" / "2016-01-metropolitan-outcomes.csv", [])
+    with pytest.raises(
+        FileNotFoundError,
+        match=re.escape(f"No files matching YYYY-MM/YYYY-MM-<force>-street.csv under {tmp_path}"),
+    ):
+        load_police_uk_street_csv(tmp_path)
+
+
+def test_street_csv_refuses_all_empty_input(tmp_path: Path) -> None:
+    write_csv(tmp_path / JAN, [])
+    (tmp_path / FEB).parent.mkdir()
+    (tmp_path / FEB).write_bytes(b"")
+    with pytest.raises(
+        ValueError, match=r"Empty input: the 2 street CSV file\(s\) under .* no data"
+    ):
+        load_police_uk_street_csv(tmp_path)
+
+
+def test_street_csv_refuses_missing_column_with_closest_name(tmp_path: Path) -> None:
+    header = [("Crime_ID" if c == "Crime ID" else c) for c in HEADER]
+    write_csv(tmp_path / JAN, [street_row()], header=header)
+    with pytest.raises(ValueError) as info:
+        load_police_uk_street_csv(tmp_path)
+    message = str(info.value)
+    assert JAN in message
+    assert "missing required column(s) ['Crime ID']" in message
+    assert "Did you mean: 'Crime ID' (closest: 'Crime_ID')?" in message
+
+
+def test_street_csv_refuses_malformed_csv(tmp_path: Path) -> None:
+    write_csv(tmp_path / JAN, [street_row(), [*street_row(), "extra", "fields"]])
+    with pytest.raises(ValueError, match=r"2016-01-metropolitan-street\.csv: cannot be read"):
+        load_police_uk_street_csv(tmp_path)
+
+
+# --- property tests: nothing malformed crashes, every row is accounted for ----------------------
+
+FIELD = st.one_of(
+    st.just(""),
+    st.sampled_from(
+        [
+            "2016-01",
+            "2016-13",
+            "2016",
+            "Burglary",
+            "violent-crime",
+            "51.5",
+            "-0.1",
+            "0",
+            "nan",
+            "inf",
+            "1e400",
+            " ",
+            "E01000001",
+            "-91",
+            "181",
+        ]
+    ),
+    st.text(
+        alphabet=st.one_of(
+            st.characters(blacklist_categories=("Cs", "Cc")), st.sampled_from(',"\n\t;-.')
+        ),
+        max_size=12,
+    ),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=st.lists(st.lists(FIELD, min_size=12, max_size=12), min_size=1, max_size=8))
+def test_street_csv_property_every_row_accounted(rows: list[list[str]]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        write_csv(Path(folder) / JAN, rows)
+        raw = load_police_uk_street_csv(Path(folder))
+        assert len(raw) == len(rows)
+        accepted, quarantine = validate(raw)
+    assert set(quarantine["reason"]) <= set(QUARANTINE_REASONS)
+    assert accepted["event_id"].is_unique
