@@ -12,16 +12,14 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from beatwise.artefacts.cells import CellsMeta
 from beatwise.artefacts.panel import PanelMeta
-from beatwise.io import read_json
+from beatwise.artefacts.quality import DataQuality
 from beatwise.period import (
-    TIME_RESOLUTIONS,
     TimeResolution,
     complete_periods,
     period_words,
@@ -61,23 +59,12 @@ class CovariatesConfig(BaseModel):
 def read_data_quality(path: Path) -> tuple[str, TimeResolution]:
     """The ``source`` and ``time_resolution`` the ingest stage wrote to ``data_quality.json``.
 
-    Refuses a summary without them: the period cannot be chosen without knowing whether the
-    timestamps are monthly (data.police.uk) or finer.
+    The file is read through its definition (:class:`beatwise.artefacts.quality.DataQuality`), so
+    a summary without them is refused naming the file and the key: the period cannot be chosen
+    without knowing whether the timestamps are monthly (data.police.uk) or finer.
     """
-    quality: dict[str, Any] = read_json(path)
-    missing = [key for key in ("source", "time_resolution") if key not in quality]
-    if missing:
-        raise ValueError(
-            f"{path} lacks {missing}: build_features needs the ingest stage's 'source' and "
-            f"'time_resolution' (one of {list(TIME_RESOLUTIONS)}) to choose between weekly and "
-            "monthly periods. Re-run the ingest stage with a version that writes them."
-        )
-    resolution = quality["time_resolution"]
-    if resolution not in TIME_RESOLUTIONS:
-        raise ValueError(
-            f"{path}: time_resolution must be one of {list(TIME_RESOLUTIONS)}. Got {resolution!r}."
-        )
-    return str(quality["source"]), resolution
+    quality = DataQuality.read(path)
+    return quality.source, quality.time_resolution
 
 
 def build_panel(

@@ -3,10 +3,13 @@
 Producers write through these definitions and consumers read through them; no stage reads another
 stage's JSON by string key. ``docs/architecture.md`` lists each file, its producer and readers.
 
+- ``reports/data_quality.json``: ``quality.DataQuality`` (ingest)
 - ``data/processed/cells_meta.json``: ``cells.CellsMeta`` (build_cells)
 - ``data/processed/panel_meta.json``: ``panel.PanelMeta`` (build_features)
 - ``data/models/model_meta.json``: ``model.ModelMeta`` (train)
 - ``reports/metrics.json``: ``metrics.BacktestMetrics`` (evaluate)
+- ``reports/audit.json``: ``audit.AuditReport`` (audit)
+- ``data/forecasts/manifest.json``: ``manifest.Manifest`` (publish)
 """
 
 from beatwise.artefacts._base import Artefact, ArtefactError

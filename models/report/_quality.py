@@ -1,7 +1,8 @@
 """``reports/data_quality.json`` as the audit and the report read it: one function reads it.
 
-The ingest stage's summary is read here as a plain mapping, and only here (by
-:meth:`DataQualitySummary.from_dict`), until its typed definition lands; everything else reads the
+The ingest stage's summary is read through its typed definition
+(:class:`beatwise.artefacts.quality.DataQuality`), and its JSON form is turned into the report's
+tables here, and only here (by :meth:`DataQualitySummary.from_dict`); everything else reads the
 :class:`DataQualitySummary`. Known keys get purpose-built tables for the bias report; any other key
 is shown generically, so a new figure in the summary reaches the report without code.
 """
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from beatwise.io import read_json
+from beatwise.artefacts.quality import DataQuality
 from models.report._format import cell, fmt, is_num
 
 
@@ -48,8 +49,9 @@ class DataQualitySummary:
 
 
 def read_data_quality(path: Path) -> DataQualitySummary:
-    """Read ``reports/data_quality.json`` (refuses a missing file, naming it)."""
-    return DataQualitySummary.from_dict(read_json(path))
+    """Read ``reports/data_quality.json`` through its definition (refusing a missing or malformed
+    file, naming it and the key)."""
+    return DataQualitySummary.from_dict(DataQuality.read(path).to_json())
 
 
 #: source files listed one by one in the report; the rest are summed in one row

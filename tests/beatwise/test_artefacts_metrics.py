@@ -134,14 +134,3 @@ def test_construction_refuses_inconsistent_figures() -> None:
                 "last_week": scores(0.2).model_copy(update={"hr": {0.05: 0.1}}),
             }
         )
-
-
-def test_the_default_run_file_matches_the_definition() -> None:
-    path = ROOT / "reports" / "metrics.json"
-    if not path.exists():
-        pytest.skip("no default run here: `dvc repro` writes reports/metrics.json")
-    try:
-        metrics = BacktestMetrics.read(path)
-    except ArtefactError as err:
-        pytest.fail(f"{err}\n(A file from an older run? `dvc repro` writes it afresh.)")
-    assert metrics.to_json() == json.loads(path.read_text())

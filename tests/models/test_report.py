@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from html import unescape
 from html.parser import HTMLParser
@@ -12,7 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from audit_inputs import make_metrics
+from stage_files import data_quality
 
+from beatwise.artefacts import ArtefactError
 from beatwise.artefacts.audit import AuditReport, CoverageSensitivity
 from models.audit import (
     AttributeSpec,
@@ -521,10 +524,13 @@ def test_data_quality_summary_is_read_from_one_place(tmp_path) -> None:
     from models.report import read_data_quality
 
     path = tmp_path / "data_quality.json"
-    path.write_text('{"rows_read": 10, "rows_accepted": 9, "accepted_by_type": {"burglary": 9}}')
+    path.write_text(json.dumps(data_quality(accepted=9)))
     summary = read_data_quality(path)
     assert (summary.rows_read, summary.rows_accepted) == (10, 9)
     assert summary.accepted_by_type == {"burglary": 9}
-    assert summary.date_min is None and summary.tables[0]["title"] == "Summary"
+    assert summary.date_min == "2024-01-01 00:00" and summary.tables[0]["title"] == "Summary"
     with pytest.raises(FileNotFoundError, match=r"absent\.json"):
         read_data_quality(tmp_path / "absent.json")
+    path.write_text('{"rows_read": 10, "rows_accepted": 9}')
+    with pytest.raises(ArtefactError, match=r"data_quality\.json: key 'source': Field required"):
+        read_data_quality(path)

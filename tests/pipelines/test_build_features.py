@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from stage_files import data_quality
 
 from beatwise.artefacts import ArtefactError
 from beatwise.artefacts.panel import PanelMeta
@@ -85,7 +86,7 @@ def _hourly_timestamps(n: int = 3000) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(pd.Timestamp("2023-01-02") + pd.to_timedelta(np.sort(hours), "h"))
 
 
-MONTHLY = {"source": "police_uk_api", "time_resolution": "month"}
+MONTHLY = data_quality(source="police_uk_api", time_resolution="month")
 
 
 def test_auto_on_monthly_data_forecasts_next_month(tmp_path: Path) -> None:
@@ -111,7 +112,7 @@ def test_auto_on_monthly_data_forecasts_next_month(tmp_path: Path) -> None:
 
 
 def test_auto_on_finer_data_stays_weekly(tmp_path: Path) -> None:
-    quality = {"source": "synthetic", "time_resolution": "sub_day"}
+    quality = data_quality(source="synthetic", time_resolution="sub_day")
     args = _write_inputs(tmp_path, timestamps=_hourly_timestamps(), quality=quality, period="auto")
     assert build_features.main(args) == 0
     meta = json.loads((tmp_path / "panel_meta.json").read_text())
@@ -122,7 +123,7 @@ def test_auto_on_finer_data_stays_weekly(tmp_path: Path) -> None:
 
 
 def test_month_on_finer_data_aggregates(tmp_path: Path) -> None:
-    quality = {"source": "mapped_csv", "time_resolution": "sub_day"}
+    quality = data_quality(source="mapped_csv", time_resolution="sub_day")
     args = _write_inputs(tmp_path, timestamps=_hourly_timestamps(), quality=quality, period="month")
     assert build_features.main(args) == 0
     meta = json.loads((tmp_path / "panel_meta.json").read_text())
@@ -159,20 +160,22 @@ def test_week_on_monthly_data_is_refused_with_the_reason(tmp_path: Path) -> None
 
 
 def test_missing_time_resolution_is_an_error(tmp_path: Path) -> None:
-    args = _write_inputs(
-        tmp_path, timestamps=_monthly_timestamps(), quality={"source": "x"}, period="auto"
-    )
+    without = {k: v for k, v in data_quality().items() if k != "time_resolution"}
+    args = _write_inputs(tmp_path, timestamps=_monthly_timestamps(), quality=without, period="auto")
     with pytest.raises(
-        ValueError, match=r"data_quality\.json lacks \['time_resolution'\]: build_features needs"
+        ArtefactError, match=r"data_quality\.json: key 'time_resolution': Field required"
     ):
         build_features.main(args)
     args = _write_inputs(
         tmp_path,
         timestamps=_monthly_timestamps(),
-        quality={"source": "x", "time_resolution": "hourly"},
+        quality=data_quality(time_resolution="hourly"),
         period="auto",
     )
-    with pytest.raises(ValueError, match=r"time_resolution must be one of .* Got 'hourly'"):
+    with pytest.raises(
+        ArtefactError,
+        match=r"key 'time_resolution': Input should be 'month', 'day' or 'sub_day'. Got 'hourly'",
+    ):
         build_features.main(args)
 
 
@@ -186,7 +189,7 @@ def test_monthly_history_shorter_than_the_params_names_the_unit(tmp_path: Path) 
 
 
 def test_panel_meta_records_the_resolution_of_cells_meta(tmp_path: Path) -> None:
-    quality = {"source": "synthetic", "time_resolution": "sub_day"}
+    quality = data_quality(source="synthetic", time_resolution="sub_day")
     args = _write_inputs(tmp_path, timestamps=_hourly_timestamps(), quality=quality, period="auto")
     assert build_features.main(args) == 0
     meta = PanelMeta.read(tmp_path / "panel_meta.json")
@@ -198,7 +201,7 @@ def test_panel_meta_records_the_resolution_of_cells_meta(tmp_path: Path) -> None
 
 
 def test_cells_meta_from_another_run_is_refused(tmp_path: Path) -> None:
-    quality = {"source": "synthetic", "time_resolution": "sub_day"}
+    quality = data_quality(source="synthetic", time_resolution="sub_day")
     args = _write_inputs(tmp_path, timestamps=_hourly_timestamps(), quality=quality, period="auto")
     (tmp_path / "cells_meta.json").write_text(json.dumps({"h3_resolution": 8, "n_cells": 99}))
     with pytest.raises(
@@ -214,7 +217,7 @@ def test_cells_meta_from_another_run_is_refused(tmp_path: Path) -> None:
 
 
 def test_covariates_the_cells_lack_are_refused(tmp_path: Path) -> None:
-    quality = {"source": "synthetic", "time_resolution": "sub_day"}
+    quality = data_quality(source="synthetic", time_resolution="sub_day")
     args = _write_inputs(tmp_path, timestamps=_hourly_timestamps(), quality=quality, period="auto")
     params = yaml.safe_load((tmp_path / "params.yaml").read_text())
     params["covariates"]["static"] = ["residents", "area_km2"]

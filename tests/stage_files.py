@@ -1,0 +1,32 @@
+"""Small, valid stage files for tests of the stages that read them (shared by the test packages)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def data_quality(
+    *, source: str = "synthetic", time_resolution: str = "sub_day", accepted: int = 9
+) -> dict[str, Any]:
+    """A ``data_quality.json`` of one file, one quarantined row and no areas (valid JSON form)."""
+    return {
+        "source": source,
+        "rows_read": accepted + 1,
+        "rows_accepted": accepted,
+        "rows_quarantined": 1,
+        "by_reason": {"bad_date": 1},
+        "reason_meanings": {"bad_date": "the date could not be read"},
+        "by_source_file": {
+            "events.csv": {
+                "read": accepted + 1,
+                "accepted": accepted,
+                "quarantined": 1,
+                "by_reason": {"bad_date": 1},
+            }
+        },
+        "accepted_by_type": {"burglary": accepted},
+        "date_min": "2024-01-01 00:00",
+        "date_max": "2024-03-31 23:00",
+        "time_resolution": time_resolution,
+        "areas": {"kind": "none", "n_areas": 0, "residents": None, "note": "no areas"},
+    }
