@@ -159,7 +159,7 @@ def find_reusable_train_run(model_version: str, params_digest: str) -> tuple[str
     model_version
         Hex digest of the model text (``model_meta.json``'s ``model_version``).
     params_digest
-        :func:`pipelines._params.params_hash` of the stage's params (hex).
+        :func:`beatwise.params.params_hash` of the stage's params (hex).
 
     Returns
     -------

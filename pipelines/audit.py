@@ -16,11 +16,11 @@ from beatwise.artefacts.metrics import BacktestMetrics
 from beatwise.artefacts.model import ModelMeta
 from beatwise.artefacts.panel import PanelMeta
 from beatwise.io import write_text
+from beatwise.params import StageParams, load_params, params_hash
 from models.audit import AuditConfig, AuditSetup, BacktestArrays, audit_backtest
+from models.operational import OperationalConfig, PublishConfig
 from models.report import document_audit, flag_share_map, read_data_quality, report_context
 from pipelines._io import setup_logging, timed
-from pipelines._operational import OperationalConfig, PublishConfig
-from pipelines._params import StageParams, load_params, params_hash
 from pipelines._tracking import stage_run
 
 STAGE = "audit"

@@ -14,10 +14,10 @@ import pandas as pd
 
 from beatwise.artefacts.quality import DataQuality
 from beatwise.io import write_parquet
+from beatwise.params import StageParams, load_params
 from features.cells import CellsConfig, build_cells
 from features.ingest import read_areas
 from pipelines._io import setup_logging, timed
-from pipelines._params import StageParams, load_params
 
 STAGE = "build_cells"
 

@@ -15,10 +15,10 @@ import pandas as pd
 
 from beatwise.artefacts.cells import CellsMeta
 from beatwise.io import write_parquet
+from beatwise.params import StageParams, load_params
 from features.build import EVENT_COLUMNS, CovariatesConfig, build_panel, read_data_quality
 from features.engineering import FeatureConfig
 from pipelines._io import setup_logging, timed
-from pipelines._params import StageParams, load_params
 
 STAGE = "build_features"
 

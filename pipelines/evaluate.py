@@ -15,6 +15,7 @@ import pandas as pd
 from beatwise.artefacts.model import ModelMeta
 from beatwise.artefacts.panel import PanelMeta
 from beatwise.io import write_parquet
+from beatwise.params import StageParams, load_params, params_hash
 from models.evaluation import (
     EVENT_COLUMNS,
     EvaluateConfig,
@@ -22,10 +23,9 @@ from models.evaluation import (
     run_backtest,
     truth_skip_reason,
 )
+from models.operational import OperationalConfig
 from models.risk_model import RiskModelConfig
 from pipelines._io import setup_logging, timed
-from pipelines._operational import OperationalConfig
-from pipelines._params import StageParams, load_params, params_hash
 from pipelines._tracking import flatten_metrics, log_to_parent, stage_run
 
 STAGE = "evaluate"

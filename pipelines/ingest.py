@@ -11,9 +11,9 @@ import argparse
 from pathlib import Path
 
 from beatwise.io import write_parquet
+from beatwise.params import StageParams, load_params
 from features.ingest import IngestConfig, run_ingest
 from pipelines._io import setup_logging, timed
-from pipelines._params import StageParams, load_params
 
 STAGE = "ingest"
 

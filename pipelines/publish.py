@@ -17,12 +17,12 @@ from beatwise.artefacts.audit import AuditReport, PublicationBlockedError
 from beatwise.artefacts.model import ModelMeta
 from beatwise.artefacts.panel import PanelMeta
 from beatwise.io import write_text
+from beatwise.params import StageParams, load_params, params_hash
 from models import publication
 from models.forecast import forecast_csv, forecast_geojson
+from models.operational import OperationalConfig, PublishConfig
 from models.risk_model import RiskModel
 from pipelines._io import setup_logging
-from pipelines._operational import OperationalConfig, PublishConfig
-from pipelines._params import StageParams, load_params, params_hash
 from pipelines._tracking import track_publication
 
 STAGE = "publish"
@@ -87,13 +87,9 @@ def main(argv: list[str] | None = None) -> int:
         parent_run_id=model_meta.mlflow_run_id,
     )
     manifest.write(args.out_dir / "manifest.json")
-    log.info(
-        "published %d cells for the %s starting %s (%d flagged)",
-        manifest.n_cells,
-        manifest.period,
-        manifest.forecast_period,
-        manifest.n_flagged,
-    )
+    m = manifest
+    log.info("published %d cells for the %s starting %s", m.n_cells, m.period, m.forecast_period)
+    log.info("%d cells flagged at coverage %s", m.n_flagged, m.coverage)
     return 0
 
 

@@ -5,19 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from beatwise.params import load_params
 from pipelines._io import setup_logging, timed
-from pipelines._params import StageParams, load_params
-from simcity.config import CityConfig
+from simcity.config import SimulateParams
 from simcity.generate import simulate_city
 from simcity.io import write_city
 
 STAGE = "simulate"
 
 
-class Params(StageParams):
-    """The ``simulate`` section, validated by its schema in ``simcity.config``."""
-
-    simulate: CityConfig
+#: The ``simulate`` section, validated by its schema in ``simcity.config``.
+Params = SimulateParams
 
 
 def main(argv: list[str] | None = None) -> int:

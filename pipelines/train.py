@@ -16,11 +16,11 @@ import pandas as pd
 
 from beatwise.artefacts.panel import PanelMeta
 from beatwise.io import write_text
+from beatwise.params import StageParams, load_params, params_hash
 from models.plots import plot_feature_importance
 from models.risk_model import RiskModelConfig, feature_importance
 from models.training import train_risk_model
 from pipelines._io import setup_logging
-from pipelines._params import StageParams, load_params, params_hash
 from pipelines._tracking import REGISTERED_MODEL_NAME, track_training
 
 STAGE = "train"

@@ -25,10 +25,10 @@ import numpy as np
 import pandas as pd
 
 from beatwise.artefacts.panel import PanelMeta
+from beatwise.params import StageParams, load_params
 from models.audit import AuditConfig, AuditSetup, BacktestArrays, gates_of_ranking
 from models.metrics import flag_top_area, pai
-from pipelines._operational import OperationalConfig, PublishConfig
-from pipelines._params import StageParams, load_params
+from models.operational import OperationalConfig, PublishConfig
 
 GATES = ("G2", "G3", "G4", "G5")
 BETAS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)

@@ -2,7 +2,7 @@
 
 Frozen pydantic models that refuse unknown keys; bounds are ``Field`` constraints and the checks
 that involve more than one value are validators. The ``simulate`` stage validates the section
-through the project's params loader (``pipelines._params``), which words every refusal as
+through the project's params loader (``beatwise.params``), which words every refusal as
 "The 'simulate.<key>' parameter of stage 'simulate' must be ... Got ...". A field's comment says
 what the knob means where its name does not; docs/synthetic-city.md explains the model and where
 the defaults come from. District names are known only once the city is built, so
@@ -15,7 +15,6 @@ import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any, Final
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -27,6 +26,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from beatwise.params import StageParams, read_params_file, validate_params
 from beatwise.taxonomy import CANONICAL_TYPES, CRIME_TYPES
 
 #: H3 resolution of the micro-cells on which intensity is defined (fixed: truth sums children).
@@ -261,21 +261,26 @@ class CityConfig(_Frozen):
         return tuple(name for name in CANONICAL_TYPES if name in self.crime_types)
 
 
+class SimulateParams(StageParams):
+    """The ``simulate`` section of ``params.yaml``, as the ``simulate`` stage declares it."""
+
+    simulate: CityConfig
+
+
 def load_city_config(
     path: Path | str = DEFAULT_PARAMS_PATH, *, overrides: dict[str, Any] | None = None
 ) -> CityConfig:
     """The ``simulate:`` section of a params file as a CityConfig, ``overrides`` merged on top.
 
     For code that builds a city outside the pipeline (the tiny test city, the realism report,
-    the benchmark). Nested dicts in ``overrides`` merge, other values replace. Refuses a bad value
-    with pydantic's ValidationError (naming the key); the ``simulate`` stage itself reads the
-    section through ``pipelines._params``.
+    the benchmark). Nested dicts in ``overrides`` merge, other values replace. Validated by the
+    project's one params loader (``beatwise.params``), so a bad value is refused with the same
+    message the ``simulate`` stage gives.
     """
-    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    if not isinstance(raw, dict) or "simulate" not in raw:
-        raise ValueError(f"{path} has no top-level 'simulate:' section.")
-    section = merge_overrides(raw["simulate"], overrides or {})
-    return CityConfig.model_validate(section)
+    raw = read_params_file(Path(path))
+    if "simulate" in raw:
+        raw = {**raw, "simulate": merge_overrides(raw["simulate"], overrides or {})}
+    return validate_params("simulate", SimulateParams, raw).simulate
 
 
 def merge_overrides(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:

@@ -40,10 +40,6 @@ Import the public names from ``models.metrics``; the modules are how the code is
 The coverage key fragment (``5`` for 5%) is ``beatwise.artefacts.metrics.coverage_label``.
 """
 
-# Transitional, not part of the API: the audit stage and the report renderer still import the
-# coverage label from here. Its one definition is ``beatwise.artefacts.metrics.coverage_label``;
-# delete this line once no module imports ``coverage_label`` from ``models.metrics``.
-from beatwise.artefacts.metrics import coverage_label as coverage_label
 from models.metrics._checks import (
     AREA_RTOL,
     DECIMALS,

@@ -9,6 +9,7 @@ import pytest
 import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
+from beatwise.params import validate_params
 from beatwise.presets import (
     PRESETS_DIR,
     REPO_ROOT,
@@ -21,7 +22,6 @@ from beatwise.presets import (
     preset_value,
     set_param_overrides,
 )
-from pipelines._params import validate_params
 
 PARAMS = yaml.safe_load((REPO_ROOT / "params.yaml").read_text(encoding="utf-8"))
 DVC_STAGES = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]

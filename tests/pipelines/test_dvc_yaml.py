@@ -48,7 +48,7 @@ def test_stage_keys_in_house_order(stage: str) -> None:
 @pytest.mark.parametrize("stage", STAGES)
 def test_params_file_validates_for_every_stage(stage: str) -> None:
     module = importlib.import_module(f"pipelines.{stage}")
-    from pipelines._params import validate_params
+    from beatwise.params import validate_params
 
     validate_params(stage, module.Params, PARAMS)
 

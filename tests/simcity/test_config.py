@@ -13,8 +13,8 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from beatwise.params import ParamsError, load_params, validate_params
 from beatwise.taxonomy import CANONICAL_TYPES
-from pipelines._params import ParamsError, load_params, validate_params
 from pipelines.simulate import Params
 from simcity.config import DEFAULT_PARAMS_PATH, CityConfig, load_city_config, merge_overrides
 from simcity.generate import simulate_city
@@ -148,8 +148,8 @@ def test_bad_params_file_stops_the_stage_loader(tmp_path: Path) -> None:
         load_params("simulate", Params, path)
 
 
-def test_load_city_config_refuses_a_bad_override() -> None:
-    with pytest.raises(ValidationError, match=r"n_weeks"):
+def test_load_city_config_refuses_a_bad_override_as_the_stage_does() -> None:
+    with pytest.raises(ParamsError, match=_style("simulate.n_weeks") + r"must be >= 4\. Got 2\."):
         load_city_config(overrides={"n_weeks": 2})
 
 
@@ -170,7 +170,9 @@ def test_non_canonical_crime_type_is_refused() -> None:
 def test_missing_params_section_is_refused(tmp_path) -> None:
     path = tmp_path / "params.yaml"
     path.write_text("train: {}\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"no top-level 'simulate:' section"):
+    with pytest.raises(
+        ParamsError, match=r"Stage 'simulate' reads the params\.yaml section\(s\) \['simulate'\]"
+    ):
         load_city_config(path)
 
 

@@ -11,7 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from pipelines._params import ParamsError, StageParams, load_params, params_hash, validate_params
+from beatwise.params import ParamsError, StageParams, load_params, params_hash, validate_params
 
 ROOT = Path(__file__).resolve().parents[2]
 
