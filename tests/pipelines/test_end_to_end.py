@@ -175,6 +175,41 @@ def test_contract_outputs_exist_and_parse(repo: dict[str, object]) -> None:
     assert (path / "mlflow.db").exists()
 
 
+#: Every JSON file passed between stages, with its one typed definition (beatwise.artefacts).
+STAGE_FILES = {
+    "reports/data_quality.json": ("quality", "DataQuality"),
+    "data/processed/cells_meta.json": ("cells", "CellsMeta"),
+    "data/processed/panel_meta.json": ("panel", "PanelMeta"),
+    "data/models/model_meta.json": ("model", "ModelMeta"),
+    "reports/metrics.json": ("metrics", "BacktestMetrics"),
+    "reports/audit.json": ("audit", "AuditReport"),
+    "data/forecasts/manifest.json": ("manifest", "Manifest"),
+}
+
+
+def test_every_stage_file_is_what_its_definition_writes(repo: dict[str, object]) -> None:
+    """A producer and its definition cannot disagree: each file the run wrote validates, and the
+    definition writes it back to the same bytes. Every JSON output in dvc.yaml is listed here."""
+    import importlib
+
+    path = Path(str(repo["path"]))
+    stages = yaml.safe_load((path / "dvc.yaml").read_text())["stages"]
+    written = {
+        name
+        for stage in stages.values()
+        for key in ("outs", "metrics")
+        for out in stage.get(key, [])
+        for name in ([out] if isinstance(out, str) else list(out))
+        if name.endswith(".json")
+    }
+    assert written == set(STAGE_FILES)
+    for rel, (module, name) in STAGE_FILES.items():
+        definition = getattr(importlib.import_module(f"beatwise.artefacts.{module}"), name)
+        artefact = definition.read(path / rel)
+        artefact.write(path / "rewritten.json")
+        assert (path / "rewritten.json").read_bytes() == (path / rel).read_bytes(), rel
+
+
 def test_coverage_table_agrees_with_the_operational_audit(repo: dict[str, object]) -> None:
     path = Path(str(repo["path"]))
     audit = json.loads((path / "reports/audit.json").read_text())
