@@ -17,7 +17,7 @@ repro: ## Run the pipeline on the synthetic city (dvc repro)
 	$(VENV) dvc repro
 
 test-fast: ## Unit tests only: no end-to-end runs, no lint, no real data (the inner loop)
-	$(VENV) python -m pytest -q -m "not e2e and not lint and not realdata"
+	$(VENV) python -m pytest -q -n auto -m "not e2e and not lint and not realdata"
 
 lint: ## ruff check, ruff format --check and mypy, as CI runs them
 	$(VENV) python -m pytest -q -m lint
