@@ -30,3 +30,27 @@ def data_quality(
         "time_resolution": time_resolution,
         "areas": {"kind": "none", "n_areas": 0, "residents": None, "note": "no areas"},
     }
+
+
+def panel_meta(**changes: Any) -> dict[str, Any]:
+    """A ``panel_meta.json`` of a toy weekly panel (60 cells, forecast week 2024-03-25), as JSON;
+    ``changes`` replace fields."""
+    fields: dict[str, Any] = {
+        "period": "week",
+        "source": "synthetic",
+        "time_resolution": "sub_day",
+        "h3_resolution": 8,
+        "target_types": ["burglary"],
+        "target_reason": None,
+        "feature_types": ["burglary"],
+        "static_covariates": [],
+        "feature_columns": ["cnt_all_lag1w"],
+        "first_period": "2024-01-01",
+        "last_complete_period": "2024-03-18",
+        "forecast_period": "2024-03-25",
+        "all_periods": ["2023-10-02", "2024-03-18"],
+        "n_cells": 60,
+        "n_periods": 13,
+        "n_rows": 780,
+    }
+    return {**fields, **changes}

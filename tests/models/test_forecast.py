@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from stage_files import panel_meta
 
 from beatwise.artefacts.panel import PanelMeta
 from beatwise.h3index import cell_areas_km2, cells_to_str, index_points
@@ -126,14 +127,7 @@ def test_refuses_misaligned_scores(cells: pd.DataFrame) -> None:
 
 def panel(**changes: Any) -> PanelMeta:
     """panel_meta.json of a toy weekly panel whose forecast week is 2025-01-06."""
-    fields: dict[str, Any] = {
-        "period": "week",
-        "source": "synthetic",
-        "time_resolution": "sub_day",
-        "h3_resolution": 8,
-        "target_types": ["burglary"],
-        "feature_types": ["burglary"],
-        "static_covariates": [],
+    toy = {
         "feature_columns": ["x"],
         "first_period": "2024-12-23",
         "last_complete_period": "2024-12-30",
@@ -143,7 +137,7 @@ def panel(**changes: Any) -> PanelMeta:
         "n_periods": 3,
         "n_rows": 30,
     }
-    return PanelMeta.from_json({**fields, **changes})
+    return PanelMeta.from_json(panel_meta(**{**toy, **changes}))
 
 
 def feature_rows(cells: pd.DataFrame) -> pd.DataFrame:

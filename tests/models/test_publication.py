@@ -13,6 +13,7 @@ import numpy.typing as npt
 import pandas as pd
 import pytest
 from audit_inputs import audited_city_report, pass_with_review
+from stage_files import panel_meta
 
 from beatwise.artefacts.audit import AuditReport, PublicationBlockedError
 from beatwise.artefacts.manifest import Manifest
@@ -70,23 +71,16 @@ def cells() -> pd.DataFrame:
 
 def panel(period: str, forecast: str) -> PanelMeta:
     return PanelMeta.from_json(
-        {
-            "period": period,
-            "source": "synthetic",
-            "time_resolution": "sub_day",
-            "h3_resolution": 8,
-            "target_types": ["burglary"],
-            "feature_types": ["burglary"],
-            "static_covariates": [],
-            "feature_columns": ["x"],
-            "first_period": "2024-01-01",
-            "last_complete_period": "2024-01-01",
-            "forecast_period": forecast,
-            "all_periods": ["2023-01-02", "2024-01-01"],
-            "n_cells": 10,
-            "n_periods": 2,
-            "n_rows": 20,
-        }
+        panel_meta(
+            period=period,
+            feature_columns=["x"],
+            last_complete_period="2024-01-01",
+            forecast_period=forecast,
+            all_periods=["2023-01-02", "2024-01-01"],
+            n_cells=10,
+            n_periods=2,
+            n_rows=20,
+        )
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import stage_files
 
 from beatwise.artefacts.model import ModelMeta
 from beatwise.artefacts.panel import PanelMeta
@@ -38,25 +39,12 @@ def features(n_cells: int = 60, n_weeks: int = 12, seed: int = 3) -> pd.DataFram
 
 
 def panel_meta(**changes: Any) -> PanelMeta:
-    fields: dict[str, Any] = {
-        "period": "week",
-        "source": "synthetic",
-        "time_resolution": "sub_day",
-        "h3_resolution": 8,
+    toy = {
         "target_types": ["burglary", "robbery"],
-        "target_reason": None,
         "feature_types": ["burglary", "robbery"],
-        "static_covariates": [],
         "feature_columns": ["x_risk", "x_noise"],
-        "first_period": "2024-01-01",
-        "last_complete_period": "2024-03-18",
-        "forecast_period": "2024-03-25",
-        "all_periods": ["2023-10-02", "2024-03-18"],
-        "n_cells": 60,
-        "n_periods": 13,
-        "n_rows": 780,
     }
-    return PanelMeta.from_json({**fields, **changes})
+    return PanelMeta.from_json(stage_files.panel_meta(**{**toy, **changes}))
 
 
 def test_trains_on_the_labelled_rows_with_the_panel_columns(tmp_path: Path) -> None:

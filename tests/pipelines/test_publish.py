@@ -9,30 +9,13 @@ from typing import Any
 
 import pytest
 from audit_inputs import audited_city_report, blocked_on_g3, pass_with_review
+from stage_files import panel_meta
 
 from beatwise.artefacts import ArtefactError
 from beatwise.artefacts.audit import AuditReport
 from pipelines import publish
 
 PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
-PANEL_META: dict[str, Any] = {
-    "period": "week",
-    "source": "synthetic",
-    "time_resolution": "sub_day",
-    "h3_resolution": 10,
-    "target_types": ["burglary"],
-    "target_reason": None,
-    "feature_types": ["burglary"],
-    "static_covariates": [],
-    "feature_columns": ["cnt_all_lag1w"],
-    "first_period": "2024-01-01",
-    "last_complete_period": "2024-03-18",
-    "forecast_period": "2024-03-25",
-    "all_periods": ["2023-10-02", "2024-03-18"],
-    "n_cells": 60,
-    "n_periods": 13,
-    "n_rows": 780,
-}
 
 
 @pytest.fixture(scope="module")
@@ -40,11 +23,11 @@ def approved() -> AuditReport:
     return pass_with_review(audited_city_report())
 
 
-def run(folder: Path, *, audit: AuditReport, panel_meta: dict[str, Any] | None = None) -> int:
-    """Run the stage with ``audit`` and ``panel_meta``; every other input is absent."""
+def run(folder: Path, *, audit: AuditReport, meta: dict[str, Any] | None = None) -> int:
+    """Run the stage with ``audit`` and the panel ``meta``; every other input is absent."""
     audit.write(folder / "audit.json")
-    if panel_meta is not None:
-        (folder / "panel_meta.json").write_text(json.dumps(panel_meta))
+    if meta is not None:
+        (folder / "panel_meta.json").write_text(json.dumps(meta))
     out = folder / "forecasts"
     out.mkdir(exist_ok=True)
     (out / "forecast.csv").write_text("old forecast\n")
@@ -81,7 +64,7 @@ def test_cells_finer_than_max_resolution_are_not_published(
     tmp_path: Path, approved: AuditReport, caplog: pytest.LogCaptureFixture
 ) -> None:
     # params.yaml: publish.max_resolution = 9; the panel's cells are at resolution 10
-    assert run(tmp_path, audit=approved, panel_meta=PANEL_META) == 1
+    assert run(tmp_path, audit=approved, meta=panel_meta(h3_resolution=10)) == 1
     assert "H3 resolution 10 are finer than publish.max_resolution=9" in caplog.text
     assert_old_forecast_only(tmp_path)
 
@@ -89,9 +72,9 @@ def test_cells_finer_than_max_resolution_are_not_published(
 def test_panel_meta_without_the_resolution_is_refused(
     tmp_path: Path, approved: AuditReport
 ) -> None:
-    old = {k: v for k, v in PANEL_META.items() if k != "h3_resolution"}
+    old = {k: v for k, v in panel_meta().items() if k != "h3_resolution"}
     with pytest.raises(
         ArtefactError, match=r"panel_meta\.json: key 'h3_resolution': Field required"
     ):
-        run(tmp_path, audit=approved, panel_meta=old)
+        run(tmp_path, audit=approved, meta=old)
     assert_old_forecast_only(tmp_path)

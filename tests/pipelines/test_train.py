@@ -5,35 +5,24 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
+from stage_files import panel_meta
 
 from beatwise.artefacts import ArtefactError
 from pipelines import train
 
 ROOT = Path(__file__).resolve().parents[2]
-PANEL_META = {
-    "period": "week",
-    "source": "synthetic",
-    "time_resolution": "sub_day",
-    "target_types": ["burglary"],
-    "target_reason": None,
-    "feature_types": ["burglary"],
-    "static_covariates": [],
-    "feature_columns": ["cnt_all_lag1w"],
-    "first_period": "2024-01-01",
-    "last_complete_period": "2024-03-18",
-    "forecast_period": "2024-03-25",
-    "all_periods": ["2023-10-02", "2024-03-18"],
-    "n_cells": 60,
-    "n_periods": 13,
-    "n_rows": 780,
-}
+
+
+def without_resolution() -> dict[str, Any]:
+    return {k: v for k, v in panel_meta().items() if k != "h3_resolution"}
 
 
 def test_panel_meta_without_the_resolution_is_refused(tmp_path: Path) -> None:
     meta = tmp_path / "panel_meta.json"
-    meta.write_text(json.dumps(PANEL_META))  # as build_features wrote it before h3_resolution
+    meta.write_text(json.dumps(without_resolution()))  # as build_features wrote it before
     args = [
         "--features", str(tmp_path / "features.parquet"),
         "--panel-meta", str(meta),
