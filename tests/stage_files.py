@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
+from beatwise.h3index import cell_areas_km2, cells_to_str, index_points
+
 
 def data_quality(
     *, source: str = "synthetic", time_resolution: str = "sub_day", accepted: int = 9
@@ -54,3 +59,38 @@ def panel_meta(**changes: Any) -> dict[str, Any]:
         "n_rows": 780,
     }
     return {**fields, **changes}
+
+
+def toy_cells(n: int = 10) -> pd.DataFrame:
+    """``cells.parquet`` of up to ``n`` resolution-8 cells on a north-south line in London."""
+    lat = 51.5 + 0.01 * np.arange(n)
+    ids = np.unique(index_points(lat, np.full(n, -0.1), resolution=8))
+    return pd.DataFrame(
+        {
+            "h3_cell": cells_to_str(ids),
+            "h3_int": ids,
+            "lat": lat[: len(ids)],
+            "lon": -0.1,
+            "area_km2": cell_areas_km2(ids),
+            "district_name": "D",
+        }
+    )
+
+
+#: The keys of ``metrics.json`` that describe the run rather than one forecast.
+METRICS_RUN_KEYS = frozenset(
+    {
+        "baselines",
+        "best_baseline_at_5pct",
+        "lift_pai_at_5pct",
+        "coverage",
+        "coverages",
+        "period",
+        "backtest_first_period",
+        "backtest_last_period",
+        "n_backtest_periods",
+        "n_periods_without_events",
+        "n_cells",
+        "refit_every",
+    }
+)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from stage_files import METRICS_RUN_KEYS
 
 from beatwise.artefacts import ArtefactError
 from beatwise.artefacts.metrics import BacktestMetrics, ForecastScores, Lift, coverage_label
@@ -65,20 +66,7 @@ def test_flat_layout_on_disk(tmp_path: Path) -> None:
     data = json.loads(path.read_text())
     figures = {f"{n}_at_{k}pct" for n in ("hr", "pai", "pei", "pei_truth") for k in ("1", "5")}
     figures |= {"poisson_deviance", "calibration_oe", "churn_at_5pct"}
-    assert set(data) == figures | {
-        "baselines",
-        "best_baseline_at_5pct",
-        "lift_pai_at_5pct",
-        "coverage",
-        "coverages",
-        "period",
-        "backtest_first_period",
-        "backtest_last_period",
-        "n_backtest_periods",
-        "n_periods_without_events",
-        "n_cells",
-        "refit_every",
-    }
+    assert set(data) == figures | METRICS_RUN_KEYS
     assert set(data["baselines"]) == {"all_history", "last_week"}
     assert set(data["baselines"]["last_week"]) == figures
     assert data["pai_at_5pct"] is None

@@ -9,10 +9,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from stage_files import panel_meta
+from stage_files import panel_meta, toy_cells
 
 from beatwise.artefacts.panel import PanelMeta
-from beatwise.h3index import cell_areas_km2, cells_to_str, index_points
 from beatwise.period import Period
 from models.forecast import (
     FORECAST_COLUMNS,
@@ -29,18 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def cells() -> pd.DataFrame:
-    lat = 51.5 + 0.01 * np.arange(10)
-    ids = np.unique(index_points(lat, np.full(10, -0.1), resolution=8))
-    return pd.DataFrame(
-        {
-            "h3_cell": cells_to_str(ids),
-            "h3_int": ids,
-            "lat": lat[: len(ids)],
-            "lon": -0.1,
-            "area_km2": cell_areas_km2(ids),
-            "district_name": "D",
-        }
-    )
+    return toy_cells()
 
 
 START = {"week": "2025-01-06", "month": "2025-02-01"}

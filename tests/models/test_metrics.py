@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from stage_files import METRICS_RUN_KEYS
 
 from beatwise.artefacts.metrics import BacktestMetrics, ForecastScores, Lift
 from models import metrics as m
@@ -355,21 +356,7 @@ def test_summarise_backtest_writes_the_flat_file_layout(tmp_path: Path) -> None:
         for p in ("hr", "pai", "pei")
         for lab in ("0p5", "1", "2", "5", "10", "20")
     } | {"poisson_deviance", "calibration_oe", "churn_at_5pct"}
-    run = {
-        "baselines",
-        "best_baseline_at_5pct",
-        "lift_pai_at_5pct",
-        "coverage",
-        "coverages",
-        "period",
-        "backtest_first_period",
-        "backtest_last_period",
-        "n_backtest_periods",
-        "n_periods_without_events",
-        "n_cells",
-        "refit_every",
-    }
-    assert set(on_disk) == per_forecast | run
+    assert set(on_disk) == per_forecast | METRICS_RUN_KEYS
     assert set(on_disk["baselines"]["flat"]) == per_forecast
     assert on_disk["pai_at_5pct"] == 5.0
     assert on_disk["baselines"]["reverse"]["hr_at_5pct"] == 0.0

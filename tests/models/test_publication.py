@@ -13,13 +13,12 @@ import numpy.typing as npt
 import pandas as pd
 import pytest
 from audit_inputs import audited_city_report, pass_with_review
-from stage_files import panel_meta
+from stage_files import panel_meta, toy_cells
 
 from beatwise.artefacts.audit import AuditReport, PublicationBlockedError
 from beatwise.artefacts.manifest import Manifest
 from beatwise.artefacts.model import ModelMeta
 from beatwise.artefacts.panel import PanelMeta
-from beatwise.h3index import cell_areas_km2, cells_to_str, index_points
 from models.audit import AuditOverride
 from models.forecast import forecast_csv, forecast_geojson
 from models.publication import (
@@ -55,18 +54,7 @@ class Doubling:
 
 @pytest.fixture(scope="module")
 def cells() -> pd.DataFrame:
-    lat = 51.5 + 0.01 * np.arange(10)
-    ids = np.unique(index_points(lat, np.full(10, -0.1), resolution=8))
-    return pd.DataFrame(
-        {
-            "h3_cell": cells_to_str(ids),
-            "h3_int": ids,
-            "lat": lat[: len(ids)],
-            "lon": -0.1,
-            "area_km2": cell_areas_km2(ids),
-            "district_name": "D",
-        }
-    )
+    return toy_cells()
 
 
 def panel(period: str, forecast: str) -> PanelMeta:
