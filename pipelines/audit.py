@@ -20,7 +20,7 @@ from beatwise.params import StageParams, load_params, params_hash
 from models.audit import AuditConfig, AuditSetup, BacktestArrays, audit_backtest
 from models.operational import OperationalConfig, PublishConfig
 from models.report import document_audit, flag_share_map, read_data_quality, report_context
-from pipelines._io import setup_logging, timed
+from pipelines._io import run_stage, setup_logging, timed
 from pipelines._tracking import stage_run
 
 STAGE = "audit"
@@ -97,4 +97,4 @@ def _track(
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_stage(main, STAGE)

@@ -17,7 +17,7 @@ from beatwise.io import write_parquet
 from beatwise.params import StageParams, load_params
 from features.cells import CellsConfig, build_cells
 from features.ingest import read_areas
-from pipelines._io import setup_logging, timed
+from pipelines._io import run_stage, setup_logging, timed
 
 STAGE = "build_cells"
 
@@ -51,4 +51,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_stage(main, STAGE)

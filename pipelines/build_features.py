@@ -18,7 +18,7 @@ from beatwise.io import write_parquet
 from beatwise.params import StageParams, load_params
 from features.build import EVENT_COLUMNS, CovariatesConfig, build_panel, read_data_quality
 from features.engineering import FeatureConfig
-from pipelines._io import setup_logging, timed
+from pipelines._io import run_stage, setup_logging, timed
 
 STAGE = "build_features"
 
@@ -61,4 +61,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_stage(main, STAGE)

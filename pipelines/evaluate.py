@@ -25,7 +25,7 @@ from models.evaluation import (
 )
 from models.operational import OperationalConfig
 from models.risk_model import RiskModelConfig
-from pipelines._io import setup_logging, timed
+from pipelines._io import run_stage, setup_logging, timed
 from pipelines._tracking import flatten_metrics, log_to_parent, stage_run
 
 STAGE = "evaluate"
@@ -94,4 +94,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_stage(main, STAGE)

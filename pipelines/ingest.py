@@ -13,7 +13,7 @@ from pathlib import Path
 from beatwise.io import write_parquet
 from beatwise.params import StageParams, load_params
 from features.ingest import IngestConfig, run_ingest
-from pipelines._io import setup_logging, timed
+from pipelines._io import run_stage, setup_logging, timed
 
 STAGE = "ingest"
 
@@ -46,4 +46,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_stage(main, STAGE)

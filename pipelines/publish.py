@@ -22,7 +22,7 @@ from models import publication
 from models.forecast import forecast_csv, forecast_geojson
 from models.operational import OperationalConfig, PublishConfig
 from models.risk_model import RiskModel
-from pipelines._io import setup_logging
+from pipelines._io import run_stage, setup_logging
 from pipelines._tracking import track_publication
 
 STAGE = "publish"
@@ -94,4 +94,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_stage(main, STAGE)

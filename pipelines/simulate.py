@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from beatwise.params import load_params
-from pipelines._io import setup_logging, timed
+from pipelines._io import run_stage, setup_logging, timed
 from simcity.config import SimulateParams
 from simcity.generate import simulate_city
 from simcity.io import write_city
@@ -34,4 +34,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_stage(main, STAGE)

@@ -20,7 +20,7 @@ from beatwise.params import StageParams, load_params, params_hash
 from models.plots import plot_feature_importance
 from models.risk_model import RiskModelConfig, feature_importance
 from models.training import train_risk_model
-from pipelines._io import setup_logging
+from pipelines._io import run_stage, setup_logging
 from pipelines._tracking import REGISTERED_MODEL_NAME, track_training
 
 STAGE = "train"
@@ -62,4 +62,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_stage(main, STAGE)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -101,3 +104,21 @@ def test_a_resolution_outside_the_schema_names_the_key(tmp_path: Path) -> None:
         match=r"The 'cells\.h3_resolution' parameter of stage 'build_cells' must be <= 11",
     ):
         build_cells.main(args)
+
+
+def test_from_the_command_line_the_refusal_is_a_message_not_a_traceback(tmp_path: Path) -> None:
+    args = _inputs(tmp_path, source="synthetic", resolution=11, with_areas=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipelines.build_cells", *args],
+        cwd=Path(__file__).resolve().parents[2],
+        env={k: v for k, v in os.environ.items() if k != "BEATWISE_TRACEBACK"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(
+        "Stage 'build_cells' stopped: The 'cells.h3_resolution' parameter of stage 'build_cells' "
+        "must be at most 10 for the synthetic source"
+    )
+    assert "Traceback" not in proc.stderr

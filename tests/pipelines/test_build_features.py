@@ -155,7 +155,8 @@ def test_week_on_monthly_data_is_refused_with_the_reason(tmp_path: Path) -> None
         timeout=300,
     )
     assert proc.returncode != 0
-    assert "ValueError: features.period is 'week'" in proc.stderr
+    assert "Stage 'build_features' stopped: features.period is 'week'" in proc.stderr
+    assert "Traceback" not in proc.stderr and proc.returncode == 2
     assert "Set features.period to month (or auto)." in proc.stderr
 
 
