@@ -111,6 +111,7 @@ def simulate_city(config: CityConfig) -> SimulatedCity:
         y=geo.y,
         background=model.background,
         weekly_factor=model.weekly_factor,
+        weekday_share=np.diff(model.hour_of_week_cdf[:, 23::24], axis=1, prepend=0.0),
         record_prob=model.record_prob,
         alpha=model.alpha,
         repeat_share=model.repeat_share,
