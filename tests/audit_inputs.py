@@ -17,6 +17,7 @@ from models.audit import (
     AuditSetup,
     BacktestArrays,
     GranularityCheck,
+    GroupSpec,
     StratumSpec,
     TargetDefinition,
     audit_backtest,
@@ -69,7 +70,11 @@ N_CELLS, N_WEEKS, COVERAGE = 300, 16, 0.05
 CONFIG = AuditConfig(
     attributes=(
         AttributeSpec(
-            name="ethnicity", groups={"minority": "res_minority", "majority": "res_rest"}
+            name="ethnicity",
+            groups={
+                "minority": GroupSpec(column="res_minority", label="residents of minority groups"),
+                "majority": GroupSpec(column="res_rest", label="residents of the majority group"),
+            },
         ),
     ),
     strata=(StratumSpec(name="minority_share", column="minority_share"),),

@@ -47,6 +47,9 @@ class _Record(BaseModel):
 class BandCheck(_Record):
     """One comparison behind a gate (a group, a stratum, a crime type) against its band."""
 
+    #: a group's plain-English label ("residents of the most deprived fifth of areas"); None for
+    #: a comparison that is not a group of residents
+    label: str | None = None
     value: CheckValue
     ci_low: Figure
     ci_high: Figure
@@ -62,6 +65,11 @@ class Check(_Record):
     status: GateStatus
     band: str
     note: str
+
+    @property
+    def label(self) -> None:
+        """No group: an exact check names no residents."""
+        return None
 
     @property
     def ci_low(self) -> None:
@@ -88,6 +96,8 @@ class Gate(_Record):
     checks: str
     explanation: str
     deciding: str | None
+    #: the deciding group's plain-English label, when the deciding comparison is a group
+    deciding_label: str | None = None
     #: section (attribute, stratum spec, ...) -> label -> the comparison
     by_group: dict[str, dict[str, BandCheck | Check]]
 
@@ -95,6 +105,9 @@ class Gate(_Record):
 class GroupFigures(_Record):
     """One group of residents: its figures over the backtest at the operational coverage."""
 
+    #: the group in plain English, as every sentence about it names it (params
+    #: ``audit.attributes[].groups.<key>.label``)
+    label: str
     #: the ``res_<group>`` column of cells.parquet
     column: str
     residents: float
@@ -126,6 +139,19 @@ class AttributeFigures(_Record):
 
     reference: str
     groups: dict[str, GroupFigures]
+
+    @model_validator(mode="after")
+    def _known_reference(self) -> Self:
+        if self.groups and self.reference not in self.groups:
+            raise ValueError(
+                f"reference {self.reference!r} is not one of the groups {sorted(self.groups)}"
+            )
+        return self
+
+    @property
+    def reference_label(self) -> str:
+        """The reference group's plain-English label."""
+        return self.groups[self.reference].label
 
 
 class StratumFigures(_Record):

@@ -38,7 +38,8 @@ from models.audit._arrays import (
 from models.audit._config import AuditConfig
 from models.bootstrap import percentile_interval
 
-#: per attribute, per group: reference, sufficiency and (value, ci_low, ci_high) of each ratio
+#: per attribute, per group: its label, the reference and its label, sufficiency and
+#: (value, ci_low, ci_high) of each ratio
 GroupInternals = dict[str, dict[str, dict[str, Any]]]
 #: per stratum spec: labels, replicate arrays of O/E and PAI, point values and sufficiency
 StrataInternals = dict[str, dict[str, Any]]
@@ -167,7 +168,9 @@ def group_figures(
             exp_ratio = float(safe_div(e_pt, e_ref))
             cov_ratio = float(safe_div(cov_pt, cov_ref))
             internals[attr.name][label] = {
+                "label": attr.label_of(label),
                 "reference": ref,
+                "reference_label": attr.label_of(ref),
                 "is_reference": label == ref,
                 "insufficient": "; ".join(reasons),
                 "exposure_ratio": (exp_ratio, *percentile_interval(exp_ratio_rep[1:])),
@@ -188,7 +191,8 @@ def group_figures(
                     f"({e_pt}) and the weekly sums ({exposure[0, gj]})."
                 )
             out_groups[label] = GroupFigures(
-                column=attr.groups[label],
+                label=attr.label_of(label),
+                column=attr.groups[label].column,
                 residents=residents,
                 population_share=residents / attr_pop if attr_pop > 0 else None,
                 flagged_cell_periods=n_flag,

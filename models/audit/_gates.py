@@ -35,33 +35,33 @@ from models.bootstrap import percentile_interval
 logger = logging.getLogger(__name__)
 
 #: The group-ratio gates: (gate, ratio, phrase, what is judged). A phrase names the group ``{g}``
-#: of attribute ``{attr}``, the reference group ``{ref}`` and the ratio ``{v}``.
+#: and the reference group ``{ref}`` in words with their keys ("residents of the most deprived
+#: fifth of areas (q1)"), and the ratio ``{v}``.
 _RATIO_GATES: Final[tuple[tuple[str, str, str, str], ...]] = (
     (
         "G2",
         "exposure_ratio",
-        "'{g}' residents ({attr}) live in flagged cells {v} times as often as '{ref}' residents",
+        "{g} live in flagged cells {v} times as often as {ref}",
         "group's exposure ratio",
     ),
     (
         "G3",
         "burden_benefit_ratio",
-        "'{g}' residents ({attr}) bear {v} times the flagging per unit of protection that "
-        "'{ref}' residents bear",
+        "{g} bear {v} times the flagging per unit of protection that {ref} bear",
         "group's burden-to-benefit ratio",
     ),
     (
         "G4",
         "false_flag_ratio",
-        "flagged cells where '{g}' residents ({attr}) live had no target event {v} times as "
-        "often as those where '{ref}' residents live",
+        "flagged cells where {g} live had no target event {v} times as often as those where "
+        "{ref} live",
         "group's false-flag ratio",
     ),
     (
         "G5",
         "recall_ratio",
-        "the flagged cells captured {v} times as large a share of '{g}' residents' ({attr}) "
-        "recorded victimisation as of '{ref}' residents'",
+        "the flagged cells captured {v} times as large a share of the recorded victimisation "
+        "of {g} as of {ref}",
         "group's recall ratio",
     ),
 )
@@ -168,8 +168,10 @@ def ratio_gate(
             if g["is_reference"]:
                 continue
             ref = g["reference"]
+            named = f"{g['label']} ({label})"
+            ref_named = f"{g['reference_label']} ({ref})"
             why = g["insufficient"] or (
-                f"reference group '{ref}': {groups[ref]['insufficient']}"
+                f"reference group, {ref_named}: {groups[ref]['insufficient']}"
                 if groups[ref]["insufficient"]
                 else ""
             )
@@ -182,9 +184,10 @@ def ratio_gate(
                     interval=(lo, hi),
                     low=low,
                     high=high,
-                    phrase=phrase.format(g=label, ref=ref, attr=attr_name, v=fmt(value)),
+                    phrase=phrase.format(g=named, ref=ref_named, v=fmt(value)),
                     insufficient=why or None,
                     soft=GATE_KINDS[gate] == "soft",
+                    name=g["label"],
                 )
             )
     return gate_from_entries(

@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from audit_inputs import make_metrics
 from pydantic import ValidationError
 
@@ -20,6 +22,7 @@ from models.audit import (
     AuditOverride,
     AuditResult,
     GranularityCheck,
+    GroupSpec,
     StratumSpec,
     TargetDefinition,
     check_documentation,
@@ -35,6 +38,10 @@ from models.report import (
 
 TARGET = TargetDefinition(target_types=("burglary", "robbery"))
 GRAIN_OK = GranularityCheck(published_resolution=8, max_resolution=8, event_level_rows=False)
+TOY_GROUPS = {
+    "a": GroupSpec(column="res_a", label="residents of group a"),
+    "b": GroupSpec(column="res_b", label="residents of group b"),
+}
 LIFT_OK = Lift(estimate=1.2, ci_low=1.1, ci_high=1.3, baseline="b4_all_history")
 METRICS = make_metrics()
 NO_QUALITY = DataQualitySummary()
@@ -101,7 +108,7 @@ def _toy() -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.DataFrame]:
 
 def _toy_config(**kw: object) -> AuditConfig:
     base: dict[str, object] = {
-        "attributes": (AttributeSpec(name="grp", groups={"a": "res_a", "b": "res_b"}),),
+        "attributes": (AttributeSpec(name="grp", groups=TOY_GROUPS),),
         "strata": (),
         "min_flagged_cell_periods": 0,
         "min_residents": 0,
@@ -145,6 +152,68 @@ def test_toy_group_figures_match_hand_computation() -> None:
     assert gates["G4"]["by_group"]["grp"]["a"]["value"] == pytest.approx(0.6)
     assert gates["G5"]["by_group"]["grp"]["a"]["value"] == pytest.approx(5 / 3)
     assert gates["G3"]["status"] in {"FAIL", "REVIEW"}
+
+
+def test_group_labels_travel_into_audit_json_and_every_gate_sentence() -> None:
+    d = _run_toy(_toy_config()).to_report().to_json()
+    block = d["groups"]["grp"]
+    assert block["groups"]["a"]["label"] == "residents of group a"
+    assert block["groups"]["b"]["label"] == "residents of group b"
+    for gid in ("G2", "G3", "G4", "G5"):
+        gate = d["gates"][gid]
+        assert gate["deciding"] == "grp: a" and gate["deciding_label"] == "residents of group a"
+        assert gate["by_group"]["grp"]["a"]["label"] == "residents of group a"
+        text = gate["explanation"].lower()
+        assert "residents of group a (a)" in text and "residents of group b (b)" in text, text
+    assert d["gates"]["G3"]["explanation"].startswith(
+        "Residents of group a (a) bear 2.33 times the flagging per unit of protection that "
+        "residents of group b (b) bear"
+    )
+    # a gate decided by no group carries no group label
+    assert d["gates"]["G8"]["deciding_label"] is None
+
+
+def test_a_group_without_a_label_is_refused_naming_the_key() -> None:
+    with pytest.raises(ValidationError, match=r"Attribute 'deprivation', group 'q2': .*label"):
+        AttributeSpec.model_validate(
+            {
+                "name": "deprivation",
+                "groups": {
+                    "q1": {"column": "res_dep_q1", "label": "residents of the poorest half"},
+                    "q2": "res_dep_q2",
+                },
+            }
+        )
+    with pytest.raises(ValidationError, match=r"group 'b': .*label"):
+        AttributeSpec.model_validate(
+            {"name": "x", "groups": {"a": TOY_GROUPS["a"], "b": {"column": "res_b", "label": " "}}}
+        )
+    with pytest.raises(ValidationError, match="each group needs its own label"):
+        AttributeSpec(
+            name="x",
+            groups={
+                "a": GroupSpec(column="res_a", label="residents"),
+                "b": GroupSpec(column="res_b", label="Residents"),
+            },
+        )
+
+
+def test_default_groups_are_labelled_in_words() -> None:
+    attrs = {a.name: a for a in AuditConfig().attributes}
+    assert attrs["deprivation"].label_of("q1") == "residents of the most deprived fifth of areas"
+    assert attrs["deprivation"].label_of("q5") == "residents of the least deprived fifth of areas"
+    assert attrs["ethnicity"].label_of("majority") == "residents of White ethnic groups"
+    for attr in attrs.values():
+        for group in attr.groups.values():
+            assert group.label.startswith("residents "), group.label  # names people, in a sentence
+
+
+def test_params_file_labels_every_group_as_the_defaults_do() -> None:
+    """params.yaml validates (every group labelled) and says what the code's defaults say."""
+    root = Path(__file__).resolve().parents[2]
+    params = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
+    config = AuditConfig.model_validate(params["audit"])
+    assert config.attributes == AuditConfig().attributes
 
 
 def test_audit_json_is_strict_json_without_nan() -> None:
@@ -206,7 +275,13 @@ def _city(
         cells["res_tiny"] = tiny
         cells["res_rest"] = residents - tiny
         attributes.append(
-            AttributeSpec(name="tiny_attr", groups={"tiny": "res_tiny", "rest": "res_rest"})
+            AttributeSpec(
+                name="tiny_attr",
+                groups={
+                    "tiny": GroupSpec(column="res_tiny", label="residents of the tiny group"),
+                    "rest": GroupSpec(column="res_rest", label="all other residents"),
+                },
+            )
         )
     config = AuditConfig(n_boot=200, attributes=tuple(attributes))
     return lam, y, cells, config
@@ -582,7 +657,7 @@ def test_bad_inputs_name_the_problem() -> None:
     with pytest.raises(ValueError, match="cells has no column 'res_b'"):
         run_audit(flagged, y, scores, cells.drop(columns="res_b"), **kw)
     with pytest.raises(ValidationError, match="reference must be 'largest'"):
-        AttributeSpec(name="x", groups={"a": "res_a", "b": "res_b"}, reference="c")
+        AttributeSpec(name="x", groups=TOY_GROUPS, reference="c")
     with pytest.raises(ValidationError, match="extra"):
         AuditConfig.model_validate({"n_bot": 10})
     with pytest.raises(ValidationError, match="exposure_band"):
