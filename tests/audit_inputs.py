@@ -77,7 +77,7 @@ CONFIG = AuditConfig(
             },
         ),
     ),
-    strata=(StratumSpec(name="minority_share", column="minority_share"),),
+    strata=(StratumSpec(name="minority_share", column="minority_share", label="minority share"),),
     min_flagged_cell_periods=5,
     min_residents=1000,
     n_boot=100,

@@ -47,8 +47,8 @@ class _Record(BaseModel):
 class BandCheck(_Record):
     """One comparison behind a gate (a group, a stratum, a crime type) against its band."""
 
-    #: a group's plain-English label ("residents of the most deprived fifth of areas"); None for
-    #: a comparison that is not a group of residents
+    #: a group's or stratum's plain-English label ("residents of the most deprived fifth of
+    #: areas", "cells in the lowest fifth by ..."); None for any other comparison
     label: str | None = None
     value: CheckValue
     ci_low: Figure
@@ -68,7 +68,7 @@ class Check(_Record):
 
     @property
     def label(self) -> None:
-        """No group: an exact check names no residents."""
+        """No group or stratum: an exact check has no label."""
         return None
 
     @property
@@ -96,7 +96,7 @@ class Gate(_Record):
     checks: str
     explanation: str
     deciding: str | None
-    #: the deciding group's plain-English label, when the deciding comparison is a group
+    #: the deciding group's or stratum's plain-English label (None for other comparisons)
     deciding_label: str | None = None
     #: section (attribute, stratum spec, ...) -> label -> the comparison
     by_group: dict[str, dict[str, BandCheck | Check]]
@@ -157,6 +157,8 @@ class AttributeFigures(_Record):
 class StratumFigures(_Record):
     """One stratum of cells (an equal-count quantile bin of a cell attribute; Q1 = lowest)."""
 
+    #: the stratum in words: "cells in the lowest fifth by deprivation score (...)"
+    label: str
     lower: Figure
     upper: Figure
     n_cells: int = Field(ge=0)
@@ -176,6 +178,8 @@ class StrataFigures(_Record):
     """The strata of one cell attribute."""
 
     column: str
+    #: the attribute in words (params ``audit.strata[].label``)
+    label: str
     strata: dict[str, StratumFigures]
 
 

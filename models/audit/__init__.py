@@ -66,6 +66,7 @@ from models.audit._config import (
     GroupSpec,
     StratumSpec,
     TargetDefinition,
+    stratum_label,
 )
 from models.audit._documentation import (
     CAVEATS,
@@ -109,4 +110,5 @@ __all__ = [
     "coverage_sensitivity",
     "gates_of_ranking",
     "run_audit",
+    "stratum_label",
 ]

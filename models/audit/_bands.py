@@ -82,13 +82,13 @@ class Entry:
     phrase: str  # plain-English description of the value
     note: str = ""
     distance: float = 0.0
-    #: a group's plain-English label; None for a stratum or another comparison
+    #: a group's or stratum's plain-English label; None for another comparison
     name: str | None = None
 
     @property
     def named(self) -> str:
-        """The comparison in words: "residents of ... (q1)" for a group, else its section and
-        label."""
+        """The comparison in words: "residents of ... (q1)" for a group, "cells in ... (Q1)" for
+        a stratum, else its section and label."""
         if self.name:
             return f"{self.name} ({self.label})"
         return f"{self.section} '{self.label}'"
@@ -120,7 +120,8 @@ def judged_entry(
     name: str | None = None,
 ) -> Entry:
     """One comparison judged against its band; ``insufficient`` (a reason) overrides the figure,
-    and a soft gate's FAIL becomes REVIEW. ``name`` is a group's plain-English label."""
+    and a soft gate's FAIL becomes REVIEW. ``name`` is a group's or stratum's plain-English
+    label."""
     band = band_text(low, high)
     if insufficient:
         return Entry(

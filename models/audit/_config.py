@@ -89,11 +89,60 @@ class AttributeSpec(_Frozen):
 
 
 class StratumSpec(_Frozen):
-    """Strata of cells: ``n_quantiles`` equal-count bins of a cell attribute (Q1 = lowest)."""
+    """Strata of cells: ``n_quantiles`` equal-count bins of a cell attribute (Q1 = lowest).
+
+    ``label`` names the attribute in words, with its direction where the name does not say it
+    ("deprivation score, where higher means more deprived"); each stratum is then written as
+    "cells in the lowest fifth by <label>" beside its key (:func:`stratum_label`).
+    """
 
     name: NonEmptyStr
     column: NonEmptyStr
+    label: NonEmptyStr
     n_quantiles: int = Field(5, ge=2, le=20)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _require_label(cls, value: Any) -> Any:
+        if isinstance(value, dict) and not str(value.get("label") or "").strip():
+            raise ValueError(
+                f"Stratum {value.get('name', '?')!r}: a stratum spec needs a plain-English label "
+                'naming its attribute and its direction, as label: "deprivation score, where '
+                f'higher means more deprived". Got {value.get("label")!r}.'
+            )
+        return value
+
+
+_FRACTIONS: dict[int, str] = {2: "half", 3: "third", 4: "quarter", 5: "fifth", 10: "tenth"}
+_ORDINALS: dict[int, str] = {
+    2: "second",
+    3: "third",
+    4: "fourth",
+    5: "fifth",
+    6: "sixth",
+    7: "seventh",
+    8: "eighth",
+    9: "ninth",
+    10: "tenth",
+}
+
+
+def stratum_label(index: int, n_bins: int, measure: str) -> str:
+    """Stratum ``index`` (0 = lowest) of ``n_bins`` equal-count bins in words: "cells in the
+    lowest fifth by <measure>", "... the second highest quarter ...", "... the middle third ..."."""
+    if index == 0:
+        pos = "lowest"
+    elif index == n_bins - 1:
+        pos = "highest"
+    elif n_bins % 2 == 1 and index == n_bins // 2:
+        pos = "middle"
+    elif index < n_bins / 2:
+        pos = f"{_ORDINALS.get(index + 1, f'{index + 1}th')} lowest"
+    else:
+        pos = f"{_ORDINALS.get(n_bins - index, f'{n_bins - index}th')} highest"
+    part = _FRACTIONS.get(n_bins)
+    where = f"the {pos} {part}" if part else f"the {pos} of {n_bins} equal-count bands"
+    return f"cells in {where} by {measure}"
 
 
 #: the default groups: key -> (column of cells, plain-English label). docs/synthetic-city.md: the
@@ -130,10 +179,16 @@ def _default_attributes() -> tuple[AttributeSpec, ...]:
     )
 
 
+#: the default strata: name (= column) -> plain-English label
+DEFAULT_STRATA: dict[str, str] = {
+    "minority_share": "share of residents from minority ethnic groups",
+    "deprivation_score": "deprivation score, where higher means more deprived",
+}
+
+
 def _default_strata() -> tuple[StratumSpec, ...]:
-    return (
-        StratumSpec(name="minority_share", column="minority_share"),
-        StratumSpec(name="deprivation_score", column="deprivation_score"),
+    return tuple(
+        StratumSpec(name=name, column=name, label=label) for name, label in DEFAULT_STRATA.items()
     )
 
 

@@ -25,7 +25,7 @@ class GateResult:
     explanation: str
     by_group: dict[str, dict[str, BandCheck | Check]] = field(default_factory=dict)
     deciding: str | None = None
-    #: the deciding group's plain-English label (None when a stratum or check decides)
+    #: the deciding group's or stratum's plain-English label (None for other comparisons)
     deciding_label: str | None = None
 
     @property

@@ -218,11 +218,12 @@ def gate_calibration(strata: StrataInternals, config: AuditConfig) -> GateResult
                     low=low,
                     high=high,
                     phrase=(
-                        f"in stratum {label} of {name}, recorded target events were "
+                        f"among {s['names'][i]} ({name} {label}), recorded target events were "
                         f"{fmt(value)} times the forecast count"
                     ),
                     insufficient=s["insufficient"][i] or None,
                     soft=False,
+                    name=s["names"][i],
                 )
             )
         ok = [i for i in range(len(labels)) if not s["insufficient"][i]]
@@ -244,11 +245,12 @@ def gate_calibration(strata: StrataInternals, config: AuditConfig) -> GateResult
                 low=None,
                 high=config.calibration_max_ratio,
                 phrase=(
-                    f"across the strata of {name}, the highest observed/expected ratio is "
-                    f"{fmt(value)} times the lowest"
+                    f"across the strata of cells by {s['measure']} ({name}), the highest "
+                    f"observed/expected ratio is {fmt(value)} times the lowest"
                 ),
                 insufficient=why,
                 soft=False,
+                name=f"all strata of cells by {s['measure']}",
             )
         )
     band = f"each stratum in {band_text(low, high)}; max/min ≤ {config.calibration_max_ratio:.2f}"
@@ -266,7 +268,9 @@ def gate_quality_of_service(strata: StrataInternals, config: AuditConfig) -> Gat
             continue
         ok = [i for i in range(len(labels)) if not s["insufficient_pai"][i]]
         small = [
-            f"{labels[i]}: {s['insufficient_pai'][i]}" for i in range(len(labels)) if i not in ok
+            f"{s['names'][i]} ({labels[i]}): {s['insufficient_pai'][i]}"
+            for i in range(len(labels))
+            if i not in ok
         ]
         if len(ok) >= 2 and not small:
             with np.errstate(invalid="ignore"):
@@ -286,10 +290,12 @@ def gate_quality_of_service(strata: StrataInternals, config: AuditConfig) -> Gat
                 low=config.quality_of_service_min,
                 high=None,
                 phrase=(
-                    f"across the strata of {name}, the lowest PAI is {fmt(value)} times the highest"
+                    f"across the strata of cells by {s['measure']} ({name}), the lowest PAI is "
+                    f"{fmt(value)} times the highest"
                 ),
                 insufficient=why,
                 soft=True,
+                name=f"all strata of cells by {s['measure']}",
             )
         )
     return gate_from_entries(

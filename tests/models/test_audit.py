@@ -28,6 +28,7 @@ from models.audit import (
     check_documentation,
     classify_against_band,
     run_audit,
+    stratum_label,
 )
 from models.report import (
     DataQualitySummary,
@@ -209,11 +210,13 @@ def test_default_groups_are_labelled_in_words() -> None:
 
 
 def test_params_file_labels_every_group_as_the_defaults_do() -> None:
-    """params.yaml validates (every group labelled) and says what the code's defaults say."""
+    """params.yaml validates (every group and stratum labelled) and says what the code's defaults
+    say."""
     root = Path(__file__).resolve().parents[2]
     params = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
     config = AuditConfig.model_validate(params["audit"])
     assert config.attributes == AuditConfig().attributes
+    assert config.strata == AuditConfig().strata
 
 
 def test_audit_json_is_strict_json_without_nan() -> None:
@@ -665,8 +668,26 @@ def test_bad_inputs_name_the_problem() -> None:
 
 
 def test_strata_spec_validates() -> None:
-    with pytest.raises(ValidationError):
-        StratumSpec(name="s", column="c", n_quantiles=1)
+    with pytest.raises(ValidationError, match="n_quantiles"):
+        StratumSpec(name="s", column="c", label="c", n_quantiles=1)
+    with pytest.raises(ValidationError, match=r"Stratum 'deprivation_score': .*label"):
+        StratumSpec.model_validate({"name": "deprivation_score", "column": "deprivation_score"})
+
+
+@pytest.mark.parametrize(
+    ("index", "n_bins", "expected"),
+    [
+        (0, 5, "cells in the lowest fifth by deprivation score"),
+        (1, 5, "cells in the second lowest fifth by deprivation score"),
+        (2, 5, "cells in the middle fifth by deprivation score"),
+        (3, 5, "cells in the second highest fifth by deprivation score"),
+        (4, 5, "cells in the highest fifth by deprivation score"),
+        (1, 4, "cells in the second lowest quarter by deprivation score"),
+        (3, 7, "cells in the middle of 7 equal-count bands by deprivation score"),
+    ],
+)
+def test_stratum_label_says_where_the_stratum_lies(index: int, n_bins: int, expected: str) -> None:
+    assert stratum_label(index, n_bins, "deprivation score") == expected
 
 
 def test_false_flag_ratio_of_two_zero_rates_is_parity() -> None:

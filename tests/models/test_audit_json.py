@@ -85,8 +85,9 @@ def test_the_file_keeps_each_checks_shape(audited: tuple[AuditResult, AuditRepor
     assert set(small) == {"value", "status", "band", "note"}
     assert raw["gates"]["G9"]["by_group"]["checks"]["resolution"]["value"] == 8  # an int
     assert isinstance(audited[1].gates["G10"].by_group["documents"]["model_card"], Check)
-    # a stratum is not a group of residents: its comparison names no label
-    assert raw["gates"]["G6"]["by_group"]["minority_share"]["Q1"]["label"] is None
+    # a stratum of cells is labelled in words too; an exact check is not
+    q1 = raw["gates"]["G6"]["by_group"]["minority_share"]["Q1"]
+    assert q1["label"] == "cells in the lowest fifth by minority share"
 
 
 def test_figures_are_finite_or_null(audited: tuple[AuditResult, AuditReport]) -> None:

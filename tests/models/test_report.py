@@ -116,7 +116,9 @@ def _audit_result(
                 },
             ),
         ),
-        strata=(StratumSpec(name="minority_share", column="minority_share"),),
+        strata=(
+            StratumSpec(name="minority_share", column="minority_share", label="minority share"),
+        ),
         min_flagged_cell_periods=5,
         min_residents=1000,
         n_boot=200,
@@ -547,15 +549,15 @@ def test_data_quality_summary_is_read_from_one_place(tmp_path) -> None:
 
 
 def _labelled_audit() -> AuditReport:
-    """An audit of both default attributes (ethnicity; deprivation fifths q1-q5) with the labels
-    params ship, on a toy city whose cells hold every group."""
+    """An audit of both default attributes (ethnicity; deprivation fifths q1-q5) and both default
+    strata, with the labels params ship, on a toy city whose cells hold every group."""
     flagged, y, scores, cells = _cells_and_arrays()
     rng = np.random.default_rng(1)
     fifth = rng.integers(1, 6, len(cells))
     for q in range(1, 6):
         cells[f"res_dep_q{q}"] = np.where(fifth == q, cells["residents"], 0.0)
-    config = AuditConfig(
-        strata=(StratumSpec(name="minority_share", column="minority_share"),),
+    cells["deprivation_score"] = rng.gamma(3.0, 8.0, len(cells))
+    config = AuditConfig(  # the default attributes and strata, with the labels params ship
         min_flagged_cell_periods=5,
         min_residents=1000,
         n_boot=200,
@@ -590,28 +592,39 @@ def _units(text: str, *, html: bool) -> list[str]:
     return units
 
 
-def _codes_without_labels(units: list[str], labels: dict[str, str]) -> list[str]:
-    """Units where a group key appears (as a word, outside any label) without that group's label."""
+def _codes_without_labels(units: list[str], labels: dict[str, set[str]]) -> list[str]:
+    """Units where a key appears (as a word, outside any label) without one of its labels."""
+    every_label = sorted({lb for own in labels.values() for lb in own}, key=len, reverse=True)
     bad = []
     for unit in units:
         rest = unit
-        for label in sorted(labels.values(), key=len, reverse=True):
+        for label in every_label:
             rest = re.sub(re.escape(label), " ", rest, flags=re.IGNORECASE)
-        for code, label in labels.items():
-            if re.search(rf"(?<![\w-]){re.escape(code)}(?![\w-])", rest) and (
-                label.casefold() not in unit.casefold()
+        for code, own in labels.items():
+            if re.search(rf"(?<![\w-]){re.escape(code)}(?![\w-])", rest) and not any(
+                lb.casefold() in unit.casefold() for lb in own
             ):
-                bad.append(f"{code!r} without {label!r} in: {unit}")
+                bad.append(f"{code!r} without {sorted(own)} in: {unit}")
     return bad
 
 
 def test_every_group_key_in_the_documents_comes_with_its_label() -> None:
-    """The bias report, the model card and audit.json's explanations never name a group by its
-    key alone: every sentence or table row with a key also carries that group's label."""
+    """The bias report, the model card and audit.json's explanations never name a group of
+    residents or a stratum of cells by its key alone: every sentence or table row with a key
+    also carries its label."""
     audit = _labelled_audit()
-    labels = {code: g.label for block in audit.groups.values() for code, g in block.groups.items()}
-    assert set(labels) == {"minority", "majority", "q1", "q2", "q3", "q4", "q5"}
-    assert len(set(labels.values())) == len(labels)
+    labels: dict[str, set[str]] = {}
+    for attr in audit.groups.values():
+        for code, g in attr.groups.items():
+            labels.setdefault(code, set()).add(g.label)
+    for name, spec in audit.strata.items():
+        labels.setdefault(name, set()).add(spec.label)
+        for code, st in spec.strata.items():
+            labels.setdefault(code, set()).add(st.label)
+    assert set(labels) == {"minority", "majority", "q1", "q2", "q3", "q4", "q5"} | {
+        f"Q{i}" for i in range(1, 6)
+    } | {"minority_share", "deprivation_score"}
+    assert all(len(own) == 2 for code, own in labels.items() if code.startswith("Q"))
     html = _render(audit)
     card = render_model_card(audit, metrics=METRICS, context=_context())
     explanations = [g.explanation for g in audit.gates.values()]
@@ -624,10 +637,11 @@ def test_every_group_key_in_the_documents_comes_with_its_label() -> None:
         assert not bad, f"{name}: " + "\n".join(bad[:10])
     # every group is named in words somewhere in both documents (not only in a chart)
     text = unescape(html).casefold() + card.casefold()
-    for label in labels.values():
-        assert label.casefold() in text
+    for own in labels.values():
+        assert all(label.casefold() in text for label in own), own
     # ... and the check itself catches a bare key
     assert _codes_without_labels(["Flags fell on q5 residents."], labels)
+    assert _codes_without_labels(["In stratum Q5 of deprivation_score, O/E was 1.02."], labels)
     assert not _codes_without_labels(
         ["Residents of the least deprived fifth of areas (q5) bear 0.46 times the flagging."],
         labels,
