@@ -17,6 +17,7 @@ from models.audit import (
     AuditSetup,
     BacktestArrays,
     GranularityCheck,
+    GroupSpec,
     StratumSpec,
     TargetDefinition,
     audit_backtest,
@@ -69,10 +70,14 @@ N_CELLS, N_WEEKS, COVERAGE = 300, 16, 0.05
 CONFIG = AuditConfig(
     attributes=(
         AttributeSpec(
-            name="ethnicity", groups={"minority": "res_minority", "majority": "res_rest"}
+            name="ethnicity",
+            groups={
+                "minority": GroupSpec(column="res_minority", label="residents of minority groups"),
+                "majority": GroupSpec(column="res_rest", label="residents of the majority group"),
+            },
         ),
     ),
-    strata=(StratumSpec(name="minority_share", column="minority_share"),),
+    strata=(StratumSpec(name="minority_share", column="minority_share", label="minority share"),),
     min_flagged_cell_periods=5,
     min_residents=1000,
     n_boot=100,

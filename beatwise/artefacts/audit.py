@@ -47,6 +47,9 @@ class _Record(BaseModel):
 class BandCheck(_Record):
     """One comparison behind a gate (a group, a stratum, a crime type) against its band."""
 
+    #: a group's or stratum's plain-English label ("residents of the most deprived fifth of
+    #: areas", "cells in the lowest fifth by ..."); None for any other comparison
+    label: str | None = None
     value: CheckValue
     ci_low: Figure
     ci_high: Figure
@@ -62,6 +65,11 @@ class Check(_Record):
     status: GateStatus
     band: str
     note: str
+
+    @property
+    def label(self) -> None:
+        """No group or stratum: an exact check has no label."""
+        return None
 
     @property
     def ci_low(self) -> None:
@@ -88,6 +96,8 @@ class Gate(_Record):
     checks: str
     explanation: str
     deciding: str | None
+    #: the deciding group's or stratum's plain-English label (None for other comparisons)
+    deciding_label: str | None = None
     #: section (attribute, stratum spec, ...) -> label -> the comparison
     by_group: dict[str, dict[str, BandCheck | Check]]
 
@@ -95,6 +105,9 @@ class Gate(_Record):
 class GroupFigures(_Record):
     """One group of residents: its figures over the backtest at the operational coverage."""
 
+    #: the group in plain English, as every sentence about it names it (params
+    #: ``audit.attributes[].groups.<key>.label``)
+    label: str
     #: the ``res_<group>`` column of cells.parquet
     column: str
     residents: float
@@ -127,10 +140,25 @@ class AttributeFigures(_Record):
     reference: str
     groups: dict[str, GroupFigures]
 
+    @model_validator(mode="after")
+    def _known_reference(self) -> Self:
+        if self.groups and self.reference not in self.groups:
+            raise ValueError(
+                f"reference {self.reference!r} is not one of the groups {sorted(self.groups)}"
+            )
+        return self
+
+    @property
+    def reference_label(self) -> str:
+        """The reference group's plain-English label."""
+        return self.groups[self.reference].label
+
 
 class StratumFigures(_Record):
     """One stratum of cells (an equal-count quantile bin of a cell attribute; Q1 = lowest)."""
 
+    #: the stratum in words: "cells in the lowest fifth by deprivation score (...)"
+    label: str
     lower: Figure
     upper: Figure
     n_cells: int = Field(ge=0)
@@ -150,6 +178,8 @@ class StrataFigures(_Record):
     """The strata of one cell attribute."""
 
     column: str
+    #: the attribute in words (params ``audit.strata[].label``)
+    label: str
     strata: dict[str, StratumFigures]
 
 

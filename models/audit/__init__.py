@@ -26,8 +26,9 @@ The public face, by use:
   ``audit.json``, :class:`beatwise.artefacts.audit.AuditReport`);
 - another ranking's flags: :func:`gates_of_ranking`, :func:`audit_counterfactuals`,
   :func:`coverage_sensitivity`;
-- params: :class:`AuditConfig`, :class:`AttributeSpec`, :class:`StratumSpec`,
-  :class:`AuditOverride`; inputs :class:`TargetDefinition`, :class:`GranularityCheck`;
+- params: :class:`AuditConfig`, :class:`AttributeSpec` (its groups, :class:`GroupSpec`),
+  :class:`StratumSpec`, :class:`AuditOverride`; inputs :class:`TargetDefinition`,
+  :class:`GranularityCheck`;
 - what the documents must carry (G10): :data:`REQUIRED_REPORT_SECTIONS`,
   :data:`REQUIRED_CARD_SECTIONS`, :data:`CAVEATS`, :func:`check_documentation`.
 
@@ -62,8 +63,10 @@ from models.audit._config import (
     AuditConfig,
     AuditOverride,
     GranularityCheck,
+    GroupSpec,
     StratumSpec,
     TargetDefinition,
+    stratum_label,
 )
 from models.audit._documentation import (
     CAVEATS,
@@ -96,6 +99,7 @@ __all__ = [
     "GateId",
     "GateResult",
     "GranularityCheck",
+    "GroupSpec",
     "Status",
     "StratumSpec",
     "TargetDefinition",
@@ -106,4 +110,5 @@ __all__ = [
     "coverage_sensitivity",
     "gates_of_ranking",
     "run_audit",
+    "stratum_label",
 ]

@@ -74,7 +74,7 @@ def cell_populations(
         raise ValueError(
             f"cells[{config.residents_column!r}] must be finite and non-negative everywhere."
         )
-    group_cols = [col for attr in config.attributes for col in attr.groups.values()]
+    group_cols = [g.column for attr in config.attributes for g in attr.groups.values()]
     P = (
         np.column_stack(
             [cell_column(cells, c, what="residents of an audit group") for c in group_cols]

@@ -73,7 +73,7 @@ class Entry:
     """One judged comparison, with the phrase that describes it in a gate's text."""
 
     section: str  # attribute or stratum spec name
-    label: str  # group, stratum or comparison label
+    label: str  # group key, stratum or comparison label
     value: float | None
     ci_low: float | None
     ci_high: float | None
@@ -82,10 +82,21 @@ class Entry:
     phrase: str  # plain-English description of the value
     note: str = ""
     distance: float = 0.0
+    #: a group's or stratum's plain-English label; None for another comparison
+    name: str | None = None
+
+    @property
+    def named(self) -> str:
+        """The comparison in words: "residents of ... (q1)" for a group, "cells in ... (Q1)" for
+        a stratum, else its section and label."""
+        if self.name:
+            return f"{self.name} ({self.label})"
+        return f"{self.section} '{self.label}'"
 
     def to_check(self) -> BandCheck:
         """The comparison as the gate's ``by_group`` entry records it."""
         return BandCheck(
+            label=self.name,
             value=self.value,
             ci_low=self.ci_low,
             ci_high=self.ci_high,
@@ -106,13 +117,23 @@ def judged_entry(
     phrase: str,
     insufficient: str | None,
     soft: bool,
+    name: str | None = None,
 ) -> Entry:
     """One comparison judged against its band; ``insufficient`` (a reason) overrides the figure,
-    and a soft gate's FAIL becomes REVIEW."""
+    and a soft gate's FAIL becomes REVIEW. ``name`` is a group's or stratum's plain-English
+    label."""
     band = band_text(low, high)
     if insufficient:
         return Entry(
-            section, label, value, *interval, "INSUFFICIENT DATA", band, phrase, insufficient
+            section,
+            label,
+            value,
+            *interval,
+            "INSUFFICIENT DATA",
+            band,
+            phrase,
+            insufficient,
+            name=name,
         )
     status: Status = classify_against_band(value, *interval, low=low, high=high)
     note = ""
@@ -135,6 +156,7 @@ def judged_entry(
         phrase,
         note,
         band_distance(value, low, high),
+        name,
     )
 
 
@@ -169,26 +191,27 @@ def gate_from_entries(
 
     worst = max(entries, key=key)
     status = worst.status
-    interval = f"95% interval {fmt(worst.ci_low)}–{fmt(worst.ci_high)}"
+    # after the phrase, which may end on a group's key in brackets: a comma, not more brackets
+    interval = f"with a 95% interval of {fmt(worst.ci_low)}–{fmt(worst.ci_high)}"
     phrase = worst.phrase[:1].upper() + worst.phrase[1:]
     if status == "PASS":
         text = (
-            f"Every {what} is inside its band ({band}); the furthest from parity: {worst.phrase} "
-            f"({interval})."
+            f"Every {what} is inside its band ({band}); the furthest from parity: {worst.phrase}, "
+            f"{interval}."
         )
     elif status == "REVIEW" and worst.note.startswith("whole interval"):
         text = (
-            f"{phrase} ({interval}), entirely outside the band {worst.band}; this gate is "
+            f"{phrase}, {interval}, entirely outside the band {worst.band}; this gate is "
             "advisory, so it asks for review rather than blocking publication."
         )
     elif status == "REVIEW":
         text = (
-            f"{phrase} ({interval}), outside the band {worst.band}, but the interval reaches "
+            f"{phrase}, {interval}, outside the band {worst.band}, but the interval reaches "
             "into it, so a person should review it before relying on the forecast."
         )
     elif status == "FAIL":
         text = (
-            f"{phrase} ({interval}), entirely outside the band {worst.band}, which blocks "
+            f"{phrase}, {interval}, entirely outside the band {worst.band}, which blocks "
             "publication."
         )
     else:
@@ -199,7 +222,7 @@ def gate_from_entries(
             "recorded"
         )
         text = (
-            f"There is too little data to judge {worst.section} '{worst.label}' ({worst.note}), "
+            f"There is too little data to judge {worst.named} ({worst.note}), "
             f"so this gate is not passed{tail}."
         )
     return GateResult(
@@ -212,4 +235,5 @@ def gate_from_entries(
         text,
         by_group,
         f"{worst.section}: {worst.label}",
+        worst.name,
     )

@@ -4,9 +4,16 @@ an override. Each is a frozen pydantic model, so a typo in params is an error.""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from beatwise.taxonomy import POLICE_ACTIVITY_TYPES, validate_crime_types
 from models.audit._catalogue import GateId
@@ -19,51 +26,169 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class GroupSpec(_Frozen):
+    """One group of residents: its ``res_<group>`` column of cells and its name in plain English.
+
+    ``label`` names the residents, as the documents write it inside a sentence (lower case unless
+    a proper noun starts it): "residents of the most deprived fifth of areas". Every sentence and
+    table about the group shows it beside the group's key.
+    """
+
+    column: NonEmptyStr
+    label: NonEmptyStr
+
+
 class AttributeSpec(_Frozen):
-    """A sensitive attribute: groups of residents, each a ``res_<group>`` column of cells.
+    """A sensitive attribute: groups of residents, each a ``res_<group>`` column of cells with a
+    plain-English label.
 
     ``reference`` is ``"largest"`` (the group with most residents, METRICS.md's default) or one of
-    the group labels.
+    the group keys. Refuses a group without a label, naming the attribute and the group.
     """
 
     name: NonEmptyStr
-    groups: dict[str, str] = Field(min_length=2)
+    groups: dict[str, GroupSpec] = Field(min_length=2)
     reference: NonEmptyStr = "largest"
+
+    @field_validator("groups", mode="before")
+    @classmethod
+    def _require_labels(cls, value: Any, info: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        name = info.data.get("name", "?")
+        for key, group in value.items():
+            if isinstance(group, GroupSpec):
+                continue
+            if not isinstance(group, dict) or not str(group.get("label") or "").strip():
+                column = group if isinstance(group, str) else "res_<group>"
+                raise ValueError(
+                    f"Attribute {name!r}, group {key!r}: every group needs a plain-English label "
+                    f'naming its residents, as {{column: {column}, label: "residents of ..."}}. '
+                    f"Got {group!r}."
+                )
+        return value
 
     @model_validator(mode="after")
     def _check_reference(self) -> AttributeSpec:
         if self.reference != "largest" and self.reference not in self.groups:
             raise ValueError(
-                f"Attribute {self.name!r}: reference must be 'largest' or one of its group labels "
+                f"Attribute {self.name!r}: reference must be 'largest' or one of its group keys "
                 f"{sorted(self.groups)}. Got {self.reference!r}."
+            )
+        labels = [g.label.casefold() for g in self.groups.values()]
+        if len(set(labels)) != len(labels):
+            raise ValueError(
+                f"Attribute {self.name!r}: each group needs its own label. Got "
+                f"{ {k: g.label for k, g in self.groups.items()} }."
             )
         return self
 
+    def label_of(self, key: str) -> str:
+        """The plain-English label of group ``key``."""
+        return self.groups[key].label
+
 
 class StratumSpec(_Frozen):
-    """Strata of cells: ``n_quantiles`` equal-count bins of a cell attribute (Q1 = lowest)."""
+    """Strata of cells: ``n_quantiles`` equal-count bins of a cell attribute (Q1 = lowest).
+
+    ``label`` names the attribute in words, with its direction where the name does not say it
+    ("deprivation score, where higher means more deprived"); each stratum is then written as
+    "cells in the lowest fifth by <label>" beside its key (:func:`stratum_label`).
+    """
 
     name: NonEmptyStr
     column: NonEmptyStr
+    label: NonEmptyStr
     n_quantiles: int = Field(5, ge=2, le=20)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _require_label(cls, value: Any) -> Any:
+        if isinstance(value, dict) and not str(value.get("label") or "").strip():
+            raise ValueError(
+                f"Stratum {value.get('name', '?')!r}: a stratum spec needs a plain-English label "
+                'naming its attribute and its direction, as label: "deprivation score, where '
+                f'higher means more deprived". Got {value.get("label")!r}.'
+            )
+        return value
+
+
+_FRACTIONS: dict[int, str] = {2: "half", 3: "third", 4: "quarter", 5: "fifth", 10: "tenth"}
+_ORDINALS: dict[int, str] = {
+    2: "second",
+    3: "third",
+    4: "fourth",
+    5: "fifth",
+    6: "sixth",
+    7: "seventh",
+    8: "eighth",
+    9: "ninth",
+    10: "tenth",
+}
+
+
+def stratum_label(index: int, n_bins: int, measure: str) -> str:
+    """Stratum ``index`` (0 = lowest) of ``n_bins`` equal-count bins in words: "cells in the
+    lowest fifth by <measure>", "... the second highest quarter ...", "... the middle third ..."."""
+    if index == 0:
+        pos = "lowest"
+    elif index == n_bins - 1:
+        pos = "highest"
+    elif n_bins % 2 == 1 and index == n_bins // 2:
+        pos = "middle"
+    elif index < n_bins / 2:
+        pos = f"{_ORDINALS.get(index + 1, f'{index + 1}th')} lowest"
+    else:
+        pos = f"{_ORDINALS.get(n_bins - index, f'{n_bins - index}th')} highest"
+    part = _FRACTIONS.get(n_bins)
+    where = f"the {pos} {part}" if part else f"the {pos} of {n_bins} equal-count bands"
+    return f"cells in {where} by {measure}"
+
+
+#: the default groups: key -> (column of cells, plain-English label). docs/synthetic-city.md: the
+#: minority share is of residents outside the White groups (the 2011 Census split of London);
+#: deprivation deciles are 1 = most deprived, and fifth q1 pairs deciles 1-2.
+DEFAULT_GROUPS: dict[str, dict[str, tuple[str, str]]] = {
+    "ethnicity": {
+        "minority": (
+            "res_minority",
+            "residents of Black, Asian, mixed and other minority ethnic groups",
+        ),
+        "majority": ("res_majority", "residents of White ethnic groups"),
+    },
+    "deprivation": {
+        "q1": ("res_dep_q1", "residents of the most deprived fifth of areas"),
+        "q2": ("res_dep_q2", "residents of the second most deprived fifth of areas"),
+        "q3": ("res_dep_q3", "residents of the middle fifth of areas by deprivation"),
+        "q4": ("res_dep_q4", "residents of the second least deprived fifth of areas"),
+        "q5": ("res_dep_q5", "residents of the least deprived fifth of areas"),
+    },
+}
 
 
 def _default_attributes() -> tuple[AttributeSpec, ...]:
-    return (
+    return tuple(
         AttributeSpec(
-            name="ethnicity", groups={"minority": "res_minority", "majority": "res_majority"}
-        ),
-        AttributeSpec(
-            name="deprivation",
-            groups={f"q{i}": f"res_dep_q{i}" for i in range(1, 6)},
-        ),
+            name=name,
+            groups={
+                key: GroupSpec(column=column, label=label)
+                for key, (column, label) in groups.items()
+            },
+        )
+        for name, groups in DEFAULT_GROUPS.items()
     )
 
 
+#: the default strata: name (= column) -> plain-English label
+DEFAULT_STRATA: dict[str, str] = {
+    "minority_share": "share of residents from minority ethnic groups",
+    "deprivation_score": "deprivation score, where higher means more deprived",
+}
+
+
 def _default_strata() -> tuple[StratumSpec, ...]:
-    return (
-        StratumSpec(name="minority_share", column="minority_share"),
-        StratumSpec(name="deprivation_score", column="deprivation_score"),
+    return tuple(
+        StratumSpec(name=name, column=name, label=label) for name, label in DEFAULT_STRATA.items()
     )
 
 

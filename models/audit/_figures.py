@@ -35,12 +35,14 @@ from models.audit._arrays import (
     safe_div,
     sum_metric,
 )
-from models.audit._config import AuditConfig
+from models.audit._config import AuditConfig, stratum_label
 from models.bootstrap import percentile_interval
 
-#: per attribute, per group: reference, sufficiency and (value, ci_low, ci_high) of each ratio
+#: per attribute, per group: its label, the reference and its label, sufficiency and
+#: (value, ci_low, ci_high) of each ratio
 GroupInternals = dict[str, dict[str, dict[str, Any]]]
-#: per stratum spec: labels, replicate arrays of O/E and PAI, point values and sufficiency
+#: per stratum spec: keys, labels and the attribute's label, replicate arrays of O/E and PAI,
+#: point values and sufficiency
 StrataInternals = dict[str, dict[str, Any]]
 
 
@@ -167,7 +169,9 @@ def group_figures(
             exp_ratio = float(safe_div(e_pt, e_ref))
             cov_ratio = float(safe_div(cov_pt, cov_ref))
             internals[attr.name][label] = {
+                "label": attr.label_of(label),
                 "reference": ref,
+                "reference_label": attr.label_of(ref),
                 "is_reference": label == ref,
                 "insufficient": "; ".join(reasons),
                 "exposure_ratio": (exp_ratio, *percentile_interval(exp_ratio_rep[1:])),
@@ -188,7 +192,8 @@ def group_figures(
                     f"({e_pt}) and the weekly sums ({exposure[0, gj]})."
                 )
             out_groups[label] = GroupFigures(
-                column=attr.groups[label],
+                label=attr.label_of(label),
+                column=attr.groups[label].column,
                 residents=residents,
                 population_share=residents / attr_pop if attr_pop > 0 else None,
                 flagged_cell_periods=n_flag,
@@ -296,10 +301,18 @@ def strata_figures(
         codes = _strata_bins(values, agg.residents, spec.n_quantiles)
         n_bins = int(codes.max()) + 1
         if n_bins < 1:
-            out[spec.name] = StrataFigures(column=spec.column, strata={})
-            internals[spec.name] = {"labels": [], "oe": None, "pai": None, "insufficient": []}
+            out[spec.name] = StrataFigures(column=spec.column, label=spec.label, strata={})
+            internals[spec.name] = {
+                "labels": [],
+                "names": [],
+                "measure": spec.label,
+                "oe": None,
+                "pai": None,
+                "insufficient": [],
+            }
             continue
         labels = [f"Q{i + 1}" for i in range(n_bins)]
+        names = [stratum_label(i, n_bins, spec.label) for i in range(n_bins)]
         M = np.zeros((codes.size, n_bins))
         in_bin = codes >= 0
         M[np.nonzero(in_bin)[0], codes[in_bin]] = 1.0
@@ -339,6 +352,7 @@ def strata_figures(
                 )
             insufficient.append("; ".join(reasons))
             strata_out[label] = StratumFigures(
+                label=names[i],
                 lower=edges[i][0],
                 upper=edges[i][1],
                 n_cells=int((codes == i).sum()),
@@ -353,9 +367,11 @@ def strata_figures(
                 insufficient_reason="; ".join(reasons) or None,
                 insufficient_for_pai="; ".join(pai_reasons) or None,
             )
-        out[spec.name] = StrataFigures(column=spec.column, strata=strata_out)
+        out[spec.name] = StrataFigures(column=spec.column, label=spec.label, strata=strata_out)
         internals[spec.name] = {
             "labels": labels,
+            "names": names,
+            "measure": spec.label,
             "oe": oe,
             "pai": pai,
             # the point values as recorded (None where undefined), NaN for the arithmetic

@@ -25,6 +25,8 @@ class GateResult:
     explanation: str
     by_group: dict[str, dict[str, BandCheck | Check]] = field(default_factory=dict)
     deciding: str | None = None
+    #: the deciding group's or stratum's plain-English label (None for other comparisons)
+    deciding_label: str | None = None
 
     @property
     def kind(self) -> GateKind:
@@ -43,5 +45,6 @@ class GateResult:
             checks=GATE_CHECKS[self.gate],
             explanation=self.explanation,
             deciding=self.deciding,
+            deciding_label=self.deciding_label,
             by_group=self.by_group,
         )

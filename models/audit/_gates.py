@@ -35,33 +35,33 @@ from models.bootstrap import percentile_interval
 logger = logging.getLogger(__name__)
 
 #: The group-ratio gates: (gate, ratio, phrase, what is judged). A phrase names the group ``{g}``
-#: of attribute ``{attr}``, the reference group ``{ref}`` and the ratio ``{v}``.
+#: and the reference group ``{ref}`` in words with their keys ("residents of the most deprived
+#: fifth of areas (q1)"), and the ratio ``{v}``.
 _RATIO_GATES: Final[tuple[tuple[str, str, str, str], ...]] = (
     (
         "G2",
         "exposure_ratio",
-        "'{g}' residents ({attr}) live in flagged cells {v} times as often as '{ref}' residents",
+        "{g} live in flagged cells {v} times as often as {ref}",
         "group's exposure ratio",
     ),
     (
         "G3",
         "burden_benefit_ratio",
-        "'{g}' residents ({attr}) bear {v} times the flagging per unit of protection that "
-        "'{ref}' residents bear",
+        "{g} bear {v} times the flagging per unit of protection that {ref} bear",
         "group's burden-to-benefit ratio",
     ),
     (
         "G4",
         "false_flag_ratio",
-        "flagged cells where '{g}' residents ({attr}) live had no target event {v} times as "
-        "often as those where '{ref}' residents live",
+        "flagged cells where {g} live had no target event {v} times as often as those where "
+        "{ref} live",
         "group's false-flag ratio",
     ),
     (
         "G5",
         "recall_ratio",
-        "the flagged cells captured {v} times as large a share of '{g}' residents' ({attr}) "
-        "recorded victimisation as of '{ref}' residents'",
+        "the flagged cells captured {v} times as large a share of the recorded victimisation "
+        "of {g} as of {ref}",
         "group's recall ratio",
     ),
 )
@@ -168,8 +168,10 @@ def ratio_gate(
             if g["is_reference"]:
                 continue
             ref = g["reference"]
+            named = f"{g['label']} ({label})"
+            ref_named = f"{g['reference_label']} ({ref})"
             why = g["insufficient"] or (
-                f"reference group '{ref}': {groups[ref]['insufficient']}"
+                f"reference group, {ref_named}: {groups[ref]['insufficient']}"
                 if groups[ref]["insufficient"]
                 else ""
             )
@@ -182,9 +184,10 @@ def ratio_gate(
                     interval=(lo, hi),
                     low=low,
                     high=high,
-                    phrase=phrase.format(g=label, ref=ref, attr=attr_name, v=fmt(value)),
+                    phrase=phrase.format(g=named, ref=ref_named, v=fmt(value)),
                     insufficient=why or None,
                     soft=GATE_KINDS[gate] == "soft",
+                    name=g["label"],
                 )
             )
     return gate_from_entries(
@@ -215,11 +218,12 @@ def gate_calibration(strata: StrataInternals, config: AuditConfig) -> GateResult
                     low=low,
                     high=high,
                     phrase=(
-                        f"in stratum {label} of {name}, recorded target events were "
+                        f"among {s['names'][i]} ({name} {label}), recorded target events were "
                         f"{fmt(value)} times the forecast count"
                     ),
                     insufficient=s["insufficient"][i] or None,
                     soft=False,
+                    name=s["names"][i],
                 )
             )
         ok = [i for i in range(len(labels)) if not s["insufficient"][i]]
@@ -241,11 +245,12 @@ def gate_calibration(strata: StrataInternals, config: AuditConfig) -> GateResult
                 low=None,
                 high=config.calibration_max_ratio,
                 phrase=(
-                    f"across the strata of {name}, the highest observed/expected ratio is "
-                    f"{fmt(value)} times the lowest"
+                    f"across the strata of cells by {s['measure']} ({name}), the highest "
+                    f"observed/expected ratio is {fmt(value)} times the lowest"
                 ),
                 insufficient=why,
                 soft=False,
+                name=f"all strata of cells by {s['measure']}",
             )
         )
     band = f"each stratum in {band_text(low, high)}; max/min ≤ {config.calibration_max_ratio:.2f}"
@@ -263,7 +268,9 @@ def gate_quality_of_service(strata: StrataInternals, config: AuditConfig) -> Gat
             continue
         ok = [i for i in range(len(labels)) if not s["insufficient_pai"][i]]
         small = [
-            f"{labels[i]}: {s['insufficient_pai'][i]}" for i in range(len(labels)) if i not in ok
+            f"{s['names'][i]} ({labels[i]}): {s['insufficient_pai'][i]}"
+            for i in range(len(labels))
+            if i not in ok
         ]
         if len(ok) >= 2 and not small:
             with np.errstate(invalid="ignore"):
@@ -283,10 +290,12 @@ def gate_quality_of_service(strata: StrataInternals, config: AuditConfig) -> Gat
                 low=config.quality_of_service_min,
                 high=None,
                 phrase=(
-                    f"across the strata of {name}, the lowest PAI is {fmt(value)} times the highest"
+                    f"across the strata of cells by {s['measure']} ({name}), the lowest PAI is "
+                    f"{fmt(value)} times the highest"
                 ),
                 insufficient=why,
                 soft=True,
+                name=f"all strata of cells by {s['measure']}",
             )
         )
     return gate_from_entries(

@@ -61,3 +61,9 @@ def cell(v: Any) -> str:
 def nan(x: Any) -> float:
     """A figure as a float for charts: NaN where it is missing."""
     return float(x) if is_num(x) else math.nan
+
+
+def capfirst(x: Any) -> str:
+    """Text with its first letter in capitals and the rest untouched ("White" stays "White")."""
+    text = str(x)
+    return text[:1].upper() + text[1:]

@@ -29,7 +29,7 @@ from beatwise.taxonomy import DISPLAY_NAMES, POLICE_ACTIVITY_TYPES
 from models.audit import CAVEATS, REQUIRED_REPORT_SECTIONS, AuditResult
 from models.report._charts import chart_calibration, chart_coverage, chart_exposure, chart_map
 from models.report._context import ReportContext
-from models.report._format import count, fmt, interval, md, pct
+from models.report._format import capfirst, count, fmt, interval, md, pct
 from models.report._quality import DataQualitySummary
 from models.report._tables import coverage_sensitivity_rows, performance_rows
 
@@ -64,6 +64,7 @@ def _environment() -> jinja2.Environment:
         whole=count,
         interval=interval,
         md=md,
+        capfirst=capfirst,
         status_class=lambda s: _STATUS_CLASS.get(str(s), "status-insufficient"),
         crime=lambda t: DISPLAY_NAMES.get(t, t),
     )

@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from audit_inputs import make_metrics
 from pydantic import ValidationError
 
@@ -20,11 +22,13 @@ from models.audit import (
     AuditOverride,
     AuditResult,
     GranularityCheck,
+    GroupSpec,
     StratumSpec,
     TargetDefinition,
     check_documentation,
     classify_against_band,
     run_audit,
+    stratum_label,
 )
 from models.report import (
     DataQualitySummary,
@@ -35,6 +39,10 @@ from models.report import (
 
 TARGET = TargetDefinition(target_types=("burglary", "robbery"))
 GRAIN_OK = GranularityCheck(published_resolution=8, max_resolution=8, event_level_rows=False)
+TOY_GROUPS = {
+    "a": GroupSpec(column="res_a", label="residents of group a"),
+    "b": GroupSpec(column="res_b", label="residents of group b"),
+}
 LIFT_OK = Lift(estimate=1.2, ci_low=1.1, ci_high=1.3, baseline="b4_all_history")
 METRICS = make_metrics()
 NO_QUALITY = DataQualitySummary()
@@ -101,7 +109,7 @@ def _toy() -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.DataFrame]:
 
 def _toy_config(**kw: object) -> AuditConfig:
     base: dict[str, object] = {
-        "attributes": (AttributeSpec(name="grp", groups={"a": "res_a", "b": "res_b"}),),
+        "attributes": (AttributeSpec(name="grp", groups=TOY_GROUPS),),
         "strata": (),
         "min_flagged_cell_periods": 0,
         "min_residents": 0,
@@ -145,6 +153,70 @@ def test_toy_group_figures_match_hand_computation() -> None:
     assert gates["G4"]["by_group"]["grp"]["a"]["value"] == pytest.approx(0.6)
     assert gates["G5"]["by_group"]["grp"]["a"]["value"] == pytest.approx(5 / 3)
     assert gates["G3"]["status"] in {"FAIL", "REVIEW"}
+
+
+def test_group_labels_travel_into_audit_json_and_every_gate_sentence() -> None:
+    d = _run_toy(_toy_config()).to_report().to_json()
+    block = d["groups"]["grp"]
+    assert block["groups"]["a"]["label"] == "residents of group a"
+    assert block["groups"]["b"]["label"] == "residents of group b"
+    for gid in ("G2", "G3", "G4", "G5"):
+        gate = d["gates"][gid]
+        assert gate["deciding"] == "grp: a" and gate["deciding_label"] == "residents of group a"
+        assert gate["by_group"]["grp"]["a"]["label"] == "residents of group a"
+        text = gate["explanation"].lower()
+        assert "residents of group a (a)" in text and "residents of group b (b)" in text, text
+    assert d["gates"]["G3"]["explanation"].startswith(
+        "Residents of group a (a) bear 2.33 times the flagging per unit of protection that "
+        "residents of group b (b) bear"
+    )
+    # a gate decided by no group carries no group label
+    assert d["gates"]["G8"]["deciding_label"] is None
+
+
+def test_a_group_without_a_label_is_refused_naming_the_key() -> None:
+    with pytest.raises(ValidationError, match=r"Attribute 'deprivation', group 'q2': .*label"):
+        AttributeSpec.model_validate(
+            {
+                "name": "deprivation",
+                "groups": {
+                    "q1": {"column": "res_dep_q1", "label": "residents of the poorest half"},
+                    "q2": "res_dep_q2",
+                },
+            }
+        )
+    with pytest.raises(ValidationError, match=r"group 'b': .*label"):
+        AttributeSpec.model_validate(
+            {"name": "x", "groups": {"a": TOY_GROUPS["a"], "b": {"column": "res_b", "label": " "}}}
+        )
+    with pytest.raises(ValidationError, match="each group needs its own label"):
+        AttributeSpec(
+            name="x",
+            groups={
+                "a": GroupSpec(column="res_a", label="residents"),
+                "b": GroupSpec(column="res_b", label="Residents"),
+            },
+        )
+
+
+def test_default_groups_are_labelled_in_words() -> None:
+    attrs = {a.name: a for a in AuditConfig().attributes}
+    assert attrs["deprivation"].label_of("q1") == "residents of the most deprived fifth of areas"
+    assert attrs["deprivation"].label_of("q5") == "residents of the least deprived fifth of areas"
+    assert attrs["ethnicity"].label_of("majority") == "residents of White ethnic groups"
+    for attr in attrs.values():
+        for group in attr.groups.values():
+            assert group.label.startswith("residents "), group.label  # names people, in a sentence
+
+
+def test_params_file_labels_every_group_as_the_defaults_do() -> None:
+    """params.yaml validates (every group and stratum labelled) and says what the code's defaults
+    say."""
+    root = Path(__file__).resolve().parents[2]
+    params = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
+    config = AuditConfig.model_validate(params["audit"])
+    assert config.attributes == AuditConfig().attributes
+    assert config.strata == AuditConfig().strata
 
 
 def test_audit_json_is_strict_json_without_nan() -> None:
@@ -206,7 +278,13 @@ def _city(
         cells["res_tiny"] = tiny
         cells["res_rest"] = residents - tiny
         attributes.append(
-            AttributeSpec(name="tiny_attr", groups={"tiny": "res_tiny", "rest": "res_rest"})
+            AttributeSpec(
+                name="tiny_attr",
+                groups={
+                    "tiny": GroupSpec(column="res_tiny", label="residents of the tiny group"),
+                    "rest": GroupSpec(column="res_rest", label="all other residents"),
+                },
+            )
         )
     config = AuditConfig(n_boot=200, attributes=tuple(attributes))
     return lam, y, cells, config
@@ -582,7 +660,7 @@ def test_bad_inputs_name_the_problem() -> None:
     with pytest.raises(ValueError, match="cells has no column 'res_b'"):
         run_audit(flagged, y, scores, cells.drop(columns="res_b"), **kw)
     with pytest.raises(ValidationError, match="reference must be 'largest'"):
-        AttributeSpec(name="x", groups={"a": "res_a", "b": "res_b"}, reference="c")
+        AttributeSpec(name="x", groups=TOY_GROUPS, reference="c")
     with pytest.raises(ValidationError, match="extra"):
         AuditConfig.model_validate({"n_bot": 10})
     with pytest.raises(ValidationError, match="exposure_band"):
@@ -590,8 +668,26 @@ def test_bad_inputs_name_the_problem() -> None:
 
 
 def test_strata_spec_validates() -> None:
-    with pytest.raises(ValidationError):
-        StratumSpec(name="s", column="c", n_quantiles=1)
+    with pytest.raises(ValidationError, match="n_quantiles"):
+        StratumSpec(name="s", column="c", label="c", n_quantiles=1)
+    with pytest.raises(ValidationError, match=r"Stratum 'deprivation_score': .*label"):
+        StratumSpec.model_validate({"name": "deprivation_score", "column": "deprivation_score"})
+
+
+@pytest.mark.parametrize(
+    ("index", "n_bins", "expected"),
+    [
+        (0, 5, "cells in the lowest fifth by deprivation score"),
+        (1, 5, "cells in the second lowest fifth by deprivation score"),
+        (2, 5, "cells in the middle fifth by deprivation score"),
+        (3, 5, "cells in the second highest fifth by deprivation score"),
+        (4, 5, "cells in the highest fifth by deprivation score"),
+        (1, 4, "cells in the second lowest quarter by deprivation score"),
+        (3, 7, "cells in the middle of 7 equal-count bands by deprivation score"),
+    ],
+)
+def test_stratum_label_says_where_the_stratum_lies(index: int, n_bins: int, expected: str) -> None:
+    assert stratum_label(index, n_bins, "deprivation score") == expected
 
 
 def test_false_flag_ratio_of_two_zero_rates_is_parity() -> None:

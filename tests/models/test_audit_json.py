@@ -67,9 +67,13 @@ def test_producer_output_round_trips_to_identical_bytes(
 
 
 def test_the_file_keeps_each_checks_shape(audited: tuple[AuditResult, AuditReport]) -> None:
-    # judged comparisons carry an interval; exact checks (G9, G10) carry none, not a null one
+    # judged comparisons carry an interval (and a group's label); exact checks (G9, G10) carry
+    # none, not a null one
     raw = audited[1].to_json()
-    assert set(raw["gates"]["G2"]["by_group"]["ethnicity"]["minority"]) == {
+    minority = raw["gates"]["G2"]["by_group"]["ethnicity"]["minority"]
+    assert minority["label"] == "residents of minority groups"
+    assert set(minority) == {
+        "label",
         "value",
         "ci_low",
         "ci_high",
@@ -81,6 +85,9 @@ def test_the_file_keeps_each_checks_shape(audited: tuple[AuditResult, AuditRepor
     assert set(small) == {"value", "status", "band", "note"}
     assert raw["gates"]["G9"]["by_group"]["checks"]["resolution"]["value"] == 8  # an int
     assert isinstance(audited[1].gates["G10"].by_group["documents"]["model_card"], Check)
+    # a stratum of cells is labelled in words too; an exact check is not
+    q1 = raw["gates"]["G6"]["by_group"]["minority_share"]["Q1"]
+    assert q1["label"] == "cells in the lowest fifth by minority share"
 
 
 def test_figures_are_finite_or_null(audited: tuple[AuditResult, AuditReport]) -> None:

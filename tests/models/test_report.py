@@ -23,6 +23,7 @@ from models.audit import (
     AuditOverride,
     AuditResult,
     GranularityCheck,
+    GroupSpec,
     StratumSpec,
     TargetDefinition,
     check_documentation,
@@ -104,10 +105,20 @@ def _audit_result(
     config = AuditConfig(
         attributes=(
             AttributeSpec(
-                name="ethnicity", groups={"minority": "res_minority", "majority": "res_majority"}
+                name="ethnicity",
+                groups={
+                    "minority": GroupSpec(
+                        column="res_minority", label="residents of ethnic minority groups"
+                    ),
+                    "majority": GroupSpec(
+                        column="res_majority", label="residents of the ethnic majority"
+                    ),
+                },
             ),
         ),
-        strata=(StratumSpec(name="minority_share", column="minority_share"),),
+        strata=(
+            StratumSpec(name="minority_share", column="minority_share", label="minority share"),
+        ),
         min_flagged_cell_periods=5,
         min_residents=1000,
         n_boot=200,
@@ -299,7 +310,8 @@ def test_model_card_has_every_section(audit: AuditReport) -> None:
     assert headings == list(REQUIRED_CARD_SECTIONS)
     assert "v1.2.3" in card and "run-42" in card and "2025-01-06" in card
     assert "`num_leaves`: 31" in card
-    assert "| minority |" in card
+    assert "| Residents of ethnic minority groups (minority) |" in card
+    assert "  - minority: residents of ethnic minority groups" in card
     assert FEEDBACK_LOOP_CAVEAT in card
 
 
@@ -534,3 +546,119 @@ def test_data_quality_summary_is_read_from_one_place(tmp_path) -> None:
     path.write_text('{"rows_read": 10, "rows_accepted": 9}')
     with pytest.raises(ArtefactError, match=r"data_quality\.json: key 'source': Field required"):
         read_data_quality(path)
+
+
+def _labelled_audit() -> AuditReport:
+    """An audit of both default attributes (ethnicity; deprivation fifths q1-q5) and both default
+    strata, with the labels params ship, on a toy city whose cells hold every group."""
+    flagged, y, scores, cells = _cells_and_arrays()
+    rng = np.random.default_rng(1)
+    fifth = rng.integers(1, 6, len(cells))
+    for q in range(1, 6):
+        cells[f"res_dep_q{q}"] = np.where(fifth == q, cells["residents"], 0.0)
+    cells["deprivation_score"] = rng.gamma(3.0, 8.0, len(cells))
+    config = AuditConfig(  # the default attributes and strata, with the labels params ship
+        min_flagged_cell_periods=5,
+        min_residents=1000,
+        n_boot=200,
+    )
+    return run_audit(
+        flagged,
+        y,
+        scores,
+        cells,
+        config=config,
+        target=TargetDefinition(target_types=("burglary", "robbery")),
+        granularity=GranularityCheck(
+            published_resolution=8, max_resolution=8, event_level_rows=False
+        ),
+        lift=METRICS.lift,
+    ).to_report()
+
+
+_BLOCK_END = re.compile(r"</(?:tr|p|li|h[1-6]|summary|figcaption|caption|div|section)>|<br>")
+
+
+def _units(text: str, *, html: bool) -> list[str]:
+    """The units a reader takes in at once: table rows, and sentences elsewhere."""
+    units = []
+    for block in _BLOCK_END.split(text) if html else text.splitlines():
+        plain = unescape(re.sub(r"<[^>]+>", " ", block)) if html else block
+        plain = " ".join(plain.split())
+        if plain.startswith("|"):  # a markdown table row
+            units.append(plain)
+        elif plain:
+            units.extend(re.split(r"(?<=[.!?])\s+(?=[A-Z])", plain))
+    return units
+
+
+def _codes_without_labels(units: list[str], labels: dict[str, set[str]]) -> list[str]:
+    """Units where a key appears (as a word, outside any label) without one of its labels."""
+    every_label = sorted({lb for own in labels.values() for lb in own}, key=len, reverse=True)
+    bad = []
+    for unit in units:
+        rest = unit
+        for label in every_label:
+            rest = re.sub(re.escape(label), " ", rest, flags=re.IGNORECASE)
+        for code, own in labels.items():
+            if re.search(rf"(?<![\w-]){re.escape(code)}(?![\w-])", rest) and not any(
+                lb.casefold() in unit.casefold() for lb in own
+            ):
+                bad.append(f"{code!r} without {sorted(own)} in: {unit}")
+    return bad
+
+
+def test_every_group_key_in_the_documents_comes_with_its_label() -> None:
+    """The bias report, the model card and audit.json's explanations never name a group of
+    residents or a stratum of cells by its key alone: every sentence or table row with a key
+    also carries its label."""
+    audit = _labelled_audit()
+    labels: dict[str, set[str]] = {}
+    for attr in audit.groups.values():
+        for code, g in attr.groups.items():
+            labels.setdefault(code, set()).add(g.label)
+    for name, spec in audit.strata.items():
+        labels.setdefault(name, set()).add(spec.label)
+        for code, st in spec.strata.items():
+            labels.setdefault(code, set()).add(st.label)
+    assert set(labels) == {"minority", "majority", "q1", "q2", "q3", "q4", "q5"} | {
+        f"Q{i}" for i in range(1, 6)
+    } | {"minority_share", "deprivation_score"}
+    assert all(len(own) == 2 for code, own in labels.items() if code.startswith("Q"))
+    html = _render(audit)
+    card = render_model_card(audit, metrics=METRICS, context=_context())
+    explanations = [g.explanation for g in audit.gates.values()]
+    for name, units in (
+        ("bias report", _units(html, html=True)),
+        ("model card", _units(card, html=False)),
+        ("audit.json explanations", [u for e in explanations for u in _units(e, html=False)]),
+    ):
+        bad = _codes_without_labels(units, labels)
+        assert not bad, f"{name}: " + "\n".join(bad[:10])
+    # every group is named in words somewhere in both documents (not only in a chart)
+    text = unescape(html).casefold() + card.casefold()
+    for own in labels.values():
+        assert all(label.casefold() in text for label in own), own
+    # ... and the check itself catches a bare key
+    assert _codes_without_labels(["Flags fell on q5 residents."], labels)
+    assert _codes_without_labels(["In stratum Q5 of deprivation_score, O/E was 1.02."], labels)
+    assert not _codes_without_labels(
+        ["Residents of the least deprived fifth of areas (q5) bear 0.46 times the flagging."],
+        labels,
+    )
+
+
+def test_gate_sentences_name_groups_in_words() -> None:
+    """Before: "'q5' residents (deprivation) bear 0.46 times ..."; now the label, then the key."""
+    audit = _labelled_audit()
+    g3 = audit.gates["G3"]
+    assert g3.deciding is not None and g3.deciding_label is not None
+    attr, code = g3.deciding.split(": ")
+    group = audit.groups[attr].groups[code]
+    assert g3.deciding_label == group.label
+    ref = audit.groups[attr].reference
+    assert f"{group.label} ({code})" in g3.explanation.lower() or (
+        f"{group.label[:1].upper()}{group.label[1:]} ({code})" in g3.explanation
+    )
+    assert f"{audit.groups[attr].reference_label} ({ref})" in g3.explanation
+    assert "'" + code + "'" not in g3.explanation
