@@ -16,32 +16,17 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from police_uk_checks import reasons, validate
 
-from features.ingest.parsing import POLICE_UK_TIME_FORMAT
 from features.ingest.police_uk_api import load_police_uk_api_json
-from features.ingest.validation import QUARANTINE_REASONS, validate_events
+from features.ingest.validation import QUARANTINE_REASONS
 
-AS_OF = pd.Timestamp("2018-12-31 23:59:59")
 SHARED_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 API_ARCHIVE = (
     SHARED_DATA
     / "london-police-api-2016-2018"
     / "ward-level-crime-data_london_month_2016-01_2018-06.tar.xz"
 )
-
-
-def validate(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    result = validate_events(raw, areas=None, as_of=AS_OF, time_format=POLICE_UK_TIME_FORMAT)
-    assert result.rows_read == len(raw)
-    assert len(result.accepted) + len(result.quarantine) == len(raw)
-    return result.accepted, result.quarantine
-
-
-def reasons(quarantine: pd.DataFrame) -> list[tuple[str, int, str]]:
-    return [
-        (str(f), int(r), str(why))
-        for f, r, why in quarantine[["source_file", "source_row", "reason"]].itertuples(index=False)
-    ]
 
 
 # --- API JSON: crimes-street responses -----------------------------------------------------------

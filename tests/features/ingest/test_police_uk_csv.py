@@ -11,12 +11,11 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from police_uk_checks import reasons, validate
 
-from features.ingest.parsing import POLICE_UK_TIME_FORMAT
 from features.ingest.police_uk_csv import load_police_uk_street_csv
-from features.ingest.validation import QUARANTINE_REASONS, REQUIRED_RAW_COLUMNS, validate_events
+from features.ingest.validation import QUARANTINE_REASONS, REQUIRED_RAW_COLUMNS
 
-AS_OF = pd.Timestamp("2018-12-31 23:59:59")
 HEADER = [
     "Crime ID",
     "Month",
@@ -66,20 +65,6 @@ def write_csv(
         writer = csv.writer(handle)
         writer.writerow(header)
         writer.writerows(rows)
-
-
-def validate(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    result = validate_events(raw, areas=None, as_of=AS_OF, time_format=POLICE_UK_TIME_FORMAT)
-    assert result.rows_read == len(raw)
-    assert len(result.accepted) + len(result.quarantine) == len(raw)
-    return result.accepted, result.quarantine
-
-
-def reasons(quarantine: pd.DataFrame) -> list[tuple[str, int, str]]:
-    return [
-        (str(f), int(r), str(why))
-        for f, r, why in quarantine[["source_file", "source_row", "reason"]].itertuples(index=False)
-    ]
 
 
 # --- street CSV: the monthly archive -------------------------------------------------------------
