@@ -7,6 +7,7 @@ documents say "next week" or "next month", cell-weeks or cell-months, accordingl
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 from pathlib import Path
 
 import pandas as pd
@@ -39,6 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     for name in INPUTS + OUTPUTS:
         parser.add_argument(f"--{name}", type=Path, required=True)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument(
+        "--run-date",
+        type=dt.date.fromisoformat,
+        default=None,
+        help="the date an override's or envelope's expiry is judged against (default: today)",
+    )
     args = parser.parse_args(argv)
     log = setup_logging(STAGE)
     params = load_params(STAGE, Params, args.params)
@@ -53,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         panel=panel,
         max_resolution=params.publish.max_resolution,
         suppress_below=params.publish.min_count_shown,
+        run_date=args.run_date,
     )
     with timed(log, "audit"):
         result = audit_backtest(

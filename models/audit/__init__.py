@@ -42,6 +42,8 @@ from models.audit._backtest import (
     COUNTERFACTUAL_GATES,
     SENSITIVITY_COVERAGES,
     SENSITIVITY_GATES,
+    PRIOR_COUNTS_REFERENCE,
+    TRUTH_REFERENCE,
     AuditSetup,
     BacktestArrays,
     audit_backtest,
@@ -62,6 +64,9 @@ from models.audit._config import (
     AttributeSpec,
     AuditConfig,
     AuditOverride,
+    CanarySpec,
+    EnvelopeLimit,
+    PolicyEnvelope,
     GranularityCheck,
     GroupSpec,
     StratumSpec,
@@ -74,12 +79,23 @@ from models.audit._documentation import (
     REQUIRED_REPORT_SECTIONS,
     check_documentation,
 )
+from models.audit._figures import NO_RESIDENTS_KEY, NO_RESIDENTS_LABEL, Allocation
 from models.audit._gate import GateResult
+from models.audit._power import canary_scores
 from models.audit._result import AuditResult, Counterfactuals
 from models.audit._run import run_audit
 
 __all__ = [
     "CAVEATS",
+    "NO_RESIDENTS_KEY",
+    "NO_RESIDENTS_LABEL",
+    "PRIOR_COUNTS_REFERENCE",
+    "TRUTH_REFERENCE",
+    "Allocation",
+    "CanarySpec",
+    "EnvelopeLimit",
+    "PolicyEnvelope",
+    "canary_scores",
     "COUNTERFACTUAL_GATES",
     "GATE_CHECKS",
     "GATE_IDS",

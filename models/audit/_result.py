@@ -10,15 +10,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+import datetime as dt
+
 from beatwise.artefacts.audit import (
     AttributeFigures,
+    AuditPower,
     AuditReport,
     AuditSettings,
+    BoardPanel,
     Caveats,
     CoverageSensitivity,
     GateVerdict,
     OverrideApplied,
     OverrideRecord,
+    PolicyRecord,
+    ReferenceAllocation,
     StrataFigures,
 )
 from beatwise.period import Period
@@ -51,11 +57,17 @@ class AuditResult:
     gates: dict[str, GateResult]
     groups: dict[str, AttributeFigures]
     strata: dict[str, StrataFigures]
+    reference: ReferenceAllocation
+    board: BoardPanel
     n_periods: int
     n_cells: int
     realised_area_share: float
     settings: AuditSettings
     override: AuditOverride | None = None
+    #: the date expiry dates were judged against; None when nothing has one
+    run_date: dt.date | None = None
+    power: AuditPower | None = None
+    policy: PolicyRecord | None = None
     #: the backtest's period ("week" or "month"), for the words of the documents
     period: Period = "week"
     counterfactuals: Counterfactuals | None = None
@@ -91,6 +103,8 @@ class AuditResult:
         blocking = self.blocking_gates
         if self.override is None or not blocking:
             return None
+        if self.run_date is not None and self.override.expired_on(self.run_date):
+            return None
         if any(self.gates[g].status == "NOT CHECKED" for g in blocking):
             return None
         if not set(blocking) <= set(self.override.gates):
@@ -98,12 +112,14 @@ class AuditResult:
         return OverrideApplied(
             approving_body=self.override.approving_body,
             date=self.override.date,
+            expires=self.override.expires,
             reason=self.override.reason,
             approved_gates=self.override.gates,
             overridden_gates=tuple(blocking),
             text=(
                 f"Publication of this forecast was approved by {self.override.approving_body} "
-                f"on {self.override.date.isoformat()} despite gate(s) "
+                f"on {self.override.date.isoformat()} (valid until "
+                f"{self.override.expires.isoformat()}) despite gate(s) "
                 f"{', '.join(blocking)}, for this reason: {self.override.reason}"
             ),
         )
@@ -141,6 +157,8 @@ class AuditResult:
                 approving_body=self.override.approving_body,
                 date=self.override.date,
                 reason=self.override.reason,
+                expires=self.override.expires,
+                expired=self.run_date is not None and self.override.expired_on(self.run_date),
             )
         cf = self.counterfactuals
         return AuditReport(
@@ -153,8 +171,13 @@ class AuditResult:
             gates={gid: self.gates[gid].to_gate() for gid in GATE_IDS if gid in self.gates},
             blocking_gates=tuple(self.blocking_gates),
             review_gates=tuple(self.review_gates),
+            reference=self.reference,
             groups=self.groups,
             strata=self.strata,
+            board=self.board,
+            power=self.power,
+            policy=self.policy,
+            run_date=self.run_date,
             override=override,
             override_applied=self.override_applied,
             settings=self.settings,

@@ -46,6 +46,7 @@ _STATUS_CLASS: Final[dict[str, str]] = {
     "FAIL": "status-fail",
     "INSUFFICIENT DATA": "status-insufficient",
     "NOT CHECKED": "status-not-checked",
+    "NOT APPLICABLE": "status-not-applicable",
 }
 
 
