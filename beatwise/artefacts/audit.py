@@ -143,6 +143,9 @@ class GroupFigures(_Record):
     exposure_ci: Interval
     #: E_g as residents: how many of the group live in flagged cells in an average period
     residents_flagged_per_period: Figure
+    #: the group's share of the attribute's residents living in flagged cells (its share of the
+    #: flagging, beside ``population_share``)
+    exposure_share: Figure
     exposure_ratio: Estimate
     victimisation: Figure
     #: D_g: the share of the group's recorded victimisation in flagged cell-periods

@@ -210,6 +210,7 @@ def group_figures(
         labels = list(attr.groups)
         mf = _metric_frame_for_attribute(model, y, pop, j, labels, attr.name)
         attr_pop = float(pop.P[:, j].sum())
+        attr_flagged = float(model_rep.residents_flagged[j].sum())
         internals[attr.name] = {}
         groups: dict[str, GroupFigures] = {}
         for key, gj in zip(labels, j, strict=True):
@@ -239,6 +240,11 @@ def group_figures(
                 exposure=float(point["exposure"]),
                 exposure_ci=percentile_interval(model_rep.exposure[1:, gj]),
                 residents_flagged_per_period=float(model_rep.residents_flagged[gj]),
+                exposure_share=(
+                    float(model_rep.residents_flagged[gj]) / attr_flagged
+                    if attr_flagged > 0
+                    else None
+                ),
                 exposure_ratio=_point_and_interval(model_rep.exposure_ratio[:, gj]),
                 victimisation=float(ys[0, gj]),
                 discovery=float(point["discovery"]),
