@@ -42,7 +42,8 @@ def audited() -> tuple[AuditResult, AuditReport]:
         approving_body="Toy City Ethics Board",
         date=dt.date(2024, 5, 1),
         reason="A test of the recorded override.",
-        gates=("G1", "G3", "G4", "G5", "G6"),
+        gates=("G1", "G2", "G3", "G4", "G5", "G6"),
+        expires=dt.date(2024, 6, 1),
     )
     result = audit_backtest(arrays, setup=setup, metrics=metrics, override=override)
     docs = document_audit(

@@ -83,7 +83,11 @@ MODEL_META = ModelMeta(
     trained_periods=(dt.date(2023, 1, 2), dt.date(2024, 1, 1)),
 )
 OVERRIDE = AuditOverride(
-    approving_body="The board", date=dt.date(2026, 1, 5), reason="A test.", gates=("G3",)
+    approving_body="The board",
+    date=dt.date(2026, 1, 5),
+    reason="A test.",
+    gates=("G3",),
+    expires=dt.date(2026, 2, 5),
 )
 
 
