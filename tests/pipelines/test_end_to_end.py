@@ -227,20 +227,6 @@ def test_coverage_table_agrees_with_the_operational_audit(repo: dict[str, object
     assert 'id="coverage-sensitivity"' in html
 
 
-def test_mitigation_frontier_script_reproduces_the_audit_at_beta_0(
-    repo: dict[str, object],
-) -> None:
-    path = Path(str(repo["path"]))
-    out = run([sys.executable, str(ROOT / "scripts/g3_mitigation_frontier.py")], path).stdout
-    rows = [line.split(" | ") for line in out.splitlines() if re.match(r"\| [\d.]+ \|", line)]
-    assert [row[0] for row in rows] == ["| 0", "| 0.5", "| 1", "| 2", "| 4", "| 8"]
-    assert rows[0][2] == "100.0%"  # beta 0 keeps every expected hit: it is the model's ranking
-    audit = json.loads((path / "reports/audit.json").read_text())
-    for gid, cell in zip(("G2", "G3", "G4", "G5"), rows[0][3:], strict=True):
-        gate = audit["gates"][gid]
-        assert cell.strip(" |") == f"{gate['status']} {gate['value']:.2f}", gid
-
-
 def test_second_run_reruns_nothing(repo: dict[str, object]) -> None:
     assert ran_stages(str(repo["second"])) == []
 
