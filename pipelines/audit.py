@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from beatwise.artefacts.audit import AuditReport
 from beatwise.artefacts.metrics import BacktestMetrics
 from beatwise.artefacts.model import ModelMeta
 from beatwise.artefacts.panel import PanelMeta
@@ -22,7 +21,7 @@ from models.audit import AuditConfig, AuditSetup, BacktestArrays, audit_backtest
 from models.operational import OperationalConfig, PublishConfig
 from models.report import document_audit, flag_share_map, read_data_quality, report_context
 from pipelines._io import run_stage, setup_logging, timed
-from pipelines._tracking import stage_run
+from pipelines._tracking import track_audit
 
 STAGE = "audit"
 INPUTS = ("backtest", "cells", "panel-meta", "metrics", "data-quality", "model-meta")
@@ -53,7 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     metrics = BacktestMetrics.read(args.metrics)
     model = ModelMeta.read(args.model_meta)
     quality = read_data_quality(args.data_quality)
-    arrays = BacktestArrays.from_frames(pd.read_parquet(args.backtest), pd.read_parquet(args.cells))
+    arrays = BacktestArrays.from_frames(
+        pd.read_parquet(args.backtest),
+        pd.read_parquet(args.cells),
+        policy=params.operational.policy,
+    )
     setup = AuditSetup.for_panel(
         params.audit,
         coverage=params.operational.coverage,
@@ -81,27 +84,14 @@ def main(argv: list[str] | None = None) -> int:
     docs.audit.write(args.out_audit)
     write_text(args.out_report, docs.bias_report)
     write_text(args.out_card, docs.model_card)
-    _track(docs.audit, args, params_digest=params_hash(params), parent=model.mlflow_run_id)
+    track_audit(
+        docs.audit,
+        inputs=[args.backtest, args.cells, args.metrics],
+        documents=[args.out_report, args.out_card],
+        params_digest=params_hash(params),
+        parent=model.mlflow_run_id,
+    )
     return 0
-
-
-def _track(
-    audit: AuditReport, args: argparse.Namespace, *, params_digest: str, parent: str
-) -> None:
-    """Log the decision, each gate's value and status, and the documents to MLflow."""
-    inputs = [args.backtest, args.cells, args.metrics]
-    with stage_run(stage=STAGE, params_digest=params_digest, inputs=inputs, parent_run_id=parent):
-        import mlflow
-
-        mlflow.log_metric("audit_publishable", float(audit.publishable))
-        values = {
-            f"audit.{n}.value": g.value for n, g in audit.gates.items() if g.value is not None
-        }
-        mlflow.log_metrics(values)
-        for name, gate in audit.gates.items():
-            mlflow.set_tag(f"audit.{name}", gate.status)
-        mlflow.log_artifact(str(args.out_report))
-        mlflow.log_artifact(str(args.out_card))
 
 
 if __name__ == "__main__":

@@ -27,9 +27,7 @@ from beatwise.period import Period
 
 #: NOT APPLICABLE: a gate with nothing to judge by design (G12 when the board has ratified no
 #: limit); it neither passes nor blocks
-GateStatus = Literal[
-    "PASS", "REVIEW", "FAIL", "INSUFFICIENT DATA", "NOT CHECKED", "NOT APPLICABLE"
-]
+GateStatus = Literal["PASS", "REVIEW", "FAIL", "INSUFFICIENT DATA", "NOT CHECKED", "NOT APPLICABLE"]
 GateKind = Literal["hard", "soft"]
 
 #: a figure: a finite float, or None where it is undefined (NaN and numpy scalars normalised)

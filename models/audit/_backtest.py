@@ -12,25 +12,31 @@ each through :func:`gates_of_ranking`:
 * **coverage sensitivity**: the coverage-dependent gates at other coverages, for the model and
   the best baseline. Informational: the verdict is the one at the operational coverage.
 * **power** (``_power``): do the gates catch the canaries of METRICS.md?
+
+:func:`audit_backtest` itself lives in ``_stage``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 import numpy as np
 import pandas as pd
 
-from beatwise.artefacts.audit import CoverageSensitivity, GateVerdict, ReferenceAllocation
-from beatwise.artefacts.metrics import BacktestMetrics, coverage_label
+from beatwise.artefacts.audit import (
+    CoverageSensitivity,
+    GateVerdict,
+    PolicyRecord,
+    ReferenceAllocation,
+)
+from beatwise.artefacts.metrics import coverage_label
 from beatwise.artefacts.panel import PanelMeta
 from beatwise.period import PERIOD_COLUMN, Period
-from models.audit._config import AuditConfig, AuditOverride, GranularityCheck, TargetDefinition
+from models.allocation import AllocationPolicy, flag_with_policy, policy_codes, policy_cost
+from models.audit._config import AuditConfig, GranularityCheck, TargetDefinition
 from models.audit._figures import Allocation
-from models.audit._power import audit_power
 from models.audit._result import AuditResult, Counterfactuals
 from models.audit._run import run_audit
 from models.backtest import to_matrix
@@ -158,13 +164,24 @@ class BacktestArrays:
     y: np.ndarray
     #: the model's expected counts
     scores: np.ndarray
+    #: the declared allocation policy (``operational.policy``): every allocation the audit makes
+    #: (the model's, the reference's, a baseline's, a canary's) is capped by it, as publish caps
+    #: the forecast
+    policy: AllocationPolicy | None = None
 
     @classmethod
-    def from_frames(cls, backtest: pd.DataFrame, cells: pd.DataFrame) -> BacktestArrays:
+    def from_frames(
+        cls,
+        backtest: pd.DataFrame,
+        cells: pd.DataFrame,
+        *,
+        policy: AllocationPolicy | None = None,
+    ) -> BacktestArrays:
         """Pivot ``backtest.parquet`` onto the cells of ``cells.parquet``; refuses a gap."""
         periods = np.sort(backtest[PERIOD_COLUMN].unique())
         order = cells["h3_cell"].to_numpy()
         return cls(
+            policy=policy,
             backtest=backtest,
             cells=cells,
             periods=periods,
@@ -198,13 +215,46 @@ class BacktestArrays:
             )
         return to_matrix(self.backtest, column, periods=self.periods, cells=order)
 
-    def flags(self, ranking: np.ndarray, coverage: float) -> np.ndarray:
-        """The top ``coverage`` of the area by ``ranking`` in every period (ties by cell id)."""
-        return flag_top_area(
+    def flags(self, ranking: np.ndarray, coverage: float, *, capped: bool = True) -> np.ndarray:
+        """The top ``coverage`` of the area by ``ranking`` in every period (ties by cell id),
+        under the declared policy unless ``capped`` is False."""
+        areas = self.cells["area_km2"].to_numpy()
+        ids = self.cells["h3_int"].to_numpy()
+        if self.policy is None or not capped:
+            return flag_top_area(ranking, areas_km2=areas, cell_ids=ids, coverage=coverage)
+        return flag_with_policy(
             ranking,
+            areas_km2=areas,
+            cell_ids=ids,
+            coverage=coverage,
+            codes=policy_codes(self.policy, self.cells),
+            max_share=self.policy.max_share,
+        )
+
+    def policy_record(self, coverage: float) -> PolicyRecord | None:
+        """The declared policy and its cost to the model (expected hits kept, PAI)."""
+        if self.policy is None:
+            return None
+        p = self.policy
+        cost = policy_cost(
+            self.scores,
+            self.y,
             areas_km2=self.cells["area_km2"].to_numpy(),
             cell_ids=self.cells["h3_int"].to_numpy(),
             coverage=coverage,
+            codes=policy_codes(p, self.cells),
+            max_share=p.max_share,
+        )
+        return PolicyRecord(
+            column=p.column,
+            label=p.label,
+            max_share=p.max_share,
+            approved_by=p.approved_by,
+            date=p.date,
+            reason=p.reason,
+            expected_hits_kept=cost.expected_hits_kept,
+            pai_without=cost.pai_without,
+            pai_with=cost.pai_with,
         )
 
     def allocation(self, label: str, ranking: np.ndarray, coverage: float) -> Allocation:
@@ -305,76 +355,4 @@ def coverage_sensitivity(
         }
     return CoverageSensitivity(
         coverages=tuple(float(c) for c in coverages), gates=SENSITIVITY_GATES, rankings=out
-    )
-
-
-def audit_backtest(
-    arrays: BacktestArrays,
-    *,
-    setup: AuditSetup,
-    metrics: BacktestMetrics,
-    accepted_by_type: Mapping[str, float] | None = None,
-    override: AuditOverride | None = None,
-    sensitivity_coverages: tuple[float, ...] = SENSITIVITY_COVERAGES,
-    power: bool = True,
-) -> AuditResult:
-    """The audit stage's audit: the model against its reference (G1-G9, G12), the
-    counterfactuals, the coverage table and the power check.
-
-    Parameters
-    ----------
-    arrays : BacktestArrays
-        The backtest (``backtest.parquet``) on the cells (``cells.parquet``).
-    setup : AuditSetup
-        Knobs at the operational coverage, target, granularity, period and run date.
-    metrics : BacktestMetrics
-        ``metrics.json``: the lift over the best baseline (G8) and the best baseline's name.
-        Its coverage must be the operational coverage.
-    accepted_by_type : mapping, optional
-        Accepted events by crime type (``data_quality.json``), for G1's share.
-    override : AuditOverride, optional
-        ``publish.override``.
-    sensitivity_coverages : tuple of float
-        The coverages of the coverage table.
-    power : bool
-        Run the canaries (``audit.canaries``); off only in tests that do not look at them.
-
-    Returns
-    -------
-    AuditResult
-        G10 is NOT CHECKED until the documents are judged (``models.report.document_audit``).
-    """
-    coverage = setup.config.coverage
-    if coverage_label(metrics.coverage) != coverage_label(coverage):
-        raise ValueError(
-            f"metrics.json reports the lift at coverage {metrics.coverage}; the audit's "
-            f"operational coverage is {coverage}. Re-run evaluate with the same "
-            "operational.coverage."
-        )
-    counts = None
-    if accepted_by_type is not None:
-        counts = {t: float(accepted_by_type.get(t, 0)) for t in setup.target.target_types}
-    best = metrics.best_baseline
-    baseline = arrays.allocation(
-        f"the best baseline ({best})", arrays.ranking(f"score_{best}"), coverage
-    )
-    result = setup.run(
-        Allocation(MODEL_RANKING, arrays.flagged, arrays.scores),
-        arrays.reference(coverage),
-        arrays.y,
-        arrays.cells,
-        reference_info=arrays.reference_info,
-        target_event_counts=counts,
-        lift=metrics.lift,
-        override=override,
-        committed=arrays.committed,
-        others={"best_baseline": baseline},
-    )
-    return replace(
-        result,
-        counterfactuals=audit_counterfactuals(arrays, setup, best_baseline=best),
-        coverage_sensitivity=coverage_sensitivity(
-            arrays, setup, best_baseline=best, coverages=sensitivity_coverages
-        ),
-        power=audit_power(arrays, setup) if power else None,
     )

@@ -131,7 +131,14 @@ def judged_entry(
     band = band_text(low, high)
     if not_applicable:
         return Entry(
-            section, label, value, *interval, "NOT APPLICABLE", band, phrase, not_applicable,
+            section,
+            label,
+            value,
+            *interval,
+            "NOT APPLICABLE",
+            band,
+            phrase,
+            not_applicable,
             name=name,
         )
     if insufficient:

@@ -81,11 +81,7 @@ def gate_envelope(figures: EnvelopeFigures | None) -> GateResult:
         )
     entries: list[Entry] = []
     for limit in env.limits:
-        keys = (
-            [limit.group]
-            if limit.group is not None
-            else list(figures.ratios[limit.attribute])
-        )
+        keys = [limit.group] if limit.group is not None else list(figures.ratios[limit.attribute])
         for key in keys:
             rep = figures.ratios[limit.attribute][key][QUANTITY_KEY[limit.quantity]]
             label = figures.labels[limit.attribute][key]
@@ -138,9 +134,7 @@ def gate_envelope(figures: EnvelopeFigures | None) -> GateResult:
 def _expiry_check(env: PolicyEnvelope, run_date: dt.date, status: str) -> Check:
     return Check(
         value=None,
-        status=status,  # type: ignore[arg-type]
+        status=status,
         band=f"run date ≤ {env.expires.isoformat()}",
         note=f"ratified {env.date.isoformat()}; audit run {run_date.isoformat()}",
     )
-
-

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -33,13 +33,13 @@ from beatwise.artefacts.audit import (
     StrataFigures,
     StratumFigures,
 )
+from models.allocation import NO_RESIDENTS_LABEL, stratum_codes
 from models.audit._arrays import cell_column, rate_ratio, ratio_metric, safe_div, sum_metric
 from models.audit._config import AuditConfig, stratum_label
 from models.bootstrap import percentile_interval
 
-#: the key and words of the stratum of cells with (almost) no residents
+#: the key of the stratum of cells with (almost) no residents (its words: NO_RESIDENTS_LABEL)
 NO_RESIDENTS_KEY: Final[str] = "none"
-NO_RESIDENTS_LABEL: Final[str] = "cells with almost no residents (town centres, parks, industry)"
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,9 @@ def group_replicates(
     false_flag_all = safe_div(weights @ (Z @ pop.residents), fp_all)
     committed_d = None
     if committed is not None:
-        committed_d = safe_div(((F * committed) @ share).sum(axis=0), (committed @ share).sum(axis=0))
+        committed_d = safe_div(
+            ((F * committed) @ share).sum(axis=0), (committed @ share).sum(axis=0)
+        )
     return GroupReplicates(
         exposure=exposure,
         discovery=discovery,
@@ -170,7 +172,7 @@ def retention(model: GroupReplicates, reference: GroupReplicates) -> np.ndarray:
 
 
 #: per attribute, per group: label, sufficiency, and the replicate arrays the gates judge
-GroupInternals = dict[str, dict[str, dict[str, object]]]
+GroupInternals = dict[str, dict[str, dict[str, Any]]]
 
 
 def group_figures(
@@ -331,28 +333,15 @@ def _metric_frame_for_attribute(
         for k in params
     }
     mf = MetricFrame(
-        metrics=metrics, y_true=events[cell_idx], y_pred=f, sensitive_features=sensitive,
+        metrics=metrics,
+        y_true=events[cell_idx],
+        y_pred=f,
+        sensitive_features=sensitive,
         sample_params=params,
     )
     by_group = mf.by_group.reindex(labels)
     # A group with no residents anywhere has no rows: it counts zero residents, not unknown.
     return by_group.fillna({"residents": 0.0, "flagged_cell_periods": 0.0})
-
-
-def strata_codes(values: np.ndarray, residents: np.ndarray, n_quantiles: int, *, min_residents: float) -> np.ndarray:
-    """Stratum of each cell: equal-count quantile bins 0..n-1 (0 = lowest) over the cells with
-    residents; ``n`` for cells with fewer than ``min_residents`` (almost no residents); -1 where a
-    resident attribute is undefined."""
-    codes = np.full(values.shape, -1, dtype=np.int64)
-    lived = residents >= min_residents
-    ok = np.isfinite(values) & lived
-    n_bins = 0
-    if ok.any():
-        binned = np.asarray(pd.qcut(values[ok], n_quantiles, labels=False, duplicates="drop"))
-        codes[ok] = binned.astype(np.int64)
-        n_bins = int(binned.max()) + 1
-    codes[~lived] = n_bins
-    return codes
 
 
 @dataclass(frozen=True)
@@ -369,7 +358,9 @@ class StratumSums:
         return safe_div(safe_div(self.fy, self.y), safe_div(self.fa, n_periods * area))
 
 
-def stratum_sums(alloc: Allocation, y: np.ndarray, area: np.ndarray, M: np.ndarray, weights: np.ndarray) -> StratumSums:
+def stratum_sums(
+    alloc: Allocation, y: np.ndarray, area: np.ndarray, M: np.ndarray, weights: np.ndarray
+) -> StratumSums:
     F = alloc.flagged.astype(np.float64)
     return StratumSums(
         y=weights @ (y @ M),
@@ -381,7 +372,7 @@ def stratum_sums(alloc: Allocation, y: np.ndarray, area: np.ndarray, M: np.ndarr
 
 
 #: per stratum spec: keys, names, the attribute's words, replicate arrays, sufficiency
-StrataInternals = dict[str, dict[str, object]]
+StrataInternals = dict[str, dict[str, Any]]
 
 
 def strata_figures(
@@ -402,7 +393,7 @@ def strata_figures(
     internals: StrataInternals = {}
     for spec in config.strata:
         values = cell_column(cells, spec.column, what=f"stratum attribute of {spec.name!r}")
-        codes = strata_codes(
+        codes = stratum_codes(
             values, pop.residents, spec.n_quantiles, min_residents=config.no_resident_max
         )
         n_bins = int(codes.max()) + 1
@@ -545,7 +536,9 @@ def board_allocation(
                 false_flag_rate=float(rep.false_flag[0, gj]),
             )
         d = rep.discovery[0, j]
-        gaps[attr.name] = float(100 * (np.nanmax(d) - np.nanmin(d))) if np.isfinite(d).any() else None
+        gaps[attr.name] = (
+            float(100 * (np.nanmax(d) - np.nanmin(d))) if np.isfinite(d).any() else None
+        )
     pai_by: dict[str, dict[str, float | None]] = {}
     for name, s in strata.items():
         codes = s["codes"]

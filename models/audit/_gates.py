@@ -27,8 +27,8 @@ from models.audit._bands import (
 )
 from models.audit._catalogue import GATE_KINDS, Status
 from models.audit._config import AuditConfig, GranularityCheck, TargetDefinition
-from models.audit._envelope import EnvelopeFigures, gate_envelope
 from models.audit._documentation import not_checked_documentation
+from models.audit._envelope import EnvelopeFigures, gate_envelope
 from models.audit._figures import GroupInternals, StrataInternals
 from models.audit._gate import GateResult
 from models.bootstrap import percentile_interval
@@ -187,11 +187,13 @@ def amplification_gate(
             g,
             section=attr_name,
             key=label,
-            values=g[key],  # type: ignore[arg-type]
+            values=g[key],
             low=low,
             high=high,
             phrase=phrase.format(
-                g=f"{g['label']} ({label})", ref=reference, v=fmt(float(g[key][0]))  # type: ignore[index]
+                g=f"{g['label']} ({label})",
+                ref=reference,
+                v=fmt(float(g[key][0])),
             ),
             gate=gate,
         )
@@ -225,11 +227,11 @@ def gate_protection(
                     g,
                     section=f"{attr_name}: discovery ratio",
                     key=label,
-                    values=d,  # type: ignore[arg-type]
+                    values=d,
                     low=low,
                     high=None,
                     phrase=(
-                        f"relative to all residents, the model reaches {fmt(float(d[0]))} times "  # type: ignore[index]
+                        f"relative to all residents, the model reaches {fmt(float(d[0]))} times "
                         f"the share of the recorded victimisation of {named} that {reference} "
                         "reaches"
                     ),
@@ -241,17 +243,19 @@ def gate_protection(
                     g,
                     section=f"{attr_name}: retention",
                     key=label,
-                    values=k,  # type: ignore[arg-type]
+                    values=k,
                     low=config.retention_min,
                     high=None,
                     phrase=(
-                        f"the model reaches {fmt(float(k[0]))} times the share of the recorded "  # type: ignore[index]
+                        f"the model reaches {fmt(float(k[0]))} times the share of the recorded "
                         f"victimisation of {named} that {reference} reaches"
                     ),
                     gate="G5",
                 )
             )
-    band = f"discovery ratio {band_text(low, None)}; retention {band_text(config.retention_min, None)}"
+    band = (
+        f"discovery ratio {band_text(low, None)}; retention {band_text(config.retention_min, None)}"
+    )
     return gate_from_entries(
         "G5",
         entries,
@@ -279,17 +283,22 @@ def gate_calibration(strata: StrataInternals, config: AuditConfig) -> GateResult
     entries: list[Entry] = []
     parts = (
         ("all cells", "oe", "unjudged", "recorded target events were"),
-        ("flagged", "oe_flagged", "unjudged_flagged", "in flagged cells, recorded target events were"),
+        (
+            "flagged",
+            "oe_flagged",
+            "unjudged_flagged",
+            "in flagged cells, recorded target events were",
+        ),
     )
     for name, s in strata.items():
-        keys: list[str] = s["keys"]  # type: ignore[assignment]
-        names: list[str] = s["names"]  # type: ignore[assignment]
+        keys: list[str] = s["keys"]
+        names: list[str] = s["names"]
         if not keys:
             continue
         for part, arr_key, why_key, words in parts:
-            rep: np.ndarray = s[arr_key]  # type: ignore[assignment]
-            unjudged: list[str] = s[why_key]  # type: ignore[assignment]
-            blocked: list[str] = s["insufficient"]  # type: ignore[assignment]
+            rep: np.ndarray = s[arr_key]
+            unjudged: list[str] = s[why_key]
+            blocked: list[str] = s["insufficient"]
             section = f"{name} ({part})"
             for i, key in enumerate(keys):
                 value = float(rep[0, i])
@@ -340,11 +349,11 @@ def gate_quality_of_service(
     """G7 (soft): in each stratum, the model's PAI over the reference's; the lowest decides."""
     entries: list[Entry] = []
     for name, s in strata.items():
-        keys: list[str] = s["keys"]  # type: ignore[assignment]
-        names: list[str] = s["names"]  # type: ignore[assignment]
-        rep: np.ndarray = s["pai_vs"]  # type: ignore[assignment]
-        blocked: list[str] = s["insufficient"]  # type: ignore[assignment]
-        unjudged: list[str] = s["unjudged_pai"]  # type: ignore[assignment]
+        keys: list[str] = s["keys"]
+        names: list[str] = s["names"]
+        rep: np.ndarray = s["pai_vs"]
+        blocked: list[str] = s["insufficient"]
+        unjudged: list[str] = s["unjudged_pai"]
         for i, key in enumerate(keys):
             value = float(rep[0, i])
             entries.append(

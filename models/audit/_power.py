@@ -13,16 +13,14 @@ caught). The unaltered reference, audited the same way, must pass.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 import numpy as np
 
 from beatwise.artefacts.audit import AuditPower, CanaryPower
 from models.audit._arrays import safe_div
+from models.audit._backtest import AuditSetup, BacktestArrays
 from models.audit._figures import Allocation
-
-if TYPE_CHECKING:
-    from models.audit._backtest import AuditSetup, BacktestArrays
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +30,9 @@ JUDGED: Final[tuple[str, ...]] = ("G2", "G3", "G4", "G5", "G6")
 REQUIRED_BETA: Final[float] = 0.5
 
 
-def canary_scores(base: np.ndarray, share: np.ndarray, beta: float, *, rescaled: bool) -> np.ndarray:
+def canary_scores(
+    base: np.ndarray, share: np.ndarray, beta: float, *, rescaled: bool
+) -> np.ndarray:
     """``base * (1 + beta * share)``; ``rescaled``: each period's total set back to the base's."""
     scores = base * (1.0 + beta * share[None, :])
     if rescaled:

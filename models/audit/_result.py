@@ -7,10 +7,9 @@ hard FAIL blocks publication"); it is listed in ``review_gates`` so that a perso
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-
-import datetime as dt
 
 from beatwise.artefacts.audit import (
     AttributeFigures,

@@ -168,9 +168,7 @@ def run_audit(
                 if role == "model"
                 else reference_rep
                 if role == "reference"
-                else group_replicates(
-                    alloc.flagged, Y, pop, weights[:1], committed=committed
-                ),
+                else group_replicates(alloc.flagged, Y, pop, weights[:1], committed=committed),
                 Y,
                 pop,
                 config,
@@ -227,7 +225,12 @@ def _envelope_figures(
         ratios[attr.name] = {
             key: {
                 name: rep.quantity(name)[:, gj]  # type: ignore[attr-defined]
-                for name in ("exposure_ratio", "discovery_ratio", "burden_benefit", "false_flag_ratio")
+                for name in (
+                    "exposure_ratio",
+                    "discovery_ratio",
+                    "burden_benefit",
+                    "false_flag_ratio",
+                )
             }
             for key, gj in zip(attr.groups, j, strict=True)
         }

@@ -260,7 +260,7 @@ def test_a_group_without_a_label_is_refused_naming_the_key() -> None:
 
 
 def test_a_reference_group_is_refused_since_ratios_are_to_all_residents() -> None:
-    with pytest.raises(ValidationError, match="'reference' is gone.*all residents"):
+    with pytest.raises(ValidationError, match=r"'reference' is gone.*all residents"):
         AttributeSpec.model_validate({"name": "x", "groups": TOY_GROUPS, "reference": "largest"})
 
 
@@ -475,9 +475,7 @@ def test_cells_without_residents_form_their_own_stratum() -> None:
     none = d["strata"]["deprivation_score"]["strata"][NO_RESIDENTS_KEY]
     assert none["no_residents"] and none["n_cells"] == 50 and none["label"] == NO_RESIDENTS_LABEL
     assert none["flagged_cell_periods"] > 0  # its crime is in the audit, not dropped
-    assert none["observed_expected"] == pytest.approx(
-        y[:, :50].sum() / scores[:, :50].sum()
-    )
+    assert none["observed_expected"] == pytest.approx(y[:, :50].sum() / scores[:, :50].sum())
     assert d["board"]["allocations"]["model"]["no_resident_crime_share"] > 0.1
     assert NO_RESIDENTS_KEY in d["gates"]["G6"]["by_group"]["deprivation_score (all cells)"]
 
@@ -548,14 +546,24 @@ def test_an_envelope_limit_the_run_breaks_blocks() -> None:
     assert gate.by_group["grp: exposure_ratio"]["a"].value == pytest.approx(25 / 12)
     assert "Toy City Ethics Board" in gate.explanation
     strict = _documented(
-        _run_toy(_toy_config(envelope=_envelope(limits=[
-            {"quantity": "exposure_ratio", "attribute": "grp", "group": "a", "max": 1.5}
-        ])))
+        _run_toy(
+            _toy_config(
+                envelope=_envelope(
+                    limits=[
+                        {"quantity": "exposure_ratio", "attribute": "grp", "group": "a", "max": 1.5}
+                    ]
+                )
+            )
+        )
     )
     assert strict.gates["G12"].status == "FAIL" and "G12" in strict.blocking_gates
-    loose = _run_toy(_toy_config(envelope=_envelope(limits=[
-        {"quantity": "exposure_ratio", "attribute": "grp", "max": 3.0}
-    ])))
+    loose = _run_toy(
+        _toy_config(
+            envelope=_envelope(
+                limits=[{"quantity": "exposure_ratio", "attribute": "grp", "max": 3.0}]
+            )
+        )
+    )
     assert loose.gates["G12"].status == "PASS"
     assert loose.run_date == RUN_DATE  # dated: recorded in audit.json
 
@@ -571,17 +579,17 @@ def test_an_expired_envelope_blocks() -> None:
 
 
 def test_envelope_validation_names_the_key() -> None:
-    with pytest.raises(ValidationError, match="'expires' .* must come after 'date'"):
+    with pytest.raises(ValidationError, match=r"'expires' .* must come after 'date'"):
         _toy_config(envelope=_envelope(expires="2024-01-01"))
     with pytest.raises(ValidationError, match="names attribute 'nope'"):
-        _toy_config(envelope=_envelope(limits=[
-            {"quantity": "exposure_ratio", "attribute": "nope", "max": 2.0}
-        ]))
+        _toy_config(
+            envelope=_envelope(
+                limits=[{"quantity": "exposure_ratio", "attribute": "nope", "max": 2.0}]
+            )
+        )
     with pytest.raises(ValidationError, match="limit without a bound"):
-        _toy_config(envelope=_envelope(limits=[
-            {"quantity": "exposure_ratio", "attribute": "grp"}
-        ]))
-    with pytest.raises(ValidationError, match="audit.exposure_band is gone"):
+        _toy_config(envelope=_envelope(limits=[{"quantity": "exposure_ratio", "attribute": "grp"}]))
+    with pytest.raises(ValidationError, match=r"audit\.exposure_band is gone"):
         AuditConfig.model_validate({"exposure_band": [0.8, 1.25]})
 
 
@@ -835,9 +843,12 @@ def test_an_expired_override_blocks() -> None:
     assert not late.publishable and late.override_applied is None
     d = late.to_report().to_json()
     assert d["override"]["expired"] is True and d["run_date"] == "2024-02-08"
-    with pytest.raises(ValidationError, match="'expires' .* must come after 'date'"):
+    with pytest.raises(ValidationError, match=r"'expires' .* must come after 'date'"):
         AuditOverride(
-            approving_body="B", date=dt.date(2024, 1, 10), reason="r", gates=("G1",),
+            approving_body="B",
+            date=dt.date(2024, 1, 10),
+            reason="r",
+            gates=("G1",),
             expires=dt.date(2024, 1, 10),
         )
 
@@ -884,7 +895,9 @@ def test_override_fields_must_be_non_empty(field: str) -> None:
     with pytest.raises(ValidationError):
         AuditOverride.model_validate({"approving_body": "Board", "reason": "x"})  # no date
     with pytest.raises(ValidationError, match="expires"):  # no expiry date
-        AuditOverride.model_validate({k: v for k, v in values.items() if k != "expires"} | {field: "B"})
+        AuditOverride.model_validate(
+            {k: v for k, v in values.items() if k != "expires"} | {field: "B"}
+        )
     with pytest.raises(ValidationError):  # an override must name the gates it approves
         AuditOverride.model_validate({**values, field: "Board", "gates": []})
 

@@ -134,7 +134,9 @@ def test_real_data_has_the_best_baseline_as_its_only_counterfactual() -> None:
 
 
 def test_power_is_reported_for_every_canary(arrays: BacktestArrays) -> None:
-    result = audit_backtest(arrays, setup=SETUP, metrics=make_metrics(), sensitivity_coverages=(COVERAGE,))
+    result = audit_backtest(
+        arrays, setup=SETUP, metrics=make_metrics(), sensitivity_coverages=(COVERAGE,)
+    )
     power = result.power
     assert power is not None and power.base == "the true risk"
     # the toy city has the minority column only: one canary, with and without rescaling
