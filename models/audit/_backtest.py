@@ -293,6 +293,7 @@ def gates_of_ranking(
             arrays.y,
             arrays.cells,
             reference_info=arrays.reference_info,
+            cross_check=False,
         )
         .gates
     )

@@ -48,7 +48,12 @@ def failed_gates(
     coverage = setup.config.coverage
     model = Allocation("canary", arrays.flags(scores, coverage), scores)
     gates = setup.run(
-        model, reference, arrays.y, arrays.cells, reference_info=arrays.reference_info
+        model,
+        reference,
+        arrays.y,
+        arrays.cells,
+        reference_info=arrays.reference_info,
+        cross_check=False,
     ).gates
     return tuple(g for g in JUDGED if gates[g].status == "FAIL")
 

@@ -64,6 +64,7 @@ def run_audit(
     committed: np.ndarray | None = None,
     others: Mapping[str, Allocation] | None = None,
     run_date: dt.date | None = None,
+    cross_check: bool = True,
 ) -> AuditResult:
     """Assess the model's flagged set over the backtest periods (G1-G9, G12; G10: see below).
 
@@ -104,6 +105,10 @@ def run_audit(
     run_date : date, optional
         The date the override's and the envelope's expiry are judged against (default today);
         recorded in ``audit.json`` only when one of them has an expiry date.
+    cross_check : bool
+        Compute the model's point figures by group with fairlearn's MetricFrame and check them
+        against the weekly sums (the audit of the model); off for the many other rankings the
+        stage asks, whose figures come from the same sums.
 
     Returns
     -------
@@ -143,6 +148,7 @@ def run_audit(
         model_rep=model_rep,
         reference_rep=reference_rep,
         unit=unit,
+        cross_check=cross_check,
     )
     strata, strata_internals = strata_figures(
         model, reference, Y, pop, weights, cells, config, unit=unit

@@ -24,6 +24,7 @@ from models.audit import (
     coverage_sensitivity,
     gates_of_ranking,
 )
+from models.allocation import AllocationPolicy, policy_codes
 from models.metrics import flag_top_area
 
 
@@ -240,3 +241,46 @@ def test_setup_refuses_an_audit_coverage_of_its_own() -> None:
             max_resolution=9,
             suppress_below=3,
         )
+
+
+def test_a_declared_policy_caps_the_model_and_the_reference_alike() -> None:
+    cells, backtest = city()
+    policy = AllocationPolicy(
+        column="minority_share",
+        label="share of residents from minority ethnic groups",
+        n_quantiles=5,
+        max_share=0.25,
+        approved_by="Toy City Ethics Board",
+        date=dt.date(2024, 1, 10),
+        reason="No fifth of cells by minority share gets more than a quarter of the flags.",
+    )
+    plain = BacktestArrays.from_frames(backtest, cells)
+    capped = BacktestArrays.from_frames(backtest, cells, policy=policy)
+    codes = policy_codes(policy, cells)
+    area = cells["area_km2"].to_numpy()
+    for arrays in (capped,):
+        for flags in (arrays.reference(COVERAGE).flagged, arrays.flags(arrays.scores, COVERAGE)):
+            for s in np.unique(codes):
+                # the cap holds up to the one cell that crosses it (prefix semantics)
+                share = (flags[:, codes == s] * area[codes == s]).sum(axis=1) / (flags * area).sum(
+                    axis=1
+                )
+                assert (share <= 0.25 + area.max() / (COVERAGE * area.sum())).all()
+    assert not np.array_equal(plain.reference(COVERAGE).flagged, capped.reference(COVERAGE).flagged)
+    result = audit_backtest(
+        capped, setup=SETUP, metrics=make_metrics(), power=False, sensitivity_coverages=(COVERAGE,)
+    )
+    assert result.policy is not None and result.policy.max_share == 0.25
+    assert 0 < result.policy.expected_hits_kept <= 1
+    board = result.board.allocations
+    assert set(board) == {"model", "reference", "best_baseline", "model_without_policy"}
+    assert board["model"].label == "this model, under the policy"
+    # the gates judge the capped model against the capped reference
+    direct = SETUP.run(
+        capped.allocation("m", capped.scores, COVERAGE),
+        capped.reference(COVERAGE),
+        capped.y,
+        cells,
+        reference_info=TRUTH_REFERENCE,
+    )
+    assert _verdicts(direct.gates, SENSITIVITY_GATES) == _verdicts(result.gates, SENSITIVITY_GATES)
