@@ -242,6 +242,8 @@ class BoardGroup(_Record):
     discovery_committed: Figure = None
     burden_benefit: Figure
     false_flag_rate: Figure
+    #: the group's false-flag rate over all residents'
+    false_flag_ratio: Figure = None
 
 
 class BoardAllocation(_Record):
@@ -253,8 +255,13 @@ class BoardAllocation(_Record):
     pai: Figure
     #: attribute -> group key -> figures
     groups: dict[str, dict[str, BoardGroup]]
+    #: all residents together: the share living in flagged cells, and of victimisation reached
+    all_residents_exposure: Figure = None
+    all_residents_discovery: Figure = None
     #: attribute -> the largest gap in discovery between its groups, percentage points
     discovery_gap_pp: dict[str, Figure]
+    #: synthetic data: the same gap in the discovery of committed harm (reported or not)
+    discovery_committed_gap_pp: dict[str, Figure] | None = None
     #: stratum spec -> stratum key -> PAI
     pai_by_stratum: dict[str, dict[str, Figure]]
     #: the share of the flagged area, and of the captured crime, in cells with almost no residents
@@ -311,6 +318,19 @@ class PolicyRecord(_Record):
     expected_hits_kept: Figure
     pai_without: Figure
     pai_with: Figure
+
+
+class EnvelopeRecord(_Record):
+    """The board's envelope (params ``audit.envelope``, gate G12) as the documents print it."""
+
+    ratified_by: str
+    date: dt.date
+    reason: str
+    expires: dt.date
+    #: whether the audit's run date is after ``expires`` (G12 then FAILs)
+    expired: bool
+    #: each limit: quantity, attribute, group (None: every group), min, max
+    limits: tuple[dict[str, str | float | None], ...]
 
 
 class OverrideRecord(_Record):
@@ -399,6 +419,7 @@ class CoverageSensitivity(_Record):
 _OPTIONAL_KEYS: tuple[str, ...] = (
     "power",
     "policy",
+    "envelope",
     "run_date",
     "counterfactuals",
     "counterfactual_gates",
@@ -432,6 +453,8 @@ class AuditReport(Artefact):
     power: AuditPower | None = None
     #: the declared allocation policy and its cost, when params declare one
     policy: PolicyRecord | None = None
+    #: the board's ratified limits (G12), when params carry them
+    envelope: EnvelopeRecord | None = None
     #: the date the audit judged expiry dates against (only when an override or an envelope
     #: has one, so that a run's file does not change with the calendar otherwise)
     run_date: dt.date | None = None

@@ -15,7 +15,6 @@ computed by fairlearn ``MetricFrame`` on cell-level aggregates and checked again
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -26,8 +25,6 @@ from fairlearn.metrics import MetricFrame
 from beatwise.artefacts.audit import (
     AllResidents,
     AttributeFigures,
-    BoardAllocation,
-    BoardGroup,
     Estimate,
     GroupFigures,
     StrataFigures,
@@ -543,62 +540,3 @@ def strata_figures(
             "codes": codes,
         }
     return out, internals
-
-
-def board_allocation(
-    alloc: Allocation,
-    rep: GroupReplicates,
-    y: np.ndarray,
-    pop: Population,
-    config: AuditConfig,
-    strata: StrataInternals,
-) -> BoardAllocation:
-    """One allocation's absolute figures for the board's panel (point estimates)."""
-    W = y.shape[0]
-    F = alloc.flagged.astype(np.float64)
-    total_area = pop.area.sum()
-    hr = safe_div((F * y).sum(), y.sum())
-    pai = float(safe_div(hr, (F @ pop.area).sum() / (W * total_area)))
-    groups: dict[str, dict[str, BoardGroup]] = {}
-    gaps: dict[str, float | None] = {}
-    for attr in config.attributes:
-        j = pop.index_of(attr.name)
-        groups[attr.name] = {}
-        for key, gj in zip(attr.groups, j, strict=True):
-            groups[attr.name][key] = BoardGroup(
-                label=attr.label_of(key),
-                exposure=float(rep.exposure[0, gj]),
-                residents_per_period=float(rep.residents_flagged[gj]),
-                exposure_ratio=float(rep.exposure_ratio[0, gj]),
-                discovery=float(rep.discovery[0, gj]),
-                discovery_committed=(
-                    None if rep.discovery_committed is None else float(rep.discovery_committed[gj])
-                ),
-                burden_benefit=float(rep.burden_benefit[0, gj]),
-                false_flag_rate=float(rep.false_flag[0, gj]),
-            )
-        d = rep.discovery[0, j]
-        gaps[attr.name] = (
-            float(100 * (np.nanmax(d) - np.nanmin(d))) if np.isfinite(d).any() else None
-        )
-    pai_by: dict[str, dict[str, float | None]] = {}
-    for name, s in strata.items():
-        codes = s["codes"]
-        keys = s["keys"]
-        M = np.zeros((codes.size, len(keys)))
-        ok = codes >= 0
-        M[np.nonzero(ok)[0], codes[ok]] = 1.0
-        sums = stratum_sums(alloc, y, pop.area, M, np.ones((1, W)))
-        pai_s = sums.pai(pop.area @ M, W)[0]
-        pai_by[name] = {k: float(v) for k, v in zip(keys, pai_s, strict=True)}
-    none = (pop.residents < config.no_resident_max).astype(np.float64)
-    return BoardAllocation(
-        label=alloc.label,
-        hit_rate=float(hr),
-        pai=pai,
-        groups=groups,
-        discovery_gap_pp=gaps,
-        pai_by_stratum=pai_by,
-        no_resident_area_share=float(safe_div((F @ (pop.area * none)).sum(), (F @ pop.area).sum())),
-        no_resident_crime_share=float(safe_div(((F * y) @ none).sum(), (F * y).sum())),
-    )

@@ -19,6 +19,7 @@ from beatwise.artefacts.audit import (
     BoardPanel,
     Caveats,
     CoverageSensitivity,
+    EnvelopeRecord,
     GateVerdict,
     OverrideApplied,
     OverrideRecord,
@@ -28,7 +29,7 @@ from beatwise.artefacts.audit import (
 )
 from beatwise.period import Period
 from models.audit._catalogue import BLOCKING, GATE_IDS
-from models.audit._config import AuditOverride
+from models.audit._config import AuditOverride, PolicyEnvelope
 from models.audit._documentation import CAVEATS, check_documentation
 from models.audit._gate import GateResult
 
@@ -67,6 +68,7 @@ class AuditResult:
     run_date: dt.date | None = None
     power: AuditPower | None = None
     policy: PolicyRecord | None = None
+    envelope: PolicyEnvelope | None = None
     #: the backtest's period ("week" or "month"), for the words of the documents
     period: Period = "week"
     counterfactuals: Counterfactuals | None = None
@@ -148,6 +150,19 @@ class AuditResult:
         )
         return replace(self, gates={**self.gates, "G10": gate})
 
+    def _envelope_record(self) -> EnvelopeRecord | None:
+        env = self.envelope
+        if env is None:
+            return None
+        return EnvelopeRecord(
+            ratified_by=env.ratified_by,
+            date=env.date,
+            reason=env.reason,
+            expires=env.expires,
+            expired=self.run_date is not None and self.run_date > env.expires,
+            limits=tuple(limit.model_dump(mode="json") for limit in env.limits),
+        )
+
     def to_report(self) -> AuditReport:
         """The typed ``reports/audit.json`` (what the documents render and publish reads)."""
         override = None
@@ -176,6 +191,7 @@ class AuditResult:
             board=self.board,
             power=self.power,
             policy=self.policy,
+            envelope=self._envelope_record(),
             run_date=self.run_date,
             override=override,
             override_applied=self.override_applied,

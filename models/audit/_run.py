@@ -29,12 +29,12 @@ from models.audit._figures import (
     Allocation,
     GroupInternals,
     Population,
-    board_allocation,
     group_figures,
     group_replicates,
     strata_figures,
 )
 from models.audit._gates import judge_gates
+from models.audit._panel import board_allocation
 from models.audit._result import AuditResult
 
 logger = logging.getLogger(__name__)
@@ -196,6 +196,7 @@ def run_audit(
         n_cells=n_cells,
         realised_area_share=_realised_area_share(F, pop.area, config.coverage),
         override=override,
+        envelope=config.envelope,
         run_date=day if dated else None,
         settings=AuditSettings(
             n_boot=config.n_boot,

@@ -20,7 +20,13 @@ from models.audit import TRUTH_REFERENCE
 from models.report._format import capfirst, count, fmt, is_num, pct
 
 #: the panel's columns in order: role in ``audit.board.allocations``
-ROLES: Final[tuple[str, ...]] = ("model", "reference", "best_baseline", "policy")
+ROLES: Final[tuple[str, ...]] = (
+    "model",
+    "model_without_policy",
+    "reference",
+    "best_baseline",
+    "policy",
+)
 
 
 @dataclass(frozen=True)

@@ -566,6 +566,9 @@ def test_an_envelope_limit_the_run_breaks_blocks() -> None:
     )
     assert loose.gates["G12"].status == "PASS"
     assert loose.run_date == RUN_DATE  # dated: recorded in audit.json
+    record = loose.to_report().to_json()["envelope"]
+    assert record["ratified_by"] == "Toy City Ethics Board" and record["expired"] is False
+    assert record["limits"][0]["quantity"] == "exposure_ratio" and record["limits"][0]["max"] == 3.0
 
 
 def test_an_expired_envelope_blocks() -> None:
@@ -575,6 +578,7 @@ def test_an_expired_envelope_blocks() -> None:
     assert result.gates["G12"].status == "FAIL"
     assert "expired on 2024-03-01" in result.gates["G12"].explanation
     assert "G12" in result.blocking_gates
+    assert result.to_report().to_json()["envelope"]["expired"] is True
     assert _run_toy(config, run_date=dt.date(2024, 3, 1)).gates["G12"].status == "PASS"
 
 

@@ -10,6 +10,7 @@ from audit_inputs import COVERAGE, N_CELLS, N_WEEKS, SETUP, city, make_metrics
 
 from beatwise.artefacts.audit import GateVerdict
 from beatwise.artefacts.panel import PanelMeta
+from models.allocation import AllocationPolicy, policy_codes
 from models.audit import (
     COUNTERFACTUAL_GATES,
     PRIOR_COUNTS_REFERENCE,
@@ -24,7 +25,6 @@ from models.audit import (
     coverage_sensitivity,
     gates_of_ranking,
 )
-from models.allocation import AllocationPolicy, policy_codes
 from models.metrics import flag_top_area
 
 

@@ -269,8 +269,8 @@ def test_bias_report_renders_in_a_real_browser(repo: dict[str, object], tmp_path
         page.goto(report.as_uri())
         assert page.locator("#summary").is_visible()
         gate_rows = page.locator("#gates tr[id^='gate-G']")
-        assert gate_rows.count() == 10
-        for i in range(10):
+        assert gate_rows.count() == 11
+        for i in range(11):
             assert gate_rows.nth(i).is_visible()
         assert page.locator("#decision").inner_text().strip()
         images = page.locator("img")
