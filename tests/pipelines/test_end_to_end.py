@@ -24,6 +24,7 @@ import pytest
 import yaml
 from repo_copy import ROOT, copy_repo, ran_stages, run, set_params
 
+from beatwise.artefacts.metrics import BacktestMetrics
 from simcity.testing import TINY_CITY_PUBLISH_OVERRIDE
 
 pytestmark = pytest.mark.e2e
@@ -162,14 +163,15 @@ def test_coverage_table_agrees_with_the_operational_audit(repo: dict[str, object
     audit = json.loads((path / "reports/audit.json").read_text())
     table = audit["coverage_sensitivity"]
     assert table["coverages"] == [0.01, 0.02, 0.05, 0.1, 0.2]
-    assert set(table["rankings"]) == {"this model", "true risk"}
+    best = f"best baseline ({BacktestMetrics.read(path / 'reports/metrics.json').best_baseline})"
+    assert set(table["rankings"]) == {"this model", best}
     # at the operational coverage the table re-derives the flags from the scores; it must find
-    # exactly the verdicts of the audit itself, and of the true-risk counterfactual
+    # exactly the verdicts of the audit itself, and of the best baseline's counterfactual
     at_5 = table["rankings"]["this model"]["5"]
     for gid in table["gates"]:
         assert at_5[gid] == {k: audit["gates"][gid][k] for k in ("status", "value")}, gid
-        truth = audit["counterfactuals"]["true risk"][gid]
-        assert table["rankings"]["true risk"]["5"][gid] == truth, gid
+        baseline = audit["counterfactuals"][best][gid]
+        assert table["rankings"][best]["5"][gid] == baseline, gid
     html = (path / "reports/bias_report.html").read_text()
     assert 'id="coverage-sensitivity"' in html
 
