@@ -11,7 +11,8 @@ import difflib
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, TypeVar, get_args, get_origin
+from types import UnionType
+from typing import Any, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -45,7 +46,8 @@ def read_params_file(path: Path = DEFAULT_PARAMS_PATH) -> dict[str, Any]:
 def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     """Field names of the (nested) model that a validation error location points into.
 
-    A mapping of models (``dict[str, Model]``) is walked through: the key after it is a name.
+    A mapping of models (``dict[str, Model]``) is walked through: the key after it is a name. An
+    optional model (``Model | None``) is the model.
     """
     current: Any = model
     parts = list(loc[:-1])
@@ -55,6 +57,8 @@ def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
         if fields is None or part not in fields:
             return []
         current = fields[part].annotation
+        if get_origin(current) in (Union, UnionType):
+            current = next((a for a in get_args(current) if a is not type(None)), current)
         if get_origin(current) is dict and parts:
             current = get_args(current)[1]
             parts.pop(0)

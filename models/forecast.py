@@ -23,6 +23,7 @@ from scipy import stats
 
 from beatwise.artefacts.panel import PanelMeta
 from beatwise.period import PERIOD_COLUMN, Period, check_period, period_floor
+from models.allocation import AllocationPolicy, flag_with_policy, policy_codes
 from models.metrics import flag_top_area, rank_order
 
 #: the published column naming the forecast period, by period mode
@@ -116,6 +117,7 @@ def build_forecast_table(
     model_version: str,
     mlflow_run_id: str,
     audit_status: str,
+    policy: AllocationPolicy | None = None,
 ) -> pd.DataFrame:
     """One row per study cell, in rank order (rank 1 = highest expected count).
 
@@ -132,6 +134,10 @@ def build_forecast_table(
         ``"week"`` or ``"month"``: names the period column ``week_start`` or ``month_start``.
     model_version, mlflow_run_id
         The model's content hash and the MLflow run that trained it (``model_meta.json``).
+    policy
+        ``operational.policy``: when declared, ``flagged`` caps each stratum's share of the
+        flagged area (:func:`models.allocation.flag_with_policy`; ``cells`` then needs the
+        policy's column and ``residents``); ranks and every other column are unchanged.
     """
     period = check_period(period)
     start = pd.Timestamp(period_start)
@@ -146,9 +152,18 @@ def build_forecast_table(
     rank[order] = np.arange(1, len(s) + 1)
     n = len(s)
     percentile = 100.0 * (n - rank) / max(n - 1, 1)
-    flagged = flag_top_area(
-        s[None, :], areas_km2=cells["area_km2"].to_numpy(), cell_ids=ids, coverage=coverage
-    )[0]
+    areas = cells["area_km2"].to_numpy()
+    if policy is None:
+        flagged = flag_top_area(s[None, :], areas_km2=areas, cell_ids=ids, coverage=coverage)[0]
+    else:
+        flagged = flag_with_policy(
+            s[None, :],
+            areas_km2=areas,
+            cell_ids=ids,
+            coverage=coverage,
+            codes=policy_codes(policy, cells),
+            max_share=policy.max_share,
+        )[0]
     low, high = poisson_interval(s, level=interval_level)
     table = pd.DataFrame(
         {

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.allocation import AllocationPolicy
 from models.audit import AuditOverride
 
 
@@ -18,6 +19,10 @@ class OperationalConfig(BaseModel):
 
     #: share of the study area flagged as hot spots each week (METRICS.md's headline k)
     coverage: float = Field(0.05, gt=0.0, le=0.5)
+    #: declared allocation policy (a cap on each stratum's share of the flagged area), applied by
+    #: publish to the forecast and by the audit to the model and the reference alike; None
+    #: declares none
+    policy: AllocationPolicy | None = None
 
 
 class PublishConfig(BaseModel):

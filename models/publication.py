@@ -21,6 +21,7 @@ from beatwise.artefacts.manifest import Manifest, PublishedOverride
 from beatwise.artefacts.model import ModelMeta
 from beatwise.artefacts.panel import PanelMeta
 from beatwise.io import sha256_file
+from models.allocation import AllocationPolicy
 from models.forecast import build_forecast_table, forecast_period_rows
 from models.risk_model import RiskModel
 
@@ -49,10 +50,25 @@ def forecast_next_period(
     coverage: float,
     interval_level: float,
     audit_status: str,
+    policy: AllocationPolicy | None = None,
 ) -> pd.DataFrame:
     """The published forecast table of the panel's forecast period (see
-    :func:`models.forecast.build_forecast_table`), scored by ``model``."""
+    :func:`models.forecast.build_forecast_table`), scored by ``model``.
+
+    With a declared allocation ``policy`` (``operational.policy``) the ``flagged`` column caps each
+    stratum's share of the flagged area, as the audit caps the flags it judges; the columns are the
+    same either way.
+    """
     start, rows = forecast_period_rows(features, cells, panel=panel)
+    if policy is not None:
+        logger.info(
+            "flags follow the allocation policy of %s (%s): no stratum of cells by %s holds more "
+            "than %g of the flagged area",
+            policy.approved_by,
+            policy.date,
+            policy.label,
+            policy.max_share,
+        )
     return build_forecast_table(
         cells,
         model.predict(rows),
@@ -63,6 +79,7 @@ def forecast_next_period(
         model_version=model_meta.model_version,
         mlflow_run_id=model_meta.mlflow_run_id,
         audit_status=audit_status,
+        policy=policy,
     )
 
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import mlflow
     import pandas as pd
 
+    from beatwise.artefacts.audit import AuditReport
     from models.risk_model import RiskModel
 
 log = logging.getLogger(__name__)
@@ -317,6 +318,29 @@ def track_publication(
         MlflowClient().set_registered_model_alias(
             REGISTERED_MODEL_NAME, "published", registered_version
         )
+
+
+def track_audit(
+    audit: AuditReport,
+    *,
+    inputs: Sequence[Path],
+    documents: Sequence[Path],
+    params_digest: str,
+    parent: str,
+) -> None:
+    """Log the audit's decision, each gate's value and status, and the documents to MLflow."""
+    with stage_run(stage="audit", params_digest=params_digest, inputs=inputs, parent_run_id=parent):
+        import mlflow
+
+        mlflow.log_metric("audit_publishable", float(audit.publishable))
+        values = {
+            f"audit.{n}.value": g.value for n, g in audit.gates.items() if g.value is not None
+        }
+        mlflow.log_metrics(values)
+        for name, gate in audit.gates.items():
+            mlflow.set_tag(f"audit.{name}", gate.status)
+        for document in documents:
+            mlflow.log_artifact(str(document))
 
 
 def log_to_parent(parent_run_id: str, *, metrics: dict[str, float]) -> None:

@@ -7,11 +7,11 @@ documents say "next week" or "next month", cell-weeks or cell-months, accordingl
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 from pathlib import Path
 
 import pandas as pd
 
-from beatwise.artefacts.audit import AuditReport
 from beatwise.artefacts.metrics import BacktestMetrics
 from beatwise.artefacts.model import ModelMeta
 from beatwise.artefacts.panel import PanelMeta
@@ -21,7 +21,7 @@ from models.audit import AuditConfig, AuditSetup, BacktestArrays, audit_backtest
 from models.operational import OperationalConfig, PublishConfig
 from models.report import document_audit, flag_share_map, read_data_quality, report_context
 from pipelines._io import run_stage, setup_logging, timed
-from pipelines._tracking import stage_run
+from pipelines._tracking import track_audit
 
 STAGE = "audit"
 INPUTS = ("backtest", "cells", "panel-meta", "metrics", "data-quality", "model-meta")
@@ -39,6 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     for name in INPUTS + OUTPUTS:
         parser.add_argument(f"--{name}", type=Path, required=True)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument(
+        "--run-date",
+        type=dt.date.fromisoformat,
+        default=None,
+        help="the date an override's or envelope's expiry is judged against (default: today)",
+    )
     args = parser.parse_args(argv)
     log = setup_logging(STAGE)
     params = load_params(STAGE, Params, args.params)
@@ -46,13 +52,18 @@ def main(argv: list[str] | None = None) -> int:
     metrics = BacktestMetrics.read(args.metrics)
     model = ModelMeta.read(args.model_meta)
     quality = read_data_quality(args.data_quality)
-    arrays = BacktestArrays.from_frames(pd.read_parquet(args.backtest), pd.read_parquet(args.cells))
+    arrays = BacktestArrays.from_frames(
+        pd.read_parquet(args.backtest),
+        pd.read_parquet(args.cells),
+        policy=params.operational.policy,
+    )
     setup = AuditSetup.for_panel(
         params.audit,
         coverage=params.operational.coverage,
         panel=panel,
         max_resolution=params.publish.max_resolution,
         suppress_below=params.publish.min_count_shown,
+        run_date=args.run_date,
     )
     with timed(log, "audit"):
         result = audit_backtest(
@@ -73,27 +84,14 @@ def main(argv: list[str] | None = None) -> int:
     docs.audit.write(args.out_audit)
     write_text(args.out_report, docs.bias_report)
     write_text(args.out_card, docs.model_card)
-    _track(docs.audit, args, params_digest=params_hash(params), parent=model.mlflow_run_id)
+    track_audit(
+        docs.audit,
+        inputs=[args.backtest, args.cells, args.metrics],
+        documents=[args.out_report, args.out_card],
+        params_digest=params_hash(params),
+        parent=model.mlflow_run_id,
+    )
     return 0
-
-
-def _track(
-    audit: AuditReport, args: argparse.Namespace, *, params_digest: str, parent: str
-) -> None:
-    """Log the decision, each gate's value and status, and the documents to MLflow."""
-    inputs = [args.backtest, args.cells, args.metrics]
-    with stage_run(stage=STAGE, params_digest=params_digest, inputs=inputs, parent_run_id=parent):
-        import mlflow
-
-        mlflow.log_metric("audit_publishable", float(audit.publishable))
-        values = {
-            f"audit.{n}.value": g.value for n, g in audit.gates.items() if g.value is not None
-        }
-        mlflow.log_metrics(values)
-        for name, gate in audit.gates.items():
-            mlflow.set_tag(f"audit.{name}", gate.status)
-        mlflow.log_artifact(str(args.out_report))
-        mlflow.log_artifact(str(args.out_card))
 
 
 if __name__ == "__main__":

@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         coverage=params.operational.coverage,
         interval_level=cfg.interval_level,
         audit_status=audit.status,
+        policy=params.operational.policy,
     )
     csv_path, geojson_path = args.out_dir / "forecast.csv", args.out_dir / "forecast.geojson"
     write_text(csv_path, forecast_csv(table))

@@ -86,6 +86,7 @@ SETUP = AuditSetup(
     config=CONFIG,
     target=TargetDefinition(target_types=("burglary",)),
     granularity=GranularityCheck(published_resolution=8, max_resolution=9, event_level_rows=False),
+    run_date=dt.date(2024, 4, 22),
 )
 
 
@@ -93,7 +94,7 @@ def city(*, truth: str = "own") -> tuple[pd.DataFrame, pd.DataFrame]:
     """Cells and a backtest frame as evaluate writes it (flags: top 5% of area by risk_score).
 
     ``truth``: ``"own"`` (a true risk of its own), ``"model"`` (the model's scores) or ``"none"``
-    (real data: no truth).
+    (real data: no truth, so the reference is ``score_all_history``).
     """
     rng = np.random.default_rng(4)
     lam = rng.lognormal(-0.5, 0.7, N_CELLS)
@@ -127,7 +128,9 @@ def city(*, truth: str = "own") -> tuple[pd.DataFrame, pd.DataFrame]:
             "target_count": y.ravel(),
             "risk_score": model.ravel(),
             "score_b4_all_history": np.tile(lam * 0.9 + 0.1, N_WEEKS),
+            "score_all_history": np.tile(lam * 0.9 + 0.1, N_WEEKS),
             "truth_recorded": true[truth].ravel(),
+            "truth_committed": 1.25 * true[truth].ravel(),
             "flagged": flagged.ravel(),
         }
     )

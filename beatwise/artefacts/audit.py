@@ -25,7 +25,9 @@ from beatwise.artefacts.metrics import coverage_label
 from beatwise.io import json_safe
 from beatwise.period import Period
 
-GateStatus = Literal["PASS", "REVIEW", "FAIL", "INSUFFICIENT DATA", "NOT CHECKED"]
+#: NOT APPLICABLE: a gate with nothing to judge by design (G12 when the board has ratified no
+#: limit); it neither passes nor blocks
+GateStatus = Literal["PASS", "REVIEW", "FAIL", "INSUFFICIENT DATA", "NOT CHECKED", "NOT APPLICABLE"]
 GateKind = Literal["hard", "soft"]
 
 #: a figure: a finite float, or None where it is undefined (NaN and numpy scalars normalised)
@@ -102,8 +104,29 @@ class Gate(_Record):
     by_group: dict[str, dict[str, BandCheck | Check]]
 
 
+class Estimate(_Record):
+    """A figure with its 95% block-bootstrap interval."""
+
+    value: Figure
+    ci: Interval
+
+
+#: the quantities whose amplification gates G2-G5 judge, in order
+AMPLIFIED: tuple[str, ...] = (
+    "exposure_ratio",
+    "burden_benefit",
+    "false_flag_ratio",
+    "discovery_ratio",
+)
+
+
 class GroupFigures(_Record):
-    """One group of residents: its figures over the backtest at the operational coverage."""
+    """One group of residents under the model, over the backtest at the operational coverage.
+
+    Ratios are to all residents together (METRICS.md "Group quantities"); ``amplification``
+    holds each ratio under the model over the same ratio under the reference allocation (gates
+    G2-G5), ``retention`` the group's discovery under the model over that under the reference.
+    """
 
     #: the group in plain English, as every sentence about it names it (params
     #: ``audit.attributes[].groups.<key>.label``)
@@ -113,49 +136,54 @@ class GroupFigures(_Record):
     residents: float
     population_share: Figure
     flagged_cell_periods: float
+    #: E_g: the share of the group's residents living in flagged cells, averaged over periods
     exposure: Figure
     exposure_ci: Interval
+    #: E_g as residents: how many of the group live in flagged cells in an average period
+    residents_flagged_per_period: Figure
+    #: the group's share of the attribute's residents living in flagged cells (its share of the
+    #: flagging, beside ``population_share``)
     exposure_share: Figure
-    exposure_ratio: Figure
+    exposure_ratio: Estimate
     victimisation: Figure
-    victimisation_coverage: Figure
-    victimisation_coverage_ci: Interval
-    recall: Figure
-    recall_ratio: Figure
-    burden_benefit_ratio: Figure
+    #: D_g: the share of the group's recorded victimisation in flagged cell-periods
+    discovery: Figure
+    discovery_ci: Interval
+    discovery_ratio: Estimate
+    burden_benefit: Estimate
     false_flag_rate: Figure
     false_flag_rate_ci: Interval
-    false_flag_ratio: Figure
+    false_flag_ratio: Estimate
     observed_expected: Figure
     observed_expected_ci: Interval
     pai: Figure
     pai_ci: Interval
+    #: quantity (``AMPLIFIED``) -> the model's ratio over the reference's
+    amplification: dict[str, Estimate]
+    retention: Estimate
     sufficient: bool
     insufficient_reason: str | None
 
 
+class AllResidents(_Record):
+    """The figures of all residents together: the denominators of every group's ratios."""
+
+    residents: float
+    exposure: Figure
+    discovery: Figure
+    false_flag_rate: Figure
+
+
 class AttributeFigures(_Record):
-    """The groups of one sensitive attribute and the group each ratio is taken against."""
+    """The groups of one sensitive attribute, and all residents together (what ratios are to)."""
 
-    reference: str
+    all_residents: AllResidents
     groups: dict[str, GroupFigures]
-
-    @model_validator(mode="after")
-    def _known_reference(self) -> Self:
-        if self.groups and self.reference not in self.groups:
-            raise ValueError(
-                f"reference {self.reference!r} is not one of the groups {sorted(self.groups)}"
-            )
-        return self
-
-    @property
-    def reference_label(self) -> str:
-        """The reference group's plain-English label."""
-        return self.groups[self.reference].label
 
 
 class StratumFigures(_Record):
-    """One stratum of cells (an equal-count quantile bin of a cell attribute; Q1 = lowest)."""
+    """One stratum of cells: an equal-count quantile bin of a cell attribute (Q1 = lowest), or
+    the cells with almost no residents (key ``none``)."""
 
     #: the stratum in words: "cells in the lowest fifth by deprivation score (...)"
     label: str
@@ -163,13 +191,21 @@ class StratumFigures(_Record):
     upper: Figure
     n_cells: int = Field(ge=0)
     residents: float
+    #: whether this is the stratum of cells with (almost) no residents
+    no_residents: bool = False
     flagged_cell_periods: float
     exposure: Figure
     observed_expected: Figure
     observed_expected_ci: Interval
+    #: observed over expected over the flagged cell-periods only (G6 b)
+    observed_expected_flagged: Figure
+    observed_expected_flagged_ci: Interval
     hit_rate: Figure
     pai: Figure
     pai_ci: Interval
+    #: the reference allocation's PAI in this stratum, and the model's over it (G7)
+    pai_reference: Figure
+    pai_vs_reference: Estimate
     insufficient_reason: str | None
     insufficient_for_pai: str | None
 
@@ -183,12 +219,129 @@ class StrataFigures(_Record):
     strata: dict[str, StratumFigures]
 
 
+class ReferenceAllocation(_Record):
+    """The allocation the model is held against (METRICS.md "The reference allocation")."""
+
+    #: in words: "the true risk", "the all-history count (B4)"
+    label: str
+    #: the column of backtest.parquet it ranks by
+    column: str
+    #: why this reference, in one sentence
+    why: str
+
+
+class BoardGroup(_Record):
+    """One group's absolute figures under one allocation (the board's panel; never blocks)."""
+
+    label: str
+    exposure: Figure
+    residents_per_period: Figure
+    exposure_ratio: Figure
+    discovery: Figure
+    #: synthetic data only: the share of the group's committed harm (reported or not) reached
+    discovery_committed: Figure = None
+    burden_benefit: Figure
+    false_flag_rate: Figure
+    #: the group's false-flag rate over all residents'
+    false_flag_ratio: Figure = None
+
+
+class BoardAllocation(_Record):
+    """One allocation's absolute figures, for the ethics board."""
+
+    #: in words: "this model", "the true risk", ...
+    label: str
+    hit_rate: Figure
+    pai: Figure
+    #: attribute -> group key -> figures
+    groups: dict[str, dict[str, BoardGroup]]
+    #: all residents together: the share living in flagged cells, and of victimisation reached
+    all_residents_exposure: Figure = None
+    all_residents_discovery: Figure = None
+    #: attribute -> the largest gap in discovery between its groups, percentage points
+    discovery_gap_pp: dict[str, Figure]
+    #: synthetic data: the same gap in the discovery of committed harm (reported or not)
+    discovery_committed_gap_pp: dict[str, Figure] | None = None
+    #: stratum spec -> stratum key -> PAI
+    pai_by_stratum: dict[str, dict[str, Figure]]
+    #: the share of the flagged area, and of the captured crime, in cells with almost no residents
+    no_resident_area_share: Figure
+    no_resident_crime_share: Figure
+
+
+class BoardPanel(_Record):
+    """The absolute disparities, side by side for every allocation (METRICS.md: never blocks,
+    except through limits the board ratifies, gate G12)."""
+
+    #: role ("model", "reference", "best_baseline", "policy") -> figures
+    allocations: dict[str, BoardAllocation]
+    #: whether ``discovery_committed`` is known (synthetic data)
+    committed_harm: bool
+
+
+class CanaryPower(_Record):
+    """One canary of METRICS.md: the base ranking multiplied by ``1 + beta * share``."""
+
+    #: key: ``minority`` or ``most_deprived``, with ``_rescaled`` when rescaled to the base total
+    canary: str
+    #: in words: what the canary favours
+    label: str
+    rescaled: bool
+    betas: tuple[float, ...]
+    #: the smallest beta of ``betas`` at which a hard gate FAILs (None: none caught it)
+    smallest_beta_caught: Figure
+    caught_by: tuple[str, ...]
+    #: the hard gates that FAIL at beta = 0.5 (empty: the canary passes at 0.5)
+    failed_at_half: tuple[str, ...]
+
+
+class AuditPower(_Record):
+    """Whether the gates can see a biased forecast: canaries of the base ranking."""
+
+    #: the ranking the canaries start from, in words (the true risk on synthetic data)
+    base: str
+    #: the hard gates the unaltered base FAILs (should be none)
+    base_failed: tuple[str, ...]
+    canaries: tuple[CanaryPower, ...]
+
+
+class PolicyRecord(_Record):
+    """The declared allocation policy (``operational.policy``) and its cost."""
+
+    column: str
+    label: str
+    max_share: float
+    approved_by: str
+    date: dt.date
+    reason: str
+    #: the model's expected count captured under the policy over that without it
+    expected_hits_kept: Figure
+    pai_without: Figure
+    pai_with: Figure
+
+
+class EnvelopeRecord(_Record):
+    """The board's envelope (params ``audit.envelope``, gate G12) as the documents print it."""
+
+    ratified_by: str
+    date: dt.date
+    reason: str
+    expires: dt.date
+    #: whether the audit's run date is after ``expires`` (G12 then FAILs)
+    expired: bool
+    #: each limit: quantity, attribute, group (None: every group), min, max
+    limits: tuple[dict[str, str | float | None], ...]
+
+
 class OverrideRecord(_Record):
     """The recorded override of params (``publish.override``), as the documents print it."""
 
     approving_body: str
     date: dt.date
     reason: str
+    expires: dt.date
+    #: whether the audit's run date is after ``expires`` (the override then lifts nothing)
+    expired: bool
 
 
 class OverrideApplied(_Record):
@@ -196,6 +349,7 @@ class OverrideApplied(_Record):
 
     approving_body: str
     date: dt.date
+    expires: dt.date
     reason: str
     approved_gates: tuple[str, ...]
     overridden_gates: tuple[str, ...]
@@ -263,6 +417,10 @@ class CoverageSensitivity(_Record):
 
 #: keys of the file that are absent, not null, when the audit has nothing to say there
 _OPTIONAL_KEYS: tuple[str, ...] = (
+    "power",
+    "policy",
+    "envelope",
+    "run_date",
     "counterfactuals",
     "counterfactual_gates",
     "coverage_sensitivity",
@@ -285,8 +443,21 @@ class AuditReport(Artefact):
     blocking_gates: tuple[str, ...]
     #: gates a person should look at (any REVIEW; soft gates without enough data)
     review_gates: tuple[str, ...]
+    #: the allocation the model is held against (gates G2-G5, G7)
+    reference: ReferenceAllocation
     groups: dict[str, AttributeFigures]
     strata: dict[str, StrataFigures]
+    #: the absolute figures for the ethics board (never block by themselves)
+    board: BoardPanel
+    #: the canaries' verdicts: what the gates can see
+    power: AuditPower | None = None
+    #: the declared allocation policy and its cost, when params declare one
+    policy: PolicyRecord | None = None
+    #: the board's ratified limits (G12), when params carry them
+    envelope: EnvelopeRecord | None = None
+    #: the date the audit judged expiry dates against (only when an override or an envelope
+    #: has one, so that a run's file does not change with the calendar otherwise)
+    run_date: dt.date | None = None
     override: OverrideRecord | None
     override_applied: OverrideApplied | None
     settings: AuditSettings

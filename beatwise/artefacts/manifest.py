@@ -23,7 +23,8 @@ _PERIOD_KEYS: tuple[str, ...] = (*(f"forecast_{p}" for p in PERIODS), "forecast_
 
 
 class PublishedOverride(BaseModel):
-    """The ``publish.override`` a forecast was published under (approving body, date, reason)."""
+    """The ``publish.override`` a forecast was published under (approving body, date, reason,
+    the gates it names and the date it expires)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -31,6 +32,7 @@ class PublishedOverride(BaseModel):
     date: dt.date
     reason: str = Field(min_length=1)
     gates: tuple[str, ...] = Field(min_length=1)
+    expires: dt.date
 
 
 class Manifest(Artefact):

@@ -34,17 +34,20 @@ The public face, by use:
 
 Private modules, one concern each: ``_catalogue`` (gate ids and words), ``_config``, ``_arrays``
 (inputs), ``_figures`` (by group and stratum), ``_bands`` (judging and wording), ``_gates``,
-``_documentation`` (G10), ``_gate`` and ``_result`` (result types), ``_run`` (``run_audit``),
-``_backtest`` (the stage's audit).
+``_documentation`` (G10), ``_envelope`` (G12), ``_gate`` and ``_result`` (result types), ``_run``
+(``run_audit``), ``_backtest`` (the reference, other rankings and coverages), ``_power`` (the
+canaries), ``_stage`` (``audit_backtest``, the stage's audit).
 """
 
+from models.allocation import NO_RESIDENTS_LABEL
 from models.audit._backtest import (
     COUNTERFACTUAL_GATES,
+    PRIOR_COUNTS_REFERENCE,
     SENSITIVITY_COVERAGES,
     SENSITIVITY_GATES,
+    TRUTH_REFERENCE,
     AuditSetup,
     BacktestArrays,
-    audit_backtest,
     audit_counterfactuals,
     coverage_sensitivity,
     gates_of_ranking,
@@ -62,8 +65,11 @@ from models.audit._config import (
     AttributeSpec,
     AuditConfig,
     AuditOverride,
+    CanarySpec,
+    EnvelopeLimit,
     GranularityCheck,
     GroupSpec,
+    PolicyEnvelope,
     StratumSpec,
     TargetDefinition,
     stratum_label,
@@ -74,9 +80,12 @@ from models.audit._documentation import (
     REQUIRED_REPORT_SECTIONS,
     check_documentation,
 )
+from models.audit._figures import NO_RESIDENTS_KEY, Allocation
 from models.audit._gate import GateResult
+from models.audit._power import canary_scores
 from models.audit._result import AuditResult, Counterfactuals
 from models.audit._run import run_audit
+from models.audit._stage import audit_backtest
 
 __all__ = [
     "CAVEATS",
@@ -85,26 +94,35 @@ __all__ = [
     "GATE_IDS",
     "GATE_KINDS",
     "GATE_TITLES",
+    "NO_RESIDENTS_KEY",
+    "NO_RESIDENTS_LABEL",
+    "PRIOR_COUNTS_REFERENCE",
     "REQUIRED_CARD_SECTIONS",
     "REQUIRED_REPORT_SECTIONS",
     "SENSITIVITY_COVERAGES",
     "SENSITIVITY_GATES",
+    "TRUTH_REFERENCE",
+    "Allocation",
     "AttributeSpec",
     "AuditConfig",
     "AuditOverride",
     "AuditResult",
     "AuditSetup",
     "BacktestArrays",
+    "CanarySpec",
     "Counterfactuals",
+    "EnvelopeLimit",
     "GateId",
     "GateResult",
     "GranularityCheck",
     "GroupSpec",
+    "PolicyEnvelope",
     "Status",
     "StratumSpec",
     "TargetDefinition",
     "audit_backtest",
     "audit_counterfactuals",
+    "canary_scores",
     "check_documentation",
     "classify_against_band",
     "coverage_sensitivity",

@@ -118,11 +118,29 @@ def judged_entry(
     insufficient: str | None,
     soft: bool,
     name: str | None = None,
+    not_applicable: str | None = None,
 ) -> Entry:
     """One comparison judged against its band; ``insufficient`` (a reason) overrides the figure,
     and a soft gate's FAIL becomes REVIEW. ``name`` is a group's or stratum's plain-English
-    label."""
+    label.
+
+    ``not_applicable`` (a reason) records a comparison with nothing at stake, for example a
+    stratum's calibration among flagged cells when the stratum was hardly ever flagged: it is
+    shown with its reason and does not decide the gate.
+    """
     band = band_text(low, high)
+    if not_applicable:
+        return Entry(
+            section,
+            label,
+            value,
+            *interval,
+            "NOT APPLICABLE",
+            band,
+            phrase,
+            not_applicable,
+            name=name,
+        )
     if insufficient:
         return Entry(
             section,
@@ -191,6 +209,18 @@ def gate_from_entries(
 
     worst = max(entries, key=key)
     status = worst.status
+    if status == "NOT APPLICABLE":
+        return GateResult(
+            gate,
+            "INSUFFICIENT DATA",
+            None,
+            None,
+            None,
+            band,
+            f"Every comparison of this gate has too little at stake to judge ({worst.note}); "
+            "it is not passed.",
+            by_group,
+        )
     # after the phrase, which may end on a group's key in brackets: a comma, not more brackets
     interval = f"with a 95% interval of {fmt(worst.ci_low)}–{fmt(worst.ci_high)}"
     phrase = worst.phrase[:1].upper() + worst.phrase[1:]

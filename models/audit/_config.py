@@ -4,7 +4,7 @@ an override. Each is a frozen pydantic model, so a typo in params is an error.""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -42,13 +42,12 @@ class AttributeSpec(_Frozen):
     """A sensitive attribute: groups of residents, each a ``res_<group>`` column of cells with a
     plain-English label.
 
-    ``reference`` is ``"largest"`` (the group with most residents, METRICS.md's default) or one of
-    the group keys. Refuses a group without a label, naming the attribute and the group.
+    Every group's ratios are taken to all residents together (METRICS.md: no group is made the
+    norm). Refuses a group without a label, naming the attribute and the group.
     """
 
     name: NonEmptyStr
     groups: dict[str, GroupSpec] = Field(min_length=2)
-    reference: NonEmptyStr = "largest"
 
     @field_validator("groups", mode="before")
     @classmethod
@@ -68,13 +67,19 @@ class AttributeSpec(_Frozen):
                 )
         return value
 
-    @model_validator(mode="after")
-    def _check_reference(self) -> AttributeSpec:
-        if self.reference != "largest" and self.reference not in self.groups:
+    @model_validator(mode="before")
+    @classmethod
+    def _no_reference_group(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "reference" in value:
             raise ValueError(
-                f"Attribute {self.name!r}: reference must be 'largest' or one of its group keys "
-                f"{sorted(self.groups)}. Got {self.reference!r}."
+                f"Attribute {value.get('name', '?')!r}: 'reference' is gone; every group's ratios "
+                "are now taken to all residents together (METRICS.md, 'Group quantities'). "
+                "Remove the key."
             )
+        return value
+
+    @model_validator(mode="after")
+    def _check_labels(self) -> AttributeSpec:
         labels = [g.label.casefold() for g in self.groups.values()]
         if len(set(labels)) != len(labels):
             raise ValueError(
@@ -192,6 +197,86 @@ def _default_strata() -> tuple[StratumSpec, ...]:
     )
 
 
+class CanarySpec(_Frozen):
+    """A canary of METRICS.md: the reference ranking multiplied by ``1 + beta * share``, where
+    ``share`` is a cell's share of residents in ``column`` (``res_<group>`` over residents)."""
+
+    name: NonEmptyStr
+    column: NonEmptyStr
+    #: what the canary favours, in words: "cells where more residents are from minority groups"
+    label: NonEmptyStr
+
+
+def _default_canaries() -> tuple[CanarySpec, ...]:
+    return (
+        CanarySpec(
+            name="minority",
+            column="res_minority",
+            label="cells where more residents are from minority ethnic groups",
+        ),
+        CanarySpec(
+            name="most_deprived",
+            column="res_dep_q1",
+            label="cells where more residents live in the most deprived fifth of areas",
+        ),
+    )
+
+
+#: the ratios a board may limit (G12), each a group's figure over all residents' together
+EnvelopeQuantity = Literal[
+    "exposure_ratio", "discovery_ratio", "burden_benefit_ratio", "false_flag_ratio"
+]
+
+
+class EnvelopeLimit(_Frozen):
+    """One absolute limit the board ratified: a group's ratio to all residents within bounds.
+
+    ``group`` None applies the limit to every group of ``attribute``.
+    """
+
+    quantity: EnvelopeQuantity
+    attribute: NonEmptyStr
+    group: NonEmptyStr | None = None
+    min: float | None = Field(None, gt=0.0)
+    max: float | None = Field(None, gt=0.0)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> EnvelopeLimit:
+        if self.min is None and self.max is None:
+            raise ValueError(
+                f"Envelope limit on {self.quantity} of {self.attribute!r}: give 'min', 'max' or "
+                "both; a limit without a bound limits nothing."
+            )
+        if self.min is not None and self.max is not None and self.min >= self.max:
+            raise ValueError(
+                f"Envelope limit on {self.quantity} of {self.attribute!r}: 'min' ({self.min}) must "
+                f"be below 'max' ({self.max})."
+            )
+        return self
+
+
+class PolicyEnvelope(_Frozen):
+    """Gate G12: absolute limits an ethics board ratified, hard once present (METRICS.md).
+
+    The body, the date, the reason and an expiry date are required: after ``expires`` the
+    envelope blocks publication until the board reviews it.
+    """
+
+    ratified_by: NonEmptyStr
+    date: dt.date
+    reason: NonEmptyStr
+    expires: dt.date
+    limits: tuple[EnvelopeLimit, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _dates(self) -> PolicyEnvelope:
+        if self.expires <= self.date:
+            raise ValueError(
+                f"audit.envelope: 'expires' ({self.expires}) must come after 'date' ({self.date})."
+            )
+        return self
+
+
 class AuditConfig(_Frozen):
     """Knobs of the audit; defaults are METRICS.md's bands and thresholds.
 
@@ -199,17 +284,26 @@ class AuditConfig(_Frozen):
     """
 
     coverage: float = Field(0.05, gt=0.0, le=1.0)
-    exposure_band: Band = (0.8, 1.25)
-    burden_benefit_band: Band = (0.8, 1.25)
-    false_flag_band: Band = (0.8, 1.25)
-    recall_ratio_min: float = Field(0.8, gt=0.0)
+    #: G2-G5: a group's ratio under the model over the same ratio under the reference allocation
+    amplification_band: Band = (0.8, 1.25)
+    #: G5 (b): each group's discovery under the model over that under the reference (no
+    #: levelling down)
+    retention_min: float = Field(0.9, gt=0.0, le=1.0)
     calibration_band: Band = (0.9, 1.1)
     calibration_max_ratio: float = Field(1.15, ge=1.0)
+    #: G7 (soft): PAI within each stratum, the model's over the reference's, the lowest stratum
     quality_of_service_min: float = Field(0.8, gt=0.0, le=1.0)
     lift_min: float = Field(1.0, gt=0.0)
     #: fewer flagged cell-periods (cell-weeks, or cell-months in monthly mode): INSUFFICIENT DATA
     min_flagged_cell_periods: float = Field(30, ge=0)
     min_residents: float = Field(10_000, ge=0)
+    #: a stratum's calibration (G6) is judged only over at least this many recorded target
+    #: events (all its cells for part a, its flagged cell-periods for part b); fewer: shown as
+    #: "not applicable" with the count, since nothing is at stake there
+    min_stratum_events: float = Field(30, ge=0)
+    #: cells with fewer residents form their own stratum ("almost no residents"), so the crime of
+    #: town centres and parks is never dropped from G6 and G7
+    no_resident_max: float = Field(50.0, ge=0)
     n_boot: int = Field(1000, ge=100)
     seed: int = 0
     block_len: int = Field(4, ge=1)
@@ -217,34 +311,90 @@ class AuditConfig(_Frozen):
     area_column: NonEmptyStr = "area_km2"
     attributes: tuple[AttributeSpec, ...] = Field(default_factory=_default_attributes)
     strata: tuple[StratumSpec, ...] = Field(default_factory=_default_strata)
+    #: G12: absolute limits the ethics board ratified (none by default)
+    envelope: PolicyEnvelope | None = None
+    #: the power check: canaries of the reference ranking, and the betas tried (ascending)
+    canaries: tuple[CanarySpec, ...] = Field(default_factory=_default_canaries)
+    canary_betas: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, value: Any) -> Any:
+        gone = {
+            "exposure_band": "amplification_band",
+            "burden_benefit_band": "amplification_band",
+            "false_flag_band": "amplification_band",
+            "recall_ratio_min": "amplification_band (G5 a) and retention_min (G5 b)",
+        }
+        if isinstance(value, dict):
+            for key, now in gone.items():
+                if key in value:
+                    raise ValueError(
+                        f"audit.{key} is gone: gates G2-G5 now judge the model against the "
+                        f"reference allocation (METRICS.md); set audit.{now} instead."
+                    )
+        return value
 
     @model_validator(mode="after")
     def _check_bands(self) -> AuditConfig:
-        for name in ("exposure_band", "burden_benefit_band", "false_flag_band", "calibration_band"):
+        for name in ("amplification_band", "calibration_band"):
             low, high = getattr(self, name)
-            if not 0.0 < low < high:
+            if not 0.0 < low < 1.0 < high:
                 raise ValueError(
-                    f"{name} must be (low, high) with 0 < low < high. Got {(low, high)}."
+                    f"audit.{name} must be (low, high) with 0 < low < 1 < high. Got {(low, high)}."
                 )
         names = [a.name for a in self.attributes] + [s.name for s in self.strata]
         if len(set(names)) != len(names):
             raise ValueError(f"Attribute and stratum names must be unique. Got {names}.")
+        betas = self.canary_betas
+        if not betas or any(b <= 0 for b in betas) or list(betas) != sorted(set(betas)):
+            raise ValueError(
+                f"audit.canary_betas must be positive and ascending without repeats. Got {betas}."
+            )
+        if self.envelope is not None:
+            groups = {a.name: set(a.groups) for a in self.attributes}
+            for limit in self.envelope.limits:
+                if limit.attribute not in groups:
+                    raise ValueError(
+                        f"audit.envelope limit names attribute {limit.attribute!r}; the audit's "
+                        f"attributes are {sorted(groups)}."
+                    )
+                if limit.group is not None and limit.group not in groups[limit.attribute]:
+                    raise ValueError(
+                        f"audit.envelope limit names group {limit.group!r} of "
+                        f"{limit.attribute!r}; its groups are {sorted(groups[limit.attribute])}."
+                    )
         return self
 
 
 class AuditOverride(_Frozen):
-    """A recorded decision to publish despite blocking gates (METRICS.md: a params entry).
+    """A recorded decision to publish despite blocking gates (METRICS.md: an emergency entry).
 
-    Every field is required and non-empty; the override is printed on the report and the
-    forecast's metadata. It does not change any gate's status, only ``publishable``, and only for
-    the gates it names: an approval is for known failures, so a gate that starts failing later
-    still blocks until someone approves that one too.
+    Every field is required and non-empty; the override is printed on the report, the model
+    card and the manifest. It does not change any gate's status, only ``publishable``, and only
+    for the gates it names and until ``expires``: an approval is for known failures, so a gate
+    that starts failing later still blocks until someone approves that one too, and a run after
+    the expiry date blocks (the run's date is an input of the audit, see ``AuditSetup``).
     """
 
     approving_body: NonEmptyStr
     date: dt.date
     reason: NonEmptyStr
     gates: tuple[GateId, ...] = Field(min_length=1)
+    expires: dt.date
+
+    @model_validator(mode="after")
+    def _dates(self) -> AuditOverride:
+        if self.expires <= self.date:
+            raise ValueError(
+                f"publish.override: 'expires' ({self.expires}) must come after 'date' "
+                f"({self.date})."
+            )
+        return self
+
+    def expired_on(self, run_date: dt.date) -> bool:
+        """Whether a run on ``run_date`` is after the override's expiry."""
+        return run_date > self.expires
 
 
 class TargetDefinition(_Frozen):

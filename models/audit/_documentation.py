@@ -15,19 +15,27 @@ from typing import Final
 from beatwise.artefacts.audit import BandCheck, Check
 from models.audit._gate import GateResult
 
-#: ``id`` attributes every bias report carries (checked by gate G10).
+#: ``id`` attributes every bias report carries (checked by gate G10), in the report's order: the
+#: verdict, what the board is asked to decide (the absolute panel, what the reference itself does,
+#: the envelope), the gates and amplification, the audit's power, the override, the reasons, the
+#: charts, the scope, the target, performance, data quality and the caveats.
 REQUIRED_REPORT_SECTIONS: Final[tuple[str, ...]] = (
-    "summary",
-    "intended-use",
-    "out-of-scope",
     "decision",
-    "override",
+    "summary",
+    "decide",
+    "reference-disparities",
+    "envelope",
     "gates",
+    "amplification",
+    "power",
+    "override",
     "groups",
     "chart-exposure",
     "chart-coverage",
     "chart-calibration",
     "chart-map",
+    "intended-use",
+    "out-of-scope",
     "target-definition",
     "performance",
     "data-quality",
@@ -35,8 +43,11 @@ REQUIRED_REPORT_SECTIONS: Final[tuple[str, ...]] = (
     "ecological-caveat",
 )
 
-#: Headings every model card carries (Mitchell et al. 2019, "Model Cards for Model Reporting").
+#: Headings every model card carries, in order: the verdict and the board's decision first, then
+#: the sections of Mitchell et al. (2019), "Model Cards for Model Reporting", and the audit's power.
 REQUIRED_CARD_SECTIONS: Final[tuple[str, ...]] = (
+    "Verdict",
+    "What you are asked to decide",
     "Model details",
     "Intended use",
     "Out-of-scope uses",
@@ -45,6 +56,7 @@ REQUIRED_CARD_SECTIONS: Final[tuple[str, ...]] = (
     "Training data",
     "Evaluation data",
     "Quantitative analyses",
+    "Audit power",
     "Ethical considerations",
     "Caveats and recommendations",
 )

@@ -28,41 +28,33 @@ from models.audit._bands import (
 from models.audit._catalogue import GATE_KINDS, Status
 from models.audit._config import AuditConfig, GranularityCheck, TargetDefinition
 from models.audit._documentation import not_checked_documentation
+from models.audit._envelope import EnvelopeFigures, gate_envelope
 from models.audit._figures import GroupInternals, StrataInternals
 from models.audit._gate import GateResult
 from models.bootstrap import percentile_interval
 
 logger = logging.getLogger(__name__)
 
-#: The group-ratio gates: (gate, ratio, phrase, what is judged). A phrase names the group ``{g}``
-#: and the reference group ``{ref}`` in words with their keys ("residents of the most deprived
-#: fifth of areas (q1)"), and the ratio ``{v}``.
-_RATIO_GATES: Final[tuple[tuple[str, str, str, str], ...]] = (
+#: The amplification gates: (gate, quantity, phrase). A phrase names the group ``{g}`` in words
+#: with its key ("residents of the most deprived fifth of areas (q1)"), the reference ``{ref}``
+#: and the amplification ``{v}``.
+_AMPLIFICATION_GATES: Final[tuple[tuple[str, str, str], ...]] = (
     (
         "G2",
         "exposure_ratio",
-        "{g} live in flagged cells {v} times as often as {ref}",
-        "group's exposure ratio",
+        "the model makes {g} live in flagged cells, relative to all residents, {v} times as "
+        "often as {ref} does",
     ),
     (
         "G3",
-        "burden_benefit_ratio",
-        "{g} bear {v} times the flagging per unit of protection that {ref} bear",
-        "group's burden-to-benefit ratio",
+        "burden_benefit",
+        "the model gives {g} {v} times the flagging per unit of protection that {ref} gives them",
     ),
     (
         "G4",
         "false_flag_ratio",
-        "flagged cells where {g} live had no target event {v} times as often as those where "
-        "{ref} live",
-        "group's false-flag ratio",
-    ),
-    (
-        "G5",
-        "recall_ratio",
-        "the flagged cells captured {v} times as large a share of the recorded victimisation "
-        "of {g} as of {ref}",
-        "group's recall ratio",
+        "under the model, flagged cells where {g} live had no target event {v} times as often "
+        "(relative to all residents) as under {ref}",
     ),
 )
 
@@ -76,25 +68,27 @@ def judge_gates(
     strata: StrataInternals,
     lift: Lift | None,
     granularity: GranularityCheck,
+    reference: str,
+    envelope: EnvelopeFigures | None = None,
 ) -> dict[str, GateResult]:
-    """Gates G1-G10 in order; G10 is NOT CHECKED until the documents are judged."""
-    bands: dict[str, tuple[float, float | None]] = {
-        "G2": config.exposure_band,
-        "G3": config.burden_benefit_band,
-        "G4": config.false_flag_band,
-        "G5": (config.recall_ratio_min, None),
-    }
+    """Gates G1-G10 and G12 in order; G10 is NOT CHECKED until the documents are judged.
+
+    ``reference`` names the reference allocation in words ("the true risk"); ``envelope`` the
+    board's limits with the figures they judge and whether they have expired.
+    """
+    low, high = config.amplification_band
     gates = {"G1": gate_target_purity(target, target_event_counts)}
-    for gate, key, phrase, what in _RATIO_GATES:
-        low, high = bands[gate]
-        gates[gate] = ratio_gate(
-            gate, groups, key=key, low=low, high=high, phrase=phrase, what=what
+    for gate, key, phrase in _AMPLIFICATION_GATES:
+        gates[gate] = amplification_gate(
+            gate, groups, key=key, low=low, high=high, phrase=phrase, reference=reference
         )
+    gates["G5"] = gate_protection(groups, config, reference=reference)
     gates["G6"] = gate_calibration(strata, config)
-    gates["G7"] = gate_quality_of_service(strata, config)
+    gates["G7"] = gate_quality_of_service(strata, config, reference=reference)
     gates["G8"] = gate_baselines(lift, config)
     gates["G9"] = gate_granularity(granularity)
     gates["G10"] = not_checked_documentation()
+    gates["G12"] = gate_envelope(envelope)
     return gates
 
 
@@ -151,158 +145,240 @@ def gate_target_purity(target: TargetDefinition, counts: Mapping[str, float] | N
     )
 
 
-def ratio_gate(
+def _group_entry(
+    g: dict[str, object],
+    *,
+    section: str,
+    key: str,
+    values: np.ndarray,
+    low: float | None,
+    high: float | None,
+    phrase: str,
+    gate: str,
+) -> Entry:
+    rep = np.asarray(values, dtype=np.float64)
+    return judged_entry(
+        section=section,
+        label=key,
+        value=float(rep[0]),
+        interval=percentile_interval(rep[1:]),
+        low=low,
+        high=high,
+        phrase=phrase,
+        insufficient=str(g["insufficient"]) or None,
+        soft=GATE_KINDS[gate] == "soft",
+        name=str(g["label"]),
+    )
+
+
+def amplification_gate(
     gate: str,
     internals: GroupInternals,
     *,
     key: str,
-    low: float | None,
-    high: float | None,
+    low: float,
+    high: float,
     phrase: str,
-    what: str,
+    reference: str,
 ) -> GateResult:
-    """G2-G5: one group ratio (``key``) of every non-reference group against ``[low, high]``."""
-    entries: list[Entry] = []
-    for attr_name, groups in internals.items():
-        for label, g in groups.items():
-            if g["is_reference"]:
-                continue
-            ref = g["reference"]
-            named = f"{g['label']} ({label})"
-            ref_named = f"{g['reference_label']} ({ref})"
-            why = g["insufficient"] or (
-                f"reference group, {ref_named}: {groups[ref]['insufficient']}"
-                if groups[ref]["insufficient"]
-                else ""
-            )
-            value, lo, hi = g[key]
-            entries.append(
-                judged_entry(
-                    section=attr_name,
-                    label=label,
-                    value=value,
-                    interval=(lo, hi),
-                    low=low,
-                    high=high,
-                    phrase=phrase.format(g=named, ref=ref_named, v=fmt(value)),
-                    insufficient=why or None,
-                    soft=GATE_KINDS[gate] == "soft",
-                    name=g["label"],
-                )
-            )
+    """G2-G4: one group ratio's amplification (model over reference) for every group."""
+    entries = [
+        _group_entry(
+            g,
+            section=attr_name,
+            key=label,
+            values=g[key],
+            low=low,
+            high=high,
+            phrase=phrase.format(
+                g=f"{g['label']} ({label})",
+                ref=reference,
+                v=fmt(float(g[key][0])),
+            ),
+            gate=gate,
+        )
+        for attr_name, groups in internals.items()
+        for label, g in groups.items()
+    ]
     return gate_from_entries(
         gate,
         entries,
         band=band_text(low, high),
-        what=what,
+        what="group's amplification",
         empty_reason="no sensitive attributes with two or more groups are configured",
     )
 
 
-def gate_calibration(strata: StrataInternals, config: AuditConfig) -> GateResult:
-    """G6: observed over expected counts in each stratum, and the largest over the smallest."""
-    low, high = config.calibration_band
+def gate_protection(
+    internals: GroupInternals, config: AuditConfig, *, reference: str
+) -> GateResult:
+    """G5: (a) each group's discovery ratio, model over reference, at least the band's lower
+    end; (b) each group's discovery under the model at least ``retention_min`` of the
+    reference's (no levelling down)."""
+    low = config.amplification_band[0]
     entries: list[Entry] = []
-    for name, s in strata.items():
-        labels = s["labels"]
-        if not labels:
-            continue
-        for i, label in enumerate(labels):
-            value = float(s["oe_point"][i])
+    for attr_name, groups in internals.items():
+        for label, g in groups.items():
+            named = f"{g['label']} ({label})"
+            d = g["discovery_ratio"]
+            k = g["retention"]
             entries.append(
-                judged_entry(
-                    section=name,
-                    label=label,
-                    value=value,
-                    interval=percentile_interval(s["oe"][1:, i]),
+                _group_entry(
+                    g,
+                    section=f"{attr_name}: discovery ratio",
+                    key=label,
+                    values=d,
                     low=low,
-                    high=high,
+                    high=None,
                     phrase=(
-                        f"among {s['names'][i]} ({name} {label}), recorded target events were "
-                        f"{fmt(value)} times the forecast count"
+                        f"relative to all residents, the model reaches {fmt(float(d[0]))} times "
+                        f"the share of the recorded victimisation of {named} that {reference} "
+                        "reaches"
                     ),
-                    insufficient=s["insufficient"][i] or None,
-                    soft=False,
-                    name=s["names"][i],
+                    gate="G5",
                 )
             )
-        ok = [i for i in range(len(labels)) if not s["insufficient"][i]]
-        if len(ok) >= 2:
-            with np.errstate(invalid="ignore"):
-                rep = s["oe"][:, ok].max(axis=1) / s["oe"][:, ok].min(axis=1)
-            value = float(s["oe_point"][ok].max() / s["oe_point"][ok].min())
-            why = None
-        else:
-            rep = np.full(2, np.nan)
-            value = math.nan
-            why = "fewer than two strata large enough to compare"
-        entries.append(
-            judged_entry(
-                section=name,
-                label="max/min",
-                value=value,
-                interval=percentile_interval(rep[1:]),
-                low=None,
-                high=config.calibration_max_ratio,
-                phrase=(
-                    f"across the strata of cells by {s['measure']} ({name}), the highest "
-                    f"observed/expected ratio is {fmt(value)} times the lowest"
-                ),
-                insufficient=why,
-                soft=False,
-                name=f"all strata of cells by {s['measure']}",
+            entries.append(
+                _group_entry(
+                    g,
+                    section=f"{attr_name}: retention",
+                    key=label,
+                    values=k,
+                    low=config.retention_min,
+                    high=None,
+                    phrase=(
+                        f"the model reaches {fmt(float(k[0]))} times the share of the recorded "
+                        f"victimisation of {named} that {reference} reaches"
+                    ),
+                    gate="G5",
+                )
             )
-        )
+    band = (
+        f"discovery ratio {band_text(low, None)}; retention {band_text(config.retention_min, None)}"
+    )
+    return gate_from_entries(
+        "G5",
+        entries,
+        band=band,
+        what="comparison",
+        empty_reason="no sensitive attributes with two or more groups are configured",
+    )
+
+
+def _stratum_spread(
+    rep: np.ndarray, ok: list[int]
+) -> tuple[float, tuple[float, float], str | None]:
+    """Largest over smallest O/E across the sufficient strata, with its interval."""
+    if len(ok) < 2:
+        return math.nan, (math.nan, math.nan), "fewer than two strata large enough to compare"
+    with np.errstate(invalid="ignore", divide="ignore"):
+        spread = rep[:, ok].max(axis=1) / rep[:, ok].min(axis=1)
+    return float(spread[0]), percentile_interval(spread[1:]), None
+
+
+def gate_calibration(strata: StrataInternals, config: AuditConfig) -> GateResult:
+    """G6: observed over expected counts in each stratum (a) over all cells, (b) over the
+    flagged cell-periods; and the largest over the smallest for each."""
+    low, high = config.calibration_band
+    entries: list[Entry] = []
+    parts = (
+        ("all cells", "oe", "unjudged", "recorded target events were"),
+        (
+            "flagged",
+            "oe_flagged",
+            "unjudged_flagged",
+            "in flagged cells, recorded target events were",
+        ),
+    )
+    for name, s in strata.items():
+        keys: list[str] = s["keys"]
+        names: list[str] = s["names"]
+        if not keys:
+            continue
+        for part, arr_key, why_key, words in parts:
+            rep: np.ndarray = s[arr_key]
+            unjudged: list[str] = s[why_key]
+            blocked: list[str] = s["insufficient"]
+            section = f"{name} ({part})"
+            for i, key in enumerate(keys):
+                value = float(rep[0, i])
+                entries.append(
+                    judged_entry(
+                        section=section,
+                        label=key,
+                        value=value,
+                        interval=percentile_interval(rep[1:, i]),
+                        low=low,
+                        high=high,
+                        phrase=f"among {names[i]} ({name} {key}), {words} {fmt(value)} times the "
+                        "forecast count",
+                        insufficient=blocked[i] or None,
+                        soft=False,
+                        name=names[i],
+                        not_applicable=unjudged[i] or None,
+                    )
+                )
+            ok = [i for i in range(len(keys)) if not (blocked[i] or unjudged[i])]
+            value, interval, reason = _stratum_spread(rep, ok)
+            entries.append(
+                judged_entry(
+                    section=section,
+                    label="max/min",
+                    value=value,
+                    interval=interval,
+                    low=None,
+                    high=config.calibration_max_ratio,
+                    phrase=(
+                        f"across the strata of cells by {s['measure']} ({name}, {part}), the "
+                        f"highest observed/expected ratio is {fmt(value)} times the lowest"
+                    ),
+                    insufficient=reason,
+                    soft=False,
+                    name=f"all strata of cells by {s['measure']} ({part})",
+                )
+            )
     band = f"each stratum in {band_text(low, high)}; max/min ≤ {config.calibration_max_ratio:.2f}"
     return gate_from_entries(
         "G6", entries, band=band, what="comparison", empty_reason="no strata are configured"
     )
 
 
-def gate_quality_of_service(strata: StrataInternals, config: AuditConfig) -> GateResult:
-    """G7 (soft): the lowest stratum PAI over the highest, per stratum spec."""
+def gate_quality_of_service(
+    strata: StrataInternals, config: AuditConfig, *, reference: str
+) -> GateResult:
+    """G7 (soft): in each stratum, the model's PAI over the reference's; the lowest decides."""
     entries: list[Entry] = []
     for name, s in strata.items():
-        labels = s["labels"]
-        if not labels:
-            continue
-        ok = [i for i in range(len(labels)) if not s["insufficient_pai"][i]]
-        small = [
-            f"{s['names'][i]} ({labels[i]}): {s['insufficient_pai'][i]}"
-            for i in range(len(labels))
-            if i not in ok
-        ]
-        if len(ok) >= 2 and not small:
-            with np.errstate(invalid="ignore"):
-                rep = s["pai"][:, ok].min(axis=1) / s["pai"][:, ok].max(axis=1)
-            value = float(s["pai_point"][ok].min() / s["pai_point"][ok].max())
-            why = None
-        else:
-            rep = np.full(2, np.nan)
-            value = math.nan
-            why = "; ".join(small) or "fewer than two strata large enough to compare"
-        entries.append(
-            judged_entry(
-                section=name,
-                label="min/max",
-                value=value,
-                interval=percentile_interval(rep[1:]),
-                low=config.quality_of_service_min,
-                high=None,
-                phrase=(
-                    f"across the strata of cells by {s['measure']} ({name}), the lowest PAI is "
-                    f"{fmt(value)} times the highest"
-                ),
-                insufficient=why,
-                soft=True,
-                name=f"all strata of cells by {s['measure']}",
+        keys: list[str] = s["keys"]
+        names: list[str] = s["names"]
+        rep: np.ndarray = s["pai_vs"]
+        blocked: list[str] = s["insufficient"]
+        unjudged: list[str] = s["unjudged_pai"]
+        for i, key in enumerate(keys):
+            value = float(rep[0, i])
+            entries.append(
+                judged_entry(
+                    section=name,
+                    label=key,
+                    value=value,
+                    interval=percentile_interval(rep[1:, i]),
+                    low=config.quality_of_service_min,
+                    high=None,
+                    phrase=(
+                        f"among {names[i]} ({name} {key}), the model's PAI is {fmt(value)} times "
+                        f"that of {reference}"
+                    ),
+                    insufficient=blocked[i] or None,
+                    soft=True,
+                    name=names[i],
+                    not_applicable=unjudged[i] or None,
+                )
             )
-        )
     return gate_from_entries(
         "G7",
         entries,
         band=band_text(config.quality_of_service_min, None),
-        what="comparison",
+        what="stratum",
         empty_reason="no strata are configured",
     )
 

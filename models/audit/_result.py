@@ -7,23 +7,29 @@ hard FAIL blocks publication"); it is listed in ``review_gates`` so that a perso
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from beatwise.artefacts.audit import (
     AttributeFigures,
+    AuditPower,
     AuditReport,
     AuditSettings,
+    BoardPanel,
     Caveats,
     CoverageSensitivity,
+    EnvelopeRecord,
     GateVerdict,
     OverrideApplied,
     OverrideRecord,
+    PolicyRecord,
+    ReferenceAllocation,
     StrataFigures,
 )
 from beatwise.period import Period
 from models.audit._catalogue import BLOCKING, GATE_IDS
-from models.audit._config import AuditOverride
+from models.audit._config import AuditOverride, PolicyEnvelope
 from models.audit._documentation import CAVEATS, check_documentation
 from models.audit._gate import GateResult
 
@@ -51,11 +57,18 @@ class AuditResult:
     gates: dict[str, GateResult]
     groups: dict[str, AttributeFigures]
     strata: dict[str, StrataFigures]
+    reference: ReferenceAllocation
+    board: BoardPanel
     n_periods: int
     n_cells: int
     realised_area_share: float
     settings: AuditSettings
     override: AuditOverride | None = None
+    #: the date expiry dates were judged against; None when nothing has one
+    run_date: dt.date | None = None
+    power: AuditPower | None = None
+    policy: PolicyRecord | None = None
+    envelope: PolicyEnvelope | None = None
     #: the backtest's period ("week" or "month"), for the words of the documents
     period: Period = "week"
     counterfactuals: Counterfactuals | None = None
@@ -91,6 +104,8 @@ class AuditResult:
         blocking = self.blocking_gates
         if self.override is None or not blocking:
             return None
+        if self.run_date is not None and self.override.expired_on(self.run_date):
+            return None
         if any(self.gates[g].status == "NOT CHECKED" for g in blocking):
             return None
         if not set(blocking) <= set(self.override.gates):
@@ -98,12 +113,14 @@ class AuditResult:
         return OverrideApplied(
             approving_body=self.override.approving_body,
             date=self.override.date,
+            expires=self.override.expires,
             reason=self.override.reason,
             approved_gates=self.override.gates,
             overridden_gates=tuple(blocking),
             text=(
                 f"Publication of this forecast was approved by {self.override.approving_body} "
-                f"on {self.override.date.isoformat()} despite gate(s) "
+                f"on {self.override.date.isoformat()} (valid until "
+                f"{self.override.expires.isoformat()}) despite gate(s) "
                 f"{', '.join(blocking)}, for this reason: {self.override.reason}"
             ),
         )
@@ -133,6 +150,19 @@ class AuditResult:
         )
         return replace(self, gates={**self.gates, "G10": gate})
 
+    def _envelope_record(self) -> EnvelopeRecord | None:
+        env = self.envelope
+        if env is None:
+            return None
+        return EnvelopeRecord(
+            ratified_by=env.ratified_by,
+            date=env.date,
+            reason=env.reason,
+            expires=env.expires,
+            expired=self.run_date is not None and self.run_date > env.expires,
+            limits=tuple(limit.model_dump(mode="json") for limit in env.limits),
+        )
+
     def to_report(self) -> AuditReport:
         """The typed ``reports/audit.json`` (what the documents render and publish reads)."""
         override = None
@@ -141,6 +171,8 @@ class AuditResult:
                 approving_body=self.override.approving_body,
                 date=self.override.date,
                 reason=self.override.reason,
+                expires=self.override.expires,
+                expired=self.run_date is not None and self.override.expired_on(self.run_date),
             )
         cf = self.counterfactuals
         return AuditReport(
@@ -153,8 +185,14 @@ class AuditResult:
             gates={gid: self.gates[gid].to_gate() for gid in GATE_IDS if gid in self.gates},
             blocking_gates=tuple(self.blocking_gates),
             review_gates=tuple(self.review_gates),
+            reference=self.reference,
             groups=self.groups,
             strata=self.strata,
+            board=self.board,
+            power=self.power,
+            policy=self.policy,
+            envelope=self._envelope_record(),
+            run_date=self.run_date,
             override=override,
             override_applied=self.override_applied,
             settings=self.settings,

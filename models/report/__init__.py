@@ -10,9 +10,17 @@ The public face, by use:
 - the charts: :func:`interval_chart` (values with 95% intervals, one panel per attribute or
   stratum spec).
 
+Both documents put the verdict first, in plain words, then "What you are asked to decide" (the
+board's absolute panel: this model, the reference allocation, the best baseline and any declared
+policy side by side, and what the reference itself does), then the gates, the audit's power and
+the reasons.
+
 Private modules, one concern each: ``_context`` (what the documents describe), ``_quality`` (the
-one reader of ``data_quality.json``), ``_tables``, ``_charts``, ``_format`` (the templates'
-filters), ``_render``; the jinja templates live in ``templates/``. This package imports
+one reader of ``data_quality.json``), ``_verdict`` (the verdict, the override's and envelope's
+dates, amplification and power in words), ``_board`` (the board's panel as tables), ``_tables``,
+``_charts``, ``_format`` (the templates' filters), ``_render``; the jinja templates live in
+``templates/`` (``bias_report.html`` includes ``_decide.html``, ``_power.html``,
+``_reasons.html``; shared tables in ``_macros.html``). This package imports
 ``models.audit`` (the result, what G10 requires, the caveats); the audit never imports it.
 """
 

@@ -3,8 +3,8 @@
 Charts are drawn with matplotlib's object API on an Agg canvas (no pyplot, no global state) and
 saved without the ``Software`` metadata entry. Figures by group or stratum share one layout (one
 panel per attribute or stratum spec, :func:`_panels`), and the two with a 95% interval share one
-helper, :func:`interval_chart`: bars (victimisation covered) or dots with the gate's band shaded
-(calibration).
+helper, :func:`interval_chart` (dots with the gate's band shaded: calibration). The group charts
+set the model's figure (bars with 95% intervals) beside the reference allocation's.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import io
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Final, Literal
@@ -24,7 +24,14 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from beatwise.artefacts.audit import AttributeFigures, Interval, StrataFigures
+from beatwise.artefacts.audit import (
+    AttributeFigures,
+    BoardAllocation,
+    BoardGroup,
+    GroupFigures,
+    Interval,
+    StrataFigures,
+)
 from beatwise.period import Period, period_words
 from models.report._format import nan
 
@@ -108,42 +115,95 @@ def interval_chart(
         return _png(fig)
 
 
-def chart_exposure(groups: dict[str, AttributeFigures]) -> str:
-    """Each group's share of residents beside its share of the flagging, per attribute."""
+def _paired_bars(
+    groups: dict[str, AttributeFigures],
+    reference: BoardAllocation | None,
+    *,
+    model_value: Callable[[GroupFigures], tuple[float | None, Interval]],
+    reference_value: Callable[[BoardGroup], float | None],
+    colour: str,
+    ylabel: str,
+    parity: bool,
+) -> str:
+    """For each attribute, the model's figure by group (bars with 95% intervals) beside the
+    reference allocation's (grey bars); ``parity`` draws the line at 1 (a ratio's parity)."""
     attrs = [a for a in groups if groups[a].groups]
     if not attrs:
         return _empty_chart("No audit groups were configured.")
     with _panels(len(attrs)) as (fig, axes):
         for ax, attr in zip(axes, attrs, strict=True):
             g = groups[attr].groups
-            labels = list(g)
-            x = np.arange(len(labels))
-            pop = [g[lb].population_share or 0.0 for lb in labels]
-            exp = [g[lb].exposure_share or 0.0 for lb in labels]
-            ax.bar(x - 0.2, pop, width=0.4, color="#bbbbbb", label="share of residents")
-            ax.bar(x + 0.2, exp, width=0.4, color=_PALETTE[0], label="share of flagging")
-            ax.set_xticks(x, labels)
+            keys = list(g)
+            x = np.arange(len(keys))
+            figures = [model_value(g[k]) for k in keys]
+            values = np.array([nan(v) for v, _ in figures])
+            ci = np.array([[nan(lo), nan(hi)] for _, (lo, hi) in figures]).reshape(len(keys), 2)
+            err = np.nan_to_num(
+                np.vstack(
+                    [np.clip(values - ci[:, 0], 0, None), np.clip(ci[:, 1] - values, 0, None)]
+                )
+            )
+            ref_groups = reference.groups.get(attr, {}) if reference is not None else {}
+            ref = [
+                nan(reference_value(ref_groups[k])) if k in ref_groups else math.nan for k in keys
+            ]
+            ax.bar(
+                x - 0.2,
+                np.nan_to_num(ref),
+                width=0.4,
+                color="#bbbbbb",
+                label=f"{reference.label} (reference)" if reference is not None else "reference",
+            )
+            ax.bar(
+                x + 0.2,
+                np.nan_to_num(values),
+                width=0.4,
+                color=colour,
+                yerr=err,
+                capsize=3,
+                label="this model",
+            )
+            if parity:
+                ax.axhline(1.0, color="#555555", linewidth=0.8)
+            ax.set_xticks(x, keys)
             ax.set_title(attr)
-            ax.set_ylabel("share")
-        axes[0].legend(loc="upper left", frameon=False)
+            ax.set_ylabel(ylabel)
+        fig.legend(
+            *axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=2, frameon=False
+        )
         return _png(fig)
 
 
-def chart_coverage(groups: dict[str, AttributeFigures]) -> str:
-    """Share of each group's recorded victimisation in flagged cells, with 95% intervals."""
-    attrs = [a for a in groups if groups[a].groups]
-    if not attrs:
-        return _empty_chart("No audit groups were configured.")
-    panels = [
-        IntervalPanel(
-            title=attr,
-            labels=list(groups[attr].groups),
-            values=[g.victimisation_coverage for g in groups[attr].groups.values()],
-            intervals=[g.victimisation_coverage_ci for g in groups[attr].groups.values()],
-        )
-        for attr in attrs
-    ]
-    return interval_chart(panels, style="bar", ylabel="share of victimisation in flagged cells")
+def chart_exposure(
+    groups: dict[str, AttributeFigures], reference: BoardAllocation | None = None
+) -> str:
+    """Each group's exposure relative to all residents: the model's with its 95% interval, and
+    the reference allocation's beside it, per attribute."""
+    return _paired_bars(
+        groups,
+        reference,
+        model_value=lambda g: (g.exposure_ratio.value, g.exposure_ratio.ci),
+        reference_value=lambda g: g.exposure_ratio,
+        colour=_PALETTE[0],
+        ylabel="exposure relative to all residents",
+        parity=True,
+    )
+
+
+def chart_coverage(
+    groups: dict[str, AttributeFigures], reference: BoardAllocation | None = None
+) -> str:
+    """Discovery: the share of each group's recorded victimisation in flagged cells, the
+    model's with its 95% interval and the reference allocation's beside it."""
+    return _paired_bars(
+        groups,
+        reference,
+        model_value=lambda g: (g.discovery, g.discovery_ci),
+        reference_value=lambda g: g.discovery,
+        colour=_PALETTE[2],
+        ylabel="share of victimisation in flagged cells",
+        parity=False,
+    )
 
 
 def chart_calibration(strata: dict[str, StrataFigures], band: tuple[float, float]) -> str:
@@ -151,15 +211,19 @@ def chart_calibration(strata: dict[str, StrataFigures], band: tuple[float, float
     specs = [s for s in strata if strata[s].strata]
     if not specs:
         return _empty_chart("No strata were configured.")
-    panels = [
-        IntervalPanel(
-            title=f"{spec} (Q1 = lowest)",
-            labels=list(strata[spec].strata),
-            values=[s.observed_expected for s in strata[spec].strata.values()],
-            intervals=[s.observed_expected_ci for s in strata[spec].strata.values()],
+    panels = []
+    for spec in specs:
+        # a stratum too small to judge (the few cells without residents, as a rule) is left out:
+        # its wide interval would squash the others; the report's tables give its figures
+        judged = {k: s for k, s in strata[spec].strata.items() if not s.insufficient_reason}
+        panels.append(
+            IntervalPanel(
+                title=f"{spec} (Q1 = lowest)",
+                labels=list(judged),
+                values=[s.observed_expected for s in judged.values()],
+                intervals=[s.observed_expected_ci for s in judged.values()],
+            )
         )
-        for spec in specs
-    ]
     return interval_chart(panels, style="dot", ylabel="observed / expected", band=band)
 
 

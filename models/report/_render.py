@@ -22,16 +22,24 @@ from typing import Final
 import jinja2
 import pandas as pd
 
-from beatwise.artefacts.audit import AuditReport
+from beatwise.artefacts.audit import AMPLIFIED, AuditReport
 from beatwise.artefacts.metrics import BacktestMetrics
 from beatwise.period import period_words
 from beatwise.taxonomy import DISPLAY_NAMES, POLICE_ACTIVITY_TYPES
 from models.audit import CAVEATS, REQUIRED_REPORT_SECTIONS, AuditResult
+from models.report._board import board_panel, compact_panel
 from models.report._charts import chart_calibration, chart_coverage, chart_exposure, chart_map
 from models.report._context import ReportContext
 from models.report._format import capfirst, count, fmt, interval, md, pct
 from models.report._quality import DataQualitySummary
 from models.report._tables import coverage_sensitivity_rows, performance_rows
+from models.report._verdict import (
+    amplification_text,
+    override_note,
+    power_view,
+    section_title,
+    verdict,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +54,7 @@ _STATUS_CLASS: Final[dict[str, str]] = {
     "FAIL": "status-fail",
     "INSUFFICIENT DATA": "status-insufficient",
     "NOT CHECKED": "status-not-checked",
+    "NOT APPLICABLE": "status-not-applicable",
 }
 
 
@@ -71,6 +80,11 @@ def _environment() -> jinja2.Environment:
     return env
 
 
+def _gate_number(gid: str) -> tuple[int, str]:
+    digits = gid[1:]
+    return (int(digits), gid) if digits.isdigit() else (10**6, gid)
+
+
 def _common(audit: AuditReport, metrics: BacktestMetrics, context: ReportContext) -> dict:
     excluded = [t for t in POLICE_ACTIVITY_TYPES if t not in context.target_types]
     included_pa = {
@@ -82,6 +96,16 @@ def _common(audit: AuditReport, metrics: BacktestMetrics, context: ReportContext
     return {
         "audit": audit,
         "ctx": context,
+        "verdict": verdict(audit),
+        "override_note": override_note(audit),
+        "board": board_panel(audit, one=words.singular, many=words.plural),
+        "power": power_view(audit),
+        "compact": compact_panel(audit),
+        "amplification_text": amplification_text(
+            audit, coverage_words=f"{pct(audit.coverage)} of the area"
+        ),
+        "amplified": AMPLIFIED,
+        "section_title": lambda section: section_title(audit, section),
         # the period's words: one "week", many "weeks", adj "weekly", long "ISO week"
         "p": {
             "one": words.singular,
@@ -89,7 +113,8 @@ def _common(audit: AuditReport, metrics: BacktestMetrics, context: ReportContext
             "adj": words.adjective,
             "long": "ISO week" if context.period == "week" else "calendar month",
         },
-        "gates": audit.gates,
+        # by number (G2 before G10), also for an audit read back from its sorted JSON file
+        "gates": dict(sorted(audit.gates.items(), key=lambda kv: _gate_number(kv[0]))),
         "coverage": audit.coverage,
         "performance": performance_rows(metrics, coverage=audit.coverage),
         "headline_lift": metrics.lift,
@@ -138,8 +163,8 @@ def render_bias_report(
     data.update(
         data_quality_tables=list(data_quality.tables),
         charts={
-            "exposure": chart_exposure(audit.groups),
-            "coverage": chart_coverage(audit.groups),
+            "exposure": chart_exposure(audit.groups, audit.board.allocations.get("reference")),
+            "coverage": chart_coverage(audit.groups, audit.board.allocations.get("reference")),
             "calibration": chart_calibration(audit.strata, calibration_band),
             "map": chart_map(cell_map, period=context.period),
         },

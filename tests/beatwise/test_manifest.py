@@ -30,6 +30,7 @@ PUBLISHED = """{
   "override": {
     "approving_body": "Beatwise maintainers, for the synthetic demonstration city only",
     "date": "2026-11-25",
+    "expires": "2026-12-25",
     "gates": [
       "G3",
       "G4"

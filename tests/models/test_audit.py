@@ -17,6 +17,10 @@ from pydantic import ValidationError
 from beatwise.artefacts import ArtefactError
 from beatwise.artefacts.metrics import BacktestMetrics, Lift
 from models.audit import (
+    NO_RESIDENTS_KEY,
+    NO_RESIDENTS_LABEL,
+    TRUTH_REFERENCE,
+    Allocation,
     AttributeSpec,
     AuditConfig,
     AuditOverride,
@@ -25,6 +29,7 @@ from models.audit import (
     GroupSpec,
     StratumSpec,
     TargetDefinition,
+    canary_scores,
     check_documentation,
     classify_against_band,
     run_audit,
@@ -45,6 +50,7 @@ TOY_GROUPS = {
 }
 LIFT_OK = Lift(estimate=1.2, ci_low=1.1, ci_high=1.3, baseline="b4_all_history")
 METRICS = make_metrics()
+RUN_DATE = dt.date(2024, 4, 22)
 NO_QUALITY = DataQualitySummary()
 
 
@@ -78,22 +84,25 @@ def _documented(result: AuditResult) -> AuditResult:
 # --------------------------------------------------------------------------------------------
 # A 4-cell, 2-week toy with figures computed by hand
 # --------------------------------------------------------------------------------------------
-#   cell  res_a  res_b  residents   flagged w0 w1   y w0 w1
-#   0     100    0      100         1  1            2  1
-#   1     50     50     100         1  0            0  0
-#   2     0      100    100         0  1            1  3
-#   3     0      200    200         0  0            0  1
-# Per cell: flagged weeks f = [2,1,1,0]; events y = [3,0,4,1]; events in flagged weeks
-# [3,0,3,0]; flagged weeks without an event [0,1,0,0]. Reference = b (350 residents > 150).
-# E_a = (2*100 + 1*50) / (2*150) = 5/6;  E_b = (1*50 + 1*100) / (2*350) = 3/14
-# Cov_a = (3*1) / (3*1) = 1;  Cov_b = (3*1) / (0*.5 + 4*1 + 1*1) = 3/5
-# BBR_a = (E_a/E_b) / (Cov_a/Cov_b) = (35/9) * (3/5) = 7/3
-# false-flag_a = (1*50) / 250 = 0.2;  false-flag_b = (1*50) / 150 = 1/3
-# recall ratio_a = Cov_a / Cov_b = 5/3
+#   cell  res_a  res_b  residents   model w0 w1   reference w0 w1   y w0 w1
+#   0     100    0      100         1  1          1  1              2  1
+#   1     50     50     100         1  0          0  0              0  0
+#   2     0      100    100         0  1          1  1              1  3
+#   3     0      200    200         0  0          0  0              0  1
+# Ratios are to all residents (500). Model: E_a = 250/300 = 5/6, E_b = 150/700 = 3/14,
+# E_all = 400/1000 = 0.4, so X_a = 25/12, X_b = 15/28. Discovery: V_a = 3, reached 3 (D_a = 1);
+# V_b = 5, reached 3 (D_b = 3/5); all events 8, reached 6 (D_all = 3/4): DR_a = 4/3, DR_b = 4/5,
+# B_a = X_a / DR_a = 25/16. False flags (cell 1 in w0): FF_a = 50/250, FF_b = 50/150, FF_all =
+# 100/400, so FFR_a = 0.8, FFR_b = 4/3.
+# Reference: E_a = 200/300, E_b = 200/700, E_all = 0.4: X_a = 5/3, X_b = 5/7; D_a = 1, D_b = 4/5,
+# D_all = 7/8: DR_a = 8/7, DR_b = 32/35, B_a = 35/24; no false flags (FF ratio 0/0 = parity, 1).
+# Amplification: A(X)_a = 5/4, A(X)_b = 3/4; A(B)_a = 15/14; A(FFR)_a = 0.8, A(FFR)_b = 4/3;
+# A(DR)_a = 7/6, A(DR)_b = 7/8; retention_a = 1, retention_b = 3/4.
 
 
-def _toy() -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.DataFrame]:
-    flagged = np.array([[1, 1, 0, 0], [1, 0, 1, 0]], dtype=bool)
+def _toy() -> tuple[Allocation, Allocation, np.ndarray, pd.DataFrame]:
+    model = np.array([[1, 1, 0, 0], [1, 0, 1, 0]], dtype=bool)
+    reference = np.array([[1, 0, 1, 0], [1, 0, 1, 0]], dtype=bool)
     y = np.array([[2, 0, 1, 0], [1, 0, 3, 1]], dtype=float)
     scores = np.array([[1.5, 0.5, 1.0, 0.5], [1.5, 0.5, 2.0, 0.5]])
     cells = pd.DataFrame(
@@ -104,7 +113,12 @@ def _toy() -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.DataFrame]:
             "res_b": [0.0, 50.0, 100.0, 200.0],
         }
     )
-    return flagged, y, scores, cells
+    return (
+        Allocation("this model", model, scores),
+        Allocation("the true risk", reference, scores),
+        y,
+        cells,
+    )
 
 
 def _toy_config(**kw: object) -> AuditConfig:
@@ -121,38 +135,84 @@ def _toy_config(**kw: object) -> AuditConfig:
     return AuditConfig.model_validate(base)
 
 
-def _run_toy(config: AuditConfig, **kw: object) -> AuditResult:
-    flagged, y, scores, cells = _toy()
-    args: dict[str, object] = {"target": TARGET, "granularity": GRAIN_OK, "lift": LIFT_OK}
+def _run(model: Allocation, reference: Allocation, y, cells, config: AuditConfig, **kw: object):
+    args: dict[str, object] = {
+        "target": TARGET,
+        "granularity": GRAIN_OK,
+        "lift": LIFT_OK,
+        "reference_info": TRUTH_REFERENCE,
+        "run_date": RUN_DATE,
+    }
     args.update(kw)
-    return run_audit(flagged, y, scores, cells, config=config, **args)  # type: ignore[arg-type]
+    return run_audit(model, reference, y, cells, config=config, **args)  # type: ignore[arg-type]
+
+
+def _run_toy(config: AuditConfig, **kw: object) -> AuditResult:
+    model, reference, y, cells = _toy()
+    return _run(model, reference, y, cells, config, **kw)
 
 
 def test_toy_group_figures_match_hand_computation() -> None:
     d = _run_toy(_toy_config()).to_report().to_json()
     block = d["groups"]["grp"]
-    assert block["reference"] == "b"
+    assert block["all_residents"]["residents"] == 500
+    assert block["all_residents"]["exposure"] == pytest.approx(0.4)
+    assert block["all_residents"]["discovery"] == pytest.approx(3 / 4)
+    assert block["all_residents"]["false_flag_rate"] == pytest.approx(0.25)
     a, b = block["groups"]["a"], block["groups"]["b"]
     assert a["residents"] == 150 and b["residents"] == 350
     assert a["exposure"] == pytest.approx(5 / 6)
     assert b["exposure"] == pytest.approx(3 / 14)
-    assert a["victimisation_coverage"] == pytest.approx(1.0)
-    assert b["victimisation_coverage"] == pytest.approx(3 / 5)
-    assert a["burden_benefit_ratio"] == pytest.approx(7 / 3)
+    assert a["residents_flagged_per_period"] == pytest.approx(125)
+    assert a["exposure_ratio"]["value"] == pytest.approx(25 / 12)
+    assert b["exposure_ratio"]["value"] == pytest.approx(15 / 28)
+    assert a["discovery"] == pytest.approx(1.0)
+    assert b["discovery"] == pytest.approx(3 / 5)
+    assert a["discovery_ratio"]["value"] == pytest.approx(4 / 3)
+    assert a["burden_benefit"]["value"] == pytest.approx(25 / 16)
     assert a["false_flag_rate"] == pytest.approx(0.2)
     assert b["false_flag_rate"] == pytest.approx(1 / 3)
-    assert a["recall"] == pytest.approx(1.0)
-    assert a["recall_ratio"] == pytest.approx(5 / 3)
-    assert a["exposure_ratio"] == pytest.approx((5 / 6) / (3 / 14))
+    assert a["false_flag_ratio"]["value"] == pytest.approx(0.8)
     assert a["population_share"] == pytest.approx(0.3)
     # flagged cell-weeks apportioned by resident share: cell0 2*1 + cell1 1*0.5
     assert a["flagged_cell_periods"] == pytest.approx(2.5)
+    amp_a, amp_b = a["amplification"], b["amplification"]
+    assert amp_a["exposure_ratio"]["value"] == pytest.approx(5 / 4)
+    assert amp_b["exposure_ratio"]["value"] == pytest.approx(3 / 4)
+    assert amp_a["burden_benefit"]["value"] == pytest.approx(15 / 14)
+    assert amp_a["false_flag_ratio"]["value"] == pytest.approx(0.8)
+    assert amp_b["false_flag_ratio"]["value"] == pytest.approx(4 / 3)
+    assert amp_a["discovery_ratio"]["value"] == pytest.approx(7 / 6)
+    assert amp_b["discovery_ratio"]["value"] == pytest.approx(7 / 8)
+    assert a["retention"]["value"] == pytest.approx(1.0)
+    assert b["retention"]["value"] == pytest.approx(3 / 4)
     assert d["period"] == "week" and d["n_periods"] == 2
     gates = d["gates"]
-    assert gates["G3"]["by_group"]["grp"]["a"]["value"] == pytest.approx(7 / 3)
-    assert gates["G4"]["by_group"]["grp"]["a"]["value"] == pytest.approx(0.6)
-    assert gates["G5"]["by_group"]["grp"]["a"]["value"] == pytest.approx(5 / 3)
-    assert gates["G3"]["status"] in {"FAIL", "REVIEW"}
+    assert gates["G2"]["by_group"]["grp"]["b"]["value"] == pytest.approx(3 / 4)
+    assert gates["G3"]["by_group"]["grp"]["a"]["value"] == pytest.approx(15 / 14)
+    assert gates["G4"]["by_group"]["grp"]["b"]["value"] == pytest.approx(4 / 3)
+    g5 = gates["G5"]["by_group"]
+    assert g5["grp: discovery ratio"]["b"]["value"] == pytest.approx(7 / 8)
+    assert g5["grp: retention"]["b"]["value"] == pytest.approx(3 / 4)
+    assert d["reference"]["label"] == "the true risk"
+    # the board's panel: the model's and the reference's absolute figures side by side
+    board = d["board"]["allocations"]
+    assert board["model"]["groups"]["grp"]["a"]["exposure_ratio"] == pytest.approx(25 / 12)
+    assert board["reference"]["groups"]["grp"]["a"]["exposure_ratio"] == pytest.approx(5 / 3)
+    assert board["reference"]["groups"]["grp"]["b"]["discovery"] == pytest.approx(4 / 5)
+    assert board["model"]["discovery_gap_pp"]["grp"] == pytest.approx(40.0)
+    assert board["model"]["hit_rate"] == pytest.approx(6 / 8)
+
+
+def test_the_reference_against_itself_is_parity() -> None:
+    _, reference, y, cells = _toy()
+    d = _run(reference, reference, y, cells, _toy_config()).to_report().to_json()
+    for group in d["groups"]["grp"]["groups"].values():
+        for estimate in group["amplification"].values():
+            assert estimate["value"] == pytest.approx(1.0)
+            assert estimate["ci"] == [pytest.approx(1.0), pytest.approx(1.0)]
+    for gid in ("G2", "G3", "G4", "G5"):
+        assert d["gates"][gid]["status"] == "PASS", d["gates"][gid]["explanation"]
 
 
 def test_group_labels_travel_into_audit_json_and_every_gate_sentence() -> None:
@@ -162,13 +222,13 @@ def test_group_labels_travel_into_audit_json_and_every_gate_sentence() -> None:
     assert block["groups"]["b"]["label"] == "residents of group b"
     for gid in ("G2", "G3", "G4", "G5"):
         gate = d["gates"][gid]
-        assert gate["deciding"] == "grp: a" and gate["deciding_label"] == "residents of group a"
-        assert gate["by_group"]["grp"]["a"]["label"] == "residents of group a"
+        assert gate["deciding_label"] in {"residents of group a", "residents of group b"}
         text = gate["explanation"].lower()
-        assert "residents of group a (a)" in text and "residents of group b (b)" in text, text
-    assert d["gates"]["G3"]["explanation"].startswith(
-        "Residents of group a (a) bear 2.33 times the flagging per unit of protection that "
-        "residents of group b (b) bear"
+        assert f"{gate['deciding_label']} ({gate['deciding'][-1]})" in text, text
+        assert "the true risk" in text
+    assert d["gates"]["G2"]["explanation"].startswith(
+        "The model makes residents of group b (b) live in flagged cells, relative to all "
+        "residents, 0.75 times as often as the true risk does"
     )
     # a gate decided by no group carries no group label
     assert d["gates"]["G8"]["deciding_label"] is None
@@ -199,6 +259,11 @@ def test_a_group_without_a_label_is_refused_naming_the_key() -> None:
         )
 
 
+def test_a_reference_group_is_refused_since_ratios_are_to_all_residents() -> None:
+    with pytest.raises(ValidationError, match=r"'reference' is gone.*all residents"):
+        AttributeSpec.model_validate({"name": "x", "groups": TOY_GROUPS, "reference": "largest"})
+
+
 def test_default_groups_are_labelled_in_words() -> None:
     attrs = {a.name: a for a in AuditConfig().attributes}
     assert attrs["deprivation"].label_of("q1") == "residents of the most deprived fifth of areas"
@@ -211,12 +276,15 @@ def test_default_groups_are_labelled_in_words() -> None:
 
 def test_params_file_labels_every_group_as_the_defaults_do() -> None:
     """params.yaml validates (every group and stratum labelled) and says what the code's defaults
-    say."""
+    say; the default run carries no override and no envelope."""
     root = Path(__file__).resolve().parents[2]
     params = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
     config = AuditConfig.model_validate(params["audit"])
     assert config.attributes == AuditConfig().attributes
     assert config.strata == AuditConfig().strata
+    assert config.amplification_band == AuditConfig().amplification_band
+    assert config.envelope is None
+    assert params["publish"]["override"] is None
 
 
 def test_audit_json_is_strict_json_without_nan() -> None:
@@ -230,6 +298,19 @@ def test_audit_json_is_strict_json_without_nan() -> None:
 
 def test_same_seed_same_result() -> None:
     assert _run_toy(_toy_config(seed=7)).to_report() == _run_toy(_toy_config(seed=7)).to_report()
+
+
+def test_model_and_reference_share_the_resampled_weeks() -> None:
+    """Paired bootstrap: a model equal to the reference in every week has amplification exactly
+    1 in every replicate, however unequal the weeks are."""
+    lam, y, cells, config = _city(n_cells=500, n_weeks=20)
+    wobble = 1 + 0.5 * np.sin(np.arange(20))[:, None]  # the weeks differ a lot
+    scores = np.tile(lam, (20, 1)) * wobble
+    truth = _allocation("the true risk", scores, cells, config.coverage)
+    d = _run(truth, truth, y, cells, config).to_report().to_json()
+    for block in d["groups"].values():
+        for g in block["groups"].values():
+            assert g["amplification"]["exposure_ratio"]["ci"] == [1.0, 1.0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -248,15 +329,19 @@ def _flag_top_area(scores: np.ndarray, area: np.ndarray, coverage: float) -> np.
     return flagged
 
 
+def _allocation(label: str, scores: np.ndarray, cells: pd.DataFrame, coverage: float) -> Allocation:
+    return Allocation(label, _flag_top_area(scores, cells["area_km2"].to_numpy(), coverage), scores)
+
+
 def _city(
     *, n_cells: int = 5000, n_weeks: int = 52, seed: int = 3, tiny_group: bool = False
 ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame, AuditConfig]:
-    """Cells whose groups are balanced along the true-risk ranking (so a true forecast is fair)."""
+    """Cells whose true risk falls with deprivation and rises with the minority share, as in
+    real cities: even the true risk flags groups unequally (what the board decides about)."""
     rng = np.random.default_rng(seed)
-    lam = np.sort(rng.lognormal(-0.3, 0.6, n_cells))[::-1]
-    rank = np.arange(n_cells)
-    quintile = rank % 5 + 1
-    minority = np.array([0.05, 0.15, 0.3, 0.5, 0.7])[(rank // 5) % 5]
+    quintile = rng.integers(1, 6, n_cells)
+    minority = np.clip(rng.beta(2, 3, n_cells) + 0.08 * (5 - quintile) / 4, 0.02, 0.95)
+    lam = rng.lognormal(-0.8, 0.6, n_cells) * (1.6 - 0.15 * quintile) * (0.7 + 0.6 * minority)
     residents = np.full(n_cells, 500.0)
     cells = pd.DataFrame(
         {
@@ -264,8 +349,8 @@ def _city(
             "area_km2": np.full(n_cells, 0.1),
             "res_minority": residents * minority,
             "res_majority": residents * (1 - minority),
-            "minority_share": minority + rng.uniform(-0.01, 0.01, n_cells),
-            "deprivation_score": quintile + rng.uniform(-0.2, 0.2, n_cells),
+            "minority_share": minority,
+            "deprivation_score": (6 - quintile) + rng.uniform(-0.2, 0.2, n_cells),
         }
     )
     for q in range(1, 6):
@@ -291,49 +376,82 @@ def _city(
 
 
 def _run_city(scores: np.ndarray, y: np.ndarray, cells: pd.DataFrame, config: AuditConfig, **kw):
-    flagged = _flag_top_area(scores, cells["area_km2"].to_numpy(), config.coverage)
-    args: dict[str, object] = {"target": TARGET, "granularity": GRAIN_OK, "lift": LIFT_OK}
-    args.update(kw)
-    return run_audit(flagged, y, scores, cells, config=config, **args)  # type: ignore[arg-type]
+    lam = kw.pop("truth")
+    truth = np.tile(lam, (y.shape[0], 1))
+    return _run(
+        _allocation("this model", scores, cells, config.coverage),
+        _allocation("the true risk", truth, cells, config.coverage),
+        y,
+        cells,
+        config,
+        **kw,
+    )
 
 
-def test_fair_forecast_passes_and_is_publishable() -> None:
+def test_the_true_risk_passes_though_it_flags_groups_unequally() -> None:
     lam, y, cells, config = _city()
     scores = np.tile(lam, (y.shape[0], 1))
-    result = _run_city(scores, y, cells, config)
+    result = _run_city(scores, y, cells, config, truth=lam)
     assert result.gates["G10"].status == "NOT CHECKED"
     assert not result.publishable  # documentation not yet checked
     result = _documented(result)
     d = result.to_report().to_json()
-    for gid in ("G1", "G3", "G5", "G6", "G8", "G9", "G10"):
+    for gid in ("G1", "G2", "G3", "G4", "G5", "G6", "G8", "G9", "G10"):
         assert d["gates"][gid]["status"] == "PASS", (gid, d["gates"][gid]["explanation"])
-    # A ratio of two small false-flag rates is noisy; a fair forecast may need review, not fail.
-    assert d["gates"]["G4"]["status"] in {"PASS", "REVIEW"}
+    assert d["gates"]["G12"]["status"] == "NOT APPLICABLE"
     assert d["blocking_gates"] == []
     assert d["publishable"] is True
     assert d["override_applied"] is None
+    # ... while the absolute disparity the board weighs is far from parity
+    q1 = d["board"]["allocations"]["model"]["groups"]["deprivation"]["q1"]
+    q5 = d["board"]["allocations"]["model"]["groups"]["deprivation"]["q5"]
+    assert q1["exposure_ratio"] > 1.5 * q5["exposure_ratio"]
 
 
 def test_biased_forecast_fails_and_blocks_publication() -> None:
     lam, y, cells, config = _city()
     share = cells["res_minority"].to_numpy() / cells["residents"].to_numpy()
     scores = np.tile(lam * (1 + 6 * share), (y.shape[0], 1))  # inflated where minorities live
-    result = _documented(_run_city(scores, y, cells, config))
+    result = _documented(_run_city(scores, y, cells, config, truth=lam))
     d = result.to_report().to_json()
-    assert d["gates"]["G3"]["status"] == "FAIL" or d["gates"]["G6"]["status"] == "FAIL"
     assert d["gates"]["G6"]["status"] == "FAIL"
-    assert d["publishable"] is False
-    assert "G6" in d["blocking_gates"]
-    # Exposure parity is soft: far outside the band, it still only asks for review.
-    assert d["gates"]["G2"]["status"] == "REVIEW"
+    assert d["gates"]["G2"]["status"] == "FAIL"  # exposure amplification is a hard gate now
     assert d["gates"]["G2"]["by_group"]["ethnicity"]["minority"]["value"] > 1.25
-    assert d["groups"]["ethnicity"]["groups"]["minority"]["exposure_ratio"] > 1.25
+    assert d["publishable"] is False
+    assert {"G2", "G6"} <= set(d["blocking_gates"])
+
+
+def test_calibrated_in_aggregate_but_flags_moved_to_minority_cells_is_blocked() -> None:
+    lam, y, cells, config = _city()
+    truth = np.tile(lam, (y.shape[0], 1))
+    share = cells["res_minority"].to_numpy() / cells["residents"].to_numpy()
+    scores = canary_scores(truth, share, 3.0, rescaled=True)
+    np.testing.assert_allclose(scores.sum(axis=1), truth.sum(axis=1))  # same total every week
+    result = _documented(_run_city(scores, y, cells, config, truth=lam))
+    assert not result.publishable
+    assert result.gates["G2"].status == "FAIL", result.gates["G2"].explanation
+    assert result.gates["G2"].deciding.startswith("ethnicity: ")
+    minority = result.gates["G2"].by_group["ethnicity"]["minority"]
+    assert minority.status == "FAIL" and minority.value > 1.25
+    assert "G2" in result.blocking_gates
+
+
+@pytest.mark.parametrize("column", ["res_minority", "res_dep_q1"])
+@pytest.mark.parametrize("rescaled", [False, True])
+def test_canaries_at_half_fail_a_hard_gate(column: str, rescaled: bool) -> None:
+    lam, y, cells, config = _city()
+    truth = np.tile(lam, (y.shape[0], 1))
+    share = cells[column].to_numpy() / cells["residents"].to_numpy()
+    scores = canary_scores(truth, share, 0.5, rescaled=rescaled)
+    gates = _run_city(scores, y, cells, config, truth=lam).gates
+    failed = [g for g in ("G2", "G3", "G4", "G5", "G6") if gates[g].status == "FAIL"]
+    assert failed, {g: (gates[g].status, gates[g].value) for g in gates}
 
 
 def test_tiny_group_is_insufficient_data_and_blocks() -> None:
     lam, y, cells, config = _city(tiny_group=True)
     scores = np.tile(lam, (y.shape[0], 1))
-    result = _documented(_run_city(scores, y, cells, config))
+    result = _documented(_run_city(scores, y, cells, config, truth=lam))
     d = result.to_report().to_json()
     entry = d["gates"]["G3"]["by_group"]["tiny_attr"]["tiny"]
     assert entry["status"] == "INSUFFICIENT DATA"
@@ -341,16 +459,45 @@ def test_tiny_group_is_insufficient_data_and_blocks() -> None:
     assert d["gates"]["G3"]["status"] == "INSUFFICIENT DATA"
     assert "too little data" in d["gates"]["G3"]["explanation"]
     assert d["groups"]["tiny_attr"]["groups"]["tiny"]["sufficient"] is False
-    assert "G3" in d["blocking_gates"]
+    assert {"G2", "G3", "G4", "G5"} <= set(d["blocking_gates"])
     assert d["publishable"] is False
-    # G2 is soft: insufficient data there is listed for review but does not block.
-    assert d["gates"]["G2"]["status"] == "INSUFFICIENT DATA"
-    assert "G2" not in d["blocking_gates"] and "G2" in d["review_gates"]
+
+
+def test_cells_without_residents_form_their_own_stratum() -> None:
+    lam, y, cells, config = _city(n_cells=1000)
+    cells.loc[:49, ["residents", "res_minority", "res_majority"]] = 0.0
+    for q in range(1, 6):
+        cells.loc[:49, f"res_dep_q{q}"] = 0.0
+    lam[:50] *= 4  # a town centre: busy, nobody lives there
+    y = np.random.default_rng(0).poisson(lam, size=y.shape).astype(float)
+    scores = np.tile(lam, (y.shape[0], 1))
+    d = _run_city(scores, y, cells, config, truth=lam).to_report().to_json()
+    none = d["strata"]["deprivation_score"]["strata"][NO_RESIDENTS_KEY]
+    assert none["no_residents"] and none["n_cells"] == 50 and none["label"] == NO_RESIDENTS_LABEL
+    assert none["flagged_cell_periods"] > 0  # its crime is in the audit, not dropped
+    assert none["observed_expected"] == pytest.approx(y[:, :50].sum() / scores[:, :50].sum())
+    assert d["board"]["allocations"]["model"]["no_resident_crime_share"] > 0.1
+    assert NO_RESIDENTS_KEY in d["gates"]["G6"]["by_group"]["deprivation_score (all cells)"]
+
+
+def test_a_stratum_with_nothing_at_stake_is_shown_not_judged() -> None:
+    lam, y, cells, config = _city(n_cells=1000)
+    cells.loc[:4, ["residents", "res_minority", "res_majority"]] = 0.0
+    for q in range(1, 6):
+        cells.loc[:4, f"res_dep_q{q}"] = 0.0
+    y[:, :5] = 0.0  # five empty cells: no events, never flagged
+    scores = np.tile(lam, (y.shape[0], 1))
+    gate = _run_city(scores, y, cells, config, truth=lam).gates["G6"]
+    entry = gate.by_group["deprivation_score (all cells)"][NO_RESIDENTS_KEY]
+    assert entry.status == "NOT APPLICABLE" and "0 recorded target events" in entry.note
+    flagged = gate.by_group["deprivation_score (flagged)"][NO_RESIDENTS_KEY]
+    assert flagged.status == "NOT APPLICABLE" and "flagged cell-weeks" in flagged.note
+    assert gate.status != "INSUFFICIENT DATA"
 
 
 def test_toy_with_default_thresholds_is_insufficient() -> None:
     result = _documented(_run_toy(_toy_config(min_flagged_cell_periods=30, min_residents=10_000)))
-    for gid in ("G3", "G4", "G5"):
+    for gid in ("G2", "G3", "G4", "G5"):
         assert result.gates[gid].status == "INSUFFICIENT DATA"
     assert result.gates["G6"].status == "INSUFFICIENT DATA"  # no strata configured
     assert not result.publishable
@@ -371,6 +518,83 @@ def test_monthly_audit_says_cell_months_and_records_the_period() -> None:
     assert monthly["settings"]["min_flagged_cell_periods"] == 30
     with pytest.raises(ValueError, match=r"period must be one of \['week', 'month'\]"):
         _run_toy(_toy_config(), period="fortnight")
+
+
+# --------------------------------------------------------------------------------------------
+# G12: the board's envelope
+# --------------------------------------------------------------------------------------------
+
+
+def _envelope(**kw: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "ratified_by": "Toy City Ethics Board",
+        "date": "2024-01-10",
+        "expires": "2024-07-10",
+        "reason": "No group twice as exposed as all residents.",
+        "limits": [{"quantity": "exposure_ratio", "attribute": "grp", "max": 2.0}],
+    }
+    base.update(kw)
+    return base
+
+
+def test_an_envelope_limit_the_run_breaks_blocks() -> None:
+    # X_a = 25/12 ~ 2.08 > 2.0, and with one flagged pattern per week the interval stays there
+    config = _toy_config(envelope=_envelope())
+    result = _documented(_run_toy(config))
+    gate = result.gates["G12"]
+    assert gate.status in {"FAIL", "REVIEW"}
+    assert gate.by_group["grp: exposure_ratio"]["a"].value == pytest.approx(25 / 12)
+    assert "Toy City Ethics Board" in gate.explanation
+    strict = _documented(
+        _run_toy(
+            _toy_config(
+                envelope=_envelope(
+                    limits=[
+                        {"quantity": "exposure_ratio", "attribute": "grp", "group": "a", "max": 1.5}
+                    ]
+                )
+            )
+        )
+    )
+    assert strict.gates["G12"].status == "FAIL" and "G12" in strict.blocking_gates
+    loose = _run_toy(
+        _toy_config(
+            envelope=_envelope(
+                limits=[{"quantity": "exposure_ratio", "attribute": "grp", "max": 3.0}]
+            )
+        )
+    )
+    assert loose.gates["G12"].status == "PASS"
+    assert loose.run_date == RUN_DATE  # dated: recorded in audit.json
+    record = loose.to_report().to_json()["envelope"]
+    assert record["ratified_by"] == "Toy City Ethics Board" and record["expired"] is False
+    assert record["limits"][0]["quantity"] == "exposure_ratio" and record["limits"][0]["max"] == 3.0
+
+
+def test_an_expired_envelope_blocks() -> None:
+    limits = [{"quantity": "exposure_ratio", "attribute": "grp", "max": 3.0}]
+    config = _toy_config(envelope=_envelope(limits=limits, expires="2024-03-01"))
+    result = _run_toy(config, run_date=dt.date(2024, 3, 2))
+    assert result.gates["G12"].status == "FAIL"
+    assert "expired on 2024-03-01" in result.gates["G12"].explanation
+    assert "G12" in result.blocking_gates
+    assert result.to_report().to_json()["envelope"]["expired"] is True
+    assert _run_toy(config, run_date=dt.date(2024, 3, 1)).gates["G12"].status == "PASS"
+
+
+def test_envelope_validation_names_the_key() -> None:
+    with pytest.raises(ValidationError, match=r"'expires' .* must come after 'date'"):
+        _toy_config(envelope=_envelope(expires="2024-01-01"))
+    with pytest.raises(ValidationError, match="names attribute 'nope'"):
+        _toy_config(
+            envelope=_envelope(
+                limits=[{"quantity": "exposure_ratio", "attribute": "nope", "max": 2.0}]
+            )
+        )
+    with pytest.raises(ValidationError, match="limit without a bound"):
+        _toy_config(envelope=_envelope(limits=[{"quantity": "exposure_ratio", "attribute": "grp"}]))
+    with pytest.raises(ValidationError, match=r"audit\.exposure_band is gone"):
+        AuditConfig.model_validate({"exposure_band": [0.8, 1.25]})
 
 
 # --------------------------------------------------------------------------------------------
@@ -583,9 +807,10 @@ def test_report_missing_a_section_trips_g10() -> None:
 def test_override_makes_publishable_and_is_recorded() -> None:
     override = AuditOverride(
         approving_body="Toy City Ethics Board",
-        date=dt.date(2025, 1, 10),
+        date=dt.date(2024, 1, 10),
         reason="Pilot with weekly human review of every flagged cell.",
-        gates=("G1", "G3", "G4", "G6"),  # the toy's blocking gates, each approved by name
+        gates=("G1", "G5", "G6"),  # the toy's blocking gates, each approved by name
+        expires=dt.date(2024, 6, 30),
     )
     target = TargetDefinition(target_types=("burglary", "drugs"))
     plain = _documented(_run_toy(_toy_config(), target=target))
@@ -596,9 +821,40 @@ def test_override_makes_publishable_and_is_recorded() -> None:
     assert "G1" in d["blocking_gates"]  # the gates still say what they found
     applied = d["override_applied"]
     assert applied["approving_body"] == "Toy City Ethics Board"
-    assert applied["date"] == "2025-01-10"
+    assert applied["date"] == "2024-01-10" and applied["expires"] == "2024-06-30"
     assert "G1" in applied["overridden_gates"]
     assert "Pilot with weekly human review" in applied["text"]
+    assert "valid until 2024-06-30" in applied["text"]
+    assert d["run_date"] == RUN_DATE.isoformat() and d["override"]["expired"] is False
+
+
+def test_an_expired_override_blocks() -> None:
+    override = AuditOverride(
+        approving_body="Toy City Ethics Board",
+        date=dt.date(2024, 1, 10),
+        reason="A four-week pilot.",
+        gates=("G1", "G5", "G6"),
+        expires=dt.date(2024, 2, 7),
+    )
+    target = TargetDefinition(target_types=("burglary", "drugs"))
+    in_time = _documented(
+        _run_toy(_toy_config(), target=target, override=override, run_date=dt.date(2024, 2, 7))
+    )
+    assert in_time.publishable and in_time.override_applied is not None
+    late = _documented(
+        _run_toy(_toy_config(), target=target, override=override, run_date=dt.date(2024, 2, 8))
+    )
+    assert not late.publishable and late.override_applied is None
+    d = late.to_report().to_json()
+    assert d["override"]["expired"] is True and d["run_date"] == "2024-02-08"
+    with pytest.raises(ValidationError, match=r"'expires' .* must come after 'date'"):
+        AuditOverride(
+            approving_body="B",
+            date=dt.date(2024, 1, 10),
+            reason="r",
+            gates=("G1",),
+            expires=dt.date(2024, 1, 10),
+        )
 
 
 def test_override_lifts_only_the_gates_it_names() -> None:
@@ -607,6 +863,7 @@ def test_override_lifts_only_the_gates_it_names() -> None:
         date=dt.date(2025, 1, 10),
         reason="Approved for G8 only.",
         gates=("G8",),
+        expires=dt.date(2025, 6, 30),
     )
     target = TargetDefinition(target_types=("burglary", "drugs"))
     result = _documented(_run_toy(_toy_config(), target=target, override=override))
@@ -616,7 +873,11 @@ def test_override_lifts_only_the_gates_it_names() -> None:
 
 def test_override_cannot_skip_the_documentation_check() -> None:
     override = AuditOverride(
-        approving_body="Board", date=dt.date(2025, 1, 1), reason="Because.", gates=("G10",)
+        approving_body="Board",
+        date=dt.date(2025, 1, 1),
+        reason="Because.",
+        gates=("G10",),
+        expires=dt.date(2025, 6, 30),
     )
     result = _run_toy(_toy_config(), override=override)
     assert result.gates["G10"].status == "NOT CHECKED"
@@ -630,12 +891,17 @@ def test_override_fields_must_be_non_empty(field: str) -> None:
         "date": dt.date(2025, 1, 1),
         "reason": "Because.",
         "gates": ["G5"],
+        "expires": dt.date(2025, 6, 30),
     }
     values[field] = "   "
     with pytest.raises(ValidationError):
         AuditOverride.model_validate(values)
     with pytest.raises(ValidationError):
         AuditOverride.model_validate({"approving_body": "Board", "reason": "x"})  # no date
+    with pytest.raises(ValidationError, match="expires"):  # no expiry date
+        AuditOverride.model_validate(
+            {k: v for k, v in values.items() if k != "expires"} | {field: "B"}
+        )
     with pytest.raises(ValidationError):  # an override must name the gates it approves
         AuditOverride.model_validate({**values, field: "Board", "gates": []})
 
@@ -646,25 +912,26 @@ def test_override_fields_must_be_non_empty(field: str) -> None:
 
 
 def test_bad_inputs_name_the_problem() -> None:
-    flagged, y, scores, cells = _toy()
+    model, reference, y, cells = _toy()
     config = _toy_config()
-    kw = {"config": config, "target": TARGET, "granularity": GRAIN_OK}
+
+    def run(m: Allocation = model, yy: np.ndarray = y, cc: pd.DataFrame = cells) -> None:
+        _run(m, reference, yy, cc, config)
+
     with pytest.raises(ValueError, match="flagged must be a boolean array"):
-        run_audit(flagged.astype(int), y, scores, cells, **kw)
+        run(Allocation("m", model.flagged.astype(int), model.scores))
     with pytest.raises(ValueError, match=r"y must have the shape of flagged \(2, 4\)"):
-        run_audit(flagged, y[:, :3], scores, cells, **kw)
+        run(yy=y[:, :3])
     with pytest.raises(ValueError, match="scores must be finite and non-negative"):
-        run_audit(flagged, y, -scores, cells, **kw)
+        run(Allocation("m", model.flagged, -model.scores))
     with pytest.raises(ValueError, match="cells must have one row per cell"):
-        run_audit(flagged, y, scores, cells.iloc[:3], **kw)
+        run(cc=cells.iloc[:3])
     with pytest.raises(ValueError, match="cells has no column 'res_b'"):
-        run_audit(flagged, y, scores, cells.drop(columns="res_b"), **kw)
-    with pytest.raises(ValidationError, match="reference must be 'largest'"):
-        AttributeSpec(name="x", groups=TOY_GROUPS, reference="c")
+        run(cc=cells.drop(columns="res_b"))
     with pytest.raises(ValidationError, match="extra"):
         AuditConfig.model_validate({"n_bot": 10})
-    with pytest.raises(ValidationError, match="exposure_band"):
-        AuditConfig(exposure_band=(1.25, 0.8))
+    with pytest.raises(ValidationError, match="amplification_band"):
+        AuditConfig(amplification_band=(1.25, 0.8))
 
 
 def test_strata_spec_validates() -> None:

@@ -10,9 +10,12 @@ from audit_inputs import COVERAGE, N_CELLS, N_WEEKS, SETUP, city, make_metrics
 
 from beatwise.artefacts.audit import GateVerdict
 from beatwise.artefacts.panel import PanelMeta
+from models.allocation import AllocationPolicy, policy_codes
 from models.audit import (
     COUNTERFACTUAL_GATES,
+    PRIOR_COUNTS_REFERENCE,
     SENSITIVITY_GATES,
+    TRUTH_REFERENCE,
     AuditConfig,
     AuditSetup,
     BacktestArrays,
@@ -47,64 +50,110 @@ def test_arrays_follow_the_cells_order(arrays: BacktestArrays) -> None:
 def test_coverage_table_at_the_operational_coverage_repeats_the_audit(
     arrays: BacktestArrays,
 ) -> None:
-    result = audit_backtest(arrays, setup=SETUP, metrics=make_metrics())
+    result = audit_backtest(arrays, setup=SETUP, metrics=make_metrics(), power=False)
     table = result.coverage_sensitivity
     assert table is not None
     assert table.coverages == (0.01, 0.02, 0.05, 0.1, 0.2)
     assert table.gates == SENSITIVITY_GATES
-    assert set(table.rankings) == {"this model", "true risk"}
+    assert set(table.rankings) == {"this model", "best baseline (b4_all_history)"}
     assert set(table.rankings["this model"]) == {"1", "2", "5", "10", "20"}
     # evaluate flagged the top 5% by the model's scores, so the table finds the audit's verdicts
     assert table.at("this model", COVERAGE) == _verdicts(result.gates, SENSITIVITY_GATES)
-    # and the true risk's row at 5% is the true-risk counterfactual
+    # and the best baseline's row at 5% is the best baseline's counterfactual
     assert result.counterfactuals is not None
-    truth = result.counterfactuals.rankings["true risk"]
-    assert table.at("true risk", COVERAGE) == {g: truth[g] for g in SENSITIVITY_GATES}
+    best = result.counterfactuals.rankings["best baseline (b4_all_history)"]
+    assert table.at("best baseline (b4_all_history)", COVERAGE) == {
+        g: best[g] for g in SENSITIVITY_GATES
+    }
+
+
+def test_the_reference_is_the_truth_on_synthetic_data_and_prior_counts_on_real(
+    arrays: BacktestArrays,
+) -> None:
+    assert arrays.reference_info == TRUTH_REFERENCE
+    np.testing.assert_array_equal(
+        arrays.reference(COVERAGE).flagged,
+        flag_top_area(
+            arrays.ranking("truth_recorded"),
+            areas_km2=arrays.cells["area_km2"].to_numpy(),
+            cell_ids=arrays.cells["h3_int"].to_numpy(),
+            coverage=COVERAGE,
+        ),
+    )
+    cells, backtest = city(truth="none")
+    real = BacktestArrays.from_frames(backtest, cells)
+    assert real.reference_info == PRIOR_COUNTS_REFERENCE and real.committed is None
+    result = audit_backtest(real, setup=SETUP, metrics=make_metrics(), power=False)
+    assert result.reference.label == "the all-history count (B4)"
+    assert "all-history count (B4)" in result.gates["G2"].explanation
 
 
 def test_counterfactuals_are_the_truth_and_the_best_baseline(arrays: BacktestArrays) -> None:
     cf = audit_counterfactuals(arrays, SETUP, best_baseline="b4_all_history")
-    assert cf is not None and cf.gates == COUNTERFACTUAL_GATES
+    assert cf.gates == COUNTERFACTUAL_GATES
     assert list(cf.rankings) == ["true risk", "best baseline (b4_all_history)"]
     assert all(set(v) == set(COUNTERFACTUAL_GATES) for v in cf.rankings.values())
+    # the truth held against itself: no amplification at all
+    for gid in ("G2", "G3", "G4", "G5"):
+        assert cf.rankings["true risk"][gid] == GateVerdict(status="PASS", value=1.0)
     # each is run_audit on that ranking's own flags, scored by that ranking
-    truth = arrays.ranking("truth_recorded")
-    direct = flag_top_area(
-        truth,
-        areas_km2=arrays.cells["area_km2"].to_numpy(),
-        cell_ids=arrays.cells["h3_int"].to_numpy(),
-        coverage=COVERAGE,
-    )
-    gates = SETUP.run(direct, arrays.y, truth, arrays.cells).gates
-    assert cf.rankings["true risk"] == _verdicts(gates, COUNTERFACTUAL_GATES)
+    baseline = arrays.ranking("score_b4_all_history")
+    gates = SETUP.run(
+        arrays.allocation("b", baseline, COVERAGE),
+        arrays.reference(COVERAGE),
+        arrays.y,
+        arrays.cells,
+        reference_info=TRUTH_REFERENCE,
+    ).gates
+    assert cf.rankings["best baseline (b4_all_history)"] == _verdicts(gates, COUNTERFACTUAL_GATES)
 
 
 def test_a_model_that_is_the_truth_has_the_truths_verdicts() -> None:
     cells, backtest = city(truth="model")
     arrays = BacktestArrays.from_frames(backtest, cells)
-    result = audit_backtest(arrays, setup=SETUP, metrics=make_metrics())
+    result = audit_backtest(arrays, setup=SETUP, metrics=make_metrics(), power=False)
     assert result.counterfactuals is not None
     truth = result.counterfactuals.rankings["true risk"]
     assert truth == _verdicts(result.gates, COUNTERFACTUAL_GATES)
 
 
-def test_real_data_has_no_counterfactuals_and_a_model_only_table() -> None:
+def test_real_data_has_the_best_baseline_as_its_only_counterfactual() -> None:
     cells, backtest = city(truth="none")
     arrays = BacktestArrays.from_frames(backtest, cells)
     assert not arrays.has_truth
-    assert audit_counterfactuals(arrays, SETUP, best_baseline="b4_all_history") is None
-    result = audit_backtest(arrays, setup=SETUP, metrics=make_metrics())
-    assert result.counterfactuals is None
+    cf = audit_counterfactuals(arrays, SETUP, best_baseline="b4_all_history")
+    assert list(cf.rankings) == ["best baseline (b4_all_history)"]
+    result = audit_backtest(arrays, setup=SETUP, metrics=make_metrics(), power=False)
     assert result.coverage_sensitivity is not None
-    assert set(result.coverage_sensitivity.rankings) == {"this model"}
+    assert set(result.coverage_sensitivity.rankings) == {
+        "this model",
+        "best baseline (b4_all_history)",
+    }
     written = result.to_report().to_json()
-    assert "counterfactuals" not in written and "counterfactual_gates" not in written
-    assert "coverage_sensitivity" in written
+    assert written["board"]["committed_harm"] is False
+    assert "power" not in written
+
+
+def test_power_is_reported_for_every_canary(arrays: BacktestArrays) -> None:
+    result = audit_backtest(
+        arrays, setup=SETUP, metrics=make_metrics(), sensitivity_coverages=(COVERAGE,)
+    )
+    power = result.power
+    assert power is not None and power.base == "the true risk"
+    # the toy city has the minority column only: one canary, with and without rescaling
+    assert [c.canary for c in power.canaries] == ["minority", "minority_rescaled"]
+    for canary in power.canaries:
+        assert 0.5 in canary.betas
+        if canary.smallest_beta_caught is not None:
+            assert canary.caught_by and set(canary.caught_by) <= {"G2", "G3", "G4", "G5", "G6"}
+    assert result.to_report().to_json()["power"]["canaries"][0]["label"].startswith("cells where")
 
 
 def test_coverage_table_labels_its_coverages(arrays: BacktestArrays) -> None:
-    table = coverage_sensitivity(arrays, SETUP, coverages=(0.005, 0.05))
-    assert set(table.rankings["true risk"]) == {"0p5", "5"}
+    table = coverage_sensitivity(
+        arrays, SETUP, best_baseline="b4_all_history", coverages=(0.005, 0.05)
+    )
+    assert set(table.rankings["this model"]) == {"0p5", "5"}
     assert table.coverages == (0.005, 0.05)
     assert table.at("this model", 0.005) == table.rankings["this model"]["0p5"]
 
@@ -192,3 +241,46 @@ def test_setup_refuses_an_audit_coverage_of_its_own() -> None:
             max_resolution=9,
             suppress_below=3,
         )
+
+
+def test_a_declared_policy_caps_the_model_and_the_reference_alike() -> None:
+    cells, backtest = city()
+    policy = AllocationPolicy(
+        column="minority_share",
+        label="share of residents from minority ethnic groups",
+        n_quantiles=5,
+        max_share=0.25,
+        approved_by="Toy City Ethics Board",
+        date=dt.date(2024, 1, 10),
+        reason="No fifth of cells by minority share gets more than a quarter of the flags.",
+    )
+    plain = BacktestArrays.from_frames(backtest, cells)
+    capped = BacktestArrays.from_frames(backtest, cells, policy=policy)
+    codes = policy_codes(policy, cells)
+    area = cells["area_km2"].to_numpy()
+    for arrays in (capped,):
+        for flags in (arrays.reference(COVERAGE).flagged, arrays.flags(arrays.scores, COVERAGE)):
+            for s in np.unique(codes):
+                # the cap holds up to the one cell that crosses it (prefix semantics)
+                share = (flags[:, codes == s] * area[codes == s]).sum(axis=1) / (flags * area).sum(
+                    axis=1
+                )
+                assert (share <= 0.25 + area.max() / (COVERAGE * area.sum())).all()
+    assert not np.array_equal(plain.reference(COVERAGE).flagged, capped.reference(COVERAGE).flagged)
+    result = audit_backtest(
+        capped, setup=SETUP, metrics=make_metrics(), power=False, sensitivity_coverages=(COVERAGE,)
+    )
+    assert result.policy is not None and result.policy.max_share == 0.25
+    assert 0 < result.policy.expected_hits_kept <= 1
+    board = result.board.allocations
+    assert set(board) == {"model", "reference", "best_baseline", "model_without_policy"}
+    assert board["model"].label == "this model, under the policy"
+    # the gates judge the capped model against the capped reference
+    direct = SETUP.run(
+        capped.allocation("m", capped.scores, COVERAGE),
+        capped.reference(COVERAGE),
+        capped.y,
+        cells,
+        reference_info=TRUTH_REFERENCE,
+    )
+    assert _verdicts(direct.gates, SENSITIVITY_GATES) == _verdicts(result.gates, SENSITIVITY_GATES)

@@ -42,7 +42,8 @@ def audited() -> tuple[AuditResult, AuditReport]:
         approving_body="Toy City Ethics Board",
         date=dt.date(2024, 5, 1),
         reason="A test of the recorded override.",
-        gates=("G1", "G3", "G4", "G5", "G6"),
+        gates=("G1", "G2", "G3", "G4", "G5", "G6"),
+        expires=dt.date(2024, 6, 1),
     )
     result = audit_backtest(arrays, setup=setup, metrics=metrics, override=override)
     docs = document_audit(
@@ -86,7 +87,7 @@ def test_the_file_keeps_each_checks_shape(audited: tuple[AuditResult, AuditRepor
     assert raw["gates"]["G9"]["by_group"]["checks"]["resolution"]["value"] == 8  # an int
     assert isinstance(audited[1].gates["G10"].by_group["documents"]["model_card"], Check)
     # a stratum of cells is labelled in words too; an exact check is not
-    q1 = raw["gates"]["G6"]["by_group"]["minority_share"]["Q1"]
+    q1 = raw["gates"]["G6"]["by_group"]["minority_share (all cells)"]["Q1"]
     assert q1["label"] == "cells in the lowest fifth by minority share"
 
 

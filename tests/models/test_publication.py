@@ -19,8 +19,10 @@ from beatwise.artefacts.audit import AuditReport, PublicationBlockedError
 from beatwise.artefacts.manifest import Manifest
 from beatwise.artefacts.model import ModelMeta
 from beatwise.artefacts.panel import PanelMeta
+from models.allocation import AllocationPolicy
 from models.audit import AuditOverride
 from models.forecast import forecast_csv, forecast_geojson
+from models.metrics import flag_top_area
 from models.publication import (
     build_manifest,
     check_resolution,
@@ -83,7 +85,11 @@ MODEL_META = ModelMeta(
     trained_periods=(dt.date(2023, 1, 2), dt.date(2024, 1, 1)),
 )
 OVERRIDE = AuditOverride(
-    approving_body="The board", date=dt.date(2026, 1, 5), reason="A test.", gates=("G3",)
+    approving_body="The board",
+    date=dt.date(2026, 1, 5),
+    reason="A test.",
+    gates=("G3",),
+    expires=dt.date(2026, 2, 5),
 )
 
 
@@ -172,3 +178,79 @@ def test_a_produced_manifest_validates_and_writes_identical_bytes(
     assert (tmp_path / "again.json").read_bytes() == written
     assert b'"forecast_month": "2025-02-01"' in written
     assert again.override is not None and again.override.gates == ("G3",)
+
+
+def policy(max_share: float) -> AllocationPolicy:
+    return AllocationPolicy(
+        column="deprivation_score",
+        label="deprivation score, where higher means more deprived",
+        n_quantiles=2,
+        max_share=max_share,
+        approved_by="The board",
+        date=dt.date(2026, 1, 5),
+        reason="A test.",
+    )
+
+
+def forecast(cells: pd.DataFrame, **kw: Any) -> pd.DataFrame:
+    """The forecast of week 2025-01-06 whose scores rise with the cell's position in ``cells``."""
+    start = pd.Timestamp("2025-01-06")
+    features = pd.DataFrame(
+        {
+            "h3_cell": cells["h3_cell"].tolist(),
+            "period_start": [start] * len(cells),
+            "x": np.linspace(0.1, 1.0, len(cells)),
+            "target_count": np.nan,
+        }
+    )
+    return forecast_next_period(
+        features,
+        cells,
+        Doubling(),  # type: ignore[arg-type]
+        panel=panel("week", "2025-01-06"),
+        model_meta=MODEL_META,
+        coverage=0.2,
+        interval_level=0.8,
+        audit_status="pass",
+        **kw,
+    )
+
+
+def test_a_declared_policy_caps_the_stratum_in_the_published_flags(
+    cells: pd.DataFrame, caplog: pytest.LogCaptureFixture
+) -> None:
+    # ten 1 km² cells, 2 km² flagged; cells 5-9 are the upper half by deprivation score and the
+    # highest scores. A cap of half the flagged area (1 km²) keeps cell 9 and passes over 8-5
+    # for cell 4, the best of the lower half.
+    cells = cells.assign(area_km2=1.0, deprivation_score=np.arange(10.0), residents=100.0)
+    plain = forecast(cells)
+    with caplog.at_level(logging.INFO, logger="models.publication"):
+        capped = forecast(cells, policy=policy(0.5))
+    assert "allocation policy of The board (2026-01-05)" in caplog.text
+    flagged = dict(zip(capped["h3_cell"], capped["flagged"], strict=True))
+    assert [flagged[c] for c in cells["h3_cell"]] == [False] * 4 + [True] + [False] * 4 + [True]
+    assert list(plain.loc[plain["flagged"], "h3_cell"]) == list(cells["h3_cell"][[9, 8]])
+    # only the flags differ: same columns, scores and ranks
+    assert list(capped.columns) == list(plain.columns)
+    pd.testing.assert_frame_equal(capped.drop(columns="flagged"), plain.drop(columns="flagged"))
+
+
+def test_without_a_policy_the_flags_are_the_top_area_and_a_cap_of_one_changes_no_byte(
+    cells: pd.DataFrame,
+) -> None:
+    cells = cells.assign(deprivation_score=np.arange(10.0), residents=100.0)
+    plain = forecast(cells)
+    by_cell = plain.set_index("h3_cell").loc[cells["h3_cell"]]
+    expected = flag_top_area(
+        by_cell["risk_score"].to_numpy()[None, :],
+        areas_km2=cells["area_km2"].to_numpy(),
+        cell_ids=cells["h3_int"].to_numpy(),
+        coverage=0.2,
+    )[0]
+    np.testing.assert_array_equal(by_cell["flagged"].to_numpy(), expected)
+    assert forecast_csv(forecast(cells, policy=policy(1.0))) == forecast_csv(plain)
+
+
+def test_a_policy_needs_its_column_in_cells(cells: pd.DataFrame) -> None:
+    with pytest.raises(ValueError, match=r"needs the column 'deprivation_score'"):
+        forecast(cells.assign(residents=100.0), policy=policy(0.5))

@@ -1,4 +1,5 @@
-"""Tests of the bias report and model card: sections, caveats, self-containment, determinism."""
+"""Tests of the bias report and model card: the verdict first, the board's panel, the gates, the
+audit's power, the override's expiry, sections (G10), caveats, self-containment, determinism."""
 
 from __future__ import annotations
 
@@ -16,8 +17,17 @@ from audit_inputs import make_metrics
 from stage_files import data_quality
 
 from beatwise.artefacts import ArtefactError
-from beatwise.artefacts.audit import AuditReport, CoverageSensitivity
+from beatwise.artefacts.audit import (
+    AuditPower,
+    AuditReport,
+    CanaryPower,
+    CoverageSensitivity,
+    PolicyRecord,
+)
 from models.audit import (
+    PRIOR_COUNTS_REFERENCE,
+    TRUTH_REFERENCE,
+    Allocation,
     AttributeSpec,
     AuditConfig,
     AuditOverride,
@@ -42,6 +52,7 @@ from models.report import (
 )
 
 METRICS = make_metrics()
+RUN_DATE = dt.date(2025, 1, 13)
 DATA_QUALITY = DataQualitySummary.from_dict(
     {
         "rows_in": 120_000,
@@ -54,6 +65,14 @@ DATA_QUALITY = DataQualitySummary.from_dict(
     }
 )
 VOID = {"meta", "img", "br", "hr", "input", "link", "col", "area", "base", "source", "wbr"}
+ETHNICITY = AttributeSpec(
+    name="ethnicity",
+    groups={
+        "minority": GroupSpec(column="res_minority", label="residents of ethnic minority groups"),
+        "majority": GroupSpec(column="res_majority", label="residents of the ethnic majority"),
+    },
+)
+MINORITY_SHARE = StratumSpec(name="minority_share", column="minority_share", label="minority share")
 
 
 def _context(**kw: Any) -> ReportContext:
@@ -73,7 +92,18 @@ def _context(**kw: Any) -> ReportContext:
     return ReportContext(**base)
 
 
-def _cells_and_arrays(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.DataFrame]:
+def _top(ranking: np.ndarray, n_weeks: int) -> np.ndarray:
+    """The top 5% of 400 equal cells by ``ranking``, every week."""
+    flagged = np.zeros((n_weeks, ranking.size), dtype=bool)
+    flagged[:, np.argsort(-ranking, kind="stable")[: ranking.size // 20]] = True
+    return flagged
+
+
+def _cells_and_arrays(
+    seed: int = 0,
+) -> tuple[dict[str, Allocation], np.ndarray, pd.DataFrame]:
+    """A toy city of 400 equal cells over 12 weeks: the model, the true risk and a baseline
+    (each a noisy copy of the truth), the realised counts and the cells."""
     rng = np.random.default_rng(seed)
     n_weeks, n_cells = 12, 400
     lam = rng.lognormal(-0.2, 0.6, n_cells)
@@ -91,34 +121,36 @@ def _cells_and_arrays(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray
         }
     )
     y = rng.poisson(lam, size=(n_weeks, n_cells)).astype(float)
-    scores = np.tile(lam, (n_weeks, 1))
-    top = np.argsort(-lam, kind="stable")[: n_cells // 20]
-    flagged = np.zeros((n_weeks, n_cells), dtype=bool)
-    flagged[:, top] = True
-    return flagged, y, scores, cells
+    model = lam * rng.uniform(0.9, 1.1, n_cells)
+    baseline = lam * rng.uniform(0.8, 1.2, n_cells)
+    allocations = {
+        # flags by a noisy ranking, expected counts the truth: calibrated, as G6 wants
+        "model": Allocation("this model", _top(model, n_weeks), np.tile(lam, (n_weeks, 1))),
+        "truth": Allocation("the true risk", _top(lam, n_weeks), np.tile(lam, (n_weeks, 1))),
+        "baseline": Allocation(
+            "the best baseline (b4_all_history)",
+            _top(baseline, n_weeks),
+            np.tile(baseline, (n_weeks, 1)),
+        ),
+    }
+    return allocations, y, cells
 
 
 def _audit_result(
-    *, override: AuditOverride | None = None, drugs: bool = False, period: str = "week"
+    *,
+    override: AuditOverride | None = None,
+    drugs: bool = False,
+    period: str = "week",
+    config: AuditConfig | None = None,
+    real: bool = False,
+    run_date: dt.date = RUN_DATE,
 ) -> AuditResult:
-    flagged, y, scores, cells = _cells_and_arrays()
-    config = AuditConfig(
-        attributes=(
-            AttributeSpec(
-                name="ethnicity",
-                groups={
-                    "minority": GroupSpec(
-                        column="res_minority", label="residents of ethnic minority groups"
-                    ),
-                    "majority": GroupSpec(
-                        column="res_majority", label="residents of the ethnic majority"
-                    ),
-                },
-            ),
-        ),
-        strata=(
-            StratumSpec(name="minority_share", column="minority_share", label="minority share"),
-        ),
+    """The toy city's audit against the true risk (``real``: against the all-history count,
+    without committed harm), with the best baseline on the board's panel."""
+    alloc, y, cells = _cells_and_arrays()
+    config = config or AuditConfig(
+        attributes=(ETHNICITY,),
+        strata=(MINORITY_SHARE,),
         min_flagged_cell_periods=5,
         min_residents=1000,
         n_boot=200,
@@ -127,33 +159,38 @@ def _audit_result(
         target_types=("burglary", "drugs") if drugs else ("burglary", "robbery")
     )
     return run_audit(
-        flagged,
+        alloc["model"],
+        alloc["baseline"] if real else alloc["truth"],
         y,
-        scores,
         cells,
         config=config,
         target=target,
         granularity=GranularityCheck(
             published_resolution=8, max_resolution=8, event_level_rows=False
         ),
+        reference_info=PRIOR_COUNTS_REFERENCE if real else TRUTH_REFERENCE,
         lift=METRICS.lift,
         override=override,
         period=period,  # type: ignore[arg-type]
+        committed=None if real else 1.25 * alloc["truth"].scores,
+        others={"best_baseline": alloc["baseline"]},
+        run_date=run_date,
     )
 
 
-def _audit(*, override: AuditOverride | None = None, drugs: bool = False) -> AuditReport:
-    return _audit_result(override=override, drugs=drugs).to_report()
+def _audit(**kw: Any) -> AuditReport:
+    return _audit_result(**kw).to_report()
 
 
 def _with(audit: AuditReport, **fields: Any) -> AuditReport:
-    """The audit with ``fields`` added, validated as audit.json is."""
+    """The audit with ``fields`` replaced, validated as audit.json is."""
     return AuditReport.model_validate({**audit.model_dump(), **fields})
 
 
 def _cell_map() -> pd.DataFrame:
-    flagged, _, _, cells = _cells_and_arrays()
-    return pd.DataFrame({"lon": cells["lon"], "lat": cells["lat"], "flag_share": flagged.mean(0)})
+    alloc, _, cells = _cells_and_arrays()
+    share = alloc["model"].flagged.mean(0)
+    return pd.DataFrame({"lon": cells["lon"], "lat": cells["lat"], "flag_share": share})
 
 
 def _render(audit: AuditReport, **kw: Any) -> str:
@@ -165,6 +202,10 @@ def _render(audit: AuditReport, **kw: Any) -> str:
     }
     args.update(kw)
     return render_bias_report(audit, **args)
+
+
+def _card(audit: AuditReport, **kw: Any) -> str:
+    return render_model_card(audit, metrics=METRICS, context=_context(**kw))
 
 
 class _Checker(HTMLParser):
@@ -200,12 +241,46 @@ def _parse(html: str) -> _Checker:
     return checker
 
 
+def _section(html: str, section_id: str) -> str:
+    """The HTML of ``<section id=section_id>`` (sections do not nest)."""
+    start = html.index(f'<section id="{section_id}"')
+    return html[start : html.index("</section>", start)]
+
+
+_INLINE = re.compile(r"</?(?:span|strong|em|b|i|a|code)(?:\s[^>]*)?>")
+
+
+def _text(html: str) -> str:
+    """Visible text, whitespace collapsed (inline tags vanish, block tags separate words)."""
+    html = re.sub(r"^[^<]*?>", "", html)  # a slice that starts inside a tag
+    return " ".join(unescape(re.sub(r"<[^>]+>", " ", _INLINE.sub("", html))).split())
+
+
+def _rows(html: str) -> list[list[str]]:
+    """Each table row's cells as text."""
+    return [
+        [_text(c) for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row, flags=re.S)]
+        for row in re.findall(r"<tr[^>]*>(.*?)</tr>", html, flags=re.S)
+    ]
+
+
+def _card_section(card: str, heading: str) -> str:
+    start = card.index(f"## {heading}\n")
+    end = card.find("\n## ", start + 1)
+    return card[start : end if end >= 0 else len(card)]
+
+
 @pytest.fixture(scope="module")
 def audit() -> AuditReport:
     return _audit()
 
 
-def test_report_has_every_required_section_and_parses(audit: AuditReport) -> None:
+# --------------------------------------------------------------------------------------------
+# The order an ethics board reads: the verdict first, then what it is asked to decide
+# --------------------------------------------------------------------------------------------
+
+
+def test_report_has_every_required_section_in_order_and_parses(audit: AuditReport) -> None:
     html = _render(audit)
     checker = _parse(html)
     assert checker.errors == [] and checker.stack == []
@@ -213,12 +288,353 @@ def test_report_has_every_required_section_and_parses(audit: AuditReport) -> Non
         assert section in checker.ids, section
     assert len(checker.ids) == len(set(checker.ids)), "ids must be unique"
     assert html.startswith("<!DOCTYPE html>")
+    # the required sections appear in the order REQUIRED_REPORT_SECTIONS lists them
+    found = [i for i in checker.ids if i in REQUIRED_REPORT_SECTIONS]
+    assert found == list(REQUIRED_REPORT_SECTIONS)
+
+
+def test_the_verdict_comes_first_in_plain_words(audit: AuditReport) -> None:
+    html = _render(audit)
+    body = html[html.index("</header>") :]
+    assert body.index("<section") == body.index('<section id="decision"')
+    verdict = _text(_section(html, "decision"))
+    # the toy audit is not yet documented: G10 is NOT CHECKED and blocks (G6 too, on 12 weeks)
+    assert verdict.startswith("The verdict Blocked. The forecast will not be published")
+    assert "G10 Documentation (NOT CHECKED)" in verdict
+    n = len(audit.blocking_gates)
+    assert f"because {['one gate blocks', 'two gates block'][n - 1]} it" in verdict
+    for gid in audit.blocking_gates:
+        gate = audit.gates[gid]
+        assert f"{gid} {gate.title} ({gate.status}): {gate.explanation}" in verdict
+    # the verdict comes before the panel, the panel before the gates
+    text = _text(html)
+    assert (
+        text.index("Blocked.")
+        < text.index("What you are asked to decide")
+        < text.index("The gates Each gate compares")
+    )
+    card = _card(audit)
+    headings = re.findall(r"^## (.+)$", card, flags=re.MULTILINE)
+    assert headings[0] == "Verdict" and headings[1] == "What you are asked to decide"
+    assert _card_section(card, "Verdict").startswith("## Verdict\n\n**Blocked.** The forecast")
+
+
+def test_a_publishable_verdict_names_the_gates_in_review(audit: AuditReport) -> None:
+    raw = audit.model_dump()
+    for gate in raw["gates"].values():
+        gate["status"] = "PASS" if gate["status"] != "NOT APPLICABLE" else "NOT APPLICABLE"
+    raw["gates"]["G8"]["status"] = "REVIEW"
+    raw.update(blocking_gates=(), review_gates=("G8",), publishable=True)
+    passing = AuditReport.model_validate(raw)
+    verdict = _text(_section(_render(passing), "decision"))
+    assert verdict.startswith("The verdict Publishable. The forecast may be published")
+    assert "One gate asks for a person's review" in verdict
+    assert "G8 No worse than the baselines (REVIEW)" in verdict
+    assert "gates that block" not in verdict.lower()
+    card = _card_section(_card(passing), "Verdict")
+    assert "**Publishable.**" in card and "**G8 No worse than the baselines** (REVIEW)" in card
+
+
+def test_blocked_report_names_the_gate_in_plain_words() -> None:
+    html = _render(_audit(drugs=True))
+    section = _text(_section(html, "decision"))
+    assert "Blocked." in section
+    assert "G1 Target purity" in section and "drugs" in section
+
+
+def _board_with(audit: AuditReport, role: str, attr: str, key: str, **figures: Any) -> AuditReport:
+    """The audit with one group's figures on the board's panel set by hand."""
+    board = audit.board.model_dump()
+    board["allocations"][role]["groups"][attr][key].update(figures)
+    return _with(audit, board=board)
+
+
+def test_what_you_are_asked_to_decide_shows_every_allocation_side_by_side(
+    audit: AuditReport,
+) -> None:
+    html = _render(audit)
+    decide = _section(html, "decide")
+    assert "<h2>What you are asked to decide</h2>" in decide
+    rows = _rows(decide)
+    assert rows[0] == [
+        "Figure",
+        "This model",
+        "The true risk (the reference)",
+        "The best baseline (b4_all_history)",
+    ]
+    board = audit.board.allocations
+    roles = ("model", "reference", "best_baseline")
+    # the exposure-ratio rows quote each allocation's own figure, label then key
+    i = next(n for n, r in enumerate(rows) if r[0].startswith("Exposure relative to all residents"))
+    minority = rows[i + 1]
+    assert minority[0] == "Residents of ethnic minority groups (minority)"
+    assert minority[1:] == [
+        f"{board[r].groups['ethnicity']['minority'].exposure_ratio:.2f}" for r in roles
+    ]
+    # exposure in % and in residents per week, the discovery gap in percentage points
+    j = next(n for n, r in enumerate(rows) if r[0].startswith("Exposure: residents living"))
+    g = board["reference"].groups["ethnicity"]["majority"]
+    assert rows[j + 2][2] == f"{100 * g.exposure:.1f}% ({g.residents_per_period:,.0f})"
+    gap = next(r for r in rows if r[0] == "Largest gap between the groups")
+    assert gap[1:] == [f"{board[r].discovery_gap_pp['ethnicity']:.1f} points" for r in roles]
+    # synthetic data: discovery of committed harm; PAI by stratum; cells without residents
+    text = _text(decide)
+    assert "Discovery of committed harm (synthetic data only)" in text
+    assert "PAI within each stratum" in text
+    assert "Cells in the lowest fifth by minority share (Q1)" in text
+    assert "Share of the flagged area in cells with almost no residents" in text
+    card = _card_section(_card(audit), "What you are asked to decide")
+    m = board["model"].groups["ethnicity"]["minority"].exposure_ratio
+    ref = board["reference"].groups["ethnicity"]["minority"].exposure_ratio
+    assert f"| Residents of ethnic minority groups (minority) | {m:.2f} / {ref:.2f} / " in card
+
+
+def test_what_a_perfect_forecast_would_do_is_computed_from_the_panel(audit: AuditReport) -> None:
+    hand = _board_with(audit, "reference", "ethnicity", "minority", exposure_ratio=1.37)
+    hand = _board_with(hand, "reference", "ethnicity", "majority", exposure_ratio=0.81)
+    text = _text(_section(_render(hand), "decide"))
+    perfect = text[text.index("What a perfect forecast would do") :]
+    assert (
+        "Even under the true risk, residents of ethnic minority groups (minority) live in flagged "
+        "cells 1.37 times as often as all residents do, and residents of the ethnic majority "
+        "(majority) 0.81 times as often" in perfect
+    )
+    # the other way round, the sentence follows the figures
+    flipped = _board_with(hand, "reference", "ethnicity", "majority", exposure_ratio=1.52)
+    perfect = _text(_section(_render(flipped), "decide"))
+    assert "the ethnic majority (majority) live in flagged cells 1.52 times" in perfect
+    assert "the board's decision" in perfect
+    # on real data no column is a perfect forecast: the reference is named for what it is
+    real = _text(_section(_render(_audit(real=True)), "decide"))
+    assert "What a perfect forecast would do" not in real
+    assert "Under the best baseline (b4_all_history), residents of" in real
+    assert "Discovery of committed harm" not in real
+
+
+def test_g12_not_applicable_is_rendered_as_such(audit: AuditReport) -> None:
+    assert audit.gates["G12"].status == "NOT APPLICABLE"
+    html = _render(audit)
+    row = html[html.index('id="gate-G12"') :]
+    row = row[: row.index("</tr>")]
+    assert 'class="not-applicable"' in row
+    assert '<span class="status status-not-applicable">NOT APPLICABLE</span>' in row
+    assert ".status-not-applicable {" in html  # styled, not the insufficient-data fallback
+    envelope = _text(html[html.index('id="envelope"') : html.index('id="gates"')])
+    assert "The board has ratified no absolute limits, so gate G12 is NOT APPLICABLE" in envelope
+    assert "audit.envelope" in envelope and "expiry date" in envelope
+    assert "Policy envelope (G12): the board has ratified no absolute limits" in _card(audit)
+
+
+def _envelope_config(expires: str) -> AuditConfig:
+    return AuditConfig.model_validate(
+        {
+            "attributes": (ETHNICITY,),
+            "strata": (MINORITY_SHARE,),
+            "min_flagged_cell_periods": 5,
+            "min_residents": 1000,
+            "n_boot": 200,
+            "envelope": {
+                "ratified_by": "Toy City Ethics Board",
+                "date": "2024-11-01",
+                "expires": expires,
+                "reason": "No group more than three times as exposed as all residents.",
+                "limits": [{"quantity": "exposure_ratio", "attribute": "ethnicity", "max": 3.0}],
+            },
+        }
+    )
+
+
+def test_a_ratified_envelope_prints_who_when_and_until_when() -> None:
+    html = _render(_audit(config=_envelope_config("2025-05-01")))
+    envelope = _text(html[html.index('id="envelope"') : html.index('id="gates"')])
+    assert envelope.startswith("Setting limits: the policy envelope (gate G12) PASS")
+    assert "Toy City Ethics Board on 2024-11-01" in envelope
+    assert "valid until 2025-05-01" in envelope
+    assert "Residents of ethnic minority groups (minority)" in envelope
+    assert "expired" not in envelope
+    expired = _render(_audit(config=_envelope_config("2025-01-01")))
+    envelope = _text(expired[expired.index('id="envelope"') : expired.index('id="gates"')])
+    assert "FAIL" in envelope and "The envelope has expired." in envelope
+    assert "G12 Policy envelope (FAIL)" in _text(_section(expired, "decision"))
+
+
+def _override(expires: dt.date) -> AuditOverride:
+    return AuditOverride(
+        approving_body="Toy City Ethics Board",
+        date=dt.date(2025, 1, 10),
+        expires=expires,
+        reason="Pilot with weekly human review.",
+        # G1 fails (drugs without a reason); G6 may on a toy of 12 weeks
+        gates=("G1", "G6"),
+    )
+
+
+def _documented(result: AuditResult) -> AuditReport:
+    draft = result.to_report()
+    return result.with_documentation(
+        report_html=_render(draft), model_card_md=_card(draft), model_version="v1.2.3"
+    ).to_report()
+
+
+def test_override_notice_is_printed_with_its_expiry() -> None:
+    final = _documented(_audit_result(override=_override(dt.date(2025, 2, 10)), drugs=True))
+    assert final.publishable is True and final.override_applied is not None
+    html = _render(final)
+    section = _text(_section(html, "override"))
+    assert "Toy City Ethics Board" in section and "2025-01-10" in section
+    assert "Expires: 2025-02-10." in section
+    assert "Pilot with weekly human review." in section and "G1" in section
+    verdict = _text(_section(html, "decision"))
+    assert verdict.startswith("The verdict Publishable by override.")
+    assert "valid until 2025-02-10" in verdict and "expired" not in verdict.lower()
+    card = _card(final)
+    assert "**Publishable by override.**" in card and "Toy City Ethics Board" in card
+    assert "expires 2025-02-10" in card and "EXPIRED" not in card
+
+
+def test_an_expired_override_is_printed_as_expired() -> None:
+    # expired on 2025-01-12, the audit ran on RUN_DATE (2025-01-13): it lifts nothing
+    final = _documented(_audit_result(override=_override(dt.date(2025, 1, 12)), drugs=True))
+    assert final.override is not None and final.override.expired
+    assert final.override_applied is None and not final.publishable
+    html = _render(final)
+    verdict = _text(_section(html, "decision"))
+    assert verdict.startswith("The verdict Blocked.")
+    assert "The recorded override has expired and lifts nothing." in verdict
+    assert "EXPIRED on 2025-01-12 (this audit ran on 2025-01-13)" in verdict
+    section = _text(_section(html, "override"))
+    assert section.startswith("Override This override has expired.")
+    assert "Expires: 2025-01-12 (expired)." in section
+    card = _card(final)
+    assert "**The recorded override has expired and lifts nothing.**" in card
+    assert "- Override: EXPIRED on 2025-01-12." in card
+
+
+def _power() -> AuditPower:
+    def canary(key: str, label: str, rescaled: bool, beta: float | None, half: tuple[str, ...]):
+        return CanaryPower(
+            canary=key + ("_rescaled" if rescaled else ""),
+            label=label,
+            rescaled=rescaled,
+            betas=(0.1, 0.2, 0.5, 1.0),
+            smallest_beta_caught=beta,
+            caught_by=("G6",) if beta is not None else (),
+            failed_at_half=half,
+        )
+
+    minority = "cells where more residents are from minority groups"
+    deprived = "cells where more residents live in the most deprived fifth"
+    return AuditPower(
+        base="the true risk",
+        base_failed=(),
+        canaries=(
+            canary("minority", minority, False, 0.2, ("G2", "G6")),
+            canary("minority", minority, True, 0.5, ("G6",)),
+            canary("most_deprived", deprived, False, 0.1, ("G2", "G4")),
+            canary("most_deprived", deprived, True, None, ()),
+        ),
+    )
+
+
+def test_power_table_shows_each_canary(audit: AuditReport) -> None:
+    html = _render(_with(audit, power=_power()))
+    power = _section(html, "power")
+    rows = _rows(power)
+    assert rows[0][:3] == ["The canary favours", "Rescaled", "Smallest beta caught"]
+    assert rows[1] == [
+        "Cells where more residents are from minority groups",
+        "no",
+        "0.2",
+        "G6 Calibration parity",
+        "G2 Exposure amplification, G6 Calibration parity",
+    ]
+    assert rows[4][2:] == [
+        "not caught at any beta tried",
+        "—",
+        "NOT CAUGHT none: it passes every hard gate",
+    ]
+    text = _text(power)
+    assert "betas tried: 0.1, 0.2, 0.5, 1" in text
+    assert "At beta = 0.5 these canaries pass every hard gate" in text
+    assert "the most deprived fifth (rescaled)" in text
+    assert (
+        "The smallest bias caught is beta = 0.1 (the canary favouring cells where more "
+        "residents live in the most deprived fifth)" in text
+    )
+    # all caught at 0.5: the sentence says the gates have the power asked of them
+    caught = _power().model_copy(update={"canaries": _power().canaries[:3]})
+    text = _text(_section(_render(_with(audit, power=caught)), "power"))
+    assert (
+        "At beta = 0.5 every canary fails at least one hard gate while the true risk, "
+        "unaltered, passes them all" in text
+    )
+    assert (
+        "the hardest to catch is the canary favouring cells where more residents are from "
+        "minority groups (rescaled), caught from beta = 0.5" in text
+    )
+    card = _card_section(_card(_with(audit, power=_power())), "Audit power")
+    assert "| Cells where more residents are from minority groups | no | 0.2 |" in card
+    assert "NOT CAUGHT: none" in card
+    # no power check: said so, not left out
+    assert "The power check was not run" in _text(_section(_render(audit), "power"))
+
+
+def test_the_amplification_paragraph_names_the_reference_and_band(audit: AuditReport) -> None:
+    html = _render(audit)
+    start = html.index('id="amplification"')
+    text = _text(html[start : html.index("</p>", start)])
+    assert "for the true risk's flags, both covering 5.0% of the area" in text
+    assert "paired block bootstrap" in text and "[0.80, 1.25]" in text
+    reasons = _text(_section(html, "groups"))
+    assert "Amplification against the true risk (gates G2–G5)" in reasons
+    # each gate's comparisons under a heading in words
+    assert "Strata of cells by minority share (minority_share), over flagged cells only" in reasons
+    assert "Groups of residents by ethnicity: retention" in reasons
+    g = audit.groups["ethnicity"].groups["minority"]
+    assert f"{g.retention.value:.3f} {g.retention.ci[0]:.3f} – {g.retention.ci[1]:.3f}" in reasons
+
+
+def test_a_declared_policy_is_rendered_with_its_cost(audit: AuditReport) -> None:
+    assert 'id="policy"' not in _render(audit)
+    policy = PolicyRecord(
+        column="deprivation_score",
+        label="deprivation score, where higher means more deprived",
+        max_share=0.3,
+        approved_by="Toy City Ethics Board",
+        date=dt.date(2024, 12, 1),
+        reason="Spread patrols.",
+        expected_hits_kept=0.93,
+        pai_without=6.2,
+        pai_with=5.77,
+    )
+    html = _render(_with(audit, policy=policy))
+    text = _text(html[html.index('id="policy"') : html.index('id="gates"')])
+    assert (
+        "Toy City Ethics Board declared on 2024-12-01 that no stratum of cells by deprivation "
+        "score, where higher means more deprived (deprivation_score), nor the cells with almost no "
+        "residents, receives more than 30.0% of the flagged area in any week." in text
+    )
+    assert "keeps 93.0% of the expected hits" in text and "PAI is 5.77 against 6.20" in text
+    assert "the figures above are those under the policy" in text
+    card = _card(_with(audit, policy=policy))
+    assert "Declared allocation policy: no stratum of cells by deprivation score" in card
+    assert "PAI 5.77 with the policy, 6.20 without" in card
+    # a board column for the policy, when the audit adds one
+    board = audit.board.model_dump()
+    board["allocations"]["policy"] = {
+        **board["allocations"]["model"],
+        "label": "the model under the declared policy",
+    }
+    html = _render(_with(audit, board=board, policy=policy))
+    assert "The model under the declared policy" in _rows(_section(html, "decide"))[0]
+    assert "shows the policy's own figures" in _text(html[html.index('id="policy"') :])
 
 
 def test_report_is_self_contained(audit: AuditReport) -> None:
     html = _render(audit)
     urls = _parse(html).urls
-    assert urls and all(u.startswith("data:image/png;base64,") for u in urls)
+    images = [u for u in urls if not u.startswith("#")]  # in-page links are fine
+    assert images and all(u.startswith("data:image/png;base64,") for u in images)
     assert not re.search(r"""(?:src|href)\s*=\s*["']?https?://""", html)
     assert "http://" not in html and "https://" not in html
     assert "<script" not in html and "<link" not in html
@@ -251,38 +667,6 @@ def test_report_shows_target_performance_and_data_quality(audit: AuditReport) ->
     assert "2024-02-street.csv" in html and "unknown_crime_type" in html
 
 
-def test_blocked_report_names_the_gate_in_plain_words() -> None:
-    html = _render(_audit(drugs=True))
-    section = html.split('id="decision"')[1].split("</section>")[0]
-    assert "Blocked." in section
-    assert "G1 Target purity" in section and "drugs" in section
-
-
-def test_override_notice_is_printed() -> None:
-    override = AuditOverride(
-        approving_body="Toy City Ethics Board",
-        date=dt.date(2025, 1, 10),
-        reason="Pilot with weekly human review.",
-        gates=("G1",),
-    )
-    result = _audit_result(override=override, drugs=True)
-    draft = result.to_report()
-    result = result.with_documentation(
-        report_html=_render(draft),
-        model_card_md=render_model_card(draft, metrics=METRICS, context=_context()),
-        model_version="v1.2.3",
-    )
-    final = result.to_report()
-    assert final.publishable is True and final.override_applied is not None
-    html = _render(final)
-    section = html.split('id="override"')[1].split("</section>")[0]
-    assert "Toy City Ethics Board" in section and "2025-01-10" in section
-    assert "Pilot with weekly human review." in section and "G1" in section
-    assert "Publishable by override." in html
-    card = render_model_card(final, metrics=METRICS, context=_context())
-    assert "publishable by override" in card and "Toy City Ethics Board" in card
-
-
 def test_output_is_deterministic(audit: AuditReport) -> None:
     assert _render(audit) == _render(audit)
     card = render_model_card(audit, metrics=METRICS, context=_context())
@@ -305,7 +689,7 @@ def test_report_without_map_or_data_quality_still_has_sections(audit: AuditRepor
 
 
 def test_model_card_has_every_section(audit: AuditReport) -> None:
-    card = render_model_card(audit, metrics=METRICS, context=_context())
+    card = _card(audit)
     headings = re.findall(r"^## (.+)$", card, flags=re.MULTILINE)
     assert headings == list(REQUIRED_CARD_SECTIONS)
     assert "v1.2.3" in card and "run-42" in card and "2025-01-06" in card
@@ -317,12 +701,18 @@ def test_model_card_has_every_section(audit: AuditReport) -> None:
 
 def test_documentation_gate_on_rendered_documents(audit: AuditReport) -> None:
     html = _render(audit)
-    card = render_model_card(audit, metrics=METRICS, context=_context())
+    card = _card(audit)
     assert check_documentation(html, card, model_version="v1.2.3").status == "PASS"
-    for section in ("gates", "ecological-caveat", "chart-map"):
+    for section in ("decide", "power", "reference-disparities", "gates", "ecological-caveat"):
         broken = html.replace(f'id="{section}"', 'id="x"')
         gate = check_documentation(broken, card)
         assert gate.status == "FAIL" and section in gate.explanation
+    for heading in ("What you are asked to decide", "Verdict", "Audit power"):
+        broken_card = card.replace(f"## {heading}\n", "## Something else\n")
+        assert broken_card != card
+        gate = check_documentation(html, broken_card)
+        assert gate.status == "FAIL" and heading in gate.explanation
+        assert gate.by_group["documents"]["model_card"].status == "FAIL"
 
 
 def test_performance_rows_read_the_typed_metrics() -> None:
@@ -344,7 +734,7 @@ def test_cell_map_needs_its_columns(audit: AuditReport) -> None:
 
 def test_counterfactual_table_only_when_the_truth_is_known() -> None:
     audit = _audit()
-    assert 'id="counterfactuals"' not in _render(audit)  # real data: no truth, no table
+    assert 'id="counterfactuals"' not in _render(audit)  # none asked: no table
     gates = audit.gates
     counterfactuals = {
         "true risk": {g: {"status": "FAIL", "value": 0.46} for g in ("G2", "G3")},
@@ -352,8 +742,10 @@ def test_counterfactual_table_only_when_the_truth_is_known() -> None:
     html = _render(_with(audit, counterfactuals=counterfactuals, counterfactual_gates=["G2", "G3"]))
     section = html[html.index('id="counterfactuals"') :]
     section = section[: section.index("</table>")]
-    assert "true risk" in section and "0.46" in section
+    assert "True risk" in section and "0.46" in section
     assert gates["G3"].title in section
+    assert "the cells that the true risk would have flagged" in _text(section)
+    assert "held against the same reference (the true risk)" in _text(section)
 
 
 def _sensitivity(audit: AuditReport) -> AuditReport:
@@ -491,6 +883,7 @@ def test_monthly_documents_say_month() -> None:
     metrics = make_metrics(last_week="b1_last_month", period="month")
     html = _render(audit, context=context, metrics=metrics)
     card = render_model_card(audit, metrics=metrics, context=context)
+    assert "in an average month" in html and "resampled months" in html
     assert "in the coming month" in html and "Each month's forecast" in html
     assert "Flagged cell-months" in html and "averaged over months" in html
     assert "the monthly count of recorded offences" in html
@@ -550,10 +943,14 @@ def test_data_quality_summary_is_read_from_one_place(tmp_path) -> None:
 
 def _labelled_audit() -> AuditReport:
     """An audit of both default attributes (ethnicity; deprivation fifths q1-q5) and both default
-    strata, with the labels params ship, on a toy city whose cells hold every group."""
-    flagged, y, scores, cells = _cells_and_arrays()
+    strata, with the labels params ship, on a toy city whose cells hold every group and a few
+    cells with almost no residents; with the power check's canaries."""
+    alloc, y, cells = _cells_and_arrays()
     rng = np.random.default_rng(1)
     fifth = rng.integers(1, 6, len(cells))
+    cells.loc[:9, "residents"] = 10.0  # ten cells with almost no residents: stratum "none"
+    cells["res_minority"] = cells["residents"] * cells["minority_share"]
+    cells["res_majority"] = cells["residents"] - cells["res_minority"]
     for q in range(1, 6):
         cells[f"res_dep_q{q}"] = np.where(fifth == q, cells["residents"], 0.0)
     cells["deprivation_score"] = rng.gamma(3.0, 8.0, len(cells))
@@ -562,18 +959,23 @@ def _labelled_audit() -> AuditReport:
         min_residents=1000,
         n_boot=200,
     )
-    return run_audit(
-        flagged,
+    report = run_audit(
+        alloc["model"],
+        alloc["truth"],
         y,
-        scores,
         cells,
         config=config,
         target=TargetDefinition(target_types=("burglary", "robbery")),
         granularity=GranularityCheck(
             published_resolution=8, max_resolution=8, event_level_rows=False
         ),
+        reference_info=TRUTH_REFERENCE,
         lift=METRICS.lift,
+        committed=1.25 * alloc["truth"].scores,
+        others={"best_baseline": alloc["baseline"]},
+        run_date=RUN_DATE,
     ).to_report()
+    return _with(report, power=_power())
 
 
 _BLOCK_END = re.compile(r"</(?:tr|p|li|h[1-6]|summary|figcaption|caption|div|section)>|<br>")
@@ -592,9 +994,15 @@ def _units(text: str, *, html: bool) -> list[str]:
     return units
 
 
-def _codes_without_labels(units: list[str], labels: dict[str, set[str]]) -> list[str]:
-    """Units where a key appears (as a word, outside any label) without one of its labels."""
-    every_label = sorted({lb for own in labels.values() for lb in own}, key=len, reverse=True)
+def _codes_without_labels(
+    units: list[str], labels: dict[str, set[str]], phrases: tuple[str, ...] = ()
+) -> list[str]:
+    """Units where a key appears (as a word, outside any label or other plain-English
+    ``phrases``, such as a canary's "cells where more residents are from minority groups")
+    without one of its labels."""
+    every_label = sorted(
+        {lb for own in labels.values() for lb in own} | set(phrases), key=len, reverse=True
+    )
     bad = []
     for unit in units:
         rest = unit
@@ -621,20 +1029,32 @@ def test_every_group_key_in_the_documents_comes_with_its_label() -> None:
         labels.setdefault(name, set()).add(spec.label)
         for code, st in spec.strata.items():
             labels.setdefault(code, set()).add(st.label)
+    # "none", the key of the cells with almost no residents, is also an English word ("none
+    # recorded"): its rows are checked below instead
+    none_label = labels.pop("none")
     assert set(labels) == {"minority", "majority", "q1", "q2", "q3", "q4", "q5"} | {
         f"Q{i}" for i in range(1, 6)
     } | {"minority_share", "deprivation_score"}
     assert all(len(own) == 2 for code, own in labels.items() if code.startswith("Q"))
     html = _render(audit)
-    card = render_model_card(audit, metrics=METRICS, context=_context())
+    card = _card(audit)
+    phrases = tuple(c.label for c in audit.power.canaries) if audit.power else ()
     explanations = [g.explanation for g in audit.gates.values()]
     for name, units in (
         ("bias report", _units(html, html=True)),
         ("model card", _units(card, html=False)),
         ("audit.json explanations", [u for e in explanations for u in _units(e, html=False)]),
     ):
-        bad = _codes_without_labels(units, labels)
+        bad = _codes_without_labels(units, labels, phrases)
         assert not bad, f"{name}: " + "\n".join(bad[:10])
+    # the stratum of cells with almost no residents: its label, then its key, in every table
+    (words,) = none_label
+    for rows in (_rows(_section(html, "decide")), _rows(_section(html, "groups"))):
+        none_rows = [r for r in rows if r and r[0].endswith("(none)")]
+        assert len(none_rows) >= 2 and all(
+            r[0] == f"{words[:1].upper()}{words[1:]} (none)" for r in none_rows
+        )
+    labels["none"] = none_label
     # every group is named in words somewhere in both documents (not only in a chart)
     text = unescape(html).casefold() + card.casefold()
     for own in labels.values():
@@ -656,9 +1076,21 @@ def test_gate_sentences_name_groups_in_words() -> None:
     attr, code = g3.deciding.split(": ")
     group = audit.groups[attr].groups[code]
     assert g3.deciding_label == group.label
-    ref = audit.groups[attr].reference
     assert f"{group.label} ({code})" in g3.explanation.lower() or (
         f"{group.label[:1].upper()}{group.label[1:]} ({code})" in g3.explanation
     )
-    assert f"{audit.groups[attr].reference_label} ({ref})" in g3.explanation
+    assert "the true risk" in g3.explanation
     assert "'" + code + "'" not in g3.explanation
+
+
+def test_gates_are_listed_by_number_also_from_the_sorted_file(audit: AuditReport) -> None:
+    # audit.json is written with sorted keys (G1, G10, G12, G2, ...); the documents are not
+    raw = json.loads(json.dumps(audit.to_json(), sort_keys=True))
+    read_back = AuditReport.from_json(raw)
+    assert list(read_back.gates)[:3] == ["G1", "G10", "G12"]
+    html = _render(read_back)
+    rows = re.findall(r'id="gate-(G\d+)"', html)
+    assert rows == sorted(rows, key=lambda g: int(g[1:])) and rows[-1] == "G12"
+    card = _card(read_back)
+    listed = re.findall(r"^\| (G\d+) ", card, flags=re.MULTILINE)
+    assert listed == sorted(listed, key=lambda g: int(g[1:]))

@@ -13,9 +13,7 @@ import csv
 import io
 import json
 import os
-import re
 import shutil
-import subprocess
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
@@ -24,12 +22,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from repo_copy import ROOT, copy_repo, ran_stages, run, set_params
 
-from beatwise.presets import overlay_params
+from beatwise.artefacts.metrics import BacktestMetrics
 from simcity.testing import TINY_CITY_PUBLISH_OVERRIDE
 
-ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.e2e
 
 #: A tiny city (80 km², 80 weeks; simcity.testing) and a short backtest: a pipeline of about a
@@ -49,55 +46,6 @@ def small_city_overrides() -> dict[str, object]:
     from simcity.testing import TINY_CITY_OVERRIDES
 
     return {**TINY_CITY_OVERRIDES, "n_weeks": 80}
-
-
-def run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        "DVC_NO_ANALYTICS": "1",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "GIT_AUTHOR_NAME": "beatwise-test",
-        "GIT_AUTHOR_EMAIL": "test@example.invalid",
-        "GIT_COMMITTER_NAME": "beatwise-test",
-        "GIT_COMMITTER_EMAIL": "test@example.invalid",
-    }
-    env.pop("MLFLOW_TRACKING_URI", None)
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-    if proc.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(cmd)} failed ({proc.returncode}):\n"
-            f"{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
-        )
-    return proc
-
-
-def ran_stages(output: str) -> list[str]:
-    return re.findall(r"Running stage '([\w]+)'", output)
-
-
-def copy_repo(dest: Path) -> Path:
-    files = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    for rel in files:
-        src = ROOT / rel
-        if src.is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / rel)
-    return dest
-
-
-def set_params(repo: Path, updates: dict[str, dict[str, object]]) -> None:
-    path = repo / "params.yaml"
-    params = yaml.safe_load(path.read_text())
-    for section, values in updates.items():
-        params[section] = overlay_params(params[section], values)
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 @pytest.fixture(scope="module")
@@ -215,30 +163,17 @@ def test_coverage_table_agrees_with_the_operational_audit(repo: dict[str, object
     audit = json.loads((path / "reports/audit.json").read_text())
     table = audit["coverage_sensitivity"]
     assert table["coverages"] == [0.01, 0.02, 0.05, 0.1, 0.2]
-    assert set(table["rankings"]) == {"this model", "true risk"}
+    best = f"best baseline ({BacktestMetrics.read(path / 'reports/metrics.json').best_baseline})"
+    assert set(table["rankings"]) == {"this model", best}
     # at the operational coverage the table re-derives the flags from the scores; it must find
-    # exactly the verdicts of the audit itself, and of the true-risk counterfactual
+    # exactly the verdicts of the audit itself, and of the best baseline's counterfactual
     at_5 = table["rankings"]["this model"]["5"]
     for gid in table["gates"]:
         assert at_5[gid] == {k: audit["gates"][gid][k] for k in ("status", "value")}, gid
-        truth = audit["counterfactuals"]["true risk"][gid]
-        assert table["rankings"]["true risk"]["5"][gid] == truth, gid
+        baseline = audit["counterfactuals"][best][gid]
+        assert table["rankings"][best]["5"][gid] == baseline, gid
     html = (path / "reports/bias_report.html").read_text()
     assert 'id="coverage-sensitivity"' in html
-
-
-def test_mitigation_frontier_script_reproduces_the_audit_at_beta_0(
-    repo: dict[str, object],
-) -> None:
-    path = Path(str(repo["path"]))
-    out = run([sys.executable, str(ROOT / "scripts/g3_mitigation_frontier.py")], path).stdout
-    rows = [line.split(" | ") for line in out.splitlines() if re.match(r"\| [\d.]+ \|", line)]
-    assert [row[0] for row in rows] == ["| 0", "| 0.5", "| 1", "| 2", "| 4", "| 8"]
-    assert rows[0][2] == "100.0%"  # beta 0 keeps every expected hit: it is the model's ranking
-    audit = json.loads((path / "reports/audit.json").read_text())
-    for gid, cell in zip(("G2", "G3", "G4", "G5"), rows[0][3:], strict=True):
-        gate = audit["gates"][gid]
-        assert cell.strip(" |") == f"{gate['status']} {gate['value']:.2f}", gid
 
 
 def test_second_run_reruns_nothing(repo: dict[str, object]) -> None:
@@ -336,8 +271,8 @@ def test_bias_report_renders_in_a_real_browser(repo: dict[str, object], tmp_path
         page.goto(report.as_uri())
         assert page.locator("#summary").is_visible()
         gate_rows = page.locator("#gates tr[id^='gate-G']")
-        assert gate_rows.count() == 10
-        for i in range(10):
+        assert gate_rows.count() == 11
+        for i in range(11):
             assert gate_rows.nth(i).is_visible()
         assert page.locator("#decision").inner_text().strip()
         images = page.locator("img")
