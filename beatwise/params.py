@@ -34,10 +34,16 @@ class ParamsError(ValueError):
 
 
 def read_params_file(path: Path = DEFAULT_PARAMS_PATH) -> dict[str, Any]:
-    """Read ``params.yaml`` into a dict, refusing a missing file or a non-mapping document."""
+    """Read ``params.yaml`` into a dict, refusing a missing file, bad YAML or a non-mapping."""
     if not path.exists():
         raise ParamsError(f"The params file {path} does not exist; run from the repository root.")
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        # The parser's own words, with the line and column of the problem (1-based).
+        raise ParamsError(
+            f"The params file {path} is not valid YAML: {' '.join(str(err).split())}"
+        ) from None
     if not isinstance(data, dict):
         raise ParamsError(f"The params file {path} must hold a mapping of sections. Got {data!r}.")
     return data
