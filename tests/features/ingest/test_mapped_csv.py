@@ -473,6 +473,57 @@ def test_property_joined_ids_are_equal_only_for_equal_parts(
         assert (joined[i] == joined[j]) == ([v or "" for v in a] == [v or "" for v in b])
 
 
+# --- fuzz: ragged rows and empty files through both readers -------------------------------------
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    files=st.lists(
+        st.lists(
+            st.tuples(
+                st.sampled_from(["A", "B:1", "", "~x", "a\\"]),
+                st.integers(min_value=-3, max_value=2),  # fields missing (-) or extra (+)
+            ),
+            max_size=5,
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+    bom=st.booleans(),
+)
+def test_fuzz_ragged_rows_never_shift_a_column(
+    files: list[list[tuple[str, int]]], bom: bool
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for i, rows in enumerate(files):
+            body = [stl_row(c) for c, _ in rows]
+            body = [
+                row[: len(row) + extra] if extra < 0 else [*row, *["9"] * extra]
+                for row, (_, extra) in zip(body, rows, strict=True)
+            ]
+            paths.append(write_csv(Path(tmp) / f"m{i}.csv", HEADER, body, bom=bom))
+        long_file = next(
+            (f"m{i}.csv" for i, r in enumerate(files) if any(e > 0 for _, e in r)), None
+        )
+        if long_file is not None:
+            with pytest.raises(ValueError, match=rf"{long_file}: not well-formed CSV"):
+                read_mapped_csv(paths, mapping=STL)
+            return
+        if not any(files):
+            with pytest.raises(ValueError, match="Empty input"):
+                read_mapped_csv(paths, mapping=STL)
+            return
+        source = read_mapped_csv(paths, mapping=STL)
+    assert source.empty_files == {f"m{i}.csv": "header_only" for i, r in enumerate(files) if not r}
+    raw = source.events
+    # each value in its own column: the complaint is the id, the date where the file put it
+    assert raw["event_id"].fillna("").tolist() == [c for rows in files for c, _ in rows]
+    assert raw["timestamp"].eq("04/02/2017 13:30").all()
+    result = validate(raw)
+    assert result.accepted["event_id"].is_unique
+
+
 # --- the mapping's time zone and the study period ------------------------------------------------
 
 

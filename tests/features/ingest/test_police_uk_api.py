@@ -481,3 +481,27 @@ def test_api_refuses_a_folder_or_link_loop_named_like_a_response(tmp_path: Path)
         load_police_uk_api_json(tmp_path)
     with pytest.raises(ValueError, match=r"ward_b\.json is a symbolic link that loops back"):
         load_police_uk_api_json([tmp_path / "ward_b.json"])
+
+
+# --- fuzz: nesting at any depth is read or refused by name, never a RecursionError ---------------
+
+
+@settings(max_examples=30, deadline=None)
+@given(depth=st.integers(min_value=0, max_value=3000), where=st.sampled_from(["id", "location"]))
+def test_fuzz_nesting_depth_is_read_or_refused_by_name(depth: int, where: str) -> None:
+    nested = "[" * depth + "1" + "]" * depth
+    record = {"id": 7, "category": "drugs", "month": "2016-01", "location": None}
+    body = json.dumps([record]).replace(
+        f'"{where}": {json.dumps(record[where])}', f'"{where}": {nested}'
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "ward.json"
+        path.write_text(body, encoding="utf-8")
+        try:
+            raw = load_police_uk_api_json([path])
+        except ValueError as err:
+            message = str(err)
+            assert message.startswith(f"{path}: ")
+            assert "nested too deeply" in message or "record 0" in message
+        else:
+            assert len(raw) == 1

@@ -278,3 +278,63 @@ def test_street_csv_property_every_row_accounted(rows: list[list[str]]) -> None:
         accepted, quarantine = validate(raw)
     assert set(quarantine["reason"]) <= set(QUARANTINE_REASONS)
     assert accepted["event_id"].is_unique
+
+
+# --- fuzz: ragged rows, empty months, ids that look like row ids ---------------------------------
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    months=st.lists(
+        st.lists(
+            st.tuples(
+                st.sampled_from(["c1", "c2", "", f"~row:{JAN}:1", f"{JAN}:1", "~c"]),
+                st.integers(min_value=-2, max_value=2),  # fields missing (-) or extra (+)
+            ),
+            max_size=5,
+        ),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_fuzz_street_csv_never_shifts_a_column(months: list[list[tuple[str, int]]]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        names = []
+        for m, rows in enumerate(months, start=1):
+            name = f"2016-{m:02d}/2016-{m:02d}-metropolitan-street.csv"
+            names.append(name)
+            body = [street_row(crime_id, month=f"2016-{m:02d}") for crime_id, _ in rows]
+            body = [
+                row[: len(row) + extra] if extra < 0 else [*row, *["x"] * extra]
+                for row, (_, extra) in zip(body, rows, strict=True)
+            ]
+            write_csv(folder / name, body)
+        long_rows = [
+            (n, i)
+            for n, rows in zip(names, months, strict=True)
+            for i, r in enumerate(rows)
+            if r[1] > 0
+        ]
+        if long_rows:
+            # a row with extra fields, the first included, refuses its file by name
+            with pytest.raises(ValueError, match=re.escape(long_rows[0][0]) + ": cannot be read"):
+                read_police_uk_street_csv(folder)
+            return
+        if not any(months):
+            with pytest.raises(ValueError, match="Empty input"):
+                read_police_uk_street_csv(folder)
+            return
+        source = read_police_uk_street_csv(folder)
+    assert source.empty_files == {
+        n: "header_only" for n, rows in zip(names, months, strict=True) if not rows
+    }
+    raw = source.events
+    expected_ids = [crime_id for rows in months for crime_id, _ in rows]
+    # every row in its own columns: the id and the month where the file put them
+    assert raw["event_id"].fillna("").tolist() == expected_ids
+    assert raw["timestamp"].str.startswith("2016-").all()
+    accepted, quarantine = validate(raw)
+    assert accepted["event_id"].is_unique
+    real = [i for i in expected_ids if i]
+    assert (quarantine["reason"] == "duplicate_id").sum() == len(real) - len(set(real))
