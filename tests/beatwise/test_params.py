@@ -82,6 +82,17 @@ def test_bad_yaml_names_the_file_and_the_place(tmp_path: Path) -> None:
         load_params("build_cells", Params, path)
 
 
+def test_an_unquoted_date_that_is_no_date_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text('cells:\n  label: "2024-13-01"\n  h3_resolution: 8\nx:\n  as_of: 2024-13-01\n')
+    with pytest.raises(
+        ParamsError,
+        match=r"params\.yaml holds an unquoted date that is no date \(month must be in 1\.\.12\) "
+        r"at line 5 \('as_of: 2024-13-01'\); write dates in quotes",
+    ):
+        load_params("build_cells", Params, path)
+
+
 def test_missing_file_and_non_mapping(tmp_path: Path) -> None:
     with pytest.raises(ParamsError, match="does not exist"):
         load_params("build_cells", Params, tmp_path / "nope.yaml")
