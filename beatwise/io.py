@@ -1,4 +1,4 @@
-"""Atomic file writing and reading, shared by every package that writes outputs.
+"""Atomic file writing, and reading that names the file, shared by every package.
 
 A reader (DVC, another stage, a planner's tool) must never see a half-written file: every writer
 here writes to a temporary file beside the target and renames it into place, creating parent
@@ -14,7 +14,7 @@ import logging
 import math
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -76,13 +76,54 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
 
 
 def read_json(path: Path) -> dict[str, Any]:
-    """Read a JSON object, refusing a missing file with a message naming it."""
+    """Read a JSON object, refusing a missing file or one that is not JSON, naming it."""
     if not Path(path).exists():
         raise FileNotFoundError(f"Expected the JSON file {path}; it does not exist.")
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start}).") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(
+            f"{path} is not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}."
+        ) from None
     if not isinstance(data, dict):
         raise ValueError(f"{path} must hold a JSON object. Got {type(data).__name__}.")
     return data
+
+
+#: how many column names a refusal quotes
+_SHOWN = 8
+
+
+def read_parquet(
+    path: Path, *, required: Sequence[str] = (), columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Read a stage's Parquet input, refusing one that lacks a column the stage reads.
+
+    ``required`` are the columns the reader needs, ``columns`` the only ones to read (all when
+    None; they are required too). A file of the wrong kind (``cells.parquet`` given as the
+    features) then stops with a message naming the file and the missing columns, not a
+    ``KeyError`` deep in the stage.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` does not exist.
+    ValueError
+        When the file is not Parquet (pyarrow's message names it) or lacks a column.
+    """
+    if not Path(path).exists():
+        raise FileNotFoundError(f"Expected the Parquet file {path}; it does not exist.")
+    names = pq.read_schema(path).names
+    needed = list(dict.fromkeys([*required, *(columns or ())]))
+    missing = [c for c in needed if c not in names]
+    if missing:
+        raise ValueError(
+            f"{path} lacks {len(missing)} column(s) this stage reads, e.g. {missing[:_SHOWN]}; "
+            f"it has {len(names)}, e.g. {names[:_SHOWN]}. Is it the file the previous stage wrote?"
+        )
+    return pd.read_parquet(path, columns=None if columns is None else list(columns))
 
 
 def write_parquet(path: Path, frame: pd.DataFrame) -> None:

@@ -7,9 +7,11 @@ Unknown or mistyped keys are errors whose message names the key, the expectation
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import hashlib
 import json
+import re
 from pathlib import Path
 from types import UnionType
 from typing import Any, TypeVar, Union, get_args, get_origin
@@ -34,13 +36,41 @@ class ParamsError(ValueError):
 
 
 def read_params_file(path: Path = DEFAULT_PARAMS_PATH) -> dict[str, Any]:
-    """Read ``params.yaml`` into a dict, refusing a missing file or a non-mapping document."""
+    """Read ``params.yaml`` into a dict, refusing a missing file, bad YAML or a non-mapping."""
     if not path.exists():
         raise ParamsError(f"The params file {path} does not exist; run from the repository root.")
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        # The parser's own words, with the line and column of the problem (1-based).
+        raise ParamsError(
+            f"The params file {path} is not valid YAML: {' '.join(str(err).split())}"
+        ) from None
+    except ValueError as err:  # YAML reads an unquoted 2024-13-01 as a date, which has no month 13
+        raise ParamsError(
+            f"The params file {path} holds an unquoted date that is no date ({err})"
+            f'{_first_impossible_date(text)}; write dates in quotes, "YYYY-MM-DD".'
+        ) from None
     if not isinstance(data, dict):
         raise ParamsError(f"The params file {path} must hold a mapping of sections. Got {data!r}.")
     return data
+
+
+#: an unquoted ``key: YYYY-MM-DD`` value, which YAML reads as a date
+_UNQUOTED_DATE = re.compile(r"^\s*(?:-\s+)?([\w.-]+):[ \t]*(\d{4}-\d{1,2}-\d{1,2})\b")
+
+
+def _first_impossible_date(text: str) -> str:
+    """`` at line N ('key: value')`` for the first unquoted date-like value that is no date."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        found = _UNQUOTED_DATE.match(line)
+        if found:
+            try:
+                dt.date(*map(int, found[2].split("-")))
+            except ValueError:
+                return f" at line {number} ('{found[1]}: {found[2]}')"
+    return ""
 
 
 def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:

@@ -17,6 +17,7 @@ params.yaml`` returns to the default). ``--print`` shows the command without run
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import re
 import shlex
 import subprocess
@@ -105,6 +106,9 @@ def hydra_value(value: Any) -> str:
     """``value`` in Hydra's override grammar (what ``dvc exp run -S key=<value>`` parses).
 
     Strings are always single-quoted, so ``'null'``, ``'1'`` and ``'%m/%d/%Y'`` stay strings.
+    A date (an unquoted ``2016-04-01`` in a preset, which YAML reads as a date) is written as its
+    quoted ISO text: DVC refuses date values in ``params.yaml``, and the params models read the
+    text back as the same date.
     Mapping keys must be identifiers or integers (Hydra cannot quote keys); integer-like text keys
     are written bare and come back as ints, which the params models turn back into text.
     """
@@ -114,6 +118,8 @@ def hydra_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
+    if isinstance(value, dt.date):  # datetime.datetime too
+        value = value.isoformat()
     if isinstance(value, str):
         if "${" in value:
             raise ValueError(f"Preset values cannot contain '${{' (Hydra interpolation): {value!r}")

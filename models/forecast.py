@@ -8,11 +8,18 @@ content hash (``model_version``) and by the MLflow run that trained it (``mlflow
 ``train`` stage reuses the run of an identical model, so against the same MLflow store the same
 params and seed give a byte-identical file; a different store (a fresh clone) mints another run
 id, and every other column is still byte-identical.
+
+Planners open the CSV and the GeoJSON in spreadsheets, so both files are written with every text
+value that a spreadsheet would read as a formula (one beginning with ``=``, ``+``, ``-``, ``@``, a
+tab or a carriage return, e.g. a district named ``=HYPERLINK(...)``) prefixed with a single quote,
+the OWASP convention for CSV injection (:func:`spreadsheet_safe`). Numbers are never touched, so a
+negative longitude stays a number; the table in memory keeps the names as the areas spell them.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Final
 
 import h3
@@ -187,17 +194,59 @@ def build_forecast_table(
     return table.sort_values("risk_rank").reset_index(drop=True)[list(forecast_columns(period))]
 
 
+#: first characters that make a spreadsheet read a cell as a formula (OWASP, "CSV Injection")
+FORMULA_TRIGGERS: Final[tuple[str, ...]] = ("=", "+", "-", "@", "\t", "\r")
+#: what :func:`spreadsheet_safe` puts before such a value: spreadsheets show the rest as text
+FORMULA_ESCAPE: Final[str] = "'"
+
+
+def spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with every text value that a spreadsheet would run as a formula made inert.
+
+    A value of a text column (object or string dtype) that begins with one of
+    :data:`FORMULA_TRIGGERS` gets :data:`FORMULA_ESCAPE` (``'``) in front, so ``=1+1`` is written
+    ``'=1+1`` and a spreadsheet shows ``=1+1`` as text. Numeric and boolean columns are returned
+    as they are (``-0.1`` is a longitude, not a formula), and so is a table with nothing to
+    escape, so the published bytes change only where a value needed it.
+    """
+    out = table
+    for column in table.columns:
+        values = table[column]
+        if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
+            continue
+        hostile = values.astype("string").str.startswith(FORMULA_TRIGGERS).fillna(False)
+        if hostile.any():
+            if out is table:
+                out = table.copy()
+            out.loc[hostile, column] = FORMULA_ESCAPE + values[hostile].astype(str)
+    return out
+
+
+#: a quoted CSV field (kept whole) or a record's CRLF end (see :func:`forecast_csv`)
+_QUOTED_FIELD_OR_CRLF: Final[re.Pattern[str]] = re.compile(r'"(?:[^"]|"")*"|\r\n')
+
+
 def forecast_csv(table: pd.DataFrame) -> str:
-    """The forecast as published CSV text (no index, ``\\n`` line ends)."""
-    return str(table.to_csv(index=False, lineterminator="\n"))
+    """The forecast as published CSV text (no index, ``\\n`` line ends, formulas made inert).
+
+    Text goes through :func:`spreadsheet_safe`, and a field holding a carriage return is quoted:
+    spreadsheets end a row at a lone ``\\r``, so an unquoted one would start a forged row with
+    whatever follows it. Python's CSV writer quotes only the characters of its line terminator,
+    so the table is written with ``\\r\\n`` and the record ends outside quotes become ``\\n``.
+    """
+    text = str(spreadsheet_safe(table).to_csv(index=False, lineterminator="\r\n"))
+    return _QUOTED_FIELD_OR_CRLF.sub(lambda m: "\n" if m.group(0) == "\r\n" else m.group(0), text)
 
 
 def forecast_geojson(table: pd.DataFrame) -> str:
-    """The forecast as a GeoJSON FeatureCollection of hexagons (EPSG:4326, lon/lat order)."""
+    """The forecast as a GeoJSON FeatureCollection of hexagons (EPSG:4326, lon/lat order).
+
+    The properties are the CSV's columns, text made spreadsheet-safe as in the CSV.
+    """
     features = []
-    records = table.to_dict(orient="records")
-    for rec in records:
-        ring = [[round(lng, 7), round(lat, 7)] for lat, lng in h3.cell_to_boundary(rec["h3_cell"])]
+    records = spreadsheet_safe(table).to_dict(orient="records")
+    for cell, rec in zip(table["h3_cell"], records, strict=True):
+        ring = [[round(lng, 7), round(lat, 7)] for lat, lng in h3.cell_to_boundary(cell)]
         ring.append(ring[0])
         props = {k: (v.item() if hasattr(v, "item") else v) for k, v in rec.items()}
         features.append(

@@ -76,12 +76,17 @@ class RiskModel:
     def load(cls, model_path: Path, meta: ModelMeta | Path) -> RiskModel:
         """Read a model from its text file and its ``model_meta.json`` (a path or already read).
 
-        Refuses a sidecar whose feature columns are not the booster's, in order: it belongs to
-        another model.
+        Refuses a file LightGBM cannot read (naming it) and a sidecar whose feature columns are
+        not the booster's, in order: it belongs to another model.
         """
         if not isinstance(meta, ModelMeta):
             meta = ModelMeta.read(meta)
-        booster = lgb.Booster(model_str=Path(model_path).read_text(encoding="utf-8"))
+        try:
+            booster = lgb.Booster(model_str=Path(model_path).read_text(encoding="utf-8"))
+        except lgb.basic.LightGBMError as err:
+            raise ValueError(
+                f"{model_path} is not a LightGBM model file ({err}); re-run train to write it."
+            ) from None
         if tuple(booster.feature_name()) != meta.feature_columns:
             raise ValueError(
                 f"{model_path} was fitted on {booster.num_feature()} features "

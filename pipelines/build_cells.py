@@ -10,16 +10,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import pandas as pd
-
 from beatwise.artefacts.quality import DataQuality
-from beatwise.io import write_parquet
+from beatwise.io import read_parquet, write_parquet
 from beatwise.params import StageParams, load_params
 from features.cells import CellsConfig, build_cells
 from features.ingest import read_areas
 from pipelines._io import run_stage, setup_logging, timed
 
 STAGE = "build_cells"
+#: the columns of events.parquet this stage and build_features read
+READ_EVENT_COLUMNS = ("timestamp", "crime_type", "latitude", "longitude")
 
 
 class Params(StageParams):
@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_params(STAGE, Params, args.params).cells
     source = DataQuality.read(args.data_quality).source
 
-    events = pd.read_parquet(args.events)
+    # what this stage reads, and what build_features reads from the event cells it writes
+    events = read_parquet(args.events, required=READ_EVENT_COLUMNS)
     areas = read_areas(args.areas, allow_empty=True)
     with timed(log, f"building cells at H3 resolution {cfg.h3_resolution}"):
         result = build_cells(events, areas, config=cfg, source=source)

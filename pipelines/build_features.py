@@ -11,10 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import pandas as pd
-
 from beatwise.artefacts.cells import CellsMeta
-from beatwise.io import write_parquet
+from beatwise.io import read_parquet, write_parquet
 from beatwise.params import StageParams, load_params
 from features.build import EVENT_COLUMNS, CovariatesConfig, build_panel, read_data_quality
 from features.engineering import FeatureConfig
@@ -43,8 +41,8 @@ def main(argv: list[str] | None = None) -> int:
 
     source, time_resolution = read_data_quality(args.data_quality)
     cells_meta = CellsMeta.read(args.cells_meta)
-    cells = pd.read_parquet(args.cells)
-    events = pd.read_parquet(args.event_cells, columns=list(EVENT_COLUMNS))
+    cells = read_parquet(args.cells, required=("h3_cell", "h3_int"))  # covariates: build_panel
+    events = read_parquet(args.event_cells, columns=EVENT_COLUMNS)
     with timed(log, "building the panel"):
         table, meta = build_panel(
             cells,

@@ -10,11 +10,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import pandas as pd
-
 from beatwise.artefacts.model import ModelMeta
 from beatwise.artefacts.panel import PanelMeta
-from beatwise.io import write_parquet
+from beatwise.io import read_parquet, write_parquet
 from beatwise.params import StageParams, load_params, params_hash
 from models.evaluation import (
     EVENT_COLUMNS,
@@ -61,9 +59,9 @@ def main(argv: list[str] | None = None) -> int:
         truth = load_truth_model(args.truth_dir)
     with timed(log, "backtest"):
         result = run_backtest(
-            pd.read_parquet(args.features),
-            pd.read_parquet(args.cells),
-            pd.read_parquet(args.event_cells, columns=list(EVENT_COLUMNS)),
+            read_parquet(args.features, required=meta.table_columns()),
+            read_parquet(args.cells, required=("h3_cell", "h3_int", "lat", "lon", "area_km2")),
+            read_parquet(args.event_cells, columns=EVENT_COLUMNS),
             meta,
             config=params.evaluate,
             model_config=params.train,

@@ -12,10 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import pandas as pd
-
 from beatwise.artefacts.panel import PanelMeta
-from beatwise.io import write_text
+from beatwise.io import read_parquet, write_text
 from beatwise.params import StageParams, load_params, params_hash
 from models.plots import plot_feature_importance
 from models.risk_model import RiskModelConfig, feature_importance
@@ -43,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     params = load_params(STAGE, Params, args.params)
 
     panel = PanelMeta.read(args.panel_meta)
-    trained = train_risk_model(pd.read_parquet(args.features), panel=panel, config=params.train)
+    features = read_parquet(args.features, required=panel.table_columns())
+    trained = train_risk_model(features, panel=panel, config=params.train)
     plot_feature_importance(feature_importance(trained.model), args.out_importance)
     run_id, version = track_training(
         trained.model,

@@ -9,7 +9,10 @@ from pydantic import Field
 
 from beatwise.artefacts._base import Artefact
 from beatwise.h3index import MAX_RESOLUTION, MIN_RESOLUTION
-from beatwise.period import Period, TimeResolution
+from beatwise.period import PERIOD_COLUMN, Period, TimeResolution
+
+#: the column of ``features.parquet`` holding each row's target (null in the forecast period)
+TARGET_COLUMN = "target_count"
 
 
 class PanelMeta(Artefact):
@@ -38,3 +41,8 @@ class PanelMeta(Artefact):
     n_cells: int = Field(ge=1)
     n_periods: int = Field(ge=1)
     n_rows: int = Field(ge=1)
+
+    def table_columns(self) -> tuple[str, ...]:
+        """The columns of the ``features.parquet`` this panel describes, in order: the keys
+        (``h3_cell``, ``period_start``), the feature columns and the target."""
+        return ("h3_cell", PERIOD_COLUMN, *self.feature_columns, TARGET_COLUMN)

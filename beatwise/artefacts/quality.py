@@ -17,6 +17,9 @@ from beatwise.period import TimeResolution
 
 #: the sources the ingest stage reads (``ingest.source``)
 SourceKind = Literal["synthetic", "police_uk_csv", "police_uk_api", "mapped_csv"]
+#: why a source file holds no rows: no bytes at all (what an interrupted download leaves), bytes
+#: but no header (blank lines, a lone byte-order mark), or a header and no data rows
+EmptyFileReason = Literal["zero_bytes", "no_header", "header_only"]
 
 
 class _Part(BaseModel):
@@ -95,6 +98,9 @@ class DataQuality(Artefact):
     reason_meanings: dict[str, str]
     #: source file (as in the quarantine's ``source_file``) -> its rows
     by_source_file: dict[str, FileQuality]
+    #: source file that held no rows -> why: read as a period without crime, so an interrupted
+    #: download shows here (and in the stage's warnings) instead of as a quiet month
+    empty_files: dict[str, EmptyFileReason] = Field(default_factory=dict)
     #: canonical crime type -> accepted events (types with none are left out)
     accepted_by_type: dict[str, int]
     #: first and last accepted timestamp, ``YYYY-MM-DD HH:MM`` (local wall-clock time)

@@ -32,7 +32,14 @@ import pyogrio
 import shapely
 
 from features.ingest.area_mapping import BOUNDARIES, AreaMapping, AttributeColumn, AttributeTable
-from features.ingest.parsing import EXAMPLES, closest_hint, examples, require_columns
+from features.ingest.parsing import (
+    EXAMPLES,
+    closest_hint,
+    examples,
+    read_csv_text,
+    require_columns,
+    require_file,
+)
 
 log = logging.getLogger(__name__)
 
@@ -171,11 +178,12 @@ def _codes_and_shapes(
 
 def _read_table(path: Path, *, spec: AttributeTable) -> pd.DataFrame:
     """A table with every column as stripped text ('' for missing), headers without a BOM."""
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         raise FileNotFoundError(
             f"No attribute table at {path} (the mapping's table path {spec.path!r}); expected an "
             f"existing file."
         )
+    require_file(path, what="attribute table file")
     if spec.sheet is not None:
         try:
             frame = pyogrio.read_dataframe(path, layer=spec.sheet, read_geometry=False)
@@ -186,7 +194,7 @@ def _read_table(path: Path, *, spec: AttributeTable) -> pd.DataFrame:
             ) from err
     else:
         try:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=spec.encoding)
+            frame = read_csv_text(path, encoding=spec.encoding)
         except UnicodeDecodeError as err:
             raise ValueError(
                 f"{path}: not {spec.encoding} text ({err}); set the table's 'encoding' "
@@ -196,6 +204,8 @@ def _read_table(path: Path, *, spec: AttributeTable) -> pd.DataFrame:
             raise ValueError(f"{path} is empty; expected a header and rows.") from err
         except pd.errors.ParserError as err:
             raise ValueError(f"{path}: not well-formed CSV ({err}).") from err
+        except OSError as err:
+            raise ValueError(f"{path}: cannot be read ({err.strerror or err}).") from err
     frame.columns = [str(c).lstrip("\ufeff") for c in frame.columns]
     return pd.DataFrame({c: _text(frame[c]) for c in frame.columns})
 

@@ -23,14 +23,19 @@ import pyarrow.csv as pv
 import pyproj
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
+from beatwise.artefacts.quality import EmptyFileReason
 from beatwise.taxonomy import validate_crime_types
 from features.ingest.parsing import (
+    RawSource,
     known_encoding,
     map_unique,
     normalise_header,
+    read_csv_text,
     require_columns,
     require_distinct_sources,
+    require_file,
     to_float,
+    warn_empty_files,
 )
 
 log = logging.getLogger(__name__)
@@ -74,7 +79,8 @@ class ColumnMapping(BaseModel):
         judges, so e.g. an unmapped UCR code is quarantined as ``unknown_category``. None means
         the source values are category labels the taxonomy knows.
     id_columns
-        Columns joined with ``":"`` into ``event_id``.
+        Columns joined with ``":"`` into ``event_id``, a ``":"`` or ``"\\"`` inside a value
+        escaped with a backslash (:func:`join_id_columns`), so distinct records never share an id.
     count_column
         Optional record count: 1 is a record, -1 a reversal that cancels an earlier record.
     encoding
@@ -196,18 +202,22 @@ def _mapped_headers(headers: list[str], *, path: Path, mapping: ColumnMapping) -
 
 
 def _read_mapped_file_pandas(path: Path, *, mapping: ColumnMapping, skip: int) -> pa.Table:
-    """The slow reader, for the files the Arrow reader refuses (see ``_read_mapped_file``)."""
+    """The slow reader, for the files the Arrow reader refuses (see ``_read_mapped_file``).
+
+    A row with more fields than the header is refused, the first data row included (pandas
+    would take the extra field as an index and shift every column of the file).
+    """
     try:
-        with path.open("rb") as handle:
-            handle.seek(skip)
-            table = pd.read_csv(handle, dtype=str, keep_default_na=False, encoding=mapping.encoding)
+        table = read_csv_text(path, encoding=mapping.encoding, skip=skip)
     except pd.errors.EmptyDataError:
         table = pd.DataFrame({c: pd.Series([], dtype=str) for c in mapping.source_columns()})
-    except (UnicodeDecodeError, pd.errors.ParserError) as err:
+    except UnicodeDecodeError as err:
         raise ValueError(
             f"{path}: cannot be read as a {mapping.encoding} CSV file ({err}); set the "
             f"mapping's 'encoding' (e.g. 'cp1252') if the file uses another one."
         ) from err
+    except pd.errors.ParserError as err:
+        raise ValueError(f"{path}: not well-formed CSV ({err}).") from err
     found = _mapped_headers([str(c) for c in table.columns], path=path, mapping=mapping)
     return pa.table(
         {c: pa.array(table[h].astype(object), type=pa.string()) for c, h in found.items()}
@@ -220,6 +230,15 @@ def _csv_header(path: Path, *, skip: int, encoding: str) -> list[str]:
         handle.seek(skip)
         text = io.TextIOWrapper(handle, encoding=encoding, newline="")
         return next((row for row in csv.reader(text) if row), [])
+
+
+def _empty_reason(path: Path, *, mapping: ColumnMapping) -> EmptyFileReason:
+    """Why a CSV file gave no rows: no bytes, no header, or a header alone."""
+    if path.stat().st_size == 0:
+        return "zero_bytes"
+    with path.open("rb") as handle:
+        skip = len(codecs.BOM_UTF8) if handle.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8 else 0
+    return "header_only" if _csv_header(path, skip=skip, encoding=mapping.encoding) else "no_header"
 
 
 def _read_mapped_file(path: Path, *, mapping: ColumnMapping) -> pa.Table:
@@ -308,6 +327,32 @@ def _wgs84_text(x_text: pd.Series, y_text: pd.Series, *, crs: str) -> tuple[pd.S
     return lat_text, lon_text
 
 
+#: what joins the values of several id columns, and what escapes it (and itself) inside a value
+ID_SEPARATOR: Final[str] = ":"
+ID_ESCAPE: Final[str] = "\\"
+
+
+def join_id_columns(values: Sequence[pd.Series]) -> pd.Series:
+    """One event id per row from the values of the id columns; null where all are null.
+
+    One column is its value as read. Several are joined with ``":"`` after a backslash is put
+    before every ``"\\"`` and ``":"`` inside a value, so the join cannot be undone two ways:
+    ``a:b`` + ``c`` gives ``a\\:b:c`` and ``a`` + ``b:c`` gives ``a:b\\:c``, where a plain join
+    would make both ``a:b:c`` and quarantine the second as a duplicate. Ids without those
+    characters (SLMPD's ``15-000123`` + ``31111``) read as before: ``15-000123:31111``.
+    """
+    if len(values) == 1:
+        return values[0]
+    blank = np.logical_and.reduce([v.isna().to_numpy(dtype=bool) for v in values])
+    parts = [
+        v.fillna("")
+        .str.replace(ID_ESCAPE, ID_ESCAPE * 2, regex=False)
+        .str.replace(ID_SEPARATOR, ID_ESCAPE + ID_SEPARATOR, regex=False)
+        for v in values
+    ]
+    return parts[0].str.cat(parts[1:], sep=ID_SEPARATOR).mask(blank)
+
+
 def _whole_numbers(values: pd.Series) -> pd.Series:
     count = pd.to_numeric(values, errors="coerce")
     return count.where(count == count.round()).astype("Int64")
@@ -316,6 +361,13 @@ def _whole_numbers(values: pd.Series) -> pd.Series:
 def load_mapped_csv(
     paths: Sequence[Path], *, mapping: ColumnMapping, root: Path | None = None
 ) -> pd.DataFrame:
+    """The raw canonical frame of :func:`read_mapped_csv` (its ``events``)."""
+    return read_mapped_csv(paths, mapping=mapping, root=root).events
+
+
+def read_mapped_csv(
+    paths: Sequence[Path], *, mapping: ColumnMapping, root: Path | None = None
+) -> RawSource:
     """Read CSV files of any source through a :class:`ColumnMapping`.
 
     Files are read in the order given, every column as text. The loader renames, joins ids,
@@ -324,36 +376,40 @@ def load_mapped_csv(
     ``time_format=mapping.time_format`` and ``time_zone=mapping.time_zone``). Arrow's CSV reader
     does the reading; a file it refuses (a short row, undecodable bytes, repeated headers) is
     read with pandas instead, which fills a short row with blanks and names undecodable bytes.
+    A file without rows (zero bytes, blank, or a header alone: an interrupted download) is listed
+    in ``empty_files`` and logged as a warning.
 
     Returns
     -------
-    pandas.DataFrame
-        A raw canonical frame: ``source_file`` (path relative to ``root``, posix, or the file
-        name), ``source_row`` (1-based data row), ``event_id`` (the id columns joined with
-        ``":"``; null when all are blank), ``timestamp`` (text as read), ``crime_type`` (the
+    RawSource
+        ``events``, a raw canonical frame: ``source_file`` (path relative to ``root``, posix, or
+        the file name), ``source_row`` (1-based data row), ``event_id`` (one column's value as
+        read; several columns joined by :func:`join_id_columns`, which no value can make
+        ambiguous; null when all are blank), ``timestamp`` (text as read), ``crime_type`` (the
         mapped canonical type, else the source value), ``source_category`` (the source value),
         ``latitude``, ``longitude`` (WGS84 text; see below), ``area_code`` (null), plus
         ``record_count`` (nullable int: the count column, 1 without one, null when not an
         integer). With x/y columns, ``source_x``/``source_y`` keep the values as read; 0/0 gives
         latitude/longitude ``"0"``, a non-number ``"NaN"`` and a blank null, so the validator
-        quarantines them.
+        quarantines them. ``empty_files``: the files without rows and why.
 
     Raises
     ------
     FileNotFoundError
-        When a path is not a file.
+        When nothing exists at a path.
     ValueError
-        When no paths are given, two files would get the same ``source_file``, a file lies
-        outside ``root``, cannot be decoded with the mapping's ``encoding``, lacks a mapped
-        column (with the closest names) or has ambiguous headers, or when every file is empty.
+        When no paths are given, a path is not a regular file (a folder, a looping link), two
+        files would get the same ``source_file``, a file lies outside ``root``, cannot be read or
+        decoded with the mapping's ``encoding``, is not well-formed CSV (a row, the first
+        included, with more fields than the header), lacks a mapped column (with the closest
+        names) or has ambiguous headers, or when every file is empty.
     """
     paths = [Path(p) for p in paths]
     if not paths:
         raise ValueError("No CSV files given to load_mapped_csv; expected at least one path.")
     names: list[str] = []
     for path in paths:
-        if not path.is_file():
-            raise FileNotFoundError(f"No CSV file at {path}; expected an existing file.")
+        require_file(path, what="CSV file")
         if root is None:
             names.append(path.name)
             continue
@@ -363,8 +419,14 @@ def load_mapped_csv(
             raise ValueError(f"{path} is not inside the root folder {root}.") from err
     require_distinct_sources(names, paths, why="source names (give a root to keep folders)")
     tables: list[pa.Table] = []
-    for path in paths:
-        tables.append(_read_mapped_file(path, mapping=mapping))
+    empty: dict[str, EmptyFileReason] = {}
+    for name, path in zip(names, paths, strict=True):
+        try:
+            tables.append(_read_mapped_file(path, mapping=mapping))
+            if tables[-1].num_rows == 0:
+                empty[name] = _empty_reason(path, mapping=mapping)
+        except OSError as err:
+            raise ValueError(f"{path}: cannot be read ({err.strerror or err}).") from err
         log.info("read %d rows from %s", tables[-1].num_rows, path)
     lengths = np.array([t.num_rows for t in tables], dtype=np.int64)
     rows = int(lengths.sum())
@@ -385,9 +447,7 @@ def load_mapped_csv(
         for c in mapping.source_columns()
     }
     del table
-    ids = [text[c].fillna("") for c in mapping.id_columns]
-    event_id = ids[0].str.cat(ids[1:], sep=":") if len(ids) > 1 else ids[0]
-    event_id = event_id.mask(np.logical_and.reduce([(i == "").to_numpy(dtype=bool) for i in ids]))
+    event_id = join_id_columns([text[c] for c in mapping.id_columns])
     out = pd.DataFrame(
         {
             "source_file": pd.Series(pd.arrays.ArrowStringArray(source_file)),
@@ -414,5 +474,6 @@ def load_mapped_csv(
         out["record_count"] = pd.Series(1, index=out.index, dtype="Int64")
     else:
         out["record_count"] = map_unique(text[mapping.count_column], _whole_numbers)
+    warn_empty_files(empty, logger=log)
     log.info("read %d rows from %d CSV file(s) through a column mapping", len(out), len(paths))
-    return out
+    return RawSource(events=out, empty_files=empty)

@@ -10,11 +10,17 @@ from __future__ import annotations
 
 import codecs
 import difflib
+import errno
+import logging
+import os
 import re
-from collections.abc import Callable, Sequence
+import stat
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -22,8 +28,129 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from beatwise.artefacts.quality import EmptyFileReason
+
 #: how many example codes or names an error or log line quotes
 EXAMPLES: Final[int] = 5
+
+
+# --- what a loader read --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RawSource:
+    """What a loader read: the raw canonical frame and the files that held no rows.
+
+    A file without rows adds nothing to ``events``, so without ``empty_files`` a zero-byte monthly
+    file (an interrupted download) would read as a month without crime and leave no trace.
+    """
+
+    events: pd.DataFrame
+    #: ``source_file`` name -> why it holds no rows, in reading order
+    empty_files: dict[str, EmptyFileReason]
+
+
+#: what each :data:`~beatwise.artefacts.quality.EmptyFileReason` means, for the log
+EMPTY_FILE_MEANINGS: Final[dict[str, str]] = {
+    "zero_bytes": "zero bytes, as an interrupted download leaves a file",
+    "no_header": "no header and no rows (only blank lines or a byte-order mark)",
+    "header_only": "a header but no data rows",
+}
+
+
+def warn_empty_files(empty: Mapping[str, EmptyFileReason], *, logger: logging.Logger) -> None:
+    """Log one warning per file that held no rows, naming it and why."""
+    for name, reason in empty.items():
+        logger.warning(
+            "%s holds no rows (%s): it reads as a period without crime; fetch it again if it "
+            "should hold some",
+            name,
+            EMPTY_FILE_MEANINGS[reason],
+        )
+
+
+# --- files ---------------------------------------------------------------------------------------
+
+
+def require_file(path: Path, *, what: str) -> None:
+    """Refuse a path that is not a regular file, saying what it is instead.
+
+    A folder, a symbolic link that loops or leads nowhere, or a device or pipe named like a data
+    file would otherwise escape from the reader as a bare ``OSError`` (or, for a pipe, block).
+    ``what`` names the file expected, without an article (``"CSV file"``).
+
+    Raises
+    ------
+    FileNotFoundError
+        When nothing exists at ``path``.
+    ValueError
+        When ``path`` is a folder, a looping or dangling link, not a regular file, or cannot be
+        looked at (the operating system's reason).
+    """
+    try:
+        mode = path.stat().st_mode  # follows links
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise ValueError(
+                f"{path} is a symbolic link that loops back on itself, not a {what}."
+            ) from None
+        if path.is_symlink():
+            raise ValueError(
+                f"{path} is a symbolic link to {os.readlink(path)!r}, which does not exist; "
+                f"expected a {what}."
+            ) from None
+        if err.errno == errno.ENOENT:
+            raise FileNotFoundError(f"No {what} at {path}.") from None
+        raise ValueError(
+            f"{path} cannot be looked at ({err.strerror}); expected a {what}."
+        ) from None
+    if stat.S_ISDIR(mode):
+        raise ValueError(f"{path} is a folder, not a {what}.")
+    if not stat.S_ISREG(mode):
+        raise ValueError(f"{path} is not a regular file (a device, pipe or socket), not a {what}.")
+
+
+#: pandas' warning when the first data row has more fields than the header (with index_col=False)
+_LONG_FIRST_ROW: Final[str] = "Length of header or names does not match length of data"
+
+
+def read_csv_text(path: Path, *, encoding: str, skip: int = 0) -> pd.DataFrame:
+    """A CSV file with every column as text (``""`` for blank), never an index column.
+
+    pandas takes the first column of a file whose first data row has more fields than the header
+    as an index, which moves every value one column to the left. Here that row is refused as
+    pandas refuses any later row with extra fields: a ``ParserError`` giving both counts.
+    ``skip`` bytes are skipped first (a byte-order mark the encoding does not expect); without
+    it, a compressed file (``.csv.gz``) is read as pandas reads it.
+
+    Raises
+    ------
+    pandas.errors.EmptyDataError, pandas.errors.ParserError, UnicodeDecodeError, OSError
+        As ``pandas.read_csv`` does; the callers name the file.
+    """
+
+    def read(**options: Any) -> pd.DataFrame:
+        if not skip:
+            return pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding, **options)
+        with path.open("rb") as handle:
+            handle.seek(skip)
+            return pd.read_csv(
+                handle, dtype=str, keep_default_na=False, encoding=encoding, **options
+            )
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=_LONG_FIRST_ROW, category=pd.errors.ParserWarning)
+        try:
+            return read(index_col=False)
+        except pd.errors.ParserWarning:
+            pass
+    # Read the header and the first data row again, as plain rows, for the message's counts.
+    long_rows: list[list[str]] = []
+    head = read(header=None, nrows=2, engine="python", on_bad_lines=long_rows.append)
+    raise pd.errors.ParserError(
+        f"the first data row has {len(long_rows[0]) if long_rows else 'more'} fields but the "
+        f"header has {head.shape[1]}; expected no more than the header names"
+    )
 
 
 # --- columns, names and messages -----------------------------------------------------------------

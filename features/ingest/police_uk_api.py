@@ -10,6 +10,7 @@ import json
 import logging
 import lzma
 import os
+import sys
 import tarfile
 import zipfile
 import zlib
@@ -22,7 +23,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.ingest.parsing import blank_to_na, month_to_day, require_distinct_sources
+from beatwise.artefacts.quality import EmptyFileReason
+from features.ingest.parsing import (
+    RawSource,
+    blank_to_na,
+    month_to_day,
+    require_distinct_sources,
+    require_file,
+    warn_empty_files,
+)
 
 log = logging.getLogger(__name__)
 
@@ -100,10 +109,23 @@ def _parse_api_response(data: bytes, *, where: str) -> pa.Table | None:
     """One crimes-street response as Arrow text columns (see ``_API_TEXT_COLUMNS``).
 
     ``where`` names the response in error messages. Zero bytes (an interrupted download) give
-    None; anything else must be a JSON list of records with the keys the loader reads.
+    None; anything else must be a JSON list of records with the keys the loader reads. JSON
+    nested deeper than Python's recursion limit is refused with a ``ValueError`` naming ``where``.
     """
     if not data:
         return None
+    try:
+        return _parse_api_payload(data, where=where)
+    except RecursionError:
+        raise ValueError(
+            f"{where}: JSON nested too deeply to read (deeper than Python's recursion limit of "
+            f"{sys.getrecursionlimit()}); expected a list of crimes-street records, each an "
+            "object of a few keys and a location."
+        ) from None
+
+
+def _parse_api_payload(data: bytes, *, where: str) -> pa.Table:
+    """The body of :func:`_parse_api_response` for a response that is not zero bytes."""
     try:
         payload = json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError as err:
@@ -217,35 +239,49 @@ def _read_api_archive(path: Path) -> list[_ApiResponse]:
     return [(name, table) for name, (_, table) in zip(names, members, strict=True)]
 
 
+def _read_api_file(path: Path) -> pa.Table | None:
+    """One response file parsed; a folder, a looping link or an unreadable file is refused."""
+    require_file(path, what="data.police.uk API response file")
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise ValueError(f"{path}: cannot be read ({err.strerror or err}).") from err
+    return _parse_api_response(data, where=str(path))
+
+
 def _read_api_folder(folder: Path) -> list[_ApiResponse]:
-    """Parse every ``*.json`` file below a folder, named by their path relative to it."""
+    """Parse every ``*.json`` file below a folder, named by their path relative to it.
+
+    Anything named ``*.json`` that is not a regular file (a folder, a looping link) is refused.
+    """
     names = sorted(
         name
         for name in (p.relative_to(folder).as_posix() for p in folder.rglob("*.json"))
-        if _is_api_member(name) and (folder / name).is_file()
+        if _is_api_member(name)
     )
     if not names:
         raise FileNotFoundError(
             f"No *.json files under {folder}; expected data.police.uk crimes-street API responses."
         )
-    return [
-        (name, _parse_api_response((folder / name).read_bytes(), where=str(folder / name)))
-        for name in names
-    ]
+    return [(name, _read_api_file(folder / name)) for name in names]
 
 
 def _read_api_input(path: Path) -> list[_ApiResponse]:
     """``(source_file, columns)`` per response of one input: folder, archive or JSON file."""
     if path.is_dir():
         return _read_api_folder(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"No data.police.uk API response file at {path}.")
     if path.name.lower().endswith(API_ARCHIVE_SUFFIXES):
+        require_file(path, what="tar or zip archive of data.police.uk API responses")
         return _read_api_archive(path)
-    return [(path.name, _parse_api_response(path.read_bytes(), where=str(path)))]
+    return [(path.name, _read_api_file(path))]
 
 
 def load_police_uk_api_json(paths: Path | Sequence[Path]) -> pd.DataFrame:
+    """The raw canonical frame of :func:`read_police_uk_api_json` (its ``events``)."""
+    return read_police_uk_api_json(paths).events
+
+
+def read_police_uk_api_json(paths: Path | Sequence[Path]) -> RawSource:
     """Read data.police.uk ``crimes-street`` API responses (one JSON list per response).
 
     Each input is a folder (every ``*.json`` below it, in name order), an archive
@@ -253,7 +289,8 @@ def load_police_uk_api_json(paths: Path | Sequence[Path]) -> pd.DataFrame:
     in name order, streamed without unpacking to disk; other members are ignored and counted in
     the log) or a JSON file; inputs are read in the order given. macOS resource forks
     (``__MACOSX/``, ``._*.json``) are skipped. A zero-byte response, which an interrupted download
-    leaves, holds no records and is logged as a warning.
+    leaves, holds no records: it is listed in ``empty_files`` and logged as a warning. An empty
+    list (``[]``) is a complete answer, a polygon without crime that month, and is not.
 
     Overlapping query polygons return the same crime more than once; every row is kept, and
     :func:`features.ingest.validation.validate_events` quarantines the repeats as
@@ -266,23 +303,26 @@ def load_police_uk_api_json(paths: Path | Sequence[Path]) -> pd.DataFrame:
 
     Returns
     -------
-    pandas.DataFrame
-        A raw canonical frame: ``source_file`` (a JSON file's name; for a folder the path
-        relative to it; for an archive the member path without the leading folder all members
-        share), ``source_row`` (1-based record index), ``event_id`` (``str(id)``), ``timestamp``
-        (``YYYY-MM-01`` text from ``month``, or the raw value when it is not a ``YYYY-MM``
-        month), ``crime_type`` (the API slug), ``latitude`` and ``longitude`` (text as given; null
-        when ``location`` is null), ``area_code`` (always null: the API returns no LSOA).
+    RawSource
+        ``events``, a raw canonical frame: ``source_file`` (a JSON file's name; for a folder the
+        path relative to it; for an archive the member path without the leading folder all
+        members share), ``source_row`` (1-based record index), ``event_id`` (``str(id)``),
+        ``timestamp`` (``YYYY-MM-01`` text from ``month``, or the raw value when it is not a
+        ``YYYY-MM`` month), ``crime_type`` (the API slug), ``latitude`` and ``longitude`` (text as
+        given; null when ``location`` is null), ``area_code`` (always null: the API returns no
+        LSOA); and ``empty_files``, the zero-byte responses (reason ``zero_bytes``).
 
     Raises
     ------
     FileNotFoundError
         When an input does not exist, or a folder holds no ``*.json`` file.
     ValueError
-        When no inputs are given; an archive is corrupt (naming it) or holds no ``*.json``
-        member; a response is not UTF-8 or not valid JSON (with the error position), its top
-        level is not a list, or a record lacks a required key (first offending record index and
-        the keys); two responses would get the same ``source_file``; or every response is empty.
+        When no inputs are given; an input or a ``*.json`` path in a folder is not a regular file
+        (a folder, a looping link) or cannot be read; an archive is corrupt (naming it) or holds
+        no ``*.json`` member; a response is not UTF-8, not valid JSON (with the error position) or
+        nested too deeply to read, its top level is not a list, or a record lacks a required key
+        (first offending record index and the keys); two responses would get the same
+        ``source_file``; or every response is empty.
     """
     inputs = [Path(paths)] if isinstance(paths, str | os.PathLike) else [Path(p) for p in paths]
     if not inputs:
@@ -292,15 +332,9 @@ def load_police_uk_api_json(paths: Path | Sequence[Path]) -> pd.DataFrame:
     require_distinct_sources(
         names, inputs, why="names, since source_file records them (file name or member path)"
     )
-    blank = [name for name, table in responses if table is None]
-    if blank:
-        log.warning(
-            "%d of %d API response file(s) are empty (zero bytes, as an interrupted download "
-            "leaves them) and count as holding no records, e.g. %s",
-            len(blank),
-            len(responses),
-            blank[:3],
-        )
+    empty: dict[str, EmptyFileReason] = {
+        name: "zero_bytes" for name, table in responses if table is None
+    }
     tables = [_EMPTY_API_RESPONSE if table is None else table for _, table in responses]
     lengths = np.array([table.num_rows for table in tables], dtype=np.int64)
     rows = int(lengths.sum())
@@ -328,7 +362,8 @@ def load_police_uk_api_json(paths: Path | Sequence[Path]) -> pd.DataFrame:
             "area_code": pd.Series(pd.NA, index=range(rows), dtype="string"),
         }
     )
+    warn_empty_files(empty, logger=log)
     log.info(
         "read %d records from %d API response(s) in %d input(s)", rows, len(responses), len(inputs)
     )
-    return out
+    return RawSource(events=out, empty_files=empty)

@@ -8,13 +8,21 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Final
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from beatwise.artefacts.quality import DataQuality, FileQuality, NoAreas, SourceKind, StudyAreas
+from beatwise.artefacts.quality import (
+    DataQuality,
+    EmptyFileReason,
+    FileQuality,
+    NoAreas,
+    SourceKind,
+    StudyAreas,
+)
 from beatwise.period import TimeResolution, as_datetime64_ns
 from features.ingest.coverage import CoverageResult
 from features.ingest.validation import QUARANTINE_REASONS, ValidatedEvents
@@ -41,6 +49,7 @@ def summarise_quality(
     by_file_read: pd.Series,
     source: SourceKind,
     areas: StudyAreas | NoAreas,
+    empty_files: Mapping[str, EmptyFileReason] | None = None,
 ) -> DataQuality:
     """The data-quality record of one validation: counts by reason, file and type; dates; areas.
 
@@ -54,6 +63,9 @@ def summarise_quality(
         The source the rows came from (``ingest.source``).
     areas
         The study area's summary (:func:`summarise_areas`).
+    empty_files
+        The source files that held no rows and why (the loader's ``RawSource.empty_files``);
+        they have no rows to count, so they are listed apart from ``by_source_file``.
 
     Raises
     ------
@@ -114,6 +126,7 @@ def summarise_quality(
         by_reason=by_reason,
         reason_meanings={k: QUARANTINE_REASONS[k] for k in by_reason},
         by_source_file=files,
+        empty_files=dict(sorted((empty_files or {}).items())),
         accepted_by_type={
             str(k): int(v) for k, v in a["crime_type"].value_counts(sort=False).items() if v
         },

@@ -25,10 +25,10 @@ from features.ingest.coverage import (
     districts_of_events,
     restrict_to_covered,
 )
-from features.ingest.mapped_csv import load_mapped_csv
-from features.ingest.parsing import POLICE_UK_TIME_FORMAT
-from features.ingest.police_uk_api import load_police_uk_api_json
-from features.ingest.police_uk_csv import load_police_uk_street_csv
+from features.ingest.mapped_csv import read_mapped_csv
+from features.ingest.parsing import POLICE_UK_TIME_FORMAT, RawSource, require_file
+from features.ingest.police_uk_api import read_police_uk_api_json
+from features.ingest.police_uk_csv import read_police_uk_street_csv
 from features.ingest.quality import log_quality, summarise_areas, summarise_quality
 from features.ingest.synthetic import load_synthetic_events
 from features.ingest.validation import ValidatedEvents, validate_events
@@ -47,23 +47,27 @@ class IngestResult:
     quality: DataQuality
 
 
-def read_source(cfg: IngestConfig, data_dir: Path) -> tuple[pd.DataFrame, str | None]:
-    """The raw canonical frame of the configured source and the time format to validate with."""
+def read_source(cfg: IngestConfig, data_dir: Path) -> tuple[RawSource, str | None]:
+    """What the configured source's loader read, and the time format to validate with."""
     events = data_dir / cfg.events
     if not events.exists():
+        if events.is_symlink():  # a link that loops or leads nowhere: say which
+            require_file(events, what=f"{cfg.source} source's file or folder")
         raise FileNotFoundError(
             f"No input at {events} (ingest.data_dir {cfg.data_dir!r} + ingest.events "
             f"{cfg.events!r}); expected the {cfg.source} source's file or folder."
         )
     if cfg.source == "synthetic":
-        return load_synthetic_events(events), None
+        return RawSource(events=load_synthetic_events(events), empty_files={}), None
     if cfg.source == "police_uk_csv":
-        return load_police_uk_street_csv(events), POLICE_UK_TIME_FORMAT
+        return read_police_uk_street_csv(events), POLICE_UK_TIME_FORMAT
     if cfg.source == "police_uk_api":
-        return load_police_uk_api_json(events), POLICE_UK_TIME_FORMAT
+        return read_police_uk_api_json(events), POLICE_UK_TIME_FORMAT
     assert cfg.mapping is not None  # validated
     if events.is_dir():
-        paths = sorted(p for p in events.glob(cfg.pattern) if p.is_file())
+        # Every match, folders and links included: what is not a regular file is refused by
+        # name rather than skipped, so a month is never dropped without a word.
+        paths = sorted(events.glob(cfg.pattern))
         if not paths:
             raise FileNotFoundError(
                 f"No input files: nothing in {events} matches ingest.pattern {cfg.pattern!r}."
@@ -71,7 +75,7 @@ def read_source(cfg: IngestConfig, data_dir: Path) -> tuple[pd.DataFrame, str | 
     else:
         paths = [events]
     root = events if events.is_dir() else None
-    return load_mapped_csv(paths, mapping=cfg.mapping, root=root), cfg.mapping.time_format
+    return read_mapped_csv(paths, mapping=cfg.mapping, root=root), cfg.mapping.time_format
 
 
 def read_source_areas(cfg: AreasConfig, data_dir: Path) -> gpd.GeoDataFrame | None:
@@ -110,7 +114,8 @@ def run_ingest(cfg: IngestConfig, *, data_dir: Path, today: dt.date | None = Non
             f"The source folder {data_dir} does not exist; ingest.data_dir must name the "
             "folder holding the source's files (see the presets in the README)."
         )
-    raw, time_format = read_source(cfg, data_dir)
+    source, time_format = read_source(cfg, data_dir)
+    raw = source.events
     areas = read_source_areas(cfg.areas, data_dir)
     as_of_day = cfg.as_of or today or dt.date.today()
     as_of = pd.Timestamp(as_of_day) + pd.Timedelta(days=1) - pd.Timedelta(1)
@@ -142,6 +147,7 @@ def run_ingest(cfg: IngestConfig, *, data_dir: Path, today: dt.date | None = Non
     quality = summarise_quality(
         result,
         by_file_read=raw["source_file"].value_counts(),
+        empty_files=source.empty_files,
         source=cfg.source,
         areas=summarise_areas(areas, kind=cfg.areas.kind, coverage=coverage),
     )

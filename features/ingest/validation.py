@@ -7,7 +7,9 @@ with a reason code and a plain message; the counts always add up, and
 :func:`features.ingest.quality.summarise_quality` refuses to report numbers that do not.
 
 Raw canonical frame columns: ``source_file``, ``source_row`` (1-based data row in that file),
-``event_id`` (may be null: a row without an id gets ``<source_file>:<source_row>``),
+``event_id`` (may be null: a row without an id gets ``~row:<source_file>:<source_row>``, and a
+real id that begins with ``~`` gets a second one, so a real id never equals a row's; see
+:func:`namespaced_event_ids`),
 ``timestamp`` (datetime64 or text), ``crime_type`` (source label), ``latitude``, ``longitude``,
 optional ``area_code``, optional ``record_count`` (1 = a record, -1 = a reversal that cancels an
 earlier record; sources without counts omit it) and optional ``source_category`` (the category as
@@ -83,6 +85,35 @@ class ValidatedEvents:
     accepted: pd.DataFrame
     quarantine: pd.DataFrame
     rows_read: int
+
+
+#: marks the id a row without one is given (``~row:<source_file>:<source_row>``)
+FALLBACK_ID_MARK: Final[str] = "~"
+
+
+def namespaced_event_ids(raw: pd.DataFrame) -> pd.Series:
+    """The event id of every row of a raw canonical frame, real ids and row ids kept apart.
+
+    A row without an id (null or blank) gets ``~row:<source_file>:<source_row>``; a real id that
+    begins with ``~`` gets a second ``~`` in front. Row ids begin with ``~r`` and escaped real ids
+    with ``~~``, so no real id can equal a row id (a police.uk Crime ID written as
+    ``2016-01/x.csv:2`` is not row 2 of that file) and distinct real ids stay distinct.
+    """
+    event_id = raw["event_id"].astype("string")
+    marked = np.flatnonzero(event_id.str.startswith(FALLBACK_ID_MARK).fillna(False).to_numpy())
+    no_id = np.flatnonzero((event_id.isna() | (event_id.str.strip() == "")).fillna(True))
+    if marked.size or no_id.size:
+        event_id = event_id.copy()
+    if marked.size:
+        event_id.iloc[marked] = (FALLBACK_ID_MARK + event_id.iloc[marked]).to_numpy()
+    if no_id.size:
+        event_id.iloc[no_id] = (
+            f"{FALLBACK_ID_MARK}row:"
+            + raw["source_file"].iloc[no_id].astype("string")
+            + ":"
+            + raw["source_row"].iloc[no_id].astype("string")
+        ).to_numpy()
+    return event_id
 
 
 def empty_quarantine() -> pd.DataFrame:
@@ -284,17 +315,7 @@ def validate_events(
     def text(column: pd.Series) -> pd.Series:
         return column.astype("string").fillna("<empty>")
 
-    event_id = frame["event_id"].astype("string")
-    no_id = np.flatnonzero((event_id.isna() | (event_id.str.strip() == "")).fillna(True))
-    if no_id.size:
-        fallback = (
-            frame["source_file"].iloc[no_id].astype("string")
-            + ":"
-            + frame["source_row"].iloc[no_id].astype("string")
-        )
-        event_id = event_id.copy()
-        event_id.iloc[no_id] = fallback.to_numpy()
-
+    event_id = namespaced_event_ids(frame)
     id_code = pd.factorize(event_id)[0]
 
     if "record_count" in frame.columns:

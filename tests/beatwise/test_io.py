@@ -15,6 +15,7 @@ import pytest
 from beatwise.io import (
     atomic_path,
     read_json,
+    read_parquet,
     write_json,
     write_parquet,
     write_table,
@@ -105,3 +106,27 @@ def test_table_writers_give_the_same_bytes_for_the_same_table(tmp_path: Path) ->
 def test_read_json_names_a_missing_file(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"nope\.json"):
         read_json(tmp_path / "nope.json")
+
+
+def test_read_json_names_a_file_that_is_not_json(tmp_path: Path) -> None:
+    (tmp_path / "cut.json").write_text('{"a": 1,', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"cut\.json is not valid JSON: .* at line 1, column 9"):
+        read_json(tmp_path / "cut.json")
+    (tmp_path / "latin.json").write_bytes(b'{"a": "\xe9"}')
+    with pytest.raises(ValueError, match=r"latin\.json is not UTF-8 text"):
+        read_json(tmp_path / "latin.json")
+
+
+def test_read_parquet_names_the_columns_a_file_of_the_wrong_kind_lacks(tmp_path: Path) -> None:
+    path = tmp_path / "cells.parquet"
+    pd.DataFrame({"h3_cell": ["a"], "lat": [51.5]}).to_parquet(path)
+    assert read_parquet(path, required=["h3_cell"]).columns.tolist() == ["h3_cell", "lat"]
+    assert read_parquet(path, columns=["lat"]).columns.tolist() == ["lat"]
+    with pytest.raises(
+        ValueError,
+        match=r"cells\.parquet lacks 2 column\(s\) this stage reads, e.g. \['latitude', "
+        r"'timestamp'\]; it has 2, e.g. \['h3_cell', 'lat'\]",
+    ):
+        read_parquet(path, required=["latitude"], columns=["timestamp"])
+    with pytest.raises(FileNotFoundError, match=r"Expected the Parquet file .*nope\.parquet"):
+        read_parquet(tmp_path / "nope.parquet")

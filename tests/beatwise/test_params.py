@@ -75,6 +75,24 @@ def test_load_from_file_and_hash_is_stable(tmp_path: Path) -> None:
     assert params_hash(load_params("build_cells", Params, path)) != params_hash(a)
 
 
+def test_bad_yaml_names_the_file_and_the_place(tmp_path: Path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text("cells:\n  h3_resolution: [8\n  label: x\n", encoding="utf-8")
+    with pytest.raises(ParamsError, match=r"params\.yaml is not valid YAML: .*line 3, column 8"):
+        load_params("build_cells", Params, path)
+
+
+def test_an_unquoted_date_that_is_no_date_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text('cells:\n  label: "2024-13-01"\n  h3_resolution: 8\nx:\n  as_of: 2024-13-01\n')
+    with pytest.raises(
+        ParamsError,
+        match=r"params\.yaml holds an unquoted date that is no date \(month must be in 1\.\.12\) "
+        r"at line 5 \('as_of: 2024-13-01'\); write dates in quotes",
+    ):
+        load_params("build_cells", Params, path)
+
+
 def test_missing_file_and_non_mapping(tmp_path: Path) -> None:
     with pytest.raises(ParamsError, match="does not exist"):
         load_params("build_cells", Params, tmp_path / "nope.yaml")
@@ -164,3 +182,79 @@ def test_params_file_names_each_sections_schema_and_keeps_the_simulator_last() -
         cls, module = named.groups()
         source = (ROOT / module).read_text(encoding="utf-8")
         assert re.search(rf"^class {cls}\(", source, re.M), f"{module} defines no class {cls}"
+
+
+# --- dates: quoted in the files DVC reads, accepted either way by the loader -------------------
+
+#: ``key: YYYY-MM-DD`` without quotes, in a value or in a commented example people uncomment
+_UNQUOTED_DATE_TEXT = re.compile(r"([A-Za-z_]\w*):[ \t]*(\d{4}-\d{2}-\d{2})\b")
+
+
+def _date_values(node: object, key: str = "") -> list[tuple[str, object]]:
+    """(dotted key, value) of every value YAML read as a date or a date-time."""
+    if isinstance(node, dt.date):  # datetime.datetime too
+        return [(key, node)]
+    if isinstance(node, dict):
+        return [hit for k, v in node.items() for hit in _date_values(v, f"{key}.{k}".lstrip("."))]
+    if isinstance(node, list):
+        return [hit for i, v in enumerate(node) for hit in _date_values(v, f"{key}[{i}]")]
+    return []
+
+
+def unquoted_dates(path: Path) -> list[str]:
+    """Why each date of a params file DVC reads is not a quoted string, naming its key."""
+    text = path.read_text(encoding="utf-8")
+    problems = [
+        f"{path.name}: '{key}' is an unquoted date ({value}); write it \"{value}\": DVC refuses "
+        "YAML dates ('Unsupported value of type date') before any stage runs."
+        for key, value in _date_values(yaml.safe_load(text))
+    ]
+    problems += [
+        f"{path.name} line {number}: the example '{match[0]}: {match[1]}' in a comment is an "
+        f'unquoted date; write it "{match[1]}", as whoever uncomments it needs.'
+        for number, line in enumerate(text.splitlines(), start=1)
+        if "#" in line
+        for match in _UNQUOTED_DATE_TEXT.findall(line[line.index("#") :])
+    ]
+    return problems
+
+
+@pytest.mark.parametrize(
+    "path",
+    [ROOT / "params.yaml", *sorted((ROOT / "presets").glob("*.yaml"))],
+    ids=lambda p: p.name,
+)
+def test_every_date_dvc_reads_is_a_quoted_string(path: Path) -> None:
+    problems = unquoted_dates(path)
+    assert not problems, "\n".join(problems)
+
+
+def test_the_date_check_names_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text(
+        "ingest:\n"
+        '  start: "2016-04-01"\n'
+        "  as_of: 2018-06-30       # latest date\n"
+        "publish:\n"
+        '  # override: {date: 2027-01-15, expires: "2027-02-15"}\n'
+        "  override: null\n",
+        encoding="utf-8",
+    )
+    assert unquoted_dates(path) == [
+        "params.yaml: 'ingest.as_of' is an unquoted date (2018-06-30); write it \"2018-06-30\": "
+        "DVC refuses YAML dates ('Unsupported value of type date') before any stage runs.",
+        "params.yaml line 5: the example 'date: 2027-01-15' in a comment is an unquoted date; "
+        'write it "2027-01-15", as whoever uncomments it needs.',
+    ]
+
+
+def test_ingest_dates_are_accepted_quoted_or_not() -> None:
+    from pipelines.ingest import Params as IngestParams
+
+    quoted = yaml.safe_load('ingest:\n  start: "2016-04-01"\n  as_of: "2018-06-30"\n')
+    unquoted = yaml.safe_load("ingest:\n  start: 2016-04-01\n  as_of: 2018-06-30\n")
+    assert isinstance(unquoted["ingest"]["as_of"], dt.date)
+    a = validate_params("ingest", IngestParams, quoted)
+    b = validate_params("ingest", IngestParams, unquoted)
+    assert a == b and b.ingest.as_of == dt.date(2018, 6, 30)
+    assert params_hash(a) == params_hash(b)

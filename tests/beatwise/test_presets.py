@@ -84,6 +84,13 @@ def test_hydra_value(value: object, text: str) -> None:
     assert _parse([f"k={text}"])["k"] == value
 
 
+def test_hydra_value_quotes_a_date_that_yaml_read_unquoted() -> None:
+    # A preset's unquoted 2016-04-01 is a date to YAML; DVC refuses dates in params.yaml.
+    value = yaml.safe_load("start: 2016-04-01")["start"]
+    assert hydra_value(value) == "'2016-04-01'"
+    assert _parse([f"ingest.start={hydra_value(value)}"])["ingest.start"] == "2016-04-01"
+
+
 def test_hydra_value_refuses_keys_and_interpolation() -> None:
     with pytest.raises(ValueError, match="keys must be identifiers or whole numbers"):
         hydra_value({"not an id": 1})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -9,6 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from stage_files import panel_meta, toy_cells
 
 from beatwise.artefacts.panel import PanelMeta
@@ -21,6 +25,7 @@ from models.forecast import (
     forecast_geojson,
     forecast_period_rows,
     poisson_interval,
+    spreadsheet_safe,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -166,3 +171,89 @@ def test_csv_text_has_no_index_and_unix_line_ends(cells: pd.DataFrame) -> None:
     text = forecast_csv(table(cells, np.linspace(1, 2, len(cells))))
     assert text.startswith("h3_cell,week_start,risk_score,") and "\r" not in text
     assert text.count("\n") == len(cells) + 1
+
+
+# --- hostile text: formulas in the files planners open in a spreadsheet --------------------------
+
+HOSTILE_NAMES = [
+    '=HYPERLINK("http://evil.example","click")',
+    "+1+1",
+    "-2+3",
+    "@SUM(A1:A9)",
+    "\tTabbed",
+    "\rReturned",
+    "=cmd|' /C calc'!A0",
+]
+PLAIN_NAMES = ["Plain", "O'Brien", "a=b", "Bow-on-Sea"]
+#: names that are no formula at their start but would forge a row behind an unquoted CR
+FORGING_NAMES = ['Oak\r=HYPERLINK("http://evil.example")', 'Elm\r\n"quoted",x']
+TEXT_COLUMNS = ("h3_cell", "week_start", "district_name", "model_version", "mlflow_run_id")
+
+
+def named_table(cells: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    named = cells.head(len(names)).assign(district_name=names)
+    return table(named, np.linspace(2, 1, len(named)))
+
+
+def read_csv_text(text: str) -> list[dict[str, str]]:
+    """The CSV's rows as text, exactly as a spreadsheet's importer would split them."""
+    return list(csv.DictReader(io.StringIO(text, newline="")))
+
+
+def test_hostile_district_names_are_inert_in_csv_and_geojson(cells: pd.DataFrame) -> None:
+    names = (HOSTILE_NAMES + FORGING_NAMES + PLAIN_NAMES)[: len(cells)]
+    assert len(names) == len(cells) == 10
+    out = named_table(cells, names)
+    assert set(out["district_name"]) == set(names)  # the table in memory keeps the real names
+    expected = {n: ("'" + n if n[0] in "=+-@\t\r" else n) for n in names}
+
+    rows = read_csv_text(forecast_csv(out))
+    assert len(rows) == len(out)  # no row forged by a carriage return
+    assert [r["district_name"] for r in rows] == [expected[n] for n in out["district_name"]]
+    for row in rows:
+        for column in TEXT_COLUMNS:
+            assert not row[column].startswith(("=", "+", "-", "@", "\t", "\r")), (column, row)
+        assert float(row["lon"]) == -0.1 and row["lon"] == "-0.1"  # numbers are not text
+
+    geo = json.loads(forecast_geojson(out))
+    props = [f["properties"] for f in geo["features"]]
+    assert [p["district_name"] for p in props] == [expected[n] for n in out["district_name"]]
+    assert all(p["lon"] == -0.1 for p in props)
+    # the hexagons are still drawn from the real cell ids
+    assert [p["h3_cell"] for p in props] == out["h3_cell"].tolist()
+
+
+def test_plain_names_give_the_bytes_pandas_writes(cells: pd.DataFrame) -> None:
+    out = named_table(cells, [PLAIN_NAMES[i % len(PLAIN_NAMES)] for i in range(len(cells))])
+    assert forecast_csv(out) == out.to_csv(index=False, lineterminator="\n")
+    assert spreadsheet_safe(out) is out  # nothing to escape: the very same table
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    names=st.lists(
+        st.text(
+            alphabet=st.one_of(
+                st.characters(exclude_categories=("Cs",)), st.sampled_from("=+-@\t\r\n\",'")
+            ),
+            min_size=1,
+            max_size=12,
+        ),
+        min_size=1,
+        max_size=10,
+    )
+)
+def test_property_no_text_cell_starts_a_formula(names: list[str]) -> None:
+    cells = toy_cells()
+    names = names[: len(cells)]
+    out = named_table(cells, names)
+    rows = read_csv_text(forecast_csv(out))
+    assert len(rows) == len(out)
+    geo = json.loads(forecast_geojson(out))
+    for feature, row in zip(geo["features"], rows, strict=True):
+        assert feature["properties"]["district_name"] == row["district_name"]
+    for row, name in zip(rows, out["district_name"], strict=True):
+        # the importer reads back the name, or the name behind one quote when it was escaped
+        assert row["district_name"] in (name, "'" + name)
+        assert (row["district_name"] != name) == name.startswith(("=", "+", "-", "@", "\t", "\r"))
+        assert not any(row[c].startswith(("=", "+", "-", "@", "\t", "\r")) for c in TEXT_COLUMNS)

@@ -95,6 +95,12 @@ def test_load_refuses_a_sidecar_of_another_model(tmp_path: Path) -> None:
         RiskModel.load(tmp_path / "m.txt", tmp_path / "m.json")
 
 
+def test_load_refuses_a_file_lightgbm_cannot_read(tmp_path: Path) -> None:
+    (tmp_path / "m.txt").write_text("not a model\n")
+    with pytest.raises(ValueError, match=r"m\.txt is not a LightGBM model file \(.*re-run train"):
+        RiskModel.load(tmp_path / "m.txt", _meta(("x_risk",), 3))
+
+
 def test_refusals() -> None:
     frame = toy_panel(n_cells=20, n_weeks=4)
     with pytest.raises(ValueError, match=r"more than validation_periods=5 periods; got 4"):

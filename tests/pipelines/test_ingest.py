@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -190,6 +191,63 @@ def test_police_uk_street_csv_with_prepared_areas(tmp_path: Path) -> None:
     }
 
 
+def test_empty_monthly_files_are_in_data_quality_and_warned(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = tmp_path / "src"
+    header = ["Crime ID", "Month", "Longitude", "Latitude", "LSOA code", "Crime type"]
+    for month, rows in [
+        ("2018-01", [["c1", "2018-01", "-0.1", "51.5", "E01", "Burglary"]]),
+        ("2018-02", []),  # a header alone
+    ]:
+        (data / month).mkdir(parents=True)
+        with (data / month / f"{month}-metropolitan-street.csv").open("w", newline="") as handle:
+            csv.writer(handle).writerows([header, *rows])
+    (data / "2018-03").mkdir()
+    (data / "2018-03" / "2018-03-metropolitan-street.csv").write_bytes(b"")  # interrupted
+    gpd.GeoDataFrame(
+        {"area_code": ["E01"], "residents": [1500.0]},
+        geometry=[shapely.box(-0.2, 51.4, 0.0, 51.6)],
+        crs="EPSG:4326",
+    ).to_parquet(data / "areas.parquet")
+    params = _params(
+        tmp_path,
+        {"source": "police_uk_csv", "data_dir": str(data), "events": ".", "as_of": "2018-06-30"},
+    )
+    with caplog.at_level(logging.WARNING):
+        quality = _run(tmp_path, data, params)
+    assert quality["empty_files"] == {
+        "2018-02/2018-02-metropolitan-street.csv": "header_only",
+        "2018-03/2018-03-metropolitan-street.csv": "zero_bytes",
+    }
+    assert list(quality["by_source_file"]) == ["2018-01/2018-01-metropolitan-street.csv"]
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(
+        m.startswith("2018-03/2018-03-metropolitan-street.csv holds no rows") for m in warned
+    )
+
+
+def test_a_folder_named_like_a_csv_in_a_mapped_source_is_named(tmp_path: Path) -> None:
+    data = tmp_path / "src"
+    (data / "raw" / "2019" / "april2019.csv").mkdir(parents=True)  # a folder, not a month
+    with (data / "raw" / "2019" / "march2019.csv").open("w", newline="") as handle:
+        csv.writer(handle).writerows([["Id", "When", "Crime", "Lat", "Lon", "Count"], *ROWS])
+    section = {
+        "source": "mapped_csv",
+        "data_dir": str(data),
+        "events": "raw",
+        "pattern": "*/*.csv",
+        "mapping": MAPPING,
+        "areas": {"kind": "none", "path": None},
+    }
+    with pytest.raises(ValueError, match=r"raw/2019/april2019\.csv is a folder, not a CSV file"):
+        _run(tmp_path, data, _params(tmp_path, section))
+    (data / "raw" / "2019" / "april2019.csv").rmdir()
+    (data / "raw" / "events").symlink_to("events")  # the events path itself loops
+    with pytest.raises(ValueError, match=r"raw/events is a symbolic link that loops back"):
+        _run(tmp_path, data, _params(tmp_path, {**section, "events": "raw/events"}))
+
+
 def test_missing_source_folder_and_inputs_are_clear_errors(tmp_path: Path) -> None:
     params = _params(tmp_path, {"source": "synthetic"})
     with pytest.raises(FileNotFoundError, match=r"does not exist; ingest\.data_dir must name"):
@@ -231,6 +289,8 @@ def test_preset_ingest_on_the_real_samples(
     assert quality["rows_read"] == read
     assert quality["rows_accepted"] == accepted
     assert quality["rows_accepted"] + quality["rows_quarantined"] == quality["rows_read"]
+    # the London archive holds one zero-byte response (PROVENANCE.md); St. Louis none
+    assert list(quality["empty_files"].values()) == ([] if districts is None else ["zero_bytes"])
     if districts is None:
         assert quality["areas"]["kind"] == "none"
         assert quality["time_resolution"] == "sub_day"

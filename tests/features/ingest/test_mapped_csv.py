@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import itertools
+import logging
 import tempfile
 from pathlib import Path
 
@@ -15,7 +17,12 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from beatwise.presets import preset_value
-from features.ingest.mapped_csv import ColumnMapping, load_mapped_csv
+from features.ingest.mapped_csv import (
+    ColumnMapping,
+    join_id_columns,
+    load_mapped_csv,
+    read_mapped_csv,
+)
 from features.ingest.parsing import normalise_header
 from features.ingest.validation import QUARANTINE_REASONS, ValidatedEvents, validate_events
 
@@ -169,7 +176,7 @@ def test_loader_with_lat_lon_and_several_id_columns(tmp_path: Path) -> None:
     assert raw["record_count"].tolist() == [1, 1, 1]
     result = validate_events(raw, areas=None, as_of=AS_OF, time_format="%Y-%m-%d")
     assert reasons(result) == {("events.csv", 2): "missing_coordinates"}
-    assert result.accepted["event_id"].tolist() == ["A:1", "events.csv:3"]
+    assert result.accepted["event_id"].tolist() == ["A:1", "~row:events.csv:3"]
 
 
 def test_loader_refuses_bad_inputs(tmp_path: Path) -> None:
@@ -384,6 +391,137 @@ def test_short_rows_and_repeated_headers_are_read_as_pandas_reads_them(tmp_path:
     assert reasons(validate(raw)) == {("short.csv", 2): "missing_coordinates"}
     repeated = write_csv(tmp_path / "twice.csv", [*HEADER, "Crime"], [[*stl_row("T1"), "x"]])
     assert load_mapped_csv([repeated], mapping=STL)["source_category"].tolist() == ["31111"]
+
+
+# --- hostile and odd files -----------------------------------------------------------------------
+
+
+def test_empty_files_are_named_with_why_and_warned(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    good = write_csv(tmp_path / "jan.csv", HEADER, [stl_row("1")])
+    header_only = write_csv(tmp_path / "feb.csv", HEADER, [])
+    zero = tmp_path / "mar.csv"
+    zero.write_bytes(b"")
+    bom_only = tmp_path / "apr.csv"
+    bom_only.write_bytes(b"\xef\xbb\xbf\r\n")
+    with caplog.at_level(logging.WARNING, logger="features.ingest.mapped_csv"):
+        source = read_mapped_csv([good, header_only, zero, bom_only], mapping=STL)
+    assert source.empty_files == {
+        "feb.csv": "header_only",
+        "mar.csv": "zero_bytes",
+        "apr.csv": "no_header",
+    }
+    assert source.events["source_file"].tolist() == ["jan.csv"]
+    for name in source.empty_files:
+        assert f"{name} holds no rows" in caplog.text
+
+
+def test_extra_field_in_first_row_is_refused_not_shifted(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "extra.csv", HEADER, [[*stl_row("E1"), "stray"], stl_row("E2")])
+    with pytest.raises(
+        ValueError,
+        match=r"extra\.csv: not well-formed CSV \(the first data row has 8 fields but the "
+        r"header has 7",
+    ):
+        load_mapped_csv([path], mapping=STL)
+    later = write_csv(tmp_path / "later.csv", HEADER, [stl_row("E1"), [*stl_row("E2"), "stray"]])
+    with pytest.raises(ValueError, match=r"later\.csv: not well-formed CSV \(.*Expected 7 fields"):
+        load_mapped_csv([later], mapping=STL)
+
+
+def test_refuses_a_folder_or_link_loop_named_like_a_csv(tmp_path: Path) -> None:
+    folder = tmp_path / "june.csv"
+    folder.mkdir()
+    with pytest.raises(ValueError, match=r"june\.csv is a folder, not a CSV file"):
+        load_mapped_csv([folder], mapping=STL)
+    loop = tmp_path / "july.csv"
+    loop.symlink_to(loop.name)
+    with pytest.raises(ValueError, match=r"july\.csv is a symbolic link that loops back"):
+        load_mapped_csv([loop], mapping=STL)
+
+
+TWO_IDS = STL.model_copy(update={"id_columns": ("Complaint", "Crime"), "category_map": None})
+
+
+def test_multi_column_ids_cannot_collide(tmp_path: Path) -> None:
+    # Joined plainly with ":", both rows would read "a:b:c" and the second be a duplicate.
+    rows = [stl_row("a:b", crime="c"), stl_row("a", crime="b:c"), stl_row("a\\", crime="b")]
+    path = write_csv(tmp_path / "ids.csv", HEADER, rows)
+    raw = load_mapped_csv([path], mapping=TWO_IDS)
+    assert raw["event_id"].tolist() == ["a\\:b:c", "a:b\\:c", "a\\\\:b"]
+    assert raw["event_id"].is_unique
+    plain = write_csv(tmp_path / "plain.csv", HEADER, [stl_row("15-000123", crime="31111")])
+    assert load_mapped_csv([plain], mapping=TWO_IDS)["event_id"].tolist() == ["15-000123:31111"]
+
+
+ID_PART = st.one_of(st.none(), st.text(alphabet="ab:\\", min_size=1, max_size=4))
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.tuples(ID_PART, ID_PART, ID_PART), min_size=1, max_size=12))
+def test_property_joined_ids_are_equal_only_for_equal_parts(
+    rows: list[tuple[str | None, str | None, str | None]],
+) -> None:
+    columns = [pd.Series([r[i] for r in rows], dtype="string") for i in range(3)]
+    joined = join_id_columns(columns).tolist()
+    for (i, a), (j, b) in itertools.combinations(enumerate(rows), 2):
+        if pd.isna(joined[i]) or pd.isna(joined[j]):
+            assert pd.isna(joined[i]) == all(v is None for v in a)
+            continue
+        # a null part reads as blank, as it always has
+        assert (joined[i] == joined[j]) == ([v or "" for v in a] == [v or "" for v in b])
+
+
+# --- fuzz: ragged rows and empty files through both readers -------------------------------------
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    files=st.lists(
+        st.lists(
+            st.tuples(
+                st.sampled_from(["A", "B:1", "", "~x", "a\\"]),
+                st.integers(min_value=-3, max_value=2),  # fields missing (-) or extra (+)
+            ),
+            max_size=5,
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+    bom=st.booleans(),
+)
+def test_fuzz_ragged_rows_never_shift_a_column(
+    files: list[list[tuple[str, int]]], bom: bool
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for i, rows in enumerate(files):
+            body = [stl_row(c) for c, _ in rows]
+            body = [
+                row[: len(row) + extra] if extra < 0 else [*row, *["9"] * extra]
+                for row, (_, extra) in zip(body, rows, strict=True)
+            ]
+            paths.append(write_csv(Path(tmp) / f"m{i}.csv", HEADER, body, bom=bom))
+        long_file = next(
+            (f"m{i}.csv" for i, r in enumerate(files) if any(e > 0 for _, e in r)), None
+        )
+        if long_file is not None:
+            with pytest.raises(ValueError, match=rf"{long_file}: not well-formed CSV"):
+                read_mapped_csv(paths, mapping=STL)
+            return
+        if not any(files):
+            with pytest.raises(ValueError, match="Empty input"):
+                read_mapped_csv(paths, mapping=STL)
+            return
+        source = read_mapped_csv(paths, mapping=STL)
+    assert source.empty_files == {f"m{i}.csv": "header_only" for i, r in enumerate(files) if not r}
+    raw = source.events
+    # each value in its own column: the complaint is the id, the date where the file put it
+    assert raw["event_id"].fillna("").tolist() == [c for rows in files for c, _ in rows]
+    assert raw["timestamp"].eq("04/02/2017 13:30").all()
+    result = validate(raw)
+    assert result.accepted["event_id"].is_unique
 
 
 # --- the mapping's time zone and the study period ------------------------------------------------

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from police_uk_checks import reasons, validate
 
-from features.ingest.police_uk_api import load_police_uk_api_json
+from features.ingest.police_uk_api import load_police_uk_api_json, read_police_uk_api_json
 from features.ingest.validation import QUARANTINE_REASONS
 
 SHARED_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
@@ -337,12 +337,17 @@ def test_api_archive_skips_macos_resource_forks(tmp_path: Path) -> None:
 def test_api_zero_byte_response_is_empty_and_warned(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    members = {"d/ward_a.json": b"", "d/ward_b.json": json_bytes([api_record(1)])}
+    members = {
+        "d/ward_a.json": b"",
+        "d/ward_b.json": json_bytes([api_record(1)]),
+        "d/ward_c.json": b"[]",  # a complete answer: no crime there that month
+    }
     with caplog.at_level(logging.WARNING, logger="features.ingest.police_uk_api"):
-        raw = load_police_uk_api_json(write_archive(tmp_path / "w.tar.xz", members))
-    assert raw["source_file"].tolist() == ["ward_b.json"]
-    assert "1 of 2 API response file(s) are empty (zero bytes" in caplog.text
-    assert "ward_a.json" in caplog.text
+        source = read_police_uk_api_json(write_archive(tmp_path / "w.tar.xz", members))
+    assert source.events["source_file"].tolist() == ["ward_b.json"]
+    assert source.empty_files == {"ward_a.json": "zero_bytes"}
+    assert "ward_a.json holds no rows (zero bytes, as an interrupted download" in caplog.text
+    assert "ward_c.json" not in caplog.text
 
 
 @pytest.mark.parametrize("suffix", ARCHIVE_KINDS)
@@ -439,3 +444,64 @@ def test_api_lone_surrogate_is_a_clear_error(tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match=r"odd\.json: a record holds text that is not valid"):
         load_police_uk_api_json([path])
+
+
+# --- hostile and odd inputs ----------------------------------------------------------------------
+
+DEEP = 100_000  # far past Python's recursion limit
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[" * DEEP + "]" * DEEP,  # the whole response
+        '[{"id": ' + "[" * DEEP + "]" * DEEP + ', "category": "drugs", "month": "2016-01", '
+        '"location": null}]',  # one value
+    ],
+    ids=["response", "value"],
+)
+def test_api_deeply_nested_json_is_a_clear_error_naming_the_file(tmp_path: Path, body: str) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text(body, encoding="utf-8")
+    with pytest.raises(ValueError, match=r"deep\.json: JSON nested too deeply to read"):
+        load_police_uk_api_json([path])
+    archive = write_archive(tmp_path / "deep.tar.xz", {"d/ward.json": body.encode()})
+    with pytest.raises(ValueError, match=r"deep\.tar\.xz member d/ward\.json: JSON nested too"):
+        load_police_uk_api_json(archive)
+
+
+def test_api_refuses_a_folder_or_link_loop_named_like_a_response(tmp_path: Path) -> None:
+    write_json(tmp_path / "ward_a.json", [api_record(1)])
+    (tmp_path / "ward_b.json").mkdir()
+    with pytest.raises(ValueError, match=r"ward_b\.json is a folder, not a data\.police\.uk API"):
+        load_police_uk_api_json(tmp_path)
+    (tmp_path / "ward_b.json").rmdir()
+    (tmp_path / "ward_b.json").symlink_to("ward_b.json")
+    with pytest.raises(ValueError, match=r"ward_b\.json is a symbolic link that loops back"):
+        load_police_uk_api_json(tmp_path)
+    with pytest.raises(ValueError, match=r"ward_b\.json is a symbolic link that loops back"):
+        load_police_uk_api_json([tmp_path / "ward_b.json"])
+
+
+# --- fuzz: nesting at any depth is read or refused by name, never a RecursionError ---------------
+
+
+@settings(max_examples=30, deadline=None)
+@given(depth=st.integers(min_value=0, max_value=3000), where=st.sampled_from(["id", "location"]))
+def test_fuzz_nesting_depth_is_read_or_refused_by_name(depth: int, where: str) -> None:
+    nested = "[" * depth + "1" + "]" * depth
+    record = {"id": 7, "category": "drugs", "month": "2016-01", "location": None}
+    body = json.dumps([record]).replace(
+        f'"{where}": {json.dumps(record[where])}', f'"{where}": {nested}'
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "ward.json"
+        path.write_text(body, encoding="utf-8")
+        try:
+            raw = load_police_uk_api_json([path])
+        except ValueError as err:
+            message = str(err)
+            assert message.startswith(f"{path}: ")
+            assert "nested too deeply" in message or "record 0" in message
+        else:
+            assert len(raw) == 1

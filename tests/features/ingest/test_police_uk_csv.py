@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import logging
 import re
 import tempfile
 from pathlib import Path
@@ -13,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from police_uk_checks import reasons, validate
 
-from features.ingest.police_uk_csv import load_police_uk_street_csv
+from features.ingest.police_uk_csv import load_police_uk_street_csv, read_police_uk_street_csv
 from features.ingest.validation import QUARANTINE_REASONS, REQUIRED_RAW_COLUMNS
 
 HEADER = [
@@ -115,7 +116,7 @@ def test_street_csv_validates_with_exact_reasons(archive: Path) -> None:
         (JAN, 6, "duplicate_id"),
     ]
     assert "timestamp 2016-13 does not parse" in quarantine.loc[2, "detail"]
-    assert sorted(accepted["event_id"]) == sorted(["c1", f"{JAN}:2", "c7"])
+    assert sorted(accepted["event_id"]) == sorted(["c1", f"~row:{JAN}:2", "c7"])
     assert sorted(accepted["crime_type"]) == ["anti_social_behaviour", "bicycle_theft", "burglary"]
     assert set(accepted["timestamp"]) == {pd.Timestamp("2016-01-01"), pd.Timestamp("2016-02-01")}
     assert set(accepted["area_code"]) == {"E01000001"}
@@ -169,6 +170,72 @@ def test_street_csv_refuses_malformed_csv(tmp_path: Path) -> None:
         load_police_uk_street_csv(tmp_path)
 
 
+# --- hostile and odd files -----------------------------------------------------------------------
+
+MAR = "2016-03/2016-03-metropolitan-street.csv"
+APR = "2016-04/2016-04-metropolitan-street.csv"
+
+
+def test_street_csv_names_empty_files_and_warns(
+    archive: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    write_csv(archive / MAR, [])  # a header alone
+    (archive / APR).parent.mkdir()
+    (archive / APR).write_bytes(b"")  # an interrupted download
+    may = archive / "2016-05" / "2016-05-metropolitan-street.csv"
+    may.parent.mkdir()
+    may.write_bytes(b"\n\n")
+    with caplog.at_level(logging.WARNING, logger="features.ingest.police_uk_csv"):
+        source = read_police_uk_street_csv(archive)
+    assert source.empty_files == {
+        MAR: "header_only",
+        APR: "zero_bytes",
+        "2016-05/2016-05-metropolitan-street.csv": "no_header",
+    }
+    assert len(source.events) == 7  # the files with rows, as before
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert f"{APR} holds no rows (zero bytes, as an interrupted download" in warnings[1]
+    assert f"{MAR} holds no rows (a header but no data rows)" in warnings[0]
+    assert load_police_uk_street_csv(archive).equals(source.events)
+
+
+def test_street_csv_extra_field_in_first_row_shifts_nothing(tmp_path: Path) -> None:
+    # pandas would take the first column as an index: Month under Crime ID, and so on.
+    write_csv(tmp_path / JAN, [[*street_row("c1"), "stray"], street_row("c2")])
+    with pytest.raises(
+        ValueError,
+        match=r"2016-01-metropolitan-street\.csv: cannot be read as a UTF-8 data\.police\.uk "
+        r"street CSV \(the first data row has 13 fields but the header has 12",
+    ):
+        load_police_uk_street_csv(tmp_path)
+
+
+def test_street_csv_short_first_row_keeps_its_columns(tmp_path: Path) -> None:
+    write_csv(tmp_path / JAN, [street_row("c1")[:6], street_row("c2")])
+    raw = load_police_uk_street_csv(tmp_path)
+    assert raw["event_id"].tolist() == ["c1", "c2"]
+    assert raw["latitude"].tolist() == ["51.450000"] * 2
+    assert raw["crime_type"].isna().tolist() == [True, False]  # missing field: blank, not moved
+
+
+def test_street_csv_refuses_a_folder_named_like_a_street_csv(archive: Path) -> None:
+    (archive / MAR).mkdir(parents=True)
+    with pytest.raises(ValueError, match=rf"{re.escape(MAR)} is a folder, not a data\.police"):
+        load_police_uk_street_csv(archive)
+
+
+def test_street_csv_refuses_a_link_loop_or_dangling_link(archive: Path) -> None:
+    loop = archive / MAR
+    loop.parent.mkdir()
+    loop.symlink_to(loop.name)  # points at itself
+    with pytest.raises(ValueError, match=rf"{re.escape(MAR)} is a symbolic link that loops"):
+        load_police_uk_street_csv(archive)
+    loop.unlink()
+    loop.symlink_to("gone.csv")
+    with pytest.raises(ValueError, match=r"symbolic link to 'gone\.csv', which does not exist"):
+        load_police_uk_street_csv(archive)
+
+
 # --- property tests: nothing malformed crashes, every row is accounted for ----------------------
 
 FIELD = st.one_of(
@@ -211,3 +278,63 @@ def test_street_csv_property_every_row_accounted(rows: list[list[str]]) -> None:
         accepted, quarantine = validate(raw)
     assert set(quarantine["reason"]) <= set(QUARANTINE_REASONS)
     assert accepted["event_id"].is_unique
+
+
+# --- fuzz: ragged rows, empty months, ids that look like row ids ---------------------------------
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    months=st.lists(
+        st.lists(
+            st.tuples(
+                st.sampled_from(["c1", "c2", "", f"~row:{JAN}:1", f"{JAN}:1", "~c"]),
+                st.integers(min_value=-2, max_value=2),  # fields missing (-) or extra (+)
+            ),
+            max_size=5,
+        ),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_fuzz_street_csv_never_shifts_a_column(months: list[list[tuple[str, int]]]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        names = []
+        for m, rows in enumerate(months, start=1):
+            name = f"2016-{m:02d}/2016-{m:02d}-metropolitan-street.csv"
+            names.append(name)
+            body = [street_row(crime_id, month=f"2016-{m:02d}") for crime_id, _ in rows]
+            body = [
+                row[: len(row) + extra] if extra < 0 else [*row, *["x"] * extra]
+                for row, (_, extra) in zip(body, rows, strict=True)
+            ]
+            write_csv(folder / name, body)
+        long_rows = [
+            (n, i)
+            for n, rows in zip(names, months, strict=True)
+            for i, r in enumerate(rows)
+            if r[1] > 0
+        ]
+        if long_rows:
+            # a row with extra fields, the first included, refuses its file by name
+            with pytest.raises(ValueError, match=re.escape(long_rows[0][0]) + ": cannot be read"):
+                read_police_uk_street_csv(folder)
+            return
+        if not any(months):
+            with pytest.raises(ValueError, match="Empty input"):
+                read_police_uk_street_csv(folder)
+            return
+        source = read_police_uk_street_csv(folder)
+    assert source.empty_files == {
+        n: "header_only" for n, rows in zip(names, months, strict=True) if not rows
+    }
+    raw = source.events
+    expected_ids = [crime_id for rows in months for crime_id, _ in rows]
+    # every row in its own columns: the id and the month where the file put them
+    assert raw["event_id"].fillna("").tolist() == expected_ids
+    assert raw["timestamp"].str.startswith("2016-").all()
+    accepted, quarantine = validate(raw)
+    assert accepted["event_id"].is_unique
+    real = [i for i in expected_ids if i]
+    assert (quarantine["reason"] == "duplicate_id").sum() == len(real) - len(set(real))

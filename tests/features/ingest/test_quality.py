@@ -87,6 +87,29 @@ def test_quality_summary_adds_up(areas: gpd.GeoDataFrame) -> None:
     assert quality.source == "mapped_csv"
 
 
+def test_empty_files_are_listed_apart_and_an_older_file_still_reads(
+    areas: gpd.GeoDataFrame,
+) -> None:
+    raw = raw_frame([GOOD], files=["a.csv"])
+    result = validate_events(raw, areas=areas, as_of=AS_OF)
+    quality = summarise_quality(
+        result,
+        by_file_read=raw["source_file"].value_counts(),
+        source="police_uk_csv",
+        areas=summarise_areas(areas, kind="prepared"),
+        empty_files={"c.csv": "zero_bytes", "b.csv": "header_only"},
+    )
+    assert list(quality.to_json()["empty_files"].items()) == [
+        ("b.csv", "header_only"),
+        ("c.csv", "zero_bytes"),
+    ]
+    assert list(quality.by_source_file) == ["a.csv"]  # no rows to count there
+    older = {k: v for k, v in quality.to_json().items() if k != "empty_files"}
+    assert DataQuality.from_json(older).empty_files == {}
+    with pytest.raises(ValueError, match=r"key 'empty_files\.c\.csv': Input should be"):
+        DataQuality.from_json({**older, "empty_files": {"c.csv": "lost"}})
+
+
 def test_a_summary_needs_an_accepted_row(areas: gpd.GeoDataFrame) -> None:
     rows = [{**GOOD, "crime_type": "??"}, {**GOOD, "event_id": "e2", "latitude": None}]
     with pytest.raises(

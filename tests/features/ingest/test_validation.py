@@ -72,8 +72,8 @@ def test_each_reason_on_a_handmade_file(areas: gpd.GeoDataFrame) -> None:
         9: "duplicate_id",
     }
     acc = result.accepted.set_index("event_id")
-    assert list(acc.index) == ["e1", "e9", "toy.csv:10"]  # by timestamp, then id
-    assert acc.loc["toy.csv:10", "crime_type"] == "anti_social_behaviour"
+    assert list(acc.index) == ["e1", "e9", "~row:toy.csv:10"]  # by timestamp, then id
+    assert acc.loc["~row:toy.csv:10", "crime_type"] == "anti_social_behaviour"
     assert acc.loc["e9", "crime_type"] == "violence_sexual"
     assert acc.loc["e9", "area_code"] == "A2"
     assert acc.loc["e1", "area_code"] == "A1"
@@ -123,6 +123,37 @@ def test_malformed_rows_never_crash_and_are_all_accounted_for(
 
 
 # --- the study period's start --------------------------------------------------------------------
+
+
+def test_a_real_id_never_equals_a_row_without_one() -> None:
+    # Row 1 has no id, so it is known by its file and row; row 2's real id spells the same.
+    rows: list[dict[str, object]] = [
+        {**GOOD, "event_id": None},
+        {**GOOD, "event_id": "toy.csv:1"},
+        {**GOOD, "event_id": "~row:toy.csv:1"},  # a real id in the row ids' own spelling
+        {**GOOD, "event_id": "~row:toy.csv:1"},  # ... which repeats: a duplicate
+    ]
+    result = validate_events(raw_frame(rows), areas=None, as_of=AS_OF)
+    assert result.quarantine[["source_row", "reason"]].values.tolist() == [[4, "duplicate_id"]]
+    assert sorted(result.accepted["event_id"]) == ["toy.csv:1", "~row:toy.csv:1", "~~row:toy.csv:1"]
+    assert "event id ~~row:toy.csv:1 was seen earlier" in result.quarantine.loc[0, "detail"]
+
+
+EVENT_ID = st.one_of(
+    st.none(), st.just(""), st.sampled_from(["toy.csv:1", "toy.csv:2", "~row:toy.csv:1", "~x"])
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(ids=st.lists(EVENT_ID, min_size=1, max_size=8))
+def test_property_duplicates_are_only_repeated_real_ids(ids: list[str | None]) -> None:
+    result = validate_events(
+        raw_frame([{**GOOD, "event_id": i} for i in ids]), areas=None, as_of=AS_OF
+    )
+    real = [i for i in ids if i]  # blank or null: no id, never a duplicate
+    assert len(result.quarantine) == len(real) - len(set(real))
+    assert set(result.quarantine["reason"]) <= {"duplicate_id"}
+    assert result.accepted["event_id"].is_unique
 
 
 def test_rows_before_the_study_period_are_quarantined() -> None:
