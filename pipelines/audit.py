@@ -10,14 +10,12 @@ import argparse
 import datetime as dt
 from pathlib import Path
 
-import pandas as pd
-
 from beatwise.artefacts.metrics import BacktestMetrics
 from beatwise.artefacts.model import ModelMeta
 from beatwise.artefacts.panel import PanelMeta
-from beatwise.io import write_text
+from beatwise.io import read_parquet, write_text
 from beatwise.params import StageParams, load_params, params_hash
-from models.audit import AuditConfig, AuditSetup, BacktestArrays, audit_backtest
+from models.audit import BACKTEST_COLUMNS, AuditConfig, AuditSetup, BacktestArrays, audit_backtest
 from models.operational import OperationalConfig, PublishConfig
 from models.report import document_audit, flag_share_map, read_data_quality, report_context
 from pipelines._io import run_stage, setup_logging, timed
@@ -53,8 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     model = ModelMeta.read(args.model_meta)
     quality = read_data_quality(args.data_quality)
     arrays = BacktestArrays.from_frames(
-        pd.read_parquet(args.backtest),
-        pd.read_parquet(args.cells),
+        read_parquet(args.backtest, required=BACKTEST_COLUMNS),
+        read_parquet(args.cells, required=("h3_cell", "h3_int", "area_km2", "residents")),
         policy=params.operational.policy,
     )
     setup = AuditSetup.for_panel(

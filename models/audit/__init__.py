@@ -41,6 +41,7 @@ canaries), ``_stage`` (``audit_backtest``, the stage's audit).
 
 from models.allocation import NO_RESIDENTS_LABEL
 from models.audit._backtest import (
+    BACKTEST_COLUMNS,
     COUNTERFACTUAL_GATES,
     PRIOR_COUNTS_REFERENCE,
     SENSITIVITY_COVERAGES,
@@ -88,6 +89,7 @@ from models.audit._run import run_audit
 from models.audit._stage import audit_backtest
 
 __all__ = [
+    "BACKTEST_COLUMNS",
     "CAVEATS",
     "COUNTERFACTUAL_GATES",
     "GATE_CHECKS",

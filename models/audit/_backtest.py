@@ -49,6 +49,17 @@ SENSITIVITY_GATES: Final[tuple[str, ...]] = ("G2", "G3", "G4", "G5", "G7")
 #: coverages of the coverage table (METRICS.md's list, from 1%: at 0.5% few groups have 30
 #: flagged cell-periods, and the table would be mostly "insufficient data")
 SENSITIVITY_COVERAGES: Final[tuple[float, ...]] = (0.01, 0.02, 0.05, 0.10, 0.20)
+#: the columns of backtest.parquet the audit reads (the baselines' and the truth's too)
+BACKTEST_COLUMNS: Final[tuple[str, ...]] = (
+    PERIOD_COLUMN,
+    "h3_cell",
+    "target_count",
+    "risk_score",
+    "flagged",
+    "score_all_history",
+    "truth_recorded",
+    "truth_committed",
+)
 #: the label of the model's own ranking
 MODEL_RANKING: Final[str] = "this model"
 #: the label of the simulator's true risk (recorded, not committed: outcomes are recorded
