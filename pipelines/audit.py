@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     panel = PanelMeta.read(args.panel_meta)
     metrics = BacktestMetrics.read(args.metrics)
     model = ModelMeta.read(args.model_meta)
-    quality = read_data_quality(args.data_quality)
+    quality = read_data_quality(args.data_quality, suppress_below=params.publish.min_count_shown)
     arrays = BacktestArrays.from_frames(
         read_parquet(args.backtest, required=BACKTEST_COLUMNS),
         read_parquet(args.cells, required=("h3_cell", "h3_int", "area_km2", "residents")),
@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         max_resolution=params.publish.max_resolution,
         suppress_below=params.publish.min_count_shown,
         run_date=args.run_date,
+        smallest_count_shown=quality.smallest_count_shown,
     )
     with timed(log, "audit"):
         result = audit_backtest(

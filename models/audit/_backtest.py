@@ -107,9 +107,13 @@ class AuditSetup:
         max_resolution: int,
         suppress_below: int,
         run_date: dt.date | None = None,
+        smallest_count_shown: int | None = None,
     ) -> AuditSetup:
         """The setup of the audit stage: the operational coverage, the panel's target, period and
         resolution, and the publish limits (``publish.max_resolution``, ``min_count_shown``).
+
+        ``smallest_count_shown`` is the smallest historical count of crime by place that the
+        documents print (the data-quality tables' districts), which G9 judges.
 
         Refuses a ``config`` that sets its own coverage: the audited coverage is the published one.
         """
@@ -126,7 +130,8 @@ class AuditSetup:
                 published_resolution=panel.h3_resolution,
                 max_resolution=max_resolution,
                 event_level_rows=False,  # the forecast CSV has one row per cell, never per event
-                smallest_count_shown=None,  # and shows no historical counts
+                # the CSV shows no historical counts; the documents' district table may
+                smallest_count_shown=smallest_count_shown,
                 suppress_below=suppress_below,
             ),
             period=panel.period,

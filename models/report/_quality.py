@@ -34,24 +34,53 @@ class DataQualitySummary:
     accepted_by_type: dict[str, float] = field(default_factory=dict)
     #: the bias report's data-quality tables (title, header, rows)
     tables: tuple[dict[str, Any], ...] = ()
+    #: the smallest historical count of crime by place the tables show unsuppressed (the
+    #: districts' event counts), None when they show none: gate G9 judges it
+    smallest_count_shown: int | None = None
 
     @classmethod
-    def from_dict(cls, dq: Mapping[str, Any]) -> DataQualitySummary:
-        """The one reader of the summary's keys."""
+    def from_dict(cls, dq: Mapping[str, Any], *, suppress_below: int = 3) -> DataQualitySummary:
+        """The one reader of the summary's keys. Counts of crime by place below
+        ``suppress_below`` (``publish.min_count_shown``) are printed as "fewer than N"."""
         return cls(
             date_min=dq.get("date_min"),
             date_max=dq.get("date_max"),
             rows_read=dq.get("rows_read"),
             rows_accepted=dq.get("rows_accepted"),
             accepted_by_type=dict(dq.get("accepted_by_type") or {}),
-            tables=tuple(_data_quality_tables(dq)),
+            tables=tuple(_data_quality_tables(dq, suppress_below)),
+            smallest_count_shown=_smallest_place_count(dq, suppress_below),
         )
 
 
-def read_data_quality(path: Path) -> DataQualitySummary:
+def read_data_quality(path: Path, *, suppress_below: int = 3) -> DataQualitySummary:
     """Read ``reports/data_quality.json`` through its definition (refusing a missing or malformed
-    file, naming it and the key)."""
-    return DataQualitySummary.from_dict(DataQuality.read(path).to_json())
+    file, naming it and the key); counts by place below ``suppress_below`` are suppressed."""
+    return DataQualitySummary.from_dict(
+        DataQuality.read(path).to_json(), suppress_below=suppress_below
+    )
+
+
+def _district_counts(dq: Mapping[str, Any]) -> list[float]:
+    areas = dq.get("areas")
+    coverage = areas.get("coverage") if isinstance(areas, Mapping) else None
+    districts = coverage.get("districts") if isinstance(coverage, Mapping) else None
+    if not isinstance(districts, Mapping):
+        return []
+    return [float(d["events"]) for d in districts.values() if is_num(d.get("events"))]
+
+
+def _smallest_place_count(dq: Mapping[str, Any], suppress_below: int) -> int | None:
+    """The smallest district event count the tables print (those below the limit are not)."""
+    shown = [n for n in _district_counts(dq) if n >= suppress_below]
+    return int(min(shown)) if shown else None
+
+
+def _place_count(n: Any, suppress_below: int) -> str:
+    """A count of crime in one place: "fewer than N" below the limit (gate G9)."""
+    if is_num(n) and float(n) < suppress_below:
+        return f"fewer than {suppress_below}"
+    return cell(n)
 
 
 #: source files listed one by one in the report; the rest are summed in one row
@@ -67,7 +96,7 @@ _DQ_SUMMARY_KEYS: Final[tuple[tuple[str, str], ...]] = (
 )
 
 
-def _data_quality_tables(dq: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _data_quality_tables(dq: Mapping[str, Any], suppress_below: int) -> list[dict[str, Any]]:
     """The ingest stage's data-quality summary as titled tables an ethics board can read.
 
     Known keys get purpose-built tables: the summary, rows quarantined by reason with its meaning
@@ -105,7 +134,7 @@ def _data_quality_tables(dq: Mapping[str, Any]) -> list[dict[str, Any]]:
         tables.append(_file_table(files))
     areas = dq.get("areas")
     if isinstance(areas, Mapping):
-        tables.extend(_area_tables(areas))
+        tables.extend(_area_tables(areas, suppress_below))
     accepted = dq.get("accepted_by_type")
     if isinstance(accepted, Mapping) and accepted:
         rows = [[str(k), cell(v)] for k, v in accepted.items()]
@@ -162,7 +191,7 @@ def _file_table(files: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _area_tables(areas: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _area_tables(areas: Mapping[str, Any], suppress_below: int) -> list[dict[str, Any]]:
     """The study area: where the areas came from and, for partial sources, which districts."""
     rows = [["area polygons", str(areas.get("kind", ""))]]
     if areas.get("n_areas") is not None:
@@ -182,7 +211,7 @@ def _area_tables(areas: Mapping[str, Any]) -> list[dict[str, Any]]:
         table_rows = [
             [
                 str(name),
-                cell(d.get("events")),
+                _place_count(d.get("events"), suppress_below),
                 cell(d.get("residents")),
                 fmt(d.get("ratio_residents"), 2),
                 fmt(d.get("ratio_area"), 2),

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import jinja2
 import pandas as pd
@@ -58,7 +58,17 @@ _STATUS_CLASS: Final[dict[str, str]] = {
 }
 
 
-def _environment() -> jinja2.Environment:
+def _markdown_text(value: Any) -> Any:
+    """Every value the model card prints, with HTML's special characters escaped: text from
+    params (an override's body and reason, a policy's, group labels) is data, never markup, in a
+    Markdown file that a viewer may render as HTML."""
+    if isinstance(value, str):
+        return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return value
+
+
+def _environment(*, markdown: bool = False) -> jinja2.Environment:
+    """The templates' environment: HTML autoescaped; Markdown with HTML's characters escaped."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(_TEMPLATES),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default=False),
@@ -66,6 +76,7 @@ def _environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_markdown_text if markdown else None,
     )
     env.filters.update(
         fmt=fmt,
@@ -182,7 +193,7 @@ def render_model_card(
 ) -> str:
     """The model card (Mitchell et al. 2019) as markdown, with the audit's figures by group."""
     data = _common(audit, metrics, context)
-    text = _environment().get_template("model_card.md").render(**data)
+    text = _environment(markdown=True).get_template("model_card.md").render(**data)
     logger.info("Rendered model card: %d characters.", len(text))
     return text
 

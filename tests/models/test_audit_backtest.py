@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -284,3 +285,27 @@ def test_a_declared_policy_caps_the_model_and_the_reference_alike() -> None:
         reference_info=TRUTH_REFERENCE,
     )
     assert _verdicts(direct.gates, SENSITIVITY_GATES) == _verdicts(result.gates, SENSITIVITY_GATES)
+
+
+def test_g9_judges_the_smallest_count_the_documents_show() -> None:
+    # publish.min_count_shown = 5: a district table printing a count of 4 fails G9; the setup
+    # carries what the documents show, and the stage reads it from the data-quality tables
+    setup = AuditSetup.for_panel(
+        AuditConfig(),
+        coverage=0.05,
+        panel=_panel(),
+        max_resolution=9,
+        suppress_below=5,
+        smallest_count_shown=4,
+    )
+    assert setup.granularity.smallest_count_shown == 4
+    cells, backtest = city()
+    arrays = BacktestArrays.from_frames(backtest, cells)
+    small = replace(SETUP, granularity=setup.granularity)
+    gate = audit_backtest(
+        arrays, setup=small, metrics=make_metrics(), power=False, sensitivity_coverages=(COVERAGE,)
+    ).gates["G9"]
+    assert (
+        gate.status == "FAIL"
+        and "a historical count of 4 is shown unsuppressed" in gate.explanation
+    )

@@ -678,6 +678,24 @@ def test_text_is_escaped(audit: AuditReport) -> None:
     assert "<script>" not in html and "&lt;script&gt;" in html
 
 
+def test_params_text_in_the_model_card_is_never_markup() -> None:
+    hostile = AuditOverride(
+        approving_body="<b onmouseover=alert(1)>Board</b>",
+        date=dt.date(2025, 1, 10),
+        expires=dt.date(2025, 2, 10),
+        reason="<script>alert(1)</script> & <img src=x onerror=alert(2)>",
+        gates=("G1", "G6"),
+    )
+    final = _documented(_audit_result(override=hostile, drugs=True))
+    card = _card(final)
+    for markup in ("<script>", "<b ", "<img"):
+        assert markup not in card, markup
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;img" in card
+    assert "&lt;b onmouseover=alert(1)&gt;Board&lt;/b&gt;" in card
+    html = _render(final)  # the HTML report escaped them already
+    assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)" in html
+
+
 def test_report_without_map_or_data_quality_still_has_sections(audit: AuditReport) -> None:
     html = render_bias_report(
         audit, metrics=METRICS, data_quality=DataQualitySummary(), context=_context()
@@ -841,7 +859,7 @@ def test_data_quality_tables_from_the_ingest_summary() -> None:
         "accepted_by_type": {"burglary": 1629},
         "extra_figure": 7,
     }
-    tables = {t["title"]: t for t in _data_quality_tables(dq)}
+    tables = {t["title"]: t for t in _data_quality_tables(dq, 3)}
     summary = dict(map(tuple, tables["Summary"]["rows"]))
     assert summary["time resolution of the timestamps"] == "month"
     assert summary["rows read"] == "1,800"
@@ -856,6 +874,16 @@ def test_data_quality_tables_from_the_ingest_summary() -> None:
     assert file_rows[-1][:4] == ["3 other files", "300", "294", "6"]
     districts = tables["Districts the data cover (rates relative to the median district)"]["rows"]
     assert [r[-1] for r in districts] == ["kept", "left out"]
+    # a count of crime in one place below publish.min_count_shown is never printed (gate G9)
+    assert [r[1] for r in districts] == ["1,600", "fewer than 3"]
+    summary_of = DataQualitySummary.from_dict
+    assert summary_of(dq, suppress_below=3).smallest_count_shown == 1600
+    assert summary_of(dq, suppress_below=2).smallest_count_shown == 2
+    loose = {t["title"]: t for t in _data_quality_tables(dq, 2)}
+    assert [r[1] for r in loose[next(t for t in loose if t.startswith("Districts"))]["rows"]] == [
+        "1,600",
+        "2",
+    ]
     study = dict(map(tuple, tables["Study area"]["rows"]))
     assert study["districts left out"] == "Hackney"
     assert tables["Events accepted, by crime type"]["rows"] == [["burglary", "1,629"]]
@@ -865,7 +893,7 @@ def test_data_quality_tables_from_the_ingest_summary() -> None:
 def test_data_quality_with_nothing_quarantined_says_so() -> None:
     from models.report._quality import _data_quality_tables
 
-    tables = {t["title"]: t for t in _data_quality_tables({"rows_read": 5, "by_reason": {}})}
+    tables = {t["title"]: t for t in _data_quality_tables({"rows_read": 5, "by_reason": {}}, 3)}
     assert tables["Rows quarantined, by reason"]["rows"][0][:2] == [
         "none",
         "every row read was accepted",
