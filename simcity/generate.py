@@ -13,6 +13,7 @@ that decide its recording. ``simulate_city`` records it with the static patrol s
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -162,6 +163,7 @@ def simulate_city(config: CityConfig) -> SimulatedCity:
     geo, model = latent.geography, latent.intensity
     kind, micro, t_sec = latent.kind, latent.micro, latent.t_sec
     recorded = latent.u_record < model.record_prob[kind, micro]
+    latent = dataclasses.replace(latent, u_record=np.empty(0))  # frees 8 bytes per event
     t_sim = time.perf_counter()
 
     truth = TruthModel(
