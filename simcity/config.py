@@ -200,6 +200,21 @@ class RecordingConfig(_Frozen):
     over_policing: OverPolicingConfig = OverPolicingConfig()
 
 
+class PatrolResponseConfig(_Frozen):
+    """How the city answers a patrol that changes week by week (``simcity.loop.CityStepper``).
+
+    A week's patrol is the baseline surface times a multiplier per micro-cell (1 = baseline).
+    Police-activity detections follow the recording layer's ``1 - exp(-rate · patrol)`` with no
+    extra knob; these two are the other responses. The static city never reads them.
+    """
+
+    #: victim reporting probability times 1 + this · (multiplier - 1), kept in [0, 1]; 0 = none
+    reporting_uplift: float = Field(0.0, ge=0, le=1)
+    #: committed crime times exp(-this · (multiplier - 1)) where the multiplier is above 1;
+    #: 0 = none
+    deterrence: float = Field(0.0, ge=0, le=5)
+
+
 class CityConfig(_Frozen):
     """The whole ``simulate:`` section.
 
@@ -224,6 +239,7 @@ class CityConfig(_Frozen):
     #: keyed by canonical type name (beatwise/taxonomy.py)
     crime_types: dict[str, CrimeTypeConfig] = Field(min_length=1)
     recording: RecordingConfig = RecordingConfig()
+    patrol_response: PatrolResponseConfig = PatrolResponseConfig()
 
     @field_validator("start")
     @classmethod

@@ -5,10 +5,15 @@ background events are drawn per type (weekly Poisson counts, micro-cells from a 
 distribution, times from the hour-of-week profile); offspring are drawn generation by generation
 (Poisson numbers of children, repeat or near repeat, geometric day delays, hour from the type's
 profile); each committed event is recorded with its micro-cell's recording probability.
+
+The random part ends in a ``LatentCity``: every committed event of the whole run with the uniforms
+that decide its recording. ``simulate_city`` records it with the static patrol surface;
+``simcity.loop.CityStepper`` replays the same latent city week by week under a patrol that changes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -65,17 +70,47 @@ class SimulatedCity:
     intensity: IntensityModel
 
 
-def simulate_city(config: CityConfig) -> SimulatedCity:
-    """Simulate the city described by ``config`` (deterministic for ``config.seed``)."""
+@dataclass(frozen=True)
+class LatentCity:
+    """Every committed event of a run (burn-in included) before any patrol acts on it.
+
+    Arrays are indexed by event id: events sorted by time (then type, micro-cell, creation order),
+    so a week is a contiguous slice and a parent's id is below its children's. ``u_record`` is
+    the event's recording uniform (recorded when below its recording probability), ``knife`` its
+    knife flag, ``first`` the id of the first in-period event. ``outcome_seed`` and
+    ``deterrence_seed`` seed the cosmetic outcome labels and ``simcity.loop``'s deterrence draws.
+    """
+
+    config: CityConfig
+    geography: Geography
+    intensity: IntensityModel
+    kernels: dict[float, SpatialKernel]
+    kind: npt.NDArray[np.int8]
+    micro: npt.NDArray[np.int32]
+    t_sec: npt.NDArray[np.int64]
+    gen: npt.NDArray[np.int8]
+    parent: npt.NDArray[np.int64]
+    u_record: npt.NDArray[np.float64]
+    knife: npt.NDArray[np.bool_]
+    first: int
+    outcome_seed: np.random.SeedSequence
+    deterrence_seed: np.random.SeedSequence
+
+
+def simulate_latent(config: CityConfig) -> LatentCity:
+    """Geography, intensity, background events, their cascade and the recording uniforms.
+
+    Deterministic for ``config.seed``: one ``SeedSequence`` tree, one child per concern (the
+    seventh child, deterrence, is spawned after the original six, so their streams are unchanged).
+    """
     t0 = time.perf_counter()
-    s_geo, s_int, s_bg, s_off, s_rec, s_cos = np.random.SeedSequence(config.seed).spawn(6)
+    s_geo, s_int, s_bg, s_off, s_rec, s_cos, s_det = np.random.SeedSequence(config.seed).spawn(7)
     geo = build_geography(config, rng=np.random.default_rng(s_geo))
     model = build_intensity(config, geo, rng=np.random.default_rng(s_int))
     t_geo = time.perf_counter()
     kernels = build_kernels(geo.x, geo.y, sigmas=model.sigma_m, truncation_sd=model.truncation_sd)
     ev = _background(model, rng=np.random.default_rng(s_bg))
     ev = _cascade(model, kernels, ev, rng=np.random.default_rng(s_off))
-    t_sim = time.perf_counter()
 
     # Sort by time (then type, place, creation order) and give ids in that order. One packed
     # int64 key sorts faster and leaner than a multi-key lexsort (t < 2^33 s, micro < 2^25).
@@ -95,9 +130,41 @@ def simulate_city(config: CityConfig) -> SimulatedCity:
     del ev, order
 
     rng_rec = np.random.default_rng(s_rec)
-    recorded = rng_rec.random(kind.size) < model.record_prob[kind, micro]
+    u_record = rng_rec.random(kind.size)
     knife = rng_rec.random(kind.size) < model.knife_share[kind]
-    hist_day = (t_sec // SECONDS_PER_DAY).astype(np.int32)
+    logger.debug("Latent city: geography %.1fs, events %.1fs",
+                 t_geo - t0, time.perf_counter() - t_geo)  # fmt: skip
+    return LatentCity(
+        config=config,
+        geography=geo,
+        intensity=model,
+        kernels=kernels,
+        kind=kind,
+        micro=micro,
+        t_sec=t_sec,
+        gen=gen,
+        parent=parent,
+        u_record=u_record,
+        knife=knife,
+        first=int(np.searchsorted(t_sec, model.burn_in_weeks * SECONDS_PER_WEEK)),
+        outcome_seed=s_cos,
+        deterrence_seed=s_det,
+    )
+
+
+def simulate_city(config: CityConfig) -> SimulatedCity:
+    """Simulate the city described by ``config`` (deterministic for ``config.seed``).
+
+    Recording uses the static patrol surface; ``simcity.loop.CityStepper`` gives the same city
+    week by week under a patrol that changes.
+    """
+    t0 = time.perf_counter()
+    latent = simulate_latent(config)
+    geo, model = latent.geography, latent.intensity
+    kind, micro, t_sec = latent.kind, latent.micro, latent.t_sec
+    recorded = latent.u_record < model.record_prob[kind, micro]
+    latent = dataclasses.replace(latent, u_record=np.empty(0))  # frees 8 bytes per event
+    t_sim = time.perf_counter()
 
     truth = TruthModel(
         types=model.types,
@@ -121,52 +188,44 @@ def simulate_city(config: CityConfig) -> SimulatedCity:
         truncation_sd=model.truncation_sd,
         hist_type=kind.astype(np.int8, copy=False),
         hist_micro=micro.astype(np.int32, copy=False),
-        hist_day=hist_day,
+        hist_day=(t_sec // SECONDS_PER_DAY).astype(np.int32),
     )
 
-    first = int(np.searchsorted(t_sec, model.burn_in_weeks * SECONDS_PER_WEEK))
-    n_total = kind.size
-    t_sec, gen, parent = t_sec[first:], gen[first:], parent[first:]
-    recorded, knife = recorded[first:], knife[first:]
-    p_kind, p_micro = kind[first:], micro[first:]
-    rec_idx = np.flatnonzero(recorded)
-    events = _police_uk_events(
-        config,
+    first, n_total = latent.first, kind.size
+    rec_idx = np.flatnonzero(recorded[first:]) + first
+    key = crime_keys(config.seed, rec_idx)
+    order = np.lexsort((key, t_sec[rec_idx]))
+    rec_idx, key = rec_idx[order], key[order]
+    events = police_uk_events(
         geo,
         model,
-        event_id=rec_idx + first,
+        key=key,
         t_sec=t_sec[rec_idx],
-        kind=p_kind[rec_idx],
-        micro=p_micro[rec_idx],
-        knife=knife[rec_idx],
-        rng=np.random.default_rng(s_cos),
+        kind=kind[rec_idx],
+        micro=micro[rec_idx],
+        knife=latent.knife[rec_idx],
+        outcome_u=np.random.default_rng(latent.outcome_seed).random(rec_idx.size),
+        locations=location_codes(geo),
     )
-    del rec_idx
-    origin_ns = model.origin.astype("datetime64[ns]")
-    committed = pd.DataFrame(
-        {
-            "event_id": np.arange(first, n_total, dtype=np.int64),
-            "timestamp": origin_ns + t_sec.astype("timedelta64[s]"),
-            "crime_type": pd.Categorical.from_codes(p_kind, categories=list(model.types)),
-            "micro_cell": geo.cells[p_micro],
-            "latitude": geo.lat[p_micro],
-            "longitude": geo.lon[p_micro],
-            "area_code": pd.Categorical.from_codes(
-                geo.area_index[p_micro].astype(np.int32), geo.areas["area_code"].to_numpy()
-            ),
-            "recorded": recorded,
-            "knife_enabled": knife,
-            "generation": gen,
-            "parent_id": parent,
-        },
-        copy=False,
+    del rec_idx, key, order
+    period = slice(first, n_total)
+    committed = committed_frame(
+        geo,
+        model,
+        event_id=np.arange(first, n_total, dtype=np.int64),
+        t_sec=t_sec[period],
+        kind=kind[period],
+        micro=micro[period],
+        recorded=recorded[period],
+        knife=latent.knife[period],
+        gen=latent.gen[period],
+        parent=latent.parent[period],
     )
-    del t_sec, gen, parent, recorded, knife, p_kind, p_micro
     logger.info(
         "Simulated %d committed events (%d in period, %.1f%% triggered), %d recorded; "
-        "geography %.1fs, events %.1fs, total %.1fs",
+        "events %.1fs, total %.1fs",
         n_total, len(committed), 100 * float(np.mean(committed["generation"] > 0)) if len(
-            committed) else 0.0, len(events), t_geo - t0, t_sim - t_geo, time.perf_counter() - t0,
+            committed) else 0.0, len(events), t_sim - t0, time.perf_counter() - t0,
     )  # fmt: skip
     return SimulatedCity(
         config=config,
@@ -177,6 +236,40 @@ def simulate_city(config: CityConfig) -> SimulatedCity:
         truth=truth,
         geography=geo,
         intensity=model,
+    )
+
+
+def committed_frame(
+    geo: Geography,
+    model: IntensityModel,
+    *,
+    event_id: npt.NDArray[np.int64],
+    t_sec: npt.NDArray[np.int64],
+    kind: npt.NDArray[np.int8],
+    micro: npt.NDArray[np.int32],
+    recorded: npt.NDArray[np.bool_],
+    knife: npt.NDArray[np.bool_],
+    gen: npt.NDArray[np.int8],
+    parent: npt.NDArray[np.int64],
+) -> pd.DataFrame:
+    """Committed events as ``SimulatedCity.committed`` holds them, in the given order."""
+    return pd.DataFrame(
+        {
+            "event_id": event_id,
+            "timestamp": model.origin.astype("datetime64[ns]") + t_sec.astype("timedelta64[s]"),
+            "crime_type": pd.Categorical.from_codes(kind, categories=list(model.types)),
+            "micro_cell": geo.cells[micro],
+            "latitude": geo.lat[micro],
+            "longitude": geo.lon[micro],
+            "area_code": pd.Categorical.from_codes(
+                geo.area_index[micro].astype(np.int32), geo.areas["area_code"].to_numpy()
+            ),
+            "recorded": recorded,
+            "knife_enabled": knife,
+            "generation": gen,
+            "parent_id": parent,
+        },
+        copy=False,
     )
 
 
@@ -259,28 +352,34 @@ def _cascade(
     return {key: np.concatenate(val) for key, val in parts.items()}
 
 
-def _police_uk_events(
-    config: CityConfig,
+def crime_keys(seed: int, event_id: npt.NDArray[np.int64]) -> npt.NDArray[np.uint64]:
+    """The key behind each recorded event's ``crime_id``: a bijection of (seed, event id)."""
+    return mix64(event_id.astype(np.uint64) ^ np.uint64(seed & 0xFFFFFFFFFFFFFFFF))
+
+
+def location_codes(geo: Geography) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.intp]]:
+    """The street-name categories and each micro-cell's code (computed once per city)."""
+    cats, codes = np.unique(geo.location_names, return_inverse=True)
+    return cats, codes
+
+
+def police_uk_events(
     geo: Geography,
     model: IntensityModel,
     *,
-    event_id: npt.NDArray[np.int64],
+    key: npt.NDArray[np.uint64],
     t_sec: npt.NDArray[np.int64],
     kind: npt.NDArray[np.int8],
     micro: npt.NDArray[np.int32],
     knife: npt.NDArray[np.bool_],
-    rng: np.random.Generator,
+    outcome_u: npt.NDArray[np.float64],
+    locations: tuple[npt.NDArray[np.object_], npt.NDArray[np.intp]],
 ) -> pd.DataFrame:
-    """Recorded events in the events.parquet schema, sorted by timestamp then crime_id."""
-    key = _mix64(event_id.astype(np.uint64) ^ np.uint64(config.seed & 0xFFFFFFFFFFFFFFFF))
-    order = np.lexsort((key, t_sec))
-    key, t_sec, kind, micro, knife = (
-        key[order],
-        t_sec[order],
-        kind[order],
-        micro[order],
-        knife[order],
-    )
+    """Recorded events in the events.parquet schema, in the order given.
+
+    Callers pass rows sorted by ``(t_sec, key)`` (timestamp, then crime_id), ``key`` from
+    ``crime_keys``, one uniform per row for the cosmetic outcome label and ``location_codes``.
+    """
     ts = model.origin.astype("datetime64[ns]") + t_sec.astype("timedelta64[s]")
     months = ts.astype("datetime64[M]")
     m0 = months.min() if months.size else np.datetime64("2000-01", "M")
@@ -291,12 +390,12 @@ def _police_uk_events(
     constant = pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=[FORCE_NAME])
     labels = [lab for lab, _ in _OUTCOMES]
     shares = np.array([s for _, s in _OUTCOMES])
-    outcome = np.searchsorted(np.cumsum(shares / shares.sum()), rng.random(n), side="right")
+    outcome = np.searchsorted(np.cumsum(shares / shares.sum()), outcome_u, side="right")
     outcome = np.minimum(outcome, len(labels) - 1)
     asb = np.array([name == "anti_social_behaviour" for name in model.types])
     outcome = np.where(asb[kind], -1, outcome)  # police.uk leaves ASB outcomes empty
     area = geo.area_index[micro]
-    loc_cats, loc_codes = np.unique(geo.location_names, return_inverse=True)
+    loc_cats, loc_codes = locations
     return pd.DataFrame(
         {
             "crime_id": hex_ids(key),
@@ -319,8 +418,9 @@ def _police_uk_events(
     )
 
 
-def _mix64(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
-    """SplitMix64 finaliser: a bijection on uint64, so distinct ids stay distinct."""
+def mix64(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """SplitMix64 finaliser: a bijection on uint64 that scrambles bits, so distinct ids stay
+    distinct and neighbouring ids look unrelated."""
     with np.errstate(over="ignore"):
         z = x + np.uint64(0x9E3779B97F4A7C15)
         z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)

@@ -41,6 +41,9 @@ class IntensityModel:
     weekly_factor: FloatArray
     hour_of_week_cdf: FloatArray
     hour_of_day_cdf: FloatArray
+    #: baseline patrol intensity per micro-cell (mean 1 before over-policing), the surface a
+    #: patrol multiplier scales (``simcity.loop``)
+    patrol: FloatArray
     record_prob: FloatArray
     alpha: FloatArray
     repeat_share: FloatArray
@@ -61,8 +64,11 @@ def build_intensity(
     n_total = config.burn_in_weeks + config.n_weeks
 
     shared_noise = rng.standard_normal(n_micro)
-    record_prob = _recording(config, geo)
-    record_ref = _recording(config, geo, with_over_policing=False)
+    patrol = patrol_surface(config, geo)
+    record_prob = recording_probability(config, geo, patrol=patrol)
+    record_ref = recording_probability(
+        config, geo, patrol=patrol_surface(config, geo, with_over_policing=False)
+    )
 
     k_n = len(types)
     background = np.empty((k_n, n_micro))
@@ -109,6 +115,7 @@ def build_intensity(
         weekly_factor=weekly,
         hour_of_week_cdf=how_cdf,
         hour_of_day_cdf=hod_cdf,
+        patrol=patrol,
         record_prob=record_prob,
         alpha=np.array([t.branching_ratio for t in trig]),
         repeat_share=np.array([t.repeat_share for t in trig]),
@@ -169,15 +176,11 @@ def _weekly_factor(
     return season * (1.0 + trend) ** years
 
 
-def _recording(
+def patrol_surface(
     config: CityConfig, geo: Geography, *, with_over_policing: bool = True
 ) -> FloatArray:
-    """Recording probability [type, micro-cell].
-
-    Victim types: ``rate · (1 - effect · deprivation_rank)``. Police-activity types:
-    ``1 - exp(-rate · patrol)``, patrol = exp(a · deprivation z + b · nightlife z) with mean 1,
-    multiplied by the over-policing factor where configured.
-    """
+    """Baseline patrol intensity per micro-cell: exp(a · deprivation z + b · nightlife z), mean 1,
+    multiplied by the over-policing factor where configured."""
     rec = config.recording
     patrol = np.exp(
         rec.patrol.deprivation * geo.deprivation_z + rec.patrol.nightlife * geo.nightlife_z
@@ -185,12 +188,32 @@ def _recording(
     patrol = patrol / patrol.mean()
     if with_over_policing:
         patrol = patrol * over_policing_factor(config, geo)
-    reporting = 1.0 - rec.reporting_deprivation_effect * geo.deprivation_rank
+    return patrol
+
+
+def recording_probability(
+    config: CityConfig,
+    geo: Geography,
+    *,
+    patrol: FloatArray,
+    reporting_factor: FloatArray | None = None,
+) -> FloatArray:
+    """Recording probability [type, micro-cell] given the patrol intensity per micro-cell.
+
+    Victim types: ``rate · (1 - effect · deprivation_rank)``, times ``reporting_factor`` (victim
+    reporting that answers visible patrol, ``simcity.loop``) capped at 1 when one is given.
+    Police-activity types: ``1 - exp(-rate · patrol)``. The static city passes the baseline
+    ``patrol_surface`` and no factor.
+    """
+    reporting = 1.0 - config.recording.reporting_deprivation_effect * geo.deprivation_rank
     out = np.empty((len(config.type_names), geo.cells.size))
     for i, name in enumerate(config.type_names):
         rate = config.crime_types[name].recording_rate
         if CRIME_TYPES[name][2] == "victim":
-            out[i] = rate * reporting
+            if reporting_factor is None:
+                out[i] = rate * reporting
+            else:
+                out[i] = np.minimum(rate * reporting * reporting_factor, 1.0)
         else:
             out[i] = 1.0 - np.exp(-rate * patrol)
     return out

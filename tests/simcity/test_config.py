@@ -119,6 +119,14 @@ def _style(key: str) -> str:
             _style("simulate.recording.over_policing.deprivation_decile_max")
             + r"must be <= 10\. Got 11\.$",
         ),
+        (
+            {"patrol_response": {"reporting_uplift": 1.5}},
+            _style("simulate.patrol_response.reporting_uplift") + r"must be <= 1\.0\. Got 1\.5\.$",
+        ),
+        (
+            {"patrol_response": {"deterrence": -0.1}},
+            _style("simulate.patrol_response.deterrence") + r"must be >= 0\.0\. Got -0\.1\.$",
+        ),
     ],
 )
 def test_bad_values_name_key_expectation_and_value(override: dict[str, Any], match: str) -> None:
