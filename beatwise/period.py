@@ -16,6 +16,7 @@ event timestamp is 00:00 on the 1st of a month, as data.police.uk publishes them
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Literal, NamedTuple, get_args
 
 import numpy as np
@@ -210,6 +211,14 @@ def shift_periods(
 def next_period_start(starts: npt.ArrayLike, *, period: Period) -> npt.NDArray[np.datetime64]:
     """The start of the period after each of ``starts`` (the exclusive end of each period)."""
     return shift_periods(starts, 1, period=period)
+
+
+def last_day(day: dt.date, *, period: Period) -> dt.date:
+    """The last calendar day of the period holding ``day`` (its Sunday, or the month's last day),
+    as the documents print a period's span."""
+    start = period_floor(np.array([np.datetime64(day, "ns")]), period=period)
+    end = next_period_start(start, period=period)[0]
+    return (pd.Timestamp(end) - pd.Timedelta(days=1)).date()
 
 
 def period_range(first: object, last: object, *, period: Period) -> npt.NDArray[np.datetime64]:

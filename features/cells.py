@@ -228,7 +228,9 @@ def build_cell_table(
 
     Group columns (``res_<group>``) come from what the areas carry: ``residents_minority`` /
     ``residents_majority`` give ``res_minority`` / ``res_majority``; ``deprivation_decile`` gives
-    ``res_dep_q1`` .. ``res_dep_q5`` (q1 = deciles 1-2, the most deprived fifth). Means of
+    ``res_dep_q1`` .. ``res_dep_q5`` (q1 = deciles 1-2, the most deprived fifth); areas with
+    both give the joint groups ``res_minority_dep_q1`` .. ``res_majority_dep_q5`` (an area's
+    residents of each group, in its own deprivation fifth: exact at the area level). Means of
     ``minority_share`` and ``deprivation_score`` are resident-weighted over the cell's pieces.
     """
     arr = np.asarray(cells, dtype=np.uint64)
@@ -243,6 +245,13 @@ def build_cell_table(
         for q in sorted(set(DEPRIVATION_QUINTILES.values())):
             a[f"res_{q}"] = np.where(quint == q, a["residents"].astype(float), 0.0)
             counts.append(f"res_{q}")
+        # Joint groups (ethnicity by deprivation fifth) exist only where one area carries both:
+        # deprivation belongs to the area, so all of an area's minority residents live in its
+        # fifth, exactly. Multiplying a cell's shares instead would assume the two independent.
+        for grp in ("minority", "majority") if "res_minority" in counts else ():
+            for q in sorted(set(DEPRIVATION_QUINTILES.values())):
+                a[f"res_{grp}_{q}"] = np.where(quint == q, a[f"res_{grp}"], 0.0)
+                counts.append(f"res_{grp}_{q}")
     for attr in ("minority_share", "deprivation_score"):
         if attr in a.columns:
             a[f"_w_{attr}"] = a[attr].astype(float) * a["residents"].astype(float)

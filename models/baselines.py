@@ -90,6 +90,31 @@ def baseline_names(period: Period) -> tuple[BaselineName, ...]:
     return (*WINDOW_BASELINES[period], SAME_PERIOD_LAST_YEAR[period], *_PERIOD_FREE)
 
 
+#: Each baseline in words a board member would repeat, with its METRICS.md number.
+BASELINE_WORDS: dict[BaselineName, str] = {
+    "last_week": "last week's count of recorded crime in each place (B1)",
+    "mean_4w": "the average count of recorded crime in each place over the last 4 weeks (B2)",
+    "mean_13w": "the average count of recorded crime in each place over the last 13 weeks (B2)",
+    "mean_52w": "the average count of recorded crime in each place over the last 52 weeks (B2)",
+    "same_week_last_year": "the count of recorded crime in each place in the same week last "
+    "year (B3)",
+    "last_month": "last month's count of recorded crime in each place (B1)",
+    "mean_3m": "the average count of recorded crime in each place over the last 3 months (B2)",
+    "mean_6m": "the average count of recorded crime in each place over the last 6 months (B2)",
+    "mean_12m": "the average count of recorded crime in each place over the last 12 months (B2)",
+    "same_month_last_year": "the count of recorded crime in each place in the same month last "
+    "year (B3)",
+    "all_history": "a count of all past recorded crime in each place (B4)",
+    "kde_retrospective": "a heat map of recent recorded crime (B5, kernel density)",
+    "prospective_hotspot": "a near-repeat hot-spot rule that weights recent, nearby crime (B6)",
+}
+
+
+def baseline_words(name: str) -> str:
+    """A baseline in words (:data:`BASELINE_WORDS`); an unknown name as "the baseline '<name>'"."""
+    return BASELINE_WORDS.get(name, f"the baseline '{name}'")  # type: ignore[call-overload]
+
+
 #: Every weekly baseline, in the order of METRICS.md (the default period).
 BASELINE_NAMES: tuple[BaselineName, ...] = baseline_names("week")
 assert set(get_args(BaselineName)) == set(BASELINE_NAMES) | set(baseline_names("month"))

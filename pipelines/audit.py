@@ -1,7 +1,6 @@
-"""Stage ``audit``: gates G1-G10 over the backtest, the bias report and the model card.
-
-The period (week or month) and the H3 resolution are the ones ``panel_meta.json`` records; the
-documents say "next week" or "next month", cell-weeks or cell-months, accordingly.
+"""Stage ``audit``: gates G1-G12 over the backtest; the bias report, the model card and the
+transparency record. Period and resolution: ``panel_meta.json``'s. ``--run-date`` (default today)
+dates every document and is the date expiry dates are judged against.
 """
 
 from __future__ import annotations
@@ -13,23 +12,26 @@ from pathlib import Path
 from beatwise.artefacts.metrics import BacktestMetrics
 from beatwise.artefacts.model import ModelMeta
 from beatwise.artefacts.panel import PanelMeta
-from beatwise.io import read_parquet, write_text
+from beatwise.io import read_parquet
 from beatwise.params import StageParams, load_params, params_hash
 from models.audit import BACKTEST_COLUMNS, AuditConfig, AuditSetup, BacktestArrays, audit_backtest
+from models.governance import GovernanceConfig
 from models.operational import OperationalConfig, PublishConfig
-from models.report import document_audit, flag_share_map, read_data_quality, report_context
+from models.report import DocumentPaths, audit_documents, read_data_quality
 from pipelines._io import run_stage, setup_logging, timed
 from pipelines._tracking import track_audit
 
 STAGE = "audit"
 INPUTS = ("backtest", "cells", "panel-meta", "metrics", "data-quality", "model-meta")
-OUTPUTS = ("out-audit", "out-report", "out-card")
+# in the order of DocumentPaths' fields
+OUTPUTS = ("out-audit", "out-report", "out-card", "out-record-md", "out-record-json")
 
 
 class Params(StageParams):
     audit: AuditConfig
     operational: OperationalConfig
     publish: PublishConfig
+    governance: GovernanceConfig
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,8 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--run-date",
         type=dt.date.fromisoformat,
-        default=None,
-        help="the date an override's or envelope's expiry is judged against (default: today)",
+        help="the audit's date in the documents; expiry dates are judged against it (default: "
+        "today)",
     )
     args = parser.parse_args(argv)
     log = setup_logging(STAGE)
@@ -72,21 +74,22 @@ def main(argv: list[str] | None = None) -> int:
             accepted_by_type=quality.accepted_by_type,
             override=params.publish.override,
         )
-    docs = document_audit(
+    out = DocumentPaths(*(getattr(args, name.replace("-", "_")) for name in OUTPUTS))
+    docs = audit_documents(
         result,
+        arrays=arrays,
+        setup=setup,
+        panel=panel,
+        model=model,
         metrics=metrics,
-        data_quality=quality,
-        context=report_context(panel, model, metrics, quality, arrays.cells),
-        cell_map=flag_share_map(arrays.cells, arrays.flagged),
-        calibration_band=setup.config.calibration_band,
+        quality=quality,
+        governance=params.governance,
+        paths=out,
     )
-    docs.audit.write(args.out_audit)
-    write_text(args.out_report, docs.bias_report)
-    write_text(args.out_card, docs.model_card)
     track_audit(
         docs.audit,
         inputs=[args.backtest, args.cells, args.metrics],
-        documents=[args.out_report, args.out_card],
+        documents=docs.write(out),
         params_digest=params_hash(params),
         parent=model.mlflow_run_id,
     )

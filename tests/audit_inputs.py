@@ -142,7 +142,8 @@ def report_context() -> ReportContext:
     return ReportContext(
         model_version="v-json",
         run_id="run-7",
-        report_date=dt.date(2024, 4, 22),
+        audit_date=dt.date(2024, 4, 22),
+        forecast_period=dt.date(2024, 4, 22),
         study_area="Toy City",
         target_types=("burglary", "drugs"),
         published_resolution=8,

@@ -9,6 +9,8 @@ stage's JSON by string key. ``docs/architecture.md`` lists each file, its produc
 - ``data/models/model_meta.json``: ``model.ModelMeta`` (train)
 - ``reports/metrics.json``: ``metrics.BacktestMetrics`` (evaluate)
 - ``reports/audit.json``: ``audit.AuditReport`` (audit)
+- ``reports/transparency_record.json``: ``transparency.TransparencyRecord`` (audit; read by
+  people, beside its Markdown twin)
 - ``data/forecasts/manifest.json``: ``manifest.Manifest`` (publish)
 """
 

@@ -244,6 +244,12 @@ class BoardGroup(_Record):
     false_flag_rate: Figure
     #: the group's false-flag rate over all residents'
     false_flag_ratio: Figure = None
+    #: flagged cell-periods where the group lives, weighted by its share of each cell's residents
+    #: (shown for intersectional groups, where the small-group rule often bites)
+    flagged_cell_periods: Figure = None
+    #: why the group is too small to report (METRICS.md: fewer than ``min_residents`` residents or
+    #: ``min_flagged_cell_periods`` flagged cell-periods); its figures are then null. None: enough
+    insufficient_reason: str | None = None
 
 
 class BoardAllocation(_Record):
@@ -267,6 +273,37 @@ class BoardAllocation(_Record):
     #: the share of the flagged area, and of the captured crime, in cells with almost no residents
     no_resident_area_share: Figure
     no_resident_crime_share: Figure
+    #: the share of this allocation's flagged area that the model flags too, averaged over
+    #: periods (1 for the model itself): how far it sends attention to the same places
+    area_shared_with_model: Figure = None
+
+
+class IntersectionGroup(_Record):
+    """One group of residents by two attributes at once ("... in the most deprived fifth")."""
+
+    label: str
+    #: the ``res_<a>_<b>`` column of cells.parquet
+    column: str
+    residents: float
+
+
+class IntersectionPanel(_Record):
+    """Residents by two attributes at once, on the board's panel only (no gate judges them).
+
+    Each allocation's figures are under ``BoardAllocation.groups[<name>]``; a group too small to
+    report carries its reason there and no figures.
+    """
+
+    #: in words: "ethnicity by deprivation fifth"
+    label: str
+    #: the two attributes crossed
+    attributes: tuple[str, str]
+    #: whether the cells carry the joint counts (the areas knew both attributes for the same
+    #: residents); False: no figures, and ``note`` says why
+    available: bool
+    #: how the joint counts were derived, or why they could not be
+    note: str
+    groups: dict[str, IntersectionGroup]
 
 
 class BoardPanel(_Record):
@@ -277,6 +314,8 @@ class BoardPanel(_Record):
     allocations: dict[str, BoardAllocation]
     #: whether ``discovery_committed`` is known (synthetic data)
     committed_harm: bool
+    #: intersections of two attributes by name (params ``audit.intersections``)
+    intersections: dict[str, IntersectionPanel] = Field(default_factory=dict)
 
 
 class CanaryPower(_Record):

@@ -30,11 +30,14 @@ The public face, by use:
   :class:`StratumSpec`, :class:`AuditOverride`; inputs :class:`TargetDefinition`,
   :class:`GranularityCheck`;
 - what the documents must carry (G10): :data:`REQUIRED_REPORT_SECTIONS`,
-  :data:`REQUIRED_CARD_SECTIONS`, :data:`CAVEATS`, :func:`check_documentation`.
+  :data:`REQUIRED_CARD_SECTIONS`, :data:`REQUIRED_RECORD_SECTIONS` (the transparency record's
+  ATRS sections), :data:`RECORD_FILE`, :data:`CAVEATS`, :func:`check_documentation` (which also
+  asks ``models.governance`` whether the accountability fields are complete for the phase).
 
 Private modules, one concern each: ``_catalogue`` (gate ids and words), ``_config``, ``_arrays``
 (inputs), ``_figures`` (by group and stratum), ``_bands`` (judging and wording), ``_gates``,
-``_documentation`` (G10), ``_envelope`` (G12), ``_gate`` and ``_result`` (result types), ``_run``
+``_documentation`` (G10), ``_envelope`` (G12), ``_intersections`` (the board's figures by two
+attributes at once), ``_gate`` and ``_result`` (result types), ``_run``
 (``run_audit``), ``_backtest`` (the reference, other rankings and coverages), ``_power`` (the
 canaries), ``_stage`` (``audit_backtest``, the stage's audit).
 """
@@ -70,6 +73,7 @@ from models.audit._config import (
     EnvelopeLimit,
     GranularityCheck,
     GroupSpec,
+    IntersectionSpec,
     PolicyEnvelope,
     StratumSpec,
     TargetDefinition,
@@ -77,7 +81,9 @@ from models.audit._config import (
 )
 from models.audit._documentation import (
     CAVEATS,
+    RECORD_FILE,
     REQUIRED_CARD_SECTIONS,
+    REQUIRED_RECORD_SECTIONS,
     REQUIRED_REPORT_SECTIONS,
     check_documentation,
 )
@@ -99,7 +105,9 @@ __all__ = [
     "NO_RESIDENTS_KEY",
     "NO_RESIDENTS_LABEL",
     "PRIOR_COUNTS_REFERENCE",
+    "RECORD_FILE",
     "REQUIRED_CARD_SECTIONS",
+    "REQUIRED_RECORD_SECTIONS",
     "REQUIRED_REPORT_SECTIONS",
     "SENSITIVITY_COVERAGES",
     "SENSITIVITY_GATES",
@@ -118,6 +126,7 @@ __all__ = [
     "GateResult",
     "GranularityCheck",
     "GroupSpec",
+    "IntersectionSpec",
     "PolicyEnvelope",
     "Status",
     "StratumSpec",

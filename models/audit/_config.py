@@ -184,6 +184,49 @@ def _default_attributes() -> tuple[AttributeSpec, ...]:
     )
 
 
+class IntersectionSpec(_Frozen):
+    """Residents by two attributes at once ("ethnicity by deprivation fifth"), for the board's
+    panel only: the gates judge each attribute on its own (METRICS.md's groups).
+
+    The groups are every pair of the two attributes' groups, keyed ``<a>_<b>``
+    (``minority_q1``). A pair's residents are the cells' column ``res_<a>_<b>``, the two groups'
+    columns without their ``res_`` joined (``res_minority_dep_q1``); build_cells writes it only
+    where one area carries both attributes for the same residents. Without those columns the
+    panel says that the data do not allow the figures: a pair is never apportioned by
+    multiplying the two shares, which would assume the attributes independent.
+    """
+
+    name: NonEmptyStr
+    #: the two attributes crossed (names of ``audit.attributes``)
+    attributes: tuple[NonEmptyStr, NonEmptyStr]
+    #: the crossing in words: "ethnicity by deprivation fifth"
+    label: NonEmptyStr
+
+    def groups(self, attributes: tuple[AttributeSpec, ...]) -> dict[str, GroupSpec]:
+        """Every pair of groups: key -> its joint column and plain-English label."""
+        by_name = {a.name: a for a in attributes}
+        first, second = (by_name[n] for n in self.attributes)
+        return {
+            f"{ka}_{kb}": GroupSpec(
+                column=f"res_{_bare(ga.column)}_{_bare(gb.column)}",
+                label=_joint_label(ga.label, gb.label),
+            )
+            for ka, ga in first.groups.items()
+            for kb, gb in second.groups.items()
+        }
+
+
+def _bare(column: str) -> str:
+    return column.removeprefix("res_")
+
+
+def _joint_label(first: str, second: str) -> str:
+    """ "residents of White ethnic groups" and "residents of the most deprived fifth of areas"
+    -> "residents of White ethnic groups in the most deprived fifth of areas"."""
+    rest = second.removeprefix("residents of ")
+    return f"{first} in {rest}" if rest != second else f"{first} among {second}"
+
+
 #: the default strata: name (= column) -> plain-English label
 DEFAULT_STRATA: dict[str, str] = {
     "minority_share": "share of residents from minority ethnic groups",
@@ -311,6 +354,8 @@ class AuditConfig(_Frozen):
     area_column: NonEmptyStr = "area_km2"
     attributes: tuple[AttributeSpec, ...] = Field(default_factory=_default_attributes)
     strata: tuple[StratumSpec, ...] = Field(default_factory=_default_strata)
+    #: residents by two attributes at once, for the board's panel only (never judged by a gate)
+    intersections: tuple[IntersectionSpec, ...] = ()
     #: G12: absolute limits the ethics board ratified (none by default)
     envelope: PolicyEnvelope | None = None
     #: the power check: canaries of the reference ranking, and the betas tried (ascending)
@@ -344,8 +389,20 @@ class AuditConfig(_Frozen):
                     f"audit.{name} must be (low, high) with 0 < low < 1 < high. Got {(low, high)}."
                 )
         names = [a.name for a in self.attributes] + [s.name for s in self.strata]
+        names += [i.name for i in self.intersections]
         if len(set(names)) != len(names):
-            raise ValueError(f"Attribute and stratum names must be unique. Got {names}.")
+            raise ValueError(
+                f"Attribute, stratum and intersection names must be unique. Got {names}."
+            )
+        known = [a.name for a in self.attributes]
+        for cross in self.intersections:
+            if cross.attributes[0] == cross.attributes[1] or not set(cross.attributes) <= set(
+                known
+            ):
+                raise ValueError(
+                    f"audit.intersections {cross.name!r} must cross two different attributes of "
+                    f"audit.attributes {known}. Got {list(cross.attributes)}."
+                )
         betas = self.canary_betas
         if not betas or any(b <= 0 for b in betas) or list(betas) != sorted(set(betas)):
             raise ValueError(

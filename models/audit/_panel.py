@@ -19,11 +19,19 @@ from models.audit._figures import (
 )
 
 
-def _gap_pp(values: np.ndarray) -> float | None:
+def gap_pp(values: np.ndarray) -> float | None:
     """The largest gap between groups, in percentage points (None when nothing is known)."""
     if not np.isfinite(values).any():
         return None
     return float(100 * (np.nanmax(values) - np.nanmin(values)))
+
+
+def shared_area(alloc: Allocation, model: Allocation, area: np.ndarray) -> float | None:
+    """The share of ``alloc``'s flagged area that ``model`` flags too, averaged over periods
+    (None when ``alloc`` flags nothing)."""
+    mine = alloc.flagged.astype(np.float64) @ area
+    both = (alloc.flagged & model.flagged).astype(np.float64) @ area
+    return None if mine.sum() <= 0 else float(both.sum() / mine.sum())
 
 
 def board_allocation(
@@ -33,8 +41,11 @@ def board_allocation(
     pop: Population,
     config: AuditConfig,
     strata: StrataInternals,
+    *,
+    model: Allocation | None = None,
 ) -> BoardAllocation:
-    """One allocation's absolute figures for the board's panel (point estimates)."""
+    """One allocation's absolute figures for the board's panel (point estimates); with
+    ``model``, also the share of its flagged area the model flags too."""
     W = y.shape[0]
     F = alloc.flagged.astype(np.float64)
     total_area = pop.area.sum()
@@ -60,9 +71,9 @@ def board_allocation(
                 false_flag_rate=float(rep.false_flag[0, gj]),
                 false_flag_ratio=float(rep.false_flag_ratio[0, gj]),
             )
-        gaps[attr.name] = _gap_pp(rep.discovery[0, j])
+        gaps[attr.name] = gap_pp(rep.discovery[0, j])
         if rep.discovery_committed is not None:
-            committed_gaps[attr.name] = _gap_pp(rep.discovery_committed[j])
+            committed_gaps[attr.name] = gap_pp(rep.discovery_committed[j])
     pai_by: dict[str, dict[str, float | None]] = {}
     for name, s in strata.items():
         codes = s["codes"]
@@ -86,4 +97,5 @@ def board_allocation(
         pai_by_stratum=pai_by,
         no_resident_area_share=float(safe_div((F @ (pop.area * none)).sum(), (F @ pop.area).sum())),
         no_resident_crime_share=float(safe_div(((F * y) @ none).sum(), (F * y).sum())),
+        area_shared_with_model=None if model is None else shared_area(alloc, model, pop.area),
     )

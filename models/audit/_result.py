@@ -32,6 +32,7 @@ from models.audit._catalogue import BLOCKING, GATE_IDS
 from models.audit._config import AuditOverride, PolicyEnvelope
 from models.audit._documentation import CAVEATS, check_documentation
 from models.audit._gate import GateResult
+from models.governance import GovernanceConfig
 
 
 @dataclass(frozen=True)
@@ -136,14 +137,19 @@ class AuditResult:
         *,
         report_html: str,
         model_card_md: str,
+        record_md: str,
+        governance: GovernanceConfig | None = None,
         model_version: str | None = None,
         required_report_sections: Sequence[str] | None = None,
         required_card_sections: Sequence[str] | None = None,
     ) -> AuditResult:
-        """A copy with G10 judged on the rendered bias report and model card."""
+        """A copy with G10 judged on the rendered bias report, model card and transparency
+        record, and on the accountability fields ``governance`` gives for its phase."""
         gate = check_documentation(
             report_html,
             model_card_md,
+            record_md,
+            governance=governance,
             model_version=model_version,
             required_report_sections=required_report_sections,
             required_card_sections=required_card_sections,

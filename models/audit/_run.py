@@ -34,6 +34,7 @@ from models.audit._figures import (
     strata_figures,
 )
 from models.audit._gates import judge_gates
+from models.audit._intersections import with_intersections
 from models.audit._panel import board_allocation
 from models.audit._result import AuditResult
 
@@ -179,11 +180,13 @@ def run_audit(
                 pop,
                 config,
                 strata_internals,
+                model=model,
             )
             for role, alloc in roles.items()
         },
         committed_harm=committed is not None,
     )
+    board = with_intersections(board, roles, Y, pop, cells, config, committed=committed, unit=unit)
     dated = override is not None or config.envelope is not None
     result = AuditResult(
         coverage=config.coverage,

@@ -2,10 +2,14 @@
 
 The public face, by use:
 
-- the audit stage: :func:`read_data_quality`, :func:`report_context`, :func:`flag_share_map`,
-  then :func:`document_audit` (render, let G10 judge, render again) -> :class:`Documents`;
-- one document: :func:`render_bias_report`, :func:`render_model_card` with a
-  :class:`ReportContext`;
+- the audit stage: :func:`read_data_quality`, then :func:`audit_documents` (the context with the
+  run date, params ``governance`` and the :class:`DocumentPaths`; the cell map; then
+  :func:`document_audit`: render, let G10 judge, render again) -> :class:`Documents`, whose
+  ``write`` writes them all;
+- one document: :func:`render_bias_report`, :func:`render_model_card`,
+  :func:`render_transparency_record` (of :func:`build_record`) with a :class:`ReportContext`;
+- the words: :func:`compare_with_baseline` (the model against the best simple baseline, as a
+  board member would repeat it), :func:`document_dates` (every date, labelled);
 - the tables: :func:`performance_rows`, :func:`coverage_sensitivity_rows`;
 - the charts: :func:`interval_chart` (values with 95% intervals, one panel per attribute or
   stratum spec).
@@ -15,19 +19,31 @@ board's absolute panel: this model, the reference allocation, the best baseline 
 policy side by side, and what the reference itself does), then the gates, the audit's power and
 the reasons.
 
-Private modules, one concern each: ``_context`` (what the documents describe), ``_quality`` (the
-one reader of ``data_quality.json``), ``_verdict`` (the verdict, the override's and envelope's
-dates, amplification and power in words), ``_board`` (the board's panel as tables), ``_tables``,
+Private modules, one concern each: ``_context`` (what the documents describe, and where they are
+written), ``_dates``, ``_quality`` (the one reader of ``data_quality.json``), ``_verdict`` (the
+verdict, the override's and envelope's dates, amplification and power in words), ``_board`` (the
+board's panel as tables, the intersections included), ``_comparison``, ``_record`` (the
+transparency record), ``_stage`` (the audit stage's one call), ``_tables``,
 ``_charts``, ``_format`` (the templates' filters), ``_render``; the jinja templates live in
 ``templates/`` (``bias_report.html`` includes ``_decide.html``, ``_power.html``,
-``_reasons.html``; shared tables in ``_macros.html``). This package imports
+``_reasons.html``; shared tables in ``_macros.html``; ``model_card.md``;
+``transparency_record.md``). This package imports
 ``models.audit`` (the result, what G10 requires, the caveats); the audit never imports it.
 """
 
 from models.audit import REQUIRED_CARD_SECTIONS, REQUIRED_REPORT_SECTIONS
 from models.report._charts import IntervalPanel, flag_share_map, interval_chart
-from models.report._context import STUDY_AREA_NAMES, ReportContext, report_context
+from models.report._comparison import BaselineComparison, compare_with_baseline
+from models.report._context import (
+    STUDY_AREA_NAMES,
+    DocumentLinks,
+    DocumentPaths,
+    ReportContext,
+    report_context,
+)
+from models.report._dates import DocumentDates, document_dates
 from models.report._quality import MAX_FILES_LISTED, DataQualitySummary, read_data_quality
+from models.report._record import build_record
 from models.report._render import (
     ECOLOGICAL_CAVEAT,
     FEEDBACK_LOOP_CAVEAT,
@@ -35,7 +51,9 @@ from models.report._render import (
     document_audit,
     render_bias_report,
     render_model_card,
+    render_transparency_record,
 )
+from models.report._stage import audit_documents
 from models.report._tables import coverage_sensitivity_rows, performance_rows
 
 __all__ = [
@@ -45,17 +63,26 @@ __all__ = [
     "REQUIRED_CARD_SECTIONS",
     "REQUIRED_REPORT_SECTIONS",
     "STUDY_AREA_NAMES",
+    "BaselineComparison",
     "DataQualitySummary",
+    "DocumentDates",
+    "DocumentLinks",
+    "DocumentPaths",
     "Documents",
     "IntervalPanel",
     "ReportContext",
+    "audit_documents",
+    "build_record",
+    "compare_with_baseline",
     "coverage_sensitivity_rows",
     "document_audit",
+    "document_dates",
     "flag_share_map",
     "interval_chart",
     "performance_rows",
     "read_data_quality",
     "render_bias_report",
     "render_model_card",
+    "render_transparency_record",
     "report_context",
 ]

@@ -70,6 +70,20 @@ class PanelTable:
 
 
 @dataclass(frozen=True)
+class IntersectionView:
+    """Residents by two attributes at once: how the counts were made (or why they could not
+    be), the table where they could, the groups withheld, and the figures in sentences."""
+
+    id: str
+    title: str
+    note: str
+    table: PanelTable | None
+    #: "<group> (<key>): withheld under <allocation> (<reason>)"
+    withheld: tuple[str, ...]
+    sentences: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class BoardPanelView:
     """The panel as the documents print it."""
 
@@ -78,6 +92,8 @@ class BoardPanelView:
     listing: str
     overall: PanelTable
     attributes: tuple[PanelTable, ...]
+    #: the intersections of two attributes (no gate judges them)
+    intersections: tuple[IntersectionView, ...]
     strata: tuple[PanelTable, ...]
     #: sentences on what the reference itself does (a perfect forecast's, on synthetic data)
     reference_sentences: tuple[str, ...]
@@ -163,11 +179,19 @@ _QUANTITIES: Final[tuple[tuple[str, str, Callable[[BoardGroup | None], str], boo
 )
 
 
+def _reported(cell: Callable[[BoardGroup | None], str], g: BoardGroup | None) -> str:
+    """A group's figure, or "insufficient data" where the small-group rule withholds it."""
+    return "insufficient data" if g is not None and g.insufficient_reason else cell(g)
+
+
 def _attribute_table(
     audit: AuditReport,
     attr: str,
     allocs: list[BoardAllocation],
     words: dict[str, str],
+    *,
+    heading: str | None = None,
+    quantities: tuple[str, ...] | None = None,
 ) -> PanelTable:
     keys = list(audit.groups[attr].groups) if attr in audit.groups else []
     for alloc in allocs:
@@ -177,11 +201,13 @@ def _attribute_table(
     for title, meaning, cell, committed_only in _QUANTITIES:
         if committed_only and not audit.board.committed_harm:
             continue
+        if quantities is not None and title not in quantities:
+            continue
         rows = [
             PanelRow(
                 label=capfirst(labels[k]),
                 key=k,
-                cells=tuple(cell(a.groups.get(attr, {}).get(k)) for a in allocs),
+                cells=tuple(_reported(cell, a.groups.get(attr, {}).get(k)) for a in allocs),
             )
             for k in keys
         ]
@@ -199,7 +225,7 @@ def _attribute_table(
         )
     return PanelTable(
         id=f"board-{attr}",
-        title=f"Groups of residents by {attr}",
+        title=heading or f"Groups of residents by {attr}",
         row_heading="Group",
         sections=tuple(sections),
     )
@@ -274,6 +300,11 @@ def _overall(allocs: list[BoardAllocation], one: str) -> PanelTable:
                 key=None,
                 cells=tuple(pct(a.no_resident_crime_share) for a in allocs),
             ),
+            PanelRow(
+                label="Share of its flagged area that this model flags too",
+                key=None,
+                cells=tuple(pct(a.area_shared_with_model) for a in allocs),
+            ),
         ),
     )
     return PanelTable(
@@ -309,7 +340,7 @@ def reference_sentences(audit: AuditReport) -> tuple[str, ...]:
         return ()
     who = "Even under the true risk" if is_truth_reference(audit) else f"Under {ref.label}"
     out = []
-    for attr in ref.groups:
+    for attr in (a for a in ref.groups if a not in audit.board.intersections):
         ends = _extremes(ref, attr)
         if ends is None:
             continue
@@ -374,21 +405,40 @@ class CompactRow:
 
 
 def compact_panel(audit: AuditReport) -> dict[str, tuple[CompactRow, ...]]:
-    """The model card's panel: attribute -> a row per group and the discovery gap."""
+    """The model card's panel: attribute (or intersection, in words) -> a row per group and the
+    discovery gap; a group withheld by the small-group rule reads "insufficient data"."""
     allocs = _allocs(audit, _columns(audit))
+    crossed = {name: panel for name, panel in audit.board.intersections.items() if panel.available}
+    titles = {attr: attr for attr in audit.groups}
+    titles.update({name: panel.label for name, panel in crossed.items()})
     out: dict[str, tuple[CompactRow, ...]] = {}
-    for table_attr in audit.groups:
-        keys = list(audit.groups[table_attr].groups)
+    for table_attr, title in titles.items():
+        keys = (
+            list(audit.groups[table_attr].groups)
+            if table_attr in audit.groups
+            else list(crossed[table_attr].groups)
+        )
         rows = []
         for k in keys:
             figs = [a.groups.get(table_attr, {}).get(k) for a in allocs]
+
+            def each(value: Callable[[BoardGroup], str], figs: list = figs) -> str:
+                return " / ".join(
+                    "insufficient data"
+                    if g is not None and g.insufficient_reason
+                    else value(g)
+                    if g is not None
+                    else "n/a"
+                    for g in figs
+                )
+
             rows.append(
                 CompactRow(
                     label=capfirst(_group_label(audit, table_attr, k, allocs)),
                     key=k,
-                    exposure_ratio=" / ".join(fmt(g.exposure_ratio if g else None) for g in figs),
-                    discovery=" / ".join(pct(g.discovery if g else None) for g in figs),
-                    burden_benefit=" / ".join(fmt(g.burden_benefit if g else None) for g in figs),
+                    exposure_ratio=each(lambda g: fmt(g.exposure_ratio)),
+                    discovery=each(lambda g: pct(g.discovery)),
+                    burden_benefit=each(lambda g: fmt(g.burden_benefit)),
                 )
             )
         rows.append(
@@ -400,7 +450,7 @@ def compact_panel(audit: AuditReport) -> dict[str, tuple[CompactRow, ...]]:
                 burden_benefit="",
             )
         )
-        out[table_attr] = tuple(rows)
+        out[title] = tuple(rows)
     return out
 
 
@@ -409,9 +459,10 @@ def board_panel(audit: AuditReport, *, one: str, many: str) -> BoardPanelView:
     words, "week"/"weeks")."""
     columns = _columns(audit)
     allocs = _allocs(audit, columns)
+    crossed = audit.board.intersections
     attrs = list(audit.groups)
     for alloc in allocs:
-        attrs += [a for a in alloc.groups if a not in attrs]
+        attrs += [a for a in alloc.groups if a not in attrs and a not in crossed]
     specs = list(audit.strata)
     for alloc in allocs:
         specs += [s for s in alloc.pai_by_stratum if s not in specs]
@@ -428,8 +479,113 @@ def board_panel(audit: AuditReport, *, one: str, many: str) -> BoardPanelView:
         listing=listing,
         overall=_overall(allocs, one),
         attributes=tuple(_attribute_table(audit, a, allocs, words) for a in attrs),
+        intersections=tuple(
+            _intersection_view(audit, name, columns, allocs, words) for name in crossed
+        ),
         strata=tuple(_stratum_table(audit, s, allocs) for s in specs),
         reference_sentences=reference_sentences(audit),
         perfect=is_truth_reference(audit),
         committed_harm=audit.board.committed_harm,
     )
+
+
+#: the quantities an intersection's table shows (the panel's, fewer: ten groups make long tables)
+_CROSSED_QUANTITIES: Final[tuple[str, ...]] = (
+    "Exposure relative to all residents",
+    "Discovery: the group's recorded victimisation reached",
+    "Burden per benefit",
+)
+
+
+def _heading(audit: AuditReport, role: str) -> str:
+    return "this model" if role == "model" else audit.board.allocations[role].label
+
+
+def _intersection_view(
+    audit: AuditReport,
+    name: str,
+    columns: tuple[PanelColumn, ...],
+    allocs: list[BoardAllocation],
+    words: dict[str, str],
+) -> IntersectionView:
+    panel = audit.board.intersections[name]
+    title = f"Groups of residents by {panel.label}"
+    if not panel.available:
+        return IntersectionView(
+            id=f"board-{name}",
+            title=title,
+            note=panel.note,
+            table=None,
+            withheld=(),
+            sentences=(f"By {panel.label}: {panel.note}",),
+        )
+    withheld = tuple(
+        f"{capfirst(g.label)} ({key}): withheld under {_heading(audit, c.role)} "
+        f"({g.insufficient_reason})"
+        for key in panel.groups
+        for c, a in zip(columns, allocs, strict=True)
+        if (g := a.groups.get(name, {}).get(key)) is not None and g.insufficient_reason
+    )
+    table = _attribute_table(
+        audit, name, allocs, words, heading=title, quantities=_CROSSED_QUANTITIES
+    )
+    return IntersectionView(
+        id=f"board-{name}",
+        title=title,
+        note=panel.note,
+        table=table,
+        withheld=withheld,
+        sentences=intersection_sentences(audit, name),
+    )
+
+
+def intersection_sentences(audit: AuditReport, name: str) -> tuple[str, ...]:
+    """An intersection's figures in sentences: the groups the model flags most and least often
+    (with the reference's figures for the same groups) and the largest gap in discovery, over
+    the groups with enough data; or why the data do not allow the figures."""
+    panel = audit.board.intersections[name]
+    if not panel.available:
+        return (f"By {panel.label}: {panel.note}",)
+    board = audit.board.allocations
+    model, ref = board.get("model"), board.get("reference")
+    if model is None:
+        return ()
+    groups = model.groups.get(name, {})
+    reported = {k: g for k, g in groups.items() if not g.insufficient_reason}
+    n_withheld = len(groups) - len(reported)
+    withheld = (
+        f" {n_withheld} of the {len(groups)} groups are withheld as insufficient data under this "
+        "model."
+        if n_withheld
+        else ""
+    )
+    ends = _extremes(model.model_copy(update={"groups": {name: reported}}), name)
+    if ends is None:
+        return (
+            f"By {panel.label}: too few groups have enough data to compare under this model."
+            + withheld,
+        )
+    hi, lo = ends
+    r = ref.groups.get(name, {}) if ref is not None else {}
+
+    def ref_of(key: str) -> str:
+        g = r.get(key)
+        if g is None or g.insufficient_reason:
+            return "insufficient data"
+        return _times(g.exposure_ratio)
+
+    text = (
+        f"By {panel.label}, under this model {reported[hi].label} ({hi}) live in flagged cells "
+        f"{_times(reported[hi].exposure_ratio)} as often as all residents do, the most of any "
+        f"group, and {reported[lo].label} ({lo}) {_times(reported[lo].exposure_ratio)} as often, "
+        "the least"
+    )
+    if ref is not None:
+        text += f" ({ref.label}: {ref_of(hi)} and {ref_of(lo)})"
+    text += (
+        ". The share of their recorded victimisation that this model reaches differs between "
+        f"the groups by up to {_pp(model.discovery_gap_pp.get(name))}"
+    )
+    if ref is not None:
+        text += f" ({ref.label}: {_pp(ref.discovery_gap_pp.get(name))})"
+    return (text + "." + withheld,)

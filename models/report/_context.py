@@ -1,8 +1,11 @@
-"""What the documents describe: the model, its run and date, the study area and the data."""
+"""What the documents describe: the model, its run, its dates, the study area, the data, who
+answers for it (params ``governance``) and where the documents sit beside each other."""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any, Final
 
 import pandas as pd
@@ -11,28 +14,70 @@ from pydantic import BaseModel, ConfigDict, Field
 from beatwise.artefacts.metrics import BacktestMetrics
 from beatwise.artefacts.model import ModelMeta
 from beatwise.artefacts.panel import PanelMeta
-from beatwise.period import Period, period_words
+from beatwise.period import Period, last_day, period_words
 from beatwise.taxonomy import validate_crime_types
-from models.audit import TargetDefinition
+from models.audit import RECORD_FILE, TargetDefinition
+from models.governance import GovernanceConfig
 from models.report._quality import DataQualitySummary
 
 #: how the documents name the study area of each ingest source
 STUDY_AREA_NAMES: Final[dict[str, str]] = {"synthetic": "synthetic London-like city"}
 
 
-class ReportContext(BaseModel):
-    """What the documents describe: model version, run, date, study area and data.
+class DocumentLinks(BaseModel):
+    """The file names by which the documents link each other; they sit in one folder."""
 
-    ``report_date`` is passed in (never read from the clock) so that output is reproducible.
-    ``period`` (``panel_meta.json``) sets the words: "the coming week" or "the coming month",
-    cell-weeks or cell-months.
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bias_report: str = "bias_report.html"
+    model_card: str = "model_card.md"
+    record_md: str = RECORD_FILE
+    record_json: str = "transparency_record.json"
+    audit_json: str = "audit.json"
+
+
+@dataclass(frozen=True)
+class DocumentPaths:
+    """Where the audit stage writes its files. They link each other by file name, so they must
+    sit in one folder (refused otherwise, naming each path)."""
+
+    audit_json: Path
+    bias_report: Path
+    model_card: Path
+    record_md: Path
+    record_json: Path
+
+    def __post_init__(self) -> None:
+        paths = {f.name: getattr(self, f.name) for f in fields(self)}
+        if len({str(Path(p).parent) for p in paths.values()}) != 1:
+            raise ValueError(
+                "The audit's documents link each other by file name, so they must be written to "
+                f"one folder. Got {', '.join(f'{k}: {p}' for k, p in paths.items())}."
+            )
+
+    @property
+    def links(self) -> DocumentLinks:
+        """The file names by which the documents link each other."""
+        return DocumentLinks(**{f.name: Path(getattr(self, f.name)).name for f in fields(self)})
+
+
+class ReportContext(BaseModel):
+    """What the documents describe: model version, run, dates, study area, data, governance.
+
+    ``audit_date`` (the audit's run date) and ``forecast_period`` are passed in, never read from
+    the clock, so that the documents are a function of their inputs. ``period``
+    (``panel_meta.json``) sets the words: "the coming week" or "the coming month", cell-weeks or
+    cell-months.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     model_version: str = Field(min_length=1)
     run_id: str = Field(min_length=1)
-    report_date: dt.date
+    #: the day the audit judged the gates (``AuditSetup.run_date``)
+    audit_date: dt.date
+    #: the first day of the period the published forecast is for
+    forecast_period: dt.date
     study_area: str = Field(min_length=1)
     model_type: str = "LightGBM gradient-boosted trees with a Poisson objective"
     model_params: dict[str, Any] = Field(default_factory=dict)
@@ -43,7 +88,11 @@ class ReportContext(BaseModel):
     training_data: str = Field(min_length=1)
     evaluation_data: str = Field(min_length=1)
     period: Period = "week"
-    contact: str = "the Beatwise maintainers"
+    #: the cell attributes the model sees besides the crime counts (``panel_meta.json``)
+    static_covariates: tuple[str, ...] = ()
+    #: who answers for the forecast (params ``governance``); default: research, nothing filled
+    governance: GovernanceConfig = Field(default_factory=GovernanceConfig)
+    links: DocumentLinks = Field(default_factory=DocumentLinks)
 
     def model_post_init(self, __context: Any) -> None:
         validate_crime_types(self.target_types, what="ReportContext.target_types")
@@ -55,10 +104,15 @@ def report_context(
     metrics: BacktestMetrics,
     quality: DataQualitySummary,
     cells: pd.DataFrame,
+    *,
+    audit_date: dt.date,
+    governance: GovernanceConfig | None = None,
+    paths: DocumentPaths | None = None,
 ) -> ReportContext:
     """The context of the audit stage's documents, from the typed stage files and the cells.
 
-    The report date is the forecast period's start; the target is the panel's
+    ``audit_date`` is the audit's run date; the forecast period is the panel's; the target is the
+    panel's
     (:meth:`TargetDefinition.with_reason`, as the audit reads it); the documents add the number
     of backtest periods and cells themselves. Refuses a data-quality summary without the dates
     and row counts the documents state.
@@ -76,18 +130,23 @@ def report_context(
     return ReportContext(
         model_version=model.model_version,
         run_id=model.mlflow_run_id,
-        report_date=panel.forecast_period,
+        audit_date=audit_date,
+        forecast_period=panel.forecast_period,
         study_area=f"the {place} ({len(cells):,} H3 cells at resolution {panel.h3_resolution}, "
         f"{cells['area_km2'].sum():,.0f} km², {cells['residents'].sum():,.0f} residents)",
         model_params={"best_rounds": model.best_rounds},
         target_types=target.target_types,
         police_activity_reasons=target.police_activity_reasons,
         published_resolution=panel.h3_resolution,
-        backtest_period=f"{metrics.backtest_first_period} to {metrics.backtest_last_period}",
+        backtest_period=f"{metrics.backtest_first_period} to "
+        f"{last_day(metrics.backtest_last_period, period=panel.period)}",
         training_data=f"{panel.source} events, {quality.date_min} to {quality.date_max}; "
         f"{quality.rows_accepted:,} accepted of {quality.rows_read:,} read",
         evaluation_data=f"rolling-origin backtest: each {panel.period} forecast by a model "
         f"trained on earlier {words.plural} only (refit every {metrics.refit_every} "
         f"{words.plural})",
         period=panel.period,
+        static_covariates=panel.static_covariates,
+        governance=governance or GovernanceConfig(),
+        links=paths.links if paths is not None else DocumentLinks(),
     )

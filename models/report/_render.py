@@ -1,15 +1,18 @@
-"""Render the bias report (one self-contained HTML file) and the model card (markdown).
+"""Render the bias report (one self-contained HTML file), the model card (markdown) and the
+transparency record (markdown, and its typed JSON).
 
-Both render from the typed ``audit.json`` (:class:`beatwise.artefacts.audit.AuditReport`), the
-typed ``metrics.json`` (:class:`beatwise.artefacts.metrics.BacktestMetrics`) and a
-:class:`ReportContext`; the report adds the data-quality tables and the charts. Output is
-deterministic for the same inputs: no clock is read here, charts are PNGs without a timestamp, and
-nothing is fetched from the network (inline CSS, images as ``data:`` URIs).
+All three render from the typed ``audit.json`` (:class:`beatwise.artefacts.audit.AuditReport`),
+the typed ``metrics.json`` (:class:`beatwise.artefacts.metrics.BacktestMetrics`) and a
+:class:`ReportContext` (which carries params ``governance``); the report adds the data-quality
+tables and the charts. Output is deterministic for the same inputs, the audit's run date among
+them: no clock is read here, charts are PNGs without a timestamp, and nothing is fetched from the
+network (inline CSS, images as ``data:`` URIs).
 
-The section ids of the report and the headings of the card are what gate G10 checks
-(``models.audit.REQUIRED_REPORT_SECTIONS`` / ``REQUIRED_CARD_SECTIONS``), so they are stable:
-change them only together with the audit. :func:`document_audit` renders, lets G10 judge the
-documents, and renders once more so that they show G10's outcome.
+The section ids of the report and the headings of the card and of the record are what gate G10
+checks (``models.audit.REQUIRED_REPORT_SECTIONS`` / ``REQUIRED_CARD_SECTIONS`` /
+``REQUIRED_RECORD_SECTIONS``), so they are stable: change them only together with the audit.
+:func:`document_audit` renders, lets G10 judge the documents, and renders once more so that they
+show G10's outcome.
 """
 
 from __future__ import annotations
@@ -24,14 +27,18 @@ import pandas as pd
 
 from beatwise.artefacts.audit import AMPLIFIED, AuditReport
 from beatwise.artefacts.metrics import BacktestMetrics
+from beatwise.artefacts.transparency import TransparencyRecord
+from beatwise.io import write_text
 from beatwise.period import period_words
 from beatwise.taxonomy import DISPLAY_NAMES, POLICE_ACTIVITY_TYPES
 from models.audit import CAVEATS, REQUIRED_REPORT_SECTIONS, AuditResult
 from models.report._board import board_panel, compact_panel
 from models.report._charts import chart_calibration, chart_coverage, chart_exposure, chart_map
-from models.report._context import ReportContext
+from models.report._context import DocumentPaths, ReportContext
+from models.report._dates import DocumentDates, document_dates
 from models.report._format import capfirst, count, fmt, interval, md, pct
 from models.report._quality import DataQualitySummary
+from models.report._record import build_record, comparison_of
 from models.report._tables import coverage_sensitivity_rows, performance_rows
 from models.report._verdict import (
     amplification_text,
@@ -97,6 +104,9 @@ def _gate_number(gid: str) -> tuple[int, str]:
 
 
 def _common(audit: AuditReport, metrics: BacktestMetrics, context: ReportContext) -> dict:
+    record = build_record(
+        audit, metrics=metrics, context=context, dates=document_dates(context, metrics)
+    )
     excluded = [t for t in POLICE_ACTIVITY_TYPES if t not in context.target_types]
     included_pa = {
         t: context.police_activity_reasons.get(t, "")
@@ -107,6 +117,10 @@ def _common(audit: AuditReport, metrics: BacktestMetrics, context: ReportContext
     return {
         "audit": audit,
         "ctx": context,
+        "dates": document_dates(context, metrics),
+        "comparison": comparison_of(audit, metrics),
+        "record": record,
+        "links": context.links,
         "verdict": verdict(audit),
         "override_note": override_note(audit),
         "board": board_panel(audit, one=words.singular, many=words.plural),
@@ -198,13 +212,45 @@ def render_model_card(
     return text
 
 
+def render_transparency_record(
+    record: TransparencyRecord, *, dates: DocumentDates, coverage: float
+) -> str:
+    """The transparency record as Markdown: metadata, Tier 1, Tier 2's five sections, the gaps
+    (the headings of ``beatwise.artefacts.transparency.ATRS_SECTIONS``)."""
+    text = (
+        _environment()
+        .get_template("transparency_record.md")
+        .render(
+            r=record,
+            dates=dates,
+            coverage=pct(coverage),
+            gap_fields={g.field for g in record.gaps},
+        )
+    )
+    logger.info("Rendered transparency record: %d characters.", len(text))
+    return text
+
+
 @dataclass(frozen=True)
 class Documents:
-    """The audit with G10 judged, and the two documents that show it."""
+    """The audit with G10 judged, and the documents that show it."""
 
     audit: AuditReport
     bias_report: str
     model_card: str
+    #: the transparency record (its typed JSON) and its Markdown
+    record: TransparencyRecord
+    record_md: str
+
+    def write(self, paths: DocumentPaths) -> list[Path]:
+        """Write ``audit.json``, the bias report, the model card and the record (Markdown and
+        JSON), each atomically; return the documents people read, for tracking."""
+        self.audit.write(paths.audit_json)
+        write_text(paths.bias_report, self.bias_report)
+        write_text(paths.model_card, self.model_card)
+        write_text(paths.record_md, self.record_md)
+        self.record.write(paths.record_json)
+        return [paths.bias_report, paths.model_card, paths.record_md, paths.record_json]
 
 
 def document_audit(
@@ -219,10 +265,11 @@ def document_audit(
     """Render the documents, let G10 judge them, and render again so they show G10's outcome.
 
     The documents' sections do not depend on G10's status, so the second judgement is the same
-    as the first; the final ``audit`` is judged on the documents returned.
+    as the first; the final ``audit`` is judged on the documents returned. G10 also asks whether
+    ``context.governance`` is complete for its phase.
     """
 
-    def render(audited: AuditResult) -> tuple[str, str]:
+    def render(audited: AuditResult) -> tuple[str, str, TransparencyRecord, str]:
         report = audited.to_report()
         html = render_bias_report(
             report,
@@ -232,17 +279,28 @@ def document_audit(
             cell_map=cell_map,
             calibration_band=calibration_band,
         )
-        return html, render_model_card(report, metrics=metrics, context=context)
+        dates = document_dates(context, metrics)
+        record = build_record(report, metrics=metrics, context=context, dates=dates)
+        record_md = render_transparency_record(record, dates=dates, coverage=report.coverage)
+        card = render_model_card(report, metrics=metrics, context=context)
+        return html, card, record, record_md
 
-    html, card = render(result)
-    result = result.with_documentation(
-        report_html=html, model_card_md=card, model_version=context.model_version
-    )
-    html, card = render(result)
-    final = result.with_documentation(
-        report_html=html, model_card_md=card, model_version=context.model_version
-    ).to_report()
+    def judged(audited: AuditResult, html: str, card: str, record_md: str) -> AuditResult:
+        return audited.with_documentation(
+            report_html=html,
+            model_card_md=card,
+            record_md=record_md,
+            governance=context.governance,
+            model_version=context.model_version,
+        )
+
+    html, card, _, record_md = render(result)
+    result = judged(result, html, card, record_md)
+    html, card, record, record_md = render(result)
+    final = judged(result, html, card, record_md).to_report()
     for name, gate in sorted(final.gates.items(), key=lambda kv: int(kv[0][1:])):
         logger.info("%s %-18s %s", name, gate.status, gate.explanation)
     logger.info("publishable: %s", final.publishable)
-    return Documents(audit=final, bias_report=html, model_card=card)
+    return Documents(
+        audit=final, bias_report=html, model_card=card, record=record, record_md=record_md
+    )

@@ -90,6 +90,35 @@ def test_cell_table_groups(areas: gpd.GeoDataFrame) -> None:
     assert (table["area_km2"] > 0.5).all()
 
 
+def test_joint_groups_are_counted_from_areas_that_carry_both(areas: gpd.GeoDataFrame) -> None:
+    cells = study_cells(areas, resolution=8)
+    table = build_cell_table(cells, areas)
+    # A2 (decile 1 -> q1) holds 2000 minority and 1000 majority residents; A1 (decile 9 -> q5)
+    # 100 and 900: every resident of an area is in the area's own fifth
+    assert table["res_minority_dep_q1"].sum() == pytest.approx(2000, rel=1e-6)
+    assert table["res_majority_dep_q1"].sum() == pytest.approx(1000, rel=1e-6)
+    assert table["res_minority_dep_q5"].sum() == pytest.approx(100, rel=1e-6)
+    assert table["res_majority_dep_q5"].sum() == pytest.approx(900, rel=1e-6)
+    assert table["res_minority_dep_q3"].sum() == 0
+    for group in ("minority", "majority"):
+        joint = table[[f"res_{group}_dep_q{q}" for q in range(1, 6)]].sum(axis=1)
+        assert np.allclose(joint, table[f"res_{group}"])
+    # every q1 resident lives in A2, two-thirds of whose residents are minority: exactly
+    assert np.allclose(table["res_minority_dep_q1"], table["res_dep_q1"] * 2 / 3)
+    # where a cell straddles both areas, the product of its shares (independence) is wrong
+    straddle = table[(table["res_dep_q1"] > 1) & (table["res_dep_q5"] > 1)]
+    assert len(straddle) > 0
+    product = straddle["res_minority"] * straddle["res_dep_q1"] / straddle["residents"]
+    assert (straddle["res_minority_dep_q1"] / product).max() > 1.1
+
+
+def test_no_joint_groups_without_both_attributes(areas: gpd.GeoDataFrame) -> None:
+    cells = study_cells(areas, resolution=8)
+    for dropped in (["deprivation_decile"], ["residents_minority", "residents_majority"]):
+        table = build_cell_table(cells, areas.drop(columns=dropped))
+        assert not [c for c in table.columns if "_dep_q" in c and c.count("_") > 2], dropped
+
+
 # --- the build_cells stage's call, and the resolution it may use ---------------------------------
 
 

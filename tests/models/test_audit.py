@@ -38,8 +38,11 @@ from models.audit import (
 from models.report import (
     DataQualitySummary,
     ReportContext,
+    build_record,
+    document_dates,
     render_bias_report,
     render_model_card,
+    render_transparency_record,
 )
 
 TARGET = TargetDefinition(target_types=("burglary", "robbery"))
@@ -58,7 +61,8 @@ def _context() -> ReportContext:
     return ReportContext(
         model_version="v-test",
         run_id="run-1",
-        report_date=dt.date(2025, 1, 6),
+        audit_date=dt.date(2025, 1, 13),
+        forecast_period=dt.date(2025, 1, 6),
         study_area="Toy City",
         target_types=("burglary", "robbery"),
         published_resolution=8,
@@ -68,17 +72,22 @@ def _context() -> ReportContext:
     )
 
 
-def _documents(result: AuditResult) -> tuple[str, str]:
+def _documents(result: AuditResult) -> tuple[str, str, str]:
     report = result.to_report()
     metrics = make_metrics(coverage=report.coverage)
     html = render_bias_report(report, metrics=metrics, data_quality=NO_QUALITY, context=_context())
-    return html, render_model_card(report, metrics=metrics, context=_context())
+    dates = document_dates(_context(), metrics)
+    record = build_record(report, metrics=metrics, context=_context(), dates=dates)
+    record_md = render_transparency_record(record, dates=dates, coverage=report.coverage)
+    return html, render_model_card(report, metrics=metrics, context=_context()), record_md
 
 
 def _documented(result: AuditResult) -> AuditResult:
-    """Render the report and card from the result and let G10 judge them."""
-    html, card = _documents(result)
-    return result.with_documentation(report_html=html, model_card_md=card, model_version="v-test")
+    """Render the report, card and record from the result and let G10 judge them."""
+    html, card, record = _documents(result)
+    return result.with_documentation(
+        report_html=html, model_card_md=card, record_md=record, model_version="v-test"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -784,18 +793,18 @@ def test_granularity_default_is_metrics_md_three() -> None:
 
 def test_report_missing_a_section_trips_g10() -> None:
     result = _run_toy(_toy_config())
-    html, card = _documents(result)
-    assert check_documentation(html, card, model_version="v-test").status == "PASS"
+    html, card, record = _documents(result)
+    assert check_documentation(html, card, record, model_version="v-test").status == "PASS"
     broken = html.replace('id="feedback-loop-caveat"', 'id="something-else"')
-    gate = check_documentation(broken, card)
+    gate = check_documentation(broken, card, record)
     assert gate.status == "FAIL"
     assert "feedback-loop-caveat" in gate.explanation
     card_broken = card.replace("## Ethical considerations", "## Thoughts")
-    gate = check_documentation(html, card_broken)
+    gate = check_documentation(html, card_broken, record)
     assert gate.status == "FAIL" and "Ethical considerations" in gate.explanation
-    gate = check_documentation(html, card, model_version="v-other")
+    gate = check_documentation(html, card, record, model_version="v-other")
     assert gate.status == "FAIL" and "v-other" in gate.explanation
-    blocked = result.with_documentation(report_html=broken, model_card_md=card)
+    blocked = result.with_documentation(report_html=broken, model_card_md=card, record_md=record)
     assert "G10" in blocked.blocking_gates
 
 

@@ -116,7 +116,7 @@ def test_publish_reads_status_and_publishability(audited: tuple[AuditResult, Aud
     assert report.publishable and report.override_applied is not None
     assert report.status == "override"
     report.check_publishable()  # does not raise
-    blocked = result.with_documentation(report_html="", model_card_md="").to_report()
+    blocked = result.with_documentation(report_html="", model_card_md="", record_md="").to_report()
     assert not blocked.publishable and "G10" in blocked.blocking_gates
     with pytest.raises(PublicationBlockedError, match=r"(?s)no forecast was written.*G10 FAIL"):
         blocked.check_publishable()

@@ -45,10 +45,14 @@ from models.report import (
     REQUIRED_CARD_SECTIONS,
     REQUIRED_REPORT_SECTIONS,
     DataQualitySummary,
+    DocumentLinks,
     ReportContext,
+    build_record,
+    document_dates,
     performance_rows,
     render_bias_report,
     render_model_card,
+    render_transparency_record,
 )
 
 METRICS = make_metrics()
@@ -79,7 +83,8 @@ def _context(**kw: Any) -> ReportContext:
     base: dict[str, Any] = {
         "model_version": "v1.2.3",
         "run_id": "run-42",
-        "report_date": dt.date(2025, 1, 6),
+        "audit_date": RUN_DATE,
+        "forecast_period": dt.date(2025, 1, 6),
         "study_area": "Toy City",
         "target_types": ("burglary", "robbery"),
         "published_resolution": 8,
@@ -208,6 +213,13 @@ def _card(audit: AuditReport, **kw: Any) -> str:
     return render_model_card(audit, metrics=METRICS, context=_context(**kw))
 
 
+def _record(audit: AuditReport, **kw: Any) -> str:
+    context = _context(**kw)
+    dates = document_dates(context, METRICS)
+    record = build_record(audit, metrics=METRICS, context=context, dates=dates)
+    return render_transparency_record(record, dates=dates, coverage=audit.coverage)
+
+
 class _Checker(HTMLParser):
     """Collects ids and URL attributes, and checks that non-void tags are balanced."""
 
@@ -315,7 +327,7 @@ def test_the_verdict_comes_first_in_plain_words(audit: AuditReport) -> None:
     )
     card = _card(audit)
     headings = re.findall(r"^## (.+)$", card, flags=re.MULTILINE)
-    assert headings[0] == "Verdict" and headings[1] == "What you are asked to decide"
+    assert headings[:3] == ["Verdict", "Dates", "What you are asked to decide"]
     assert _card_section(card, "Verdict").startswith("## Verdict\n\n**Blocked.** The forecast")
 
 
@@ -472,7 +484,10 @@ def _override(expires: dt.date) -> AuditOverride:
 def _documented(result: AuditResult) -> AuditReport:
     draft = result.to_report()
     return result.with_documentation(
-        report_html=_render(draft), model_card_md=_card(draft), model_version="v1.2.3"
+        report_html=_render(draft),
+        model_card_md=_card(draft),
+        record_md=_record(draft),
+        model_version="v1.2.3",
     ).to_report()
 
 
@@ -633,7 +648,10 @@ def test_a_declared_policy_is_rendered_with_its_cost(audit: AuditReport) -> None
 def test_report_is_self_contained(audit: AuditReport) -> None:
     html = _render(audit)
     urls = _parse(html).urls
-    images = [u for u in urls if not u.startswith("#")]  # in-page links are fine
+    # in-page links are fine, and so are links to the documents written beside the report
+    beside = set(DocumentLinks().model_dump().values())
+    assert {"transparency_record.md", "transparency_record.json", "model_card.md"} <= set(urls)
+    images = [u for u in urls if not u.startswith("#") and u not in beside]
     assert images and all(u.startswith("data:image/png;base64,") for u in images)
     assert not re.search(r"""(?:src|href)\s*=\s*["']?https?://""", html)
     assert "http://" not in html and "https://" not in html
@@ -720,15 +738,16 @@ def test_model_card_has_every_section(audit: AuditReport) -> None:
 def test_documentation_gate_on_rendered_documents(audit: AuditReport) -> None:
     html = _render(audit)
     card = _card(audit)
-    assert check_documentation(html, card, model_version="v1.2.3").status == "PASS"
+    record = _record(audit)
+    assert check_documentation(html, card, record, model_version="v1.2.3").status == "PASS"
     for section in ("decide", "power", "reference-disparities", "gates", "ecological-caveat"):
         broken = html.replace(f'id="{section}"', 'id="x"')
-        gate = check_documentation(broken, card)
+        gate = check_documentation(broken, card, record)
         assert gate.status == "FAIL" and section in gate.explanation
     for heading in ("What you are asked to decide", "Verdict", "Audit power"):
         broken_card = card.replace(f"## {heading}\n", "## Something else\n")
         assert broken_card != card
-        gate = check_documentation(html, broken_card)
+        gate = check_documentation(html, broken_card, record)
         assert gate.status == "FAIL" and heading in gate.explanation
         assert gate.by_group["documents"]["model_card"].status == "FAIL"
 
@@ -915,7 +934,7 @@ def test_monthly_documents_say_month() -> None:
     assert "in the coming month" in html and "Each month's forecast" in html
     assert "Flagged cell-months" in html and "averaged over months" in html
     assert "the monthly count of recorded offences" in html
-    assert "(12 months, 400 cells)" in html
+    assert "(12 months)" in html and "400 cells" in html
     assert card.startswith("# Model card: monthly crime-risk forecast")
     assert "per H3 cell and calendar month" in card
     assert "each month forecast by a model trained only on earlier months" in card

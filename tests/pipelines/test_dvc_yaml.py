@@ -68,6 +68,8 @@ def test_contract_outputs_are_declared() -> None:
         "reports/audit.json",
         "reports/bias_report.html",
         "reports/model_card.md",
+        "reports/transparency_record.md",
+        "reports/transparency_record.json",
     } <= outs
     assert "reports/metrics.json" in metrics
     assert plots and all(p.startswith("reports/plots/") and p.endswith(".png") for p in plots)

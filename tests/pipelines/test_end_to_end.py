@@ -104,6 +104,14 @@ def test_contract_outputs_exist_and_parse(repo: dict[str, object]) -> None:
     assert audit["counterfactuals"]["true risk"]["G3"]["status"] in statuses
     HTMLParser().feed((path / "reports/bias_report.html").read_text())
     assert "## " in (path / "reports/model_card.md").read_text()
+    # the transparency record: research phase (the default), its gaps listed, the others link it
+    record = json.loads((path / "reports/transparency_record.json").read_text())
+    assert record["metadata"]["phase"] == "research" and record["gaps"]
+    record_md = (path / "reports/transparency_record.md").read_text()
+    assert "## Tier 2.5: Risks, mitigations and impact assessments" in record_md
+    assert "## Gaps in this record" in record_md and "`governance.owner`" in record_md
+    assert 'href="transparency_record.md"' in (path / "reports/bias_report.html").read_text()
+    assert "](transparency_record.md)" in (path / "reports/model_card.md").read_text()
     manifest = json.loads((path / "data/forecasts/manifest.json").read_text())
     assert manifest["mlflow_run_id"] and manifest["forecast_csv_sha256"]
     model_meta = json.loads((path / "data/models/model_meta.json").read_text())
@@ -131,6 +139,7 @@ STAGE_FILES = {
     "data/models/model_meta.json": ("model", "ModelMeta"),
     "reports/metrics.json": ("metrics", "BacktestMetrics"),
     "reports/audit.json": ("audit", "AuditReport"),
+    "reports/transparency_record.json": ("transparency", "TransparencyRecord"),
     "data/forecasts/manifest.json": ("manifest", "Manifest"),
 }
 
@@ -275,6 +284,8 @@ def test_bias_report_renders_in_a_real_browser(repo: dict[str, object], tmp_path
         for i in range(11):
             assert gate_rows.nth(i).is_visible()
         assert page.locator("#decision").inner_text().strip()
+        assert page.locator("#transparency a[href='transparency_record.md']").is_visible()
+        assert "Audit run on" in page.locator("#dates").inner_text()
         images = page.locator("img")
         assert images.count() >= 3
         assert all(

@@ -1,0 +1,48 @@
+"""What the audit stage asks of the documents: one call from the audit to the written files'
+contents (the context, the cell map, the documents with G10 judged)."""
+
+from __future__ import annotations
+
+from beatwise.artefacts.metrics import BacktestMetrics
+from beatwise.artefacts.model import ModelMeta
+from beatwise.artefacts.panel import PanelMeta
+from models.audit import AuditResult, AuditSetup, BacktestArrays
+from models.governance import GovernanceConfig
+from models.report._charts import flag_share_map
+from models.report._context import DocumentPaths, report_context
+from models.report._quality import DataQualitySummary
+from models.report._render import Documents, document_audit
+
+
+def audit_documents(
+    result: AuditResult,
+    *,
+    arrays: BacktestArrays,
+    setup: AuditSetup,
+    panel: PanelMeta,
+    model: ModelMeta,
+    metrics: BacktestMetrics,
+    quality: DataQualitySummary,
+    governance: GovernanceConfig,
+    paths: DocumentPaths,
+) -> Documents:
+    """The audit stage's documents: dated by ``setup.run_date``, accountable by ``governance``,
+    linking each other by the file names of ``paths`` (write them with ``Documents.write``)."""
+    context = report_context(
+        panel,
+        model,
+        metrics,
+        quality,
+        arrays.cells,
+        audit_date=setup.run_date,
+        governance=governance,
+        paths=paths,
+    )
+    return document_audit(
+        result,
+        metrics=metrics,
+        data_quality=quality,
+        context=context,
+        cell_map=flag_share_map(arrays.cells, arrays.flagged),
+        calibration_band=setup.config.calibration_band,
+    )
