@@ -9,7 +9,10 @@ stage's JSON by string key. ``docs/architecture.md`` lists each file, its produc
 - ``data/models/model_meta.json``: ``model.ModelMeta`` (train)
 - ``reports/metrics.json``: ``metrics.BacktestMetrics`` (evaluate)
 - ``reports/audit.json``: ``audit.AuditReport`` (audit)
-- ``data/forecasts/manifest.json``: ``manifest.Manifest`` (publish)
+- ``data/forecasts/candidate/manifest.json`` and each publication's: ``manifest.Manifest``
+  (publish)
+- ``reports/publication.json``: ``publication.PublicationRecord`` (publish)
+- ``data/published/latest.json``: ``publication.LatestPublication`` (publish)
 """
 
 from beatwise.artefacts._base import Artefact, ArtefactError
