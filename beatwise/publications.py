@@ -145,6 +145,11 @@ def verify_publication(folder: Path) -> Manifest:
     return manifest
 
 
+def _revision(folder: Path) -> int:
+    parsed = parse_folder_name(folder.name)
+    return parsed[1] if parsed else 0
+
+
 def _same_files(folder: Path, files: Mapping[str, bytes]) -> bool:
     try:
         return all((folder / name).read_bytes() == data for name, data in files.items())
@@ -197,7 +202,7 @@ def publish_set(root: Path, files: Mapping[str, bytes]) -> Published:
     if same_period and _same_files(same_period[-1], files):
         target = same_period[-1]
     else:
-        revision = parse_folder_name(same_period[-1].name)[1] + 1 if same_period else 1  # type: ignore[index]
+        revision = max((_revision(p) for p in same_period), default=0) + 1
         target = root / folder_name(manifest.forecast_period, revision)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=root))
         for name in PUBLISHED_FILES:
