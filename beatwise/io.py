@@ -39,6 +39,7 @@ def atomic_path(path: Path, *, durable: bool = False) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    tmp_path.chmod(0o666 & ~current_umask())  # what an ordinary write would give, not 0600
     try:
         yield tmp_path
         if durable:
@@ -49,6 +50,13 @@ def atomic_path(path: Path, *, durable: bool = False) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def current_umask() -> int:
+    """The process's file-mode creation mask (read by setting it and setting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def fsync_path(path: Path) -> None:

@@ -41,7 +41,7 @@ from pathlib import Path
 from beatwise.artefacts import ArtefactError
 from beatwise.artefacts.manifest import PUBLISHED_FILES, Manifest
 from beatwise.artefacts.publication import LatestPublication
-from beatwise.io import atomic_path, fsync_path, json_text, sha256_bytes
+from beatwise.io import atomic_path, current_umask, fsync_path, json_text, sha256_bytes
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +205,7 @@ def publish_set(root: Path, files: Mapping[str, bytes]) -> Published:
         revision = max((_revision(p) for p in same_period), default=0) + 1
         target = root / folder_name(manifest.forecast_period, revision)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=root))
+        staging.chmod(0o777 & ~current_umask())  # readable by planners' tools, not 0700
         for name in PUBLISHED_FILES:
             with (staging / name).open("xb") as fh:
                 fh.write(files[name])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import stat
 import subprocess
 import sys
 import textwrap
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from beatwise.artefacts.manifest import PUBLISHED_FILES, Manifest
-from beatwise.io import json_text, sha256_bytes
+from beatwise.io import current_umask, json_text, sha256_bytes
 from beatwise.publications import (
     KILL_AT_ENV,
     LATEST,
@@ -83,6 +84,11 @@ def test_a_publication_is_a_whole_folder_named_by_its_period(tmp_path: Path) -> 
     assert latest is not None and latest.folder == "2024-12-30"
     assert latest.manifest_sha256 == sha256_bytes(files["manifest.json"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["2024-12-30", LATEST]
+    # as readable as anything else the process writes: planners' tools may run as other users
+    mask = current_umask()
+    assert stat.S_IMODE(published.folder.stat().st_mode) == 0o777 & ~mask
+    for path in (tmp_path / LATEST, published.folder / "forecast.csv"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask, path
 
 
 def test_every_publication_is_kept_and_the_pointer_names_the_last(tmp_path: Path) -> None:
