@@ -26,30 +26,67 @@ log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
+def atomic_path(path: Path, *, durable: bool = False) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it over ``path`` only on success.
 
     The parent folder is created (DVC does not create output folders), and a failed write never
-    leaves a half-written file where a reader expects a whole one.
+    leaves a half-written file where a reader expects a whole one. ``durable`` also flushes the
+    file to disk before the rename and the folder's entry after it (:func:`fsync_path`), so that
+    not even a power cut can leave the name pointing at lost bytes.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    tmp_path.chmod(0o666 & ~current_umask())  # what an ordinary write would give, not 0600
     try:
         yield tmp_path
+        if durable:
+            fsync_path(tmp_path)
         tmp_path.replace(path)
+        if durable:
+            fsync_path(path.parent)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
 
 
-def write_text(path: Path, text: str) -> None:
-    """Write text atomically (UTF-8, newline as is)."""
-    with atomic_path(path) as tmp:
+def current_umask() -> int:
+    """The process's file-mode creation mask (read by setting it and setting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def fsync_path(path: Path) -> None:
+    """Flush a file's bytes, or a folder's entries, from the operating system's cache to disk.
+
+    A folder is flushed where the system allows opening one (POSIX); elsewhere this is a no-op
+    for folders.
+    """
+    path = Path(path)
+    if path.is_dir() and os.name == "nt":
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_text(path: Path, text: str, *, durable: bool = False) -> None:
+    """Write text atomically (UTF-8, newline as is); ``durable``: see :func:`atomic_path`."""
+    with atomic_path(path, durable=durable) as tmp:
         tmp.write_text(text, encoding="utf-8")
     log.info("wrote %s (%d bytes)", path, path.stat().st_size)
+
+
+def write_bytes(path: Path, data: bytes, *, durable: bool = False) -> None:
+    """Write bytes atomically, exactly as given; ``durable``: see :func:`atomic_path`."""
+    with atomic_path(path, durable=durable) as tmp:
+        tmp.write_bytes(data)
+    log.info("wrote %s (%d bytes)", path, len(data))
 
 
 def json_safe(value: Any) -> Any:
@@ -69,10 +106,14 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def write_json(path: Path, payload: dict[str, Any]) -> None:
+def json_text(payload: dict[str, Any]) -> str:
+    """The text :func:`write_json` writes: sorted keys, two-space indent, NaN/inf as null."""
+    return json.dumps(json_safe(payload), indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+
+def write_json(path: Path, payload: dict[str, Any], *, durable: bool = False) -> None:
     """Write JSON atomically, sorted keys, NaN/inf as null (strict JSON for other tools)."""
-    text = json.dumps(json_safe(payload), indent=2, sort_keys=True, allow_nan=False)
-    write_text(path, text + "\n")
+    write_text(path, json_text(payload), durable=durable)
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -159,6 +200,11 @@ def write_table_chunks(path: Path, schema: pa.Schema, chunks: Iterable[pa.Table]
             writer.write_table(chunk)
             rows += chunk.num_rows
     log.info("wrote %s (%d rows, %d bytes)", path, rows, path.stat().st_size)
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Hex sha256 of bytes in memory (a file read once, hashed and copied as the same bytes)."""
+    return hashlib.sha256(data).hexdigest()
 
 
 def sha256_file(path: Path) -> str:

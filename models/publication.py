@@ -1,28 +1,44 @@
-"""Publication: whether the audit lets a forecast out, the forecast itself, and its manifest.
+"""Publication: whether the audit lets a forecast out, the forecast itself, its manifest, and
+what a run does with them.
 
-What the ``publish`` stage computes. A hard audit failure stops publication before anything is
-written (``AuditReport.check_publishable`` in :mod:`beatwise.artefacts.audit`), and so does a
-grid finer than ``publish.max_resolution`` (:func:`check_resolution`, gate G9 again, in case
-``audit.json`` was edited by hand). The
-forecast is scored for the period ``panel_meta.json`` records, and the manifest names it, its
-files, the model and the audit.
+What the ``publish`` stage computes. A hard audit failure stops publication before a forecast is
+written (``AuditReport.check_publishable`` in :mod:`beatwise.artefacts.audit`), and so do an
+``audit.json`` that is not the file the audit stage wrote (:func:`read_documents`: its md5 against
+the one DVC recorded in ``dvc.lock``) and a grid finer than ``publish.max_resolution``
+(:func:`check_resolution`, gate G9 again). The forecast is scored for the period
+``panel_meta.json`` records; the candidate set (:func:`candidate_set`) is the forecast, the
+documents that approved it, and a manifest naming each file's sha256. Every run writes it as a
+DVC output (:func:`write_candidate`); only a deliberate ``dvc repro`` of the committed
+configuration (:mod:`beatwise.runs`) copies it into the published area
+(:mod:`beatwise.publications`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from beatwise.artefacts.audit import AuditReport, PublicationBlockedError
-from beatwise.artefacts.manifest import Manifest, PublishedOverride
+from beatwise.artefacts.manifest import PUBLISHED_FILES, Manifest, PublishedOverride
 from beatwise.artefacts.model import ModelMeta
 from beatwise.artefacts.panel import PanelMeta
-from beatwise.io import sha256_file
+from beatwise.artefacts.publication import PublicationRecord
+from beatwise.io import json_text, sha256_bytes, write_bytes, write_text
+from beatwise.publications import Published
+from beatwise.runs import RunContext, md5_bytes, recorded_md5
 from models.allocation import AllocationPolicy
-from models.forecast import build_forecast_table, forecast_period_rows
+from models.forecast import (
+    build_forecast_table,
+    forecast_csv,
+    forecast_geojson,
+    forecast_period_rows,
+)
 from models.risk_model import RiskModel
 
 if TYPE_CHECKING:
@@ -36,7 +52,8 @@ def check_resolution(h3_resolution: int, *, max_resolution: int) -> None:
     if h3_resolution > max_resolution:
         raise PublicationBlockedError(
             f"Cells at H3 resolution {h3_resolution} are finer than "
-            f"publish.max_resolution={max_resolution}; not published."
+            f"publish.max_resolution={max_resolution}; not published.",
+            blocked_by=("G9",),
         )
 
 
@@ -92,11 +109,9 @@ def build_manifest(
     coverage: float,
     override: AuditOverride | None,
     params_digest: str,
-    forecast_csv: Path,
-    forecast_geojson: Path,
-    bias_report: Path,
+    files: Mapping[str, bytes],
 ) -> Manifest:
-    """The manifest of a forecast whose CSV and GeoJSON are already written.
+    """The manifest of a forecast set: its period, size, model, audit, and each file's sha256.
 
     Parameters
     ----------
@@ -106,8 +121,10 @@ def build_manifest(
         The audit that approved publication: its status word and ``publishable``.
     override
         ``publish.override``: recorded in the manifest and logged as a warning.
-    forecast_csv, forecast_geojson, bias_report
-        The written files, named in the manifest by their sha256.
+    files
+        The bytes of each file the manifest names, by its name in a publication
+        (``forecast.csv``, ``forecast.geojson``, ``bias_report.html``, ``model_card.md``,
+        ``audit.json``).
     """
     if override:
         logger.warning(
@@ -123,9 +140,11 @@ def build_manifest(
         n_flagged=int(table["flagged"].sum()),
         coverage=coverage,
         h3_resolution=panel.h3_resolution,
-        forecast_csv_sha256=sha256_file(forecast_csv),
-        forecast_geojson_sha256=sha256_file(forecast_geojson),
-        bias_report_sha256=sha256_file(bias_report),
+        forecast_csv_sha256=sha256_bytes(files["forecast.csv"]),
+        forecast_geojson_sha256=sha256_bytes(files["forecast.geojson"]),
+        bias_report_sha256=sha256_bytes(files["bias_report.html"]),
+        model_card_sha256=sha256_bytes(files["model_card.md"]),
+        audit_sha256=sha256_bytes(files["audit.json"]),
         model_version=model_meta.model_version,
         mlflow_run_id=model_meta.mlflow_run_id,
         registered_model=f"{model_meta.registered_model}/{model_meta.registered_version}",
@@ -136,3 +155,187 @@ def build_manifest(
         ),
         params_hash=params_digest,
     )
+
+
+@dataclass(frozen=True)
+class Documents:
+    """The audit, the bias report and the model card, each read once: the bytes checked and
+    hashed are the bytes published."""
+
+    audit: AuditReport
+    audit_json: bytes
+    bias_report: bytes
+    model_card: bytes
+
+
+def read_documents(*, audit: Path, report: Path, card: Path, lock_path: Path | None) -> Documents:
+    """Read the documents behind a forecast, checking that each is the file the audit stage wrote
+    before trusting the verdict in ``audit.json``.
+
+    DVC records the md5 of each output in ``lock_path`` (``dvc.lock``) as soon as its stage
+    finishes; a file edited since (a hand-set ``publishable: true``, a retouched report) no longer
+    matches. The verdict is then read through :class:`AuditReport`, which refuses a
+    ``publishable`` that its own gates contradict. Each file is read once: the bytes checked are
+    the bytes hashed into the manifest and published.
+
+    Parameters
+    ----------
+    lock_path
+        ``dvc.lock``; None for a run by hand, outside DVC, which publishes nothing and is not
+        checked.
+
+    Raises
+    ------
+    PublicationBlockedError
+        ``blocked_by`` names each file (``audit.json``, ``bias_report.html``, ``model_card.md``)
+        whose md5 differs from the recorded one, or has none recorded.
+    beatwise.artefacts.ArtefactError
+        ``audit.json`` does not match its definition, or its verdict contradicts its gates.
+    """
+    paths = {"audit.json": audit, "bias_report.html": report, "model_card.md": card}
+    data = {name: Path(path).read_bytes() for name, path in paths.items()}
+    if lock_path is not None:
+        changed = []
+        for name, path in paths.items():
+            recorded, actual = recorded_md5(path, lock_path=lock_path), md5_bytes(data[name])
+            if recorded != actual:
+                found = f"records md5 {recorded}" if recorded else "records no md5 for it"
+                changed.append((name, f"{path} has md5 {actual}, and {lock_path} {found}"))
+        if changed:
+            raise PublicationBlockedError(
+                "Not the documents the audit stage wrote: "
+                + "; ".join(why for _, why in changed)
+                + ". Nothing was published; run the audit stage again (dvc repro) instead of "
+                "editing what it wrote.",
+                blocked_by=tuple(name for name, _ in changed),
+            )
+    return Documents(
+        audit=AuditReport.from_json(json.loads(data["audit.json"]), source=str(audit)),
+        audit_json=data["audit.json"],
+        bias_report=data["bias_report.html"],
+        model_card=data["model_card.md"],
+    )
+
+
+def approve(
+    *,
+    audit: Path,
+    report: Path,
+    card: Path,
+    panel_meta: Path,
+    lock_path: Path | None,
+    max_resolution: int,
+) -> tuple[Documents, PanelMeta]:
+    """Every check before a forecast is made: ``audit.json`` is the audit stage's
+    (:func:`read_documents`), its verdict allows publication, and the cells are not finer than
+    ``max_resolution``. Returns the documents and the panel's meta; raises
+    :class:`PublicationBlockedError` naming what blocks."""
+    documents = read_documents(audit=audit, report=report, card=card, lock_path=lock_path)
+    documents.audit.check_publishable()
+    panel = PanelMeta.read(panel_meta)
+    check_resolution(panel.h3_resolution, max_resolution=max_resolution)
+    return documents, panel
+
+
+def candidate_set(
+    table: pd.DataFrame,
+    documents: Documents,
+    *,
+    panel: PanelMeta,
+    model_meta: ModelMeta,
+    coverage: float,
+    override: AuditOverride | None,
+    params_digest: str,
+) -> tuple[Manifest, dict[str, bytes]]:
+    """The forecast set a run publishes, or would: each file of a publication by name, the
+    manifest last (:data:`beatwise.artefacts.manifest.PUBLISHED_FILES`)."""
+    files = {
+        "forecast.csv": forecast_csv(table).encode("utf-8"),
+        "forecast.geojson": (forecast_geojson(table) + "\n").encode("utf-8"),
+        "bias_report.html": documents.bias_report,
+        "model_card.md": documents.model_card,
+        "audit.json": documents.audit_json,
+    }
+    manifest = build_manifest(
+        table,
+        panel=panel,
+        model_meta=model_meta,
+        audit=documents.audit,
+        coverage=coverage,
+        override=override,
+        params_digest=params_digest,
+        files=files,
+    )
+    files["manifest.json"] = json_text(manifest.to_json()).encode("utf-8")
+    return manifest, files
+
+
+#: written in place of the forecast when a run is blocked: why there is none
+BLOCKED_NOTE = "blocked.txt"
+
+
+def clear_candidate(folder: Path) -> None:
+    """Remove a previous run's candidate files (DVC removes them itself; a run by hand does not),
+    so that a blocked run never leaves an older forecast looking like its own."""
+    for name in (*PUBLISHED_FILES, BLOCKED_NOTE):
+        (Path(folder) / name).unlink(missing_ok=True)
+    Path(folder).mkdir(parents=True, exist_ok=True)
+
+
+def write_candidate(folder: Path, files: Mapping[str, bytes]) -> None:
+    """Write the candidate set into ``folder`` (a DVC output), each file atomically."""
+    for name in PUBLISHED_FILES:
+        write_bytes(Path(folder) / name, files[name])
+
+
+def record_blocked(
+    folder: Path, record_path: Path, error: PublicationBlockedError, *, run: RunContext
+) -> PublicationRecord:
+    """Write a blocked run's outputs: no forecast, a note saying why, and its record."""
+    clear_candidate(folder)
+    write_text(Path(folder) / BLOCKED_NOTE, f"{error}\n")
+    record = PublicationRecord(
+        status="blocked", run=run.kind, blocked_by=", ".join(error.blocked_by)
+    )
+    record.write(record_path)
+    return record
+
+
+def record_candidate(
+    manifest: Manifest, record_path: Path, *, run: RunContext, published: Published | None
+) -> PublicationRecord:
+    """Write the record of a run that wrote a forecast, published or not."""
+    record = PublicationRecord(
+        status="published" if published is not None else "candidate",
+        run=run.kind,
+        period=manifest.period,
+        forecast_period=manifest.forecast_period,
+        n_cells=manifest.n_cells,
+        n_flagged=manifest.n_flagged,
+        audit_status=manifest.audit_status,
+        folder=published.folder.name if published is not None else None,
+    )
+    record.write(record_path)
+    m = manifest
+    logger.info("%s: %d cells, %s of %s", record.status, m.n_cells, m.period, m.forecast_period)
+    logger.info("%d cells flagged at coverage %s", m.n_flagged, m.coverage)
+    if run.kind == "uncommitted":
+        logger.error(
+            "Nothing was published: %s. Planners receive only the committed configuration: "
+            "commit params.yaml and run dvc repro again, or try params with dvc exp run.",
+            run.reason,
+        )
+    return record
+
+
+def exit_code(run: RunContext, *, blocked: bool) -> int:
+    """The stage's exit code: 0 when it did what it was run for.
+
+    An experiment always exits 0, so that DVC keeps a blocked experiment's metrics and audit (the
+    block is in ``reports/publication.json``). A run that may publish but is blocked exits 1, as
+    does a ``dvc repro`` of uncommitted params, which publishes nothing: DVC then does not record
+    the stage as done, and the ``dvc repro`` after the commit publishes.
+    """
+    if run.kind == "experiment":
+        return 0
+    return 1 if blocked or run.kind == "uncommitted" else 0

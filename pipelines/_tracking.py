@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
+from beatwise.runs import lock_md5s
 
 if TYPE_CHECKING:
     import mlflow
@@ -89,13 +89,7 @@ def input_md5s(inputs: Sequence[Path], lock_path: Path = Path("dvc.lock")) -> di
     here, with the same file md5 DVC uses for single files; directories get a digest of their
     files' md5s, marked with a ``computed:`` prefix so nobody mistakes it for DVC's ``.dir`` hash.
     """
-    recorded: dict[str, str] = {}
-    if lock_path.exists():
-        lock = yaml.safe_load(lock_path.read_text(encoding="utf-8")) or {}
-        for stage in (lock.get("stages") or {}).values():
-            for entry in (stage.get("outs") or []) + (stage.get("deps") or []):
-                if "md5" in entry:
-                    recorded[str(Path(entry["path"]))] = entry["md5"]
+    recorded = lock_md5s(lock_path)
     result: dict[str, str] = {}
     for path in inputs:
         key = str(Path(path))
@@ -225,12 +219,16 @@ def track_training(
     run_params: dict[str, Any],
     inputs: Sequence[Path],
     importance_plot: Path,
+    point_candidate: bool,
 ) -> tuple[str, str]:
-    """The training run and registered version of ``model``; alias ``candidate`` points at it.
+    """The training run and registered version of ``model``; with ``point_candidate``, alias
+    ``candidate`` points at it.
 
     Reuses the run of an identical model (:func:`find_reusable_train_run`), counting one more
     reproduction on it, or logs a new ``train`` run with ``run_params``, two training metrics, the
     importance plot and the model, and registers it. Returns ``(run_id, registered_version)``.
+    ``candidate`` names the model of the committed configuration, so only a deliberate run of it
+    moves the alias (``beatwise.runs``): an experiment's model is registered, never the candidate.
     """
     reusable = find_reusable_train_run(model_version, params_digest)
     if reusable is None:
@@ -255,11 +253,20 @@ def track_training(
             count,
             "" if count == 1 else "s",
         )
+    if point_candidate:
+        _point_aliases(version, "candidate")
+    else:
+        log.info("alias 'candidate' unchanged: not a run of the committed configuration")
+    return run_id, version
+
+
+def _point_aliases(version: str, *aliases: str) -> None:
     from mlflow.tracking import MlflowClient
 
-    MlflowClient().set_registered_model_alias(REGISTERED_MODEL_NAME, "candidate", version)
-    log.info("alias 'candidate' -> %s version %s", REGISTERED_MODEL_NAME, version)
-    return run_id, version
+    client = MlflowClient()
+    for alias in aliases:
+        client.set_registered_model_alias(REGISTERED_MODEL_NAME, alias, version)
+        log.info("alias '%s' -> %s version %s", alias, REGISTERED_MODEL_NAME, version)
 
 
 def _log_train_run(
@@ -301,23 +308,29 @@ def track_publication(
     forecast_csv: Path,
     *,
     audit_status: str,
+    status: str,
     registered_version: str,
     params_digest: str,
     inputs: Sequence[Path],
     parent_run_id: str,
 ) -> None:
-    """Log a ``publish`` run under the training run; alias ``published`` points at the model."""
+    """Log a ``publish`` run under the training run, tagged with what became of the forecast.
+
+    Only when ``status`` is ``published`` do the aliases move: ``published`` and ``candidate``
+    both point at the model (``candidate`` again, since DVC may have restored ``train`` from its
+    run cache without running it). A candidate (an experiment's, say) moves neither.
+    """
     with stage_run(
         stage="publish", params_digest=params_digest, inputs=inputs, parent_run_id=parent_run_id
     ):
         import mlflow
-        from mlflow.tracking import MlflowClient
 
         mlflow.log_artifact(str(forecast_csv), artifact_path="forecast")
-        mlflow.set_tag("audit_status", audit_status)
-        MlflowClient().set_registered_model_alias(
-            REGISTERED_MODEL_NAME, "published", registered_version
-        )
+        mlflow.set_tags({"audit_status": audit_status, "publication": status})
+        if status == "published":
+            _point_aliases(registered_version, "published", "candidate")
+        else:
+            log.info("aliases 'published' and 'candidate' unchanged: forecast %s", status)
 
 
 def track_audit(

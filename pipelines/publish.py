@@ -1,9 +1,11 @@
-"""Stage ``publish``: forecast the next period and publish it, only when the audit allows.
+"""Stage ``publish``: forecast the next period; publish it only from a deliberate ``dvc repro`` of
+the committed configuration, and only when the audit allows.
 
-The period and the H3 resolution are the ones ``panel_meta.json`` records: next week (CSV column
-``week_start``) or next month (``month_start``). A hard audit failure stops here: the stage exits
-non-zero, names the gate and its figure, writes no forecast, and leaves the last published
-forecast untouched (DVC keeps it: ``persist: true``). :mod:`models.publication` holds the logic.
+Every run writes its candidate set (forecast, approving documents, manifest) as a DVC output and
+says what became of it in ``reports/publication.json``. Only a ``dvc repro`` of the committed
+``params.yaml`` copies it into the published area and moves the ``published`` alias, never an
+experiment (:mod:`beatwise.runs`). A blocked run writes no forecast and exits 1, or 0 in an
+experiment, so that DVC keeps its results. :mod:`models.publication` holds the logic.
 """
 
 from __future__ import annotations
@@ -13,19 +15,20 @@ from pathlib import Path
 
 import pandas as pd
 
-from beatwise.artefacts.audit import AuditReport, PublicationBlockedError
+from beatwise.artefacts.audit import PublicationBlockedError
 from beatwise.artefacts.model import ModelMeta
-from beatwise.artefacts.panel import PanelMeta
-from beatwise.io import write_text
 from beatwise.params import StageParams, load_params, params_hash
+from beatwise.publications import publish_set
+from beatwise.runs import detect_run
 from models import publication
-from models.forecast import forecast_csv, forecast_geojson
 from models.operational import OperationalConfig, PublishConfig
 from models.risk_model import RiskModel
 from pipelines._io import run_stage, setup_logging
 from pipelines._tracking import track_publication
 
 STAGE = "publish"
+INPUTS = ("features", "panel-meta", "cells", "model", "model-meta", "audit", "report", "card")
+OUTPUTS = ("candidate-dir", "published-dir", "out-record")
 
 
 class Params(StageParams):
@@ -35,23 +38,31 @@ class Params(StageParams):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    for name in ("features", "panel-meta", "cells", "model", "model-meta", "audit", "report"):
+    for name in INPUTS + OUTPUTS:
         parser.add_argument(f"--{name}", type=Path, required=True)
-    parser.add_argument("--out-dir", type=Path, required=True)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--dvc-lock", type=Path, default=Path("dvc.lock"))
     args = parser.parse_args(argv)
     log = setup_logging(STAGE)
     params = load_params(STAGE, Params, args.params)
-    cfg, digest = params.publish, params_hash(params)
+    cfg, digest, coverage = params.publish, params_hash(params), params.operational.coverage
+    run = detect_run(args.params)
+    log.info("%s: %s", run.reason, "publishes" if run.may_publish else "publishes nothing")
 
-    audit = AuditReport.read(args.audit)
+    publication.clear_candidate(args.candidate_dir)
     try:
-        audit.check_publishable()
-        panel = PanelMeta.read(args.panel_meta)
-        publication.check_resolution(panel.h3_resolution, max_resolution=cfg.max_resolution)
+        docs, panel = publication.approve(
+            audit=args.audit,
+            report=args.report,
+            card=args.card,
+            panel_meta=args.panel_meta,
+            lock_path=None if run.kind == "outside_dvc" else args.dvc_lock,
+            max_resolution=cfg.max_resolution,
+        )
     except PublicationBlockedError as exc:
         log.error("%s", exc)
-        return 1
+        publication.record_blocked(args.candidate_dir, args.out_record, exc, run=run)
+        return publication.exit_code(run, blocked=True)
     model_meta = ModelMeta.read(args.model_meta)
     table = publication.forecast_next_period(
         pd.read_parquet(args.features),
@@ -59,39 +70,28 @@ def main(argv: list[str] | None = None) -> int:
         RiskModel.load(args.model, model_meta),
         panel=panel,
         model_meta=model_meta,
-        coverage=params.operational.coverage,
+        coverage=coverage,
         interval_level=cfg.interval_level,
-        audit_status=audit.status,
+        audit_status=docs.audit.status,
         policy=params.operational.policy,
     )
-    csv_path, geojson_path = args.out_dir / "forecast.csv", args.out_dir / "forecast.geojson"
-    write_text(csv_path, forecast_csv(table))
-    write_text(geojson_path, forecast_geojson(table) + "\n")
-    manifest = publication.build_manifest(
-        table,
-        panel=panel,
-        model_meta=model_meta,
-        audit=audit,
-        coverage=params.operational.coverage,
-        override=cfg.override,
-        params_digest=digest,
-        forecast_csv=csv_path,
-        forecast_geojson=geojson_path,
-        bias_report=args.report,
-    )
+    manifest, files = publication.candidate_set(
+        table, docs, panel=panel, model_meta=model_meta, coverage=coverage,
+        override=cfg.override, params_digest=digest,
+    )  # fmt: skip
+    publication.write_candidate(args.candidate_dir, files)
+    published = publish_set(args.published_dir, files) if run.may_publish else None
+    record = publication.record_candidate(manifest, args.out_record, run=run, published=published)
     track_publication(
-        csv_path,
+        args.candidate_dir / "forecast.csv",
         audit_status=manifest.audit_status,
+        status=record.status,
         registered_version=model_meta.registered_version,
         params_digest=digest,
         inputs=[args.features, args.panel_meta, args.model, args.audit],
         parent_run_id=model_meta.mlflow_run_id,
     )
-    manifest.write(args.out_dir / "manifest.json")
-    m = manifest
-    log.info("published %d cells for the %s starting %s", m.n_cells, m.period, m.forecast_period)
-    log.info("%d cells flagged at coverage %s", m.n_flagged, m.coverage)
-    return 0
+    return publication.exit_code(run, blocked=False)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ re-derives them (:mod:`models.training` holds the logic). When the MLflow store 
 finished training run of the very same model (same ``model_version``, the hash of the model
 text) and params, with its registered version, this stage reuses that run instead of logging the
 model again: the run id is part of the published forecast, and a re-run must publish the same bytes.
+The registry's alias ``candidate`` moves only in a deliberate ``dvc repro`` of the committed
+configuration, never in an experiment (:mod:`beatwise.runs`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from beatwise.artefacts.panel import PanelMeta
 from beatwise.io import read_parquet, write_text
 from beatwise.params import StageParams, load_params, params_hash
+from beatwise.runs import detect_run
 from models.plots import plot_feature_importance
 from models.risk_model import RiskModelConfig, feature_importance
 from models.training import train_risk_model
@@ -52,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         run_params=trained.run_params,
         inputs=[args.features, args.panel_meta],
         importance_plot=args.out_importance,
+        point_candidate=detect_run(args.params).may_publish,
     )
     write_text(args.out_model, trained.text)
     trained.meta(

@@ -11,7 +11,10 @@ stage's JSON by string key. ``docs/architecture.md`` lists each file, its produc
 - ``reports/audit.json``: ``audit.AuditReport`` (audit)
 - ``reports/transparency_record.json``: ``transparency.TransparencyRecord`` (audit; read by
   people, beside its Markdown twin)
-- ``data/forecasts/manifest.json``: ``manifest.Manifest`` (publish)
+- ``data/forecasts/candidate/manifest.json`` and each publication's: ``manifest.Manifest``
+  (publish)
+- ``reports/publication.json``: ``publication.PublicationRecord`` (publish)
+- ``data/published/latest.json``: ``publication.LatestPublication`` (publish)
 """
 
 from beatwise.artefacts._base import Artefact, ArtefactError

@@ -64,6 +64,7 @@ class Artefact(BaseModel):
         """The JSON object this artefact is written as (override to change the file's layout)."""
         return self.model_dump(mode="json")
 
-    def write(self, path: Path | str) -> None:
-        """Write atomically as sorted, strict JSON."""
-        write_json(Path(path), self.to_json())
+    def write(self, path: Path | str, *, durable: bool = False) -> None:
+        """Write atomically as sorted, strict JSON (``durable``: flushed to disk, see
+        :func:`beatwise.io.atomic_path`)."""
+        write_json(Path(path), self.to_json(), durable=durable)

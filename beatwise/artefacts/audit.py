@@ -38,8 +38,20 @@ Interval = tuple[Figure, Figure]
 CheckValue = Annotated[bool | int | float | None, BeforeValidator(json_safe)]
 
 
+#: the statuses of a hard gate that block publication (``models.audit``'s ``BLOCKING``)
+BLOCKING_STATUSES: frozenset[str] = frozenset({"FAIL", "INSUFFICIENT DATA", "NOT CHECKED"})
+
+
 class PublicationBlockedError(RuntimeError):
-    """The audit does not allow publication."""
+    """The audit (or a check of publish's own) does not allow publication.
+
+    ``blocked_by`` names what blocked it: gate ids (``G3``), or the file that failed a check
+    (``audit.json``).
+    """
+
+    def __init__(self, message: str, *, blocked_by: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.blocked_by = blocked_by
 
 
 class _Record(BaseModel):
@@ -515,6 +527,27 @@ class AuditReport(Artefact):
             gate = self.gates[gid]
             if gate.kind != "hard" or gate.status in ("PASS", "REVIEW"):
                 raise ValueError(f"blocking gate {gid} is {gate.kind} and {gate.status}")
+        # the verdict follows from the gates: a hand-edited "publishable: true" with an emptied
+        # blocking_gates still names a hard gate that FAILs
+        blocking = sorted(
+            gid
+            for gid, gate in self.gates.items()
+            if gate.kind == "hard" and gate.status in BLOCKING_STATUSES
+        )
+        if sorted(self.blocking_gates) != blocking:
+            raise ValueError(
+                f"blocking_gates must be the hard gates whose status blocks ({blocking}). "
+                f"Got {sorted(self.blocking_gates)}"
+            )
+        lifted = self.override_applied
+        if lifted is not None and (
+            sorted(lifted.overridden_gates) != blocking
+            or any(self.gates[g].status == "NOT CHECKED" for g in blocking)
+        ):
+            raise ValueError(
+                f"override_applied lifts {sorted(lifted.overridden_gates)}, but the gates that "
+                f"block are {blocking} and an override lifts neither fewer nor a NOT CHECKED gate"
+            )
         if self.publishable != (not self.blocking_gates or self.override_applied is not None):
             raise ValueError(
                 f"publishable is {self.publishable} but the blocking gates are "
@@ -564,5 +597,6 @@ class AuditReport(Artefact):
         raise PublicationBlockedError(
             "Publication blocked by the bias audit; no forecast was written and the last "
             "published forecast is unchanged.\n  "
-            + "\n  ".join(lines or ["audit.json says not publishable"])
+            + "\n  ".join(lines or ["audit.json says not publishable"]),
+            blocked_by=self.blocking_gates,
         )

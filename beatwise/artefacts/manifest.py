@@ -1,7 +1,10 @@
-"""``data/forecasts/manifest.json``: what ``publish`` published, from which model and audit.
+"""``manifest.json``: one forecast set, its files by sha256, its model and the audit behind it.
 
-Planners' tools read it beside the forecast. The forecast period is written under the key named
-like the CSV's period column: ``forecast_week``, or ``forecast_month`` in monthly mode.
+``publish`` writes it beside its candidate forecast (``data/forecasts/candidate/manifest.json``)
+and copies it, with the files it names, into each publication (``data/published/<period>/``),
+where planners' tools read it. Its hashes name the files beside it in a publication
+(:meth:`Manifest.file_hashes`). The forecast period is written under the key named like the CSV's
+period column: ``forecast_week``, or ``forecast_month`` in monthly mode.
 """
 
 from __future__ import annotations
@@ -20,6 +23,15 @@ AuditStatus = Literal["pass", "pass with review", "override"]
 _SHA256 = r"^[0-9a-f]{64}$"
 #: the keys a manifest may name its period by; exactly the one of its ``period`` is allowed
 _PERIOD_KEYS: tuple[str, ...] = (*(f"forecast_{p}" for p in PERIODS), "forecast_period")
+#: the files of a publication's folder: the forecast, the documents that approved it, the manifest
+PUBLISHED_FILES: tuple[str, ...] = (
+    "forecast.csv",
+    "forecast.geojson",
+    "bias_report.html",
+    "model_card.md",
+    "audit.json",
+    "manifest.json",
+)
 
 
 class PublishedOverride(BaseModel):
@@ -51,6 +63,10 @@ class Manifest(Artefact):
     forecast_csv_sha256: str = Field(pattern=_SHA256)
     forecast_geojson_sha256: str = Field(pattern=_SHA256)
     bias_report_sha256: str = Field(pattern=_SHA256)
+    model_card_sha256: str = Field(pattern=_SHA256)
+    #: the ``audit.json`` whose verdict allowed this forecast (publish checks it against the hash
+    #: DVC recorded when the audit stage wrote it)
+    audit_sha256: str = Field(pattern=_SHA256)
     #: the model's content hash (``model_meta.json``)
     model_version: str = Field(min_length=1)
     #: the MLflow run that trained the model
@@ -62,6 +78,17 @@ class Manifest(Artefact):
     override: PublishedOverride | None
     #: hash of the publish stage's params
     params_hash: str = Field(pattern=r"^[0-9a-f]+$")
+
+    def file_hashes(self) -> dict[str, str]:
+        """The sha256 of each file of the set, by its name in a publication's folder
+        (:data:`PUBLISHED_FILES` but the manifest itself)."""
+        return {
+            "forecast.csv": self.forecast_csv_sha256,
+            "forecast.geojson": self.forecast_geojson_sha256,
+            "bias_report.html": self.bias_report_sha256,
+            "model_card.md": self.model_card_sha256,
+            "audit.json": self.audit_sha256,
+        }
 
     @property
     def period_key(self) -> str:

@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 
 from beatwise.artefacts import ArtefactError
-from beatwise.artefacts.manifest import Manifest
+from beatwise.artefacts.manifest import PUBLISHED_FILES, Manifest
 
-#: data/forecasts/manifest.json of the default run (the override reason shortened)
+#: the manifest of the default run (the override reason shortened)
 PUBLISHED = """{
   "audit_publishable": true,
+  "audit_sha256": "0d7d2ac5d3b2b0b8ff8d5b0a4ac9f0c6f1f0a5b4b9f1e1d2c3b4a5968778695a",
   "audit_status": "override",
   "bias_report_sha256": "555efbcb36e9d72a1e80fd9b9c849818208c2189775276092cd827f459a2d72b",
   "coverage": 0.05,
@@ -24,6 +25,7 @@ PUBLISHED = """{
   "forecast_week": "2024-12-30",
   "h3_resolution": 8,
   "mlflow_run_id": "c134743e6c6d4bf1bd526e05208afdd6",
+  "model_card_sha256": "9f2c4e1a7b3d5c6e8f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60",
   "model_version": "88cc1ef0214d",
   "n_cells": 2372,
   "n_flagged": 119,
@@ -58,6 +60,16 @@ def test_todays_manifest_round_trips_byte_for_byte(tmp_path: Path) -> None:
     assert manifest.override is not None and manifest.override.gates == ("G3", "G4")
     manifest.write(tmp_path / "again.json")
     assert (tmp_path / "again.json").read_text() == PUBLISHED
+
+
+def test_the_manifest_names_each_file_of_a_publication_by_its_sha256() -> None:
+    manifest = Manifest.from_json(published(), source="manifest.json")
+    hashes = manifest.file_hashes()
+    assert list(hashes) == [n for n in PUBLISHED_FILES if n != "manifest.json"]
+    assert hashes["audit.json"] == manifest.audit_sha256
+    assert hashes["model_card.md"] == manifest.model_card_sha256
+    with pytest.raises(ArtefactError, match=r"manifest\.json: key 'audit_sha256': Field required"):
+        Manifest.from_json(published(audit_sha256=None), source="manifest.json")
 
 
 def test_monthly_manifest_names_its_month() -> None:

@@ -1,9 +1,12 @@
 """Publication: the audit gate, the resolution gate, the forecast of the panel's period and its
-manifest (typed, and written back byte for byte)."""
+manifest (typed, and written back byte for byte); the candidate set; publish's own check that
+audit.json is the file the audit stage wrote and that its verdict agrees with its gates."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -12,21 +15,28 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pytest
-from audit_inputs import audited_city_report, pass_with_review
+from audit_inputs import audited_city_report, blocked_on_g3, pass_with_review
 from stage_files import panel_meta, toy_cells
 
-from beatwise.artefacts.audit import AuditReport, PublicationBlockedError
-from beatwise.artefacts.manifest import Manifest
+from beatwise.artefacts import ArtefactError
+from beatwise.artefacts.audit import BLOCKING_STATUSES, AuditReport, PublicationBlockedError
+from beatwise.artefacts.manifest import PUBLISHED_FILES, Manifest
 from beatwise.artefacts.model import ModelMeta
 from beatwise.artefacts.panel import PanelMeta
+from beatwise.runs import RunContext, RunKind, md5_file
 from models.allocation import AllocationPolicy
 from models.audit import AuditOverride
 from models.forecast import forecast_csv, forecast_geojson
 from models.metrics import flag_top_area
 from models.publication import (
+    Documents,
     build_manifest,
+    candidate_set,
     check_resolution,
+    exit_code,
     forecast_next_period,
+    read_documents,
+    write_candidate,
 )
 
 
@@ -124,8 +134,6 @@ def publish(
         audit_status=audit.status,
     )
     (folder / "forecast.csv").write_text(forecast_csv(table))
-    (folder / "forecast.geojson").write_text(forecast_geojson(table) + "\n")
-    (folder / "report.html").write_text("<html></html>\n")
     return build_manifest(
         table,
         panel=meta,
@@ -133,9 +141,13 @@ def publish(
         audit=audit,
         coverage=0.2,
         params_digest="f67132828f00dd99",
-        forecast_csv=folder / "forecast.csv",
-        forecast_geojson=folder / "forecast.geojson",
-        bias_report=folder / "report.html",
+        files={
+            "forecast.csv": forecast_csv(table).encode(),
+            "forecast.geojson": (forecast_geojson(table) + "\n").encode(),
+            "bias_report.html": b"<html></html>\n",
+            "model_card.md": b"# Model card\n",
+            "audit.json": b"{}\n",
+        },
         **kw,
     )
 
@@ -254,3 +266,155 @@ def test_without_a_policy_the_flags_are_the_top_area_and_a_cap_of_one_changes_no
 def test_a_policy_needs_its_column_in_cells(cells: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match=r"needs the column 'deprivation_score'"):
         forecast(cells.assign(residents=100.0), policy=policy(0.5))
+
+
+# ---------------------------------------------------------------------------------------------
+# The candidate set, and publish's own check of the audit's verdict
+
+
+def documents(folder: Path, audit: AuditReport) -> Documents:
+    audit.write(folder / "audit.json")
+    (folder / "report.html").write_text("<html>the report</html>\n")
+    (folder / "card.md").write_text("# Model card\n")
+    return read_documents(
+        audit=folder / "audit.json",
+        report=folder / "report.html",
+        card=folder / "card.md",
+        lock_path=None,
+    )
+
+
+def test_the_candidate_set_is_the_forecast_its_documents_and_a_manifest_naming_them(
+    tmp_path: Path, cells: pd.DataFrame, review: AuditReport
+) -> None:
+    docs = documents(tmp_path, review)
+    table = forecast(cells.assign(residents=100.0))
+    manifest, files = candidate_set(
+        table,
+        docs,
+        panel=panel("week", "2025-01-06"),
+        model_meta=MODEL_META,
+        coverage=0.2,
+        override=None,
+        params_digest="f67132828f00dd99",
+    )
+    assert tuple(files) == PUBLISHED_FILES
+    assert files["forecast.csv"] == forecast_csv(table).encode()  # the CSV as it always was
+    assert files["audit.json"] == (tmp_path / "audit.json").read_bytes()
+    assert files["model_card.md"] == b"# Model card\n"
+    for name, sha in manifest.file_hashes().items():
+        assert hashlib.sha256(files[name]).hexdigest() == sha, name
+    assert Manifest.from_json(json.loads(files["manifest.json"])) == manifest
+    write_candidate(tmp_path / "candidate", files)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "candidate").iterdir()} == files
+
+
+def lock_recording(folder: Path, *, audit_md5: str | None = None) -> Path:
+    """A dvc.lock recording the audit stage's three outputs in ``folder`` as they are now."""
+    outs = "".join(
+        f"    - path: {folder / name}\n      hash: md5\n"
+        f"      md5: {md5 if md5 else md5_file(folder / name)}\n"
+        for name, md5 in (("audit.json", audit_md5), ("report.html", None), ("card.md", None))
+    )
+    lock = folder / "dvc.lock"
+    lock.write_text(f"schema: '2.0'\nstages:\n  audit:\n    cmd: x\n    outs:\n{outs}")
+    return lock
+
+
+def read_checked(folder: Path, lock: Path) -> Documents:
+    return read_documents(
+        audit=folder / "audit.json",
+        report=folder / "report.html",
+        card=folder / "card.md",
+        lock_path=lock,
+    )
+
+
+def test_publish_reads_the_verdict_only_from_the_audit_file_the_audit_stage_wrote(
+    tmp_path: Path, review: AuditReport
+) -> None:
+    documents(tmp_path, blocked_on_g3(review))
+    written = md5_file(tmp_path / "audit.json")
+    lock = lock_recording(tmp_path)
+    assert not read_checked(tmp_path, lock).audit.publishable
+    # a verdict edited by hand into one its gates agree with: only the hash can tell
+    edited = pass_with_review(blocked_on_g3(review))
+    edited.write(tmp_path / "audit.json")
+    with pytest.raises(
+        PublicationBlockedError, match=r"Not the documents the audit stage wrote"
+    ) as err:
+        read_checked(tmp_path, lock)
+    assert err.value.blocked_by == ("audit.json",)
+    assert f"{lock} records md5 {written}" in str(err.value)
+    # a retouched model card too; and with no record at all, nothing vouches for any file
+    (tmp_path / "card.md").write_text("# Model card, improved\n")
+    with pytest.raises(PublicationBlockedError) as err:
+        read_checked(tmp_path, lock)
+    assert err.value.blocked_by == ("audit.json", "model_card.md")
+    with pytest.raises(PublicationBlockedError, match=r"records no md5 for it"):
+        read_checked(tmp_path, tmp_path / "absent.lock")
+
+
+def test_a_hand_set_publishable_true_that_its_gates_contradict_is_refused(
+    tmp_path: Path, review: AuditReport
+) -> None:
+    raw = blocked_on_g3(review).to_json()
+    raw["publishable"] = True
+    path = tmp_path / "audit.json"
+    path.write_text(json.dumps(raw))
+    (tmp_path / "report.html").write_text("")
+    (tmp_path / "card.md").write_text("")
+    lock = lock_recording(tmp_path)  # say the lock was committed too
+    with pytest.raises(
+        ArtefactError, match=r"publishable is True but the blocking gates are \['G3'\]"
+    ):
+        read_checked(tmp_path, lock)
+    raw["blocking_gates"] = []  # and the list of blocking gates emptied: G3 still FAILs
+    path.write_text(json.dumps(raw))
+    lock = lock_recording(tmp_path)
+    with pytest.raises(
+        ArtefactError,
+        match=r"blocking_gates must be the hard gates whose status blocks \(\['G3'\]\)\. Got \[\]",
+    ):
+        read_checked(tmp_path, lock)
+
+
+def test_an_override_cannot_be_edited_to_lift_fewer_gates_than_block(review: AuditReport) -> None:
+    raw = blocked_on_g3(review).to_json()
+    raw["gates"]["G4"].update(status="FAIL")
+    raw["blocking_gates"] = ["G3", "G4"]
+    raw["publishable"] = True
+    raw["override_applied"] = {
+        "approving_body": "The board",
+        "date": "2026-01-05",
+        "expires": "2026-02-05",
+        "reason": "A test.",
+        "approved_gates": ["G3"],
+        "overridden_gates": ["G3"],
+        "text": "Approved despite G3.",
+    }
+    with pytest.raises(ArtefactError, match=r"override_applied lifts \['G3'\], but the gates"):
+        AuditReport.from_json(raw, source="audit.json")
+
+
+def test_the_blocking_statuses_are_the_audits() -> None:
+    from models.audit._catalogue import BLOCKING
+
+    assert BLOCKING == BLOCKING_STATUSES
+
+
+def test_the_exit_code_keeps_an_experiment_and_refuses_anything_unpublished() -> None:
+    kinds: tuple[RunKind, ...] = ("publication", "experiment", "uncommitted", "outside_dvc")
+    codes = {
+        kind: (
+            exit_code(RunContext(kind, ""), blocked=False),
+            exit_code(RunContext(kind, ""), blocked=True),
+        )
+        for kind in kinds
+    }
+    assert codes == {
+        "publication": (0, 1),
+        "experiment": (0, 0),  # DVC keeps a blocked experiment's metrics and audit
+        "uncommitted": (1, 1),  # so the dvc repro after the commit publishes
+        "outside_dvc": (0, 1),
+    }

@@ -18,7 +18,7 @@ import yaml
 from repo_copy import copy_repo, run
 
 from beatwise.artefacts.audit import AuditReport
-from beatwise.artefacts.manifest import Manifest
+from beatwise.publications import read_latest, verify_publication
 
 pytestmark = pytest.mark.e2e
 
@@ -49,7 +49,9 @@ def test_the_default_run_publishes_on_its_own_merits(default_city: Path) -> None
     for gid in HARD_GATES:
         assert audit.gates[gid].status in {"PASS", "REVIEW"}, (gid, audit.gates[gid].explanation)
     assert audit.reference.label == "the true risk"
-    manifest = Manifest.read(default_city / "data/forecasts/manifest.json")
+    latest = read_latest(default_city / "data/published")
+    assert latest is not None  # the committed configuration, by dvc repro: published
+    manifest = verify_publication(default_city / "data/published" / latest.folder)
     assert manifest.override is None and manifest.audit_status in {"pass", "pass with review"}
 
 

@@ -63,16 +63,30 @@ def test_contract_outputs_are_declared() -> None:
     metrics = {o for e in DVC.values() for o in _outs(e, "metrics")}
     plots = {o for e in DVC.values() for o in _outs(e, "plots")}
     assert {
-        "data/forecasts/forecast.csv",
-        "data/forecasts/forecast.geojson",
+        "data/forecasts/candidate",
         "reports/audit.json",
         "reports/bias_report.html",
         "reports/model_card.md",
         "reports/transparency_record.md",
         "reports/transparency_record.json",
     } <= outs
-    assert "reports/metrics.json" in metrics
+    assert {"reports/metrics.json", "reports/publication.json"} <= metrics
     assert plots and all(p.startswith("reports/plots/") and p.endswith(".png") for p in plots)
+
+
+def test_what_is_published_lies_outside_every_dvc_output() -> None:
+    """DVC deletes, restores and checks out its outputs: a publication must be none of them, and
+    the publish stage must not be restored from DVC's run cache instead of running."""
+    assert "--published-dir data/published" in DVC["publish"]["cmd"]
+    declared = {
+        o for e in DVC.values() for key in ("outs", "metrics", "plots") for o in _outs(e, key)
+    }
+    assert not [o for o in declared if o.startswith("data/published") or o in ("data", "data/")]
+    assert any(
+        isinstance(o, dict) and next(iter(o.values())).get("persist")
+        for key in ("outs", "metrics")
+        for o in DVC["publish"].get(key, [])
+    )
 
 
 def test_every_data_dependency_is_produced_upstream() -> None:

@@ -1,10 +1,13 @@
 """End to end: the real DVC pipeline on a small synthetic city, in a temporary copy of the repo.
 
-One module-scoped run feeds several checks: every contract output exists and parses; a second
-`dvc repro` re-runs nothing; changing one `train` param re-runs only train and what follows; a
-`dvc exp run -S` works and `dvc metrics diff` shows the change; a forced full re-run gives a
-byte-identical forecast CSV (train reuses the MLflow run of the identical model); the notebook
-executes against the outputs; a fresh MLflow store changes only the CSV's `mlflow_run_id`.
+One module-scoped run feeds several checks: every contract output exists and parses, and the
+`dvc repro` of the committed params published its set whole; a second `dvc repro` re-runs
+nothing; changing one `train` param re-runs only train and what follows; a `dvc exp run -S`
+works, `dvc metrics diff` shows the change, and it publishes nothing and moves no alias; a
+blocked experiment is kept, its block visible in `dvc exp show`; a forced full re-run gives a
+byte-identical forecast CSV (train reuses the MLflow run of the identical model); a SIGKILL of the
+publish stage at any step leaves a whole publication; the notebook executes against the outputs;
+a fresh MLflow store changes only the CSV's `mlflow_run_id`.
 """
 
 from __future__ import annotations
@@ -13,7 +16,10 @@ import csv
 import io
 import json
 import os
+import shlex
 import shutil
+import signal
+import subprocess
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
@@ -25,6 +31,8 @@ import yaml
 from repo_copy import ROOT, copy_repo, ran_stages, run, set_params
 
 from beatwise.artefacts.metrics import BacktestMetrics
+from beatwise.artefacts.publication import PublicationRecord
+from beatwise.publications import KILL_AT_ENV, list_publications, read_latest, verify_publication
 from simcity.testing import TINY_CITY_PUBLISH_OVERRIDE
 
 pytestmark = pytest.mark.e2e
@@ -56,9 +64,45 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-q", "-m", "small city"], repo)
     first = run(["dvc", "repro"], repo)
-    forecast = (repo / "data/forecasts/forecast.csv").read_bytes()
+    forecast = (repo / CANDIDATE / "forecast.csv").read_bytes()
     second = run(["dvc", "repro"], repo)
     return {"path": repo, "first": first.stdout, "second": second.stdout, "forecast": forecast}
+
+
+CANDIDATE = Path("data/forecasts/candidate")
+PUBLISHED = Path("data/published")
+
+
+def published_files(path: Path) -> dict[str, bytes]:
+    """Every file of the published area, by its path there."""
+    root = path / PUBLISHED
+    return {str(f.relative_to(root)): f.read_bytes() for f in root.rglob("*") if f.is_file()}
+
+
+def aliases(path: Path) -> dict[str, str]:
+    """The registered model's aliases, read with the MLflow client from the repo's store."""
+    script = (
+        "import json\n"
+        "from mlflow.tracking import MlflowClient\n"
+        "c = MlflowClient('sqlite:///mlflow.db')\n"
+        "m = c.get_registered_model('beatwise-risk')\n"
+        "print(json.dumps({a: str(v) for a, v in m.aliases.items()}))\n"
+    )
+    return json.loads(run([sys.executable, "-c", script], path).stdout.strip().splitlines()[-1])
+
+
+def experiments(path: Path) -> dict[str, dict[str, object]]:
+    """`dvc exp show`: each experiment's name -> its reports/publication.json as DVC shows it."""
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], path).stdout)
+    found: dict[str, dict[str, object]] = {}
+    for baseline in shown:
+        for exp in baseline.get("experiments") or []:
+            for revision in exp.get("revs") or []:
+                metrics = (revision.get("data") or {}).get("metrics") or {}
+                record = metrics.get("reports/publication.json", {}).get("data")
+                if exp.get("name") and record is not None:
+                    found[exp["name"]] = {**record, "_metrics": metrics}
+    return found
 
 
 def test_first_run_runs_every_stage(repo: dict[str, object]) -> None:
@@ -76,7 +120,7 @@ def test_first_run_runs_every_stage(repo: dict[str, object]) -> None:
 
 def test_contract_outputs_exist_and_parse(repo: dict[str, object]) -> None:
     path = Path(str(repo["path"]))
-    with (path / "data/forecasts/forecast.csv").open() as fh:
+    with (path / CANDIDATE / "forecast.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     assert rows and float(rows[0]["risk_score"]) >= float(rows[-1]["risk_score"])
     dictionary = pd.read_csv(ROOT / "docs/forecast-dict.csv")
@@ -85,7 +129,7 @@ def test_contract_outputs_exist_and_parse(repo: dict[str, object]) -> None:
         rows[0]["week_start"]
         == json.loads((path / "data/processed/panel_meta.json").read_text())["forecast_period"]
     )
-    geo = json.loads((path / "data/forecasts/forecast.geojson").read_text())
+    geo = json.loads((path / CANDIDATE / "forecast.geojson").read_text())
     assert geo["type"] == "FeatureCollection" and len(geo["features"]) == len(rows)
     metrics = json.loads((path / "reports/metrics.json").read_text())
     assert metrics["period"] == "week"
@@ -112,7 +156,7 @@ def test_contract_outputs_exist_and_parse(repo: dict[str, object]) -> None:
     assert "## Gaps in this record" in record_md and "`governance.owner`" in record_md
     assert 'href="transparency_record.md"' in (path / "reports/bias_report.html").read_text()
     assert "](transparency_record.md)" in (path / "reports/model_card.md").read_text()
-    manifest = json.loads((path / "data/forecasts/manifest.json").read_text())
+    manifest = json.loads((path / CANDIDATE / "manifest.json").read_text())
     assert manifest["mlflow_run_id"] and manifest["forecast_csv_sha256"]
     model_meta = json.loads((path / "data/models/model_meta.json").read_text())
     # one training run for every row: the one the manifest and the model meta name
@@ -131,6 +175,30 @@ def test_contract_outputs_exist_and_parse(repo: dict[str, object]) -> None:
     assert (path / "mlflow.db").exists()
 
 
+def test_the_committed_configuration_published_its_whole_set(repo: dict[str, object]) -> None:
+    path = Path(str(repo["path"]))
+    latest = read_latest(path / PUBLISHED)
+    assert latest is not None
+    week = json.loads((path / "data/processed/panel_meta.json").read_text())["forecast_period"]
+    assert latest.folder == week and latest.forecast_period.isoformat() == week
+    folder = path / PUBLISHED / week
+    manifest = verify_publication(folder)  # six files, each the sha256 its manifest names
+    for name in ("forecast.csv", "forecast.geojson", "manifest.json"):
+        assert (folder / name).read_bytes() == (path / CANDIDATE / name).read_bytes()
+    for name, report in (
+        ("audit.json", "audit.json"),
+        ("bias_report.html", "bias_report.html"),
+        ("model_card.md", "model_card.md"),
+    ):
+        assert (folder / name).read_bytes() == (path / "reports" / report).read_bytes()
+    record = PublicationRecord.read(path / "reports/publication.json")
+    assert (record.status, record.run, record.folder) == ("published", "publication", week)
+    model_meta = json.loads((path / "data/models/model_meta.json").read_text())
+    version = model_meta["registered_version"]
+    assert aliases(path) == {"candidate": version, "published": version}
+    assert manifest.registered_model == f"beatwise-risk/{version}"
+
+
 #: Every JSON file passed between stages, with its one typed definition (beatwise.artefacts).
 STAGE_FILES = {
     "reports/data_quality.json": ("quality", "DataQuality"),
@@ -140,7 +208,8 @@ STAGE_FILES = {
     "reports/metrics.json": ("metrics", "BacktestMetrics"),
     "reports/audit.json": ("audit", "AuditReport"),
     "reports/transparency_record.json": ("transparency", "TransparencyRecord"),
-    "data/forecasts/manifest.json": ("manifest", "Manifest"),
+    "data/forecasts/candidate/manifest.json": ("manifest", "Manifest"),
+    "reports/publication.json": ("publication", "PublicationRecord"),
 }
 
 
@@ -151,13 +220,18 @@ def test_every_stage_file_is_what_its_definition_writes(repo: dict[str, object])
 
     path = Path(str(repo["path"]))
     stages = yaml.safe_load((path / "dvc.yaml").read_text())["stages"]
-    written = {
+    declared = {
         name
         for stage in stages.values()
         for key in ("outs", "metrics")
         for out in stage.get(key, [])
         for name in ([out] if isinstance(out, str) else list(out))
-        if name.endswith(".json")
+    }
+    candidate = path / "data/forecasts/candidate"  # a folder output: the set publish writes
+    written = {name for name in declared if name.endswith(".json")} | {
+        str(f.relative_to(path))
+        for f in candidate.glob("*.json")
+        if f.name != "audit.json"  # its copy of the audit stage's file
     }
     assert written == set(STAGE_FILES)
     for rel, (module, name) in STAGE_FILES.items():
@@ -214,21 +288,99 @@ def test_train_param_change_reruns_only_downstream(repo: dict[str, object]) -> N
     path = Path(str(repo["path"]))
     run(["git", "add", "-A"], path)
     run(["git", "commit", "-q", "-m", "lock"], path)
+    before, registry = published_files(path), aliases(path)
     out = run(["dvc", "exp", "run", "-S", "train.learning_rate=0.1", "-n", "lr01"], path).stdout
     assert ran_stages(out) == ["train", "evaluate", "audit", "publish"]
     diff = run(["dvc", "metrics", "diff", "--json"], path).stdout
     changes = json.loads(diff)["reports/metrics.json"]
     assert changes["poisson_deviance"]["old"] is not None  # HEAD's metrics were found
     assert any(v.get("diff") not in (0, None) for v in changes.values())
+    # the experiment's forecast is its candidate, for comparison: nothing is published
+    assert published_files(path) == before
+    assert aliases(path) == registry
+    assert (path / CANDIDATE / "forecast.csv").read_bytes() != repo["forecast"]
+    shown = experiments(path)["lr01"]
+    assert (shown["status"], shown["run"]) == ("candidate", "experiment")
+    assert "reports/metrics.json" in shown["_metrics"]  # type: ignore[operator]
+
+
+def test_a_blocked_experiment_is_kept_with_its_block_visible(repo: dict[str, object]) -> None:
+    path = Path(str(repo["path"]))
+    before, registry = published_files(path), aliases(path)
+    # without the test override the tiny city's audit blocks (its groups are too small to judge)
+    out = run(["dvc", "exp", "run", "-S", "publish.override=null", "-n", "no-override"], path)
+    assert ran_stages(out.stdout) == ["audit", "publish"]
+    shown = experiments(path)["no-override"]
+    assert (shown["status"], shown["run"], shown["n_cells"]) == ("blocked", "experiment", 0)
+    blocked_by = str(shown["blocked_by"]).split(", ")
+    assert blocked_by and all(g.startswith("G") for g in blocked_by), shown["blocked_by"]
+    assert "reports/metrics.json" in shown["_metrics"]  # type: ignore[operator]
+    audit = json.loads((path / "reports/audit.json").read_text())  # kept: the experiment's audit
+    assert audit["publishable"] is False and sorted(audit["blocking_gates"]) == sorted(blocked_by)
+    assert sorted(p.name for p in (path / CANDIDATE).iterdir()) == ["blocked.txt"]
+    assert published_files(path) == before and aliases(path) == registry
 
 
 def test_forced_rerun_gives_byte_identical_forecast(repo: dict[str, object]) -> None:
     path = Path(str(repo["path"]))
+    before = published_files(path)
     run(["git", "checkout", "--", "params.yaml", "dvc.lock"], path)
     out = run(["dvc", "repro", "--force"], path)
-    run_id = json.loads((path / "data/models/model_meta.json").read_text())["mlflow_run_id"]
+    model_meta = json.loads((path / "data/models/model_meta.json").read_text())
+    run_id = model_meta["mlflow_run_id"]
     assert f"identical model already logged as run {run_id}" in out.stdout + out.stderr
-    assert (path / "data/forecasts/forecast.csv").read_bytes() == repo["forecast"]
+    assert (path / CANDIDATE / "forecast.csv").read_bytes() == repo["forecast"]
+    # the same set again: already the latest publication, nothing written; both aliases name
+    # the committed configuration's model, whatever the experiments did
+    assert published_files(path) == before
+    version = model_meta["registered_version"]
+    assert aliases(path) == {"candidate": version, "published": version}
+
+
+def test_a_kill_at_any_step_of_publish_leaves_a_whole_publication(
+    repo: dict[str, object], tmp_path: Path
+) -> None:
+    """The publish stage as DVC runs it, SIGKILLed after each of its publication's steps."""
+    path = Path(str(repo["path"]))
+    run(["git", "checkout", "--", "params.yaml"], path)  # the committed configuration, published
+    run(["dvc", "repro"], path)
+    # a second edition of the model card, recorded by DVC as the audit stage's output
+    card = path / "reports/model_card.md"
+    card.write_text(card.read_text() + "\nSecond edition.\n")
+    run(["dvc", "commit", "-f", "audit"], path)
+    cmd = shlex.split(yaml.safe_load((path / "dvc.yaml").read_text())["stages"]["publish"]["cmd"])
+    env = {**os.environ, "DVC_STAGE": "publish", "DVC_ROOT": str(path)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    old = read_latest(path / PUBLISHED)
+    assert old is not None
+    shutil.copytree(path / PUBLISHED, tmp_path / "before")
+    kill_points = 0
+    for step in range(1, 20):
+        proc = subprocess.run(
+            [sys.executable, *cmd[1:]],
+            cwd=path,
+            env={**env, KILL_AT_ENV: str(step)},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        latest = read_latest(path / PUBLISHED)
+        assert latest is not None
+        verify_publication(path / PUBLISHED / latest.folder)  # whole, whichever it is
+        if proc.returncode == 0:  # the step count was passed: the publication completed
+            assert latest.folder == f"{old.folder}.2"
+            break
+        assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
+        kill_points += 1
+        for folder in list_publications(tmp_path / "before"):  # the old ones are untouched
+            assert verify_publication(path / PUBLISHED / folder.name)
+        shutil.rmtree(path / PUBLISHED)
+        shutil.copytree(tmp_path / "before", path / PUBLISHED)
+    assert kill_points == 9  # the six files, the folder's rename, latest.json's two steps
+    new = verify_publication(path / PUBLISHED / f"{old.folder}.2")
+    assert (
+        new.model_card_sha256 != verify_publication(path / PUBLISHED / old.folder).model_card_sha256
+    )
 
 
 def test_notebook_executes_against_the_outputs(repo: dict[str, object]) -> None:
@@ -310,6 +462,7 @@ def test_fresh_mlflow_store_changes_only_the_run_id(
     """A fresh clone has no MLflow store: train mints a new run id, and only that column moves."""
     path = Path(str(repo["path"]))
     stores = ("mlflow.db", "mlruns")
+    previous = read_latest(path / PUBLISHED)
     for name in stores:
         if (path / name).exists():
             shutil.move(path / name, tmp_path / name)
@@ -317,7 +470,8 @@ def test_fresh_mlflow_store_changes_only_the_run_id(
         # The stages before train never touch MLflow, so forcing train and what follows is all of
         # a fresh clone's run that can differ (and saves re-simulating the city).
         out = run(["dvc", "repro", "--force", "--downstream", "train"], path)
-        fresh = (path / "data/forecasts/forecast.csv").read_bytes()
+        fresh = (path / CANDIDATE / "forecast.csv").read_bytes()
+        latest = read_latest(path / PUBLISHED)
     finally:
         for name in stores:
             if (path / name).is_dir():
@@ -341,3 +495,8 @@ def test_fresh_mlflow_store_changes_only_the_run_id(
     )
     # not a byte elsewhere: swapping the ids back gives the original file
     assert fresh.replace(new_id.encode(), old_id.encode()) == original
+    # published again, beside the earlier publications of the same week
+    assert previous is not None and latest is not None and latest.folder != previous.folder
+    assert latest.folder.startswith(f"{latest.forecast_period}.")
+    assert (path / PUBLISHED / latest.folder / "forecast.csv").read_bytes() == fresh
+    assert (path / PUBLISHED / previous.folder).is_dir()

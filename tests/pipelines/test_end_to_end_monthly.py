@@ -86,6 +86,8 @@ def run_stage(stage: str, folder: Path) -> subprocess.CompletedProcess[str]:
         "MLFLOW_DISABLE_TELEMETRY": "true",
     }
     env.pop("MLFLOW_TRACKING_URI", None)  # the stages' default: ./mlflow.db in the folder
+    for name in ("DVC_STAGE", "DVC_ROOT", "DVC_EXP_NAME"):  # run by hand, as a person would
+        env.pop(name, None)
     proc = subprocess.run(
         [sys.executable, *cmd[1:]], cwd=folder, env=env, capture_output=True, text=True, timeout=900
     )
@@ -123,9 +125,10 @@ def _json(folder: Path, rel: str) -> Any:
 def test_contract_outputs_exist(monthly_run: dict[str, Any]) -> None:
     folder = monthly_run["path"]
     for rel in (
-        "data/forecasts/forecast.csv",
-        "data/forecasts/forecast.geojson",
-        "data/forecasts/manifest.json",
+        "data/forecasts/candidate/forecast.csv",
+        "data/forecasts/candidate/forecast.geojson",
+        "data/forecasts/candidate/manifest.json",
+        "reports/publication.json",
         "reports/metrics.json",
         "reports/audit.json",
         "reports/bias_report.html",
@@ -136,6 +139,10 @@ def test_contract_outputs_exist(monthly_run: dict[str, Any]) -> None:
     for png in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["evaluate"]["plots"]:
         assert (folder / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert _json(folder, "reports/audit.json")["publishable"] is True
+    # run by hand, not by DVC: the forecast is a candidate, and nothing is published
+    record = _json(folder, "reports/publication.json")
+    assert (record["status"], record["run"]) == ("candidate", "outside_dvc")
+    assert not (folder / "data/published").exists()
 
 
 def test_monthly_resolution_is_detected_and_recorded(monthly_run: dict[str, Any]) -> None:
@@ -161,7 +168,7 @@ def test_forecast_csv_is_for_the_month_after_the_last_complete_month(
     monthly_run: dict[str, Any],
 ) -> None:
     folder = monthly_run["path"]
-    with (folder / "data/forecasts/forecast.csv").open() as fh:
+    with (folder / "data/forecasts/candidate/forecast.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     dictionary = pd.read_csv(ROOT / "docs/forecast-dict.csv")
     assert list(rows[0]) == list(dictionary.loc[dictionary["period"] != "week", "column"])
@@ -169,7 +176,7 @@ def test_forecast_csv_is_for_the_month_after_the_last_complete_month(
     last_month = events["timestamp"].max()
     assert last_month == pd.Timestamp("2024-12-01")
     assert {r["month_start"] for r in rows} == {"2025-01-01"}
-    manifest = _json(folder, "data/forecasts/manifest.json")
+    manifest = _json(folder, "data/forecasts/candidate/manifest.json")
     assert (manifest["period"], manifest["forecast_month"]) == ("month", "2025-01-01")
     assert "forecast_week" not in manifest
 

@@ -185,6 +185,7 @@ def test_training_reuses_the_identical_run_and_points_the_candidate_alias(
         run_params={},
         inputs=[],
         importance_plot=Path("absent.png"),
+        point_candidate=True,
     )
     assert run_id == store["same"]
     client = MlflowClient()
@@ -203,6 +204,7 @@ def test_publication_is_a_run_under_the_training_run(store: dict[str, str], tmp_
     track_publication(
         csv,
         audit_status="pass",
+        status="published",
         registered_version="1",
         params_digest="feed",
         inputs=[csv],
@@ -214,9 +216,44 @@ def test_publication_is_a_run_under_the_training_run(store: dict[str, str], tmp_
         [client.get_run(store["same"]).info.experiment_id],
         filter_string=f"tags.mlflow.parentRunId = '{store['same']}'",
     )
-    assert [(r.data.tags["stage"], r.data.tags["audit_status"]) for r in children] == [
-        ("publish", "pass")
-    ]
+    assert [
+        (r.data.tags["stage"], r.data.tags["audit_status"], r.data.tags["publication"])
+        for r in children
+    ] == [("publish", "pass", "published")]
     assert [a.path for a in client.list_artifacts(children[0].info.run_id, "forecast")] == [
         "forecast/forecast.csv"
     ]
+
+
+def test_an_experiment_moves_neither_alias(store: dict[str, str], tmp_path: Path) -> None:
+    """An experiment's model is registered and its forecast logged, but ``candidate`` and
+    ``published`` keep naming the committed configuration's model."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    for alias in ("candidate", "published"):
+        client.set_registered_model_alias(REGISTERED_MODEL_NAME, alias, "1")
+    _, version = track_training(
+        None,  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+        model_version="bbb",
+        params_digest="feed",
+        run_params={},
+        inputs=[],
+        importance_plot=Path("absent.png"),
+        point_candidate=False,
+    )
+    assert version != "1"
+    csv = tmp_path / "forecast.csv"
+    csv.write_text("h3_cell\n")
+    track_publication(
+        csv,
+        audit_status="pass",
+        status="candidate",
+        registered_version=version,
+        params_digest="feed",
+        inputs=[csv],
+        parent_run_id=store["earlier"],
+    )
+    for alias in ("candidate", "published"):
+        assert str(client.get_model_version_by_alias(REGISTERED_MODEL_NAME, alias).version) == "1"
