@@ -1,15 +1,13 @@
 """``reports/audit.json``: the bias audit's verdict, written by ``audit`` and read by ``publish``.
 
-The audit stage (``models.audit``) judges gates G1-G10 and writes this file through
-:class:`AuditReport`; the bias report and the model card (``models.report``) render from the same
-object, and ``publish`` asks it :meth:`AuditReport.check_publishable` and
-:attr:`AuditReport.status`. The file's layout is the audit's result (gates, figures by group and
-stratum, the decision) plus, on synthetic data, ``counterfactuals`` (gates for the true risk's and
-the best baseline's flags) and ``coverage_sensitivity`` (gates at other coverages).
+The audit stage (``models.audit``) writes it through :class:`AuditReport`; the documents render
+from the same object and ``publish`` asks :meth:`AuditReport.check_publishable`. Its layout: the
+gates, the reference allocation, figures by group and stratum, the board's panel, the power
+check, the decision, the other rankings' gates and the coverage table.
 
-A figure is a finite number or null: NaN (a ratio of nothing) and numpy scalars are normalised on
-the way in by :func:`beatwise.io.json_safe`, so the object in memory equals the file read back.
-How the gates are judged is not defined here (that is ``models.audit``); this is what they wrote.
+A figure is a finite number or null (NaN and numpy scalars normalised by
+:func:`beatwise.io.json_safe`), so the object in memory equals the file read back. How the gates
+are judged is ``models.audit``'s; this is what they wrote.
 """
 
 from __future__ import annotations

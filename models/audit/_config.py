@@ -442,6 +442,12 @@ class AuditOverride(_Frozen):
 
     @model_validator(mode="after")
     def _dates(self) -> AuditOverride:
+        if "G10" in self.gates:
+            raise ValueError(
+                "publish.override cannot name G10: the bias report, the model card and the "
+                "transparency record (with its owner and complaint route in a pilot or "
+                "production) must be complete; no override lifts that."
+            )
         if self.expires <= self.date:
             raise ValueError(
                 f"publish.override: 'expires' ({self.expires}) must come after 'date' "

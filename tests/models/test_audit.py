@@ -881,14 +881,16 @@ def test_override_lifts_only_the_gates_it_names() -> None:
 
 
 def test_override_cannot_skip_the_documentation_check() -> None:
-    override = AuditOverride(
-        approving_body="Board",
-        date=dt.date(2025, 1, 1),
-        reason="Because.",
-        gates=("G10",),
-        expires=dt.date(2025, 6, 30),
-    )
-    result = _run_toy(_toy_config(), override=override)
+    # no override names G10: the documents (and, in a pilot, who answers) must be complete
+    with pytest.raises(ValidationError, match="cannot name G10"):
+        AuditOverride(
+            approving_body="Board",
+            date=dt.date(2025, 1, 1),
+            reason="Because.",
+            gates=("G1", "G10"),
+            expires=dt.date(2025, 6, 30),
+        )
+    result = _run_toy(_toy_config())
     assert result.gates["G10"].status == "NOT CHECKED"
     assert not result.publishable and result.override_applied is None
 
