@@ -124,7 +124,7 @@ def build_manifest(
     files
         The bytes of each file the manifest names, by its name in a publication
         (``forecast.csv``, ``forecast.geojson``, ``bias_report.html``, ``model_card.md``,
-        ``audit.json``).
+        ``audit.json``, ``transparency_record.md``, ``transparency_record.json``).
     """
     if override:
         logger.warning(
@@ -145,6 +145,8 @@ def build_manifest(
         bias_report_sha256=sha256_bytes(files["bias_report.html"]),
         model_card_sha256=sha256_bytes(files["model_card.md"]),
         audit_sha256=sha256_bytes(files["audit.json"]),
+        transparency_record_md_sha256=sha256_bytes(files["transparency_record.md"]),
+        transparency_record_json_sha256=sha256_bytes(files["transparency_record.json"]),
         model_version=model_meta.model_version,
         mlflow_run_id=model_meta.mlflow_run_id,
         registered_model=f"{model_meta.registered_model}/{model_meta.registered_version}",
@@ -166,6 +168,9 @@ class Documents:
     audit_json: bytes
     bias_report: bytes
     model_card: bytes
+    #: the transparency record, Markdown and JSON, which the report and the card link by name
+    record_md: bytes
+    record_json: bytes
 
 
 def read_documents(*, audit: Path, report: Path, card: Path, lock_path: Path | None) -> Documents:
@@ -187,12 +192,26 @@ def read_documents(*, audit: Path, report: Path, card: Path, lock_path: Path | N
     Raises
     ------
     PublicationBlockedError
-        ``blocked_by`` names each file (``audit.json``, ``bias_report.html``, ``model_card.md``)
-        whose md5 differs from the recorded one, or has none recorded.
+        ``blocked_by`` names each file (``audit.json``, ``bias_report.html``, ``model_card.md``,
+        the transparency record) whose md5 differs from the recorded one, or has none recorded.
     beatwise.artefacts.ArtefactError
         ``audit.json`` does not match its definition, or its verdict contradicts its gates.
     """
-    paths = {"audit.json": audit, "bias_report.html": report, "model_card.md": card}
+    # the audit stage writes its documents into one folder (it refuses otherwise), and the report
+    # and the card link the transparency record there by name: it travels with them
+    paths = {
+        "audit.json": audit,
+        "bias_report.html": report,
+        "model_card.md": card,
+        "transparency_record.md": Path(report).parent / "transparency_record.md",
+        "transparency_record.json": Path(report).parent / "transparency_record.json",
+    }
+    missing = [str(path) for path in paths.values() if not Path(path).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"The audit stage's documents are incomplete: {missing} do not exist. Run the audit "
+            "stage again (dvc repro)."
+        )
     data = {name: Path(path).read_bytes() for name, path in paths.items()}
     if lock_path is not None:
         changed = []
@@ -214,6 +233,8 @@ def read_documents(*, audit: Path, report: Path, card: Path, lock_path: Path | N
         audit_json=data["audit.json"],
         bias_report=data["bias_report.html"],
         model_card=data["model_card.md"],
+        record_md=data["transparency_record.md"],
+        record_json=data["transparency_record.json"],
     )
 
 
@@ -255,6 +276,8 @@ def candidate_set(
         "bias_report.html": documents.bias_report,
         "model_card.md": documents.model_card,
         "audit.json": documents.audit_json,
+        "transparency_record.md": documents.record_md,
+        "transparency_record.json": documents.record_json,
     }
     manifest = build_manifest(
         table,

@@ -30,6 +30,8 @@ PUBLISHED_FILES: tuple[str, ...] = (
     "bias_report.html",
     "model_card.md",
     "audit.json",
+    "transparency_record.md",
+    "transparency_record.json",
     "manifest.json",
 )
 
@@ -67,6 +69,9 @@ class Manifest(Artefact):
     #: the ``audit.json`` whose verdict allowed this forecast (publish checks it against the hash
     #: DVC recorded when the audit stage wrote it)
     audit_sha256: str = Field(pattern=_SHA256)
+    #: the transparency record (who answers for the forecast) that the report and card link
+    transparency_record_md_sha256: str = Field(pattern=_SHA256)
+    transparency_record_json_sha256: str = Field(pattern=_SHA256)
     #: the model's content hash (``model_meta.json``)
     model_version: str = Field(min_length=1)
     #: the MLflow run that trained the model
@@ -88,6 +93,8 @@ class Manifest(Artefact):
             "bias_report.html": self.bias_report_sha256,
             "model_card.md": self.model_card_sha256,
             "audit.json": self.audit_sha256,
+            "transparency_record.md": self.transparency_record_md_sha256,
+            "transparency_record.json": self.transparency_record_json_sha256,
         }
 
     @property

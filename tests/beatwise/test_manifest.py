@@ -41,9 +41,11 @@ PUBLISHED = """{
   },
   "params_hash": "f67132828f00dd99",
   "period": "week",
-  "registered_model": "beatwise-risk/1"
+  "registered_model": "beatwise-risk/1",
+  "transparency_record_json_sha256": "<RECORD_JSON_SHA256>",
+  "transparency_record_md_sha256": "<RECORD_MD_SHA256>"
 }
-"""
+""".replace("<RECORD_JSON_SHA256>", "2b1f" * 16).replace("<RECORD_MD_SHA256>", "7e6d" * 16)
 
 
 def published(**changes: Any) -> dict[str, Any]:

@@ -30,8 +30,8 @@ from beatwise.publications import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-#: writes of the six files, the folder's rename, the pointer's temporary file and its rename
-STEPS = 9
+#: writes of the eight files, the folder's rename, the pointer's temporary file and its rename
+STEPS = 11
 
 
 def forecast_set(
@@ -44,6 +44,8 @@ def forecast_set(
         "bias_report.html": b"<html><body>Publishable.</body></html>\n",
         "model_card.md": b"# Model card\n\n## Verdict\n",
         "audit.json": b'{"publishable": true}\n',
+        "transparency_record.md": b"# Transparency record\n",
+        "transparency_record.json": b'{"metadata": {"phase": "research"}}\n',
     }
     manifest = {
         "audit_publishable": True,
@@ -64,6 +66,8 @@ def forecast_set(
         "params_hash": "f67132828f00dd99",
         "period": "week",
         "registered_model": "beatwise-risk/1",
+        "transparency_record_json_sha256": sha256_bytes(files["transparency_record.json"]),
+        "transparency_record_md_sha256": sha256_bytes(files["transparency_record.md"]),
     }
     return files | {"manifest.json": json_text(manifest).encode()}
 
@@ -234,5 +238,7 @@ def test_the_files_a_publication_holds() -> None:
         "bias_report.html",
         "model_card.md",
         "audit.json",
+        "transparency_record.md",
+        "transparency_record.json",
         "manifest.json",
     )

@@ -147,6 +147,8 @@ def publish(
             "bias_report.html": b"<html></html>\n",
             "model_card.md": b"# Model card\n",
             "audit.json": b"{}\n",
+            "transparency_record.md": b"# Transparency record\n",
+            "transparency_record.json": b"{}\n",
         },
         **kw,
     )
@@ -272,10 +274,17 @@ def test_a_policy_needs_its_column_in_cells(cells: pd.DataFrame) -> None:
 # The candidate set, and publish's own check of the audit's verdict
 
 
+def write_record(folder: Path) -> None:
+    """The transparency record the audit stage writes beside the report and the card."""
+    (folder / "transparency_record.md").write_text("# Transparency record\n")
+    (folder / "transparency_record.json").write_text("{}\n")
+
+
 def documents(folder: Path, audit: AuditReport) -> Documents:
     audit.write(folder / "audit.json")
     (folder / "report.html").write_text("<html>the report</html>\n")
     (folder / "card.md").write_text("# Model card\n")
+    write_record(folder)
     return read_documents(
         audit=folder / "audit.json",
         report=folder / "report.html",
@@ -302,6 +311,7 @@ def test_the_candidate_set_is_the_forecast_its_documents_and_a_manifest_naming_t
     assert files["forecast.csv"] == forecast_csv(table).encode()  # the CSV as it always was
     assert files["audit.json"] == (tmp_path / "audit.json").read_bytes()
     assert files["model_card.md"] == b"# Model card\n"
+    assert files["transparency_record.md"] == b"# Transparency record\n"  # it travels too
     for name, sha in manifest.file_hashes().items():
         assert hashlib.sha256(files[name]).hexdigest() == sha, name
     assert Manifest.from_json(json.loads(files["manifest.json"])) == manifest
@@ -314,7 +324,13 @@ def lock_recording(folder: Path, *, audit_md5: str | None = None) -> Path:
     outs = "".join(
         f"    - path: {folder / name}\n      hash: md5\n"
         f"      md5: {md5 if md5 else md5_file(folder / name)}\n"
-        for name, md5 in (("audit.json", audit_md5), ("report.html", None), ("card.md", None))
+        for name, md5 in (
+            ("audit.json", audit_md5),
+            ("report.html", None),
+            ("card.md", None),
+            ("transparency_record.md", None),
+            ("transparency_record.json", None),
+        )
     )
     lock = folder / "dvc.lock"
     lock.write_text(f"schema: '2.0'\nstages:\n  audit:\n    cmd: x\n    outs:\n{outs}")
@@ -364,6 +380,7 @@ def test_a_hand_set_publishable_true_that_its_gates_contradict_is_refused(
     path.write_text(json.dumps(raw))
     (tmp_path / "report.html").write_text("")
     (tmp_path / "card.md").write_text("")
+    write_record(tmp_path)
     lock = lock_recording(tmp_path)  # say the lock was committed too
     with pytest.raises(
         ArtefactError, match=r"publishable is True but the blocking gates are \['G3'\]"

@@ -30,6 +30,8 @@ from beatwise.runs import md5_file
 from pipelines import publish
 
 PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
+#: the transparency record, written beside the report and card, travels with each publication
+RECORD = ("transparency_record.md", "transparency_record.json")
 WEEK = "2025-01-06"
 MODEL_META = ModelMeta(
     feature_columns=("x",),
@@ -115,9 +117,12 @@ def audit_stage(folder: Path, audit: AuditReport, *, report: str = "the report")
     audit.write(folder / "audit.json")
     (folder / "report.html").write_text(f"<html>{report}</html>\n")
     (folder / "card.md").write_text(f"# Model card: {report}\n")
+    (folder / "transparency_record.md").write_text(f"# Transparency record: {report}\n")
+    (folder / "transparency_record.json").write_text(json.dumps({"record": report}) + "\n")
+    names = ("audit.json", "report.html", "card.md", *RECORD)
     outs = "".join(
         f"    - path: {folder / name}\n      hash: md5\n      md5: {md5_file(folder / name)}\n"
-        for name in ("audit.json", "report.html", "card.md")
+        for name in names
     )
     (folder / "dvc.lock").write_text(
         f"schema: '2.0'\nstages:\n  audit:\n    cmd: x\n    outs:\n{outs}"
@@ -193,6 +198,9 @@ def test_a_dvc_repro_of_the_committed_params_publishes_the_whole_set(
     manifest = verify_publication(folder / "published" / WEEK)  # hashes match the files beside
     assert manifest.audit_sha256 == sha256_file(folder / "audit.json")
     assert manifest.model_card_sha256 == sha256_file(folder / "card.md")
+    for name in RECORD:  # the record the report and the card link travels with them
+        assert (folder / "published" / WEEK / name).read_bytes() == (folder / name).read_bytes()
+    assert manifest.transparency_record_md_sha256 == sha256_file(folder / "transparency_record.md")
     for name in ("forecast.csv", "forecast.geojson", "manifest.json"):
         assert (folder / "published" / WEEK / name).read_bytes() == (
             folder / "candidate" / name
