@@ -36,10 +36,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import scipy.signal
-import scipy.sparse
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from beatwise.h3index import cells_to_int, cells_to_str, ring_neighbours
+from beatwise.h3index import cells_to_int, cells_to_str
 from beatwise.period import (
     PERIOD_COLUMN,
     Period,
@@ -54,7 +53,7 @@ from beatwise.period import (
     validate_periods,
 )
 from beatwise.taxonomy import POLICE_ACTIVITY_TYPES, VICTIM_TYPES, validate_crime_types
-from features.panel import validate_cells
+from features.panel import ring_mean, ring_mean_matrices, validate_cells
 
 logger = logging.getLogger(__name__)
 
@@ -340,36 +339,6 @@ def _periods_since(
     return np.where(seen >= 0, np.minimum(gap, cap), cap).astype(np.float32)
 
 
-def ring_mean_matrices(
-    cell_ids: npt.NDArray[np.uint64], *, rings: tuple[int, ...]
-) -> dict[int, scipy.sparse.csr_array]:
-    """Sparse ``[cell, cell]`` matrices averaging over each cell's ring at exact grid distance r.
-
-    Row ``i`` of ring ``r`` has ``1 / n_i`` at the ``n_i`` study cells at distance exactly ``r``
-    from cell ``i`` (cells outside the study area do not exist rather than count as zero). A row
-    with no such cell is all zero; callers mark those cells NaN.
-    """
-    n = cell_ids.size
-    i, j, d = ring_neighbours(cell_ids, k=max(rings))
-    out: dict[int, scipy.sparse.csr_array] = {}
-    for r in rings:
-        sel = d == r
-        n_in_ring = np.bincount(i[sel], minlength=n)
-        weights = 1.0 / n_in_ring[i[sel]]
-        out[r] = scipy.sparse.csr_array((weights, (i[sel], j[sel])), shape=(n, n))
-    return out
-
-
-def _ring_mean(
-    matrix: scipy.sparse.csr_array, values: npt.NDArray[np.float32]
-) -> npt.NDArray[np.float32]:
-    """Mean of ``values[:, j]`` over each cell's ring; NaN where a cell has no ring cells."""
-    has_ring = np.diff(matrix.indptr) > 0
-    out = np.asarray(matrix @ values.T.astype(np.float64)).T.astype(np.float32)
-    out[:, ~has_ring] = np.nan
-    return out
-
-
 def holidays_per_period(
     starts: npt.NDArray[np.datetime64], *, period: Period, country: str, subdiv: str | None
 ) -> npt.NDArray[np.int64]:
@@ -442,6 +411,7 @@ def build_feature_table(
     period: Period,
     static: pd.DataFrame | None = None,
     config: FeatureConfig | None = None,
+    first_row: int | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Build the cell-period feature table and its metadata.
 
@@ -462,12 +432,17 @@ def build_feature_table(
         numeric columns, each becoming ``static_<name>`` (float32). Must cover every study cell.
     config
         What to build; default :class:`FeatureConfig()`.
+    first_row
+        The index in ``periods`` of the first row's period; default (and smallest allowed)
+        ``config.min_history_periods``. A caller that needs only the forecast period (a loop that
+        forecasts week by week) passes ``len(periods)``: every row is computed exactly as in the
+        whole table, since a row's features depend only on periods before its own.
 
     Returns
     -------
     table : pandas.DataFrame
         One row per (period, cell), sorted by ``period_start`` then ``h3_cell``, for periods from
-        ``periods[min_history_periods]`` to the forecast period (the one after ``periods[-1]``).
+        ``periods[first_row]`` to the forecast period (the one after ``periods[-1]``).
         Columns: ``h3_cell`` (str), ``period_start`` (datetime64[ns]), the float32 features of
         :func:`feature_columns`, and ``target_count`` (float32; NaN in the forecast period).
     meta : dict
@@ -505,7 +480,12 @@ def build_feature_table(
         )
     static_names, static_values = _static_matrix(static, cells)
 
-    first = config.min_history_periods
+    first = config.min_history_periods if first_row is None else first_row
+    if not config.min_history_periods <= first <= n_periods:
+        raise ValueError(
+            f"first_row must lie between min_history_periods={config.min_history_periods} and "
+            f"the number of periods ({n_periods}). Got {first}."
+        )
     rows = np.arange(first, n_periods + 1, dtype=np.int64)  # t = n_periods: the forecast period
     n_rows = rows.size
     all_counts = np.zeros((n_periods, n_cells), dtype=np.int32)
@@ -537,8 +517,8 @@ def build_feature_table(
     history = _history_mean(S_all, rows)
     for r, matrix in ring_mean_matrices(cells, rings=config.rings).items():
         for kind, n in NEIGHBOUR_BASES[period]:
-            columns[f"nbr{r}_cnt_{ALL}_{kind}{n}{u}"] = _ring_mean(matrix, bases[(kind, n)])
-        columns[f"nbr{r}_cnt_{ALL}_mean_hist"] = _ring_mean(matrix, history)
+            columns[f"nbr{r}_cnt_{ALL}_{kind}{n}{u}"] = ring_mean(matrix, bases[(kind, n)])
+        columns[f"nbr{r}_cnt_{ALL}_mean_hist"] = ring_mean(matrix, history)
 
     row_starts = shift_periods(np.full(n_rows, starts[0]), rows, period=period)
     of_year = (

@@ -19,7 +19,9 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import scipy.sparse
 
+from beatwise.h3index import ring_neighbours
 from beatwise.period import (
     Period,
     as_datetime64_ns,
@@ -158,3 +160,33 @@ def count_matrix(
         np.datetime_as_string(starts[-1], unit="D"),
     )
     return {name: block[i] for i, name in enumerate(types)}
+
+
+def ring_mean_matrices(
+    cell_ids: npt.NDArray[np.uint64], *, rings: tuple[int, ...]
+) -> dict[int, scipy.sparse.csr_array]:
+    """Sparse ``[cell, cell]`` matrices averaging over each cell's ring at exact grid distance r.
+
+    Row ``i`` of ring ``r`` has ``1 / n_i`` at the ``n_i`` study cells at distance exactly ``r``
+    from cell ``i`` (cells outside the study area do not exist rather than count as zero). A row
+    with no such cell is all zero; callers mark those cells NaN.
+    """
+    n = cell_ids.size
+    i, j, d = ring_neighbours(cell_ids, k=max(rings))
+    out: dict[int, scipy.sparse.csr_array] = {}
+    for r in rings:
+        sel = d == r
+        n_in_ring = np.bincount(i[sel], minlength=n)
+        weights = 1.0 / n_in_ring[i[sel]]
+        out[r] = scipy.sparse.csr_array((weights, (i[sel], j[sel])), shape=(n, n))
+    return out
+
+
+def ring_mean(
+    matrix: scipy.sparse.csr_array, values: npt.NDArray[np.float32]
+) -> npt.NDArray[np.float32]:
+    """Mean of ``values[:, j]`` over each cell's ring; NaN where a cell has no ring cells."""
+    has_ring = np.diff(matrix.indptr) > 0
+    out = np.asarray(matrix @ values.T.astype(np.float64)).T.astype(np.float32)
+    out[:, ~has_ring] = np.nan
+    return out

@@ -59,6 +59,7 @@ deterrence the two agree to ~0.1% per micro-cell and exactly in total).
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections.abc import Sequence
@@ -175,6 +176,17 @@ class CityStepper:
     def cells(self) -> npt.NDArray[np.uint64]:
         """The micro-cells (H3 resolution 10), ascending: the axis of a patrol multiplier."""
         return self.geography.cells
+
+    def fork(self) -> CityStepper:
+        """An independent stepper at the same week with the same past: two loops that share a
+        history (a closed and an open loop after the same prior weeks) go on from here apart.
+
+        The latent city is shared (never written after it is built); the state that stepping
+        changes (which events were committed, the week) is copied.
+        """
+        twin = copy.copy(self)
+        twin._committed = self._committed.copy()
+        return twin
 
     # ------------------------------------------------------------------ patrol
     def cell_index(self, cells: npt.ArrayLike) -> npt.NDArray[np.int64]:

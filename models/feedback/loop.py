@@ -25,7 +25,7 @@ to start the loop); committed harm never reaches it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -64,7 +64,9 @@ class LoopHistory:
     """What the forecaster may see: the periods before the one being forecast, ``[period, unit]``.
 
     ``prior`` leading rows are the history given to start the loop (no flags, baseline patrol,
-    probability 0); arrays are read-only views.
+    probability 0); arrays are read-only views. ``payloads`` holds one payload per period (the
+    prior's as given, then each recorder's), for forecasters that need more than one number per
+    unit (the pipeline's model reads counts by crime type).
     """
 
     recorded: FloatArray
@@ -72,6 +74,7 @@ class LoopHistory:
     probability: FloatArray
     patrol: FloatArray
     prior: int
+    payloads: tuple[Any, ...] = ()
 
     @property
     def n_periods(self) -> int:
@@ -175,6 +178,7 @@ def run_loop(
     recorder: Recorder,
     seed: int,
     prior_recorded: npt.ArrayLike | None = None,
+    prior_payloads: Sequence[Any] | None = None,
     closed: bool = True,
 ) -> LoopTrace:
     """Run the loop for ``n_periods`` periods over ``n_units`` units.
@@ -184,6 +188,8 @@ def run_loop(
     prior_recorded
         ``[period, unit]`` (or one row ``[unit]``) recorded before the loop starts, shown to the
         forecaster ahead of the loop's own periods.
+    prior_payloads
+        One payload per prior period (``LoopHistory.payloads``); default None for each.
     closed
         False runs the open loop: the recorder gets the patrol of no flags every period, so the
         forecast never changes what is recorded (flags and scores are still traced).
@@ -201,6 +207,11 @@ def run_loop(
             f"prior_recorded must be [period, unit] with {n_units} units. Got shape {prior.shape}."
         )
     p0, total = prior.shape[0], prior.shape[0] + n_periods
+    seen: list[Any] = [None] * p0 if prior_payloads is None else list(prior_payloads)
+    if len(seen) != p0:
+        raise ValueError(
+            f"prior_payloads must hold one payload per prior period ({p0}). Got {len(seen)}."
+        )
     recorded = np.zeros((total, n_units))
     recorded[:p0] = prior
     flags = np.zeros((total, n_units), dtype=bool)
@@ -219,6 +230,7 @@ def run_loop(
             probability=_read_only(probability[:row]),
             patrol=_read_only(patrol[:row]),
             prior=p0,
+            payloads=tuple(seen),
         )
         scores[t] = _per_unit(forecaster(history), n_units, "forecaster")
         alloc = allocator(scores[t].copy(), rng=_generator(root, _ALLOCATOR, t))
@@ -230,6 +242,7 @@ def run_loop(
         recorded[row] = _per_unit(obs.recorded, n_units, "recorder recorded")
         committed[t] = _per_unit(obs.committed, n_units, "recorder committed")
         payloads.append(obs.payload)
+        seen.append(obs.payload)
     kind = "closed" if closed else "open"
     logger.debug("Ran a %s loop: %d periods x %d units (prior %d)", kind, n_periods, n_units, p0)
     return LoopTrace(
