@@ -12,6 +12,7 @@ The counting is vectorised over events: each event gets a flat index ``(type, pe
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from typing import Literal
@@ -169,8 +170,19 @@ def ring_mean_matrices(
 
     Row ``i`` of ring ``r`` has ``1 / n_i`` at the ``n_i`` study cells at distance exactly ``r``
     from cell ``i`` (cells outside the study area do not exist rather than count as zero). A row
-    with no such cell is all zero; callers mark those cells NaN.
+    with no such cell is all zero; callers mark those cells NaN. Remembered for the last few
+    grids, so a loop that builds features every week finds its neighbours once (callers must not
+    change the matrices).
     """
+    cells = np.ascontiguousarray(cell_ids, dtype=np.uint64)
+    return _ring_mean_matrices(cells.tobytes(), tuple(rings))
+
+
+@functools.lru_cache(maxsize=4)
+def _ring_mean_matrices(
+    cell_bytes: bytes, rings: tuple[int, ...]
+) -> dict[int, scipy.sparse.csr_array]:
+    cell_ids = np.frombuffer(cell_bytes, dtype=np.uint64)
     n = cell_ids.size
     i, j, d = ring_neighbours(cell_ids, k=max(rings))
     out: dict[int, scipy.sparse.csr_array] = {}

@@ -213,6 +213,8 @@ class PatrolResponseConfig(_Frozen):
     #: committed crime times exp(-this · (multiplier - 1)) where the multiplier is above 1;
     #: 0 = none
     deterrence: float = Field(0.0, ge=0, le=5)
+    #: where the two values come from, in words the reports print (a source, or "assumed")
+    basis: str = Field("assumed", min_length=1)
 
 
 class CityConfig(_Frozen):

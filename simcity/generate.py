@@ -97,14 +97,19 @@ class LatentCity:
     deterrence_seed: np.random.SeedSequence
 
 
-def simulate_latent(config: CityConfig) -> LatentCity:
+def simulate_latent(config: CityConfig, *, process_seed: int | None = None) -> LatentCity:
     """Geography, intensity, background events, their cascade and the recording uniforms.
 
     Deterministic for ``config.seed``: one ``SeedSequence`` tree, one child per concern (the
     seventh child, deterrence, is spawned after the original six, so their streams are unchanged).
+    ``process_seed`` keeps the city (geography and true intensity, from ``config.seed``) and draws
+    its crimes, their recording and outcomes from another seed's tree: another history of the
+    same place.
     """
     t0 = time.perf_counter()
     s_geo, s_int, s_bg, s_off, s_rec, s_cos, s_det = np.random.SeedSequence(config.seed).spawn(7)
+    if process_seed is not None:
+        _, _, s_bg, s_off, s_rec, s_cos, s_det = np.random.SeedSequence(process_seed).spawn(7)
     geo = build_geography(config, rng=np.random.default_rng(s_geo))
     model = build_intensity(config, geo, rng=np.random.default_rng(s_int))
     t_geo = time.perf_counter()

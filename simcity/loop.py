@@ -118,21 +118,27 @@ class CityStepper:
     config
         The ``simulate`` section (``simcity.config.load_city_config``).
     seed
-        Replaces ``config.seed`` when given.
+        Replaces ``config.seed`` when given (another city).
+    process_seed
+        Keeps the city of ``config.seed`` (its geography and true risk) and draws its crimes and
+        their recording from this seed (another history of the same place;
+        ``simcity.generate.simulate_latent``).
 
     Building it simulates the latent city (as long as ``simulate_city``: ~4 s for the default
     city); each step then takes milliseconds to tens of milliseconds. Steps cover the
     ``config.n_weeks`` in-period weeks in order; a step past the last is refused.
     """
 
-    def __init__(self, config: CityConfig, *, seed: int | None = None) -> None:
+    def __init__(
+        self, config: CityConfig, *, seed: int | None = None, process_seed: int | None = None
+    ) -> None:
         t0 = time.perf_counter()
         if seed is not None:
             # through the params loader, so a bad seed is refused in the simulate stage's words
             raw = {"simulate": {**config.model_dump(), "seed": seed}}
             config = validate_params("simulate", SimulateParams, raw).simulate
         self.config = config
-        latent = simulate_latent(config)
+        latent = simulate_latent(config, process_seed=process_seed)
         self._latent = latent
         self.geography = latent.geography
         self.intensity = latent.intensity

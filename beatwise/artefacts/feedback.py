@@ -122,6 +122,7 @@ class FeedbackReport(Artefact):
     seeds: list[int]
     window: int
     dose: float
+    dose_basis: str
     refit_every: int
     coverage: float
     band: tuple[float, float]

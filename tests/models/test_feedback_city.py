@@ -1,0 +1,264 @@
+"""The pipeline's own forecast in a closed loop with the (tiny) synthetic city.
+
+The loop must be the stages' code, not a copy: a feature setting changes its forecasts, its open
+loop is the simulate stage's city event for event, and its model is the train stage's. It must be
+deterministic per seed, and patrol must reach the data only in the closed loop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import cache
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.engineering import FeatureConfig
+from features.panel import count_matrix
+from models.feedback.city import (
+    CityHistory,
+    CityRun,
+    LoopSettings,
+    city_history,
+    pipeline_allocator,
+    run_city_scenario,
+)
+from models.feedback.config import (
+    ADDED_TARGET_TYPES,
+    CONFIGURED,
+    FeedbackConfig,
+    Scenario,
+    build_scenarios,
+    loop_features,
+)
+from models.risk_model import RiskModelConfig, fit_risk_model
+from simcity.config import CityConfig
+from simcity.generate import simulate_city
+from simcity.testing import tiny_city_config
+
+WEEKS = 10
+FEATURES = FeatureConfig(
+    lags=(1, 2),
+    rolling_windows=(4, 8),
+    decay_half_lives=(2,),
+    rings=(1,),
+    since_cap=20,
+    min_history_periods=20,
+    period="week",
+)
+MODEL = RiskModelConfig(
+    learning_rate=0.3, num_leaves=7, min_data_in_leaf=50, max_rounds=30, validation_periods=3
+)
+SETTINGS = LoopSettings(
+    weeks=WEEKS,
+    dose=3.0,
+    refit_every=4,
+    coverage=0.05,
+    model=MODEL,
+    static_covariates=("residents",),
+    h3_resolution=8,
+)
+
+
+def _city(**overrides: object) -> CityConfig:
+    return tiny_city_config(seed=11, **overrides)
+
+
+def _scenario(city: CityConfig, features: FeatureConfig = FEATURES, **kw: object) -> Scenario:
+    return Scenario(CONFIGURED, "test", features, city, **kw)  # type: ignore[arg-type]
+
+
+@cache
+def _history(uplift: float = 0.5) -> CityHistory:
+    return city_history(_city(patrol_response={"reporting_uplift": uplift}), SETTINGS)
+
+
+@cache
+def _run(uplift: float = 0.5) -> CityRun:
+    history = _history(uplift)
+    return run_city_scenario(_scenario(history.stepper.config), SETTINGS, history)
+
+
+def test_the_loop_is_deterministic_per_seed() -> None:
+    first = _run()
+    again = run_city_scenario(_scenario(_history().stepper.config), SETTINGS, _history())
+    for a, b in ((first.closed, again.closed), (first.open, again.open)):
+        np.testing.assert_array_equal(a.scores, b.scores)
+        np.testing.assert_array_equal(a.flags, b.flags)
+        np.testing.assert_array_equal(a.recorded, b.recorded)
+        np.testing.assert_array_equal(a.committed, b.committed)
+
+
+def test_patrol_reaches_the_data_only_in_the_closed_loop() -> None:
+    run = _run()
+    # the dose raises victim reporting in flagged cells (uplift 0.5, dose 3: x2): the closed loop
+    # records more in the cells it flags, while committed crime is the same (no deterrence)
+    np.testing.assert_array_equal(run.closed.committed, run.open.committed)
+    closed_in_flagged = (run.closed.recorded * run.closed.flags).sum()
+    open_in_flagged = (run.open.recorded * run.closed.flags).sum()
+    assert closed_in_flagged > 1.3 * open_in_flagged
+    np.testing.assert_array_equal(run.open.patrol, np.ones_like(run.open.patrol))
+    assert np.all(run.closed.patrol[run.closed.flags] == SETTINGS.dose)
+    # the forecasts part once the closed loop's extra records reach the history
+    assert not np.array_equal(run.closed.scores[1:], run.open.scores[1:])
+    np.testing.assert_array_equal(run.closed.scores[0], run.open.scores[0])
+
+
+def test_the_open_loop_is_the_simulate_stage_city_event_for_event() -> None:
+    history = _history()
+    run = _run()
+    city = simulate_city(history.stepper.config)
+    cells = history.cells["h3_int"].to_numpy(dtype=np.uint64)
+    events = city.events.assign(
+        h3_int=history.stepper.cell_index(cells)[
+            np.searchsorted(
+                history.stepper.cells,
+                city.committed.loc[city.committed["recorded"], "micro_cell"].to_numpy(np.uint64),
+            )
+        ]
+    )
+    # count the simulate stage's recorded target events per cell and week, as build_features does
+    canonical = city.committed.loc[city.committed["recorded"], "crime_type"].astype(str)
+    frame = pd.DataFrame(
+        {
+            "h3_int": cells[events["h3_int"].to_numpy()],
+            "timestamp": city.committed.loc[city.committed["recorded"], "timestamp"].to_numpy(),
+            "crime_type": canonical.to_numpy(),
+        }
+    )
+    starts = np.datetime64(history.stepper.config.start, "D") + np.arange(
+        history.stepper.n_weeks
+    ) * np.timedelta64(7, "D")
+    counts = count_matrix(
+        frame,
+        cell_ids=cells,
+        periods=starts.astype("datetime64[ns]"),
+        period="week",
+        crime_types=list(FEATURES.target_types),
+    )
+    total = sum(counts[t] for t in FEATURES.target_types)
+    np.testing.assert_array_equal(run.open.recorded, total[-WEEKS:])
+
+
+def test_a_feature_setting_changes_the_loop_forecasts() -> None:
+    history = _history()
+    city = history.stepper.config
+    other = FEATURES.model_copy(update={"rolling_windows": (3, 6)})
+    base = run_city_scenario(_scenario(city), SETTINGS, history)
+    changed = run_city_scenario(_scenario(city, other), SETTINGS, history)
+    assert not np.allclose(base.open.scores, changed.open.scores)
+
+
+def test_the_loop_refits_every_refit_every_weeks_and_shares_the_first_model() -> None:
+    run = _run()
+    # one model on the history shared by both loops, then refits at weeks 4 and 8 in each
+    assert run.fits == 1 + 2 * 2
+
+
+def test_the_thread_count_does_not_change_the_fitted_model() -> None:
+    rng = np.random.default_rng(0)
+    n = 4000
+    frame = pd.DataFrame(
+        {
+            "period_start": np.repeat(pd.date_range("2022-01-03", periods=20, freq="7D"), n // 20),
+            "x1": rng.random(n).astype(np.float32),
+            "x2": rng.random(n).astype(np.float32),
+        }
+    )
+    frame["target_count"] = rng.poisson(1.0 + 3 * frame["x1"]).astype(np.float32)
+    preds = [
+        fit_risk_model(
+            frame,
+            feature_columns=["x1", "x2"],
+            config=MODEL.model_copy(update={"num_threads": threads}),
+        ).predict(frame)
+        for threads in (1, 2)
+    ]
+    np.testing.assert_array_equal(preds[0], preds[1])
+
+
+def test_the_consecutive_cap_rests_a_cell_after_its_run() -> None:
+    cells = _history().cells
+    allocate = pipeline_allocator(cells, coverage=0.05, policy=None, max_consecutive_weeks=2)
+    scores = np.linspace(1.0, 2.0, len(cells))  # the same ranking every week
+    rng = np.random.default_rng(0)
+    flags = np.array([allocate(scores, rng=rng).flags for _ in range(6)])
+    top = int(np.argmax(scores))
+    assert flags[:, top].tolist() == [True, True, False, True, True, False]
+    assert (flags.sum(axis=1) == flags[0].sum()).all()
+
+
+def test_downweighting_thins_police_found_offences_in_flagged_cells() -> None:
+    history = _history(0.0)
+    city = history.stepper.config
+    target = FEATURES.model_copy(
+        update={
+            "target_types": (*FEATURES.target_types, *ADDED_TARGET_TYPES),
+            "target_reason": "test",
+            "feature_types": FEATURES.target_types,
+        }
+    )
+    plain = run_city_scenario(_scenario(city, target), SETTINGS, history)
+    thinned = run_city_scenario(
+        _scenario(city, target, downweight_discovered=True), SETTINGS, history
+    )
+    # the same first week (one model, same flags); the thinned history then differs
+    np.testing.assert_array_equal(plain.closed.flags[0], thinned.closed.flags[0])
+    seen_plain = np.stack(plain.closed.payloads)
+    seen_thinned = np.stack(thinned.closed.payloads)
+    assert seen_thinned.sum() < seen_plain.sum()
+    assert (seen_thinned <= seen_plain).all() or not np.array_equal(
+        plain.closed.flags, thinned.closed.flags
+    )
+
+
+def test_scenarios_change_one_thing_each() -> None:
+    city = _city()
+    config = FeedbackConfig(
+        dose_basis="test",
+        scenarios=(
+            "police_activity_target",
+            "police_activity_features",
+            "over_policing",
+            "downweight_discovered",
+            "consecutive_cap",
+        ),
+    )
+    scenarios = {s.name: s for s in build_scenarios(config, features=FEATURES, city=city)}
+    assert next(iter(scenarios)) == CONFIGURED
+    base = scenarios[CONFIGURED]
+    added = scenarios["police_activity_target"].features
+    assert added.target_types == (*FEATURES.target_types, *ADDED_TARGET_TYPES)
+    assert added.per_type_feature_types == FEATURES.target_types
+    police = scenarios["police_activity_features"].features
+    assert police.police_activity_features and "drugs" in police.per_type_feature_types
+    assert police.target_types == FEATURES.target_types
+    over = scenarios["over_policing"].city.recording.over_policing
+    assert (over.deprivation_decile_max, over.factor) == (2, 2.0)
+    assert base.city.recording.over_policing.factor == 1.0
+    assert scenarios["downweight_discovered"].downweight_discovered
+    assert scenarios["consecutive_cap"].max_consecutive_weeks == 4
+    for s in scenarios.values():
+        assert s.label.endswith(".") and len(s.label) > 20
+
+
+def test_monthly_settings_fall_back_to_weekly_windows_keeping_the_target() -> None:
+    monthly = FeatureConfig(
+        period="month",
+        lags=(1, 2, 3),
+        rolling_windows=(3, 6, 12),
+        decay_half_lives=(1, 3),
+        since_cap=24,
+        min_history_periods=12,
+        target_types=("burglary", "robbery"),
+    )
+    weekly = loop_features(monthly)
+    assert weekly.period == "week" and weekly.target_types == ("burglary", "robbery")
+    assert weekly.rolling_windows == FeatureConfig().rolling_windows
+    assert loop_features(FEATURES) == FEATURES
+
+
+def test_a_loop_longer_than_the_city_is_refused() -> None:
+    with pytest.raises(ValueError, match="leaves no history"):
+        city_history(_city(), dataclasses.replace(SETTINGS, weeks=500))
