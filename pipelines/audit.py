@@ -1,6 +1,7 @@
-"""Stage ``audit``: gates G1-G12 over the backtest; the bias report, the model card and the
-transparency record. Period and resolution: ``panel_meta.json``'s. ``--run-date`` (default today)
-dates every document and is the date expiry dates are judged against.
+"""Stage ``audit``: gates G1-G12 over the backtest and the feedback stage's closed loop (G11);
+the bias report, the model card and the transparency record. Period and resolution:
+``panel_meta.json``'s. ``--run-date`` (default today) dates every document and is the date expiry
+dates are judged against.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import argparse
 import datetime as dt
 from pathlib import Path
 
+from beatwise.artefacts.feedback import FeedbackReport
 from beatwise.artefacts.metrics import BacktestMetrics
 from beatwise.artefacts.model import ModelMeta
 from beatwise.artefacts.panel import PanelMeta
@@ -17,12 +19,12 @@ from beatwise.params import StageParams, load_params, params_hash
 from models.audit import BACKTEST_COLUMNS, AuditConfig, AuditSetup, BacktestArrays, audit_backtest
 from models.governance import GovernanceConfig
 from models.operational import OperationalConfig, PublishConfig
-from models.report import DocumentPaths, audit_documents, read_data_quality
+from models.report import DocumentPaths, audit_documents, read_data_quality, read_feedback_figure
 from pipelines._io import run_stage, setup_logging, timed
 from pipelines._tracking import track_audit
 
 STAGE = "audit"
-INPUTS = ("backtest", "cells", "panel-meta", "metrics", "data-quality", "model-meta")
+INPUTS = ("backtest", "cells", "panel-meta", "metrics", "data-quality", "model-meta", "feedback")
 # in the order of DocumentPaths' fields
 OUTPUTS = ("out-audit", "out-report", "out-card", "out-record-md", "out-record-json")
 
@@ -39,18 +41,14 @@ def main(argv: list[str] | None = None) -> int:
     for name in INPUTS + OUTPUTS:
         parser.add_argument(f"--{name}", type=Path, required=True)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument(
-        "--run-date",
-        type=dt.date.fromisoformat,
-        help="the audit's date in the documents; expiry dates are judged against it (default: "
-        "today)",
-    )
+    parser.add_argument("--run-date", type=dt.date.fromisoformat, help="the audit's date (ISO)")
     args = parser.parse_args(argv)
     log = setup_logging(STAGE)
     params = load_params(STAGE, Params, args.params)
     panel = PanelMeta.read(args.panel_meta)
     metrics = BacktestMetrics.read(args.metrics)
     model = ModelMeta.read(args.model_meta)
+    feedback = FeedbackReport.read(args.feedback)
     quality = read_data_quality(args.data_quality, suppress_below=params.publish.min_count_shown)
     arrays = BacktestArrays.from_frames(
         read_parquet(args.backtest, required=BACKTEST_COLUMNS),
@@ -65,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         suppress_below=params.publish.min_count_shown,
         run_date=args.run_date,
         smallest_count_shown=quality.smallest_count_shown,
+        feedback=feedback,
     )
     with timed(log, "audit"):
         result = audit_backtest(
@@ -85,10 +84,11 @@ def main(argv: list[str] | None = None) -> int:
         quality=quality,
         governance=params.governance,
         paths=out,
+        feedback_figure=read_feedback_figure(args.feedback, feedback),
     )
     track_audit(
         docs.audit,
-        inputs=[args.backtest, args.cells, args.metrics],
+        inputs=[args.backtest, args.cells, args.metrics, args.feedback],
         documents=docs.write(out),
         params_digest=params_hash(params),
         parent=model.mlflow_run_id,

@@ -1,5 +1,6 @@
-"""Inputs of the audit and report tests: a typed ``metrics.json`` with hand-set figures, and a
-small city's cells and backtest as the evaluate stage writes them."""
+"""Inputs of the audit and report tests: a typed ``metrics.json`` with hand-set figures, a
+small city's cells and backtest as the evaluate stage writes them, and the feedback stage's
+report (G11 PASS, ``feedback_inputs``) in the stage's setup."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+from feedback_inputs import make_feedback
 
 from beatwise.artefacts.audit import AuditReport
 from beatwise.artefacts.metrics import BacktestMetrics, ForecastScores, Lift
@@ -87,6 +89,7 @@ SETUP = AuditSetup(
     target=TargetDefinition(target_types=("burglary",)),
     granularity=GranularityCheck(published_resolution=8, max_resolution=9, event_level_rows=False),
     run_date=dt.date(2024, 4, 22),
+    feedback=make_feedback("PASS"),
 )
 
 

@@ -1,4 +1,4 @@
-"""The bias audit: assess fairness-related harms of the flagged set against gates G1–G10.
+"""The bias audit: assess fairness-related harms of the flagged set against gates G1–G12.
 
 The audit follows ``METRICS.md`` ("Audit groups" and "Audit gates"). It takes the model's flagged
 set at the operational coverage over the backtest periods, the realised target counts and the
@@ -16,16 +16,21 @@ texts and the ``period`` of ``audit.json``.
   an input the gate needs was not supplied. This is never a pass: on a hard gate it **blocks**
   publication exactly like a FAIL, and only a recorded :class:`AuditOverride` lifts the block.
 * **NOT CHECKED** – G10 before :meth:`AuditResult.with_documentation` has looked at the rendered
-  documents. It blocks publication and cannot be overridden.
+  documents; G11 when the feedback stage's ``feedback.json`` was not given. It blocks
+  publication and cannot be overridden.
 
 The public face, by use:
 
 - the audit stage: :func:`audit_backtest` on :class:`BacktestArrays` with an :class:`AuditSetup`
-  (then ``models.report.document_audit`` renders the documents and judges G10);
+  (which carries the feedback stage's report for G11; then ``models.report.document_audit``
+  renders the documents and judges G10);
 - one flagged set: :func:`run_audit` -> :class:`AuditResult` (``to_report()``: the typed
   ``audit.json``, :class:`beatwise.artefacts.audit.AuditReport`);
 - another ranking's flags: :func:`gates_of_ranking`, :func:`audit_counterfactuals`,
   :func:`coverage_sensitivity`;
+- the closed loop (G11): :func:`gate_feedback` on the feedback stage's report, its
+  :func:`configured_scenario` and :func:`largest_drift`, and :data:`SYNTHETIC_EVIDENCE` (what a
+  real city's documents say of it);
 - params: :class:`AuditConfig`, :class:`AttributeSpec` (its groups, :class:`GroupSpec`),
   :class:`StratumSpec`, :class:`AuditOverride`; inputs :class:`TargetDefinition`,
   :class:`GranularityCheck`;
@@ -36,8 +41,9 @@ The public face, by use:
 
 Private modules, one concern each: ``_catalogue`` (gate ids and words), ``_config``, ``_arrays``
 (inputs), ``_figures`` (by group and stratum), ``_bands`` (judging and wording), ``_gates``,
-``_documentation`` (G10), ``_envelope`` (G12), ``_intersections`` (the board's figures by two
-attributes at once), ``_gate`` and ``_result`` (result types), ``_run``
+``_documentation`` (G10), ``_feedback`` (G11: the feedback stage's closed loop), ``_envelope``
+(G12), ``_intersections`` (the board's figures by two attributes at once), ``_gate`` and
+``_result`` (result types), ``_run``
 (``run_audit``), ``_backtest`` (the reference, other rankings and coverages), ``_power`` (the
 canaries), ``_stage`` (``audit_backtest``, the stage's audit).
 """
@@ -87,6 +93,12 @@ from models.audit._documentation import (
     REQUIRED_REPORT_SECTIONS,
     check_documentation,
 )
+from models.audit._feedback import (
+    SYNTHETIC_EVIDENCE,
+    configured_scenario,
+    gate_feedback,
+    largest_drift,
+)
 from models.audit._figures import NO_RESIDENTS_KEY, Allocation
 from models.audit._gate import GateResult
 from models.audit._power import canary_scores
@@ -111,6 +123,7 @@ __all__ = [
     "REQUIRED_REPORT_SECTIONS",
     "SENSITIVITY_COVERAGES",
     "SENSITIVITY_GATES",
+    "SYNTHETIC_EVIDENCE",
     "TRUTH_REFERENCE",
     "Allocation",
     "AttributeSpec",
@@ -136,8 +149,11 @@ __all__ = [
     "canary_scores",
     "check_documentation",
     "classify_against_band",
+    "configured_scenario",
     "coverage_sensitivity",
+    "gate_feedback",
     "gates_of_ranking",
+    "largest_drift",
     "run_audit",
     "stratum_label",
 ]

@@ -31,6 +31,7 @@ from beatwise.artefacts.audit import (
     PolicyRecord,
     ReferenceAllocation,
 )
+from beatwise.artefacts.feedback import FeedbackReport
 from beatwise.artefacts.metrics import coverage_label
 from beatwise.artefacts.panel import PanelMeta
 from beatwise.period import PERIOD_COLUMN, Period
@@ -86,8 +87,8 @@ PRIOR_COUNTS_REFERENCE: Final[ReferenceAllocation] = ReferenceAllocation(
 
 @dataclass(frozen=True)
 class AuditSetup:
-    """Everything a gate needs besides the flags: the knobs, the target, what publish writes, and
-    the date expiry dates are judged against."""
+    """Everything a gate needs besides the flags: the knobs, the target, what publish writes, the
+    date expiry dates are judged against, and the feedback stage's closed loop (G11)."""
 
     #: the audit's knobs, at the operational coverage
     config: AuditConfig
@@ -96,6 +97,8 @@ class AuditSetup:
     period: Period = "week"
     #: the run's date (an input, so that tests and re-runs are reproducible); default today
     run_date: dt.date = field(default_factory=dt.date.today)
+    #: the feedback stage's closed-loop simulation (``feedback.json``); None: G11 NOT CHECKED
+    feedback: FeedbackReport | None = None
 
     @classmethod
     def for_panel(
@@ -108,12 +111,14 @@ class AuditSetup:
         suppress_below: int,
         run_date: dt.date | None = None,
         smallest_count_shown: int | None = None,
+        feedback: FeedbackReport | None = None,
     ) -> AuditSetup:
         """The setup of the audit stage: the operational coverage, the panel's target, period and
         resolution, and the publish limits (``publish.max_resolution``, ``min_count_shown``).
 
         ``smallest_count_shown`` is the smallest historical count of crime by place that the
-        documents print (the data-quality tables' districts), which G9 judges.
+        documents print (the data-quality tables' districts), which G9 judges; ``feedback`` the
+        feedback stage's ``feedback.json``, which G11 judges.
 
         Refuses a ``config`` that sets its own coverage: the audited coverage is the published one.
         """
@@ -136,6 +141,7 @@ class AuditSetup:
             ),
             period=panel.period,
             run_date=run_date or dt.date.today(),
+            feedback=feedback,
         )
 
     def at(self, coverage: float) -> AuditSetup:
@@ -153,6 +159,7 @@ class AuditSetup:
         **kw: Any,
     ) -> AuditResult:
         """:func:`run_audit` with this setup (``kw``: counts, lift, override, others, ...)."""
+        kw.setdefault("feedback", self.feedback)
         return run_audit(
             model,
             reference,

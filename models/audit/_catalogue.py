@@ -7,7 +7,7 @@ from typing import Final, Literal
 from beatwise.artefacts.audit import GateKind, GateStatus
 
 Status = GateStatus
-GateId = Literal["G1", "G2", "G3", "G4", "G5", "G6", "G7", "G8", "G9", "G10", "G12"]
+GateId = Literal["G1", "G2", "G3", "G4", "G5", "G6", "G7", "G8", "G9", "G10", "G11", "G12"]
 
 GATE_IDS: Final[tuple[GateId, ...]] = (
     "G1",
@@ -20,6 +20,7 @@ GATE_IDS: Final[tuple[GateId, ...]] = (
     "G8",
     "G9",
     "G10",
+    "G11",
     "G12",
 )
 GATE_KINDS: Final[dict[str, GateKind]] = {
@@ -33,6 +34,7 @@ GATE_KINDS: Final[dict[str, GateKind]] = {
     "G8": "hard",
     "G9": "hard",
     "G10": "hard",
+    "G11": "hard",
     "G12": "hard",
 }
 GATE_TITLES: Final[dict[str, str]] = {
@@ -46,6 +48,7 @@ GATE_TITLES: Final[dict[str, str]] = {
     "G8": "No worse than the baselines",
     "G9": "Granularity",
     "G10": "Documentation",
+    "G11": "Feedback stability",
     "G12": "Policy envelope",
 }
 #: What each gate checks, in words an ethics board reads without code. "The reference" is the
@@ -73,6 +76,10 @@ GATE_CHECKS: Final[dict[str, str]] = {
     "G9": "What is published is coarse enough: cells no finer than allowed, no event-level rows, "
     "small historical counts suppressed.",
     "G10": "The bias report and model card for this model version carry every required section.",
+    "G11": "When police follow the forecast and crime is recorded where patrols go, the "
+    "forecast does not drift any district's or group's share of flags away from its share of "
+    "true harm beyond the amplification band, compared with the same forecast whose flags never "
+    "reach the data (a closed-loop simulation on the synthetic city).",
     "G12": "The absolute limits the ethics board has ratified (if any), within their dates.",
 }
 

@@ -24,8 +24,9 @@ from models.governance import GovernanceConfig, accountability_gaps, describe_ga
 
 #: ``id`` attributes every bias report carries (checked by gate G10), in the report's order: the
 #: verdict, what the board is asked to decide (the absolute panel, what the reference itself does,
-#: the envelope), the gates and amplification, the audit's power, the override, the reasons, the
-#: charts, the scope, the target, performance, data quality and the caveats.
+#: the envelope), the gates and amplification, the audit's power, whether the forecast feeds on
+#: itself (G11's closed loop), the override, the reasons, the charts, the scope, the target,
+#: performance, data quality and the caveats.
 REQUIRED_REPORT_SECTIONS: Final[tuple[str, ...]] = (
     "dates",
     "decision",
@@ -36,6 +37,7 @@ REQUIRED_REPORT_SECTIONS: Final[tuple[str, ...]] = (
     "gates",
     "amplification",
     "power",
+    "feedback",
     "override",
     "groups",
     "chart-exposure",
@@ -53,8 +55,9 @@ REQUIRED_REPORT_SECTIONS: Final[tuple[str, ...]] = (
 )
 
 #: Headings every model card carries, in order: the verdict and the board's decision first, then
-#: the sections of Mitchell et al. (2019), "Model Cards for Model Reporting", and the audit's power;
-#: the dates and who answers for the forecast (the transparency record) beside them.
+#: the sections of Mitchell et al. (2019), "Model Cards for Model Reporting", the audit's power and
+#: its feedback stability (G11); the dates and who answers for the forecast (the transparency
+#: record) beside them.
 REQUIRED_CARD_SECTIONS: Final[tuple[str, ...]] = (
     "Verdict",
     "Dates",
@@ -69,6 +72,7 @@ REQUIRED_CARD_SECTIONS: Final[tuple[str, ...]] = (
     "Evaluation data",
     "Quantitative analyses",
     "Audit power",
+    "Feedback stability",
     "Ethical considerations",
     "Caveats and recommendations",
 )

@@ -2,7 +2,8 @@
 
 G1 judges the target definition, G2-G5 the group ratios, G6 and G7 the strata, G8 the lift over
 the best baseline, G9 what publish will write; G10 (the documents) is judged in
-``_documentation``. :func:`judge_gates` asks all of them in order.
+``_documentation``, G11 (the closed loop) in ``_feedback``, G12 (the board's limits) in
+``_envelope``. :func:`judge_gates` asks all of them in order.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Final
 import numpy as np
 
 from beatwise.artefacts.audit import BandCheck, Check
+from beatwise.artefacts.feedback import FeedbackReport
 from beatwise.artefacts.metrics import Lift
 from beatwise.taxonomy import POLICE_ACTIVITY_TYPES
 from models.audit._bands import (
@@ -29,6 +31,7 @@ from models.audit._catalogue import GATE_KINDS, Status
 from models.audit._config import AuditConfig, GranularityCheck, TargetDefinition
 from models.audit._documentation import not_checked_documentation
 from models.audit._envelope import EnvelopeFigures, gate_envelope
+from models.audit._feedback import gate_feedback
 from models.audit._figures import GroupInternals, StrataInternals
 from models.audit._gate import GateResult
 from models.bootstrap import percentile_interval
@@ -70,11 +73,13 @@ def judge_gates(
     granularity: GranularityCheck,
     reference: str,
     envelope: EnvelopeFigures | None = None,
+    feedback: FeedbackReport | None = None,
 ) -> dict[str, GateResult]:
-    """Gates G1-G10 and G12 in order; G10 is NOT CHECKED until the documents are judged.
+    """Gates G1-G12 in order; G10 is NOT CHECKED until the documents are judged.
 
     ``reference`` names the reference allocation in words ("the true risk"); ``envelope`` the
-    board's limits with the figures they judge and whether they have expired.
+    board's limits with the figures they judge and whether they have expired; ``feedback`` the
+    closed-loop simulation (``feedback.json``), without which G11 is NOT CHECKED.
     """
     low, high = config.amplification_band
     gates = {"G1": gate_target_purity(target, target_event_counts)}
@@ -88,6 +93,7 @@ def judge_gates(
     gates["G8"] = gate_baselines(lift, config)
     gates["G9"] = gate_granularity(granularity)
     gates["G10"] = not_checked_documentation()
+    gates["G11"] = gate_feedback(feedback)
     gates["G12"] = gate_envelope(envelope)
     return gates
 

@@ -27,6 +27,7 @@ from beatwise.artefacts.audit import (
     ReferenceAllocation,
     StrataFigures,
 )
+from beatwise.artefacts.feedback import FeedbackReport
 from beatwise.period import Period
 from models.audit._catalogue import BLOCKING, GATE_IDS
 from models.audit._config import AuditOverride, PolicyEnvelope
@@ -74,6 +75,9 @@ class AuditResult:
     period: Period = "week"
     counterfactuals: Counterfactuals | None = None
     coverage_sensitivity: CoverageSensitivity | None = None
+    #: the feedback stage's closed-loop simulation that G11 judged (None: G11 NOT CHECKED), for
+    #: the documents' section on it
+    feedback: FeedbackReport | None = None
 
     @property
     def blocking_gates(self) -> list[str]:

@@ -1,5 +1,5 @@
 """``run_audit``: the model's flagged set, held against a reference allocation, judged against
-gates G1-G9 and G12.
+gates G1-G9, G11 (the feedback stage's closed loop) and G12.
 
 The steps, each a function of its own module: check the arrays and the cells' populations
 (``_arrays``), draw the bootstrap's week weights (shared by the model and the reference, so every
@@ -20,6 +20,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from beatwise.artefacts.audit import AuditSettings, BoardPanel, ReferenceAllocation
+from beatwise.artefacts.feedback import FeedbackReport
 from beatwise.artefacts.metrics import Lift
 from beatwise.period import Period, check_period, period_words
 from models.audit._arrays import cell_populations, validate_inputs, week_weights
@@ -66,8 +67,10 @@ def run_audit(
     others: Mapping[str, Allocation] | None = None,
     run_date: dt.date | None = None,
     cross_check: bool = True,
+    feedback: FeedbackReport | None = None,
 ) -> AuditResult:
-    """Assess the model's flagged set over the backtest periods (G1-G9, G12; G10: see below).
+    """Assess the model's flagged set over the backtest periods (G1-G9, G11, G12; G10: see
+    below).
 
     Parameters
     ----------
@@ -110,6 +113,9 @@ def run_audit(
         Compute the model's point figures by group with fairlearn's MetricFrame and check them
         against the weekly sums (the audit of the model); off for the many other rankings the
         stage asks, whose figures come from the same sums.
+    feedback : FeedbackReport, optional
+        The feedback stage's closed-loop simulation (``feedback.json``), for G11; missing: G11
+        is NOT CHECKED, which blocks publication and cannot be overridden.
 
     Returns
     -------
@@ -165,6 +171,7 @@ def run_audit(
         granularity=granularity,
         reference=reference_info.label,
         envelope=_envelope_figures(config, model_rep, pop, group_internals, day),
+        feedback=feedback,
     )
     roles = {"model": model, "reference": reference, **(others or {})}
     board = BoardPanel(
@@ -211,6 +218,7 @@ def run_audit(
             police_activity_reasons=dict(target.police_activity_reasons),
         ),
         period=check_period(period),
+        feedback=feedback,
     )
     logger.info(
         "Audit done in %.2f s: %s.",

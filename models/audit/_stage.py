@@ -15,6 +15,7 @@ from models.audit._backtest import (
     coverage_sensitivity,
 )
 from models.audit._config import AuditOverride
+from models.audit._feedback import check_feedback
 from models.audit._figures import Allocation
 from models.audit._power import audit_power
 from models.audit._result import AuditResult
@@ -30,15 +31,17 @@ def audit_backtest(
     sensitivity_coverages: tuple[float, ...] = SENSITIVITY_COVERAGES,
     power: bool = True,
 ) -> AuditResult:
-    """The audit stage's audit: the model against its reference (G1-G9, G12), the
-    counterfactuals, the coverage table and the power check.
+    """The audit stage's audit: the model against its reference (G1-G9, G12), the closed loop
+    of the feedback stage (G11, ``setup.feedback``), the counterfactuals, the coverage table and
+    the power check.
 
     Parameters
     ----------
     arrays : BacktestArrays
         The backtest (``backtest.parquet``) on the cells (``cells.parquet``).
     setup : AuditSetup
-        Knobs at the operational coverage, target, granularity, period and run date.
+        Knobs at the operational coverage, target, granularity, period and run date, and the
+        feedback stage's simulation; refused when it simulated another coverage or band.
     metrics : BacktestMetrics
         ``metrics.json``: the lift over the best baseline (G8) and the best baseline's name.
         Its coverage must be the operational coverage.
@@ -63,6 +66,8 @@ def audit_backtest(
             f"operational coverage is {coverage}. Re-run evaluate with the same "
             "operational.coverage."
         )
+    if setup.feedback is not None:
+        check_feedback(setup.feedback, coverage=coverage, band=setup.config.amplification_band)
     counts = None
     if accepted_by_type is not None:
         counts = {t: float(accepted_by_type.get(t, 0)) for t in setup.target.target_types}

@@ -2,14 +2,16 @@
 
 The public face, by use:
 
-- the audit stage: :func:`read_data_quality`, then :func:`audit_documents` (the context with the
-  run date, params ``governance`` and the :class:`DocumentPaths`; the cell map; then
+- the audit stage: :func:`read_data_quality` and :func:`read_feedback_figure`, then
+  :func:`audit_documents` (the context with the run date, params ``governance`` and the
+  :class:`DocumentPaths`; the cell map; the feedback stage's drift figure; then
   :func:`document_audit`: render, let G10 judge, render again) -> :class:`Documents`, whose
   ``write`` writes them all;
 - one document: :func:`render_bias_report`, :func:`render_model_card`,
   :func:`render_transparency_record` (of :func:`build_record`) with a :class:`ReportContext`;
 - the words: :func:`compare_with_baseline` (the model against the best simple baseline, as a
-  board member would repeat it), :func:`document_dates` (every date, labelled);
+  board member would repeat it), :func:`document_dates` (every date, labelled),
+  :func:`feedback_view` (gate G11 and the feedback stage's closed loop);
 - the tables: :func:`performance_rows`, :func:`coverage_sensitivity_rows`;
 - the charts: :func:`interval_chart` (values with 95% intervals, one panel per attribute or
   stratum spec).
@@ -21,12 +23,13 @@ the reasons.
 
 Private modules, one concern each: ``_context`` (what the documents describe, and where they are
 written), ``_dates``, ``_quality`` (the one reader of ``data_quality.json``), ``_verdict`` (the
-verdict, the override's and envelope's dates, amplification and power in words), ``_board`` (the
+verdict, the override's and envelope's dates, amplification and power in words), ``_feedback``
+(the closed loop of gate G11 in words and tables), ``_board`` (the
 board's panel as tables, the intersections included), ``_comparison``, ``_record`` (the
 transparency record), ``_stage`` (the audit stage's one call), ``_tables``,
 ``_charts``, ``_format`` (the templates' filters), ``_render``; the jinja templates live in
 ``templates/`` (``bias_report.html`` includes ``_decide.html``, ``_power.html``,
-``_reasons.html``; shared tables in ``_macros.html``; ``model_card.md``;
+``_feedback.html``, ``_reasons.html``; shared tables in ``_macros.html``; ``model_card.md``;
 ``transparency_record.md``). This package imports
 ``models.audit`` (the result, what G10 requires, the caveats); the audit never imports it.
 """
@@ -42,6 +45,7 @@ from models.report._context import (
     report_context,
 )
 from models.report._dates import DocumentDates, document_dates
+from models.report._feedback import FeedbackView, feedback_view, read_feedback_figure
 from models.report._quality import MAX_FILES_LISTED, DataQualitySummary, read_data_quality
 from models.report._record import build_record
 from models.report._render import (
@@ -69,6 +73,7 @@ __all__ = [
     "DocumentLinks",
     "DocumentPaths",
     "Documents",
+    "FeedbackView",
     "IntervalPanel",
     "ReportContext",
     "audit_documents",
@@ -77,10 +82,12 @@ __all__ = [
     "coverage_sensitivity_rows",
     "document_audit",
     "document_dates",
+    "feedback_view",
     "flag_share_map",
     "interval_chart",
     "performance_rows",
     "read_data_quality",
+    "read_feedback_figure",
     "render_bias_report",
     "render_model_card",
     "render_transparency_record",

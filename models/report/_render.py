@@ -26,6 +26,7 @@ import jinja2
 import pandas as pd
 
 from beatwise.artefacts.audit import AMPLIFIED, AuditReport
+from beatwise.artefacts.feedback import FeedbackReport
 from beatwise.artefacts.metrics import BacktestMetrics
 from beatwise.artefacts.transparency import TransparencyRecord
 from beatwise.io import write_text
@@ -36,6 +37,7 @@ from models.report._board import board_panel, compact_panel
 from models.report._charts import chart_calibration, chart_coverage, chart_exposure, chart_map
 from models.report._context import DocumentPaths, ReportContext
 from models.report._dates import DocumentDates, document_dates
+from models.report._feedback import feedback_view
 from models.report._format import capfirst, count, fmt, interval, md, pct
 from models.report._quality import DataQualitySummary
 from models.report._record import build_record, comparison_of
@@ -103,7 +105,14 @@ def _gate_number(gid: str) -> tuple[int, str]:
     return (int(digits), gid) if digits.isdigit() else (10**6, gid)
 
 
-def _common(audit: AuditReport, metrics: BacktestMetrics, context: ReportContext) -> dict:
+def _common(
+    audit: AuditReport,
+    metrics: BacktestMetrics,
+    context: ReportContext,
+    *,
+    feedback: FeedbackReport | None = None,
+    feedback_figure: bytes | None = None,
+) -> dict:
     record = build_record(
         audit, metrics=metrics, context=context, dates=document_dates(context, metrics)
     )
@@ -125,6 +134,7 @@ def _common(audit: AuditReport, metrics: BacktestMetrics, context: ReportContext
         "override_note": override_note(audit),
         "board": board_panel(audit, one=words.singular, many=words.plural),
         "power": power_view(audit),
+        "feedback": feedback_view(audit.gates.get("G11"), feedback, figure_png=feedback_figure),
         "compact": compact_panel(audit),
         "amplification_text": amplification_text(
             audit, coverage_words=f"{pct(audit.coverage)} of the area"
@@ -159,6 +169,8 @@ def render_bias_report(
     context: ReportContext,
     cell_map: pd.DataFrame | None = None,
     calibration_band: tuple[float, float] = (0.9, 1.1),
+    feedback: FeedbackReport | None = None,
+    feedback_figure: bytes | None = None,
 ) -> str:
     """The bias report as one self-contained HTML page an ethics board reads without code.
 
@@ -178,13 +190,18 @@ def render_bias_report(
         map was supplied.
     calibration_band : (float, float)
         The G6 band (``audit.calibration_band``) to shade on the calibration chart.
+    feedback : FeedbackReport, optional
+        The feedback stage's closed loop that G11 judged (``feedback.json``), for the section
+        "Does this forecast feed on itself?"; without it the section gives G11's words only.
+    feedback_figure : bytes, optional
+        The feedback stage's drift figure (PNG), embedded in that section.
 
     Returns
     -------
     str
         HTML with inline CSS and base64 PNG charts; no external references.
     """
-    data = _common(audit, metrics, context)
+    data = _common(audit, metrics, context, feedback=feedback, feedback_figure=feedback_figure)
     data.update(
         data_quality_tables=list(data_quality.tables),
         charts={
@@ -203,10 +220,15 @@ def render_bias_report(
 
 
 def render_model_card(
-    audit: AuditReport, *, metrics: BacktestMetrics, context: ReportContext
+    audit: AuditReport,
+    *,
+    metrics: BacktestMetrics,
+    context: ReportContext,
+    feedback: FeedbackReport | None = None,
 ) -> str:
-    """The model card (Mitchell et al. 2019) as markdown, with the audit's figures by group."""
-    data = _common(audit, metrics, context)
+    """The model card (Mitchell et al. 2019) as markdown, with the audit's figures by group and
+    G11's verdict on the feedback stage's closed loop (``feedback``)."""
+    data = _common(audit, metrics, context, feedback=feedback)
     text = _environment(markdown=True).get_template("model_card.md").render(**data)
     logger.info("Rendered model card: %d characters.", len(text))
     return text
@@ -261,12 +283,14 @@ def document_audit(
     context: ReportContext,
     cell_map: pd.DataFrame | None = None,
     calibration_band: tuple[float, float] = (0.9, 1.1),
+    feedback_figure: bytes | None = None,
 ) -> Documents:
     """Render the documents, let G10 judge them, and render again so they show G10's outcome.
 
     The documents' sections do not depend on G10's status, so the second judgement is the same
     as the first; the final ``audit`` is judged on the documents returned. G10 also asks whether
-    ``context.governance`` is complete for its phase.
+    ``context.governance`` is complete for its phase. The section on the closed loop shows the
+    feedback report G11 judged (``result.feedback``) and embeds ``feedback_figure`` (PNG).
     """
 
     def render(audited: AuditResult) -> tuple[str, str, TransparencyRecord, str]:
@@ -278,11 +302,15 @@ def document_audit(
             context=context,
             cell_map=cell_map,
             calibration_band=calibration_band,
+            feedback=audited.feedback,
+            feedback_figure=feedback_figure,
         )
         dates = document_dates(context, metrics)
         record = build_record(report, metrics=metrics, context=context, dates=dates)
         record_md = render_transparency_record(record, dates=dates, coverage=report.coverage)
-        card = render_model_card(report, metrics=metrics, context=context)
+        card = render_model_card(
+            report, metrics=metrics, context=context, feedback=audited.feedback
+        )
         return html, card, record, record_md
 
     def judged(audited: AuditResult, html: str, card: str, record_md: str) -> AuditResult:

@@ -25,9 +25,11 @@ def audit_documents(
     quality: DataQualitySummary,
     governance: GovernanceConfig,
     paths: DocumentPaths,
+    feedback_figure: bytes | None = None,
 ) -> Documents:
     """The audit stage's documents: dated by ``setup.run_date``, accountable by ``governance``,
-    linking each other by the file names of ``paths`` (write them with ``Documents.write``)."""
+    linking each other by the file names of ``paths`` (write them with ``Documents.write``), with
+    the feedback stage's drift figure (PNG) beside the closed loop G11 judged."""
     context = report_context(
         panel,
         model,
@@ -45,4 +47,5 @@ def audit_documents(
         context=context,
         cell_map=flag_share_map(arrays.cells, arrays.flagged),
         calibration_band=setup.config.calibration_band,
+        feedback_figure=feedback_figure,
     )

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 from audit_inputs import make_metrics
+from feedback_inputs import make_feedback
 from pydantic import ValidationError
 
 from beatwise.artefacts import ArtefactError
@@ -54,6 +55,8 @@ TOY_GROUPS = {
 LIFT_OK = Lift(estimate=1.2, ci_low=1.1, ci_high=1.3, baseline="b4_all_history")
 METRICS = make_metrics()
 RUN_DATE = dt.date(2024, 4, 22)
+#: the feedback stage's closed loop, passing G11, so that the other gates decide
+FEEDBACK_PASS = make_feedback("PASS")
 NO_QUALITY = DataQualitySummary()
 
 
@@ -151,6 +154,7 @@ def _run(model: Allocation, reference: Allocation, y, cells, config: AuditConfig
         "lift": LIFT_OK,
         "reference_info": TRUTH_REFERENCE,
         "run_date": RUN_DATE,
+        "feedback": FEEDBACK_PASS,
     }
     args.update(kw)
     return run_audit(model, reference, y, cells, config=config, **args)  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from audit_inputs import make_metrics
+from feedback_inputs import make_feedback
 from stage_files import data_quality
 
 from beatwise.artefacts import ArtefactError
@@ -24,6 +25,7 @@ from beatwise.artefacts.audit import (
     CoverageSensitivity,
     PolicyRecord,
 )
+from beatwise.artefacts.feedback import FeedbackReport
 from models.audit import (
     PRIOR_COUNTS_REFERENCE,
     TRUTH_REFERENCE,
@@ -57,6 +59,7 @@ from models.report import (
 
 METRICS = make_metrics()
 RUN_DATE = dt.date(2025, 1, 13)
+FEEDBACK_PASS = make_feedback("PASS")
 DATA_QUALITY = DataQualitySummary.from_dict(
     {
         "rows_in": 120_000,
@@ -149,9 +152,11 @@ def _audit_result(
     config: AuditConfig | None = None,
     real: bool = False,
     run_date: dt.date = RUN_DATE,
+    feedback: FeedbackReport | None = FEEDBACK_PASS,
 ) -> AuditResult:
     """The toy city's audit against the true risk (``real``: against the all-history count,
-    without committed harm), with the best baseline on the board's panel."""
+    without committed harm), with the best baseline on the board's panel and the feedback
+    stage's closed loop (G11 PASS unless ``feedback`` says otherwise)."""
     alloc, y, cells = _cells_and_arrays()
     config = config or AuditConfig(
         attributes=(ETHNICITY,),
@@ -180,6 +185,7 @@ def _audit_result(
         committed=None if real else 1.25 * alloc["truth"].scores,
         others={"best_baseline": alloc["baseline"]},
         run_date=run_date,
+        feedback=feedback,
     )
 
 
@@ -920,7 +926,9 @@ def test_data_quality_with_nothing_quarantined_says_so() -> None:
 
 
 def test_monthly_documents_say_month() -> None:
-    audit = _audit_result(period="month").to_report()
+    # the closed loop of G11 runs the synthetic city week by week whatever the forecast's
+    # period, and says so; without it, every word of the documents is the period's own
+    audit = _audit_result(period="month", feedback=None).to_report()
     context = _context(
         period="month",
         backtest_period="2024-01-01 to 2024-12-01 (12 months)",
@@ -1131,10 +1139,10 @@ def test_gate_sentences_name_groups_in_words() -> None:
 
 
 def test_gates_are_listed_by_number_also_from_the_sorted_file(audit: AuditReport) -> None:
-    # audit.json is written with sorted keys (G1, G10, G12, G2, ...); the documents are not
+    # audit.json is written with sorted keys (G1, G10, G11, G12, G2, ...); the documents are not
     raw = json.loads(json.dumps(audit.to_json(), sort_keys=True))
     read_back = AuditReport.from_json(raw)
-    assert list(read_back.gates)[:3] == ["G1", "G10", "G12"]
+    assert list(read_back.gates)[:4] == ["G1", "G10", "G11", "G12"]
     html = _render(read_back)
     rows = re.findall(r'id="gate-(G\d+)"', html)
     assert rows == sorted(rows, key=lambda g: int(g[1:])) and rows[-1] == "G12"
