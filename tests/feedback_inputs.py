@@ -203,6 +203,7 @@ def make_feedback(
         seeds=SEEDS,
         window=8,
         dose=2.0,
+        dose_basis="a doubling of patrol, assumed",
         refit_every=13,
         coverage=coverage,
         band=band,

@@ -13,7 +13,7 @@ import logging
 import multiprocessing
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
@@ -25,8 +25,21 @@ from features.build import CovariatesConfig
 from features.engineering import FeatureConfig
 from models.audit import AuditConfig
 from models.feedback.city import CityRun, LoopSettings, city_history, run_city_scenario
-from models.feedback.config import CONFIGURED, FeedbackConfig, Scenario, build_scenarios
-from models.feedback.measures import RunArrays, ScenarioMeasures, group_set, scenario_measures
+from models.feedback.config import (
+    CONFIGURED,
+    MIN_GATE_WEEKS,
+    FeedbackConfig,
+    Scenario,
+    build_scenarios,
+)
+from models.feedback.loop import LoopTrace
+from models.feedback.measures import (
+    GroupSet,
+    RunArrays,
+    ScenarioMeasures,
+    group_set,
+    scenario_measures,
+)
 from models.operational import OperationalConfig
 from models.risk_model import RiskModelConfig
 from simcity.config import CityConfig
@@ -54,7 +67,7 @@ class FeedbackInputs:
 
 
 def _arrays(run: CityRun) -> tuple[RunArrays, RunArrays]:
-    def one(trace):  # type: ignore[no-untyped-def]
+    def one(trace: LoopTrace) -> RunArrays:
         return RunArrays(flags=trace.flags, harm=trace.committed, recorded=trace.recorded)
 
     return one(run.closed), one(run.open)
@@ -124,6 +137,7 @@ def run_feedback(
         )
     )
     jobs = [(inputs, job_settings, p) for p in process_seeds]
+    done: Iterator[tuple[pd.DataFrame, dict[str, CityRun]]]
     if workers == 1:
         done = map(_seed_job, jobs)
     else:
@@ -155,6 +169,13 @@ def run_feedback(
             "closed loop flagged exactly the cells the open loop flagged, every week and seed. "
             + summary
         )
+    status = configured.status
+    if cfg.weeks < MIN_GATE_WEEKS and status == "PASS":
+        status = "REVIEW"
+        summary = (
+            f"The loop ran {cfg.weeks} weeks, fewer than the {MIN_GATE_WEEKS} that METRICS.md "
+            "asks of G11, so it cannot pass: it only shows the loop runs. " + summary
+        )
     synthetic_only = inputs.data_source != SYNTHETIC
     return FeedbackReport(
         data_source=inputs.data_source,
@@ -170,10 +191,10 @@ def run_feedback(
         reporting_uplift=inputs.city.patrol_response.reporting_uplift,
         reporting_uplift_basis=inputs.city.patrol_response.basis,
         deterrence=inputs.city.patrol_response.deterrence,
-        min_flagged_cell_weeks=inputs.audit.min_flagged_cell_periods,
+        min_flagged_cell_weeks=int(inputs.audit.min_flagged_cell_periods),
         min_residents=inputs.audit.min_residents,
         scenarios=results,
-        status=configured.status,
+        status=status,
         summary=summary,
         seconds=round(time.perf_counter() - started, 1),
         figure=figure,
@@ -184,8 +205,8 @@ def _scenario_result(
     scenario: Scenario,
     runs: list[CityRun],
     *,
-    groups,
-    inputs: FeedbackInputs,  # type: ignore[no-untyped-def]
+    groups: GroupSet,
+    inputs: FeedbackInputs,
 ) -> ScenarioResult:
     pairs = [_arrays(r) for r in runs]
     m: ScenarioMeasures = scenario_measures(
@@ -195,7 +216,7 @@ def _scenario_result(
         true_risk=runs[0].true_risk,
         window=inputs.feedback.window,
         band=inputs.audit.amplification_band,
-        min_flagged_cell_weeks=inputs.audit.min_flagged_cell_periods,
+        min_flagged_cell_weeks=int(inputs.audit.min_flagged_cell_periods),
         min_residents=inputs.audit.min_residents,
     )
     return ScenarioResult(

@@ -197,7 +197,7 @@ def pipeline_allocator(
     running ranks last for one week (its streak then starts again)."""
     areas = cells["area_km2"].to_numpy(dtype=np.float64)
     ids = cells["h3_int"].to_numpy(dtype=np.uint64)
-    codes = None if policy is None else policy_codes(policy, cells)
+    codes = np.zeros(len(cells), dtype=np.int64) if policy is None else policy_codes(policy, cells)
     streak = np.zeros(len(cells), dtype=np.int64)
 
     def allocate(scores: FloatArray, *, rng: np.random.Generator) -> Allocation:
@@ -265,7 +265,7 @@ def true_risk(
     )
     idx = stepper.cell_index(cells["h3_int"].to_numpy(dtype=np.uint64))
     hit = idx >= 0
-    return np.bincount(idx[hit], weights=per_micro[hit], minlength=len(cells))
+    return np.bincount(idx[hit], weights=per_micro[hit], minlength=len(cells)).astype(np.float64)
 
 
 def city_history(

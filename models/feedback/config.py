@@ -25,6 +25,8 @@ ScenarioName = Literal[
     "consecutive_cap",
 ]
 CONFIGURED: str = "configured"
+#: the shortest loop whose drift can PASS gate G11 (METRICS.md: at least 52 weeks)
+MIN_GATE_WEEKS: int = 52
 #: the police-activity types a scenario adds to the target: the ones G1 forbids without a reason
 ADDED_TARGET_TYPES: tuple[str, ...] = ("drugs", "public_order")
 
@@ -34,8 +36,9 @@ class FeedbackConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    #: loop weeks: the last ``weeks`` of the synthetic city; the weeks before are its history
-    weeks: int = Field(52, ge=52, le=520)
+    #: loop weeks: the last ``weeks`` of the synthetic city; the weeks before are its history.
+    #: G11 needs at least ``MIN_GATE_WEEKS``: a shorter loop (a test city) is REVIEW at best
+    weeks: int = Field(52, ge=4, le=520)
     #: seeds: the simulate stage's seed, then the next ones (a seed is a whole city)
     seeds: int = Field(3, ge=2, le=20)
     #: patrol in a flagged cell, as a multiple of its baseline patrol

@@ -171,7 +171,7 @@ def _loop_sentences(r: FeedbackReport) -> tuple[str, ...]:
         f"Each simulated week, the forecast flags the {pct(r.coverage)} of the area where it "
         "expects the most crime.",
         f"Patrol in the flagged cells is set to {r.dose:g} times its usual level (the dose); "
-        "elsewhere it stays as usual.",
+        f"elsewhere it stays as usual. Basis: {r.dose_basis.strip().rstrip('.')}.",
         f"Police-activity crimes ({police}), which police mostly find themselves, are recorded "
         "more where there is more patrol.",
         reporting,
@@ -179,8 +179,9 @@ def _loop_sentences(r: FeedbackReport) -> tuple[str, ...]:
         "The next week's forecast learns from what was recorded, so the flags can chase their "
         "own records.",
         f"This ran for {r.weeks} weeks on each of {len(r.seeds)} seed(s) of the synthetic city "
-        f"({seeds}), refitting the model every {r.refit_every} weeks, and again with the same "
-        "city and seeds but with flags that never reach the data (the open loop).",
+        f"({seeds}: one city, its crimes and their recording drawn anew for each seed), "
+        f"refitting the model every {r.refit_every} weeks, and again with the same city and "
+        "seeds but with flags that never reach the data (the open loop).",
         "A group's drift is its share of the flags over its share of the true harm (crime "
         "committed, reported or not) in the closed loop, divided by the same in the open loop, "
         f"over the last {r.window} weeks: 1 means the loop adds nothing; 1.3 means the group "

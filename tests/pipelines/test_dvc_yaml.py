@@ -19,6 +19,7 @@ STAGES = [
     "build_features",
     "train",
     "evaluate",
+    "feedback",
     "audit",
     "publish",
 ]

@@ -47,6 +47,8 @@ SMALL: dict[str, dict[str, object]] = {
     "train": {"max_rounds": 100, "validation_periods": 4, "min_data_in_leaf": 50},
     "audit": {"n_boot": 200},
     "publish": {"override": TINY_CITY_PUBLISH_OVERRIDE},
+    # a short loop of two seeds: it runs, and G11 says REVIEW (fewer than 52 weeks)
+    "feedback": {"weeks": 8, "seeds": 2},
 }
 
 
@@ -113,6 +115,7 @@ def test_first_run_runs_every_stage(repo: dict[str, object]) -> None:
         "build_features",
         "train",
         "evaluate",
+        "feedback",
         "audit",
         "publish",
     ]
@@ -206,6 +209,7 @@ STAGE_FILES = {
     "data/processed/panel_meta.json": ("panel", "PanelMeta"),
     "data/models/model_meta.json": ("model", "ModelMeta"),
     "reports/metrics.json": ("metrics", "BacktestMetrics"),
+    "reports/feedback.json": ("feedback", "FeedbackReport"),
     "reports/audit.json": ("audit", "AuditReport"),
     "reports/transparency_record.json": ("transparency", "TransparencyRecord"),
     "data/forecasts/candidate/manifest.json": ("manifest", "Manifest"),
@@ -291,7 +295,8 @@ def test_train_param_change_reruns_only_downstream(repo: dict[str, object]) -> N
     run(["git", "commit", "-q", "-m", "lock"], path)
     before, registry = published_files(path), aliases(path)
     out = run(["dvc", "exp", "run", "-S", "train.learning_rate=0.1", "-n", "lr01"], path).stdout
-    assert ran_stages(out) == ["train", "evaluate", "audit", "publish"]
+    # the loop runs the train stage's model settings, so it runs again too
+    assert ran_stages(out) == ["train", "evaluate", "feedback", "audit", "publish"]
     diff = run(["dvc", "metrics", "diff", "--json"], path).stdout
     changes = json.loads(diff)["reports/metrics.json"]
     assert changes["poisson_deviance"]["old"] is not None  # HEAD's metrics were found
@@ -433,12 +438,13 @@ def test_bias_report_renders_in_a_real_browser(repo: dict[str, object], tmp_path
         page.goto(report.as_uri())
         assert page.locator("#summary").is_visible()
         gate_rows = page.locator("#gates tr[id^='gate-G']")
-        assert gate_rows.count() == 11
-        for i in range(11):
+        assert gate_rows.count() == 12  # G1-G12
+        for i in range(12):
             assert gate_rows.nth(i).is_visible()
         assert page.locator("#decision").inner_text().strip()
         assert page.locator("#transparency a[href='transparency_record.md']").is_visible()
         assert "Audit run on" in page.locator("#dates").inner_text()
+        assert page.locator("#feedback img").is_visible()  # the drift figure, embedded
         images = page.locator("img")
         assert images.count() >= 3
         assert all(

@@ -57,6 +57,7 @@ MONTHLY: dict[str, dict[str, Any]] = {
     },
     "audit": {"n_boot": 200},
     "publish": {"override": TINY_CITY_PUBLISH_OVERRIDE},
+    "feedback": {"weeks": 8, "seeds": 2},
 }
 
 

@@ -103,7 +103,7 @@ def test_multipliers_of_one_are_the_static_patrol_bit_for_bit(
 
 
 def test_police_activity_detections_rise_with_patrol_where_it_goes() -> None:
-    config = tiny_city_config(seed=3)
+    config = tiny_city_config(seed=3, patrol_response={"reporting_uplift": 0.0})
     base = _concat(_run(CityStepper(config), lambda s: None, 20), "events")
     stepper = CityStepper(config)
     more = _concat(_run(stepper, _triple_west, 20), "events")
@@ -120,7 +120,7 @@ def test_police_activity_detections_rise_with_patrol_where_it_goes() -> None:
     assert 1.2 < west_more / west_base < 1.6
     east = ~_in_west(stepper, more_pa)
     assert _ids(more_pa[east]) == _ids(base_pa[~_in_west(stepper, base_pa)])
-    # Victim reporting does not answer patrol by default, and nothing is deterred.
+    # Victim reporting does not answer patrol without an uplift, and nothing is deterred.
     assert _same_rows(_of_types(more, VICTIM_TYPES), _of_types(base, VICTIM_TYPES))
 
 
@@ -188,7 +188,7 @@ def test_a_weeks_randomness_ignores_earlier_patrol_except_through_events() -> No
         assert _same_rows(a[w].events, b[w].events) == (w != 3), w
     assert _ids(a[3].events) < _ids(b[3].events)
 
-    config = tiny_city_config(seed=9, patrol_response={"deterrence": 1.0})
+    config = tiny_city_config(seed=9, patrol_response={"deterrence": 1.0, "reporting_uplift": 0.0})
     a, b = _run(CityStepper(config), lambda s: None, 10), _run(CityStepper(config), week3, 10)
     for w in range(3):
         assert _same_rows(a[w].events, b[w].events)
