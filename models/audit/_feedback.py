@@ -123,7 +123,8 @@ def gate_feedback(report: FeedbackReport | None) -> GateResult:
     worst = largest_drift(same_status or scenario.groups)
     run = (
         f"In the closed-loop simulation of the synthetic city over {report.weeks} weeks and "
-        f"{len(report.seeds)} seed(s), under the configured scenario "
+        f"{len(report.seeds)} seed{'s' if len(report.seeds) != 1 else ''}, under the configured "
+        "scenario "
         f"({scenario.label.strip().rstrip('.')})"
     )
     if worst is None:

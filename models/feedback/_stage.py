@@ -106,8 +106,8 @@ def run_feedback(
 ) -> FeedbackReport:
     """Run every scenario closed and open on every seed and measure them (METRICS.md, G11).
 
-    ``workers``: processes running seeds side by side (default: one per core, at most one per
-    seed); the report does not depend on it.
+    ``workers``: processes running seeds side by side (default: one per seed, at most two per
+    core); the report does not depend on it.
     """
     started = time.perf_counter()
     cfg = inputs.feedback
@@ -125,7 +125,10 @@ def run_feedback(
     process_seeds: list[int | None] = [None, *(inputs.city.seed + i for i in range(1, cfg.seeds))]
     runs: dict[str, list[CityRun]] = {s.name: [] for s in scenarios}
     cells = None
-    workers = max(1, min(len(process_seeds), workers if workers else os.cpu_count() or 1))
+    # One process per seed by default, up to twice the cores: seeds take about as long each, so
+    # three on two cores finish together instead of two rounds (measured: 95 s against 105 s).
+    cores = os.cpu_count() or 1
+    workers = max(1, min(len(process_seeds), workers if workers else 2 * cores))
     # Side by side, each process fits with one thread: the thread count changes how fast
     # LightGBM fits, not what it fits (tests/models/test_feedback_city.py), and two processes
     # of two threads would fight over two cores.

@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 DPI: Final[int] = 100
 #: one panel's size in inches; panels sit two to a row
-PANEL_IN: Final[tuple[float, float]] = (6.4, 4.8)
+PANEL_IN: Final[tuple[float, float]] = (8.0, 5.6)
 #: colours of the resident groups' lines, in the report's order (colour-blind safe, Okabe-Ito)
 _GROUP_COLOURS: Final[tuple[str, ...]] = (
     "#0072B2",
@@ -88,7 +88,11 @@ def _final_log_drift(g: GroupDrift) -> float:
 
 
 def _largest_district(scenario: ScenarioResult) -> GroupDrift | None:
+    """The district furthest from 1 among those judged (one too small to judge would fill the
+    panel with its interval); among the others only when none was judged."""
     districts = [g for g in scenario.groups if g.kind == "district"]
+    judged = [g for g in districts if g.status != "INSUFFICIENT DATA"]
+    districts = judged or districts
     scored = [(g, _final_log_drift(g)) for g in districts]
     scored = [(g, d) for g, d in scored if d >= 0]
     if not scored:
@@ -227,10 +231,11 @@ def drift_figure(report: FeedbackReport, path: Path) -> None:
         _log_axis(ax, float(drawn.min()) / 1.15, float(drawn.max()) * 1.15)
     for ax in axes[n:]:
         ax.set_visible(False)
+    seeds = len(report.seeds)
     fig.suptitle(
-        "Does the forecast feed on itself? Each group's share of the flags for its share of the "
-        f"true harm,\nwhen patrol follows the flags, over the same when it does not "
-        f"({report.weeks} weeks, {len(report.seeds)} seed(s))",
+        "Does the forecast feed on itself?\nEach group's share of the flags for its share of the "
+        "true harm, when patrol follows the flags,\nover the same when it does not "
+        f"({report.weeks} weeks, {seeds} seed{'s' if seeds != 1 else ''})",
         fontsize=10,
     )
     path = Path(path)

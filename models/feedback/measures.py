@@ -223,7 +223,7 @@ def scenario_measures(
                 attribute=groups.attributes[g],
                 residents=float(groups.residents[g]),
                 flagged_cell_weeks=int(flagged[g]),
-                harm_share=_interval(harm_share[:, -1, g], ratio=False),
+                harm_share=_interval(harm_share[:, -1, g], ratio=False, share=True),
                 closed_ratio=_interval(r_closed[:, -1, g], ratio=True),
                 open_ratio=_interval(r_open[:, -1, g], ratio=True),
                 drift=d,
@@ -238,16 +238,20 @@ def scenario_measures(
         return np.stack([getattr(f, name) for f in figs])
 
     concentration = Concentration(
-        gini_flags_closed=_weekly(stacked(c, "gini_flags"), ratio=False),
-        gini_flags_open=_weekly(stacked(o, "gini_flags"), ratio=False),
-        gini_harm=_weekly(stacked(c, "gini_harm"), ratio=False),
-        outside_top_k_closed=_weekly(stacked(c, "outside_top_k"), ratio=False),
-        outside_top_k_open=_weekly(stacked(o, "outside_top_k"), ratio=False),
+        gini_flags_closed=_weekly(stacked(c, "gini_flags"), ratio=False, share=True),
+        gini_flags_open=_weekly(stacked(o, "gini_flags"), ratio=False, share=True),
+        gini_harm=_weekly(stacked(c, "gini_harm"), ratio=False, share=True),
+        outside_top_k_closed=_weekly(stacked(c, "outside_top_k"), ratio=False, share=True),
+        outside_top_k_open=_weekly(stacked(o, "outside_top_k"), ratio=False, share=True),
         top_k=top_k,
-        final_gini_flags_closed=_interval(stacked(c, "gini_flags")[:, -1], ratio=False),
-        final_gini_flags_open=_interval(stacked(o, "gini_flags")[:, -1], ratio=False),
-        final_outside_top_k_closed=_interval(stacked(c, "outside_top_k")[:, -1], ratio=False),
-        final_outside_top_k_open=_interval(stacked(o, "outside_top_k")[:, -1], ratio=False),
+        final_gini_flags_closed=_interval(stacked(c, "gini_flags")[:, -1], ratio=False, share=True),
+        final_gini_flags_open=_interval(stacked(o, "gini_flags")[:, -1], ratio=False, share=True),
+        final_outside_top_k_closed=_interval(
+            stacked(c, "outside_top_k")[:, -1], ratio=False, share=True
+        ),
+        final_outside_top_k_open=_interval(
+            stacked(o, "outside_top_k")[:, -1], ratio=False, share=True
+        ),
     )
     recorded = safe_div(stacked(c, "recorded_in_flagged"), stacked(o, "recorded_in_flagged"))
     status, summary = _scenario_outcome(records)
@@ -340,11 +344,14 @@ def _log_slope_per_year(drift: FloatArray) -> FloatArray:
 # -- over seeds ------------------------------------------------------------------------------
 
 
-def _summarise(values: FloatArray, *, ratio: bool) -> tuple[FloatArray, FloatArray, FloatArray]:
+def _summarise(
+    values: FloatArray, *, ratio: bool, share: bool = False
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Mean over seeds (axis 0) and its 95% t-interval, per remaining position.
 
-    ``ratio``: the geometric mean, interval on the logs. The mean is NaN where a seed's figure is
-    undefined; the interval also where there is one seed (or, for ratios, a figure <= 0)."""
+    ``ratio``: the geometric mean, interval on the logs. ``share``: a figure in [0, 1] (a share,
+    a Gini), whose interval is clipped to it. The mean is NaN where a seed's figure is undefined;
+    the interval also where there is one seed (or, for ratios, a figure <= 0)."""
     n = values.shape[0]
     finite = np.isfinite(values).all(axis=0)
     if ratio:
@@ -365,11 +372,13 @@ def _summarise(values: FloatArray, *, ratio: bool) -> tuple[FloatArray, FloatArr
     low, high = centre - half, centre + half
     if ratio:
         low, high = np.exp(low), np.exp(high)
+    if share:
+        low, high = np.clip(low, 0.0, 1.0), np.clip(high, 0.0, 1.0)
     return mean, np.where(usable, low, np.nan), np.where(usable, high, np.nan)
 
 
-def _interval(per_seed: FloatArray, *, ratio: bool) -> SeedInterval:
-    mean, low, high = _summarise(np.asarray(per_seed, dtype=np.float64), ratio=ratio)
+def _interval(per_seed: FloatArray, *, ratio: bool, share: bool = False) -> SeedInterval:
+    mean, low, high = _summarise(np.asarray(per_seed, dtype=np.float64), ratio=ratio, share=share)
     return SeedInterval(
         value=_opt(mean),
         low=_opt(low),
@@ -378,8 +387,8 @@ def _interval(per_seed: FloatArray, *, ratio: bool) -> SeedInterval:
     )
 
 
-def _weekly(values: FloatArray, *, ratio: bool) -> WeeklySeries:
-    mean, low, high = _summarise(values, ratio=ratio)
+def _weekly(values: FloatArray, *, ratio: bool, share: bool = False) -> WeeklySeries:
+    mean, low, high = _summarise(values, ratio=ratio, share=share)
     return WeeklySeries(
         mean=[_opt(v) for v in mean], low=[_opt(v) for v in low], high=[_opt(v) for v in high]
     )

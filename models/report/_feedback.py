@@ -137,8 +137,24 @@ def _drift_words(g: GroupDrift | None) -> str:
     return f"{capfirst(g.label)}: {fmt(g.drift.value)} (95% interval over seeds {_ci(g.drift)})"
 
 
+def _seeds(n: int) -> str:
+    return f"{n} seed" if n == 1 else f"{n} seeds"
+
+
+def _board_order(groups: list[GroupDrift]) -> list[GroupDrift]:
+    """Resident groups first, then the districts judged, then those too small to judge."""
+    rank = {"resident group": 0, "district": 1}
+    return sorted(
+        groups,
+        key=lambda g: (rank[g.kind], g.kind == "district" and g.status == "INSUFFICIENT DATA"),
+    )
+
+
 def _largest(s: ScenarioResult) -> GroupDrift | None:
-    judged = [g for g in s.groups if g.drift.value is not None]
+    """The group furthest from 1 among those judged (too few flags or residents: never the
+    headline); among the others only when no group was judged."""
+    defined = [g for g in s.groups if g.drift.value is not None]
+    judged = [g for g in defined if g.status != "INSUFFICIENT DATA"] or defined
     return max(judged, key=_log_drift) if judged else None
 
 
@@ -178,7 +194,7 @@ def _loop_sentences(r: FeedbackReport) -> tuple[str, ...]:
         deterrence,
         "The next week's forecast learns from what was recorded, so the flags can chase their "
         "own records.",
-        f"This ran for {r.weeks} weeks on each of {len(r.seeds)} seed(s) of the synthetic city "
+        f"This ran for {r.weeks} weeks on each of {_seeds(len(r.seeds))} of the synthetic city "
         f"({seeds}: one city, its crimes and their recording drawn anew for each seed), "
         f"refitting the model every {r.refit_every} weeks, and again with the same city and "
         "seeds but with flags that never reach the data (the open loop).",
@@ -258,7 +274,7 @@ def feedback_view(
             f"interval over seeds {_ci(largest.drift)}; {largest.status})."
         ),
         scenarios=tuple(_scenario_row(s) for s in ordered),
-        groups=tuple(_group_row(g) for g in configured.groups),
+        groups=tuple(_group_row(g) for g in _board_order(configured.groups)),
         band=f"[{report.band[0]:.2f}, {report.band[1]:.2f}]",
         window=report.window,
         top_k=configured.concentration.top_k,

@@ -42,3 +42,43 @@ def test_a_scenario_without_any_drift_still_gets_its_panel(tmp_path: Path) -> No
         g["drift_weekly"] = {"mean": [None] * WEEKS, "low": [None] * WEEKS, "high": [None] * WEEKS}
     drift_figure(FeedbackReport.model_validate(raw), tmp_path / "empty.png")
     _png(tmp_path / "empty.png")
+
+
+def test_the_largest_drift_shown_is_a_judged_group_never_one_too_small_to_judge() -> None:
+    from feedback_inputs import group, scenario
+
+    from models.feedback.figure import _largest_district
+    from models.report._feedback import _board_order, _largest
+
+    groups = [
+        group("minority", "residents of minority groups", drift=(1.02, 0.99, 1.05)),
+        group("ashbourne", "district Ashbourne", drift=(1.1, 1.0, 1.2), district=True),
+        group(
+            "calder",
+            "district Calder",
+            drift=(2.5, 0.5, 9.0),
+            status="INSUFFICIENT DATA",
+            district=True,
+            flagged=3,
+        ),
+    ]
+    s = scenario(
+        "configured", "As configured.", configured=True, groups=groups, status="PASS", summary="-"
+    )
+    assert _largest(s).key == "ashbourne"  # type: ignore[union-attr]
+    assert _largest_district(s).key == "ashbourne"  # type: ignore[union-attr]
+    # the board reads resident groups first, then judged districts, then the rest
+    assert [g.key for g in _board_order(list(reversed(groups)))] == [
+        "minority",
+        "ashbourne",
+        "calder",
+    ]
+    only_small = scenario(
+        "configured",
+        "As configured.",
+        configured=True,
+        groups=groups[2:],
+        status="PASS",
+        summary="-",
+    )
+    assert _largest(only_small).key == "calder"  # type: ignore[union-attr]

@@ -302,7 +302,7 @@ def test_the_section_says_what_the_loop_does_and_names_groups_in_words(
         "rises by 10.0%",
         "Basis: victims report more where police are visible (assumed).",
         "deters no crime",
-        "52 weeks on each of 3 seed(s)",
+        "52 weeks on each of 3 seeds",
     ):
         assert words in text, words
     rows = _rows(section)
