@@ -150,10 +150,21 @@ class PipelineForecaster:
         self.first_week = first_week
         self.model = model
         self.fits = 0
+        self._buffer: npt.NDArray[np.int32] | None = None
+        self._filled = 0
 
-    def _counts(self, history: LoopHistory) -> dict[str, npt.NDArray[np.int64]]:
-        stacked = np.stack(history.payloads)  # [period, type, cell]
-        return {t: stacked[:, j] for j, t in enumerate(self.payload_types)}
+    def _counts(self, history: LoopHistory) -> dict[str, npt.NDArray[np.int32]]:
+        """The history's counts per type, ``[period, cell]`` each, contiguous. The history only
+        grows, so each call copies in the periods it has not seen yet."""
+        n = len(history.payloads)
+        if self._buffer is None or n > self._buffer.shape[1] or n < self._filled:
+            first = np.asarray(history.payloads[0])
+            self._buffer = np.zeros((first.shape[0], max(n, 1) + 64, first.shape[1]), np.int32)
+            self._filled = 0
+        for t in range(self._filled, n):  # one copy per new period, not per week's history
+            self._buffer[:, t] = history.payloads[t]
+        self._filled = n
+        return {t: self._buffer[j, :n] for j, t in enumerate(self.payload_types)}
 
     def _table(self, history: LoopHistory, *, first_row: int | None) -> tuple[pd.DataFrame, dict]:
         n = len(history.payloads)

@@ -496,3 +496,45 @@ def test_config_validation() -> None:
         FeatureConfig(holidays_country="XX")
     with pytest.raises(ValidationError, match="frozen"):
         FeatureConfig().lags = (1,)  # type: ignore[misc]
+
+
+def test_decayed_intensity_is_lfilter_bit_for_bit() -> None:
+    """The period loop does lfilter([1], [1, -d])'s float64 operations, so its values are the
+    same bits (the panel's bytes did not change when it replaced lfilter)."""
+    import scipy.signal
+
+    from features.engineering import _decayed
+
+    rng = np.random.default_rng(3)
+    X = rng.poisson(0.4, size=(80, 57)).astype(np.int32)
+    rows = np.arange(0, 81)
+    for half_life in (1, 4, 13):
+        d = 2.0 ** (-1.0 / half_life)
+        y = scipy.signal.lfilter([1.0], [1.0, -d], X.astype(np.float64), axis=0)
+        expected = np.vstack([np.zeros((1, X.shape[1])), y])[rows].astype(np.float32)
+        np.testing.assert_array_equal(_decayed(X, rows, half_life), expected)
+
+
+@pytest.mark.parametrize("first_row", [2, 4, 6])
+def test_first_row_builds_the_same_rows_as_the_whole_table(first_row: int) -> None:
+    """A loop that forecasts week by week builds only the rows it needs; they must be the whole
+    table's rows, value for value (a row depends only on the periods before it)."""
+    counts = {"burglary": BURGLARY, "robbery": ROBBERY}
+    whole, _ = _small_table()
+    part, meta = build_feature_table(
+        counts, cell_ids=CELLS, periods=WEEKS, period="week", config=SMALL, first_row=first_row
+    )
+    tail = whole[whole["period_start"] >= WEEKS[0] + np.timedelta64(7 * first_row, "D")]
+    pd.testing.assert_frame_equal(part, tail.reset_index(drop=True))
+    assert meta["first_period"] == str(
+        (WEEKS[0] + np.timedelta64(7 * first_row, "D")).astype("datetime64[D]")
+    )
+
+
+@pytest.mark.parametrize("first_row", [1, 7])
+def test_first_row_outside_the_table_is_refused(first_row: int) -> None:
+    counts = {"burglary": BURGLARY, "robbery": ROBBERY}
+    with pytest.raises(ValueError, match="first_row must lie between"):
+        build_feature_table(
+            counts, cell_ids=CELLS, periods=WEEKS, period="week", config=SMALL, first_row=first_row
+        )
