@@ -14,8 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from beatwise.artefacts.feedback import FeedbackReport
 from features.engineering import FeatureConfig
 from features.panel import count_matrix
+from models.feedback._stage import FeedbackInputs, run_feedback
 from models.feedback.city import (
     CityHistory,
     CityRun,
@@ -262,3 +264,45 @@ def test_monthly_settings_fall_back_to_weekly_windows_keeping_the_target() -> No
 def test_a_loop_longer_than_the_city_is_refused() -> None:
     with pytest.raises(ValueError, match="leaves no history"):
         city_history(_city(), dataclasses.replace(SETTINGS, weeks=500))
+
+
+def _inputs(data_source: str) -> FeedbackInputs:
+    from features.build import CovariatesConfig
+    from models.audit import AuditConfig
+    from models.operational import OperationalConfig
+
+    return FeedbackInputs(
+        feedback=FeedbackConfig(weeks=6, seeds=2, dose=3.0, dose_basis="a test dose"),
+        features=FEATURES,
+        covariates=CovariatesConfig(static=["residents"]),
+        model=MODEL,
+        refit_every=4,
+        operational=OperationalConfig(coverage=0.05),
+        audit=AuditConfig(),
+        city=_city(patrol_response={"reporting_uplift": 0.5}),
+        h3_resolution=8,
+        data_source=data_source,
+    )
+
+
+def test_the_stage_report_is_deterministic_and_says_when_it_is_synthetic_evidence() -> None:
+    first = run_feedback(_inputs("synthetic"), figure="plots/f.png", workers=1)
+    again = run_feedback(_inputs("synthetic"), figure="plots/f.png", workers=1)
+
+    def without_times(r: FeedbackReport) -> dict[str, object]:
+        data = r.to_json()
+        data.pop("seconds")
+        for s in data["scenarios"]:
+            s.pop("seconds")
+        return data
+
+    assert without_times(first) == without_times(again)
+    assert first.seeds == [11, 12] and first.weeks == 6 and not first.synthetic_evidence_only
+    # a loop shorter than 52 weeks shows the machinery runs, and G11 cannot pass on it
+    assert first.status != "PASS"
+    if first.scenarios[0].status == "PASS":
+        assert first.status == "REVIEW" and "fewer than the 52" in first.summary
+    assert first.dose_basis == "a test dose" and first.reporting_uplift == 0.5
+    real = run_feedback(_inputs("police_uk_csv"), figure="plots/f.png", workers=1)
+    assert real.synthetic_evidence_only and real.data_source == "police_uk_csv"
+    assert without_times(real)["scenarios"] == without_times(first)["scenarios"]
