@@ -374,3 +374,15 @@ def test_the_stage_reads_the_figure_beside_feedback_json(tmp_path: Path) -> None
     figure.parent.mkdir(parents=True)
     figure.write_bytes(FIGURE)
     assert read_feedback_figure(path, FeedbackReport.read(path)) == FIGURE
+
+
+def test_a_report_of_the_configured_scenario_alone_says_where_the_others_are(
+    base: AuditResult,
+) -> None:
+    both = _text(_section(_documents(base).bias_report, "feedback"))
+    assert "docs/feedback-loop.md" not in both  # two scenarios ran: the table shows them
+    report = make_feedback("PASS")
+    alone = report.model_copy(update={"scenarios": [s for s in report.scenarios if s.configured]})
+    text = _text(_section(_documents(_with_feedback(base, alone)).bias_report, "feedback"))
+    assert "Only the configured pipeline ran here" in text
+    assert "feedback.scenarios" in text and "docs/feedback-loop.md" in text
