@@ -31,7 +31,7 @@ from beatwise.artefacts.audit import (
 from models.audit._arrays import cell_column
 from models.audit._config import AuditConfig, IntersectionSpec
 from models.audit._figures import Allocation, Population, group_replicates
-from models.audit._panel import gap_pp
+from models.audit._panel import board_group, gap_pp
 
 logger = logging.getLogger(__name__)
 
@@ -129,20 +129,7 @@ def _groups_of(
             )
             continue
         reported[j] = rep.discovery[0, j]
-        out[key] = BoardGroup(
-            label=label,
-            exposure=float(rep.exposure[0, j]),
-            residents_per_period=float(rep.residents_flagged[j]),
-            exposure_ratio=float(rep.exposure_ratio[0, j]),
-            discovery=float(rep.discovery[0, j]),
-            discovery_committed=(
-                None if rep.discovery_committed is None else float(rep.discovery_committed[j])
-            ),
-            burden_benefit=float(rep.burden_benefit[0, j]),
-            false_flag_rate=float(rep.false_flag[0, j]),
-            false_flag_ratio=float(rep.false_flag_ratio[0, j]),
-            flagged_cell_periods=float(flagged[j]),
-        )
+        out[key] = board_group(rep, j, label, flagged_cell_periods=float(flagged[j]))
     return out, gap_pp(reported)
 
 

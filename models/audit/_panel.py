@@ -19,6 +19,26 @@ from models.audit._figures import (
 )
 
 
+def board_group(
+    rep: GroupReplicates, j: int, label: str, *, flagged_cell_periods: float | None = None
+) -> BoardGroup:
+    """Group ``j``'s absolute figures (the point estimates of ``rep``) as the board reads them."""
+    return BoardGroup(
+        label=label,
+        exposure=float(rep.exposure[0, j]),
+        residents_per_period=float(rep.residents_flagged[j]),
+        exposure_ratio=float(rep.exposure_ratio[0, j]),
+        discovery=float(rep.discovery[0, j]),
+        discovery_committed=(
+            None if rep.discovery_committed is None else float(rep.discovery_committed[j])
+        ),
+        burden_benefit=float(rep.burden_benefit[0, j]),
+        false_flag_rate=float(rep.false_flag[0, j]),
+        false_flag_ratio=float(rep.false_flag_ratio[0, j]),
+        flagged_cell_periods=flagged_cell_periods,
+    )
+
+
 def gap_pp(values: np.ndarray) -> float | None:
     """The largest gap between groups, in percentage points (None when nothing is known)."""
     if not np.isfinite(values).any():
@@ -58,19 +78,7 @@ def board_allocation(
         j = pop.index_of(attr.name)
         groups[attr.name] = {}
         for key, gj in zip(attr.groups, j, strict=True):
-            groups[attr.name][key] = BoardGroup(
-                label=attr.label_of(key),
-                exposure=float(rep.exposure[0, gj]),
-                residents_per_period=float(rep.residents_flagged[gj]),
-                exposure_ratio=float(rep.exposure_ratio[0, gj]),
-                discovery=float(rep.discovery[0, gj]),
-                discovery_committed=(
-                    None if rep.discovery_committed is None else float(rep.discovery_committed[gj])
-                ),
-                burden_benefit=float(rep.burden_benefit[0, gj]),
-                false_flag_rate=float(rep.false_flag[0, gj]),
-                false_flag_ratio=float(rep.false_flag_ratio[0, gj]),
-            )
+            groups[attr.name][key] = board_group(rep, gj, attr.label_of(key))
         gaps[attr.name] = gap_pp(rep.discovery[0, j])
         if rep.discovery_committed is not None:
             committed_gaps[attr.name] = gap_pp(rep.discovery_committed[j])
