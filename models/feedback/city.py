@@ -107,13 +107,20 @@ class _Counts:
         self.n_cells = len(cells)
         self.micro_cells = stepper.cells
 
+    def kind_micro(
+        self, committed: pd.DataFrame
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Each committed event's type index and micro-cell index."""
+        kind = committed["crime_type"].cat.codes.to_numpy(np.int64)
+        micro = np.searchsorted(self.micro_cells, committed["micro_cell"].to_numpy(np.uint64))
+        return kind, micro.astype(np.int64)
+
     def of_week(
         self, committed: pd.DataFrame, *, keep: npt.NDArray[np.bool_] | None = None
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """Counts ``[type, cell]`` of recorded events, of recorded events kept (``keep``: one
         per committed event) and of committed events."""
-        kind = committed["crime_type"].cat.codes.to_numpy(np.int64)
-        micro = np.searchsorted(self.micro_cells, committed["micro_cell"].to_numpy(np.uint64))
+        kind, micro = self.kind_micro(committed)
         cell = self.cell_of_micro[micro]
         inside = cell >= 0
         flat = kind * self.n_cells + np.where(inside, cell, 0)
@@ -250,10 +257,8 @@ class CityRecorder:
         keep = None
         if self.downweight:
             # Ensign et al.'s remedy: a police-found offence counts with probability 1/dose
-            committed = week.committed
-            kind = committed["crime_type"].cat.codes.to_numpy(np.int64)
-            micro = np.searchsorted(c.micro_cells, committed["micro_cell"].to_numpy(np.uint64))
-            u = rng.random(len(committed))
+            kind, micro = c.kind_micro(week.committed)
+            u = rng.random(kind.size)
             keep = ~c.police[kind] | (u * mult[micro] < 1.0)
         recorded, kept, committed_counts = c.of_week(week.committed, keep=keep)
         return Observation(
