@@ -1,36 +1,47 @@
 """Presets: named sets of params for real data sources, run as DVC experiments.
 
-A preset is a YAML file ``presets/<name>.yaml`` holding only the params that differ from
-``params.yaml`` (the synthetic-city default), in the same sections and keys. It never adds a key
-that ``params.yaml`` lacks, so every value a preset sets is one a stage already validates.
+A preset is a YAML file ``presets/<name>.yaml`` (or any YAML file given by its path) holding only
+the params that differ from ``params.yaml`` (the synthetic-city default), in the same sections and
+keys. It never adds a key that ``params.yaml`` lacks, so every value a preset sets is one a stage
+already validates, and it must set the keys that describe its source (:data:`SOURCE_KEYS`), so no
+preset inherits the synthetic city's data folder, name, publication override or data-access terms.
 
-Running a preset is a DVC experiment: ``python -m beatwise.presets st_louis`` runs
-
-    dvc exp run -n st-louis -S ingest.source='mapped_csv' -S ingest.data_dir='...' ...
-
-with one ``-S`` (``--set-param``) per value, so DVC records the experiment with its params and
-metrics (``dvc exp show``, ``dvc metrics diff``), the stages that read a changed section re-run,
-and ``params.yaml`` in the workspace holds the preset's values afterwards (``git checkout
-params.yaml`` returns to the default). ``--print`` shows the command without running it.
+Running a preset is a DVC experiment: ``python -m beatwise.presets st_louis`` writes the preset's
+values into ``params.yaml`` (every other line and comment as it was) and runs
+``dvc exp run -n st-louis``, so DVC records the experiment with its params and metrics
+(``dvc exp show``, ``dvc metrics diff``) and the stages that read a changed section re-run. Any
+value a YAML file can hold travels this way, category maps whose keys hold spaces, slashes or
+hyphens included. ``params.yaml`` holds the preset's values afterwards (``git checkout
+params.yaml`` returns to the default). ``--print`` lists the values it would set without writing
+anything; ``--write-only`` writes ``params.yaml`` and stops (then ``dvc repro`` runs it as the
+committed configuration once committed, or ``dvc exp run`` as an experiment).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import re
-import shlex
+import json
+import os
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PRESETS_DIR = REPO_ROOT / "presets"
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+#: keys every preset must set, null included: they describe the source, so the synthetic city's
+#: values (its folder, its name, its publication override, its data-access terms) never carry over
+SOURCE_KEYS: Final[tuple[str, ...]] = (
+    "ingest.source",
+    "ingest.data_dir",
+    "publish.override",
+    "governance.data_access_terms",
+)
 
 
 def list_presets(directory: Path = PRESETS_DIR) -> list[str]:
@@ -38,16 +49,55 @@ def list_presets(directory: Path = PRESETS_DIR) -> list[str]:
     return sorted(p.stem for p in directory.glob("*.yaml"))
 
 
-def load_preset(name: str, directory: Path = PRESETS_DIR) -> dict[str, Any]:
-    """Read ``<directory>/<name>.yaml``: a mapping of params sections to the values to set."""
+def preset_path(name: str, directory: Path = PRESETS_DIR) -> Path:
+    """The file of preset ``name``: ``<directory>/<name>.yaml``, or ``name`` itself when it is a
+    path to a YAML file (a preset kept outside the repository's ``presets/``)."""
+    given = Path(name)
+    if given.suffix in (".yaml", ".yml") and given.is_file():
+        return given
     path = directory / f"{name}.yaml"
     if not path.is_file():
         known = ", ".join(list_presets(directory)) or "none"
-        raise ValueError(f"No preset named {name!r} (no file {path.name}). Known presets: {known}.")
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raise ValueError(
+            f"No preset named {name!r} (no file {path.name} in presets/, and no YAML file at "
+            f"that path). Known presets: {known}."
+        )
+    return path
+
+
+def _lookup(data: Mapping[str, Any], key: str) -> tuple[bool, Any]:
+    value: Any = data
+    for part in key.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return False, None
+        value = value[part]
+    return True, value
+
+
+def load_preset(name: str, directory: Path = PRESETS_DIR) -> dict[str, Any]:
+    """Read a preset: a mapping of params sections to the values to set.
+
+    Raises
+    ------
+    ValueError
+        When there is no such preset, it is not a mapping, or it leaves a :data:`SOURCE_KEYS`
+        key unset (naming it).
+    """
+    path = preset_path(name, directory)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ValueError(f"Preset {path.name} is not valid YAML: {err}") from err
     if not isinstance(data, dict) or not data:
         raise ValueError(
             f"Preset {path.name} must hold a mapping of params sections. Got {data!r}."
+        )
+    missing = [key for key in SOURCE_KEYS if not _lookup(data, key)[0]]
+    if missing:
+        raise ValueError(
+            f"Preset {path.name} must set {', '.join(missing)}: a preset describes another "
+            "source, so the synthetic city's values of these keys must not carry over. Set each "
+            "one, to null where there is none (e.g. 'publish: {override: null}')."
         )
     return data
 
@@ -102,95 +152,119 @@ def overlay_params(base: Mapping[str, Any], preset: Mapping[str, Any]) -> dict[s
     return out
 
 
-def hydra_value(value: Any) -> str:
-    """``value`` in Hydra's override grammar (what ``dvc exp run -S key=<value>`` parses).
+def preset_settings(
+    base: Mapping[str, Any], preset: Mapping[str, Any], prefix: str = ""
+) -> Iterator[tuple[str, Any]]:
+    """The dotted keys the preset sets and their values, at the deepest shared mapping level."""
+    for key, value in preset.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), Mapping):
+            yield from preset_settings(base[key], value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
 
-    Strings are always single-quoted, so ``'null'``, ``'1'`` and ``'%m/%d/%Y'`` stay strings.
-    A date (an unquoted ``2016-04-01`` in a preset, which YAML reads as a date) is written as its
-    quoted ISO text: DVC refuses date values in ``params.yaml``, and the params models read the
-    text back as the same date.
-    Mapping keys must be identifiers or integers (Hydra cannot quote keys); integer-like text keys
-    are written bare and come back as ints, which the params models turn back into text.
-    """
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
+
+def _portable(value: Any) -> Any:
+    """A preset value as ``params.yaml`` may hold it: dates as quoted ISO text (DVC refuses
+    YAML dates anywhere in the file), mappings and lists element by element."""
     if isinstance(value, dt.date):  # datetime.datetime too
-        value = value.isoformat()
-    if isinstance(value, str):
-        if "${" in value:
-            raise ValueError(f"Preset values cannot contain '${{' (Hydra interpolation): {value!r}")
-        escaped = value.replace("\\", "\\\\").replace("'", "\\'")
-        return f"'{escaped}'"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(hydra_value(v) for v in value) + "]"
+        return value.isoformat()
     if isinstance(value, Mapping):
-        items = []
-        for key, item in value.items():
-            text = str(key)
-            if not (_IDENTIFIER.match(text) or text.isdigit()):
-                raise ValueError(
-                    f"Preset mapping key {key!r} cannot be passed to 'dvc exp run -S': keys must "
-                    "be identifiers or whole numbers."
-                )
-            items.append(f"{text}: {hydra_value(item)}")
-        return "{" + ", ".join(items) + "}"
-    raise ValueError(f"Preset value {value!r} of type {type(value).__name__} is not YAML data.")
+        return {k: _portable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_portable(v) for v in value]
+    return value
 
 
-def set_param_overrides(base: Mapping[str, Any], preset: Mapping[str, Any]) -> list[str]:
-    """One ``key.path=value`` override per value the preset sets (deepest shared mapping level)."""
-    overrides: list[str] = []
-
-    def walk(b: Mapping[str, Any], p: Mapping[str, Any], prefix: str) -> None:
-        for key, value in p.items():
-            if key not in b:
-                raise ValueError(
-                    f"The preset sets {prefix}{key}, which params.yaml does not have; presets "
-                    "may only change existing params."
-                )
-            if isinstance(value, Mapping) and isinstance(b[key], Mapping):
-                walk(b[key], value, f"{prefix}{key}.")
-            else:
-                overrides.append(f"{prefix}{key}={hydra_value(value)}")
-
-    walk(base, preset, "")
-    return overrides
+def _repository_relative(data_dir: str, repo: Path) -> str:
+    """An absolute ``ingest.data_dir`` as a path relative to the repository, so ``dvc.lock``
+    records no machine's folder; relative paths are kept as written."""
+    path = Path(os.path.expanduser(data_dir))
+    if not path.is_absolute():
+        return data_dir
+    return Path(os.path.relpath(path, repo)).as_posix()
 
 
-def experiment_command(
+def preset_params_text(
+    params_text: str, preset: Mapping[str, Any], *, name: str, repo: Path
+) -> str:
+    """``params.yaml``'s values with the preset's set, as YAML text headed by where they came from.
+
+    The text is written afresh (as ``dvc exp run -S`` would), so the default file's comments are
+    not in it: they stay in the committed ``params.yaml`` and the preset's own file, which the
+    header names. Dates become quoted ISO text, and an absolute ``ingest.data_dir`` becomes
+    relative to the repository, so ``dvc.lock`` records no machine's folder.
+
+    Raises
+    ------
+    ValueError
+        When the preset sets a key ``params.yaml`` lacks (see :func:`overlay_params`).
+    """
+    values = _portable(overlay_params(yaml.safe_load(params_text), preset))
+    values["ingest"]["data_dir"] = _repository_relative(str(values["ingest"]["data_dir"]), repo)
+    header = (
+        f"# params.yaml with preset {name!r} set (python -m beatwise.presets {name}).\n"
+        "# Written afresh, so without comments: each key is explained in the committed\n"
+        "# params.yaml (git show HEAD:params.yaml), the preset's values in its own file.\n"
+        "# git checkout params.yaml returns to the default.\n"
+    )
+    return header + yaml.safe_dump(values, sort_keys=False, allow_unicode=True, width=100)
+
+
+def write_preset_params(
     name: str, *, params_path: Path = REPO_ROOT / "params.yaml", directory: Path = PRESETS_DIR
-) -> list[str]:
-    """The ``dvc exp run`` command (argv) that runs preset ``name`` as experiment ``name``."""
-    base = yaml.safe_load(params_path.read_text(encoding="utf-8"))
+) -> list[tuple[str, Any]]:
+    """Write preset ``name``'s values into ``params_path``; return the (key, value) pairs set."""
     preset = load_preset(name, directory)
-    overlay_params(base, preset)  # refuses unknown keys with the full message
-    argv = ["dvc", "exp", "run", "-n", name.replace("_", "-")]
-    for override in set_param_overrides(base, preset):
-        argv += ["-S", override]
-    return argv
+    text = params_path.read_text(encoding="utf-8")
+    params_path.write_text(
+        preset_params_text(text, preset, name=name, repo=params_path.resolve().parent),
+        encoding="utf-8",
+    )
+    return list(preset_settings(yaml.safe_load(text), preset))
+
+
+def experiment_name(name: str) -> str:
+    """The DVC experiment name of preset ``name`` (a file's stem, ``_`` as ``-``)."""
+    return Path(name).stem.replace("_", "-")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m beatwise.presets",
-        description="Run a real-data preset (presets/<name>.yaml) as a DVC experiment.",
+        description="Run a real-data preset (presets/<name>.yaml, or a YAML file's path) as a "
+        "DVC experiment: its values are written into params.yaml, then `dvc exp run` runs.",
     )
-    parser.add_argument("name", nargs="?", help="preset name; omit to list the presets")
-    parser.add_argument("--print", action="store_true", help="print the command, do not run it")
+    parser.add_argument("name", nargs="?", help="preset name or file; omit to list the presets")
+    parser.add_argument(
+        "--print", action="store_true", help="list the values it would set; write nothing"
+    )
+    parser.add_argument(
+        "--write-only", action="store_true", help="write params.yaml, do not run the experiment"
+    )
+    parser.add_argument("--params", type=Path, default=REPO_ROOT / "params.yaml")
     args = parser.parse_args(argv)
     if args.name is None:
         for name in list_presets():
             print(name)
         return 0
-    command = experiment_command(args.name)
-    if args.print:
-        print(shlex.join(command))
+    try:
+        if args.print:
+            preset = load_preset(args.name)
+            base = yaml.safe_load(args.params.read_text(encoding="utf-8"))
+            overlay_params(base, preset)
+            for key, value in preset_settings(base, preset):
+                print(f"{key} = {json.dumps(_portable(value), ensure_ascii=False)}")
+            print(f"then: dvc exp run -n {experiment_name(args.name)}")
+            return 0
+        write_preset_params(args.name, params_path=args.params)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"params.yaml now holds preset {args.name!r} (git checkout params.yaml restores it)")
+    if args.write_only:
         return 0
-    return subprocess.call(command, cwd=REPO_ROOT)
+    command = ["dvc", "exp", "run", "-n", experiment_name(args.name)]
+    return subprocess.call(command, cwd=args.params.resolve().parent)
 
 
 if __name__ == "__main__":

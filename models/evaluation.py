@@ -90,10 +90,10 @@ class TruthModel(Protocol):
 def truth_skip_reason(truth_dir: Path | None, meta: PanelMeta) -> str | None:
     """Why the simulator's truth is left out of this backtest, or None when it is used.
 
-    It is used only when the truth model's folder exists and the data are synthetic and weekly
-    (the truth model gives weekly expected counts of the simulated city).
+    It is used only when the truth model's folder holds a model (its ``meta.json``) and the data
+    are synthetic and weekly (the truth model gives weekly expected counts of the simulated city).
     """
-    if truth_dir is None or not Path(truth_dir).exists():
+    if truth_dir is None or not (Path(truth_dir) / "meta.json").is_file():
         return f"no truth model at {truth_dir}: pei_truth_* not computed"
     if meta.source != "synthetic" or meta.period != "week":
         return (

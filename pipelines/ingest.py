@@ -2,7 +2,9 @@
 
 Writes the accepted events, the quarantine (every refused row with its reason), the study areas
 (polygons with the audit's resident groups, restricted to the districts the data cover) and the
-data-quality summary that the bias report prints. The work is ``features.ingest.run_ingest``.
+data-quality summary that the bias report prints, and passes on the synthetic city's true risk
+(``features.ingest.truth``), so that the backtest depends on ingest, never on the simulator. The
+work is ``features.ingest.run_ingest``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 from beatwise.io import write_parquet
 from beatwise.params import StageParams, load_params
 from features.ingest import IngestConfig, run_ingest
+from features.ingest.truth import carry_truth
 from pipelines._io import run_stage, setup_logging, timed
 
 STAGE = "ingest"
@@ -31,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out-quarantine", type=Path, required=True)
     parser.add_argument("--out-areas", type=Path, required=True)
     parser.add_argument("--out-quality", type=Path, required=True)
+    parser.add_argument(
+        "--out-truth", type=Path, required=True, help="the true risk, synthetic sources only"
+    )
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
     log = setup_logging(STAGE)
@@ -42,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     write_parquet(args.out_quarantine, result.quarantine)
     write_parquet(args.out_areas, result.areas)
     result.quality.write(args.out_quality)
+    if carry_truth(cfg.source, args.data_dir, args.out_truth):
+        log.info("carried the synthetic city's truth model to %s", args.out_truth)
     return 0
 
 

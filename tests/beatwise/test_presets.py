@@ -1,4 +1,4 @@
-"""Presets: overlays of params.yaml that every stage validates, passed to DVC as -S overrides."""
+"""Presets: overlays of params.yaml that every stage validates, written into params.yaml for DVC."""
 
 from __future__ import annotations
 
@@ -7,29 +7,22 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from beatwise.params import validate_params
 from beatwise.presets import (
     PRESETS_DIR,
     REPO_ROOT,
-    experiment_command,
-    hydra_value,
+    SOURCE_KEYS,
     list_presets,
     load_preset,
     main,
     overlay_params,
     preset_value,
-    set_param_overrides,
+    write_preset_params,
 )
 
 PARAMS = yaml.safe_load((REPO_ROOT / "params.yaml").read_text(encoding="utf-8"))
 DVC_STAGES = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
-
-
-def _parse(overrides: list[str]) -> dict[str, object]:
-    parsed = OverridesParser.create().parse_overrides(overrides)
-    return {o.key_or_group: o.value() for o in parsed}
 
 
 def test_the_shipped_presets() -> None:
@@ -45,57 +38,82 @@ def test_preset_params_validate_for_every_stage(name: str, stage: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["london_api", "st_louis"])
-def test_overrides_round_trip_through_hydra(name: str) -> None:
-    preset = load_preset(name)
-    parsed = _parse(set_param_overrides(PARAMS, preset))
-    merged = overlay_params(PARAMS, preset)
-    for key, value in parsed.items():
-        expected: object = merged
-        for part in key.split("."):
-            expected = expected[part]  # type: ignore[index]
-        assert _texty(value) == _texty(expected), key
+def test_written_params_are_the_overlay(name: str, tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text((REPO_ROOT / "params.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    settings = write_preset_params(name, params_path=params)
+    text = params.read_text(encoding="utf-8")
+    assert text.startswith(f"# params.yaml with preset {name!r} set")
+    assert yaml.safe_load(text) == overlay_params(PARAMS, load_preset(name))
+    assert dict(settings)["ingest.source"] == load_preset(name)["ingest"]["source"]
+    assert "as_of: '20" in text  # quoted: DVC refuses YAML dates anywhere in params.yaml
 
 
-def _texty(value: object) -> object:
-    """Hydra returns integer-like mapping keys as ints; the params models read them as text."""
-    if isinstance(value, dict):
-        return {str(k): _texty(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_texty(v) for v in value]
-    return value
+def _preset_file(tmp_path: Path, **extra: object) -> Path:
+    preset = {
+        "ingest": {
+            "source": "mapped_csv",
+            "data_dir": "../city",
+            "mapping": {
+                "time_column": "occurred",
+                "time_format": "%Y-%m-%d %H:%M",
+                "latitude_column": "lat",
+                "longitude_column": "lon",
+                "category_column": "offense",
+                "category_map": {
+                    "open space": "other_theft",
+                    "theft/larceny": "other_theft",
+                    "break-in": "burglary",
+                    "3": "robbery",
+                },
+                "id_columns": ["incident"],
+            },
+        },
+        "publish": {"override": None},
+        "governance": {"data_access_terms": "none: public open data"},
+        **extra,
+    }
+    path = tmp_path / "mycity.yaml"
+    path.write_text(yaml.safe_dump(preset, sort_keys=False), encoding="utf-8")
+    return path
 
 
-@pytest.mark.parametrize(
-    ("value", "text"),
-    [
-        (None, "null"),
-        (True, "true"),
-        (3, "3"),
-        (0.25, "0.25"),
-        ("null", "'null'"),
-        ("%m/%d/%Y %H:%M", "'%m/%d/%Y %H:%M'"),
-        ("it's", "'it\\'s'"),
-        ([1, "a"], "[1, 'a']"),
-        ({"a": 1, 3: "robbery"}, "{a: 1, 3: 'robbery'}"),
-    ],
-)
-def test_hydra_value(value: object, text: str) -> None:
-    assert hydra_value(value) == text
-    assert _parse([f"k={text}"])["k"] == value
+def test_a_preset_carries_any_mapping_keys(tmp_path: Path) -> None:
+    # Keys with spaces, slashes and hyphens could not travel as 'dvc exp run -S' overrides.
+    path = _preset_file(tmp_path)
+    params = tmp_path / "params.yaml"
+    params.write_text((REPO_ROOT / "params.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    assert main([str(path), "--write-only", "--params", str(params)]) == 0
+    written = yaml.safe_load(params.read_text(encoding="utf-8"))
+    assert written["ingest"]["mapping"]["category_map"]["open space"] == "other_theft"
+    assert written["ingest"]["mapping"]["category_map"]["theft/larceny"] == "other_theft"
+    assert written["ingest"]["mapping"]["category_map"]["break-in"] == "burglary"
+    for stage in DVC_STAGES:
+        module = importlib.import_module(f"pipelines.{stage}")
+        validate_params(stage, module.Params, written)
 
 
-def test_hydra_value_quotes_a_date_that_yaml_read_unquoted() -> None:
-    # A preset's unquoted 2016-04-01 is a date to YAML; DVC refuses dates in params.yaml.
-    value = yaml.safe_load("start: 2016-04-01")["start"]
-    assert hydra_value(value) == "'2016-04-01'"
-    assert _parse([f"ingest.start={hydra_value(value)}"])["ingest.start"] == "2016-04-01"
+def test_a_preset_must_set_its_source_keys(tmp_path: Path) -> None:
+    path = tmp_path / "partial.yaml"
+    path.write_text(yaml.safe_dump({"ingest": {"source": "mapped_csv"}}), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"must set ingest\.data_dir, publish\.override, "):
+        load_preset(str(path))
+    assert set(SOURCE_KEYS) >= {"publish.override", "governance.data_access_terms"}
 
 
-def test_hydra_value_refuses_keys_and_interpolation() -> None:
-    with pytest.raises(ValueError, match="keys must be identifiers or whole numbers"):
-        hydra_value({"not an id": 1})
-    with pytest.raises(ValueError, match="Hydra interpolation"):
-        hydra_value("${oops}")
+def test_an_absolute_data_folder_is_written_relative_to_the_repository(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "params.yaml").write_text(
+        (REPO_ROOT / "params.yaml").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    path = _preset_file(tmp_path)
+    preset = yaml.safe_load(path.read_text(encoding="utf-8"))
+    preset["ingest"]["data_dir"] = str(tmp_path / "data" / "city")
+    path.write_text(yaml.safe_dump(preset), encoding="utf-8")
+    write_preset_params(str(path), params_path=repo / "params.yaml")
+    written = yaml.safe_load((repo / "params.yaml").read_text(encoding="utf-8"))
+    assert written["ingest"]["data_dir"] == "../data/city"
 
 
 def test_overlay_merges_mappings_and_refuses_unknown_keys() -> None:
@@ -106,15 +124,6 @@ def test_overlay_merges_mappings_and_refuses_unknown_keys() -> None:
     }
     with pytest.raises(ValueError, match="In 'a': The preset sets 'z'"):
         overlay_params(base, {"a": {"z": 1}})
-    with pytest.raises(ValueError, match=r"sets a\.z, which params\.yaml does not have"):
-        set_param_overrides(base, {"a": {"z": 1}})
-
-
-def test_a_null_mapping_is_replaced_whole() -> None:
-    base = {"ingest": {"mapping": None, "source": "synthetic"}}
-    assert set_param_overrides(base, {"ingest": {"mapping": {"time_column": "t"}}}) == [
-        "ingest.mapping={time_column: 't'}"
-    ]
 
 
 def test_unknown_preset_names_the_known_ones(tmp_path: Path) -> None:
@@ -123,16 +132,6 @@ def test_unknown_preset_names_the_known_ones(tmp_path: Path) -> None:
     (tmp_path / "empty.yaml").write_text("", encoding="utf-8")
     with pytest.raises(ValueError, match="must hold a mapping"):
         load_preset("empty", tmp_path)
-
-
-def test_experiment_command_and_cli(capsys: pytest.CaptureFixture[str]) -> None:
-    argv = experiment_command("st_louis")
-    assert argv[:5] == ["dvc", "exp", "run", "-n", "st-louis"]
-    assert "ingest.source='mapped_csv'" in argv
-    assert main(["st_louis", "--print"]) == 0
-    assert capsys.readouterr().out.startswith("dvc exp run -n st-louis -S ")
-    assert main([]) == 0
-    assert capsys.readouterr().out.split() == ["london_api", "st_louis"]
 
 
 def test_presets_live_in_the_repository() -> None:
@@ -154,3 +153,15 @@ def test_preset_value_reads_a_nested_value_and_names_what_is_missing() -> None:
         preset_value("st_louis", "ingset")
     with pytest.raises(ValueError, match=r"No preset named 'nope'"):
         preset_value("nope", "ingest")
+
+
+def test_cli_prints_lists_and_refuses(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["st_louis", "--print"]) == 0
+    out = capsys.readouterr().out
+    assert 'ingest.source = "mapped_csv"' in out and out.rstrip().endswith(
+        "then: dvc exp run -n st-louis"
+    )
+    assert main([]) == 0
+    assert capsys.readouterr().out.split() == ["london_api", "st_louis"]
+    assert main(["nope", "--print"]) == 2
+    assert "No preset named 'nope'" in capsys.readouterr().err

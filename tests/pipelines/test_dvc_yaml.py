@@ -102,6 +102,18 @@ def test_every_data_dependency_is_produced_upstream() -> None:
         )
 
 
+def test_only_ingest_reads_the_simulator_and_only_through_its_data_folder() -> None:
+    """A real-data run (ingest.data_dir outside data/raw/synthetic) never runs simulate: no stage
+    depends on the simulator's folder except ingest, through ``${ingest.data_dir}``."""
+    simulated = set(_outs(DVC["simulate"], "outs"))
+    for stage in STAGES[1:]:
+        deps = DVC[stage]["deps"]
+        assert not [d for d in deps if any(d.startswith(o) for o in simulated)], stage
+    assert "${ingest.data_dir}" in DVC["ingest"]["deps"]
+    assert "--truth-dir data/interim/truth" in DVC["evaluate"]["cmd"]
+    assert "data/interim/truth" in _outs(DVC["ingest"], "outs")
+
+
 def test_offline_configuration_is_committed() -> None:
     config = (ROOT / ".dvc" / "config").read_text()
     assert re.search(r"analytics\s*=\s*false", config)

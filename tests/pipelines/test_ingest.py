@@ -67,6 +67,8 @@ def _run(tmp_path: Path, data_dir: Path, params: Path) -> dict[str, Any]:
         str(out / "areas.parquet"),
         "--out-quality",
         str(out / "quality.json"),
+        "--out-truth",
+        str(out / "truth"),
         "--params",
         str(params),
     ]
@@ -74,6 +76,7 @@ def _run(tmp_path: Path, data_dir: Path, params: Path) -> dict[str, Any]:
     written = out / "quality.json"
     DataQuality.read(written).write(out / "rewritten.json")
     assert (out / "rewritten.json").read_bytes() == written.read_bytes()
+    assert (out / "truth").is_dir()  # the truth model, or a note saying why there is none
     return json.loads(written.read_text(encoding="utf-8"))
 
 

@@ -46,6 +46,7 @@ def ingest_args(tmp_path: Path, data_dir: Path, params: Path) -> list[str]:
         "--out-quarantine", str(out / "quarantine.parquet"),
         "--out-areas", str(out / "areas.parquet"),
         "--out-quality", str(out / "quality.json"),
+        "--out-truth", str(out / "truth"),
         "--params", str(params),
     ]  # fmt: skip
 
