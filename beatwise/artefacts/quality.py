@@ -64,6 +64,16 @@ class Coverage(_Part):
     districts: dict[str, DistrictCoverage]
 
 
+class GroupOrigin(_Part):
+    """How one of the areas' attributes behind the audit's groups was made, in one sentence."""
+
+    #: the areas' columns it made, e.g. ``["residents_minority", "residents_majority"]``
+    columns: list[str]
+    #: how, in plain English, naming the table and column read: "Deprivation fifths are
+    #: population-weighted quintiles of 'pct_poverty' in table 'tracts'; ..."
+    sentence: str
+
+
 class StudyAreas(_Part):
     """The study area of a source with areas (``ingest.areas.kind`` prepared or mapped)."""
 
@@ -74,6 +84,9 @@ class StudyAreas(_Part):
     attributes: list[str]
     #: present only when the areas were restricted to the districts the events cover
     coverage: Coverage | None = Field(default=None, exclude_if=lambda value: value is None)
+    #: how the residents and each group attribute were made (read directly, from shares or
+    #: percentages, from ranks, from quantiles of a score), for the bias report
+    how_groups_made: list[GroupOrigin] = Field(default_factory=list)
 
 
 class NoAreas(_Part):

@@ -96,12 +96,57 @@ class AttributeTable(BaseModel):
 
 
 class AttributeColumn(BaseModel):
-    """A column of a named attribute table (or of the boundaries file, table ``"boundaries"``)."""
+    """A column of a named attribute table (or of the boundaries file, table ``"boundaries"``).
+
+    Attributes
+    ----------
+    table, column
+        Where the values are.
+    description
+        What the column holds, in words ("percent of residents in poverty"), for the sentence the
+        bias report prints on how each group was made; None names the column alone.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     table: str
     column: str
+    description: str | None = Field(default=None, min_length=1)
+
+
+class GroupColumn(AttributeColumn):
+    """The minority group column: a count of residents, or their share as a percent or fraction.
+
+    Attributes
+    ----------
+    kind
+        ``"count"``: residents of the minority group (with ``majority``, or alone when it counts
+        the same population as ``residents``: then ``residents_majority = residents -
+        residents_minority``). ``"percent"``: the group's percentage of residents, 0..100.
+        ``"share"``: its fraction of residents, 0..1. A percent or share gives
+        ``residents_minority = residents * share`` and ``residents_majority = residents -
+        residents_minority``, so it takes no ``majority``.
+    """
+
+    kind: Literal["count", "percent", "share"] = "count"
+
+
+class DecileColumn(AttributeColumn):
+    """The deprivation decile column, read as deciles or made from quantiles of a score.
+
+    Attributes
+    ----------
+    kind
+        ``"decile"``: the column holds integer deciles 1..10, 1 = most deprived (e.g. IMD).
+        ``"score_quantiles"``: the column is any score where higher means more deprived (a
+        poverty rate, a deprivation index); the deciles are its population-weighted deciles:
+        areas ordered from the highest score down (equal scores by area code) are cut into
+        tenths of the residents, each area in the tenth holding the middle of its residents, so
+        each decile holds about a tenth of the residents and decile 1 is the most deprived. The
+        column is then also the deprivation score, unless ``deprivation_score`` names another.
+    """
+
+    kind: Literal["decile", "score_quantiles"] = "decile"
 
 
 class ScoreColumn(AttributeColumn):
@@ -153,17 +198,21 @@ class AreaMapping(BaseModel):
     residents
         Resident count per area (any year; the population the audit weights by).
     minority, majority
-        Minority and majority group counts (give both or neither).
+        The minority group (:class:`GroupColumn`: a count, percent or share) and, for counts, the
+        majority group's count. A percent or share of residents stands alone; so does a count of
+        the same population as ``residents`` (the majority is the rest).
     minority_from_shares
-        False: the group columns are counts of the same population as ``residents`` and are used
-        as read. True: they only give each area's group shares, because they come from another
-        year than ``residents``; then ``residents_minority = residents * minority / (minority +
-        majority)`` and ``residents_majority = residents - residents_minority``. London needs
-        True: ethnicity by LSOA exists only from the 2011 census, while the headcount is mid-2019
-        (+11% overall, unevenly), so 2011 counts would describe a smaller, older population and
-        their totals would not add up to the residents the cells carry.
+        For ``minority`` and ``majority`` counts only. False: they count the same population as
+        ``residents`` and are used as read. True: they only give each area's group shares,
+        because they come from another year than ``residents``; then ``residents_minority =
+        residents * minority / (minority + majority)`` and ``residents_majority = residents -
+        residents_minority``. London needs True: ethnicity by LSOA exists only from the 2011
+        census, while the headcount is mid-2019 (+11% overall, unevenly), so 2011 counts would
+        describe a smaller, older population and their totals would not add up to the residents
+        the cells carry.
     deprivation_decile
-        Deprivation decile, integers 1..10 with 1 = most deprived.
+        Deprivation decile (:class:`DecileColumn`), integers 1..10 with 1 = most deprived, read
+        or made from population-weighted deciles of a score.
     deprivation_score
         Deprivation score (higher = more deprived), read or derived from a rank.
     unmatched_areas
@@ -181,10 +230,10 @@ class AreaMapping(BaseModel):
     district_column: str | None = None
     tables: dict[str, AttributeTable] = Field(default_factory=dict)
     residents: AttributeColumn
-    minority: AttributeColumn | None = None
+    minority: GroupColumn | None = None
     majority: AttributeColumn | None = None
     minority_from_shares: bool = False
-    deprivation_decile: AttributeColumn | None = None
+    deprivation_decile: DecileColumn | None = None
     deprivation_score: ScoreColumn | None = None
     unmatched_areas: Literal["error", "drop"] = "error"
 
@@ -208,16 +257,41 @@ class AreaMapping(BaseModel):
                     f"'{field}' reads table {ref.table!r}, which 'tables' does not define; "
                     f"expected one of {known}." + (f" Did you mean {close[0]!r}?" if close else "")
                 )
-        if (self.minority is None) != (self.majority is None):
-            raise ValueError(
-                "'minority' and 'majority' go together: give both group columns or neither; got "
-                f"minority={self.minority!r}, majority={self.majority!r}."
-            )
-        if self.minority_from_shares and self.minority is None:
-            raise ValueError(
-                "'minority_from_shares' is true but no 'minority'/'majority' columns are given."
-            )
+        self._consistent_groups()
         return self
+
+    def _consistent_groups(self) -> None:
+        minority, majority = self.minority, self.majority
+        if minority is None:
+            if majority is not None:
+                raise ValueError(
+                    f"'majority' ({majority.column!r}) needs 'minority': the audit compares the "
+                    "minority group with the rest of the residents."
+                )
+            if self.minority_from_shares:
+                raise ValueError(
+                    "'minority_from_shares' is true but no 'minority'/'majority' columns are given."
+                )
+            return
+        if minority.kind != "count":
+            if majority is not None:
+                raise ValueError(
+                    f"'minority' is a {minority.kind} of residents, so the majority is the rest "
+                    f"(residents - residents x share); remove 'majority' ({majority.column!r}), "
+                    "or give both as counts (kind 'count')."
+                )
+            if self.minority_from_shares:
+                raise ValueError(
+                    f"'minority_from_shares' applies to 'minority' and 'majority' counts; "
+                    f"'minority' is already a {minority.kind} of residents. Remove "
+                    "'minority_from_shares'."
+                )
+        elif majority is None and self.minority_from_shares:
+            raise ValueError(
+                "'minority_from_shares' scales minority / (minority + majority) to the residents, "
+                "so 'minority' and 'majority' go together: add the 'majority' count, or give the "
+                "minority's share of residents (minority kind 'percent' or 'share')."
+            )
 
     def attribute_columns(self) -> list[tuple[str, AttributeColumn]]:
         """The mapped attributes as (field name, column) pairs, in a fixed order."""

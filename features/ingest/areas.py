@@ -31,6 +31,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
+from features.ingest.area_groups import MappedColumn, derive_groups
 from features.ingest.area_mapping import BOUNDARIES, AreaMapping, AttributeColumn, AttributeTable
 from features.ingest.parsing import (
     EXAMPLES,
@@ -126,6 +127,24 @@ def _text(values: pd.Series) -> pd.Series:
     return values.astype("string").str.strip().fillna("")
 
 
+#: a code written as a whole number with a decimal zero: ``"29510101100.0"``
+_WHOLE_DECIMAL: Final[str] = r"^(\d+)\.0+$"
+
+
+def area_code_text(values: pd.Series) -> pd.Series:
+    """Area codes as stripped text, written the same whether a file stored them as text or number.
+
+    A code of digits ending in a decimal zero loses it: ``"29510101100.0"`` -> ``"29510101100"``,
+    ``"01001.0"`` -> ``"01001"``. That is also how a code read as a float (a Shapefile or
+    GeoPackage number field, a spreadsheet cell) is written as text, so ``2.95101011e10`` becomes
+    ``"29510101100"``. Nothing else changes: text codes keep their leading zeros (``"01001"``
+    stays), and codes with letters or other decimals keep their text, as do floats of 10**16 and
+    more (written with an exponent; beyond 2**53 a float is not exact anyway). A code stored as
+    a number has already lost any leading zeros; the unmatched-codes error then says so.
+    """
+    return _text(values).reset_index(drop=True).str.replace(_WHOLE_DECIMAL, r"\1", regex=True)
+
+
 def _read_boundaries(path: Path, *, layer: str | None) -> gpd.GeoDataFrame:
     if not path.exists():
         raise FileNotFoundError(
@@ -152,7 +171,7 @@ def _codes_and_shapes(
     shapes: gpd.GeoDataFrame, *, code_column: str, where: Path
 ) -> tuple[pd.Series, gpd.GeoSeries]:
     """Stripped area codes and geometries; blank or repeated codes and missing shapes are errors."""
-    codes = _text(shapes[code_column]).reset_index(drop=True)
+    codes = area_code_text(shapes[code_column])
     blank = np.flatnonzero((codes == "").to_numpy())
     if blank.size:
         raise ValueError(
@@ -207,7 +226,12 @@ def _read_table(path: Path, *, spec: AttributeTable) -> pd.DataFrame:
         except OSError as err:
             raise ValueError(f"{path}: cannot be read ({err.strerror or err}).") from err
     frame.columns = [str(c).lstrip("\ufeff") for c in frame.columns]
-    return pd.DataFrame({c: _text(frame[c]) for c in frame.columns})
+    return pd.DataFrame(
+        {
+            c: area_code_text(frame[c]) if c == spec.key_column else _text(frame[c])
+            for c in frame.columns
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -240,8 +264,9 @@ def _match(
     return rows.astype(np.int64)
 
 
-def _parse_numbers(source: _Source, column: str, codes: pd.Series) -> npt.NDArray[np.float64]:
+def _parse_numbers(source: _Source, ref: AttributeColumn, codes: pd.Series) -> MappedColumn:
     """The column's value for each polygon as float; the first unparseable one is an error."""
+    column = ref.column
     text = source.frame[column].to_numpy(dtype=object)[source.rows]
     values = pd.Series(text, dtype="string")
     if source.thousands is not None:
@@ -259,21 +284,20 @@ def _parse_numbers(source: _Source, column: str, codes: pd.Series) -> npt.NDArra
             f"{source.rows[first] + 1} ({source.key_column} {codes.iloc[first]!r}) has "
             f"{text[first]!r}. {bad.size} value(s) of the {len(codes)} areas fail."
         )
-    return numbers
+    return MappedColumn(
+        ref=ref,
+        where=source.where,
+        key_column=source.key_column,
+        codes=codes,
+        text=text,
+        data_rows=source.rows + 1,
+        table_rows=len(source.frame),
+        values=numbers,
+    )
 
 
-def _refuse(
-    mask: npt.NDArray[np.bool_], source: _Source, column: str, codes: pd.Series, *, rule: str
-) -> None:
-    bad = np.flatnonzero(mask)
-    if bad.size:
-        first = bad[0]
-        raise ValueError(
-            f"{source.where}: column {column!r} {rule}; data row {source.rows[first] + 1} "
-            f"({source.key_column} {codes.iloc[first]!r}) has "
-            f"{source.frame[column].iloc[source.rows[first]]!r}. {bad.size} of the "
-            f"{len(codes)} areas fail."
-        )
+def _without_leading_zeros(codes: pd.Series) -> pd.Series:
+    return codes.str.lstrip("0")
 
 
 def _report_unmatched(
@@ -283,23 +307,35 @@ def _report_unmatched(
     boundaries: Path,
     policy: Literal["error", "drop"],
 ) -> npt.NDArray[np.bool_]:
-    """Log rows without polygons; return the polygons to keep (or raise, per ``policy``)."""
+    """Log rows without polygons; return the polygons to keep (or raise, per ``policy``).
+
+    The error shows a sample of each side's codes: the polygons' codes no table row has, and the
+    table's codes no polygon has, so a difference of form (leading zeros, a prefix) shows."""
     lacking = np.zeros(len(codes), dtype=bool)
     details = []
+    zero_padding = 0
     for name, source in sources.items():
         if name == BOUNDARIES:
             continue
         missing = source.rows < 0
-        if missing.any():
-            details.append(
-                f"table {name!r} ({source.where}, key {source.key_column!r}) has no row for "
-                f"{int(missing.sum())} of them, e.g. {examples(codes[missing])}"
-            )
-        lacking |= missing
         keys = source.frame[source.key_column]
         spare = np.ones(len(keys), dtype=bool)
         spare[source.rows[source.rows >= 0]] = False
         spare &= (keys != "").to_numpy()
+        if missing.any():
+            theirs = (
+                f"its {int(spare.sum())} code(s) that match no polygon are e.g. "
+                f"{examples(keys[spare])}"
+                if spare.any()
+                else "every code it holds matches a polygon"
+            )
+            details.append(
+                f"table {name!r} ({source.where}, key {source.key_column!r}) has no row for "
+                f"{int(missing.sum())} of them, e.g. {examples(codes[missing])}; {theirs}"
+            )
+            unpadded = set(_without_leading_zeros(keys[spare]))
+            zero_padding += int(_without_leading_zeros(codes[missing]).isin(unpadded).sum())
+        lacking |= missing
         if spare.any():
             log.info(
                 "%s: %d of %d rows match no polygon in %s and are ignored (e.g. %s)",
@@ -316,10 +352,21 @@ def _report_unmatched(
         + "; ".join(details)
         + "."
     )
+    if zero_padding:
+        hint = (
+            f" {zero_padding} of the polygons' unmatched codes match a table code once leading "
+            "zeros are ignored: one side stored its codes as numbers, which drops leading "
+            "zeros. Store the codes as text, zero-padded to the same width, on both sides"
+        )
+    else:
+        hint = (
+            " Compare the two samples: an area's code must be written the same way on both "
+            "sides (the same prefix and digits) and come from the same code vintage (e.g. 2011 "
+            "vs 2021 LSOA codes)"
+        )
     if policy == "error":
         raise ValueError(
-            summary + " Expected a row for every polygon. Check that boundaries and tables use "
-            "the same code vintage (e.g. 2011 vs 2021 LSOA codes), or set the mapping's "
+            summary + " Expected a row for every polygon." + hint + ", or set the mapping's "
             "'unmatched_areas: drop' to leave those polygons out of the study area."
         )
     log.warning("%s Dropped from the study area (unmatched_areas: drop).", summary)
@@ -343,10 +390,12 @@ def load_area_attributes(mapping: AreaMapping, *, base_dir: Path) -> gpd.GeoData
         :func:`read_areas`; :func:`features.cells.build_cell_table` reprojects to a
         metric CRS itself). Columns from :data:`AREA_ATTRIBUTE_COLUMNS`: ``area_code`` (str),
         ``area_name`` and ``district_name`` (str, when mapped), ``residents`` (float),
-        ``residents_minority``, ``residents_majority`` (float counts) and ``minority_share``
-        (``minority / (minority + majority)`` of the columns as read, in [0, 1]) when the group
-        columns are mapped, ``deprivation_decile`` (int 1..10, 1 = most deprived) and
-        ``deprivation_score`` (float, higher = more deprived) when mapped.
+        ``residents_minority``, ``residents_majority`` (float counts) and ``minority_share`` (in
+        [0, 1]) when ``minority`` is mapped, ``deprivation_decile`` (int 1..10, 1 = most
+        deprived) and ``deprivation_score`` (float, higher = more deprived) when mapped; how
+        each is made from the columns read is
+        :func:`features.ingest.area_groups.derive_groups`'s work. Area codes are compared as
+        :func:`area_code_text` writes them on both sides.
 
     Raises
     ------
@@ -356,9 +405,9 @@ def load_area_attributes(mapping: AreaMapping, *, base_dir: Path) -> gpd.GeoData
         When a file cannot be read (wrong encoding, missing sheet), the boundaries have no CRS or
         a null/empty geometry, a column is missing (with the closest names), area codes are blank
         or repeated (in the boundaries or a table's key column), a value is not a number (file,
-        column, first bad data row and its code), counts or residents are negative, a decile is
-        not an integer in 1..10, a rank is outside 1..rank_count, an area with residents has no
-        group members, or a polygon lacks a table row while ``unmatched_areas`` is ``"error"``.
+        column, first bad data row and its code), a value breaks its kind's rule (see
+        :func:`~features.ingest.area_groups.derive_groups`), or a polygon lacks a table row while
+        ``unmatched_areas`` is ``"error"`` (with a sample of each side's codes).
     """
     base_dir = Path(base_dir)
     if not base_dir.is_dir():
@@ -410,10 +459,6 @@ def load_area_attributes(mapping: AreaMapping, *, base_dir: Path) -> gpd.GeoData
         for name, s in sources.items()
     }
 
-    def column(ref: AttributeColumn) -> tuple[_Source, npt.NDArray[np.float64]]:
-        source = sources[ref.table]
-        return source, _parse_numbers(source, ref.column, codes)
-
     out: dict[str, object] = {"area_code": codes.to_numpy(dtype=object)}
     for target, source_column in (
         ("area_name", mapping.name_column),
@@ -421,68 +466,9 @@ def load_area_attributes(mapping: AreaMapping, *, base_dir: Path) -> gpd.GeoData
     ):
         if source_column is not None:
             out[target] = sources[BOUNDARIES].frame[source_column][keep].to_numpy(dtype=object)
-
-    source, residents = column(mapping.residents)
-    _refuse(residents < 0, source, mapping.residents.column, codes, rule="must not be negative")
-    out["residents"] = residents
-
-    if mapping.minority is not None and mapping.majority is not None:
-        groups = []
-        for ref in (mapping.minority, mapping.majority):
-            source, counts = column(ref)
-            _refuse(counts < 0, source, ref.column, codes, rule="must not be negative")
-            groups.append((source, counts))
-        (min_source, minority), (_, majority) = groups
-        total = minority + majority
-        _refuse(
-            (total == 0) & (residents > 0),
-            min_source,
-            mapping.minority.column,
-            codes,
-            rule=(
-                f"and {mapping.majority.column!r} are both 0 in an area with residents, so its "
-                f"minority share is unknown"
-            ),
-        )
-        share = np.divide(minority, total, out=np.zeros_like(total), where=total > 0)
-        if mapping.minority_from_shares:
-            out["residents_minority"] = residents * share
-            out["residents_majority"] = residents - residents * share
-        else:
-            out["residents_minority"] = minority
-            out["residents_majority"] = majority
-        out["minority_share"] = share
-
-    if mapping.deprivation_decile is not None:
-        source, decile = column(mapping.deprivation_decile)
-        _refuse(
-            (decile != np.round(decile)) | (decile < 1) | (decile > 10),
-            source,
-            mapping.deprivation_decile.column,
-            codes,
-            rule="must hold integer deciles 1..10 (1 = most deprived)",
-        )
-        out["deprivation_decile"] = decile.astype(np.int64)
-
-    score_ref = mapping.deprivation_score
-    if score_ref is not None:
-        source, score = column(score_ref)
-        if score_ref.kind == "rank":
-            n = score_ref.rank_count or len(source.frame)
-            _refuse(
-                (score != np.round(score)) | (score < 1) | (score > n),
-                source,
-                score_ref.column,
-                codes,
-                rule=f"must hold integer ranks 1..{n} (1 = most deprived; {n} = "
-                + (
-                    "the mapping's 'rank_count')"
-                    if score_ref.rank_count
-                    else "the table's rows; set 'rank_count' if the ranking is larger)"
-                ),
-            )
-            score = 100.0 * (n - score) / (n - 1)
-        out["deprivation_score"] = score
+    numbers = {field: _parse_numbers(sources[ref.table], ref, codes) for field, ref in refs}
+    out.update(derive_groups(mapping, numbers))
+    residents = numbers["residents"].values
 
     columns = [c for c in AREA_ATTRIBUTE_COLUMNS if c in out]
     areas = gpd.GeoDataFrame(

@@ -24,6 +24,8 @@ from beatwise.artefacts.quality import (
     StudyAreas,
 )
 from beatwise.period import TimeResolution, as_datetime64_ns
+from features.ingest.area_groups import describe_mapped_groups, describe_prepared_groups
+from features.ingest.area_mapping import AreaMapping
 from features.ingest.coverage import CoverageResult
 from features.ingest.validation import QUARANTINE_REASONS, ValidatedEvents
 
@@ -142,14 +144,27 @@ def summarise_areas(
     *,
     kind: str,
     coverage: CoverageResult | None = None,
+    mapping: AreaMapping | None = None,
 ) -> StudyAreas | NoAreas:
     """What the bias report says about the study area and its attribute data.
 
     ``areas`` is None for a source without areas; ``kind`` is ``ingest.areas.kind``; ``coverage``
-    is given when the areas were restricted to the districts the events cover.
+    is given when the areas were restricted to the districts the events cover; ``mapping`` is
+    ``ingest.areas.mapping``, required for ``kind`` mapped: it says how the groups were made
+    (``how_groups_made``), where a prepared file's columns are read directly.
     """
     if areas is None:
         return NoAreas(kind="none", n_areas=0, residents=None, note=NO_AREAS_NOTE)
+    if kind == "mapped" and mapping is None:
+        raise ValueError(
+            "summarise_areas needs the area mapping (ingest.areas.mapping) for areas of kind "
+            "'mapped': it says how the groups were made."
+        )
+    made = (
+        describe_mapped_groups(mapping)
+        if kind == "mapped" and mapping is not None
+        else describe_prepared_groups([str(c) for c in areas.columns])
+    )
     return StudyAreas.model_validate(
         {
             "kind": kind,
@@ -157,6 +172,7 @@ def summarise_areas(
             "residents": float(areas["residents"].sum()),
             "attributes": sorted(c for c in AUDIT_ATTRIBUTES if c in areas.columns),
             "coverage": None if coverage is None else coverage.summary(),
+            "how_groups_made": made,
         }
     )
 

@@ -149,7 +149,9 @@ def run_ingest(cfg: IngestConfig, *, data_dir: Path, today: dt.date | None = Non
         by_file_read=raw["source_file"].value_counts(),
         empty_files=source.empty_files,
         source=cfg.source,
-        areas=summarise_areas(areas, kind=cfg.areas.kind, coverage=coverage),
+        areas=summarise_areas(
+            areas, kind=cfg.areas.kind, coverage=coverage, mapping=cfg.areas.mapping
+        ),
     )
     log_quality(quality)
     return IngestResult(

@@ -37,6 +37,9 @@ class DataQualitySummary:
     #: the smallest historical count of crime by place the tables show unsuppressed (the
     #: districts' event counts), None when they show none: gate G9 judges it
     smallest_count_shown: int | None = None
+    #: how the residents and each group attribute were made, one sentence each (the study
+    #: area's ``how_groups_made``), for the report's "How the groups were made"
+    groups_made: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, dq: Mapping[str, Any], *, suppress_below: int = 3) -> DataQualitySummary:
@@ -50,6 +53,7 @@ class DataQualitySummary:
             accepted_by_type=dict(dq.get("accepted_by_type") or {}),
             tables=tuple(_data_quality_tables(dq, suppress_below)),
             smallest_count_shown=_smallest_place_count(dq, suppress_below),
+            groups_made=_groups_made(dq),
         )
 
 
@@ -59,6 +63,15 @@ def read_data_quality(path: Path, *, suppress_below: int = 3) -> DataQualitySumm
     return DataQualitySummary.from_dict(
         DataQuality.read(path).to_json(), suppress_below=suppress_below
     )
+
+
+def _groups_made(dq: Mapping[str, Any]) -> tuple[str, ...]:
+    """The study area's sentences on how each group was made, in the summary's order."""
+    areas = dq.get("areas")
+    made = areas.get("how_groups_made") if isinstance(areas, Mapping) else None
+    if not isinstance(made, list):
+        return ()
+    return tuple(str(m["sentence"]) for m in made if isinstance(m, Mapping) and "sentence" in m)
 
 
 def _district_counts(dq: Mapping[str, Any]) -> list[float]:

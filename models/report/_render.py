@@ -204,6 +204,7 @@ def render_bias_report(
     data = _common(audit, metrics, context, feedback=feedback, feedback_figure=feedback_figure)
     data.update(
         data_quality_tables=list(data_quality.tables),
+        groups_made=list(data_quality.groups_made),
         charts={
             "exposure": chart_exposure(audit.groups, audit.board.allocations.get("reference")),
             "coverage": chart_coverage(audit.groups, audit.board.allocations.get("reference")),

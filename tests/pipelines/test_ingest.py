@@ -186,6 +186,8 @@ def test_police_uk_street_csv_with_prepared_areas(tmp_path: Path) -> None:
     assert quality["by_reason"] == {"missing_coordinates": 1}
     assert quality["source"] == "police_uk_csv"
     assert quality["time_resolution"] == "month"
+    made = quality["areas"].pop("how_groups_made")
+    assert [m["columns"] for m in made] == [["residents"]]  # read directly from the file
     assert quality["areas"] == {
         "kind": "prepared",
         "n_areas": 1,

@@ -14,6 +14,7 @@ import shapely
 
 from beatwise.artefacts import ArtefactError
 from beatwise.artefacts.quality import DataQuality, NoAreas, StudyAreas
+from features.ingest.area_groups import describe_prepared_groups
 from features.ingest.quality import (
     NO_AREAS_NOTE,
     detect_time_resolution,
@@ -125,7 +126,11 @@ def test_the_study_area_summary(areas: gpd.GeoDataFrame) -> None:
     assert none == NoAreas(kind="none", n_areas=0, residents=None, note=NO_AREAS_NOTE)
     prepared = summarise_areas(areas, kind="prepared")
     assert prepared == StudyAreas(
-        kind="prepared", n_areas=2, residents=2200.0, attributes=["deprivation_decile"]
+        kind="prepared",
+        n_areas=2,
+        residents=2200.0,
+        attributes=["deprivation_decile"],
+        how_groups_made=describe_prepared_groups(["residents", "deprivation_decile"]),
     )
     # without a coverage filter the file has no 'coverage' key at all
     assert "coverage" not in prepared.model_dump(mode="json")
@@ -161,7 +166,7 @@ def test_the_written_file_reads_back_and_rewrites_byte_for_byte(
     assert first.read_bytes() == second.read_bytes()
     keys = json.loads(first.read_text())["areas"]
     assert set(keys) == (
-        {"kind", "n_areas", "residents", "attributes"}
+        {"kind", "n_areas", "residents", "attributes", "how_groups_made"}
         if with_areas
         else {"kind", "n_areas", "residents", "note"}
     )
