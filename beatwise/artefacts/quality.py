@@ -3,7 +3,9 @@
 Written by the ingest stage (``features.ingest.quality`` builds it); read by ``build_cells`` (the
 source, which bounds the H3 resolution), ``build_features`` (the source and the time resolution,
 which decide the period) and the bias report (every count, by reason and by file, and the study
-area). Counts always add up: accepted + quarantined = read, overall and in every file.
+area). Counts always add up: accepted + quarantined = read, overall and in every file. Rows a
+column mapping leaves out of scope on purpose are quarantined as ``excluded_category`` and counted
+apart (``rows_excluded``) from the problems, whose share ``ingest.max_quarantine_share`` bounds.
 """
 
 from __future__ import annotations
@@ -109,6 +111,14 @@ class DataQuality(Artefact):
     by_reason: dict[str, int]
     #: reason code -> what it means, for the reasons in ``by_reason``
     reason_meanings: dict[str, str]
+    #: rows quarantined as ``excluded_category``: out of scope on purpose (the mapping's
+    #: ``unmapped_categories: exclude``), part of ``rows_quarantined`` but not a data problem
+    rows_excluded: int = Field(default=0, ge=0)
+    #: the other quarantined rows (the problems) as a share of the rows in scope (read - excluded)
+    quarantine_share: float | None = Field(default=None, ge=0, le=1)
+    #: ``ingest.max_quarantine_share``, the largest ``quarantine_share`` the stage lets through;
+    #: null when no bound was set
+    max_quarantine_share: float | None = Field(default=None, ge=0, le=1)
     #: source file (as in the quarantine's ``source_file``) -> its rows
     by_source_file: dict[str, FileQuality]
     #: source file that held no rows -> why: read as a period without crime, so an interrupted
@@ -134,6 +144,11 @@ class DataQuality(Artefact):
             raise ValueError(
                 f"by_reason must sum to rows_quarantined ({self.rows_quarantined}); it sums to "
                 f"{sum(self.by_reason.values())}"
+            )
+        if self.rows_excluded != self.by_reason.get("excluded_category", 0):
+            raise ValueError(
+                f"rows_excluded ({self.rows_excluded}) must equal by_reason['excluded_category'] "
+                f"({self.by_reason.get('excluded_category', 0)})"
             )
         for name, counts in self.by_source_file.items():
             if counts.accepted + counts.quarantined != counts.read:

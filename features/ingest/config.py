@@ -59,6 +59,9 @@ class IngestConfig(BaseModel):
     start: dt.date | None = None
     #: latest credible event date (YYYY-MM-DD); later rows are quarantined. null = today.
     as_of: dt.date | None = None
+    #: the largest share of the rows in scope (read less those excluded on purpose) that may be
+    #: quarantined before the stage stops and says why; null lets any share through
+    max_quarantine_share: float | None = Field(default=0.2, gt=0, le=1)
 
     @model_validator(mode="after")
     def _mapping_for_mapped(self) -> IngestConfig:

@@ -1,14 +1,12 @@
 """Delimited files of any source read through a :class:`ColumnMapping` (e.g. SLMPD St. Louis).
 
 The mapping names the time, coordinate, category, id and count columns; the loader renames, joins
-ids, maps categories and reprojects, and judges nothing.
+ids, maps categories and reprojects, and judges nothing. Files may be compressed (``.csv.gz``,
+``.csv.bz2``, or a ``.zip`` holding one CSV); :mod:`features.ingest.csv_columns` reads them.
 """
 
 from __future__ import annotations
 
-import codecs
-import csv
-import io
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,19 +17,16 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pv
 import pyproj
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from beatwise.artefacts.quality import EmptyFileReason
 from beatwise.taxonomy import validate_crime_types
+from features.ingest.csv_columns import read_csv_columns
 from features.ingest.parsing import (
     RawSource,
     known_encoding,
     map_unique,
-    normalise_header,
-    read_csv_text,
-    require_columns,
     require_distinct_sources,
     require_file,
     to_float,
@@ -43,9 +38,11 @@ log = logging.getLogger(__name__)
 #: ``ucr_group`` turns a numeric UCR offence code into its group, ``code // 10000`` (SLMPD codes:
 #: 31111 -> "3" robbery, 115400 -> "11" fraud); a code that is not a number maps to nothing.
 CategoryTransform = Literal["none", "ucr_group"]
+#: what becomes of a row whose category the ``category_map`` does not list: quarantined as
+#: ``unknown_category`` (a problem, counted against ``ingest.max_quarantine_share``), or as
+#: ``excluded_category`` (deliberately out of scope, counted apart)
+UnmappedCategories = Literal["quarantine", "exclude"]
 WGS84: Final[str] = "EPSG:4326"
-#: bytes per block of Arrow's CSV reader; blocks are parsed in parallel
-CSV_BLOCK_BYTES: Final[int] = 16 << 20
 
 
 class ColumnMapping(BaseModel):
@@ -70,7 +67,10 @@ class ColumnMapping(BaseModel):
         Projected coordinates and their CRS (``"ESRI:102696"``, ``"EPSG:27700"``), reprojected to
         WGS84. An x/y of exactly 0/0 means "not geocoded".
     category_column
-        The source category (offence code or label).
+        The source category (offence code or label). Give this or ``category``.
+    category
+        One canonical Beatwise type for every row (``"burglary"``), for a file of one offence;
+        instead of ``category_column``, and without a transform or map.
     category_transform
         ``"none"`` uses the value as read; ``"ucr_group"`` uses ``int(value) // 10000`` as text.
     category_map
@@ -78,11 +78,21 @@ class ColumnMapping(BaseModel):
         the map does not list keeps its source value as ``crime_type``, which the taxonomy
         judges, so e.g. an unmapped UCR code is quarantined as ``unknown_category``. None means
         the source values are category labels the taxonomy knows.
+    unmapped_categories
+        ``"quarantine"`` (the default) leaves a value the map does not list to the taxonomy, as
+        above; ``"exclude"`` says such values are out of scope: their rows are quarantined as
+        ``excluded_category``, counted apart from the problems. A blank value, or one the
+        transform cannot read (a UCR code that is not a number), is a problem either way.
+        ``"exclude"`` needs a ``category_map``.
     id_columns
         Columns joined with ``":"`` into ``event_id``, a ``":"`` or ``"\\"`` inside a value
         escaped with a backslash (:func:`join_id_columns`), so distinct records never share an id.
+        Empty (``[]`` or null) when the source has no id: every row is its own event (several
+        victims of one incident stay several rows), with the validator's row id
+        ``~row:<source_file>:<source_row>``, which no real id can equal.
     count_column
-        Optional record count: 1 is a record, -1 a reversal that cancels an earlier record.
+        Optional record count: 1 is a record, -1 a reversal that cancels an earlier record of
+        the same id (so it needs ``id_columns``).
     encoding
         Text encoding of the files (``"utf-8"``, ``"cp1252"``); a leading UTF-8 BOM is skipped
         whatever the encoding.
@@ -98,9 +108,11 @@ class ColumnMapping(BaseModel):
     x_column: str | None = None
     y_column: str | None = None
     crs: str | None = None
-    category_column: str
+    category_column: str | None = None
+    category: str | None = None
     category_transform: CategoryTransform = "none"
     category_map: dict[str, str] | None = None
+    unmapped_categories: UnmappedCategories = "quarantine"
     id_columns: tuple[str, ...]
     count_column: str | None = None
     encoding: str = "utf-8"
@@ -125,12 +137,48 @@ class ColumnMapping(BaseModel):
             validate_crime_types(sorted(set(value.values())), what="The 'category_map'")
         return value
 
-    @field_validator("id_columns")
+    @field_validator("id_columns", mode="before")
     @classmethod
-    def _some_id(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if not value:
-            raise ValueError("'id_columns' must name at least one column; got ().")
+    def _no_id_as_empty(cls, value: Any) -> Any:
+        return () if value is None else value
+
+    @field_validator("category")
+    @classmethod
+    def _canonical_constant(cls, value: str | None) -> str | None:
+        if value is not None:
+            validate_crime_types([value], what="The mapping's 'category'")
         return value
+
+    @model_validator(mode="after")
+    def _one_category(self) -> ColumnMapping:
+        if (self.category_column is None) == (self.category is None):
+            raise ValueError(
+                "A column mapping needs exactly one of 'category_column' (the column holding "
+                "each row's category) and 'category' (one crime type for every row). Got "
+                f"category_column={self.category_column!r}, category={self.category!r}."
+            )
+        if self.category is not None and (
+            self.category_map is not None
+            or self.category_transform != "none"
+            or self.unmapped_categories != "quarantine"
+        ):
+            raise ValueError(
+                f"'category' ({self.category!r}) gives every row one type, so 'category_map', "
+                "'category_transform' and 'unmapped_categories' must be left out. Got "
+                f"category_map={self.category_map!r}, category_transform="
+                f"{self.category_transform!r}, unmapped_categories={self.unmapped_categories!r}."
+            )
+        if self.unmapped_categories == "exclude" and self.category_map is None:
+            raise ValueError(
+                "'unmapped_categories: exclude' needs a 'category_map': it excludes the values "
+                "the map does not list. Got category_map=None."
+            )
+        if self.count_column is not None and not self.id_columns:
+            raise ValueError(
+                f"'count_column' ({self.count_column!r}) needs 'id_columns': a -1 row reverses "
+                "an earlier record of the same id, and without ids there is none to match."
+            )
+        return self
 
     @field_validator("time_zone")
     @classmethod
@@ -181,105 +229,6 @@ class ColumnMapping(BaseModel):
         return tuple(dict.fromkeys(c for c in named if c is not None))
 
 
-def _mapped_headers(headers: list[str], *, path: Path, mapping: ColumnMapping) -> dict[str, str]:
-    """Mapping column name -> the file's header for it, matched with :func:`normalise_header`."""
-    keys = pd.Series([normalise_header(h) for h in headers], dtype=object)
-    clashes = sorted(set(keys[keys.duplicated()]))
-    if clashes:
-        raise ValueError(
-            f"{path}: headers {headers} are ambiguous once case, spaces, hyphens and "
-            f"underscores are ignored ({clashes} appear more than once); expected distinct names."
-        )
-    by_key = dict(zip(keys, headers, strict=True))
-    found = {
-        c: by_key[normalise_header(c)]
-        for c in mapping.source_columns()
-        if normalise_header(c) in by_key
-    }
-    renamed = [next((c for c, h in found.items() if h == header), header) for header in headers]
-    require_columns(pd.DataFrame(columns=renamed), mapping.source_columns(), where=path)
-    return found
-
-
-def _read_mapped_file_pandas(path: Path, *, mapping: ColumnMapping, skip: int) -> pa.Table:
-    """The slow reader, for the files the Arrow reader refuses (see ``_read_mapped_file``).
-
-    A row with more fields than the header is refused, the first data row included (pandas
-    would take the extra field as an index and shift every column of the file).
-    """
-    try:
-        table = read_csv_text(path, encoding=mapping.encoding, skip=skip)
-    except pd.errors.EmptyDataError:
-        table = pd.DataFrame({c: pd.Series([], dtype=str) for c in mapping.source_columns()})
-    except UnicodeDecodeError as err:
-        raise ValueError(
-            f"{path}: cannot be read as a {mapping.encoding} CSV file ({err}); set the "
-            f"mapping's 'encoding' (e.g. 'cp1252') if the file uses another one."
-        ) from err
-    except pd.errors.ParserError as err:
-        raise ValueError(f"{path}: not well-formed CSV ({err}).") from err
-    found = _mapped_headers([str(c) for c in table.columns], path=path, mapping=mapping)
-    return pa.table(
-        {c: pa.array(table[h].astype(object), type=pa.string()) for c, h in found.items()}
-    )
-
-
-def _csv_header(path: Path, *, skip: int, encoding: str) -> list[str]:
-    """The first non-blank record of a CSV file, decoded, read with the standard csv module."""
-    with path.open("rb") as handle:
-        handle.seek(skip)
-        text = io.TextIOWrapper(handle, encoding=encoding, newline="")
-        return next((row for row in csv.reader(text) if row), [])
-
-
-def _empty_reason(path: Path, *, mapping: ColumnMapping) -> EmptyFileReason:
-    """Why a CSV file gave no rows: no bytes, no header, or a header alone."""
-    if path.stat().st_size == 0:
-        return "zero_bytes"
-    with path.open("rb") as handle:
-        skip = len(codecs.BOM_UTF8) if handle.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8 else 0
-    return "header_only" if _csv_header(path, skip=skip, encoding=mapping.encoding) else "no_header"
-
-
-def _read_mapped_file(path: Path, *, mapping: ColumnMapping) -> pa.Table:
-    """One CSV's mapped columns as Arrow text, named in the mapping's spelling.
-
-    Arrow's multithreaded reader does the work, every value as text and blank as ``""``. A file
-    it refuses (a row with fewer fields than the header, bytes the encoding cannot decode,
-    repeated header names) is read again with pandas, whose reading the loader has always
-    followed: short rows become blanks, and undecodable files get pandas' error message.
-    """
-    with path.open("rb") as handle:
-        # SLMPD puts a UTF-8 BOM on some cp1252 files, so the BOM is skipped, not trusted.
-        skip = len(codecs.BOM_UTF8) if handle.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8 else 0
-    try:
-        # The header comes from the csv module: Arrow's streaming reader, opened only to learn
-        # the names, can go on reading in the background after it is closed.
-        headers = _csv_header(path, skip=skip, encoding=mapping.encoding)
-        if not headers:
-            return pa.table({c: pa.array([], type=pa.string()) for c in mapping.source_columns()})
-        if len(set(headers)) < len(headers):
-            return _read_mapped_file_pandas(path, mapping=mapping, skip=skip)
-        found = _mapped_headers(headers, path=path, mapping=mapping)
-        columns = list(dict.fromkeys(found.values()))
-        with path.open("rb") as handle:
-            handle.seek(skip)
-            table = pv.read_csv(
-                handle,
-                read_options=pv.ReadOptions(encoding=mapping.encoding, block_size=CSV_BLOCK_BYTES),
-                parse_options=pv.ParseOptions(newlines_in_values=True),
-                convert_options=pv.ConvertOptions(
-                    include_columns=columns,
-                    column_types=dict.fromkeys(columns, pa.string()),
-                    strings_can_be_null=False,
-                ),
-            )
-    except (pa.ArrowInvalid, pa.ArrowKeyError, UnicodeDecodeError, csv.Error) as err:
-        log.debug("%s: Arrow cannot read it (%s); reading it with pandas", path, err)
-        return _read_mapped_file_pandas(path, mapping=mapping, skip=skip)
-    return pa.table({c: table[h] for c, h in found.items()})
-
-
 def _stripped(values: pd.Series) -> pd.Series:
     text = values.astype("string").str.strip()
     return text.mask(text == "")
@@ -291,13 +240,21 @@ def _ucr_groups(values: pd.Series) -> pd.Series:
     return (code.where(integral) // 10000).astype("Int64").astype("string")
 
 
-def _category_labels(values: pd.Series, *, mapping: ColumnMapping) -> pd.Series:
-    """Canonical type where the mapping names one, else the source value as read."""
+def _category_labels(values: pd.Series, *, mapping: ColumnMapping) -> tuple[pd.Series, pd.Series]:
+    """Canonical type where the mapping names one, else the source value as read; and which
+    rows the mapping excludes (``unmapped_categories: exclude``: a readable value it does not
+    list)."""
+    no_exclusion = pd.Series(False, index=values.index)
     if mapping.category_map is None:
-        return values
+        return values, no_exclusion
     ucr = mapping.category_transform == "ucr_group"
     key = map_unique(values, _ucr_groups) if ucr else values
-    return key.map(mapping.category_map).astype("string").fillna(values)
+    labels = key.map(mapping.category_map).astype("string")
+    if mapping.unmapped_categories == "exclude":
+        excluded = (labels.isna() & key.notna() & values.notna()).astype(bool)
+    else:
+        excluded = no_exclusion
+    return labels.fillna(values), excluded
 
 
 def _float_text(values: np.ndarray) -> pd.Series:
@@ -366,7 +323,11 @@ def load_mapped_csv(
 
 
 def read_mapped_csv(
-    paths: Sequence[Path], *, mapping: ColumnMapping, root: Path | None = None
+    paths: Sequence[Path],
+    *,
+    mapping: ColumnMapping,
+    root: Path | None = None,
+    max_rows: int | None = None,
 ) -> RawSource:
     """Read CSV files of any source through a :class:`ColumnMapping`.
 
@@ -377,7 +338,10 @@ def read_mapped_csv(
     does the reading; a file it refuses (a short row, undecodable bytes, repeated headers) is
     read with pandas instead, which fills a short row with blanks and names undecodable bytes.
     A file without rows (zero bytes, blank, or a header alone: an interrupted download) is listed
-    in ``empty_files`` and logged as a warning.
+    in ``empty_files`` and logged as a warning. A compressed file (gzip, bzip2, or a zip holding
+    one CSV; :func:`features.ingest.parsing.read_decompressed`) is read as its plain text would be.
+    ``max_rows`` keeps the first rows read, in file order, and stops reading files once it has
+    them (a quick look at a large source); None reads everything.
 
     Returns
     -------
@@ -385,8 +349,11 @@ def read_mapped_csv(
         ``events``, a raw canonical frame: ``source_file`` (path relative to ``root``, posix, or
         the file name), ``source_row`` (1-based data row), ``event_id`` (one column's value as
         read; several columns joined by :func:`join_id_columns`, which no value can make
-        ambiguous; null when all are blank), ``timestamp`` (text as read), ``crime_type`` (the
-        mapped canonical type, else the source value), ``source_category`` (the source value),
+        ambiguous; null when all are blank, and for every row without ``id_columns``),
+        ``timestamp`` (text as read), ``crime_type`` (the mapped canonical type, else the source
+        value; the mapping's ``category`` when it gives one), ``source_category`` (the source
+        value, or that constant), ``excluded`` (only with ``unmapped_categories: exclude``: the
+        rows whose category the map leaves out of scope),
         ``latitude``, ``longitude`` (WGS84 text; see below), ``area_code`` (null), plus
         ``record_count`` (nullable int: the count column, 1 without one, null when not an
         integer). With x/y columns, ``source_x``/``source_y`` keep the values as read; 0/0 gives
@@ -399,8 +366,9 @@ def read_mapped_csv(
         When nothing exists at a path.
     ValueError
         When no paths are given, a path is not a regular file (a folder, a looping link), two
-        files would get the same ``source_file``, a file lies outside ``root``, cannot be read or
-        decoded with the mapping's ``encoding``, is not well-formed CSV (a row, the first
+        files would get the same ``source_file``, a file lies outside ``root``, cannot be read,
+        decompressed (named ``.gz`` but not valid gzip, damaged) or decoded with the mapping's
+        ``encoding``, is not well-formed CSV (a row, the first
         included, with more fields than the header), lacks a mapped column (with the closest
         names) or has ambiguous headers, or when every file is empty.
     """
@@ -421,13 +389,20 @@ def read_mapped_csv(
     tables: list[pa.Table] = []
     empty: dict[str, EmptyFileReason] = {}
     for name, path in zip(names, paths, strict=True):
-        try:
-            tables.append(_read_mapped_file(path, mapping=mapping))
-            if tables[-1].num_rows == 0:
-                empty[name] = _empty_reason(path, mapping=mapping)
-        except OSError as err:
-            raise ValueError(f"{path}: cannot be read ({err.strerror or err}).") from err
+        if max_rows is not None and sum(t.num_rows for t in tables) >= max_rows:
+            names, paths = names[: len(tables)], paths[: len(tables)]
+            break
+        table, why_empty = read_csv_columns(
+            path, columns=mapping.source_columns(), encoding=mapping.encoding
+        )
+        tables.append(table)
+        if why_empty is not None:
+            empty[name] = why_empty
         log.info("read %d rows from %s", tables[-1].num_rows, path)
+    if max_rows is not None and tables:
+        over = sum(t.num_rows for t in tables) - max_rows
+        if over > 0:
+            tables[-1] = tables[-1].slice(0, tables[-1].num_rows - over)
     lengths = np.array([t.num_rows for t in tables], dtype=np.int64)
     rows = int(lengths.sum())
     if rows == 0:
@@ -447,17 +422,29 @@ def read_mapped_csv(
         for c in mapping.source_columns()
     }
     del table
-    event_id = join_id_columns([text[c] for c in mapping.id_columns])
+    if mapping.id_columns:
+        event_id = join_id_columns([text[c] for c in mapping.id_columns])
+    else:  # null: the validator gives every row its own id, which no real id can equal
+        event_id = pd.Series(pd.NA, index=range(rows), dtype="string")
+    if mapping.category_column is None:
+        category = pd.Series(mapping.category, index=range(rows), dtype="string")
+        crime_type, excluded = category, None
+    else:
+        category = text[mapping.category_column]
+        crime_type, excluded = _category_labels(category, mapping=mapping)
     out = pd.DataFrame(
         {
             "source_file": pd.Series(pd.arrays.ArrowStringArray(source_file)),
             "source_row": source_row,
             "event_id": event_id,
             "timestamp": text[mapping.time_column],
-            "crime_type": _category_labels(text[mapping.category_column], mapping=mapping),
-            "source_category": text[mapping.category_column],
+            "crime_type": crime_type,
+            "source_category": category,
         }
     )
+    if mapping.unmapped_categories == "exclude":
+        assert excluded is not None  # validated: exclusion needs a category column and map
+        out["excluded"] = excluded.to_numpy(dtype=bool)
     if mapping.crs is not None:
         assert mapping.x_column is not None and mapping.y_column is not None  # validated
         out["latitude"], out["longitude"] = _wgs84_text(

@@ -8,19 +8,24 @@ quarantine with a reason.
 
 from __future__ import annotations
 
+import bz2
 import codecs
 import difflib
 import errno
+import gzip
+import io
 import logging
 import os
 import re
 import stat
 import warnings
+import zipfile
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -110,18 +115,96 @@ def require_file(path: Path, *, what: str) -> None:
         raise ValueError(f"{path} is not a regular file (a device, pipe or socket), not a {what}.")
 
 
+Compression = Literal["gzip", "bz2", "zip"]
+#: the first bytes of each compressed format, which decide how a data file is opened
+_MAGIC: Final[dict[Compression, bytes]] = {
+    "gzip": b"\x1f\x8b",
+    "bz2": b"BZh",
+    "zip": b"PK\x03\x04",
+}
+#: file-name endings that promise a compression the bytes must then have
+_SUFFIXES: Final[dict[str, Compression]] = {".gz": "gzip", ".bz2": "bz2", ".zip": "zip"}
+_NAMES: Final[dict[Compression, str]] = {"gzip": "gzip", "bz2": "bzip2", "zip": "zip"}
+
+
+def read_decompressed(path: Path) -> bytes | None:
+    """The content of a compressed data file, or None for a plain (uncompressed) file.
+
+    The first bytes decide: gzip (``.csv.gz``), bzip2 (``.csv.bz2``) or a zip holding exactly one
+    file are decompressed in memory, whatever the name; anything else is plain and is read from
+    the disk by the caller. A name ending in ``.gz``, ``.bz2`` or ``.zip`` promises that format, so
+    such a file whose bytes are not it, or that cannot be decompressed (a truncated download), is
+    refused by name, never passed on to fail later as text in the wrong encoding. A zero-byte file
+    is plain, whatever its name (an interrupted download: the caller lists it as empty).
+
+    Raises
+    ------
+    ValueError
+        When the file is not valid in the format its name or first bytes promise, or is a zip
+        that holds no file or more than one.
+    OSError
+        When the file cannot be read (the callers name it).
+    """
+    with path.open("rb") as handle:
+        head = handle.read(4)
+    found = next((kind for kind, magic in _MAGIC.items() if head.startswith(magic)), None)
+    promised = _SUFFIXES.get(path.suffix.lower())
+    if not head:
+        return None
+    if promised is not None and found != promised:
+        raise ValueError(
+            f"{path}: not valid {_NAMES[promised]}: its name ends in {path.suffix!r}, but its "
+            f"first bytes {head!r} are not {_NAMES[promised]}'s. Expected a "
+            f"{_NAMES[promised]}-compressed CSV; download it again, or rename it if it is plain "
+            "text."
+        )
+    if found is None:
+        return None
+    if found == "zip":
+        return _single_zip_member(path)
+    content = path.read_bytes()
+    try:
+        return gzip.decompress(content) if found == "gzip" else bz2.decompress(content)
+    except (EOFError, OSError, zlib.error) as err:  # bad header, cut short, damaged data
+        raise ValueError(
+            f"{path}: not valid {_NAMES[found]} ({err}); the file is damaged or was cut short. "
+            "Download it again."
+        ) from None
+
+
+def _single_zip_member(path: Path) -> bytes:
+    """The one file a zip archive holds, refusing a damaged archive or several files."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = [m for m in archive.infolist() if not m.is_dir()]
+            if len(members) != 1:
+                raise ValueError(
+                    f"{path}: a zip archive must hold exactly one CSV file to be read as one; "
+                    f"it holds {len(members)}: {[m.filename for m in members][:EXAMPLES]}."
+                )
+            return archive.read(members[0])
+    except (EOFError, zipfile.BadZipFile, zlib.error) as err:
+        raise ValueError(
+            f"{path}: not valid zip ({err}); the file is damaged or was cut short. "
+            "Download it again."
+        ) from None
+
+
 #: pandas' warning when the first data row has more fields than the header (with index_col=False)
 _LONG_FIRST_ROW: Final[str] = "Length of header or names does not match length of data"
 
 
-def read_csv_text(path: Path, *, encoding: str, skip: int = 0) -> pd.DataFrame:
+def read_csv_text(
+    path: Path, *, encoding: str, skip: int = 0, data: bytes | None = None
+) -> pd.DataFrame:
     """A CSV file with every column as text (``""`` for blank), never an index column.
 
     pandas takes the first column of a file whose first data row has more fields than the header
     as an index, which moves every value one column to the left. Here that row is refused as
     pandas refuses any later row with extra fields: a ``ParserError`` giving both counts.
     ``skip`` bytes are skipped first (a byte-order mark the encoding does not expect); without
-    it, a compressed file (``.csv.gz``) is read as pandas reads it.
+    it, a compressed file (``.csv.gz``) is read as pandas reads it. ``data``, when given, is the
+    file's content already decompressed (:func:`read_decompressed`), read instead of ``path``.
 
     Raises
     ------
@@ -130,6 +213,12 @@ def read_csv_text(path: Path, *, encoding: str, skip: int = 0) -> pd.DataFrame:
     """
 
     def read(**options: Any) -> pd.DataFrame:
+        if data is not None:
+            buffer = io.BytesIO(data)
+            buffer.seek(skip)
+            return pd.read_csv(
+                buffer, dtype=str, keep_default_na=False, encoding=encoding, **options
+            )
         if not skip:
             return pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding, **options)
         with path.open("rb") as handle:

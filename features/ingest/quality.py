@@ -2,13 +2,17 @@
 
 :func:`summarise_quality` turns a validation result into the typed
 :class:`~beatwise.artefacts.quality.DataQuality` record the ingest stage writes to
-``reports/data_quality.json``. It refuses numbers that do not add up.
+``reports/data_quality.json``. It refuses numbers that do not add up. :func:`quarantine_share`
+measures the problems (every quarantine reason but ``excluded_category``) against the rows in
+scope, and :func:`require_quarantine_share` stops a run whose share exceeds
+``ingest.max_quarantine_share``, naming the reasons with examples.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Final
 
 import geopandas as gpd
@@ -27,7 +31,7 @@ from beatwise.period import TimeResolution, as_datetime64_ns
 from features.ingest.area_groups import describe_mapped_groups, describe_prepared_groups
 from features.ingest.area_mapping import AreaMapping
 from features.ingest.coverage import CoverageResult
-from features.ingest.validation import QUARANTINE_REASONS, ValidatedEvents
+from features.ingest.validation import EXCLUDED_REASON, QUARANTINE_REASONS, ValidatedEvents
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,90 @@ NO_AREAS_NOTE: Final[str] = (
 )
 
 
+class QuarantineShareError(ValueError):
+    """Too large a share of the rows in scope was quarantined (``ingest.max_quarantine_share``)."""
+
+
+@dataclass(frozen=True)
+class QuarantineShare:
+    """The quarantine split into deliberate exclusion and problems, and the problems' share."""
+
+    rows_read: int
+    #: quarantined as ``excluded_category``: out of scope on purpose
+    excluded: int
+    #: quarantined for any other reason
+    problems: int
+
+    @property
+    def in_scope(self) -> int:
+        """Rows read less the excluded: what the problems are measured against."""
+        return self.rows_read - self.excluded
+
+    @property
+    def share(self) -> float:
+        """Problems / rows in scope; 0 when nothing is in scope."""
+        return self.problems / self.in_scope if self.in_scope else 0.0
+
+
+def quarantine_share(result: ValidatedEvents) -> QuarantineShare:
+    """How many rows were excluded on purpose, how many quarantined as problems, and the share."""
+    excluded = int((result.quarantine["reason"] == EXCLUDED_REASON).sum())
+    return QuarantineShare(
+        rows_read=result.rows_read,
+        excluded=excluded,
+        problems=len(result.quarantine) - excluded,
+    )
+
+
+def reason_examples(quarantine: pd.DataFrame, *, per_reason: int = 2) -> pd.DataFrame:
+    """The first ``per_reason`` quarantined rows of each reason, most frequent reason first.
+
+    Columns ``reason``, ``rows`` (that reason's count), ``source_file``, ``source_row``,
+    ``detail``; the rows keep the quarantine's (file, row) order within a reason.
+    """
+    counts = quarantine["reason"].value_counts()
+    first = quarantine.groupby("reason", sort=False).head(per_reason)
+    out = first[["reason", "source_file", "source_row", "detail"]].assign(
+        rows=first["reason"].map(counts).to_numpy(dtype=np.int64)
+    )
+    return out.sort_values(["rows", "reason"], ascending=[False, True], kind="stable")
+
+
+def _rows(n: int) -> str:
+    return f"{n:,} row" + ("" if n == 1 else "s")
+
+
+def require_quarantine_share(result: ValidatedEvents, *, max_share: float | None) -> None:
+    """Stop a run whose problems exceed ``max_share`` of the rows in scope (None: no bound).
+
+    Raises
+    ------
+    QuarantineShareError
+        Giving the share, the three most frequent problem reasons with their counts and an
+        example row each, and what to change: the mapping, the data, or the param.
+    """
+    measured = quarantine_share(result)
+    if max_share is None or measured.share <= max_share:
+        return
+    q = result.quarantine
+    top = reason_examples(q[q["reason"] != EXCLUDED_REASON], per_reason=1).head(3)
+    listed = "; ".join(
+        f"{r.reason} {_rows(r.rows)} ({QUARANTINE_REASONS[r.reason]}; e.g. {r.source_file} row "
+        f"{r.source_row}: {r.detail})"
+        for r in top.itertuples()
+    )
+    excluded = f", after {measured.excluded:,} excluded on purpose" if measured.excluded else ""
+    raise QuarantineShareError(
+        f"Ingest stopped: {measured.share:.1%} of the {measured.in_scope:,} rows in scope "
+        f"({_rows(measured.problems)}{excluded}) were quarantined, more than "
+        f"ingest.max_quarantine_share allows ({max_share:.1%}). Most frequent: {listed}. If "
+        "rows of categories your category_map does not list are out of scope, set the "
+        "mapping's unmapped_categories: exclude; otherwise correct the mapping or the data, or "
+        "raise ingest.max_quarantine_share in params.yaml. `beatwise check-source` lists every "
+        "reason without running the pipeline."
+    )
+
+
 def summarise_quality(
     result: ValidatedEvents,
     *,
@@ -52,6 +140,7 @@ def summarise_quality(
     source: SourceKind,
     areas: StudyAreas | NoAreas,
     empty_files: Mapping[str, EmptyFileReason] | None = None,
+    max_quarantine_share: float | None = None,
 ) -> DataQuality:
     """The data-quality record of one validation: counts by reason, file and type; dates; areas.
 
@@ -68,6 +157,8 @@ def summarise_quality(
     empty_files
         The source files that held no rows and why (the loader's ``RawSource.empty_files``);
         they have no rows to count, so they are listed apart from ``by_source_file``.
+    max_quarantine_share
+        ``ingest.max_quarantine_share``, recorded beside the measured share (None: no bound).
 
     Raises
     ------
@@ -127,6 +218,9 @@ def summarise_quality(
         rows_quarantined=len(q),
         by_reason=by_reason,
         reason_meanings={k: QUARANTINE_REASONS[k] for k in by_reason},
+        rows_excluded=by_reason.get(EXCLUDED_REASON, 0),
+        quarantine_share=quarantine_share(result).share,
+        max_quarantine_share=max_quarantine_share,
         by_source_file=files,
         empty_files=dict(sorted((empty_files or {}).items())),
         accepted_by_type={
@@ -180,7 +274,16 @@ def summarise_areas(
 def log_quality(quality: DataQuality) -> None:
     """Log the quarantine by reason, then read = accepted + quarantined and the date range."""
     for reason, n in quality.by_reason.items():
-        log.warning("quarantined %d rows: %s", n, reason)
+        if reason == EXCLUDED_REASON:
+            log.info("excluded %d rows: categories the mapping leaves out of scope", n)
+        else:
+            log.warning("quarantined %d rows: %s", n, reason)
+    if quality.quarantine_share is not None:
+        log.info(
+            "problems: %.1f%% of the rows in scope (ingest.max_quarantine_share: %s)",
+            100 * quality.quarantine_share,
+            "none" if quality.max_quarantine_share is None else quality.max_quarantine_share,
+        )
     log.info(
         "%d read = %d accepted + %d quarantined; dates %s to %s (%s resolution)",
         quality.rows_read,

@@ -2,8 +2,11 @@
 
 :func:`run_ingest` reads the events with the source's loader and the areas with theirs, validates
 every row (:func:`features.ingest.validation.validate_events`), keeps the districts the events
-cover when asked (:mod:`features.ingest.coverage`) and summarises the result
+cover when asked (:mod:`features.ingest.coverage`), stops when too many rows in scope were
+quarantined (``ingest.max_quarantine_share``) and summarises the result
 (:func:`features.ingest.quality.summarise_quality`). It writes nothing; the stage does.
+:func:`judge_source` is its first half (read and validate), which ``beatwise check-source``
+reports on without stopping.
 """
 
 from __future__ import annotations
@@ -29,7 +32,12 @@ from features.ingest.mapped_csv import read_mapped_csv
 from features.ingest.parsing import POLICE_UK_TIME_FORMAT, RawSource, require_file
 from features.ingest.police_uk_api import read_police_uk_api_json
 from features.ingest.police_uk_csv import read_police_uk_street_csv
-from features.ingest.quality import log_quality, summarise_areas, summarise_quality
+from features.ingest.quality import (
+    log_quality,
+    require_quarantine_share,
+    summarise_areas,
+    summarise_quality,
+)
 from features.ingest.synthetic import load_synthetic_events
 from features.ingest.validation import ValidatedEvents, validate_events
 
@@ -47,8 +55,26 @@ class IngestResult:
     quality: DataQuality
 
 
-def read_source(cfg: IngestConfig, data_dir: Path) -> tuple[RawSource, str | None]:
-    """What the configured source's loader read, and the time format to validate with."""
+@dataclass(frozen=True)
+class JudgedSource:
+    """Every row read, accepted or quarantined, with what the summary needs besides."""
+
+    result: ValidatedEvents
+    #: rows read per source file
+    by_file_read: pd.Series
+    source: RawSource
+    #: the study areas (covered districts only), None for a source without areas
+    areas: gpd.GeoDataFrame | None
+    coverage: CoverageResult | None
+
+
+def read_source(
+    cfg: IngestConfig, data_dir: Path, *, max_rows: int | None = None
+) -> tuple[RawSource, str | None]:
+    """What the configured source's loader read, and the time format to validate with.
+
+    ``max_rows`` keeps the first rows read (a quick look); None keeps every row.
+    """
     events = data_dir / cfg.events
     if not events.exists():
         if events.is_symlink():  # a link that loops or leads nowhere: say which
@@ -57,12 +83,16 @@ def read_source(cfg: IngestConfig, data_dir: Path) -> tuple[RawSource, str | Non
             f"No input at {events} (ingest.data_dir {cfg.data_dir!r} + ingest.events "
             f"{cfg.events!r}); expected the {cfg.source} source's file or folder."
         )
-    if cfg.source == "synthetic":
-        return RawSource(events=load_synthetic_events(events), empty_files={}), None
-    if cfg.source == "police_uk_csv":
-        return read_police_uk_street_csv(events), POLICE_UK_TIME_FORMAT
-    if cfg.source == "police_uk_api":
-        return read_police_uk_api_json(events), POLICE_UK_TIME_FORMAT
+    if cfg.source != "mapped_csv":
+        if cfg.source == "synthetic":
+            source = RawSource(events=load_synthetic_events(events), empty_files={})
+        elif cfg.source == "police_uk_csv":
+            source = read_police_uk_street_csv(events)
+        else:
+            source = read_police_uk_api_json(events)
+        if max_rows is not None:
+            source = RawSource(events=source.events.head(max_rows), empty_files=source.empty_files)
+        return source, None if cfg.source == "synthetic" else POLICE_UK_TIME_FORMAT
     assert cfg.mapping is not None  # validated
     if events.is_dir():
         # Every match, folders and links included: what is not a regular file is refused by
@@ -75,7 +105,8 @@ def read_source(cfg: IngestConfig, data_dir: Path) -> tuple[RawSource, str | Non
     else:
         paths = [events]
     root = events if events.is_dir() else None
-    return read_mapped_csv(paths, mapping=cfg.mapping, root=root), cfg.mapping.time_format
+    source = read_mapped_csv(paths, mapping=cfg.mapping, root=root, max_rows=max_rows)
+    return source, cfg.mapping.time_format
 
 
 def read_source_areas(cfg: AreasConfig, data_dir: Path) -> gpd.GeoDataFrame | None:
@@ -105,8 +136,62 @@ def run_ingest(cfg: IngestConfig, *, data_dir: Path, today: dt.date | None = Non
     ------
     FileNotFoundError
         When ``data_dir`` or the source's input does not exist.
+    features.ingest.quality.QuarantineShareError
+        When the rows quarantined for problems exceed ``ingest.max_quarantine_share`` of the
+        rows in scope (a ``ValueError``).
     ValueError
         When a loader refuses its input, or no row is accepted.
+    """
+    judged = judge_source(cfg, data_dir=data_dir, today=today)
+    require_quarantine_share(judged.result, max_share=cfg.max_quarantine_share)
+    quality = summarise_quality(
+        judged.result,
+        by_file_read=judged.by_file_read,
+        empty_files=judged.source.empty_files,
+        source=cfg.source,
+        areas=summarise_areas(
+            judged.areas,
+            kind=cfg.areas.kind,
+            coverage=judged.coverage,
+            mapping=cfg.areas.mapping,
+        ),
+        max_quarantine_share=cfg.max_quarantine_share,
+    )
+    log_quality(quality)
+    return IngestResult(
+        accepted=judged.result.accepted,
+        quarantine=judged.result.quarantine,
+        areas=judged.areas if judged.areas is not None else empty_areas(),
+        quality=quality,
+    )
+
+
+def judge_source(
+    cfg: IngestConfig,
+    *,
+    data_dir: Path,
+    today: dt.date | None = None,
+    max_rows: int | None = None,
+) -> JudgedSource:
+    """Read the configured source and areas and validate every row, stopping at nothing.
+
+    Parameters
+    ----------
+    cfg
+        The ``ingest`` params section.
+    data_dir
+        The source's folder (``ingest.data_dir``, as DVC passes it).
+    today
+        The as-of date when ``ingest.as_of`` is null (default: the day it runs).
+    max_rows
+        Validate only the first rows read, in file order (None: all).
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``data_dir`` or the source's input does not exist.
+    ValueError
+        When a loader refuses its input.
     """
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
@@ -114,7 +199,7 @@ def run_ingest(cfg: IngestConfig, *, data_dir: Path, today: dt.date | None = Non
             f"The source folder {data_dir} does not exist; ingest.data_dir must name the "
             "folder holding the source's files (see the presets in the README)."
         )
-    source, time_format = read_source(cfg, data_dir)
+    source, time_format = read_source(cfg, data_dir, max_rows=max_rows)
     raw = source.events
     areas = read_source_areas(cfg.areas, data_dir)
     as_of_day = cfg.as_of or today or dt.date.today()
@@ -144,19 +229,10 @@ def run_ingest(cfg: IngestConfig, *, data_dir: Path, today: dt.date | None = Non
             # source does not cover (edge spill-over) are quarantined as outside the study area.
             areas = restrict_to_covered(areas, coverage).reset_index(drop=True)
             result = validate(areas)
-    quality = summarise_quality(
-        result,
+    return JudgedSource(
+        result=result,
         by_file_read=raw["source_file"].value_counts(),
-        empty_files=source.empty_files,
-        source=cfg.source,
-        areas=summarise_areas(
-            areas, kind=cfg.areas.kind, coverage=coverage, mapping=cfg.areas.mapping
-        ),
-    )
-    log_quality(quality)
-    return IngestResult(
-        accepted=result.accepted,
-        quarantine=result.quarantine,
-        areas=areas if areas is not None else empty_areas(),
-        quality=quality,
+        source=source,
+        areas=areas,
+        coverage=coverage,
     )

@@ -12,8 +12,9 @@ real id that begins with ``~`` gets a second one, so a real id never equals a ro
 :func:`namespaced_event_ids`),
 ``timestamp`` (datetime64 or text), ``crime_type`` (source label), ``latitude``, ``longitude``,
 optional ``area_code``, optional ``record_count`` (1 = a record, -1 = a reversal that cancels an
-earlier record; sources without counts omit it) and optional ``source_category`` (the category as
-the source wrote it, which reversals match on; ``crime_type`` when absent).
+earlier record; sources without counts omit it), optional ``source_category`` (the category as
+the source wrote it, which reversals match on; ``crime_type`` when absent) and optional
+``excluded`` (bool: the rows a column mapping leaves out of scope, ``excluded_category``).
 """
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ QUARANTINE_REASONS: Final[dict[str, str]] = {
     "future_date": "the date is later than the data's as-of date",
     "before_start": "occurred before the study period starts",
     "unknown_category": "the crime category is not in the Beatwise taxonomy",
+    "excluded_category": (
+        "left out on purpose: the mapping's category_map does not list this category and "
+        "unmapped_categories is 'exclude' (out of scope, not a data problem)"
+    ),
     "outside_study_area": "the point lies outside every area polygon of the study area",
     "duplicate_id": "an earlier row already has this event id",
     "cancelled_by_reversal": "a later reversal row cancels this record",
@@ -86,6 +91,9 @@ class ValidatedEvents:
     quarantine: pd.DataFrame
     rows_read: int
 
+
+#: the reason of rows left out on purpose, which the quarantine threshold does not count
+EXCLUDED_REASON: Final[str] = "excluded_category"
 
 #: marks the id a row without one is given (``~row:<source_file>:<source_row>``)
 FALLBACK_ID_MARK: Final[str] = "~"
@@ -239,7 +247,9 @@ def validate_events(
 ) -> ValidatedEvents:
     """Split a raw canonical frame into accepted clean events and quarantined rows.
 
-    Checks run in a fixed order and a row is quarantined for the first it fails: record count
+    Checks run in a fixed order and a row is quarantined for the first it fails: exclusion (only
+    when the frame has ``excluded``: rows left out of scope on purpose are ``excluded_category``,
+    whatever else is wrong with them, and take no part in the checks below), record count
     (only when the frame has ``record_count``: not 1 or -1 is ``invalid_count``; a -1 is a
     ``reversal_row`` and cancels the earliest still-kept earlier row with the same event id and
     source category, which becomes ``cancelled_by_reversal``), coordinates
@@ -317,6 +327,16 @@ def validate_events(
 
     event_id = namespaced_event_ids(frame)
     id_code = pd.factorize(event_id)[0]
+
+    if "excluded" in frame.columns:
+        quarantine(
+            frame["excluded"].fillna(False).to_numpy(dtype=bool),
+            EXCLUDED_REASON,
+            lambda rows: (
+                "category " + text(rows["crime_type"]) + " is not in the mapping's category_map "
+                "(unmapped_categories: exclude)"
+            ),
+        )
 
     if "record_count" in frame.columns:
         # First, so that a reversal is matched whatever the quality of either row, and before the

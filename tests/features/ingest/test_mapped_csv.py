@@ -28,10 +28,16 @@ from features.ingest.validation import QUARANTINE_REASONS, ValidatedEvents, vali
 
 STL_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "stl-slmpd-2015-2019"
 AS_OF = pd.Timestamp("2020-01-01")
-#: the St. Louis preset's mapping (presets/st_louis.yaml owns it, crime-code map included), with
-#: the complaint alone as the id: these tests make reversals and repeats by complaint number
+#: the St. Louis preset's mapping as it is (presets/st_louis.yaml owns it)
+STL_PRESET = ColumnMapping.model_validate(preset_value("st_louis", "ingest.mapping"))
+#: the preset's mapping with the complaint alone as the id, and unmapped codes quarantined as
+#: unknown_category: these tests make reversals and repeats by complaint number, any code
 STL = ColumnMapping.model_validate(
-    {**preset_value("st_louis", "ingest.mapping"), "id_columns": ["Complaint"]}
+    {
+        **preset_value("st_louis", "ingest.mapping"),
+        "id_columns": ["Complaint"],
+        "unmapped_categories": "quarantine",
+    }
 )
 HEADER = ["Complaint", "CodedMonth", "DateOccur", "Count", "Crime", "XCoord", "YCoord"]
 MAY_HEADER = ["Complaint", "Coded Month", "Date Occur", "Count", "Crime", "X-Coord", "Y-Coord"]
@@ -98,8 +104,13 @@ def test_mapping_needs_exactly_one_coordinate_pair() -> None:
         ColumnMapping(**base, x_column="x", y_column="y", crs="EPSG:nonsense")
     with pytest.raises(ValidationError, match="not a canonical Beatwise type"):
         ColumnMapping(**base, latitude_column="a", longitude_column="b", category_map={"3": "rob"})
-    with pytest.raises(ValidationError, match="'id_columns' must name at least one column"):
-        ColumnMapping(**{**base, "id_columns": ()}, latitude_column="a", longitude_column="b")
+    with pytest.raises(ValidationError, match="'count_column' \\('n'\\) needs 'id_columns'"):
+        ColumnMapping(
+            **{**base, "id_columns": ()},
+            latitude_column="a",
+            longitude_column="b",
+            count_column="n",
+        )
     with pytest.raises(ValidationError, match="IANA zone"):
         ColumnMapping(**base, latitude_column="a", longitude_column="b", time_zone="Mars/Olympus")
     with pytest.raises(ValidationError, match="'encoding' must be a Python codec"):
@@ -361,13 +372,15 @@ def test_reads_real_st_louis_months_including_may_2017() -> None:
     if not STL_DATA.exists():
         pytest.skip(f"real data not present at {STL_DATA}")
     paths = [STL_DATA / "raw" / "2017" / "april2017.csv", STL_DATA / "raw" / "2017" / "may2017.csv"]
-    raw = load_mapped_csv(paths, mapping=STL, root=STL_DATA)
+    raw = load_mapped_csv(paths, mapping=STL_PRESET, root=STL_DATA)
     lines = sum(len(p.read_text(encoding="utf-8-sig").splitlines()) - 1 for p in paths)
     assert len(raw) == lines
     assert set(raw["source_file"]) == {"raw/2017/april2017.csv", "raw/2017/may2017.csv"}
     result = validate(raw)
     reasons_seen = set(result.quarantine["reason"])
-    assert {"reversal_row", "cancelled_by_reversal", "unknown_category"} <= reasons_seen
+    # Part II offences are out of scope on purpose: excluded, never unknown
+    assert {"reversal_row", "cancelled_by_reversal", "excluded_category"} <= reasons_seen
+    assert "unknown_category" not in reasons_seen
     assert "unparseable_date" not in reasons_seen
     geocoded = (pd.to_numeric(raw["source_x"]) != 0) & (pd.to_numeric(raw["source_y"]) != 0)
     lat = pd.to_numeric(raw["latitude"][geocoded])

@@ -1,0 +1,225 @@
+"""The ``beatwise`` command line: verbs a user runs before or beside the DVC pipeline.
+
+``beatwise check-source`` reads the source that the ``ingest`` section of ``params.yaml`` (or a
+preset laid over it) configures, judges every row exactly as the ingest stage does
+(:func:`features.ingest.run.judge_source`) and prints, in seconds and writing nothing, what a run
+would accept, exclude and quarantine (by reason, with example rows), the time span, the period the
+pipeline would pick, the crime types found, the events outside the area polygons, and whether
+``ingest.max_quarantine_share`` would stop the run.
+
+Exit status: 0 when the run would go on, 1 when it would stop (too large a quarantine share, or no
+row accepted), 2 when the params or the source cannot be read (one paragraph naming the file or
+key, never a traceback). The heavy imports wait until a verb runs, so ``beatwise --help`` is quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from features.ingest.config import IngestConfig
+    from features.ingest.run import JudgedSource
+
+#: quarantined rows quoted per reason
+EXAMPLES_PER_REASON = 2
+#: source values quoted for the excluded rows
+EXCLUDED_VALUES = 5
+
+
+def _rows(n: int) -> str:
+    return f"{n:>10,} row" + ("" if n == 1 else "s")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of rows, 1 or more; got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``beatwise`` parser: one subcommand per verb, each with its ``run`` function."""
+    parser = argparse.ArgumentParser(
+        prog="beatwise", description="Beatwise commands run beside the DVC pipeline."
+    )
+    verbs = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    check = verbs.add_parser(
+        "check-source",
+        help="read the configured source and say what a run would accept and quarantine",
+        description=(
+            "Read the events (and areas) that params.yaml's ingest section configures, judge "
+            "every row as the ingest stage does, and print what a run would accept, exclude and "
+            "quarantine, and why. Writes nothing. Exit status 0: the run would go on; 1: it "
+            "would stop; 2: the params or the source cannot be read."
+        ),
+    )
+    check.add_argument(
+        "--params",
+        type=Path,
+        default=Path("params.yaml"),
+        help="the params file (default: params.yaml here); ingest.data_dir is read relative "
+        "to its folder",
+    )
+    check.add_argument(
+        "--preset", metavar="NAME", help="lay presets/NAME.yaml over the params, as a run would"
+    )
+    check.add_argument(
+        "--limit-rows",
+        type=_positive_int,
+        metavar="N",
+        help="judge only the first N rows read, in file order (a quick look at a large source)",
+    )
+    check.set_defaults(run=check_source)
+    return parser
+
+
+def load_ingest_config(params: Path, *, preset: str | None) -> IngestConfig:
+    """The validated ``ingest`` section of ``params``, with preset ``preset`` laid over it."""
+    from pydantic import create_model
+
+    from beatwise.params import StageParams, read_params_file, validate_params
+    from beatwise.presets import load_preset, overlay_params
+    from features.ingest.config import IngestConfig
+
+    # the ingest stage's own params model: the ingest section alone, unknown keys refused
+    params_model = create_model("Params", __base__=StageParams, ingest=(IngestConfig, ...))
+    raw = read_params_file(params)
+    if preset is not None:
+        raw = overlay_params(raw, load_preset(preset))
+    # a model made at run time, so mypy cannot see its field
+    config: IngestConfig = validate_params("ingest", params_model, raw).ingest  # type: ignore[attr-defined]
+    return config
+
+
+def check_source(args: argparse.Namespace, *, out: Callable[[str], Any] = print) -> int:
+    """Judge the configured source and print the verdict; 0 if a run would go on, else 1."""
+    from features.ingest.run import judge_source
+
+    cfg = load_ingest_config(args.params, preset=args.preset)
+    data_dir = Path(cfg.data_dir)
+    if not data_dir.is_absolute():
+        data_dir = args.params.parent / data_dir
+    judged = judge_source(cfg, data_dir=data_dir, max_rows=args.limit_rows)
+    lines, stops = describe_judged(judged, cfg=cfg, where=data_dir / cfg.events)
+    for line in lines:
+        out(line)
+    return 1 if stops else 0
+
+
+def describe_judged(
+    judged: JudgedSource, *, cfg: IngestConfig, where: Path
+) -> tuple[list[str], bool]:
+    """The report's lines, and whether the ingest stage would stop on this input."""
+    from beatwise.period import resolve_period
+    from features.ingest.quality import (
+        detect_time_resolution,
+        quarantine_share,
+        reason_examples,
+    )
+    from features.ingest.validation import EXCLUDED_REASON, QUARANTINE_REASONS
+
+    result = judged.result
+    accepted, quarantine = result.accepted, result.quarantine
+    share = quarantine_share(result)
+    files = len(judged.by_file_read) + len(judged.source.empty_files)
+    lines = [
+        f"Source: {cfg.source}, {where}",
+        f"  read          {_rows(result.rows_read)} from {files:,} file(s)",
+        f"  accepted      {_rows(len(accepted))}",
+    ]
+    for name, why in judged.source.empty_files.items():
+        lines.append(f"  empty file    {name} ({why.replace('_', ' ')})")
+    if share.excluded:
+        raw = judged.source.events
+        values = raw.loc[raw["excluded"].to_numpy(dtype=bool), "crime_type"].value_counts()
+        top = ", ".join(f"{v} ({n:,})" for v, n in values.head(EXCLUDED_VALUES).items())
+        lines.append(
+            f"  excluded      {_rows(share.excluded)}: categories the category_map leaves "
+            f"out of scope (most frequent source values: {top})"
+        )
+    lines.append(
+        f"  quarantined   {_rows(share.problems)}: {share.share:.1%} of the "
+        f"{share.in_scope:,} rows in scope"
+    )
+    problems = quarantine[quarantine["reason"] != EXCLUDED_REASON]
+    current = None
+    for row in reason_examples(problems, per_reason=EXAMPLES_PER_REASON).itertuples():
+        if row.reason != current:
+            current = row.reason
+            meaning = QUARANTINE_REASONS[row.reason]
+            lines.append(f"    {row.reason:<22} {row.rows:>9,}  {meaning}")
+        lines.append(f"        e.g. {row.source_file} row {row.source_row}: {row.detail}")
+    if accepted.empty:
+        lines.append("  time span     none: no row was accepted")
+    else:
+        resolution = detect_time_resolution(accepted["timestamp"])
+        period = resolve_period("auto", time_resolution=resolution)
+        lines.append(
+            f"  time span     {accepted['timestamp'].min():%Y-%m-%d %H:%M} to "
+            f"{accepted['timestamp'].max():%Y-%m-%d %H:%M} ({resolution.replace('_', '-')} "
+            f"timestamps: {period}ly periods with features.period auto)"
+        )
+        counts = accepted["crime_type"].value_counts()
+        types = ", ".join(f"{t} {n:,}" for t, n in counts[counts > 0].items())
+        lines.append(f"  crime types   {types}")
+    lines.extend(_describe_areas(judged, cfg=cfg))
+    limit = cfg.max_quarantine_share
+    if accepted.empty:
+        stops, verdict = True, "the run would stop: no row was accepted"
+    elif limit is None:
+        stops, verdict = False, "the run would go on (ingest.max_quarantine_share is null)"
+    elif share.share > limit:
+        stops = True
+        verdict = (
+            f"the run would stop: {share.share:.1%} quarantined is more than "
+            f"ingest.max_quarantine_share ({limit:.1%})"
+        )
+    else:
+        stops = False
+        verdict = f"the run would go on: {share.share:.1%} is within {limit:.1%}"
+    lines.append(f"Verdict: {verdict}.")
+    return lines, stops
+
+
+def _describe_areas(judged: JudgedSource, *, cfg: IngestConfig) -> list[str]:
+    """The areas' lines: how many polygons, and how many events fall outside them."""
+    if judged.areas is None:
+        return [
+            "  areas         none configured (ingest.areas.kind: none): the study area is the "
+            "cells with events"
+        ]
+    outside = int((judged.result.quarantine["reason"] == "outside_study_area").sum())
+    lines = [
+        f"  areas         {len(judged.areas):,} polygons ({cfg.areas.kind}); {outside:,} events "
+        "fall outside them (quarantined as outside_study_area)"
+    ]
+    if judged.coverage is not None and judged.coverage.uncovered:
+        lines.append(
+            f"                {len(judged.coverage.uncovered):,} districts the events do not "
+            f"cover were left out (ingest.areas.coverage_min_rate_ratio)"
+        )
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one ``beatwise`` verb; errors print as one paragraph on stderr (exit status 2)."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s", stream=sys.stderr)
+    try:
+        return int(args.run(args))
+    except (ValueError, OSError) as err:  # params, presets, missing or unreadable files
+        message = " ".join(str(err).split())
+        print(f"beatwise {args.command}: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
