@@ -5,7 +5,8 @@ preset laid over it) configures, judges every row exactly as the ingest stage do
 (:func:`features.ingest.run.judge_source`) and prints, in seconds and writing nothing, what a run
 would accept, exclude and quarantine (by reason, with example rows), the time span, the period the
 pipeline would pick, the crime types found, the events outside the area polygons, and whether
-``ingest.max_quarantine_share`` would stop the run.
+``ingest.max_quarantine_share`` would stop the run. ``beatwise example-city DIR`` writes a made-up
+city's open-data files (:mod:`beatwise.example_city`) to try the README's "Bring your own city".
 
 Exit status: 0 when the run would go on, 1 when it would stop (too large a quarantine share, or no
 row accepted), 2 when the params or the source cannot be read (one paragraph naming the file or
@@ -41,7 +42,7 @@ def _positive_int(text: str) -> int:
     except ValueError:
         value = 0
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of rows, 1 or more; got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be a whole number, 1 or more; got {text!r}")
     return value
 
 
@@ -78,6 +79,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="judge only the first N rows read, in file order (a quick look at a large source)",
     )
     check.set_defaults(run=check_source)
+    example = verbs.add_parser(
+        "example-city",
+        help="write a made-up city's open-data files, to try bringing your own city",
+        description=(
+            "Write a made-up city's sources into OUT_DIR: a gzipped CSV of one offence with "
+            "minute timestamps and no id column, census-tract polygons (Shapefile, codes stored "
+            "as numbers) and a census table of population and percentages. The README's worked "
+            "example, 'Bring your own city', runs on them. The same files on every machine."
+        ),
+    )
+    example.add_argument("out_dir", type=Path, metavar="OUT_DIR")
+    example.add_argument("--seed", type=int, default=7, help="the draw (default 7)")
+    example.add_argument(
+        "--weeks", type=_positive_int, default=156, help="weeks of events (default 156)"
+    )
+    example.set_defaults(run=example_city)
     return parser
 
 
@@ -112,6 +129,15 @@ def check_source(args: argparse.Namespace, *, out: Callable[[str], Any] = print)
     for line in lines:
         out(line)
     return 1 if stops else 0
+
+
+def example_city(args: argparse.Namespace, *, out: Callable[[str], Any] = print) -> int:
+    """Write the example city's files and name them; 0 when written."""
+    from beatwise.example_city import write_example_city
+
+    for role, path in write_example_city(args.out_dir, seed=args.seed, weeks=args.weeks).items():
+        out(f"{role:>7}: {path}")
+    return 0
 
 
 def describe_judged(
