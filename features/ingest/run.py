@@ -129,6 +129,7 @@ def run_ingest(cfg: IngestConfig, *, data_dir: Path, today: dt.date | None = Non
             time_format=time_format,
             time_zone=None if cfg.mapping is None else cfg.mapping.time_zone,
             not_before=not_before,
+            outside_events=cfg.areas.outside_events,
         )
 
     result = validate(areas)
@@ -149,7 +150,13 @@ def run_ingest(cfg: IngestConfig, *, data_dir: Path, today: dt.date | None = Non
         by_file_read=raw["source_file"].value_counts(),
         empty_files=source.empty_files,
         source=cfg.source,
-        areas=summarise_areas(areas, kind=cfg.areas.kind, coverage=coverage),
+        place=cfg.place_name,
+        areas=summarise_areas(
+            areas,
+            kind=cfg.areas.kind,
+            accepted_area_code=result.accepted["area_code"],
+            coverage=coverage,
+        ),
     )
     log_quality(quality)
     return IngestResult(
