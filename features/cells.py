@@ -3,12 +3,24 @@
 :func:`build_cells` is the build_cells stage's work as one call; :class:`CellsConfig` is its params
 section, where the H3 resolution is bounded, once, against what the source supports.
 
-The study area is the union of the area polygons the data covers. Its cells are those that overlap
-that union, plus any cell that holds an accepted event (an event near the edge must not be
-dropped). Overlap rather than centre-in-polygon keeps every resident of every area in some cell, so
-the audit's group totals are the areas' totals. Residents and their groups are apportioned from
-areas to cells by overlap area, in a
-local metric projection, so each area's residents are shared among the cells that cover it.
+The study area's cells follow ``cells.study_area`` (:class:`CellsConfig`), recorded in
+``cells_meta.json``:
+
+* ``areas_and_events``: the cells that overlap the union of the area polygons, plus any cell that
+  holds an accepted event (an event near the edge, or one kept outside every polygon by
+  ``ingest.areas.outside_events: keep``, must not be dropped). Overlap rather than
+  centre-in-polygon keeps every resident of every area in some cell, so the audit's group totals
+  are the areas' totals.
+* ``events_only``: the cells that hold at least one accepted event. Fewer cells, so every share of
+  the area (the flagged coverage, PAI) is taken over a smaller area, and the residents of cells
+  without an event are not counted in the audit's groups. The only rule for a source without
+  areas.
+* ``auto`` (the default): ``areas_and_events`` when the source has area polygons, ``events_only``
+  when it has none.
+
+Residents and their groups are apportioned from areas to cells by overlap area, in a local metric
+projection, so each area's residents are shared among the cells that cover it; a cell no area
+touches has no residents and no group.
 """
 
 from __future__ import annotations
@@ -16,7 +28,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal
 
 import geopandas as gpd
 import h3
@@ -26,7 +38,7 @@ import pandas as pd
 import shapely
 from pydantic import BaseModel, ConfigDict, Field
 
-from beatwise.artefacts.cells import CellsMeta
+from beatwise.artefacts.cells import STUDY_AREA_RULE_WORDS, CellsMeta, StudyAreaRule
 from beatwise.artefacts.quality import SourceKind
 from beatwise.h3index import (
     MAX_RESOLUTION,
@@ -56,6 +68,30 @@ class CellsConfig(BaseModel):
     #: H3 resolution of the modelling cells (8 ≈ 0.74 km², 9 ≈ 0.105 km²); a source may allow
     #: fewer (:data:`SOURCE_MAX_RESOLUTION`, checked by :meth:`check_source`)
     h3_resolution: int = Field(8, ge=MIN_RESOLUTION, le=MAX_RESOLUTION)
+    #: which cells form the study area (module docstring); auto = areas_and_events with area
+    #: polygons, events_only without (:meth:`study_area_rule`)
+    study_area: Literal["auto", "areas_and_events", "events_only"] = "auto"
+
+    def study_area_rule(self, *, has_areas: bool) -> StudyAreaRule:
+        """The study-area rule that runs: ``study_area`` with ``auto`` resolved.
+
+        Raises
+        ------
+        ValueError
+            When ``study_area`` is ``areas_and_events`` and the source has no area polygons
+            (``ingest.areas.kind: none``).
+        """
+        if self.study_area == "auto":
+            return "areas_and_events" if has_areas else "events_only"
+        if self.study_area == "areas_and_events" and not has_areas:
+            raise ValueError(
+                "The 'cells.study_area' parameter of stage 'build_cells' is 'areas_and_events' "
+                "(the cells overlapping the area polygons, plus any cell holding an event), but "
+                "the source has no area polygons (ingest.areas.kind: none). Without areas the "
+                "study area can only be the cells holding events: set cells.study_area to "
+                "'events_only' or 'auto'."
+            )
+        return self.study_area
 
     def check_source(self, source: SourceKind) -> None:
         """Refuse a resolution finer than ``source`` supports (:data:`SOURCE_MAX_RESOLUTION`).
@@ -82,7 +118,7 @@ class CellsResult:
     cells: pd.DataFrame
     #: ``event_cells.parquet``: the clean events with ``h3_int`` (uint64) added
     event_cells: pd.DataFrame
-    #: ``cells_meta.json``: the grid's resolution and size
+    #: ``cells_meta.json``: the grid's resolution, size and study-area rule
     meta: CellsMeta
 
 
@@ -99,7 +135,7 @@ def build_cells(
         The study areas in EPSG:4326; no rows for a source without areas, in which case the
         study area is the cells where events were recorded and no cell has residents.
     config
-        The ``cells`` params section.
+        The ``cells`` params section: the resolution and the study-area rule (module docstring).
     source
         The source of the events (``source`` in the data-quality summary), which may support
         only coarser grids.
@@ -107,24 +143,27 @@ def build_cells(
     Raises
     ------
     ValueError
-        When ``config.h3_resolution`` is finer than ``source`` supports.
+        When ``config.h3_resolution`` is finer than ``source`` supports, or
+        ``config.study_area`` needs area polygons and ``areas`` has none.
     """
     config.check_source(source)
+    rule = config.study_area_rule(has_areas=not areas.empty)
     resolution = config.h3_resolution
     event_h3 = index_points(
         events["latitude"].to_numpy(), events["longitude"].to_numpy(), resolution=resolution
     )
-    if areas.empty:
-        # A source without area polygons (ingest.areas.kind: none): the study area is the cells
-        # where the source recorded events, and no cell has residents to audit.
+    if rule == "events_only":
         cells = np.unique(event_h3)
+    else:
+        cells = study_cells(areas, resolution=resolution, event_cells=event_h3)
+    log.info("study area (cells.study_area %s): %s", config.study_area, STUDY_AREA_RULE_WORDS[rule])
+    if areas.empty:
+        # A source without area polygons (ingest.areas.kind: none): no cell has residents.
         log.warning(
             "no area polygons: the study area is the %d cells with at least one event; "
             "the audit's group gates will report insufficient data",
             len(cells),
         )
-    else:
-        cells = study_cells(areas, resolution=resolution, event_cells=event_h3)
     table = build_cell_table(cells, areas)
     log.info(
         "%d cells, %.1f km², %.0f residents apportioned (areas hold %.0f)",
@@ -136,7 +175,7 @@ def build_cells(
     return CellsResult(
         cells=table,
         event_cells=events.assign(h3_int=event_h3),
-        meta=CellsMeta(h3_resolution=resolution, n_cells=len(table)),
+        meta=CellsMeta(h3_resolution=resolution, n_cells=len(table), study_area=rule),
     )
 
 

@@ -1,7 +1,8 @@
 """Stage ``build_cells``: H3 study cells with residents by group; events indexed to cells.
 
 The H3 resolution (``cells.h3_resolution``) is checked against what the source supports (the
-source comes from the data-quality summary) and recorded in ``cells_meta.json``. The work is
+source comes from the data-quality summary) and, with the study-area rule that ran
+(``cells.study_area``), recorded in ``cells_meta.json``. The work is
 ``features.cells.build_cells``.
 """
 

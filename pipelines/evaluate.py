@@ -1,8 +1,9 @@
 """Stage ``evaluate``: rolling-origin backtest of the model against baselines B1-B6.
 
 Reads the panel and its meta, runs :func:`models.evaluation.run_backtest` (the protocol is
-described there), and writes ``metrics.json`` (``BacktestMetrics``), ``backtest.parquet`` and the
-plots. The simulator's truth is an optional input, used for synthetic weekly data only.
+described there), and writes ``metrics.json`` (``BacktestMetrics``, with the study-area rule of
+``cells_meta.json``), ``backtest.parquet`` and the plots. The simulator's truth is an optional
+input, used for synthetic weekly data only.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from beatwise.artefacts.cells import CellsMeta
 from beatwise.artefacts.model import ModelMeta
 from beatwise.artefacts.panel import PanelMeta
 from beatwise.io import read_parquet, write_parquet
@@ -37,7 +39,7 @@ class Params(StageParams):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    for name in ("features", "panel-meta", "cells", "event-cells", "model-meta"):
+    for name in ("features", "panel-meta", "cells", "cells-meta", "event-cells", "model-meta"):
         parser.add_argument(f"--{name}", type=Path, required=True)
     parser.add_argument("--truth-dir", type=Path, default=None)
     for name in ("out-metrics", "out-backtest", "out-plots"):
@@ -68,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
             coverage=params.operational.coverage,
             truth=truth,
         )
-    metrics = result.metrics
+    # the study-area rule of the cells, which every share of the area depends on
+    study_area = CellsMeta.read(args.cells_meta).study_area
+    metrics = result.metrics.model_copy(update={"study_area": study_area})
     plot_backtest(result, args.out_plots)
     write_parquet(args.out_backtest, result.frame)
     metrics.write(args.out_metrics)

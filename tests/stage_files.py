@@ -16,6 +16,7 @@ def data_quality(
     """A ``data_quality.json`` of one file, one quarantined row and no areas (valid JSON form)."""
     return {
         "source": source,
+        "place": "the study area",
         "rows_read": accepted + 1,
         "rows_accepted": accepted,
         "rows_quarantined": 1,

@@ -19,6 +19,7 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from beatwise.artefacts._base import Artefact, ArtefactError
+from beatwise.artefacts.cells import StudyAreaRule
 from beatwise.period import Period
 
 #: Figures reported at every coverage of the grid, in file order.
@@ -145,6 +146,9 @@ class BacktestMetrics(Artefact):
     n_periods_without_events: int = Field(ge=0)
     n_cells: int = Field(ge=1)
     refit_every: int = Field(ge=1)
+    #: the rule that chose the study cells (``cells_meta.json``), which every share of the area
+    #: depends on; set by the evaluate stage, None only for figures computed outside it
+    study_area: StudyAreaRule | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -187,6 +191,8 @@ class BacktestMetrics(Artefact):
         out["backtest_last_period"] = self.backtest_last_period.isoformat()
         for name in ("n_backtest_periods", "n_periods_without_events", "n_cells", "refit_every"):
             out[name] = getattr(self, name)
+        if self.study_area is not None:
+            out["study_area"] = self.study_area
         return out
 
     @classmethod
@@ -208,6 +214,7 @@ class BacktestMetrics(Artefact):
             "n_periods_without_events",
             "n_cells",
             "refit_every",
+            "study_area",
         )
         fields: dict[str, Any] = {k: flat.pop(k) for k in meta_keys if k in flat}
         baselines_raw = flat.pop("baselines", {})

@@ -10,7 +10,7 @@ apart (``rows_excluded``) from the problems, whose share ``ingest.max_quarantine
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -19,6 +19,13 @@ from beatwise.period import TimeResolution
 
 #: the sources the ingest stage reads (``ingest.source``)
 SourceKind = Literal["synthetic", "police_uk_csv", "police_uk_api", "mapped_csv"]
+#: each source in words, as the documents describe the data: never the loader's name
+SOURCE_WORDS: Final[dict[str, str]] = {
+    "synthetic": "events simulated for the synthetic city",
+    "police_uk_csv": "data.police.uk street-level crime records (CSV files)",
+    "police_uk_api": "data.police.uk street-level crime records (API)",
+    "mapped_csv": "crime records read from delimited files through a column mapping",
+}
 #: why a source file holds no rows: no bytes at all (what an interrupted download leaves), bytes
 #: but no header (blank lines, a lone byte-order mark), or a header and no data rows
 EmptyFileReason = Literal["zero_bytes", "no_header", "header_only"]
@@ -84,6 +91,9 @@ class StudyAreas(_Part):
     residents: float
     #: the optional audit attributes the areas carry, sorted
     attributes: list[str]
+    #: accepted events outside every polygon (``ingest.areas.outside_events: keep``; their cells
+    #: are study cells without residents); files written before the option hold none, so 0
+    events_outside_polygons: int = Field(default=0, ge=0)
     #: present only when the areas were restricted to the districts the events cover
     coverage: Coverage | None = Field(default=None, exclude_if=lambda value: value is None)
     #: how the residents and each group attribute were made (read directly, from shares or
@@ -104,6 +114,8 @@ class DataQuality(Artefact):
     """``reports/data_quality.json``: rows read, accepted and quarantined, by reason and file."""
 
     source: SourceKind
+    #: how the documents name the study area (``ingest.place``, or the source's default phrase)
+    place: str = Field(min_length=1)
     rows_read: int = Field(ge=0)
     rows_accepted: int = Field(ge=0)
     rows_quarantined: int = Field(ge=0)

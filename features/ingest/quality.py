@@ -138,6 +138,7 @@ def summarise_quality(
     *,
     by_file_read: pd.Series,
     source: SourceKind,
+    place: str,
     areas: StudyAreas | NoAreas,
     empty_files: Mapping[str, EmptyFileReason] | None = None,
     max_quarantine_share: float | None = None,
@@ -152,6 +153,8 @@ def summarise_quality(
         Rows read per source file (e.g. ``raw["source_file"].value_counts()``).
     source
         The source the rows came from (``ingest.source``).
+    place
+        How the documents name the study area (``IngestConfig.place_name``).
     areas
         The study area's summary (:func:`summarise_areas`).
     empty_files
@@ -213,6 +216,7 @@ def summarise_quality(
         )
     return DataQuality(
         source=source,
+        place=place,
         rows_read=result.rows_read,
         rows_accepted=len(a),
         rows_quarantined=len(q),
@@ -237,15 +241,18 @@ def summarise_areas(
     areas: gpd.GeoDataFrame | None,
     *,
     kind: str,
+    accepted_area_code: pd.Series,
     coverage: CoverageResult | None = None,
     mapping: AreaMapping | None = None,
 ) -> StudyAreas | NoAreas:
     """What the bias report says about the study area and its attribute data.
 
-    ``areas`` is None for a source without areas; ``kind`` is ``ingest.areas.kind``; ``coverage``
-    is given when the areas were restricted to the districts the events cover; ``mapping`` is
-    ``ingest.areas.mapping``, required for ``kind`` mapped: it says how the groups were made
-    (``how_groups_made``), where a prepared file's columns are read directly.
+    ``areas`` is None for a source without areas; ``kind`` is ``ingest.areas.kind``;
+    ``accepted_area_code`` is the accepted events' ``area_code`` (null for an event kept outside
+    every polygon, counted as ``events_outside_polygons``); ``coverage`` is given when the areas
+    were restricted to the districts the events cover; ``mapping`` is ``ingest.areas.mapping``,
+    required for ``kind`` mapped: it says how the groups were made (``how_groups_made``), where a
+    prepared file's columns are read directly.
     """
     if areas is None:
         return NoAreas(kind="none", n_areas=0, residents=None, note=NO_AREAS_NOTE)
@@ -265,6 +272,7 @@ def summarise_areas(
             "n_areas": len(areas),
             "residents": float(areas["residents"].sum()),
             "attributes": sorted(c for c in AUDIT_ATTRIBUTES if c in areas.columns),
+            "events_outside_polygons": int(accepted_area_code.isna().sum()),
             "coverage": None if coverage is None else coverage.summary(),
             "how_groups_made": made,
         }

@@ -149,9 +149,11 @@ def run_ingest(cfg: IngestConfig, *, data_dir: Path, today: dt.date | None = Non
         by_file_read=judged.by_file_read,
         empty_files=judged.source.empty_files,
         source=cfg.source,
+        place=cfg.place_name,
         areas=summarise_areas(
             judged.areas,
             kind=cfg.areas.kind,
+            accepted_area_code=judged.result.accepted["area_code"],
             coverage=judged.coverage,
             mapping=cfg.areas.mapping,
         ),
@@ -214,6 +216,7 @@ def judge_source(
             time_format=time_format,
             time_zone=None if cfg.mapping is None else cfg.mapping.time_zone,
             not_before=not_before,
+            outside_events=cfg.areas.outside_events,
         )
 
     result = validate(areas)

@@ -23,7 +23,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal
 
 import geopandas as gpd
 import numpy as np
@@ -244,6 +244,7 @@ def validate_events(
     time_format: str | None = None,
     time_zone: str | None = None,
     not_before: pd.Timestamp | None = None,
+    outside_events: Literal["quarantine", "keep"] = "quarantine",
 ) -> ValidatedEvents:
     """Split a raw canonical frame into accepted clean events and quarantined rows.
 
@@ -256,8 +257,8 @@ def validate_events(
     (missing, then invalid: not numeric, outside [-90, 90] x [-180, 180], or exactly 0/0), date
     (unparseable, then later than ``as_of``, then earlier than ``not_before`` when given),
     category (unknown to the taxonomy), study area
-    (outside every polygon of ``areas``; skipped when ``areas`` is None), duplicate id (the first
-    occurrence in file order is kept).
+    (outside every polygon of ``areas``; skipped when ``areas`` is None or ``outside_events`` is
+    ``"keep"``), duplicate id (the first occurrence in file order is kept).
 
     Parameters
     ----------
@@ -265,7 +266,8 @@ def validate_events(
         Raw canonical frame (see the module docstring).
     areas
         Area polygons (EPSG:4326) with an ``area_code`` column defining the study area, or None.
-        Accepted events take ``area_code`` from the polygon that contains them.
+        Accepted events take ``area_code`` from the polygon that contains them (null outside
+        every polygon, when ``outside_events`` keeps them).
     as_of
         Latest credible timestamp; later ones are quarantined as ``future_date``.
     time_format
@@ -281,6 +283,11 @@ def validate_events(
     not_before
         Start of the study period; earlier timestamps are quarantined as ``before_start`` (e.g.
         St. Louis files of 2015 that hold crimes which occurred in 1990). None keeps every date.
+    outside_events
+        What becomes of a point outside every polygon of ``areas`` (``ingest.areas.
+        outside_events``): ``"quarantine"`` (the default) quarantines it as
+        ``outside_study_area``; ``"keep"`` accepts it with a null ``area_code`` (airports, parks,
+        non-residential tracts: its cell joins the study area without residents).
 
     Raises
     ------
@@ -440,9 +447,19 @@ def validate_events(
         idx = np.flatnonzero(keep)
         polygon = np.full(rows_read, -1, dtype=np.int64)
         polygon[idx], polygon_codes = containing_polygons(lat[idx], lon[idx], areas=areas)
-        quarantine(
-            polygon < 0, "outside_study_area", "the point is outside every study-area polygon"
-        )
+        if outside_events == "quarantine":
+            quarantine(
+                polygon < 0, "outside_study_area", "the point is outside every study-area polygon"
+            )
+        elif outside_events == "keep":
+            log.info(
+                "%d rows outside every study-area polygon kept (outside_events: keep)",
+                int((keep & (polygon < 0)).sum()),
+            )
+        else:
+            raise ValueError(
+                f"outside_events must be 'quarantine' or 'keep'. Got {outside_events!r}."
+            )
 
     dup = np.zeros(rows_read, dtype=bool)
     kept_idx = np.flatnonzero(keep)
@@ -471,7 +488,8 @@ def validate_events(
             "area_code": (
                 _as_objects(area_code, rows)
                 if polygon is None
-                else pd.Series(polygon_codes, dtype="string")
+                # a kept point outside every polygon (-1) takes the trailing null
+                else pd.Series([*polygon_codes, pd.NA], dtype="string")
                 .astype(object)
                 .to_numpy()[polygon[rows]]
             ),

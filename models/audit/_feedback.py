@@ -18,6 +18,7 @@ from typing import Final
 
 from beatwise.artefacts.audit import BandCheck, Check
 from beatwise.artefacts.feedback import FeedbackReport, GroupDrift, ScenarioResult
+from beatwise.artefacts.quality import SOURCE_WORDS
 from models.audit._bands import band_text, fmt
 from models.audit._catalogue import SEVERITY, Status
 from models.audit._gate import GateResult
@@ -157,7 +158,8 @@ def gate_feedback(report: FeedbackReport | None) -> GateResult:
         if worst.reason.strip() and status in ("REVIEW", "FAIL"):
             text += f" Why: {worst.reason.strip().rstrip('.')}."
     if report.synthetic_evidence_only:
-        text += f" {SYNTHETIC_EVIDENCE[:-1]} (this forecast's data come from {report.data_source})."
+        data = SOURCE_WORDS.get(report.data_source, report.data_source)
+        text += f" {SYNTHETIC_EVIDENCE[:-1]} (this forecast's data are {data})."
     return GateResult(
         "G11",
         status,

@@ -38,7 +38,6 @@ from models.audit import REQUIRED_CARD_SECTIONS, REQUIRED_REPORT_SECTIONS
 from models.report._charts import IntervalPanel, flag_share_map, interval_chart
 from models.report._comparison import BaselineComparison, compare_with_baseline
 from models.report._context import (
-    STUDY_AREA_NAMES,
     DocumentLinks,
     DocumentPaths,
     ReportContext,
@@ -66,7 +65,6 @@ __all__ = [
     "MAX_FILES_LISTED",
     "REQUIRED_CARD_SECTIONS",
     "REQUIRED_REPORT_SECTIONS",
-    "STUDY_AREA_NAMES",
     "BaselineComparison",
     "DataQualitySummary",
     "DocumentDates",

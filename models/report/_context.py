@@ -6,22 +6,21 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from beatwise.artefacts.cells import STUDY_AREA_RULE_WORDS
 from beatwise.artefacts.metrics import BacktestMetrics
 from beatwise.artefacts.model import ModelMeta
 from beatwise.artefacts.panel import PanelMeta
+from beatwise.artefacts.quality import SOURCE_WORDS
 from beatwise.period import Period, last_day, period_words
 from beatwise.taxonomy import validate_crime_types
 from models.audit import RECORD_FILE, TargetDefinition
 from models.governance import GovernanceConfig
 from models.report._quality import DataQualitySummary
-
-#: how the documents name the study area of each ingest source
-STUDY_AREA_NAMES: Final[dict[str, str]] = {"synthetic": "synthetic London-like city"}
 
 
 class DocumentLinks(BaseModel):
@@ -78,7 +77,11 @@ class ReportContext(BaseModel):
     audit_date: dt.date
     #: the first day of the period the published forecast is for
     forecast_period: dt.date
+    #: the study area in a sentence: its name, cells, land, residents and the rule that chose
+    #: the cells
     study_area: str = Field(min_length=1)
+    #: the place's name (``data_quality.json``'s ``place``), for titles; None: ``study_area``
+    place: str | None = Field(default=None, min_length=1)
     model_type: str = "LightGBM gradient-boosted trees with a Poisson objective"
     model_params: dict[str, Any] = Field(default_factory=dict)
     target_types: tuple[str, ...] = Field(min_length=1)
@@ -97,6 +100,11 @@ class ReportContext(BaseModel):
     def model_post_init(self, __context: Any) -> None:
         validate_crime_types(self.target_types, what="ReportContext.target_types")
 
+    @property
+    def title_place(self) -> str:
+        """What titles name: the place, or the study-area sentence when no name was given."""
+        return self.place if self.place is not None else self.study_area
+
 
 def report_context(
     panel: PanelMeta,
@@ -114,33 +122,42 @@ def report_context(
     ``audit_date`` is the audit's run date; the forecast period is the panel's; the target is the
     panel's
     (:meth:`TargetDefinition.with_reason`, as the audit reads it); the documents add the number
-    of backtest periods and cells themselves. Refuses a data-quality summary without the dates
-    and row counts the documents state.
+    of backtest periods and cells themselves. The place is the data-quality summary's
+    (``ingest.place``) and the study-area rule the metrics' (``cells_meta.json``). Refuses a
+    data-quality summary without the place, dates and row counts the documents state.
     """
     missing = [
         key
-        for key in ("date_min", "date_max", "rows_accepted", "rows_read")
+        for key in ("place", "date_min", "date_max", "rows_accepted", "rows_read")
         if getattr(quality, key) is None
     ]
     if missing:
         raise ValueError(f"data_quality.json lacks {missing}, which the documents state.")
     words = period_words(panel.period)
     target = TargetDefinition.with_reason(panel.target_types, panel.target_reason)
-    place = STUDY_AREA_NAMES.get(panel.source, panel.source)
+    assert quality.place is not None  # checked above
+    rule = (
+        ""
+        if metrics.study_area is None
+        else f"; the study area is {STUDY_AREA_RULE_WORDS[metrics.study_area]}"
+    )
+    source = SOURCE_WORDS.get(panel.source, "events")
     return ReportContext(
         model_version=model.model_version,
         run_id=model.mlflow_run_id,
         audit_date=audit_date,
         forecast_period=panel.forecast_period,
-        study_area=f"the {place} ({len(cells):,} H3 cells at resolution {panel.h3_resolution}, "
-        f"{cells['area_km2'].sum():,.0f} km², {cells['residents'].sum():,.0f} residents)",
+        study_area=f"{quality.place} ({len(cells):,} H3 cells at resolution "
+        f"{panel.h3_resolution}, {cells['area_km2'].sum():,.0f} km², "
+        f"{cells['residents'].sum():,.0f} residents{rule})",
+        place=quality.place,
         model_params={"best_rounds": model.best_rounds},
         target_types=target.target_types,
         police_activity_reasons=target.police_activity_reasons,
         published_resolution=panel.h3_resolution,
         backtest_period=f"{metrics.backtest_first_period} to "
         f"{last_day(metrics.backtest_last_period, period=panel.period)}",
-        training_data=f"{panel.source} events, {quality.date_min} to {quality.date_max}; "
+        training_data=f"{source}, {quality.date_min} to {quality.date_max}; "
         f"{quality.rows_accepted:,} accepted of {quality.rows_read:,} read",
         evaluation_data=f"rolling-origin backtest: each {panel.period} forecast by a model "
         f"trained on earlier {words.plural} only (refit every {metrics.refit_every} "

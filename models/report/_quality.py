@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from beatwise.artefacts.quality import DataQuality
+from beatwise.artefacts.quality import SOURCE_WORDS, DataQuality
 from models.report._format import cell, fmt, is_num
 
 
@@ -26,6 +26,8 @@ class DataQualitySummary:
     refuses a summary without the facts the documents state.
     """
 
+    #: how the documents name the study area (``ingest.place``, or the source's default)
+    place: str | None = None
     date_min: str | None = None
     date_max: str | None = None
     rows_read: int | None = None
@@ -46,6 +48,7 @@ class DataQualitySummary:
         """The one reader of the summary's keys. Counts of crime by place below
         ``suppress_below`` (``publish.min_count_shown``) are printed as "fewer than N"."""
         return cls(
+            place=dq.get("place"),
             date_min=dq.get("date_min"),
             date_max=dq.get("date_max"),
             rows_read=dq.get("rows_read"),
@@ -99,6 +102,7 @@ def _place_count(n: Any, suppress_below: int) -> str:
 #: source files listed one by one in the report; the rest are summed in one row
 MAX_FILES_LISTED: Final[int] = 15
 _DQ_SUMMARY_KEYS: Final[tuple[tuple[str, str], ...]] = (
+    ("place", "place"),
     ("source", "source"),
     ("time_resolution", "time resolution of the timestamps"),
     ("rows_read", "rows read"),
@@ -119,7 +123,11 @@ def _data_quality_tables(dq: Mapping[str, Any], suppress_below: int) -> list[dic
     kept and left out. Any other key is shown generically.
     """
     tables: list[dict[str, Any]] = []
-    summary = [[label, cell(dq[key])] for key, label in _DQ_SUMMARY_KEYS if key in dq]
+    summary = [
+        [label, SOURCE_WORDS.get(str(dq[key]), cell(dq[key])) if key == "source" else cell(dq[key])]
+        for key, label in _DQ_SUMMARY_KEYS
+        if key in dq
+    ]
     if summary:
         tables.append({"title": "Summary", "header": ["item", "value"], "rows": summary})
     read = dq.get("rows_read")
@@ -213,6 +221,13 @@ def _area_tables(areas: Mapping[str, Any], suppress_below: int) -> list[dict[str
         rows.append(["residents of the study area", cell(areas["residents"])])
     if areas.get("attributes") is not None:
         rows.append(["resident attributes", ", ".join(areas["attributes"]) or "none"])
+    if areas.get("events_outside_polygons"):
+        rows.append(
+            [
+                "accepted events outside every area (cells without residents)",
+                cell(areas["events_outside_polygons"]),
+            ]
+        )
     if areas.get("note"):
         rows.append(["note", str(areas["note"])])
     tables = [{"title": "Study area", "header": ["item", "value"], "rows": rows}]

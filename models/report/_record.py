@@ -162,7 +162,7 @@ def build_record(
     return TransparencyRecord(
         metadata=Metadata(
             title=f"Transparency record: {words.adjective} crime-risk forecast for "
-            f"{ctx.study_area}",
+            f"{ctx.title_place}",
             standard=STANDARD,
             phase=gov.phase,
             model_version=ctx.model_version,

@@ -52,7 +52,11 @@ def _file_bytes(payload: dict[str, object]) -> bytes:
 
 @pytest.mark.parametrize(
     ("definition", "payload"),
-    [(PanelMeta, PANEL), (ModelMeta, MODEL), (CellsMeta, {"h3_resolution": 8, "n_cells": 12})],
+    [
+        (PanelMeta, PANEL),
+        (ModelMeta, MODEL),
+        (CellsMeta, {"h3_resolution": 8, "n_cells": 12, "study_area": "events_only"}),
+    ],
     ids=["panel_meta", "model_meta", "cells_meta"],
 )
 def test_round_trip_is_byte_identical(
@@ -103,7 +107,7 @@ def test_wrong_value_is_refused_with_the_key(key: str, value: object, message: s
 
 
 def test_artefacts_are_frozen() -> None:
-    meta = CellsMeta(h3_resolution=8, n_cells=3)
+    meta = CellsMeta(h3_resolution=8, n_cells=3, study_area="events_only")
     with pytest.raises(ValueError, match="frozen"):
         meta.h3_resolution = 9  # type: ignore[misc]
 

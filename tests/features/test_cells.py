@@ -131,7 +131,9 @@ def events_at(lat: list[float], lon: list[float]) -> pd.DataFrame:
 def test_build_cells_indexes_events_and_records_the_grid(areas: gpd.GeoDataFrame) -> None:
     events = events_at([51.47, 51.60], [-0.17, -0.17])  # the second outside both areas
     result = build_cells(events, areas, config=CellsConfig(h3_resolution=8), source="synthetic")
-    assert result.meta == CellsMeta(h3_resolution=8, n_cells=len(result.cells))
+    assert result.meta == CellsMeta(
+        h3_resolution=8, n_cells=len(result.cells), study_area="areas_and_events"
+    )
     assert (
         result.event_cells["h3_int"].tolist()
         == index_points(events["latitude"], events["longitude"], resolution=8).tolist()
@@ -145,7 +147,7 @@ def test_without_areas_the_cells_are_those_with_events() -> None:
     result = build_cells(
         events, empty_areas(), config=CellsConfig(h3_resolution=9), source="mapped_csv"
     )
-    assert result.meta == CellsMeta(h3_resolution=9, n_cells=2)
+    assert result.meta == CellsMeta(h3_resolution=9, n_cells=2, study_area="events_only")
     assert (result.cells["residents"] == 0).all()
     assert set(result.cells["district_name"]) == {"unknown"}
 
@@ -175,10 +177,14 @@ def test_the_synthetic_source_stops_at_its_truth_resolution(areas: gpd.GeoDataFr
 
 def test_cells_meta_reads_back_and_refuses_a_bad_resolution(tmp_path: Path) -> None:
     path = tmp_path / "cells_meta.json"
-    CellsMeta(h3_resolution=9, n_cells=1502).write(path)
-    assert path.read_text() == '{\n  "h3_resolution": 9,\n  "n_cells": 1502\n}\n'
-    assert CellsMeta.read(path) == CellsMeta(h3_resolution=9, n_cells=1502)
-    path.write_text('{"h3_resolution": 16, "n_cells": 3}')
+    CellsMeta(h3_resolution=9, n_cells=1502, study_area="events_only").write(path)
+    assert path.read_text() == (
+        '{\n  "h3_resolution": 9,\n  "n_cells": 1502,\n  "study_area": "events_only"\n}\n'
+    )
+    assert CellsMeta.read(path) == CellsMeta(
+        h3_resolution=9, n_cells=1502, study_area="events_only"
+    )
+    path.write_text('{"h3_resolution": 16, "n_cells": 3, "study_area": "events_only"}')
     with pytest.raises(
         ValueError, match=r"cells_meta\.json: key 'h3_resolution': Input should be less"
     ):

@@ -73,7 +73,13 @@ def written_summary(tmp_path: Path) -> Path:
         result,
         by_file_read=raw["source_file"].value_counts(),
         source="mapped_csv",
-        areas=summarise_areas(AREAS, kind="mapped", mapping=MAPPING),
+        place="the study area",
+        areas=summarise_areas(
+            AREAS,
+            kind="mapped",
+            mapping=MAPPING,
+            accepted_area_code=result.accepted["area_code"],
+        ),
     )
     path = tmp_path / "data_quality.json"
     quality.write(path)

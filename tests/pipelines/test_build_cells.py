@@ -23,6 +23,7 @@ from pipelines import build_cells
 def _quality(source: str) -> dict[str, Any]:
     return {
         "source": source,
+        "place": "the study area",
         "rows_read": 2,
         "rows_accepted": 2,
         "rows_quarantined": 0,
@@ -77,7 +78,8 @@ def test_cells_event_cells_and_the_recorded_grid(tmp_path: Path, with_areas: boo
     cells = pd.read_parquet(tmp_path / "out" / "cells.parquet")
     event_cells = pd.read_parquet(tmp_path / "out" / "event_cells.parquet")
     meta = json.loads((tmp_path / "out" / "cells_meta.json").read_text())
-    assert meta == {"h3_resolution": 9, "n_cells": len(cells)}
+    rule = "areas_and_events" if with_areas else "events_only"
+    assert meta == {"h3_resolution": 9, "n_cells": len(cells), "study_area": rule}
     assert set(event_cells["h3_int"]) <= set(cells["h3_int"])
     assert len(cells) > 2 if with_areas else len(cells) == 2
 

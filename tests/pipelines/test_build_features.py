@@ -57,7 +57,9 @@ def _write_inputs(
         }
     ).to_parquet(folder / "event_cells.parquet")
     (folder / "data_quality.json").write_text(json.dumps(quality))
-    (folder / "cells_meta.json").write_text(json.dumps({"h3_resolution": 8, "n_cells": CELLS.size}))
+    (folder / "cells_meta.json").write_text(
+        json.dumps({"h3_resolution": 8, "n_cells": CELLS.size, "study_area": "events_only"})
+    )
     params = {
         "features": {**FEATURES, "period": period},
         "covariates": {"static": ["residents"]},
@@ -204,7 +206,9 @@ def test_panel_meta_records_the_resolution_of_cells_meta(tmp_path: Path) -> None
 def test_cells_meta_from_another_run_is_refused(tmp_path: Path) -> None:
     quality = data_quality(source="synthetic", time_resolution="sub_day")
     args = _write_inputs(tmp_path, timestamps=_hourly_timestamps(), quality=quality, period="auto")
-    (tmp_path / "cells_meta.json").write_text(json.dumps({"h3_resolution": 8, "n_cells": 99}))
+    (tmp_path / "cells_meta.json").write_text(
+        json.dumps({"h3_resolution": 8, "n_cells": 99, "study_area": "events_only"})
+    )
     with pytest.raises(
         ValueError, match=r"cells_meta\.json says n_cells=99, but cells\.parquet has 7 rows"
     ):

@@ -196,6 +196,7 @@ def test_police_uk_street_csv_with_prepared_areas(tmp_path: Path) -> None:
         "n_areas": 1,
         "residents": 1500.0,
         "attributes": [],
+        "events_outside_polygons": 0,
     }
 
 

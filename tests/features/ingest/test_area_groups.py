@@ -363,7 +363,8 @@ def test_codes_that_lost_their_leading_zeros_are_named_as_such(tmp_path: Path) -
 def test_the_summary_says_how_each_group_was_made(county: Path) -> None:
     mapping = tract_mapping()
     areas = load_area_attributes(mapping, base_dir=county)
-    summary = summarise_areas(areas, kind="mapped", mapping=mapping)
+    no_events = pd.Series([], dtype="string")
+    summary = summarise_areas(areas, kind="mapped", mapping=mapping, accepted_area_code=no_events)
     assert summary.kind == "mapped"
     made = {tuple(m.columns): m.sentence for m in summary.how_groups_made}
     assert made[("residents",)] == "Residents are 'population' in table 'tracts', read directly."
@@ -381,7 +382,7 @@ def test_the_summary_says_how_each_group_was_made(county: Path) -> None:
     covered = {c for m in summary.how_groups_made for c in m.columns}
     assert set(summary.attributes) <= covered
     with pytest.raises(ValueError, match=r"needs the area mapping"):
-        summarise_areas(areas, kind="mapped")
+        summarise_areas(areas, kind="mapped", accepted_area_code=no_events)
 
 
 def test_londons_sentences_say_from_shares_and_from_ranks() -> None:

@@ -59,7 +59,10 @@ def summarise(raw: pd.DataFrame, areas: gpd.GeoDataFrame | None) -> DataQuality:
         result,
         by_file_read=raw["source_file"].value_counts(),
         source="mapped_csv",
-        areas=summarise_areas(areas, kind="prepared"),
+        place="the study area",
+        areas=summarise_areas(
+            areas, kind="prepared", accepted_area_code=result.accepted["area_code"]
+        ),
     )
 
 
@@ -97,7 +100,10 @@ def test_empty_files_are_listed_apart_and_an_older_file_still_reads(
         result,
         by_file_read=raw["source_file"].value_counts(),
         source="police_uk_csv",
-        areas=summarise_areas(areas, kind="prepared"),
+        place="the study area",
+        areas=summarise_areas(
+            areas, kind="prepared", accepted_area_code=result.accepted["area_code"]
+        ),
         empty_files={"c.csv": "zero_bytes", "b.csv": "header_only"},
     )
     assert list(quality.to_json()["empty_files"].items()) == [
@@ -122,9 +128,10 @@ def test_a_summary_needs_an_accepted_row(areas: gpd.GeoDataFrame) -> None:
 
 
 def test_the_study_area_summary(areas: gpd.GeoDataFrame) -> None:
-    none = summarise_areas(None, kind="none")
+    codes = pd.Series(["A1", "A2"], dtype="string")
+    none = summarise_areas(None, kind="none", accepted_area_code=codes)
     assert none == NoAreas(kind="none", n_areas=0, residents=None, note=NO_AREAS_NOTE)
-    prepared = summarise_areas(areas, kind="prepared")
+    prepared = summarise_areas(areas, kind="prepared", accepted_area_code=codes)
     assert prepared == StudyAreas(
         kind="prepared",
         n_areas=2,
@@ -166,7 +173,7 @@ def test_the_written_file_reads_back_and_rewrites_byte_for_byte(
     assert first.read_bytes() == second.read_bytes()
     keys = json.loads(first.read_text())["areas"]
     assert set(keys) == (
-        {"kind", "n_areas", "residents", "attributes", "how_groups_made"}
+        {"kind", "n_areas", "residents", "attributes", "events_outside_polygons", "how_groups_made"}
         if with_areas
         else {"kind", "n_areas", "residents", "note"}
     )
