@@ -34,8 +34,8 @@ CENSUS_FILE: Final[str] = "census.csv"
 
 def _tracts(rng: np.random.Generator) -> gpd.GeoDataFrame:
     nx, ny = GRID
-    ix, iy = np.meshgrid(np.arange(nx), np.arange(ny))
-    ix, iy = ix.ravel(), iy.ravel()
+    grid_x, grid_y = np.meshgrid(np.arange(nx), np.arange(ny))
+    ix, iy = grid_x.ravel(), grid_y.ravel()
     x0 = ORIGIN[0] + ix * STEP[0]
     y0 = ORIGIN[1] + iy * STEP[1]
     # smooth fields: poverty highest in the north-east, minority share following it loosely

@@ -248,6 +248,8 @@ def test_truth_skip_reason(
     city: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, PanelMeta], tmp_path: Path
 ) -> None:
     meta = city[3]
+    assert "no truth model at" in str(truth_skip_reason(tmp_path, meta))  # a folder, no model
+    (tmp_path / "meta.json").write_text("{}", encoding="utf-8")
     assert truth_skip_reason(tmp_path, meta) is None
     assert "no truth model at None" in str(truth_skip_reason(None, meta))
     assert "no truth model at" in str(truth_skip_reason(tmp_path / "absent", meta))
