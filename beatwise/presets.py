@@ -7,8 +7,8 @@ already validates, and it must set the keys that describe its source (:data:`SOU
 preset inherits the synthetic city's data folder, name, publication override or data-access terms.
 
 Running a preset is a DVC experiment: ``python -m beatwise.presets st_louis`` writes the preset's
-values into ``params.yaml`` (every other line and comment as it was) and runs
-``dvc exp run -n st-louis``, so DVC records the experiment with its params and metrics
+values into ``params.yaml`` and runs ``dvc exp run -n st-louis publish`` (the publish stage and
+what it needs, so the simulator runs only for a synthetic source), so DVC records the experiment with its params and metrics
 (``dvc exp show``, ``dvc metrics diff``) and the stages that read a changed section re-run. Any
 value a YAML file can hold travels this way, category maps whose keys hold spaces, slashes or
 hyphens included. ``params.yaml`` holds the preset's values afterwards (``git checkout
@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
             overlay_params(base, preset)
             for key, value in preset_settings(base, preset):
                 print(f"{key} = {json.dumps(_portable(value), ensure_ascii=False)}")
-            print(f"then: dvc exp run -n {experiment_name(args.name)}")
+            print(f"then: dvc exp run -n {experiment_name(args.name)} publish")
             return 0
         write_preset_params(args.name, params_path=args.params)
     except ValueError as err:
@@ -263,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"params.yaml now holds preset {args.name!r} (git checkout params.yaml restores it)")
     if args.write_only:
         return 0
-    command = ["dvc", "exp", "run", "-n", experiment_name(args.name)]
+    # publish and what it needs: the simulate stage is not upstream of a real source
+    command = ["dvc", "exp", "run", "-n", experiment_name(args.name), "publish"]
     return subprocess.call(command, cwd=args.params.resolve().parent)
 
 

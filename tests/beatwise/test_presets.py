@@ -159,7 +159,7 @@ def test_cli_prints_lists_and_refuses(capsys: pytest.CaptureFixture[str]) -> Non
     assert main(["st_louis", "--print"]) == 0
     out = capsys.readouterr().out
     assert 'ingest.source = "mapped_csv"' in out and out.rstrip().endswith(
-        "then: dvc exp run -n st-louis"
+        "then: dvc exp run -n st-louis publish"
     )
     assert main([]) == 0
     assert capsys.readouterr().out.split() == ["london_api", "st_louis"]
