@@ -271,6 +271,8 @@ def build_cell_table(
     both give the joint groups ``res_minority_dep_q1`` .. ``res_majority_dep_q5`` (an area's
     residents of each group, in its own deprivation fifth: exact at the area level). Means of
     ``minority_share`` and ``deprivation_score`` are resident-weighted over the cell's pieces.
+    An area where nobody lives weighs nothing, so its missing value (NaN, or an <NA> decile) never
+    reaches a cell; an <NA> decile in an area with residents is refused (ValueError).
     """
     arr = np.asarray(cells, dtype=np.uint64)
     a = areas.copy()
@@ -280,7 +282,17 @@ def build_cell_table(
         a["res_majority"] = a["residents_majority"].astype(float)
         counts += ["res_minority", "res_majority"]
     if "deprivation_decile" in a.columns:
-        quint = a["deprivation_decile"].astype(int).map(DEPRIVATION_QUINTILES)
+        # an <NA> decile (an area where nobody lives had no value) falls in no fifth: only an
+        # area without residents may, or the fifths would not add up to the residents
+        decile = a["deprivation_decile"].astype("Int64")
+        unplaced = decile.isna().to_numpy() & (a["residents"].to_numpy(dtype=float) > 0)
+        if unplaced.any():
+            raise ValueError(
+                f"{int(unplaced.sum())} area(s) with residents have no deprivation_decile, e.g. "
+                f"{a.loc[unplaced, 'area_code'].head(3).tolist()}; only an area where nobody "
+                "lives may have none."
+            )
+        quint = decile.map(DEPRIVATION_QUINTILES)
         for q in sorted(set(DEPRIVATION_QUINTILES.values())):
             a[f"res_{q}"] = np.where(quint == q, a["residents"].astype(float), 0.0)
             counts.append(f"res_{q}")
@@ -293,7 +305,9 @@ def build_cell_table(
                 counts.append(f"res_{grp}_{q}")
     for attr in ("minority_share", "deprivation_score"):
         if attr in a.columns:
-            a[f"_w_{attr}"] = a[attr].astype(float) * a["residents"].astype(float)
+            # an area where nobody lives weighs 0, even when it has no value (NaN)
+            residents = a["residents"].astype(float)
+            a[f"_w_{attr}"] = np.where(residents > 0, a[attr].astype(float) * residents, 0.0)
             counts.append(f"_w_{attr}")
     label = "district_name" if "district_name" in a.columns else None
     if a.empty:

@@ -105,6 +105,13 @@ class AttributeColumn(BaseModel):
     description
         What the column holds, in words ("percent of residents in poverty"), for the sentence the
         bias report prints on how each group was made; None names the column alone.
+    missing_values
+        Text the file writes for "not available" (``"-"``, ``"(X)"``, ``"N/A"``, ``"null"``, the
+        ACS's ``-666666666``), read as no value, as a blank cell is. An entry that is a number also
+        matches the same number written otherwise (``-666666666.0``). Only an area where nobody
+        lives (0 residents) may have no value: it then counts in no group. Without an entry,
+        such text is an error naming it. Refused for ``residents``, which must be known in every
+        area.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -112,6 +119,30 @@ class AttributeColumn(BaseModel):
     table: str
     column: str
     description: str | None = Field(default=None, min_length=1)
+    missing_values: tuple[str, ...] = ()
+
+    @field_validator("missing_values", mode="before")
+    @classmethod
+    def _numbers_as_text(cls, value: object) -> object:
+        # YAML reads an unquoted -666666666 as a number; it names the same sentinel.
+        if isinstance(value, list | tuple):
+            return [
+                str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
+                for v in value
+            ]
+        return value
+
+    @field_validator("missing_values")
+    @classmethod
+    def _sentinels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        stripped = tuple(v.strip() for v in value)
+        if "" in stripped:
+            raise ValueError(
+                "'missing_values' lists text meaning 'not available' (e.g. '-', '(X)', "
+                "'-666666666'); a blank cell is always read as no value, so leave '' out. "
+                f"Got {list(value)}."
+            )
+        return tuple(dict.fromkeys(stripped))
 
 
 class GroupColumn(AttributeColumn):
@@ -257,6 +288,14 @@ class AreaMapping(BaseModel):
                     f"'{field}' reads table {ref.table!r}, which 'tables' does not define; "
                     f"expected one of {known}." + (f" Did you mean {close[0]!r}?" if close else "")
                 )
+        if self.residents.missing_values:
+            raise ValueError(
+                f"'residents' ({self.residents.column!r}) takes no 'missing_values' "
+                f"({list(self.residents.missing_values)}): the residents must be known in every "
+                "area, since they decide where other columns may have no value (only where "
+                "nobody lives). Fill in the resident counts, or leave the area out of the study "
+                "area (remove its row and set 'unmatched_areas: drop')."
+            )
         self._consistent_groups()
         return self
 

@@ -265,7 +265,13 @@ def _match(
 
 
 def _parse_numbers(source: _Source, ref: AttributeColumn, codes: pd.Series) -> MappedColumn:
-    """The column's value for each polygon as float; the first unparseable one is an error."""
+    """The column's value for each polygon as float, NaN where it has none.
+
+    A blank cell, or one whose text (or number) is among ``ref.missing_values``, has no value;
+    whether that is allowed (only where nobody lives) is
+    :func:`~features.ingest.area_groups.derive_groups`'s call. Any other text that is not a
+    finite number is an error naming the first one.
+    """
     column = ref.column
     text = source.frame[column].to_numpy(dtype=object)[source.rows]
     values = pd.Series(text, dtype="string")
@@ -276,13 +282,28 @@ def _parse_numbers(source: _Source, ref: AttributeColumn, codes: pd.Series) -> M
             ~grouped.fillna(False), values.str.replace(source.thousands, "", regex=False)
         )
     numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    bad = np.flatnonzero(~np.isfinite(numbers))
+    sentinels = pd.to_numeric(pd.Series(ref.missing_values, dtype=object), errors="coerce")
+    missing = (
+        (values == "").to_numpy(dtype=bool, na_value=True)
+        | values.isin(ref.missing_values).to_numpy(dtype=bool, na_value=False)
+        | np.isin(numbers, sentinels[np.isfinite(sentinels)].to_numpy(dtype=np.float64))
+    )
+    numbers[missing] = np.nan
+    bad = np.flatnonzero(~np.isfinite(numbers) & ~missing)
     if bad.size:
         first = bad[0]
+        listed = (
+            f"its missing_values are {list(ref.missing_values)}"
+            if ref.missing_values
+            else "it has no missing_values"
+        )
         raise ValueError(
             f"{source.where}: column {column!r} must hold numbers; data row "
             f"{source.rows[first] + 1} ({source.key_column} {codes.iloc[first]!r}) has "
-            f"{text[first]!r}. {bad.size} value(s) of the {len(codes)} areas fail."
+            f"{text[first]!r}. {bad.size} value(s) of the {len(codes)} areas fail. If "
+            f"{text[first]!r} means 'not available', list it in the mapping's "
+            f"'missing_values' for {column!r} ({listed}): an area where nobody lives may then "
+            "have it."
         )
     return MappedColumn(
         ref=ref,
@@ -293,6 +314,7 @@ def _parse_numbers(source: _Source, ref: AttributeColumn, codes: pd.Series) -> M
         data_rows=source.rows + 1,
         table_rows=len(source.frame),
         values=numbers,
+        missing=missing,
     )
 
 
@@ -394,8 +416,11 @@ def load_area_attributes(mapping: AreaMapping, *, base_dir: Path) -> gpd.GeoData
         [0, 1]) when ``minority`` is mapped, ``deprivation_decile`` (int 1..10, 1 = most
         deprived) and ``deprivation_score`` (float, higher = more deprived) when mapped; how
         each is made from the columns read is
-        :func:`features.ingest.area_groups.derive_groups`'s work. Area codes are compared as
-        :func:`area_code_text` writes them on both sides.
+        :func:`features.ingest.area_groups.derive_groups`'s work. An area where nobody lives may
+        have no value (a blank cell or one of the column's ``missing_values``): it counts in no
+        group (group counts 0, ``minority_share`` and ``deprivation_score`` NaN, and
+        ``deprivation_decile`` <NA>, a nullable ``Int64`` column then). Area codes are compared
+        as :func:`area_code_text` writes them on both sides.
 
     Raises
     ------
@@ -404,8 +429,9 @@ def load_area_attributes(mapping: AreaMapping, *, base_dir: Path) -> gpd.GeoData
     ValueError
         When a file cannot be read (wrong encoding, missing sheet), the boundaries have no CRS or
         a null/empty geometry, a column is missing (with the closest names), area codes are blank
-        or repeated (in the boundaries or a table's key column), a value is not a number (file,
-        column, first bad data row and its code), a value breaks its kind's rule (see
+        or repeated (in the boundaries or a table's key column), a value is not a number nor
+        among its column's ``missing_values`` (file, column, first bad data row and its code), an
+        area with residents has no value, a value breaks its kind's rule (see
         :func:`~features.ingest.area_groups.derive_groups`), or a polygon lacks a table row while
         ``unmatched_areas`` is ``"error"`` (with a sample of each side's codes).
     """

@@ -262,7 +262,7 @@ def summarise_areas(
             "'mapped': it says how the groups were made."
         )
     made = (
-        describe_mapped_groups(mapping)
+        describe_mapped_groups(mapping, areas=areas)
         if kind == "mapped" and mapping is not None
         else describe_prepared_groups([str(c) for c in areas.columns])
     )
