@@ -5,14 +5,24 @@ The period (ISO week or calendar month) is decided here, once: ``features.period
 (``reports/data_quality.json``). The returned :class:`~beatwise.artefacts.panel.PanelMeta` records
 it, with the H3 resolution of the cells (``cells_meta.json``, decided by ``build_cells``), and
 every later stage reads both from there instead of deriving them again.
+
+The crime types are decided here too, once: a configured type (``features.target_types`` or
+``features.feature_types``) with no accepted event in the study cells over the whole history the
+panel is built from gets no per-type features and is not forecast
+(:func:`drop_absent_types`). ``panel_meta.json`` then records the target as the configured target
+types present in the data (``target_types``), the others as ``absent_types`` with a sentence
+(``absent_types_note``), and the reports say which configured types were not forecast.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, model_validator
 
@@ -67,6 +77,82 @@ def read_data_quality(path: Path) -> tuple[str, TimeResolution]:
     return quality.source, quality.time_resolution
 
 
+def drop_absent_types(
+    features: FeatureConfig,
+    counts: Mapping[str, npt.NDArray[np.integer]],
+    *,
+    span: str,
+) -> tuple[FeatureConfig, tuple[str, ...], str | None]:
+    """The feature config restricted to the configured types present in ``counts``.
+
+    A type is present when it has at least one counted event in ``counts``: the accepted events in
+    the study cells over every complete period the panel is built from. The decision is taken
+    once, from the whole history, and decides only which columns exist, never a feature's value;
+    a type first recorded in the last periods counts as present, because its events are in the
+    target from then on and a forecast that left them out would under-state it. Leaving an absent
+    type out changes no target value (its counts are all zero) and no other feature.
+
+    Parameters
+    ----------
+    features
+        The ``features`` params.
+    counts
+        ``{crime_type: int array [period, cell]}`` for every configured target and feature type
+        (:func:`features.panel.count_matrix`).
+    span
+        The periods ``counts`` covers, in words, for the messages (e.g. ``2015-01-05 to
+        2019-11-25``).
+
+    Returns
+    -------
+    config : FeatureConfig
+        ``features`` with ``target_types`` (and ``feature_types`` when set) restricted to the
+        present types; ``features`` itself when every type is present.
+    absent : tuple of str
+        The configured types without an event, in configured order.
+    note : str or None
+        The sentence ``panel_meta.json`` and the reports give about them; None when none is absent.
+
+    Raises
+    ------
+    ValueError
+        When no configured target type, or no type of an explicit ``features.feature_types``, has
+        an event: there would be nothing to forecast, or no type to build features of.
+    """
+    configured = list(dict.fromkeys((*features.target_types, *features.per_type_feature_types)))
+    missing = [t for t in configured if t not in counts]
+    if missing:
+        raise ValueError(f"counts lacks the configured crime types {missing}.")
+    absent = tuple(t for t in configured if not np.any(counts[t]))
+    if not absent:
+        return features, (), None
+    targets = tuple(t for t in features.target_types if t not in absent)
+    if not targets:
+        raise ValueError(
+            f"None of the configured features.target_types {list(features.target_types)} has an "
+            f"accepted event in the study cells from {span}: there is nothing to forecast. Check "
+            "the source's category mapping (data_quality.json counts accepted rows by type)."
+        )
+    update: dict[str, object] = {"target_types": targets}
+    if features.feature_types is not None:
+        kept = tuple(t for t in features.feature_types if t not in absent)
+        if not kept:
+            raise ValueError(
+                f"None of the configured features.feature_types {list(features.feature_types)} "
+                f"has an accepted event in the study cells from {span}; name types the data "
+                "hold, or null for the target types."
+            )
+        update["feature_types"] = kept
+    config = FeatureConfig.model_validate({**features.model_dump(), **update})
+    note = (
+        f"Configured crime types with no accepted event in the study cells from {span}, the "
+        f"whole history the panel is built from: {', '.join(absent)}. They get no per-type "
+        "features and are not forecast; the target is the configured target types present in "
+        f"the data: {', '.join(targets)}."
+    )
+    return config, absent, note
+
+
 def build_panel(
     cells: pd.DataFrame,
     event_cells: pd.DataFrame,
@@ -98,9 +184,12 @@ def build_panel(
     table : pandas.DataFrame
         See :func:`features.engineering.build_feature_table`.
     meta : PanelMeta
-        What ``panel_meta.json`` holds.
+        What ``panel_meta.json`` holds: ``target_types`` are the configured target types present
+        in the data, ``absent_types`` the configured types without an event
+        (:func:`drop_absent_types`).
 
     Refuses covariates that ``cells`` lacks, a ``cells_meta`` from another run of build_cells,
+    configured types none of which has an event,
     and whatever :func:`~beatwise.period.resolve_period`, :func:`~features.panel.count_matrix`
     and :func:`~features.engineering.build_feature_table` refuse.
     """
@@ -137,18 +226,24 @@ def build_panel(
         outside="drop",  # events in an incomplete last period are outside every period
     )
     logger.info("counting events per cell-%s took %.2f s", period, time.perf_counter() - started)
+    span = " to ".join(f"{pd.Timestamp(p):%Y-%m-%d}" for p in (periods[0], periods[-1]))
+    present, absent, note = drop_absent_types(features, counts, span=span)
+    if note is not None:
+        logger.warning("%s", note)
     table, built = build_feature_table(
-        counts,
+        {t: counts[t] for t in types if t not in absent},
         cell_ids=cells["h3_int"].to_numpy(),
         periods=periods,
         period=period,
         static=cells[["h3_int", *covariates.static]],
-        config=features,
+        config=present,
     )
     meta = PanelMeta.from_json(
         {
             **built,
             "all_periods": [f"{pd.Timestamp(p):%Y-%m-%d}" for p in (periods[0], periods[-1])],
+            "absent_types": list(absent),
+            "absent_types_note": note,
             "static_covariates": list(covariates.static),
             "target_reason": features.target_reason,
             "source": source,

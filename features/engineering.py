@@ -103,7 +103,8 @@ class FeatureConfig(BaseModel):
     target_types
         Canonical types whose count in the row's period is ``target_count`` and whose sum is the
         ``all`` aggregate. Default: the victim-reported types. Police-activity types are refused
-        unless ``target_reason`` gives a written reason (audit gate G1).
+        unless ``target_reason`` gives a written reason (audit gate G1). The build_features stage
+        keeps only the types present in the data (``features.build.drop_absent_types``).
     target_reason
         Why police-activity types are in the target; required when they are, shown in reports.
     feature_types

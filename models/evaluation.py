@@ -1,8 +1,9 @@
 """The backtest as one call: from the panel to ``metrics.json``, ``backtest.parquet`` and the plots.
 
 :func:`run_backtest` follows METRICS.md's protocol. The period (week or month) is the one
-``panel_meta.json`` records; nothing here re-derives it. For each of the last
-``evaluate.backtest_periods`` labelled periods the model is the one trained only on periods before
+``panel_meta.json`` records; nothing here re-derives it. For each backtest period (the last
+``evaluate.backtest_periods`` labelled periods, or the fixed window ``evaluate.backtest_first`` to
+``evaluate.backtest_last``) the model is the one trained only on periods before
 it (refitted every ``refit_every`` periods, :mod:`models.backtest`), every baseline B1-B6 is scored
 on exactly the same cells and periods (:mod:`models.baselines`), and :mod:`models.metrics` turns
 the scores into the typed :class:`~beatwise.artefacts.metrics.BacktestMetrics`.
@@ -15,7 +16,10 @@ the simulator.
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import logging
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,11 +29,18 @@ from typing import Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from beatwise.artefacts.metrics import BacktestMetrics
 from beatwise.artefacts.panel import PanelMeta
-from beatwise.period import PERIOD_COLUMN, Period, period_range, period_words
+from beatwise.period import PERIOD_COLUMN, Period, period_floor, period_range, period_words
 from features.panel import count_matrix
 from models.backtest import backtest_scores, to_matrix
 from models.baselines import compute_baselines
@@ -52,16 +63,29 @@ FloatArray = npt.NDArray[np.float64]
 EVENT_COLUMNS: tuple[str, ...] = ("h3_int", "timestamp", "crime_type")
 #: Fewest backtest periods a backtest may have.
 MIN_BACKTEST_PERIODS: int = 4
+#: A fixed window's dates: "YYYY-MM-DD".
+ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 #: Coverage grid of the capture curves (0%, 1%, ..., 100% of the study area).
 CAPTURE_GRID: FloatArray = np.linspace(0.0, 1.0, 101)
 
 
 class EvaluateConfig(BaseModel):
-    """Backtest protocol and uncertainty settings; periods are weeks, or months in monthly mode."""
+    """Backtest protocol and uncertainty settings; periods are weeks, or months in monthly mode.
+
+    The backtest window is either the last ``backtest_periods`` labelled periods (the default) or
+    a fixed window, ``backtest_first`` to ``backtest_last``: dates ("YYYY-MM-DD", quoted in
+    params.yaml) naming the first and last forecast period by a day inside each, so that figures
+    compare with published ones. Exactly one of the two is set: a fixed window needs
+    ``backtest_periods: null``, and the two dates go together.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    backtest_periods: int = Field(52, ge=4, le=520)
+    backtest_periods: int | None = Field(52, ge=4, le=520)
+    #: a day in the first forecast period of a fixed window; null: the last backtest_periods
+    backtest_first: dt.date | None = None
+    #: a day in the last forecast period of a fixed window
+    backtest_last: dt.date | None = None
     refit_every: int = Field(13, ge=1, le=520)
     #: fewest labelled periods the first backtest model may be trained on
     min_train_periods: int = Field(26, ge=2)
@@ -72,6 +96,55 @@ class EvaluateConfig(BaseModel):
     kde_periods: int = Field(8, ge=1)
     hotspot_rings: int = Field(3, ge=0)
     hotspot_periods: int = Field(8, ge=1)
+
+    @field_validator("backtest_first", "backtest_last", mode="before")
+    @classmethod
+    def _iso_date(cls, value: object, info: ValidationInfo) -> object:
+        # only "YYYY-MM-DD" text or a date: pydantic alone would read a number as a timestamp
+        if value is None or type(value) is dt.date:
+            return value
+        if isinstance(value, str) and ISO_DAY.fullmatch(value):
+            with contextlib.suppress(ValueError):
+                return dt.date.fromisoformat(value)
+        raise ValueError(
+            f'evaluate.{info.field_name} must be a date written in quotes, "YYYY-MM-DD", or '
+            f"null. Got {value!r}."
+        )
+
+    @model_validator(mode="after")
+    def _one_window(self) -> EvaluateConfig:
+        first, last = self.backtest_first, self.backtest_last
+        if first is None and last is None:
+            if self.backtest_periods is None:
+                raise ValueError(
+                    "evaluate.backtest_periods is null, so evaluate.backtest_first and "
+                    "evaluate.backtest_last must name a fixed window. Got neither."
+                )
+            return self
+        if first is None or last is None:
+            raise ValueError(
+                "evaluate.backtest_first and evaluate.backtest_last go together: a fixed window "
+                f"names its first and last period. Got backtest_first={first}, "
+                f"backtest_last={last}."
+            )
+        if self.backtest_periods is not None:
+            raise ValueError(
+                "evaluate.backtest_periods (the last N periods) and evaluate.backtest_first/"
+                "backtest_last (a fixed window) are both set; set backtest_periods: null for the "
+                f"fixed window, or both dates to null. Got backtest_periods="
+                f"{self.backtest_periods}, backtest_first={first}, backtest_last={last}."
+            )
+        if first > last:
+            raise ValueError(
+                "evaluate.backtest_first must not be after evaluate.backtest_last. "
+                f"Got {first} and {last}."
+            )
+        return self
+
+    @property
+    def backtest_window(self) -> Literal["last", "fixed"]:
+        """``fixed`` for a window of dates, ``last`` for the last ``backtest_periods``."""
+        return "fixed" if self.backtest_first is not None else "last"
 
 
 class TruthModel(Protocol):
@@ -137,13 +210,20 @@ class BacktestResult:
 def choose_backtest_periods(
     features: pd.DataFrame, *, config: EvaluateConfig, period: Period
 ) -> npt.NDArray[np.datetime64]:
-    """The last ``config.backtest_periods`` labelled periods, leaving ``min_train_periods`` before.
+    """The backtest periods: the fixed window of ``config``, or its last ``backtest_periods``.
 
-    Shortens the backtest (with a warning) when the data allow fewer; refuses fewer than
-    :data:`MIN_BACKTEST_PERIODS`.
+    The last ``backtest_periods`` labelled periods leave ``min_train_periods`` before them; the
+    backtest is shortened (with a warning) when the data allow fewer. A fixed window is every
+    labelled period from the one holding ``backtest_first`` to the one holding ``backtest_last``,
+    and is never shortened: a window reaching outside the labelled periods, or leaving fewer than
+    ``min_train_periods`` labelled periods before it, is refused. Either way fewer than
+    :data:`MIN_BACKTEST_PERIODS` periods are refused.
     """
     words = period_words(period)
     labelled = np.sort(features.loc[features["target_count"].notna(), PERIOD_COLUMN].unique())
+    if config.backtest_first is not None and config.backtest_last is not None:
+        return _fixed_window(labelled, config=config, period=period)
+    assert config.backtest_periods is not None  # EvaluateConfig sets one window
     n_bt = min(config.backtest_periods, len(labelled) - config.min_train_periods)
     if n_bt < MIN_BACKTEST_PERIODS:
         raise ValueError(
@@ -154,6 +234,44 @@ def choose_backtest_periods(
     if n_bt < config.backtest_periods:
         logger.warning("backtest shortened to %d %s (data allow no more)", n_bt, words.plural)
     return labelled[-n_bt:]
+
+
+def _day(value: np.datetime64) -> str:
+    return f"{pd.Timestamp(value):%Y-%m-%d}"
+
+
+def _fixed_window(
+    labelled: npt.NDArray[np.datetime64], *, config: EvaluateConfig, period: Period
+) -> npt.NDArray[np.datetime64]:
+    """The labelled periods from ``config.backtest_first``'s to ``config.backtest_last``'s."""
+    words = period_words(period)
+    dates = np.array([config.backtest_first, config.backtest_last], dtype="datetime64[ns]")
+    first, last = period_floor(dates, period=period)
+    if not labelled.size:
+        raise ValueError(f"features.parquet has no labelled {words.plural} to backtest.")
+    have = f"the labelled {words.plural} run from {_day(labelled[0])} to {_day(labelled[-1])}"
+    if first < labelled[0] or last > labelled[-1]:
+        raise ValueError(
+            f"evaluate.backtest_first={config.backtest_first} and evaluate.backtest_last="
+            f"{config.backtest_last} name the {words.plural} {_day(first)} to {_day(last)}, "
+            f"outside the data: {have}."
+        )
+    window = labelled[(labelled >= first) & (labelled <= last)]
+    n_before = int(np.sum(labelled < first))
+    if n_before < config.min_train_periods:
+        raise ValueError(
+            f"evaluate.backtest_first={config.backtest_first} leaves {n_before} labelled "
+            f"{words.plural} before the window to train the first model on; "
+            f"evaluate.min_train_periods={config.min_train_periods} asks for more ({have}). "
+            "Start the window later or lower min_train_periods."
+        )
+    if window.size < MIN_BACKTEST_PERIODS:
+        raise ValueError(
+            f"evaluate.backtest_first={config.backtest_first} to evaluate.backtest_last="
+            f"{config.backtest_last} hold {window.size} labelled {words.plural}; a backtest "
+            f"needs at least {MIN_BACKTEST_PERIODS}."
+        )
+    return window
 
 
 def _model_scores(
@@ -287,7 +405,8 @@ def run_backtest(
     areas = cells["area_km2"].to_numpy()
     bt_periods = choose_backtest_periods(features, config=config, period=period)
     logger.info(
-        "backtest: %d %s from %s, refit every %d",
+        "backtest (%s window): %d %s from %s, refit every %d",
+        config.backtest_window,
         len(bt_periods),
         period_words(period).plural,
         pd.Timestamp(bt_periods[0]).date(),
@@ -331,7 +450,7 @@ def run_backtest(
         n_boot=config.n_boot,
         block_len=config.block_len,
         seed=config.seed,
-    )
+    ).model_copy(update={"backtest_window": config.backtest_window})
     flagged = flag_top_area(s, areas_km2=areas, cell_ids=cell_ids, coverage=coverage)
     frame = backtest_frame(
         cell_str,

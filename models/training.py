@@ -109,6 +109,7 @@ def train_risk_model(
         run_params={
             **{f"train.{k}": v for k, v in config.model_dump().items()},
             "target_types": ",".join(panel.target_types),
+            "absent_types": ",".join(panel.absent_types) or "none",
             "period": panel.period,
             "n_features": len(feature_columns),
             "best_rounds": model.best_rounds,

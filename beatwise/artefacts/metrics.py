@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -142,6 +142,9 @@ class BacktestMetrics(Artefact):
     lift: Lift
     backtest_first_period: dt.date
     backtest_last_period: dt.date
+    #: how the backtest periods were chosen: the last ``evaluate.backtest_periods`` labelled
+    #: periods, or the fixed window ``evaluate.backtest_first`` to ``backtest_last``
+    backtest_window: Literal["last", "fixed"] = "last"
     n_backtest_periods: int = Field(ge=1)
     n_periods_without_events: int = Field(ge=0)
     n_cells: int = Field(ge=1)
@@ -189,6 +192,7 @@ class BacktestMetrics(Artefact):
         out["period"] = self.period
         out["backtest_first_period"] = self.backtest_first_period.isoformat()
         out["backtest_last_period"] = self.backtest_last_period.isoformat()
+        out["backtest_window"] = self.backtest_window
         for name in ("n_backtest_periods", "n_periods_without_events", "n_cells", "refit_every"):
             out[name] = getattr(self, name)
         if self.study_area is not None:
@@ -210,6 +214,7 @@ class BacktestMetrics(Artefact):
             "period",
             "backtest_first_period",
             "backtest_last_period",
+            "backtest_window",
             "n_backtest_periods",
             "n_periods_without_events",
             "n_cells",

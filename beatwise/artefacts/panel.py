@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from beatwise.artefacts._base import Artefact
 from beatwise.h3index import MAX_RESOLUTION, MIN_RESOLUTION
@@ -25,9 +26,16 @@ class PanelMeta(Artefact):
     time_resolution: TimeResolution
     #: H3 resolution of the study cells (from ``cells_meta.json``; ``cells.h3_resolution``)
     h3_resolution: int = Field(ge=MIN_RESOLUTION, le=MAX_RESOLUTION)
+    #: the configured target types present in the data: what the forecast predicts
     target_types: tuple[str, ...] = Field(min_length=1)
     target_reason: str | None = None
+    #: the types with per-type features (present in the data)
     feature_types: tuple[str, ...]
+    #: configured target or feature types with no accepted event in the panel's whole history:
+    #: no per-type features, not forecast (``features.build.drop_absent_types``)
+    absent_types: tuple[str, ...] = ()
+    #: the sentence saying so, for the reports; None when no configured type is absent
+    absent_types_note: str | None = None
     static_covariates: tuple[str, ...]
     feature_columns: tuple[str, ...] = Field(min_length=1)
     #: first period with a feature row
@@ -41,6 +49,15 @@ class PanelMeta(Artefact):
     n_cells: int = Field(ge=1)
     n_periods: int = Field(ge=1)
     n_rows: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _absent_apart(self) -> Self:
+        both = sorted(set(self.absent_types) & {*self.target_types, *self.feature_types})
+        if both:
+            raise ValueError(f"absent_types {both} are also target or feature types")
+        if bool(self.absent_types) != (self.absent_types_note is not None):
+            raise ValueError("absent_types and absent_types_note go together")
+        return self
 
     def table_columns(self) -> tuple[str, ...]:
         """The columns of the ``features.parquet`` this panel describes, in order: the keys

@@ -85,6 +85,8 @@ class ReportContext(BaseModel):
     model_type: str = "LightGBM gradient-boosted trees with a Poisson objective"
     model_params: dict[str, Any] = Field(default_factory=dict)
     target_types: tuple[str, ...] = Field(min_length=1)
+    #: configured types with no event in the data: not forecast (``panel_meta.json``)
+    absent_types: tuple[str, ...] = ()
     police_activity_reasons: dict[str, str] = Field(default_factory=dict)
     published_resolution: int = Field(ge=0, le=15)
     backtest_period: str = Field(min_length=1)
@@ -99,6 +101,8 @@ class ReportContext(BaseModel):
 
     def model_post_init(self, __context: Any) -> None:
         validate_crime_types(self.target_types, what="ReportContext.target_types")
+        if self.absent_types:
+            validate_crime_types(self.absent_types, what="ReportContext.absent_types")
 
     @property
     def title_place(self) -> str:
@@ -153,10 +157,16 @@ def report_context(
         place=quality.place,
         model_params={"best_rounds": model.best_rounds},
         target_types=target.target_types,
+        absent_types=panel.absent_types,
         police_activity_reasons=target.police_activity_reasons,
         published_resolution=panel.h3_resolution,
         backtest_period=f"{metrics.backtest_first_period} to "
-        f"{last_day(metrics.backtest_last_period, period=panel.period)}",
+        f"{last_day(metrics.backtest_last_period, period=panel.period)} ("
+        + (
+            "a fixed window, evaluate.backtest_first to backtest_last)"
+            if metrics.backtest_window == "fixed"
+            else f"the last {metrics.n_backtest_periods} labelled {words.plural})"
+        ),
         training_data=f"{source}, {quality.date_min} to {quality.date_max}; "
         f"{quality.rows_accepted:,} accepted of {quality.rows_read:,} read",
         evaluation_data=f"rolling-origin backtest: each {panel.period} forecast by a model "

@@ -93,7 +93,12 @@ def document_dates(ctx: ReportContext, metrics: BacktestMetrics) -> DocumentDate
             f"{metrics.backtest_first_period.isoformat()} to {backtest_end.isoformat()} "
             f"({n} {words.singular if n == 1 else words.plural})",
             f"the past {words.plural} every figure and gate of the audit is measured over, each "
-            f"forecast by a model trained only on earlier {words.plural}",
+            f"forecast by a model trained only on earlier {words.plural}"
+            + (
+                "; a fixed window set in params (evaluate.backtest_first to backtest_last)"
+                if metrics.backtest_window == "fixed"
+                else ""
+            ),
         ),
         DateLine(
             "Accountability fields last reviewed",

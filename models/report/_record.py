@@ -266,7 +266,14 @@ def build_record(
             evaluation_data=f"{ctx.evaluation_data.rstrip('.')}; backtest "
             f"{dates.backtest_first.isoformat()} to {dates.backtest_end.isoformat()}, "
             f"{metrics.n_backtest_periods} {words.plural}",
-            target=f"Recorded offences of these types: {targets}.",
+            target=f"Recorded offences of these types: {targets}."
+            + (
+                " Configured but absent from the data, so not forecast: "
+                + ", ".join(DISPLAY_NAMES.get(t, t) for t in ctx.absent_types)
+                + "."
+                if ctx.absent_types
+                else ""
+            ),
             sensitive_attributes=f"Residents by group ({groups}), apportioned to cells from "
             "census areas, are used by the audit to assess fairness-related harms. "
             + (

@@ -15,6 +15,8 @@ from beatwise.artefacts.model import ModelMeta
 from beatwise.artefacts.panel import PanelMeta
 
 PANEL = {
+    "absent_types": [],
+    "absent_types_note": None,
     "all_periods": ["2022-01-03", "2024-12-23"],
     "feature_columns": ["cnt_burglary_lag1w", "cnt_all_lag1w"],
     "feature_types": ["burglary"],
