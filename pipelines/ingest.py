@@ -41,6 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     log = setup_logging(STAGE)
     cfg = load_params(STAGE, Params, args.params).ingest
+    if Path(cfg.data_dir).is_absolute():
+        log.warning(
+            "ingest.data_dir %r is absolute, so dvc.lock records this machine's folder; give it "
+            "relative to the repository (e.g. ../data/my-city) to keep dvc.lock portable",
+            cfg.data_dir,
+        )
 
     with timed(log, f"ingesting the {cfg.source} source (areas: {cfg.areas.kind})"):
         result = run_ingest(cfg, data_dir=args.data_dir)
