@@ -8,8 +8,9 @@ preset inherits the synthetic city's data folder, name, publication override or 
 
 Running a preset is a DVC experiment: ``python -m beatwise.presets st_louis`` writes the preset's
 values into ``params.yaml`` and runs ``dvc exp run -n st-louis publish`` (the publish stage and
-what it needs, so the simulator runs only for a synthetic source), so DVC records the experiment with its params and metrics
-(``dvc exp show``, ``dvc metrics diff``) and the stages that read a changed section re-run. Any
+what it needs, so the simulator runs only for a synthetic source), so DVC records the experiment
+with its params and metrics (``dvc exp show``, ``dvc metrics diff``) and the stages that read a
+changed section re-run. Any
 value a YAML file can hold travels this way, category maps whose keys hold spaces, slashes or
 hyphens included. ``params.yaml`` holds the preset's values afterwards (``git checkout
 params.yaml`` returns to the default). ``--print`` lists the values it would set without writing

@@ -66,7 +66,7 @@ def _build(events: pd.DataFrame, **config: object) -> tuple[pd.DataFrame, PanelM
     return build_panel(
         _cells(),
         events,
-        cells_meta=CellsMeta(h3_resolution=8, n_cells=CELLS.size),
+        cells_meta=CellsMeta(h3_resolution=8, n_cells=CELLS.size, study_area="areas_and_events"),
         features=FeatureConfig(**{**SMALL, **config}),
         covariates=CovariatesConfig(static=("residents",)),
         source="mapped_csv",
@@ -212,7 +212,9 @@ def test_the_stage_records_absent_types_in_panel_meta(tmp_path: Path) -> None:
     _events(["burglary", "robbery"]).to_parquet(tmp_path / "event_cells.parquet")
     quality = data_quality(source="mapped_csv", time_resolution="sub_day")
     (tmp_path / "data_quality.json").write_text(json.dumps(quality))
-    (tmp_path / "cells_meta.json").write_text(json.dumps({"h3_resolution": 8, "n_cells": 7}))
+    (tmp_path / "cells_meta.json").write_text(
+        json.dumps({"h3_resolution": 8, "n_cells": 7, "study_area": "areas_and_events"})
+    )
     params = {"features": {k: list(v) if isinstance(v, tuple) else v for k, v in SMALL.items()}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({**params, "covariates": {}}))
     args = [

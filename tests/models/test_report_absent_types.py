@@ -75,7 +75,13 @@ def _context(panel: PanelMeta, metrics: BacktestMetrics) -> Any:
         }
     )
     quality = DataQualitySummary.from_dict(
-        {"date_min": "2023-10-02", "date_max": "2024-03-24", "rows_read": 10, "rows_accepted": 9}
+        {
+            "date_min": "2023-10-02",
+            "date_max": "2024-03-24",
+            "rows_read": 10,
+            "rows_accepted": 9,
+            "place": "the synthetic London-like city",
+        }
     )
     cells = pd.DataFrame({"area_km2": [0.7, 0.7], "residents": [10.0, 20.0]})
     return context_of(panel, model, metrics, quality, cells, audit_date=dt.date(2024, 3, 25))

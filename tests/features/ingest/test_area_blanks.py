@@ -93,7 +93,9 @@ def test_a_blank_percentage_where_nobody_lives_counts_in_no_group(county: Path) 
     np.testing.assert_allclose(
         areas["residents_minority"] + areas["residents_majority"], areas["residents"]
     )
-    summary = summarise_areas(areas, kind="mapped", mapping=mapping)
+    summary = summarise_areas(
+        areas, kind="mapped", mapping=mapping, accepted_area_code=pd.Series([], dtype="string")
+    )
     assert summary.n_areas == 5
     assert summary.residents == 10_000.0
     assert summary.residents == pytest.approx(
@@ -302,7 +304,9 @@ def test_counts_without_a_value_where_nobody_lives(tmp_path: Path) -> None:
 def test_the_sentences_count_the_areas_without_a_value(county: Path) -> None:
     mapping = tract_mapping()
     areas = load_area_attributes(mapping, base_dir=county)
-    summary = summarise_areas(areas, kind="mapped", mapping=mapping)
+    summary = summarise_areas(
+        areas, kind="mapped", mapping=mapping, accepted_area_code=pd.Series([], dtype="string")
+    )
     made = {tuple(m.columns): m.sentence for m in summary.how_groups_made}
     assert made[("residents_minority", "residents_majority", "minority_share")].endswith(
         "majority residents are the rest of the residents. 1 area where nobody lives has no "
