@@ -222,10 +222,15 @@ def _describe_areas(judged: JudgedSource, *, cfg: IngestConfig) -> list[str]:
             "  areas         none configured (ingest.areas.kind: none): the study area is the "
             "cells with events"
         ]
-    outside = int((judged.result.quarantine["reason"] == "outside_study_area").sum())
+    if cfg.areas.outside_events == "keep":
+        outside = int(judged.result.accepted["area_code"].isna().sum())
+        fate = "kept, in cells with no residents (ingest.areas.outside_events: keep)"
+    else:
+        outside = int((judged.result.quarantine["reason"] == "outside_study_area").sum())
+        fate = "quarantined as outside_study_area"
     lines = [
         f"  areas         {len(judged.areas):,} polygons ({cfg.areas.kind}); {outside:,} events "
-        "fall outside them (quarantined as outside_study_area)"
+        f"fall outside them ({fate})"
     ]
     if judged.coverage is not None and judged.coverage.uncovered:
         lines.append(

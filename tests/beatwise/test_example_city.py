@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import gzip
+import re
 from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
 import pytest
+import yaml
+from readme_example import ROOT, worked_example
 
 from beatwise.cli import main
 from beatwise.example_city import CODE_BASE, write_example_city
@@ -54,3 +57,36 @@ def test_the_command_writes_and_refuses(tmp_path: Path, capsys: pytest.CaptureFi
 def test_a_bad_start_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="start must be a date"):
         write_example_city(tmp_path, start="soon")
+
+
+def test_check_source_reads_the_example_with_the_readme_s_preset(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name, preset, _ = worked_example()
+    data = yaml.safe_load(preset)
+    write_example_city(tmp_path / "riverton")
+    data["ingest"]["data_dir"] = "riverton"  # beside the params file, as the README's is
+    (tmp_path / name).write_text(yaml.safe_dump(data), encoding="utf-8")
+    (tmp_path / "params.yaml").write_text(
+        (ROOT / "params.yaml").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    code = main(
+        [
+            "check-source",
+            "--params",
+            str(tmp_path / "params.yaml"),
+            "--preset",
+            str(tmp_path / name),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "crime types   burglary" in out and "duplicate_id" not in out
+    outside = re.search(r"(\d+) events fall outside them \(kept, in cells with no residents", out)
+    assert outside and int(outside.group(1)) > 0, out
+    # read + quarantined + accepted add up on the printed figures
+    read, accepted, quarantined = (
+        int(re.search(rf"{word}\s+([\d,]+) rows", out).group(1).replace(",", ""))  # type: ignore[union-attr]
+        for word in ("read", "accepted", "quarantined")
+    )
+    assert accepted + quarantined == read
