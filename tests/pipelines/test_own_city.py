@@ -24,6 +24,7 @@ from repo_copy import copy_repo, ran_stages, run
 
 pytestmark = pytest.mark.e2e
 
+
 def _shell(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
