@@ -109,7 +109,13 @@ def plot_capture_curves(
         else:
             ax.plot(ks * 100, hr, color=palette[n_base % 10], lw=1.0, label=name)
             n_base += 1
-    ax.axvline(headline_coverage * 100, color="red", lw=0.8, alpha=0.6)
+    ax.axvline(
+        headline_coverage * 100,
+        color="red",
+        lw=0.8,
+        alpha=0.6,
+        label=f"operational coverage ({headline_coverage * 100:g}% of the area)",
+    )
     ax.set_xlabel("coverage: share of study area flagged (%)")
     ax.set_ylabel("hit rate: share of events captured")
     ax.set_xlim(0, 100)

@@ -114,6 +114,22 @@ def provenance_tags(*, stage: str, params_digest: str, inputs: Sequence[Path]) -
     return tags
 
 
+def run_name(tags: dict[str, str]) -> str:
+    """A run's name in the MLflow UI: its stage and which run of the project it belongs to.
+
+    ``train · exp lr01`` inside ``dvc exp run`` (DVC names the experiment), else
+    ``train · 6dd091c`` (the commit, ``+ changes`` when tracked files differ from it), so two runs
+    of one stage are told apart at a glance; the tags hold the same facts in full.
+    """
+    stage = tags["stage"]
+    if "dvc_experiment" in tags:
+        return f"{stage} · exp {tags['dvc_experiment']}"
+    commit = tags.get("git_commit", "unknown")
+    if commit == "unknown":
+        return f"{stage} · outside git"
+    return f"{stage} · {commit[:7]}" + (" + changes" if tags.get("git_dirty") == "true" else "")
+
+
 @contextlib.contextmanager
 def stage_run(
     *,
@@ -131,12 +147,12 @@ def stage_run(
     if parent_run_id:
         with (
             mlflow.start_run(run_id=parent_run_id),
-            mlflow.start_run(run_name=stage, nested=True, tags=tags) as run,
+            mlflow.start_run(run_name=run_name(tags), nested=True, tags=tags) as run,
         ):
             log.info("MLflow run %s (stage %s, parent %s)", run.info.run_id, stage, parent_run_id)
             yield run
     else:
-        with mlflow.start_run(run_name=stage, tags=tags) as run:
+        with mlflow.start_run(run_name=run_name(tags), tags=tags) as run:
             log.info("MLflow run %s (stage %s)", run.info.run_id, stage)
             yield run
 

@@ -43,6 +43,19 @@ def test_capture_curves_png_is_deterministic(tmp_path: Path) -> None:
     assert _assert_png(first) == _assert_png(second)
 
 
+def test_the_capture_curves_name_the_operational_coverage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    y, s, areas, ids = _toy()
+    grid = np.linspace(0, 1, 101)
+    curve = m.capture_curve(y, s, areas_km2=areas, cell_ids=ids, coverages=grid).hit_rate
+    drawn: list[object] = []
+    monkeypatch.setattr(p, "_save", lambda fig, path: drawn.append(fig) or path)
+    p.plot_capture_curves(grid, {"model": curve}, tmp_path / "c.png", headline_coverage=0.1)
+    labels = [t.get_text() for t in drawn[0].axes[0].get_legend().get_texts()]  # type: ignore[attr-defined]
+    assert "operational coverage (10% of the area)" in labels
+
+
 def test_calibration_png_handles_empty_deciles(tmp_path: Path) -> None:
     y, s, _, _ = _toy()
     s = s.copy()

@@ -16,6 +16,7 @@ from pipelines._tracking import (
     input_md5s,
     provenance_tags,
     record_reproduction,
+    run_name,
     track_publication,
     track_training,
 )
@@ -50,6 +51,28 @@ def test_tags_carry_stage_params_hash_and_experiment(
     assert tags["dvc_experiment"] == "lr01"
     assert tags["git_commit"] == "unknown"
     assert "input_md5.x.json" in tags
+    assert run_name(tags) == "train · exp lr01"
+
+
+@pytest.mark.parametrize(
+    ("tags", "name"),
+    [
+        (
+            {"stage": "evaluate", "git_commit": "6dd091c0ffee", "git_dirty": "false"},
+            "evaluate · 6dd091c",
+        ),
+        (
+            {"stage": "audit", "git_commit": "6dd091c0ffee", "git_dirty": "true"},
+            "audit · 6dd091c + changes",
+        ),
+        (
+            {"stage": "train", "git_commit": "unknown", "git_dirty": "unknown"},
+            "train · outside git",
+        ),
+    ],
+)
+def test_run_names_tell_two_runs_of_a_stage_apart(tags: dict[str, str], name: str) -> None:
+    assert run_name(tags) == name
 
 
 def test_flatten_metrics_skips_nan_and_text() -> None:
