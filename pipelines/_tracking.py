@@ -62,9 +62,13 @@ def _git(*args: str) -> str | None:
 
 
 def git_state() -> dict[str, str]:
-    """Commit hash and whether tracked files differ from it ('unknown' outside a git repo)."""
+    """Commit hash and whether tracked files differ from it ('unknown' outside a git repo).
+
+    ``dvc.lock`` is left out of the comparison: DVC rewrites it as each stage of a run finishes,
+    so it differs from the commit in every run, which says nothing about the code or params.
+    """
     commit = _git("rev-parse", "HEAD") or "unknown"
-    status = _git("status", "--porcelain", "--untracked-files=no")
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)dvc.lock")
     dirty = "unknown" if status is None else str(bool(status)).lower()
     return {"git_commit": commit, "git_dirty": dirty}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from pipelines._tracking import (
     REGISTERED_MODEL_NAME,
     find_reusable_train_run,
     flatten_metrics,
+    git_state,
     input_md5s,
     provenance_tags,
     record_reproduction,
@@ -280,3 +282,23 @@ def test_an_experiment_moves_neither_alias(store: dict[str, str], tmp_path: Path
     )
     for alias in ("candidate", "published"):
         assert str(client.get_model_version_by_alias(REGISTERED_MODEL_NAME, alias).version) == "1"
+
+
+def test_a_run_s_own_dvc_lock_does_not_make_the_tree_dirty(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for args in (
+        ["init", "-q"],
+        ["config", "user.email", "t@e.invalid"],
+        ["config", "user.name", "t"],
+    ):
+        subprocess.run(["git", *args], check=True)
+    (tmp_path / "dvc.lock").write_text("schema: '2.0'\n")
+    (tmp_path / "params.yaml").write_text("a: 1\n")
+    subprocess.run(["git", "add", "dvc.lock", "params.yaml"], check=True)
+    subprocess.run(["git", "commit", "-q", "-m", "x"], check=True)
+    (tmp_path / "dvc.lock").write_text("schema: '2.0'\nstages: {}\n")  # as DVC rewrites it
+    assert git_state()["git_dirty"] == "false"
+    (tmp_path / "params.yaml").write_text("a: 2\n")
+    assert git_state()["git_dirty"] == "true"
