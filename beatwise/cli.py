@@ -7,6 +7,8 @@ would accept, exclude and quarantine (by reason, with example rows), the time sp
 pipeline would pick, the crime types found, the events outside the area polygons, and whether
 ``ingest.max_quarantine_share`` would stop the run. ``beatwise example-city DIR`` writes a made-up
 city's open-data files (:mod:`beatwise.example_city`) to try the README's "Bring your own city".
+``beatwise compare`` shows the committed run, the workspace and each experiment side by side
+(:mod:`beatwise.compare`).
 
 Exit status: 0 when the run would go on, 1 when it would stop (too large a quarantine share, or no
 row accepted), 2 when the params or the source cannot be read (one paragraph naming the file or
@@ -95,6 +97,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--weeks", type=_positive_int, default=156, help="weeks of events (default 156)"
     )
     example.set_defaults(run=example_city)
+    compare = verbs.add_parser(
+        "compare",
+        help="the committed run, the workspace and each experiment side by side",
+        description=(
+            "One column per run (the commit's, the workspace, its experiments), one row per "
+            "param that differs and per headline figure (reports/compare/), in words; rows "
+            "whose values differ are marked *. Reads `dvc exp show --json`; writes nothing."
+        ),
+    )
+    compare.add_argument(
+        "--exp", action="append", default=[], metavar="NAME", help="only this experiment (repeat)"
+    )
+    compare.add_argument(
+        "--width", type=_positive_int, help="columns to fit (default: the terminal's, or 120)"
+    )
+    compare.add_argument("--repo", type=Path, default=Path("."), help="the repository (default .)")
+    compare.set_defaults(run=compare_runs)
     return parser
 
 
@@ -238,6 +257,16 @@ def _describe_areas(judged: JudgedSource, *, cfg: IngestConfig) -> list[str]:
             f"cover were left out (ingest.areas.coverage_min_rate_ratio)"
         )
     return lines
+
+
+def compare_runs(args: argparse.Namespace, *, out: Callable[[str], Any] = print) -> int:
+    """Print the comparison table; 0 when printed."""
+    from beatwise.compare import exp_show_json, render, runs_of, terminal_width
+
+    runs = runs_of(exp_show_json(args.repo), names=args.exp)
+    for line in render(runs, width=args.width or terminal_width()):
+        out(line)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -66,7 +66,7 @@ def main() -> None:
         max_resolution=params.publish.max_resolution,
         suppress_below=params.publish.min_count_shown,
     )
-    metrics = BacktestMetrics.read(Path("reports/metrics.json"))
+    metrics = BacktestMetrics.read(Path("reports/backtest_metrics.json"))
     best = metrics.best_baseline
     coverage = setup.config.coverage
     _timed(

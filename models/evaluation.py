@@ -1,4 +1,4 @@
-"""The backtest as one call: from the panel to ``metrics.json``, ``backtest.parquet`` and the plots.
+"""The backtest as one call: from the panel to ``backtest_metrics.json``, the backtest and plots.
 
 :func:`run_backtest` follows METRICS.md's protocol. The period (week or month) is the one
 ``panel_meta.json`` records; nothing here re-derives it. For each backtest period (the last
@@ -183,7 +183,7 @@ class BacktestResult:
     Attributes
     ----------
     metrics : BacktestMetrics
-        ``reports/metrics.json``.
+        ``reports/backtest_metrics.json``.
     frame : DataFrame
         ``data/processed/backtest.parquet``: one row per (backtest period, cell), periods in time
         order and cells in the order of ``cells.parquet`` (``docs/architecture.md``).

@@ -68,7 +68,15 @@ def git_state() -> dict[str, str]:
     so it differs from the commit in every run, which says nothing about the code or params.
     """
     commit = _git("rev-parse", "HEAD") or "unknown"
-    status = _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)dvc.lock")
+    status = _git(
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--",
+        ".",
+        ":(exclude)dvc.lock",
+        ":(exclude)reports/compare",
+    )
     dirty = "unknown" if status is None else str(bool(status)).lower()
     return {"git_commit": commit, "git_dirty": dirty}
 
@@ -307,7 +315,9 @@ def _log_train_run(
     with stage_run(stage="train", params_digest=params_digest, inputs=inputs) as run:
         mlflow.log_params(run_params)
         mlflow.set_tag("model_version", model_version)
-        sample = labelled[list(model.feature_columns)].head(200).astype("float32")
+        # float64 columns: a row built by hand (Python floats) meets the signature, and float32
+        # input is still accepted (a safe widening)
+        sample = labelled[list(model.feature_columns)].head(200).astype("float64")
         pred = model.predict(sample)
         fitted = model.predict(labelled)
         mlflow.log_metric("train_mean_target", float(labelled["target_count"].mean()))
@@ -317,6 +327,7 @@ def _log_train_run(
             model.booster,
             name="model",
             signature=infer_signature(sample, pred),
+            input_example=sample.head(5),
             # stated, not inferred: inference reloads the model in a subprocess (seconds)
             pip_requirements=[f"lightgbm=={lgb.__version__}"],
             registered_model_name=REGISTERED_MODEL_NAME,

@@ -1,7 +1,6 @@
-"""Stage ``audit``: gates G1-G12 over the backtest and the feedback stage's closed loop (G11);
-the bias report, the model card and the transparency record. Period and resolution:
-``panel_meta.json``'s. ``--run-date`` (default today) dates every document and is the date expiry
-dates are judged against.
+"""Stage ``audit``: gates G1-G12 over the backtest and the closed loop (G11); the bias report,
+the model card, the transparency record and the verdict for DVC (``reports/compare/gates.json``).
+``--run-date`` (default today) dates every document and judges expiry dates.
 """
 
 from __future__ import annotations
@@ -11,6 +10,7 @@ import datetime as dt
 from pathlib import Path
 
 from beatwise.artefacts.feedback import FeedbackReport
+from beatwise.artefacts.headline import GatesHeadline
 from beatwise.artefacts.metrics import BacktestMetrics
 from beatwise.artefacts.model import ModelMeta
 from beatwise.artefacts.panel import PanelMeta
@@ -25,7 +25,6 @@ from pipelines._tracking import track_audit
 
 STAGE = "audit"
 INPUTS = ("backtest", "cells", "panel-meta", "metrics", "data-quality", "model-meta", "feedback")
-# in the order of DocumentPaths' fields
 OUTPUTS = ("out-audit", "out-report", "out-card", "out-record-md", "out-record-json")
 
 
@@ -38,7 +37,7 @@ class Params(StageParams):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    for name in INPUTS + OUTPUTS:
+    for name in (*INPUTS, *OUTPUTS, "out-gates"):
         parser.add_argument(f"--{name}", type=Path, required=True)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--run-date", type=dt.date.fromisoformat, help="the audit's date (ISO)")
@@ -73,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             accepted_by_type=quality.accepted_by_type,
             override=params.publish.override,
         )
-    out = DocumentPaths(*(getattr(args, name.replace("-", "_")) for name in OUTPUTS))
+    out = DocumentPaths(*(getattr(args, name.replace("-", "_")) for name in OUTPUTS))  # in order
     docs = audit_documents(
         result,
         arrays=arrays,
@@ -86,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         paths=out,
         feedback_figure=read_feedback_figure(args.feedback, feedback),
     )
+    GatesHeadline.from_audit(docs.audit).write(args.out_gates)
     track_audit(
         docs.audit,
         inputs=[args.backtest, args.cells, args.metrics, args.feedback],

@@ -1,9 +1,9 @@
 """Stage ``evaluate``: rolling-origin backtest of the model against baselines B1-B6.
 
-Reads the panel and its meta, runs :func:`models.evaluation.run_backtest` (the protocol is
-described there), and writes ``metrics.json`` (``BacktestMetrics``, with the study-area rule of
-``cells_meta.json``), ``backtest.parquet`` and the plots. The simulator's truth is an optional
-input, used for synthetic weekly data only.
+Runs :func:`models.evaluation.run_backtest` (the protocol is described there) and writes
+``backtest_metrics.json`` (with the study-area rule of ``cells_meta.json``), its headline and
+curves for DVC (``reports/compare/``), ``backtest.parquet`` and the plots. The simulator's truth is
+optional, used for synthetic weekly data only.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import argparse
 from pathlib import Path
 
 from beatwise.artefacts.cells import CellsMeta
+from beatwise.artefacts.headline import BacktestHeadline
 from beatwise.artefacts.model import ModelMeta
 from beatwise.artefacts.panel import PanelMeta
 from beatwise.io import read_parquet, write_parquet
@@ -24,6 +25,7 @@ from models.evaluation import (
     truth_skip_reason,
 )
 from models.operational import OperationalConfig
+from models.plot_data import write_plot_data
 from models.risk_model import RiskModelConfig
 from pipelines._io import run_stage, setup_logging, timed
 from pipelines._tracking import flatten_metrics, log_to_parent, stage_run
@@ -42,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("features", "panel-meta", "cells", "cells-meta", "event-cells", "model-meta"):
         parser.add_argument(f"--{name}", type=Path, required=True)
     parser.add_argument("--truth-dir", type=Path, default=None)
-    for name in ("out-metrics", "out-backtest", "out-plots"):
+    for name in ("out-metrics", "out-headline", "out-plot-data", "out-backtest", "out-plots"):
         parser.add_argument(f"--{name}", type=Path, required=True)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
@@ -52,8 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = PanelMeta.read(args.panel_meta)
     model_meta = ModelMeta.read(args.model_meta)
     truth = None
-    skip = truth_skip_reason(args.truth_dir, meta)
-    if skip is not None:
+    if (skip := truth_skip_reason(args.truth_dir, meta)) is not None:
         log.info("%s", skip)
     else:
         from simcity.truth import load_truth_model
@@ -70,13 +71,13 @@ def main(argv: list[str] | None = None) -> int:
             coverage=params.operational.coverage,
             truth=truth,
         )
-    # the study-area rule of the cells, which every share of the area depends on
-    study_area = CellsMeta.read(args.cells_meta).study_area
-    metrics = result.metrics.model_copy(update={"study_area": study_area})
+    rule = CellsMeta.read(args.cells_meta).study_area  # which every share of the area depends on
+    metrics = result.metrics.model_copy(update={"study_area": rule})
     plot_backtest(result, args.out_plots)
+    write_plot_data(result, args.out_plot_data)
     write_parquet(args.out_backtest, result.frame)
     metrics.write(args.out_metrics)
-
+    BacktestHeadline.from_backtest(metrics).write(args.out_headline)
     flat = flatten_metrics(metrics.to_json())
     with stage_run(
         stage=STAGE,

@@ -1,4 +1,4 @@
-"""Inputs of the audit and report tests: a typed ``metrics.json`` with hand-set figures, a
+"""Inputs of the audit and report tests: a typed ``backtest_metrics.json`` with hand-set figures, a
 small city's cells and backtest as the evaluate stage writes them, and the feedback stage's
 report (G11 PASS, ``feedback_inputs``) in the stage's setup."""
 

@@ -80,7 +80,7 @@ def toy_cells(n: int = 10) -> pd.DataFrame:
     )
 
 
-#: The keys of ``metrics.json`` that describe the run rather than one forecast.
+#: The keys of ``backtest_metrics.json`` that describe the run rather than one forecast.
 METRICS_RUN_KEYS = frozenset(
     {
         "baselines",

@@ -7,7 +7,7 @@ stage's JSON by string key. ``docs/architecture.md`` lists each file, its produc
 - ``data/processed/cells_meta.json``: ``cells.CellsMeta`` (build_cells)
 - ``data/processed/panel_meta.json``: ``panel.PanelMeta`` (build_features)
 - ``data/models/model_meta.json``: ``model.ModelMeta`` (train)
-- ``reports/metrics.json``: ``metrics.BacktestMetrics`` (evaluate)
+- ``reports/backtest_metrics.json``: ``metrics.BacktestMetrics`` (evaluate)
 - ``reports/audit.json``: ``audit.AuditReport`` (audit)
 - ``reports/transparency_record.json``: ``transparency.TransparencyRecord`` (audit; read by
   people, beside its Markdown twin)

@@ -1,4 +1,4 @@
-"""``reports/metrics.json``: the backtest's figures, written by ``evaluate``.
+"""``reports/backtest_metrics.json``: the backtest's figures, written by ``evaluate``.
 
 In memory the figures are typed: a :class:`ForecastScores` per forecast (the model and each
 baseline), coverages as numbers, the lift as a :class:`Lift`. On disk the file keeps the flat
@@ -29,8 +29,8 @@ PER_COVERAGE: tuple[str, ...] = ("hr", "pai", "pei", "pei_truth")
 def coverage_label(coverage: float) -> str:
     """Key fragment of a coverage: 0.005 -> ``"0p5"``, 0.05 -> ``"5"`` (percent; ``.`` as ``p``).
 
-    The one place a coverage becomes text in a key; ``metrics.json``, ``audit.json`` and the
-    reports all use it.
+    The one place a coverage becomes text in a key; ``backtest_metrics.json``, ``audit.json``
+    and the reports all use it.
     """
     pct = round(float(coverage) * 100.0, 6)
     if pct == int(pct):
@@ -72,7 +72,7 @@ class ForecastScores(_Frozen):
         return value
 
     def to_flat(self, *, coverage: float) -> dict[str, Any]:
-        """The flat keys of this forecast in ``metrics.json``."""
+        """The flat keys of this forecast in ``backtest_metrics.json``."""
         out: dict[str, Any] = {}
         for name in PER_COVERAGE:
             table = getattr(self, name)
@@ -180,7 +180,7 @@ class BacktestMetrics(Artefact):
         return self
 
     def to_json(self) -> dict[str, Any]:
-        """The flat layout of ``metrics.json`` (model figures at the top level)."""
+        """The flat layout of ``backtest_metrics.json`` (model figures at the top level)."""
         out: dict[str, Any] = self.model.to_flat(coverage=self.coverage)
         out["baselines"] = {
             name: scores.to_flat(coverage=self.coverage) for name, scores in self.baselines.items()

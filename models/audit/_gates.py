@@ -390,7 +390,7 @@ def gate_quality_of_service(
 
 
 def gate_baselines(lift: Lift | None, config: AuditConfig) -> GateResult:
-    """G8: the lift of PAI over the best baseline (metrics.json), one-sided against ``lift_min``."""
+    """G8: the backtest's lift of PAI over the best baseline, one-sided against ``lift_min``."""
     band = band_text(config.lift_min, None)
     if lift is None:
         return GateResult(

@@ -95,7 +95,7 @@ def run_audit(
     target_event_counts : mapping, optional
         Target events by canonical type, for G1's share.
     lift : Lift, optional
-        The lift of ``metrics.json`` for G8; missing: G8 is INSUFFICIENT DATA (blocks).
+        The lift of ``backtest_metrics.json`` for G8; missing: G8 is INSUFFICIENT DATA (blocks).
     override : AuditOverride, optional
         A recorded approval to publish despite FAIL / INSUFFICIENT DATA hard gates, until its
         expiry date.

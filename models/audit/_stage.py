@@ -43,7 +43,7 @@ def audit_backtest(
         Knobs at the operational coverage, target, granularity, period and run date, and the
         feedback stage's simulation; refused when it simulated another coverage or band.
     metrics : BacktestMetrics
-        ``metrics.json``: the lift over the best baseline (G8) and the best baseline's name.
+        ``backtest_metrics.json``: the lift over the best baseline (G8) and that baseline's name.
         Its coverage must be the operational coverage.
     accepted_by_type : mapping, optional
         Accepted events by crime type (``data_quality.json``), for G1's share.
@@ -62,7 +62,7 @@ def audit_backtest(
     coverage = setup.config.coverage
     if coverage_label(metrics.coverage) != coverage_label(coverage):
         raise ValueError(
-            f"metrics.json reports the lift at coverage {metrics.coverage}; the audit's "
+            f"backtest_metrics.json reports the lift at coverage {metrics.coverage}; the audit's "
             f"operational coverage is {coverage}. Re-run evaluate with the same "
             "operational.coverage."
         )

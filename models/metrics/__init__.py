@@ -9,7 +9,7 @@ Conventions
 -----------
 - A "week" below is any forecast period: METRICS.md's definitions are written for ISO weeks, and
   in monthly mode (``features.period``) every row of the arrays is a calendar month instead; the
-  arithmetic is the same. The ``metrics.json`` keys are period-neutral (``n_backtest_periods``).
+  arithmetic is the same. Its file's keys are period-neutral (``n_backtest_periods``).
 - ``y``, ``scores`` and ``truth`` are float arrays ``[week, cell]``: week axis in time order, cell
   axis in the order of ``cell_ids`` (ascending H3 id in the pipeline, though nothing here relies on
   it). ``y`` holds realised target counts, ``scores`` expected counts (higher = riskier).
@@ -33,7 +33,7 @@ The package's modules, by what they answer:
 - :mod:`~models.metrics.rank_metrics`: hit rate, PAI, PEI, PEI_T, capture curve, churn, and the
   lift of PAI over a baseline with its block-bootstrap interval;
 - :mod:`~models.metrics.count_metrics`: Poisson deviance and calibration;
-- :mod:`~models.metrics.summary`: the typed figures of ``reports/metrics.json``
+- :mod:`~models.metrics.summary`: the typed figures of ``reports/backtest_metrics.json``
   (``summarise_forecast`` -> ``ForecastScores``, ``summarise_backtest`` -> ``BacktestMetrics``).
 
 Import the public names from ``models.metrics``; the modules are how the code is kept, not an API.

@@ -1,4 +1,4 @@
-"""The figures of ``reports/metrics.json``: one forecast's pooled figures, and the whole backtest.
+"""The figures of ``reports/backtest_metrics.json``: one forecast's, and the whole backtest's.
 
 :func:`summarise_forecast` gives a :class:`~beatwise.artefacts.metrics.ForecastScores` and
 :func:`summarise_backtest` the whole :class:`~beatwise.artefacts.metrics.BacktestMetrics`, built in
@@ -47,7 +47,7 @@ from models.metrics.ranking import WeeklyCapture, _rank
 logger = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------------------------
-# Summaries for reports/metrics.json
+# Summaries for reports/backtest_metrics.json
 # --------------------------------------------------------------------------------------------
 
 
@@ -168,7 +168,7 @@ def summarise_forecast(
         ``hr``, ``pai``, ``pei`` (and ``pei_truth`` when ``truth`` is given) keyed by coverage,
         ``poisson_deviance``, ``calibration_oe`` and ``churn`` at ``coverage``. Values are pooled,
         rounded to 6 decimals, plain floats; None where undefined (no events at all).
-        ``ForecastScores.to_flat`` gives the keys of ``metrics.json`` (``hr_at_5pct``, ...).
+        ``ForecastScores.to_flat`` gives the file's keys (``hr_at_5pct``, ...).
     """
     ks, grid = _grid(coverages, coverage)
     ref = _reference(y, areas_km2=areas_km2, cell_ids=cell_ids, truth=truth, grid=grid)
@@ -207,7 +207,7 @@ def summarise_backtest(
     seed: int = 0,
     floor: float = SCORE_FLOOR,
 ) -> BacktestMetrics:
-    """The whole of ``reports/metrics.json``: the model, every baseline and the lift over the best.
+    """The whole of ``reports/backtest_metrics.json``: the model, every baseline, the lift.
 
     Every baseline is scored on exactly the cells and weeks of ``y``. "The best baseline" has the
     highest pooled PAI at ``coverage`` (ties: first name in alphabetical order). The lift is pooled

@@ -1,7 +1,7 @@
 """How the model compares with the best of the simple baselines, in words a board member would
 repeat: "no better than a count of all past recorded crime in each place (B4)".
 
-The figure is ``metrics.json``'s lift: the model's PAI over the best baseline's at the operational
+The figure is the backtest's lift: the model's PAI over the best baseline's at the operational
 coverage, pooled over the backtest, with its 95% block-bootstrap interval (METRICS.md). Flagging
 the same share of the area, a PAI ratio is the ratio of the recorded crime each catches, so a lift
 of 1.012 reads "1.2% more recorded crime caught". The conclusion follows the interval, never the
@@ -32,7 +32,7 @@ class BaselineComparison:
     """The model against the best simple baseline, as the documents word it."""
 
     conclusion: Conclusion
-    #: the baseline's key in metrics.json (``all_history``)
+    #: the baseline's key in backtest_metrics.json (``all_history``)
     baseline: str
     #: the baseline in words: "a count of all past recorded crime in each place (B4)"
     baseline_words: str
@@ -76,7 +76,7 @@ def _places(shared: float | None) -> str:
 def compare_with_baseline(
     lift: Lift, *, coverage: float, shared_area: float | None = None
 ) -> BaselineComparison:
-    """The model against ``lift.baseline`` in words, from ``metrics.json``'s lift.
+    """The model against ``lift.baseline`` in words, from ``backtest_metrics.json``'s lift.
 
     Parameters
     ----------

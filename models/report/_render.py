@@ -2,7 +2,7 @@
 transparency record (markdown, and its typed JSON).
 
 All three render from the typed ``audit.json`` (:class:`beatwise.artefacts.audit.AuditReport`),
-the typed ``metrics.json`` (:class:`beatwise.artefacts.metrics.BacktestMetrics`) and a
+the typed ``backtest_metrics.json`` (:class:`beatwise.artefacts.metrics.BacktestMetrics`) and a
 :class:`ReportContext` (which carries params ``governance``); the report adds the data-quality
 tables and the charts. Output is deterministic for the same inputs, the audit's run date among
 them: no clock is read here, charts are PNGs without a timestamp, and nothing is fetched from the

@@ -21,7 +21,8 @@ def _figures(scores: ForecastScores, coverage: float) -> dict[str, float | None]
 def performance_rows(metrics: BacktestMetrics, *, coverage: float) -> list[dict[str, Any]]:
     """Model and baselines at ``coverage``: hit rate, PAI, PEI and the model's lift.
 
-    ``metrics.json`` holds one lift, over the best baseline, so only that baseline's row has one.
+    ``backtest_metrics.json`` holds one lift, over the best baseline: only that baseline's row has
+    one.
     Refuses a coverage the backtest did not report.
     """
     if coverage not in metrics.coverages:

@@ -1,4 +1,4 @@
-"""``reports/metrics.json``: the typed definition, its flat file layout, the one coverage label."""
+"""``reports/backtest_metrics.json``: its typed definition, flat layout, coverage label."""
 
 from __future__ import annotations
 
@@ -107,7 +107,7 @@ def test_reading_refuses_a_file_that_disagrees_with_the_definition() -> None:
     with pytest.raises(ArtefactError, match="'lift_pai_at_1pct' must be present"):
         BacktestMetrics.from_json(good | {"coverage": 0.01})
     with pytest.raises(ArtefactError, match="key 'n_cells'"):
-        BacktestMetrics.from_json(good | {"n_cells": 0}, source="reports/metrics.json")
+        BacktestMetrics.from_json(good | {"n_cells": 0}, source="reports/backtest_metrics.json")
 
 
 def test_construction_refuses_inconsistent_figures() -> None:

@@ -1,6 +1,6 @@
 """The study-area rule (``cells.study_area``): which cells it gives on a hand-made case, what
 ``auto`` resolves to, the refusal without areas, and its record in cells_meta.json and
-metrics.json."""
+backtest_metrics.json."""
 
 from __future__ import annotations
 

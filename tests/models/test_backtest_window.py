@@ -1,5 +1,5 @@
 """A fixed backtest window (``evaluate.backtest_first`` to ``backtest_last``): the periods it picks,
-what metrics.json records, the documents' wording, and every refusal naming its key."""
+what backtest_metrics.json records, the documents' wording, and every refusal naming its key."""
 
 from __future__ import annotations
 

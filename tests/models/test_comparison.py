@@ -1,5 +1,5 @@
 """The plain-English comparison with the best simple baseline: better, no better, worse, unknown,
-decided by the 95% interval of metrics.json's lift, and carried by the card and the report."""
+decided by the 95% interval of the backtest's lift, and carried by the card and the report."""
 
 from __future__ import annotations
 

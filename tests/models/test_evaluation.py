@@ -26,6 +26,7 @@ from models.evaluation import (
     run_backtest,
     truth_skip_reason,
 )
+from models.plot_data import PLOT_FILES, write_plot_data
 from models.risk_model import RiskModelConfig
 
 N_PERIODS = 40  # weeks of data; the features add the forecast week after them
@@ -195,6 +196,33 @@ def test_the_plots_data_and_the_plots(result: BacktestResult, tmp_path: Path) ->
         "pai_by_period.png",
     ]
     assert all(p.stat().st_size > 0 for p in paths)
+
+
+def test_the_curves_dvc_overlays(result: BacktestResult, tmp_path: Path) -> None:
+    """``reports/compare/*.csv``: fixed columns, the model and the best baseline, rounded."""
+    paths = write_plot_data(result, tmp_path / "compare")
+    assert [p.name for p in paths] == list(PLOT_FILES.values())
+    capture = pd.read_csv(tmp_path / "compare/capture_curve.csv")
+    assert list(capture.columns) == ["coverage_pct", "model", "best_baseline"]
+    assert capture["coverage_pct"].tolist() == list(range(101))
+    best = result.capture_curves[result.metrics.best_baseline]
+    assert np.allclose(capture["best_baseline"], best, rtol=1e-4)
+    assert np.allclose(capture["model"], result.capture_curves["model"], rtol=1e-4)
+    calibration = pd.read_csv(tmp_path / "compare/calibration.csv")
+    assert calibration["decile"].tolist() == list(range(1, 11))
+    assert list(calibration.columns) == ["decile", "expected", "observed", "observed_over_expected"]
+    pai = pd.read_csv(tmp_path / "compare/pai_by_period.csv")
+    assert pai["backtest_period"].tolist() == list(range(1, 9))
+    assert pai["period_start"].iloc[0] == pd.Timestamp(result.period_starts[0]).strftime("%Y-%m-%d")
+    assert np.allclose(pai["model"], result.model_pai, rtol=1e-4, equal_nan=True)
+    # five significant figures, "\n" line ends: the same bytes on any machine
+    text = (tmp_path / "compare/capture_curve.csv").read_bytes()
+    assert b"\r" not in text
+    values = capture[["model", "best_baseline"]].to_numpy().ravel()
+    assert all(float(f"{v:.5g}") == v for v in values)
+    assert not all(float(f"{v:.4g}") == v for v in values)  # not rounded further
+    again = write_plot_data(result, tmp_path / "again")
+    assert [p.read_bytes() for p in again] == [p.read_bytes() for p in paths]
 
 
 def test_the_metrics_it_produces_write_and_read_back_equal(

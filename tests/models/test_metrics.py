@@ -271,7 +271,7 @@ def test_pai_lift_interval_contains_estimate_and_is_deterministic_by_seed() -> N
 
 
 # --------------------------------------------------------------------------------------------
-# Summaries: the typed figures of metrics.json
+# Summaries: the typed figures of backtest_metrics.json
 # --------------------------------------------------------------------------------------------
 
 

@@ -175,7 +175,7 @@ def test_technical_fields_come_from_the_run(research: Documents) -> None:
     record = research.record
     assert record.metadata.model_version == "v-record" and record.metadata.mlflow_run_id == "run-9"
     rationale = record.tier2_description_and_rationale
-    # metrics.json's lift, 1.12 (1.04 - 1.21) over b4_all_history: better, in words
+    # backtest_metrics.json's lift, 1.12 (1.04 - 1.21) over b4_all_history: better, in words
     assert rationale.comparison.conclusion == "better"
     assert "12.0% more recorded crime caught" in rationale.comparison.headline
     assert rationale.comparison.lift == 1.12

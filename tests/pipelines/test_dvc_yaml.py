@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -71,8 +72,63 @@ def test_contract_outputs_are_declared() -> None:
         "reports/transparency_record.md",
         "reports/transparency_record.json",
     } <= outs
-    assert {"reports/metrics.json", "reports/publication.json"} <= metrics
+    assert "reports/backtest_metrics.json" in outs  # the detail: not what DVC compares
+    assert metrics == {
+        "reports/compare/backtest.json",
+        "reports/compare/gates.json",
+        "reports/publication.json",
+    }
     assert plots and all(p.startswith("reports/plots/") and p.endswith(".png") for p in plots)
+
+
+def test_what_dvc_compares_is_committed_and_nothing_else_in_reports() -> None:
+    """``reports/compare/`` is committed (``cache: false``), so ``dvc metrics diff`` and
+    ``dvc plots diff`` find the committed run's figures on a fresh clone; git ignores the rest."""
+    committed = {
+        name: spec
+        for entry in DVC.values()
+        for key in ("outs", "metrics")
+        for item in entry.get(key) or []
+        if isinstance(item, dict)
+        for name, spec in item.items()
+        if name.startswith("reports/compare/")
+    }
+    assert set(committed) == {
+        "reports/compare/backtest.json",
+        "reports/compare/gates.json",
+        "reports/compare/capture_curve.csv",
+        "reports/compare/calibration.csv",
+        "reports/compare/pai_by_period.csv",
+    }
+    assert all(spec == {"cache": False} for spec in committed.values())
+    tracked = subprocess.run(
+        ["git", "ls-files", "reports"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert set(tracked) == set(committed)
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", "--no-index", "reports/metrics.json"], cwd=ROOT, check=False
+    )
+    assert ignored.returncode == 0
+    not_ignored = subprocess.run(
+        ["git", "check-ignore", "-q", "--no-index", "reports/compare/backtest.json"],
+        cwd=ROOT,
+        check=False,
+    )
+    assert not_ignored.returncode == 1
+
+
+def test_top_level_plots_draw_committed_curves_with_x_and_y() -> None:
+    plots = yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"]
+    committed = {
+        name for e in DVC.values() for o in e.get("outs") or [] if isinstance(o, dict) for name in o
+    }
+    ids = []
+    for plot in plots:
+        ((plot_id, spec),) = plot.items()
+        ids.append(plot_id)
+        assert spec["x"] and spec["title"] and spec["x_label"] and spec["y_label"]
+        assert set(spec["y"]) <= committed, plot_id
+    assert ids == ["capture_curve", "calibration", "pai_by_period"]
 
 
 def test_what_is_published_lies_outside_every_dvc_output() -> None:
@@ -121,7 +177,7 @@ def test_offline_configuration_is_committed() -> None:
     ignore = (ROOT / ".dvcignore").read_text().split()
     assert {"__pycache__/", "*.pyc", "mlflow.db", "mlartifacts/"} <= set(ignore)
     gitignore = (ROOT / ".gitignore").read_text().split()
-    assert {"/data/", "/reports/", "mlflow.db", ".venv/"} <= set(gitignore)
+    assert {"/data/", "/reports/*", "!/reports/compare/", "mlflow.db", ".venv/"} <= set(gitignore)
 
 
 def test_readme_opens_with_the_two_commands() -> None:

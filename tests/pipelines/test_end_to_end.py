@@ -30,6 +30,7 @@ import pytest
 import yaml
 from repo_copy import ROOT, copy_repo, ran_stages, run, set_params
 
+from beatwise.artefacts.headline import BACKTEST_WORDS
 from beatwise.artefacts.metrics import BacktestMetrics
 from beatwise.artefacts.publication import PublicationRecord
 from beatwise.publications import KILL_AT_ENV, list_publications, read_latest, verify_publication
@@ -134,7 +135,7 @@ def test_contract_outputs_exist_and_parse(repo: dict[str, object]) -> None:
     )
     geo = json.loads((path / CANDIDATE / "forecast.geojson").read_text())
     assert geo["type"] == "FeatureCollection" and len(geo["features"]) == len(rows)
-    metrics = json.loads((path / "reports/metrics.json").read_text())
+    metrics = json.loads((path / "reports/backtest_metrics.json").read_text())
     assert metrics["period"] == "week"
     assert {
         "pai_at_5pct",
@@ -208,7 +209,9 @@ STAGE_FILES = {
     "data/processed/cells_meta.json": ("cells", "CellsMeta"),
     "data/processed/panel_meta.json": ("panel", "PanelMeta"),
     "data/models/model_meta.json": ("model", "ModelMeta"),
-    "reports/metrics.json": ("metrics", "BacktestMetrics"),
+    "reports/backtest_metrics.json": ("metrics", "BacktestMetrics"),
+    "reports/compare/backtest.json": ("headline", "BacktestHeadline"),
+    "reports/compare/gates.json": ("headline", "GatesHeadline"),
     "reports/feedback.json": ("feedback", "FeedbackReport"),
     "reports/audit.json": ("audit", "AuditReport"),
     "reports/transparency_record.json": ("transparency", "TransparencyRecord"),
@@ -251,7 +254,8 @@ def test_coverage_table_agrees_with_the_operational_audit(repo: dict[str, object
     audit = json.loads((path / "reports/audit.json").read_text())
     table = audit["coverage_sensitivity"]
     assert table["coverages"] == [0.01, 0.02, 0.05, 0.1, 0.2]
-    best = f"best baseline ({BacktestMetrics.read(path / 'reports/metrics.json').best_baseline})"
+    metrics = BacktestMetrics.read(path / "reports/backtest_metrics.json")
+    best = f"best baseline ({metrics.best_baseline})"
     assert set(table["rankings"]) == {"this model", best}
     # at the operational coverage the table re-derives the flags from the scores; it must find
     # exactly the verdicts of the audit itself, and of the best baseline's counterfactual
@@ -297,17 +301,32 @@ def test_train_param_change_reruns_only_downstream(repo: dict[str, object]) -> N
     out = run(["dvc", "exp", "run", "-S", "train.learning_rate=0.1", "-n", "lr01"], path).stdout
     # the loop runs the train stage's model settings, so it runs again too
     assert ran_stages(out) == ["train", "evaluate", "feedback", "audit", "publish"]
-    diff = run(["dvc", "metrics", "diff", "--json"], path).stdout
-    changes = json.loads(diff)["reports/metrics.json"]
+    diff = json.loads(run(["dvc", "metrics", "diff", "--json"], path).stdout)
+    changes = diff["reports/compare/backtest.json"]
     assert changes["poisson_deviance"]["old"] is not None  # HEAD's metrics were found
     assert any(v.get("diff") not in (0, None) for v in changes.values())
+    assert set(changes) <= set(BACKTEST_WORDS)  # the headline only, not every baseline
+    assert "reports/backtest_metrics.json" not in diff
+    # the README's comparison: both runs, the changed param, the headline, in 120 columns
+    table = run(["beatwise", "compare", "--width", "120"], path).stdout.splitlines()
+    assert max(len(line) for line in table) <= 120
+    assert table[0].split() == ["main", "workspace", "lr01"]
+    lr = next(line for line in table if "train.learning_rate" in line)
+    assert lr.startswith("*") and lr.split()[-2:] == ["0.1", "0.1"]
+    assert any(line.lstrip("* ").startswith("lift over the best baseline") for line in table)
+    # the curves of both revisions, on one chart each
+    plots = json.loads(run(["dvc", "plots", "diff", "HEAD", "lr01", "--json"], path).stdout)
+    for plot_id in ("capture_curve", "calibration", "pai_by_period"):
+        (spec,) = plots[plot_id]
+        revisions = {row["rev"] for row in spec["content"]["data"]["values"]}
+        assert revisions == {"HEAD", "lr01"}, plot_id
     # the experiment's forecast is its candidate, for comparison: nothing is published
     assert published_files(path) == before
     assert aliases(path) == registry
     assert (path / CANDIDATE / "forecast.csv").read_bytes() != repo["forecast"]
     shown = experiments(path)["lr01"]
     assert (shown["status"], shown["run"]) == ("candidate", "experiment")
-    assert "reports/metrics.json" in shown["_metrics"]  # type: ignore[operator]
+    assert "reports/compare/backtest.json" in shown["_metrics"]  # type: ignore[operator]
 
 
 def test_a_blocked_experiment_is_kept_with_its_block_visible(repo: dict[str, object]) -> None:
@@ -320,7 +339,9 @@ def test_a_blocked_experiment_is_kept_with_its_block_visible(repo: dict[str, obj
     assert (shown["status"], shown["run"], shown["n_cells"]) == ("blocked", "experiment", 0)
     blocked_by = str(shown["blocked_by"]).split(", ")
     assert blocked_by and all(g.startswith("G") for g in blocked_by), shown["blocked_by"]
-    assert "reports/metrics.json" in shown["_metrics"]  # type: ignore[operator]
+    gates = shown["_metrics"]["reports/compare/gates.json"]["data"]  # type: ignore[index]
+    assert gates["verdict"] == "blocked"
+    assert all(gates["gates"][g] not in ("PASS", "REVIEW") for g in blocked_by)
     audit = json.loads((path / "reports/audit.json").read_text())  # kept: the experiment's audit
     assert audit["publishable"] is False and sorted(audit["blocking_gates"]) == sorted(blocked_by)
     assert sorted(p.name for p in (path / CANDIDATE).iterdir()) == ["blocked.txt"]

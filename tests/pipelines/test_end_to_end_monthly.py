@@ -130,7 +130,10 @@ def test_contract_outputs_exist(monthly_run: dict[str, Any]) -> None:
         "data/forecasts/candidate/forecast.geojson",
         "data/forecasts/candidate/manifest.json",
         "reports/publication.json",
-        "reports/metrics.json",
+        "reports/backtest_metrics.json",
+        "reports/compare/backtest.json",
+        "reports/compare/gates.json",
+        "reports/compare/pai_by_period.csv",
         "reports/audit.json",
         "reports/bias_report.html",
         "reports/model_card.md",
@@ -184,8 +187,11 @@ def test_forecast_csv_is_for_the_month_after_the_last_complete_month(
 
 def test_metrics_baselines_and_texts_are_monthly(monthly_run: dict[str, Any]) -> None:
     folder = monthly_run["path"]
-    metrics = _json(folder, "reports/metrics.json")
+    metrics = _json(folder, "reports/backtest_metrics.json")
     assert metrics["period"] == "month"
+    headline = _json(folder, "reports/compare/backtest.json")
+    assert headline["pai"] == pytest.approx(metrics["pai_at_5pct"], rel=1e-4)
+    assert headline["pei_truth"] is None  # the truth is weekly: no truth efficiency by month
     assert (metrics["backtest_first_period"], metrics["backtest_last_period"]) == (
         "2024-07-01",
         "2024-12-01",

@@ -114,7 +114,7 @@ def test_the_groups_came_from_the_census_percentages(city: dict[str, object]) ->
 def test_the_fixed_window_the_rule_and_the_absent_types_are_recorded(
     city: dict[str, object],
 ) -> None:
-    metrics = _json(city, "reports/metrics.json")
+    metrics = _json(city, "reports/backtest_metrics.json")
     assert metrics["study_area"] == "areas_and_events"
     panel = _json(city, "data/processed/panel_meta.json")
     assert panel["target_types"] == ["burglary"]

@@ -1,5 +1,5 @@
 """The documents name the place (``ingest.place``, recorded in data_quality.json) and state the
-study-area rule (cells_meta.json, carried by metrics.json); they never name the loader."""
+study-area rule (cells_meta.json, carried by backtest_metrics.json); they never name the loader."""
 
 from __future__ import annotations
 
