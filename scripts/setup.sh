@@ -34,3 +34,5 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 .venv/bin/python -m pip install --quiet --upgrade "pip>=24"
 .venv/bin/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 echo "setup: environment ready in .venv/" >&2
+# `dvc plots show` / `dvc plots diff` render offline: a template with Vega inlined, set locally
+.venv/bin/python -m beatwise.offline_plots --quiet

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from headless_chromium import CHROMIUM_ARGS, require_chromium
 from repo_copy import ROOT, copy_repo, ran_stages, run, set_params
 
 from beatwise.artefacts.headline import BACKTEST_WORDS
@@ -421,38 +422,15 @@ def test_notebook_executes_against_the_outputs(repo: dict[str, object]) -> None:
     assert not [o for o in outputs if o.output_type == "error"]
 
 
-def chromium_path() -> str | None:
-    """Debian's Chromium (``.ci/run`` installs it); Playwright never downloads a browser here."""
-    for name in ("chromium", "chromium-browser"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
 def test_bias_report_renders_in_a_real_browser(repo: dict[str, object], tmp_path: Path) -> None:
-    browser_bin = chromium_path()
-    if browser_bin is None:
-        if os.environ.get("BEATWISE_REQUIRE_BROWSER") == "1":
-            pytest.fail("BEATWISE_REQUIRE_BROWSER=1 but no Chromium is installed.")
-        pytest.skip("Chromium is not installed (.ci/run installs Debian's chromium package).")
+    browser_bin = require_chromium()
     from PIL import Image
     from playwright.sync_api import sync_playwright
 
     report = Path(str(repo["path"])) / "reports" / "bias_report.html"
     shot = tmp_path / "bias_report.png"
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=browser_bin,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
+        browser = pw.chromium.launch(executable_path=browser_bin, args=list(CHROMIUM_ARGS))
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         requests: list[str] = []
         page.on("request", lambda request: requests.append(request.url))
