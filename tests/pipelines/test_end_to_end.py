@@ -317,9 +317,10 @@ def test_train_param_change_reruns_only_downstream(repo: dict[str, object]) -> N
     assert lr.startswith("*") and lr.split()[-2:] == ["0.1", "0.1"]
     assert any(line.lstrip("* ").startswith("lift over the best baseline") for line in table)
     # the curves of both revisions, on one chart each
-    plots = json.loads(run(["dvc", "plots", "diff", "HEAD", "lr01", "--json"], path).stdout)
+    overlaid = json.loads(run(["dvc", "plots", "diff", "HEAD", "lr01", "--json"], path).stdout)
     for plot_id in ("capture_curve", "calibration", "pai_by_period"):
-        (spec,) = plots[plot_id]
+        (spec,) = overlaid["data"][plot_id]
+        assert spec["revisions"] == ["HEAD", "lr01"], plot_id
         revisions = {row["rev"] for row in spec["content"]["data"]["values"]}
         assert revisions == {"HEAD", "lr01"}, plot_id
     # the experiment's forecast is its candidate, for comparison: nothing is published
