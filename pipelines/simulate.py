@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 from pathlib import Path
 
 from beatwise.params import load_params
@@ -25,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     log = setup_logging(STAGE)
     params = load_params(STAGE, Params, args.params)
+    params.simulate.refuse_future(dt.date.today())
     with timed(log, "simulation"):
         city = simulate_city(params.simulate)
     log.info("simulated %d recorded events (%d committed)", len(city.events), len(city.committed))

@@ -278,6 +278,25 @@ class CityConfig(_Frozen):
         """Simulated types in the canonical taxonomy order (the order of every type axis)."""
         return tuple(name for name in CANONICAL_TYPES if name in self.crime_types)
 
+    @property
+    def last_day(self) -> dt.date:
+        """The last simulated day: the Sunday of week ``n_weeks``."""
+        return self.start + dt.timedelta(weeks=self.n_weeks) - dt.timedelta(days=1)
+
+    def refuse_future(self, today: dt.date) -> None:
+        """Refuse a city that runs past ``today``: ingest would quarantine those weeks as future
+        dates (``ingest.as_of`` defaults to the day it runs), most of the source for a long run."""
+        if self.last_day <= today:
+            return
+        weeks_before = (today - self.start).days // 7
+        raise ValueError(
+            f"simulate.start {self.start.isoformat()} with simulate.n_weeks {self.n_weeks} "
+            f"runs to {self.last_day.isoformat()}, after today ({today.isoformat()}): ingest "
+            "would quarantine every later event as a future date. Start earlier (a Monday, "
+            f'quoted: the preset london_decade starts a decade on "2015-01-05") or simulate '
+            f"at most {max(weeks_before, 0)} weeks from this start."
+        )
+
 
 class SimulateParams(StageParams):
     """The ``simulate`` section of ``params.yaml``, as the ``simulate`` stage declares it."""

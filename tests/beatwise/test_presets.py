@@ -26,10 +26,10 @@ DVC_STAGES = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text(encoding="utf-8")
 
 
 def test_the_shipped_presets() -> None:
-    assert list_presets() == ["london_api", "st_louis"]
+    assert list_presets() == ["london_api", "london_decade", "st_louis"]
 
 
-@pytest.mark.parametrize("name", ["london_api", "st_louis"])
+@pytest.mark.parametrize("name", ["london_api", "london_decade", "st_louis"])
 @pytest.mark.parametrize("stage", list(DVC_STAGES))
 def test_preset_params_validate_for_every_stage(name: str, stage: str) -> None:
     params = overlay_params(PARAMS, load_preset(name))
@@ -127,7 +127,8 @@ def test_overlay_merges_mappings_and_refuses_unknown_keys() -> None:
 
 
 def test_unknown_preset_names_the_known_ones(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"No preset named 'nope'.*london_api, st_louis"):
+    known = "london_api, london_decade, st_louis"
+    with pytest.raises(ValueError, match=rf"No preset named 'nope'.*{known}"):
         load_preset("nope")
     (tmp_path / "empty.yaml").write_text("", encoding="utf-8")
     with pytest.raises(ValueError, match="must hold a mapping"):
@@ -162,6 +163,6 @@ def test_cli_prints_lists_and_refuses(capsys: pytest.CaptureFixture[str]) -> Non
         "then: dvc exp run -n st-louis publish"
     )
     assert main([]) == 0
-    assert capsys.readouterr().out.split() == ["london_api", "st_louis"]
+    assert capsys.readouterr().out.split() == ["london_api", "london_decade", "st_louis"]
     assert main(["nope", "--print"]) == 2
     assert "No preset named 'nope'" in capsys.readouterr().err
