@@ -333,39 +333,44 @@ def _metric_frame_for_attribute(
     labels: list[str],
     name: str,
 ) -> pd.DataFrame:
-    """fairlearn MetricFrame on (cell, group) rows weighted by the group's residents ``P_gc``."""
+    """fairlearn MetricFrame over the groups' sums of (cell, group) terms weighted by ``P_gc``.
+
+    Each term ``Σ_c P_gc · x_c`` is summed per group by ``bincount`` first, so MetricFrame splits a
+    frame of one row per group rather than one per (cell, group) pair: its per-group Python work
+    stays the same size whatever the number of cells (a national grid of 200,000 cells).
+    """
     P = pop.P[:, j]
     W = y.shape[0]
     F = model.flagged.astype(np.float64)
     flagged_weeks = F.sum(axis=0)
     events = y.sum(axis=0)
     cell_idx, grp_idx = np.nonzero(P > 0)
-    order = np.lexsort((cell_idx, grp_idx))
-    cell_idx, grp_idx = cell_idx[order], grp_idx[order]
     w = P[cell_idx, grp_idx]
     inv_p = 1.0 / pop.residents[cell_idx]  # > 0 wherever P_gc > 0 (checked by the caller)
     f = flagged_weeks[cell_idx]
-    ones = np.ones_like(w)
-    sensitive = pd.Series(np.asarray(labels, dtype=object)[grp_idx], name=name)
-    params = {
-        "residents": {"sample_weight": w, "num": ones},
-        "flagged_cell_periods": {"sample_weight": w, "num": f * inv_p},
-        "exposure": {"sample_weight": w, "num": f / W, "den": ones},
+    n_groups = len(labels)
+
+    def group_sum(term: np.ndarray) -> np.ndarray:
+        return np.bincount(grp_idx, weights=w * term, minlength=n_groups)
+
+    ones = np.ones(n_groups)
+    per_cell = {
+        "residents": {"num": np.ones_like(w)},
+        "flagged_cell_periods": {"num": f * inv_p},
+        "exposure": {"num": f / W, "den": np.ones_like(w)},
         "discovery": {
-            "sample_weight": w,
             "num": (F * y).sum(axis=0)[cell_idx] * inv_p,
             "den": events[cell_idx] * inv_p,
         },
-        "false_flag_rate": {
-            "sample_weight": w,
-            "num": (F * (y == 0)).sum(axis=0)[cell_idx],
-            "den": f,
-        },
+        "false_flag_rate": {"num": (F * (y == 0)).sum(axis=0)[cell_idx], "den": f},
         "observed_expected": {
-            "sample_weight": w,
             "num": events[cell_idx] * inv_p,
             "den": model.scores.sum(axis=0)[cell_idx] * inv_p,
         },
+    }
+    params = {
+        metric: {"sample_weight": ones, **{k: group_sum(v) for k, v in terms.items()}}
+        for metric, terms in per_cell.items()
     }
     metrics = {
         k: (sum_metric if k in ("residents", "flagged_cell_periods") else ratio_metric)
@@ -373,14 +378,13 @@ def _metric_frame_for_attribute(
     }
     mf = MetricFrame(
         metrics=metrics,
-        y_true=events[cell_idx],
-        y_pred=f,
-        sensitive_features=sensitive,
+        y_true=np.zeros(n_groups),
+        y_pred=np.zeros(n_groups),
+        sensitive_features=pd.Series(labels, name=name),
         sample_params=params,
     )
-    by_group = mf.by_group.reindex(labels)
-    # A group with no residents anywhere has no rows: it counts zero residents, not unknown.
-    return by_group.fillna({"residents": 0.0, "flagged_cell_periods": 0.0})
+    # a group with no residents anywhere sums to zero: zero residents, not unknown
+    return mf.by_group.reindex(labels).fillna({"residents": 0.0, "flagged_cell_periods": 0.0})
 
 
 @dataclass(frozen=True)
