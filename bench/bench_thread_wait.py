@@ -29,7 +29,8 @@ from beatwise.artefacts.panel import PanelMeta
 from beatwise.io import read_parquet
 from beatwise.params import load_params
 from models.training import train_risk_model
-params = load_params("train", pipelines.train.Params, "params.yaml")
+from pathlib import Path
+params = load_params("train", pipelines.train.Params, Path("params.yaml"))
 panel = PanelMeta.read("data/processed/panel_meta.json")
 features = read_parquet("data/processed/features.parquet", required=panel.table_columns())
 started = time.perf_counter()
