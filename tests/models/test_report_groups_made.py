@@ -11,29 +11,15 @@ import pandas as pd
 import pytest
 import shapely
 from audit_inputs import audited_city_report, make_metrics, report_context
+from tract_county import tract_mapping
 
 from beatwise.artefacts.audit import AuditReport
-from features.ingest.area_mapping import AreaMapping
 from features.ingest.quality import summarise_areas, summarise_quality
 from features.ingest.validation import validate_events
 from models.report import DataQualitySummary, read_data_quality, render_bias_report
 
 #: census tracts with percentage attributes, as a user maps them
-MAPPING = AreaMapping.model_validate(
-    {
-        "boundaries": "tracts.shp",
-        "code_column": "GEOID",
-        "tables": {"tracts": {"path": "tracts.csv", "key_column": "tract"}},
-        "residents": {"table": "tracts", "column": "population"},
-        "minority": {"table": "tracts", "column": "pct_minority", "kind": "percent"},
-        "deprivation_decile": {
-            "table": "tracts",
-            "column": "pct_poverty",
-            "kind": "score_quantiles",
-            "description": "percent of residents in poverty",
-        },
-    }
-)
+MAPPING = tract_mapping()
 AREAS = gpd.GeoDataFrame(
     {
         "area_code": ["29510101100", "29510101200"],

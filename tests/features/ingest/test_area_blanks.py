@@ -10,13 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pydantic
 import pytest
-import shapely
 import yaml
+from tract_county import tract_mapping, write_tracts
 
 from features.cells import build_cell_table, study_cells
 from features.ingest.area_groups import describe_mapped_groups, population_weighted_deciles
@@ -41,12 +40,7 @@ def write_county(
     """Tracts as 1 km squares side by side (UTM 15N), with a CSV of their attributes."""
     n = len(residents)
     codes = [f"2951010{i + 11:02d}00" for i in range(n)] if n != len(TRACTS) else TRACTS
-    boxes = [
-        shapely.box(740_000 + i * 1000, 4_280_000, 741_000 + i * 1000, 4_281_000) for i in range(n)
-    ]
-    gpd.GeoDataFrame({"GEOID": codes}, geometry=boxes, crs="EPSG:32615").to_file(
-        folder / "tracts.shp"
-    )
+    write_tracts(folder, codes)
     frame = pd.DataFrame({"tract": codes, "population": residents})
     for name, values in {"pct_minority": PCT_MINORITY, "pct_poverty": PCT_POVERTY}.items():
         frame[name] = columns.pop(name, values)
@@ -54,24 +48,6 @@ def write_county(
         frame[name] = values
     frame.to_csv(folder / "tracts.csv", index=False)
     return folder
-
-
-def tract_mapping(**changes: Any) -> AreaMapping:
-    base: dict[str, Any] = {
-        "boundaries": "tracts.shp",
-        "code_column": "GEOID",
-        "tables": {"tracts": {"path": "tracts.csv", "key_column": "tract"}},
-        "residents": {"table": "tracts", "column": "population"},
-        "minority": {"table": "tracts", "column": "pct_minority", "kind": "percent"},
-        "deprivation_decile": {
-            "table": "tracts",
-            "column": "pct_poverty",
-            "kind": "score_quantiles",
-            "description": "percent of residents in poverty",
-        },
-    }
-    base.update(changes)
-    return AreaMapping.model_validate(base)
 
 
 @pytest.fixture

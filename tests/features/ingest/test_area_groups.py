@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pydantic
 import pytest
-import shapely
 import yaml
+from tract_county import tract_boxes, tract_mapping, write_tracts
 
 from features.cells import build_cell_table, study_cells
 from features.ingest.area_groups import (
@@ -44,45 +44,11 @@ PCT_MINORITY = [25.0, 90.0, 10.0, 50.0]
 PCT_POVERTY = [12.5, 40.0, 5.0, 22.0]
 
 
-def tract_boxes(n: int) -> list[shapely.Polygon]:
-    """``n`` 1 km squares in UTM 15N (St. Louis)."""
-    return [
-        shapely.box(740_000 + i * 1000, 4_280_000, 741_000 + i * 1000, 4_281_000) for i in range(n)
-    ]
-
-
-def write_tracts(folder: Path, codes: list[Any], *, name: str = "tracts.shp") -> Path:
-    """The tract polygons with a code column of ``codes`` (floats make a numeric field)."""
-    path = folder / name
-    gpd.GeoDataFrame({"GEOID": codes}, geometry=tract_boxes(len(codes)), crs="EPSG:32615").to_file(
-        path
-    )
-    return path
-
-
 def write_table(folder: Path, *, codes: list[str] = TRACTS, **columns: list[Any]) -> None:
     frame = pd.DataFrame({"tract": codes, "population": RESIDENTS[: len(codes)]})
     for name, values in columns.items():
         frame[name] = values
     frame.to_csv(folder / "tracts.csv", index=False)
-
-
-def tract_mapping(**changes: Any) -> AreaMapping:
-    base: dict[str, Any] = {
-        "boundaries": "tracts.shp",
-        "code_column": "GEOID",
-        "tables": {"tracts": {"path": "tracts.csv", "key_column": "tract"}},
-        "residents": {"table": "tracts", "column": "population"},
-        "minority": {"table": "tracts", "column": "pct_minority", "kind": "percent"},
-        "deprivation_decile": {
-            "table": "tracts",
-            "column": "pct_poverty",
-            "kind": "score_quantiles",
-            "description": "percent of residents in poverty",
-        },
-    }
-    base.update(changes)
-    return AreaMapping.model_validate(base)
 
 
 @pytest.fixture
