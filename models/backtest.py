@@ -16,7 +16,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from beatwise.period import PERIOD_COLUMN
-from models.risk_model import RiskModelConfig, fit_risk_model
+from models.risk_model import RiskModelConfig, bin_rows, fit_binned
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,8 @@ def backtest_scores(
     The backtest periods are cut into blocks of ``refit_every`` consecutive periods; the model of
     a block is fitted on the labelled rows of every period before the block's first period, and
     scores the block's labelled rows. So a period's score never comes from a model that saw that
-    period (or any later one).
+    period (or any later one). The training rows are binned once, with bin edges from the periods
+    before the first backtest period only, and every refit takes its rows as a subset of them.
 
     Returns
     -------
@@ -59,19 +60,28 @@ def backtest_scores(
         raise ValueError(f"refit_every must be >= 1 period. Got {refit_every}.")
     labelled = features[features["target_count"].notna()]
     starts = range(0, len(backtest_periods), refit_every)
+    begin = time.perf_counter()
+    history = labelled[labelled[PERIOD_COLUMN] < backtest_periods[starts[-1]]]
+    binned = bin_rows(
+        history, feature_columns=feature_columns, config=config, bins_before=backtest_periods[0]
+    )
+    logger.info(
+        "binned %d training rows once, bins from the periods before %s, %.1f s",
+        len(binned.periods),
+        pd.Timestamp(backtest_periods[0]).date(),
+        time.perf_counter() - begin,
+    )
     parts = []
     for n, start in enumerate(starts, 1):
         begin = time.perf_counter()
         block = backtest_periods[start : start + refit_every]
-        train = labelled[labelled[PERIOD_COLUMN] < block[0]]
-        model = fit_risk_model(train, feature_columns=feature_columns, config=config)
+        model = fit_binned(binned, config=config, before=block[0])
         rows = labelled[labelled[PERIOD_COLUMN].isin(block)]
         parts.append(rows[[PERIOD_COLUMN, "h3_cell"]].assign(risk_score=model.predict(rows)))
         logger.info(
-            "refit %d of %d: trained on %d rows before %s, scored %d rows, %.1f s",
+            "refit %d of %d: trained on the rows before %s, scored %d rows, %.1f s",
             n,
             len(starts),
-            len(train),
             pd.Timestamp(block[0]).date(),
             len(rows),
             time.perf_counter() - begin,

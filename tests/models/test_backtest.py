@@ -10,7 +10,7 @@ import pytest
 
 from beatwise.period import PERIOD_COLUMN
 from models import backtest as bt
-from models.risk_model import RiskModelConfig
+from models.risk_model import BinnedRows, RiskModelConfig
 
 N_PERIODS, N_CELLS = 24, 12
 PERIODS = pd.date_range("2024-01-01", periods=N_PERIODS, freq="7D").to_numpy()
@@ -96,11 +96,11 @@ def test_refits_happen_exactly_every_refit_every_periods(
 ) -> None:
     seen: list[np.ndarray] = []
 
-    def fake_fit(train: pd.DataFrame, **_: object) -> _Fake:
-        seen.append(np.sort(train[PERIOD_COLUMN].unique()))
+    def fake_fit(rows: BinnedRows, *, before: pd.Timestamp, **_: object) -> _Fake:
+        seen.append(np.unique(rows.periods[rows.periods < before]))
         return _Fake(len(seen) - 1)
 
-    monkeypatch.setattr(bt, "fit_risk_model", fake_fit)
+    monkeypatch.setattr(bt, "fit_binned", fake_fit)
     backtest = PERIODS[-n_backtest:]
     first = N_PERIODS - n_backtest
     scores = scores_by_period(toy_panel(), backtest=backtest, refit_every=refit_every)
@@ -120,11 +120,12 @@ def test_unlabelled_rows_are_never_trained_on_or_scored(monkeypatch: pytest.Monk
     panel = pd.concat([panel[panel[PERIOD_COLUMN] < PERIODS[-1]], forecast_row])
     trained_on: list[int] = []
 
-    def fake_fit(train: pd.DataFrame, **_: object) -> _Fake:
-        trained_on.append(int(train["target_count"].isna().sum()))
+    def fake_fit(rows: BinnedRows, *, before: pd.Timestamp, **_: object) -> _Fake:
+        label = rows.dataset.get_label()[rows.periods < before]
+        trained_on.append(int(np.isnan(label).sum()) + int((rows.periods == PERIODS[-1]).sum()))
         return _Fake(0)
 
-    monkeypatch.setattr(bt, "fit_risk_model", fake_fit)
+    monkeypatch.setattr(bt, "fit_binned", fake_fit)
     scored = bt.backtest_scores(
         panel, feature_columns=["x"], backtest_periods=PERIODS[16:], refit_every=4, config=CONFIG
     )

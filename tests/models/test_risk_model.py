@@ -11,7 +11,14 @@ import pytest
 
 from beatwise.artefacts import ArtefactError
 from beatwise.artefacts.model import ModelMeta
-from models.risk_model import RiskModel, RiskModelConfig, feature_importance, fit_risk_model
+from models.risk_model import (
+    RiskModel,
+    RiskModelConfig,
+    bin_rows,
+    feature_importance,
+    fit_binned,
+    fit_risk_model,
+)
 
 
 def toy_panel(n_cells: int = 300, n_weeks: int = 40, seed: int = 1) -> pd.DataFrame:
@@ -112,3 +119,52 @@ def test_refusals() -> None:
     )
     with pytest.raises(ValueError, match=r"lacks feature column\(s\) \['x_risk'\]"):
         model.predict(frame.drop(columns=["x_risk"]))
+
+
+def _by_period(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values(["period_start", "cell"], ignore_index=True)
+
+
+@pytest.mark.parametrize("keep_rate", [1.0, 0.4])
+def test_a_fit_on_binned_rows_equals_a_fresh_fit_on_the_prefix(keep_rate: float) -> None:
+    # The backtest bins every row once and fits each refit on a subset; with the bins taken from
+    # the prefix, that is the very model a fit on the prefix alone gives (same kept zeros too).
+    frame = _by_period(toy_panel(n_cells=200, n_weeks=30, seed=3))
+    cfg = CFG.model_copy(update={"zero_keep_rate": keep_rate})
+    cut = pd.Timestamp(np.sort(frame["period_start"].unique())[20])
+    columns = ["x_risk", "x_noise"]
+    binned = bin_rows(frame, feature_columns=columns, config=cfg, bins_before=cut)
+    subset = fit_binned(binned, config=cfg, before=cut)
+    fresh = fit_risk_model(frame[frame["period_start"] < cut], feature_columns=columns, config=cfg)
+    assert subset.to_text() == fresh.to_text()
+
+
+def test_binned_rows_learn_nothing_from_later_feature_values() -> None:
+    frame = _by_period(toy_panel(n_cells=200, n_weeks=30, seed=4))
+    cut = pd.Timestamp(np.sort(frame["period_start"].unique())[20])
+    later = frame["period_start"] >= cut
+    shifted = frame.assign(x_risk=frame["x_risk"].where(~later, frame["x_risk"] * 50 + 7))
+    columns = ["x_risk", "x_noise"]
+    models = [
+        fit_binned(
+            bin_rows(f, feature_columns=columns, config=CFG, bins_before=cut),
+            config=CFG,
+            before=cut,
+        )
+        for f in (frame, shifted)
+    ]
+    assert models[0].to_text() == models[1].to_text()
+    # control: bins from every row do see the later values, and the fit changes
+    unguarded = [
+        fit_binned(bin_rows(f, feature_columns=columns, config=CFG), config=CFG, before=cut)
+        for f in (frame, shifted)
+    ]
+    assert unguarded[0].to_text() != unguarded[1].to_text()
+
+
+def test_binning_refuses_a_cut_before_every_row() -> None:
+    frame = _by_period(toy_panel(n_cells=20, n_weeks=10))
+    with pytest.raises(ValueError, match="No labelled rows before 2023-01-02"):
+        bin_rows(
+            frame, feature_columns=["x_risk"], config=CFG, bins_before=pd.Timestamp("2023-01-02")
+        )
