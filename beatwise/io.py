@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import logging
 import math
@@ -138,14 +139,20 @@ _SHOWN = 8
 
 
 def read_parquet(
-    path: Path, *, required: Sequence[str] = (), columns: Sequence[str] | None = None
+    path: Path,
+    *,
+    required: Sequence[str] = (),
+    columns: Sequence[str] | None = None,
+    where: tuple[str, Sequence[Any]] | None = None,
 ) -> pd.DataFrame:
     """Read a stage's Parquet input, refusing one that lacks a column the stage reads.
 
     ``required`` are the columns the reader needs, ``columns`` the only ones to read (all when
     None; they are required too). A file of the wrong kind (``cells.parquet`` given as the
     features) then stops with a message naming the file and the missing columns, not a
-    ``KeyError`` deep in the stage.
+    ``KeyError`` deep in the stage. ``where=(column, values)`` reads only the rows whose
+    ``column`` is one of ``values``; row groups whose statistics exclude them are never read
+    (the feature panel keeps whole periods in its row groups, :func:`write_parquet`).
 
     Raises
     ------
@@ -164,17 +171,48 @@ def read_parquet(
             f"{path} lacks {len(missing)} column(s) this stage reads, e.g. {missing[:_SHOWN]}; "
             f"it has {len(names)}, e.g. {names[:_SHOWN]}. Is it the file the previous stage wrote?"
         )
-    return pd.read_parquet(path, columns=None if columns is None else list(columns))
+    if where is not None and where[0] not in names:
+        raise ValueError(f"{path} has no column {where[0]!r} to select rows by.")
+    return pd.read_parquet(
+        path,
+        columns=None if columns is None else list(columns),
+        filters=None if where is None else [(where[0], "in", list(where[1]))],
+    )
 
 
-def write_parquet(path: Path, frame: pd.DataFrame) -> None:
+def write_parquet(
+    path: Path, frame: pd.DataFrame, *, row_groups: Sequence[int] | None = None
+) -> None:
     """Write a DataFrame to Parquet atomically (pyarrow, zstd, no index), deterministic bytes.
 
     A GeoDataFrame is written as GeoParquet (its geometry and CRS in the file's metadata).
+    ``row_groups``: the number of rows of each row group in turn (they must add up to the
+    frame's length), so that a reader of some rows reads only their groups; pyarrow's default
+    groups when None. Each group is converted to Arrow on its own, so the extra memory is one
+    group's, not the frame's.
+
+    Raises
+    ------
+    ValueError
+        When ``row_groups`` holds a size below 1 or does not add up to the frame's rows.
     """
-    with atomic_path(path) as tmp:
-        frame.to_parquet(tmp, engine="pyarrow", compression="zstd", index=False)
-    log.info("wrote %s (%d rows, %d bytes)", path, len(frame), path.stat().st_size)
+    if row_groups is None:
+        with atomic_path(path) as tmp:
+            frame.to_parquet(tmp, engine="pyarrow", compression="zstd", index=False)
+        log.info("wrote %s (%d rows, %d bytes)", path, len(frame), path.stat().st_size)
+        return
+    if min(row_groups, default=0) < 1 or sum(row_groups) != len(frame):
+        raise ValueError(
+            f"row groups of {list(row_groups)[:_SHOWN]}... rows must each hold at least one row "
+            f"and add up to the {len(frame)} rows written to {path}."
+        )
+    ends = list(itertools.accumulate(row_groups))
+    first = pa.Table.from_pandas(frame.iloc[: ends[0]], preserve_index=False)
+    rest = (
+        pa.Table.from_pandas(frame.iloc[a:b], preserve_index=False, schema=first.schema)
+        for a, b in itertools.pairwise(ends)
+    )
+    write_table_chunks(path, first.schema, itertools.chain([first], rest))
 
 
 def write_table(path: Path, table: pa.Table) -> None:

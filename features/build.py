@@ -44,6 +44,20 @@ logger = logging.getLogger(__name__)
 SENSITIVE_COVARIATES = frozenset({"minority_share", "res_minority", "res_majority"})
 #: the columns of ``event_cells.parquet`` the panel needs
 EVENT_COLUMNS: tuple[str, ...] = ("h3_int", "timestamp", "crime_type")
+#: rows a row group of the written panel aims at (whole periods, at least one)
+PANEL_GROUP_ROWS = 1 << 16
+
+
+def panel_row_groups(meta: PanelMeta) -> list[int]:
+    """Row-group sizes of the written panel: whole periods, about :data:`PANEL_GROUP_ROWS` rows
+    each, and the forecast period (the last) alone, so a stage that needs only the forecast
+    reads one group (:func:`beatwise.io.read_parquet`'s ``where``)."""
+    per_group = max(1, PANEL_GROUP_ROWS // meta.n_cells)
+    history = meta.n_periods - 1
+    groups = [per_group] * (history // per_group) + (
+        [history % per_group] if history % per_group else []
+    )
+    return [g * meta.n_cells for g in (*groups, 1)]
 
 
 class CovariatesConfig(BaseModel):

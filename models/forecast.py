@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Final
 
 import h3
@@ -29,6 +30,7 @@ import pandas as pd
 from scipy import stats
 
 from beatwise.artefacts.panel import PanelMeta
+from beatwise.io import read_parquet
 from beatwise.period import PERIOD_COLUMN, Period, check_period, period_floor
 from models.allocation import AllocationPolicy, flag_with_policy, policy_codes
 from models.metrics import flag_top_area, rank_order
@@ -77,6 +79,25 @@ def poisson_interval(
     mu = np.clip(np.asarray(expected, dtype=np.float64), 1e-12, None)
     alpha = (1.0 - level) / 2.0
     return stats.poisson.ppf(alpha, mu), stats.poisson.ppf(1.0 - alpha, mu)
+
+
+def read_forecast_features(path: Path, panel: PanelMeta) -> pd.DataFrame:
+    """The rows of the panel's forecast period from ``features.parquet``, and no others: the
+    panel keeps that period in a row group of its own, so the history is never read.
+
+    Raises
+    ------
+    ValueError
+        When the file holds no row of that period (it comes from another build_features run).
+    """
+    start = pd.Timestamp(panel.forecast_period)
+    rows = read_parquet(path, where=(PERIOD_COLUMN, [start]))
+    if rows.empty:
+        raise ValueError(
+            f"{path} holds no rows of the forecast {panel.period} of panel_meta.json "
+            f"({panel.forecast_period}); re-run build_features so both come from the same run."
+        )
+    return rows
 
 
 def forecast_period_rows(

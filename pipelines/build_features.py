@@ -14,7 +14,13 @@ from pathlib import Path
 from beatwise.artefacts.cells import CellsMeta
 from beatwise.io import read_parquet, write_parquet
 from beatwise.params import StageParams, load_params
-from features.build import EVENT_COLUMNS, CovariatesConfig, build_panel, read_data_quality
+from features.build import (
+    EVENT_COLUMNS,
+    CovariatesConfig,
+    build_panel,
+    panel_row_groups,
+    read_data_quality,
+)
 from features.engineering import FeatureConfig
 from pipelines._io import run_stage, setup_logging, timed
 
@@ -53,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             source=source,
             time_resolution=time_resolution,
         )
-    write_parquet(args.out_features, table)
+    write_parquet(args.out_features, table, row_groups=panel_row_groups(meta))
     meta.write(args.out_meta)
     return 0
 

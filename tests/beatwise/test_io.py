@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
@@ -130,3 +131,48 @@ def test_read_parquet_names_the_columns_a_file_of_the_wrong_kind_lacks(tmp_path:
         read_parquet(path, required=["latitude"], columns=["timestamp"])
     with pytest.raises(FileNotFoundError, match=r"Expected the Parquet file .*nope\.parquet"):
         read_parquet(tmp_path / "nope.parquet")
+
+
+def _panel_like(n_periods: int = 5, n_cells: int = 3) -> pd.DataFrame:
+    starts = pd.date_range("2024-01-01", periods=n_periods, freq="7D")
+    return pd.DataFrame(
+        {
+            "h3_cell": pd.array(np.tile([f"c{i}" for i in range(n_cells)], n_periods), dtype="str"),
+            "period_start": np.repeat(starts.to_numpy(), n_cells),
+            "x": np.arange(n_periods * n_cells, dtype=np.float32),
+        }
+    )
+
+
+def test_row_groups_are_written_as_asked_and_read_back_whole(tmp_path: Path) -> None:
+    frame = _panel_like()
+    path = tmp_path / "panel.parquet"
+    write_parquet(path, frame, row_groups=[6, 6, 3])
+    meta = pq.ParquetFile(path).metadata
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [6, 6, 3]
+    pd.testing.assert_frame_equal(pd.read_parquet(path), frame)
+    first = path.read_bytes()
+    write_parquet(path, frame, row_groups=[6, 6, 3])
+    assert path.read_bytes() == first
+
+
+@pytest.mark.parametrize("groups", [[6, 6], [6, 0, 9], []])
+def test_row_groups_that_do_not_add_up_are_refused(tmp_path: Path, groups: list[int]) -> None:
+    with pytest.raises(ValueError, match=r"add up to the 15 rows written to .*panel\.parquet"):
+        write_parquet(tmp_path / "panel.parquet", _panel_like(), row_groups=groups)
+    assert not (tmp_path / "panel.parquet").exists()
+
+
+def test_reading_some_periods_reads_only_their_rows(tmp_path: Path) -> None:
+    frame = _panel_like()
+    path = tmp_path / "panel.parquet"
+    write_parquet(path, frame, row_groups=[12, 3])
+    last = frame["period_start"].max()
+    got = read_parquet(path, where=("period_start", [last]))
+    pd.testing.assert_frame_equal(got, frame[frame["period_start"] == last].reset_index(drop=True))
+    # the group of the earlier periods is skipped by its statistics, not read and filtered
+    fragment = next(iter(ds.dataset(path).get_fragments()))
+    kept = fragment.split_by_row_group(ds.field("period_start") == pa.scalar(last))
+    assert [g.row_groups[0].id for g in kept] == [1]
+    with pytest.raises(ValueError, match="has no column 'week' to select rows by"):
+        read_parquet(path, where=("week", [last]))

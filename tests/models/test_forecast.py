@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from stage_files import panel_meta, toy_cells
 
 from beatwise.artefacts.panel import PanelMeta
+from beatwise.io import write_parquet
 from beatwise.period import Period
 from models.forecast import (
     FORECAST_COLUMNS,
@@ -25,6 +26,7 @@ from models.forecast import (
     forecast_geojson,
     forecast_period_rows,
     poisson_interval,
+    read_forecast_features,
     spreadsheet_safe,
 )
 
@@ -165,6 +167,31 @@ def test_forecast_rows_refuse_files_of_different_runs(cells: pd.DataFrame) -> No
     labelled = feature_rows(cells).fillna({"target_count": 0.0})
     with pytest.raises(ValueError, match=r"The latest week in the features \(2025-01-06\) has"):
         forecast_period_rows(labelled, cells, panel=panel())
+
+
+def test_only_the_forecast_period_is_read_and_it_gives_the_same_rows(
+    cells: pd.DataFrame, tmp_path: Path
+) -> None:
+    table = feature_rows(cells)
+    path = tmp_path / "features.parquet"
+    write_parquet(path, table, row_groups=[2 * len(cells), len(cells)])
+    read = read_forecast_features(path, panel())
+    assert set(read["period_start"]) == {pd.Timestamp("2025-01-06")}
+    pd.testing.assert_frame_equal(
+        forecast_period_rows(read, cells, panel=panel())[1],
+        forecast_period_rows(table, cells, panel=panel())[1],
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"features\.parquet holds no rows of the forecast week of panel_meta\.json "
+        r"\(2025-01-13\); re-run build_features",
+    ):
+        read_forecast_features(path, panel(forecast_period="2025-01-13"))
+    # a file of a run one week on: the week is there but labelled, as forecast_period_rows says
+    labelled = table.fillna({"target_count": 0.0})
+    write_parquet(path, labelled, row_groups=[len(labelled)])
+    with pytest.raises(ValueError, match=r"The latest week in the features \(2025-01-06\) has"):
+        forecast_period_rows(read_forecast_features(path, panel()), cells, panel=panel())
 
 
 def test_csv_text_has_no_index_and_unix_line_ends(cells: pd.DataFrame) -> None:

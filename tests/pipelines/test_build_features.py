@@ -13,6 +13,7 @@ from typing import Any
 import h3
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 import yaml
 from stage_files import data_quality
@@ -237,3 +238,26 @@ def test_sensitive_covariates_need_a_reason() -> None:
     with pytest.raises(ValueError, match=r"needs a written 'sensitive_reason'"):
         CovariatesConfig(static=("residents", "minority_share"))
     assert CovariatesConfig(static=("minority_share",), sensitive_reason="G1 study").static
+
+
+def test_the_panel_keeps_whole_periods_per_row_group_and_the_forecast_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # groups of two weeks (14 rows of 7 cells), then the forecast week in a group of its own
+    monkeypatch.setattr("features.build.PANEL_GROUP_ROWS", 2 * CELLS.size + 1)
+    quality = data_quality(source="synthetic", time_resolution="sub_day")
+    args = _write_inputs(tmp_path, timestamps=_hourly_timestamps(), quality=quality, period="week")
+    assert build_features.main(args) == 0
+    meta = PanelMeta.read(tmp_path / "panel_meta.json")
+    parquet = pq.ParquetFile(tmp_path / "features.parquet")
+    sizes = [parquet.metadata.row_group(i).num_rows for i in range(parquet.metadata.num_row_groups)]
+    labelled = meta.n_periods - 1
+    assert sizes == [2 * CELLS.size] * (labelled // 2) + [CELLS.size] * (labelled % 2) + [
+        CELLS.size
+    ]
+    for i in range(parquet.metadata.num_row_groups):
+        group = parquet.read_row_group(i).to_pandas()
+        assert group["period_start"].nunique() * CELLS.size == sizes[i]  # whole periods
+    forecast = parquet.read_row_group(parquet.metadata.num_row_groups - 1).to_pandas()
+    assert (forecast["period_start"] == pd.Timestamp(meta.forecast_period)).all()
+    assert forecast["target_count"].isna().all()
