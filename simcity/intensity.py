@@ -127,6 +127,21 @@ def build_intensity(
     )
 
 
+def hour_of_week_profiles(config: CityConfig) -> FloatArray:
+    """Each type's share of its background events in each hour of the week, ``[type, 168]``
+    (Monday 00:00 first), in ``config.type_names`` order: the weekday weights times the hourly
+    profile, as the simulator draws them. Offspring take their hour from the hourly profile and
+    their day from their parent's, so a type's whole profile differs from this by a little."""
+    rows = []
+    for name in config.type_names:
+        ct = config.crime_types[name]
+        hourly = hourly_profile(config.base_hourly_activity, ct.peak_hour, ct.peak_width_h,
+                                ct.peak_weight)  # fmt: skip
+        weekday = np.asarray(ct.weekday_weights) / np.sum(ct.weekday_weights)
+        rows.append((weekday[:, None] * hourly[None, :]).ravel())
+    return np.asarray(rows)
+
+
 def hourly_profile(
     base: tuple[float, ...], peak_hour: float, width_h: float, peak_weight: float
 ) -> FloatArray:

@@ -1,0 +1,202 @@
+"""Time bands: when in the week a cell's risk falls, from its own and its neighbours' history."""
+
+from __future__ import annotations
+
+import h3
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from models.timebands import (
+    PRIOR_BOUNDS,
+    TimeBandsConfig,
+    activity_centres,
+    band_calibration,
+    band_counts,
+    band_duration_shares,
+    band_labels,
+    band_shares,
+    estimate_prior_events,
+    event_bands,
+    neighbour_matrix,
+    refusal,
+)
+
+CFG = TimeBandsConfig()
+MONDAY = pd.Timestamp("2024-01-01")
+CELLS = np.array(
+    sorted(h3.str_to_int(c) for c in h3.grid_disk(h3.latlng_to_cell(51.5, -0.12, 8), 2)),
+    dtype=np.uint64,
+)
+
+
+def test_bands_in_words_and_in_order() -> None:
+    labels = band_labels(CFG)
+    assert len(labels) == CFG.n_bands == 12
+    assert labels[0] == "weekdays 00:00-04:00"
+    assert labels[5] == "weekdays 20:00-24:00"
+    assert labels[11] == "weekends 20:00-24:00"
+    assert band_labels(TimeBandsConfig(band_hours=6, weekend_split=False)) == (
+        "every day 00:00-06:00",
+        "every day 06:00-12:00",
+        "every day 12:00-18:00",
+        "every day 18:00-24:00",
+    )
+    np.testing.assert_allclose(band_duration_shares(CFG)[[0, 6]], [5 / 42, 2 / 42])
+
+
+def test_each_timestamp_falls_in_its_band() -> None:
+    stamps = pd.to_datetime(
+        ["2024-01-01 03:59", "2024-01-01 04:00", "2024-01-05 23:59", "2024-01-06 00:00",
+         "2024-01-07 23:00", "2024-01-03 13:30"]
+    )  # fmt: skip
+    np.testing.assert_array_equal(event_bands(stamps, CFG), [0, 1, 5, 6, 11, 3])
+
+
+@pytest.mark.parametrize("hours", [0, 5, 7, 25])
+def test_bands_must_divide_a_day(hours: int) -> None:
+    with pytest.raises(ValidationError, match="band_hours must divide a day into whole bands"):
+        TimeBandsConfig(band_hours=hours)
+
+
+def test_monthly_and_dated_data_are_refused_in_words() -> None:
+    assert "only the month of each crime" in str(refusal("month", "month"))
+    assert "dates without times of day" in str(refusal("day", "week"))
+    assert "forecasts are by month" in str(refusal("sub_day", "month"))
+    assert refusal("sub_day", "week") is None
+
+
+def test_counts_land_in_their_week_cell_and_band_and_outsiders_are_left_out() -> None:
+    weeks = pd.date_range(MONDAY, periods=3, freq="7D")
+    stamps = pd.to_datetime(
+        ["2024-01-01 01:00", "2024-01-09 22:00", "2024-01-14 10:00", "2023-12-31 23:00",
+         "2024-01-22 00:00"]
+    )  # fmt: skip
+    counts = band_counts([0, 1, 1, 0, 1], stamps, week_starts=weeks, n_cells=2, config=CFG)
+    assert counts.shape == (3, 2, 12)
+    assert counts.sum() == 3  # the first and last stamps lie outside the three weeks
+    assert counts[0, 0, 0] == counts[1, 1, 5] == counts[1, 1, 8] == 1
+    with pytest.raises(ValueError, match=r"cell_index must lie in 0\.\.1"):
+        band_counts([2], stamps[:1], week_starts=weeks, n_cells=2, config=CFG)
+
+
+def _night_cell_counts(n_weeks: int = 30) -> np.ndarray:
+    """The centre cell has 10 events a week, all weekend nights; the others none."""
+    counts = np.zeros((n_weeks, CELLS.size, 12), dtype=np.int32)
+    counts[:, 0, 6] = 10
+    return counts
+
+
+def test_shares_add_up_and_a_busy_cell_keeps_its_own_rhythm() -> None:
+    counts = _night_cell_counts()
+    shares = band_shares(counts, [30], neighbours=neighbour_matrix(CELLS, rings=1), config=CFG)[0]
+    np.testing.assert_allclose(shares.sum(axis=1), 1.0)
+    assert shares[0, 6] > 0.95  # 300 events of its own against 20 pseudo-events
+
+
+def test_a_quiet_cell_borrows_its_neighbours_rhythm_then_the_citys() -> None:
+    counts = _night_cell_counts()
+    counts[:, :, 2] += 1  # and one weekday 08:00-12:00 event a week everywhere
+    neighbours = neighbour_matrix(CELLS, rings=1)
+    shares = band_shares(counts, [30], neighbours=neighbours, config=CFG)[0]
+    ring1 = np.flatnonzero(np.asarray(neighbours[[0], :].todense()).ravel())
+    ring2 = np.setdiff1d(np.arange(1, CELLS.size), ring1)
+    # ring-1 cells see the centre's weekend nights; ring-2 cells only through the city profile
+    assert (shares[ring1, 6] > shares[ring2, 6].max()).all()
+    alone = band_shares(counts, [30], neighbours=neighbour_matrix(CELLS, rings=0), config=CFG)[0]
+    assert (alone[ring1, 6] < shares[ring1, 6]).all()
+
+
+def test_no_history_gives_the_hours_of_the_week() -> None:
+    counts = np.zeros((4, CELLS.size, 12), dtype=np.int32)
+    shares = band_shares(counts, [0, 4], neighbours=neighbour_matrix(CELLS, rings=1), config=CFG)
+    np.testing.assert_allclose(shares, np.broadcast_to(band_duration_shares(CFG), shares.shape))
+
+
+def test_a_weeks_own_events_never_inform_its_shares() -> None:
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(1.0, size=(20, CELLS.size, 12)).astype(np.int32)
+    spiked = counts.copy()
+    spiked[15:, :, 11] += 500
+    neighbours = neighbour_matrix(CELLS, rings=1)
+    rows = [5, 10, 15]
+    np.testing.assert_array_equal(
+        band_shares(counts, rows, neighbours=neighbours, config=CFG),
+        band_shares(spiked, rows, neighbours=neighbours, config=CFG),
+    )
+    assert not np.array_equal(
+        band_shares(counts, [16], neighbours=neighbours, config=CFG),
+        band_shares(spiked, [16], neighbours=neighbours, config=CFG),
+    )
+    with pytest.raises(ValueError, match=r"rows must lie in 0\.\.20"):
+        band_shares(counts, [21], neighbours=neighbours, config=CFG)
+
+
+def test_shares_recover_each_cells_true_rhythm_better_than_the_city_profile() -> None:
+    # Two kinds of crime with distinct weekly rhythms; each cell mixes them in its own measure.
+    rng = np.random.default_rng(1)
+    day, night = np.full(12, 0.02), np.full(12, 0.02)
+    day[[2, 3]] += 0.39
+    night[[5, 6, 11]] += 0.253
+    day, night = day / day.sum(), night / night.sum()
+    mix = rng.choice([0.1, 0.9], CELLS.size)  # mostly daytime or mostly night-time cells
+    truth = mix[:, None] * day + (1 - mix[:, None]) * night
+    rate = rng.gamma(2.0, 1.0, CELLS.size)  # events per week: about 100 a year
+    counts = rng.poisson(rate[None, :, None] * truth[None], size=(52, CELLS.size, 12))
+    config = TimeBandsConfig(neighbour_rings=0)
+    est = band_shares(counts, [52], neighbours=neighbour_matrix(CELLS, rings=0), config=config)[0]
+    city = counts.sum(axis=(0, 1)) / counts.sum()
+
+    def distance(a: np.ndarray) -> np.ndarray:
+        return 0.5 * np.abs(a - truth).sum(axis=-1)  # total variation, 0..1
+
+    assert np.median(distance(est)) < 0.12
+    assert np.median(distance(est)) < 0.6 * np.median(distance(np.broadcast_to(city, truth.shape)))
+
+
+def test_calibration_by_band_is_one_when_the_shares_are_true_and_not_otherwise() -> None:
+    rng = np.random.default_rng(2)
+    n_weeks, n_cells = 40, 50
+    profile = rng.dirichlet(np.ones(12))  # one rhythm, far from the hours of the week
+    shares = np.broadcast_to(profile, (n_weeks, n_cells, 12))
+    expected = rng.gamma(3.0, 2.0, size=(n_weeks, n_cells))
+    observed = rng.poisson(expected[..., None] * shares)
+    flagged = rng.random((n_weeks, n_cells)) < 0.3
+    table = band_calibration(shares, expected, observed, flagged, config=CFG)
+    assert table["band"].tolist() == list(band_labels(CFG))
+    # within four Poisson standard errors in every band
+    z = (table["observed"] - table["expected"]) / np.sqrt(table["expected"])
+    assert (z.abs() < 4).all(), z.tolist()
+    np.testing.assert_allclose(table["expected_share"].sum(), 1.0)
+    flat = np.full_like(shares, 1 / 12)
+    wrong = band_calibration(flat, expected, observed, flagged, config=CFG)
+    z_wrong = (wrong["observed"] - wrong["expected"]) / np.sqrt(wrong["expected"])
+    assert (z_wrong.abs() > 4).sum() >= 6
+
+
+@pytest.mark.parametrize("alpha", [10.0, 100.0])
+def test_the_pseudo_events_are_recovered_from_dirichlet_multinomial_cells(alpha: float) -> None:
+    rng = np.random.default_rng(3)
+    centre = rng.dirichlet(np.full(12, 5.0))
+    n_cells = 4000
+    profiles = rng.dirichlet(alpha * centre, size=n_cells)
+    own = np.stack([rng.multinomial(60, p) for p in profiles]).astype(float)[None]
+    estimate = estimate_prior_events(own, np.broadcast_to(centre, own.shape))
+    assert estimate[0] == pytest.approx(alpha, rel=0.25)
+
+
+def test_cells_with_one_rhythm_get_the_centre_and_the_centre_leaves_the_cell_out() -> None:
+    rng = np.random.default_rng(4)
+    centre = np.full(12, 1 / 12)
+    own = rng.multinomial(50, centre, size=(1, 500)).astype(float)
+    # no dispersion beyond sampling: the centre outweighs a cell's own 50 events many times
+    assert estimate_prior_events(own, np.broadcast_to(centre, own.shape))[0] > 20 * 50
+    exact = np.broadcast_to(np.full(12, 5.0), (1, 3, 12))
+    assert estimate_prior_events(exact, np.broadcast_to(centre, exact.shape))[0] == PRIOR_BOUNDS[1]
+    # two cells in one group: each one's centre is the other's profile
+    pair = np.zeros((1, 2, 12))
+    pair[0, 0, 0], pair[0, 1, 5] = 4.0, 6.0
+    got = activity_centres(pair, pair, strata=1, fallback=np.full((1, 12), 1 / 12))
+    np.testing.assert_allclose(got[0, 0], np.eye(12)[5])
+    np.testing.assert_allclose(got[0, 1], np.eye(12)[0])
