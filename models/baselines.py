@@ -1,4 +1,4 @@
-"""Baselines B1–B6 of ``../shared/METRICS.md``: the simple forecasts a model has to beat.
+"""Baselines B1–B7: the forecasts a model has to beat (B1–B6 of ``../shared/METRICS.md``, B7 ETAS).
 
 A period is an ISO week or a calendar month (``features.period``); every window below counts
 periods. Every baseline scores period index ``t`` of a count matrix ``counts[period, cell]``
@@ -17,7 +17,12 @@ B3  ``same_week_last_year``       ``same_month_last_year``
 B4  ``all_history``               ``all_history``
 B5  ``kde_retrospective``         ``kde_retrospective`` (window in months)
 B6  ``prospective_hotspot``       ``prospective_hotspot`` (t in months)
+B7  ``etas``                      ``etas`` (lags in months)
 ==  ============================  =========================================
+
+B7 is grid ETAS, the self-exciting point process of PredPol's published method (Mohler et al.
+2015), fitted by EM in :mod:`models.etas` and refitted every ``etas_refit_every`` score periods
+(the backtest passes its ``refit_every``).
 
 Short history
 -------------
@@ -29,11 +34,13 @@ and periods:
 - same period last year (row ``t - 52`` weeks or ``t - 12`` months) falls back to the mean of all
   rows before ``t``;
 - the kernel baselines use the lags that exist and normalise by their weights;
-- with no history at all (``t = 0``) every score is 0 (the ranking is then by cell id).
+- with no history at all (``t = 0``) every score is 0 (the ranking is then by cell id);
+- ETAS is fitted on the rows before its refit block and reads rows ``< t`` for period ``t``
+  (:mod:`models.etas`); a block with no events before it scores 0.
 
 Vectorisation: means come from one cumulative sum over the period axis; the kernels are sparse
 ``[cell, cell]`` matrices applied to all score periods at once; the only Python loop is over the
-few time lags of a kernel.
+few time lags of a kernel. ETAS runs its lag sums as linear recursions over every cell at once.
 """
 
 from __future__ import annotations
@@ -50,6 +57,10 @@ from scipy.spatial import cKDTree
 
 from beatwise.h3index import cell_centroids, ring_neighbours
 from beatwise.period import Period, check_period, period_words, periods_per_year
+from models._counts import as_counts as _as_counts
+from models._counts import as_score_periods as _as_score_periods
+from models._counts import check_int as _check_int
+from models.etas import forecast_etas
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +81,7 @@ BaselineName = Literal[
     "all_history",
     "kde_retrospective",
     "prospective_hotspot",
+    "etas",
 ]
 #: B1 and B2 by period: name -> window in periods (last period, then the three prior means)
 WINDOW_BASELINES: dict[Period, dict[BaselineName, int]] = {
@@ -81,11 +93,16 @@ SAME_PERIOD_LAST_YEAR: dict[Period, BaselineName] = {
     "week": "same_week_last_year",
     "month": "same_month_last_year",
 }
-_PERIOD_FREE: tuple[BaselineName, ...] = ("all_history", "kde_retrospective", "prospective_hotspot")
+_PERIOD_FREE: tuple[BaselineName, ...] = (
+    "all_history",
+    "kde_retrospective",
+    "prospective_hotspot",
+    "etas",
+)
 
 
 def baseline_names(period: Period) -> tuple[BaselineName, ...]:
-    """Every baseline of ``period`` mode in the order of METRICS.md (B1, B2 x 3, B3, B4-B6)."""
+    """Every baseline of ``period`` mode: METRICS.md's order (B1, B2 x 3, B3, B4-B6), then B7."""
     period = check_period(period)
     return (*WINDOW_BASELINES[period], SAME_PERIOD_LAST_YEAR[period], *_PERIOD_FREE)
 
@@ -107,6 +124,9 @@ BASELINE_WORDS: dict[BaselineName, str] = {
     "all_history": "a count of all past recorded crime in each place (B4)",
     "kde_retrospective": "a heat map of recent recorded crime (B5, kernel density)",
     "prospective_hotspot": "a near-repeat hot-spot rule that weights recent, nearby crime (B6)",
+    "etas": "a self-exciting model of each place: its steady rate of recorded crime plus a rise "
+    "after each crime that fades over the following weeks (B7, ETAS, the method PredPol "
+    "published)",
 }
 
 
@@ -121,48 +141,6 @@ assert set(get_args(BaselineName)) == set(BASELINE_NAMES) | set(baseline_names("
 #: Mean Earth radius (m), IUGG; the kernel distances use a local equirectangular projection,
 #: accurate to well under 0.1% over a city.
 EARTH_RADIUS_M = 6_371_008.8
-
-
-# --------------------------------------------------------------------------------------------
-# Validation
-# --------------------------------------------------------------------------------------------
-
-
-def _as_counts(counts: npt.ArrayLike) -> FloatArray:
-    arr = np.asarray(counts, dtype=np.float64)
-    if arr.ndim != 2:
-        raise ValueError(
-            f"counts must be a 2-D array [period, cell]. Got {arr.ndim}-D with shape {arr.shape}."
-        )
-    if arr.shape[1] < 1:
-        raise ValueError(f"counts must hold at least one cell. Got shape {arr.shape}.")
-    if not np.isfinite(arr).all() or (arr < 0).any():
-        raise ValueError("counts must be finite and >= 0 (event counts per cell-period).")
-    return arr
-
-
-def _as_score_periods(score_periods: npt.ArrayLike, *, n_periods: int) -> IntArray:
-    idx = np.asarray(score_periods)
-    if idx.ndim != 1:
-        raise ValueError(
-            f"score_periods must be a 1-D array of period indices. Got shape {idx.shape}."
-        )
-    if idx.size and idx.dtype.kind not in "iu":
-        raise ValueError(f"score_periods must be integer period indices. Got dtype {idx.dtype}.")
-    idx = idx.astype(np.int64)
-    bad = (idx < 0) | (idx > n_periods)
-    if bad.any():
-        raise ValueError(
-            f"score_periods must index the period axis of counts: each in [0, {n_periods}] "
-            f"({n_periods} = the period after the last row). Got {idx[bad][:5].tolist()}."
-        )
-    return idx
-
-
-def _check_int(name: str, value: int, *, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}. Got {value!r}.")
-    return int(value)
 
 
 # --------------------------------------------------------------------------------------------
@@ -439,6 +417,7 @@ def compute_baselines(
     kde_periods: int = 8,
     hotspot_rings: int = 3,
     hotspot_periods: int = 8,
+    etas_refit_every: int = 13,
 ) -> dict[str, FloatArray]:
     """Scores of the baselines for each score period, from the full count matrix.
 
@@ -464,6 +443,9 @@ def compute_baselines(
         B5 kernel radius (metres) and window (periods).
     hotspot_rings, hotspot_periods : int
         B6 truncation in grid rings and periods.
+    etas_refit_every : int
+        B7 refits its parameters every this many score periods
+        (:func:`models.etas.forecast_etas`).
 
     Returns
     -------
@@ -513,6 +495,8 @@ def compute_baselines(
             out[name] = prospective_hotspot(
                 arr, idx, cell_ids=ids, rings=hotspot_rings, periods=hotspot_periods
             )
+        elif name == "etas":
+            out[name] = forecast_etas(arr, idx, refit_every=etas_refit_every).scores
     per_year = periods_per_year(period)
     n_short = int((idx < per_year).sum())
     logger.info(

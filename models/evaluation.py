@@ -4,7 +4,7 @@
 ``panel_meta.json`` records; nothing here re-derives it. For each backtest period (the last
 ``evaluate.backtest_periods`` labelled periods, or the fixed window ``evaluate.backtest_first`` to
 ``evaluate.backtest_last``) the model is the one trained only on periods before
-it (refitted every ``refit_every`` periods, :mod:`models.backtest`), every baseline B1-B6 is scored
+it (refitted every ``refit_every`` periods, :mod:`models.backtest`), every baseline B1-B7 is scored
 on exactly the same cells and periods (:mod:`models.baselines`), and :mod:`models.metrics` turns
 the scores into the typed :class:`~beatwise.artefacts.metrics.BacktestMetrics`.
 
@@ -374,7 +374,7 @@ def run_backtest(
     coverage: float,
     truth: TruthModel | None = None,
 ) -> BacktestResult:
-    """Rolling-origin backtest of the model and baselines B1-B6 on the same cells and periods.
+    """Rolling-origin backtest of the model and baselines B1-B7 on the same cells and periods.
 
     Parameters
     ----------
@@ -434,6 +434,7 @@ def run_backtest(
         kde_periods=config.kde_periods,
         hotspot_rings=config.hotspot_rings,
         hotspot_periods=config.hotspot_periods,
+        etas_refit_every=config.refit_every,
     )
     truth_rec, truth_com = _truth_counts(truth, cell_ids, bt_periods, meta)
     metrics = summarise_backtest(

@@ -1,4 +1,4 @@
-"""Stage ``evaluate``: rolling-origin backtest of the model against baselines B1-B6.
+"""Stage ``evaluate``: rolling-origin backtest of the model against baselines B1-B7.
 
 Runs :func:`models.evaluation.run_backtest` (the protocol is described there) and writes
 ``backtest_metrics.json`` (with the study-area rule of ``cells_meta.json``), its headline and

@@ -1,4 +1,4 @@
-"""Baselines B1–B6 on toy count matrices with hand-computed scores (weekly and monthly names
+"""Baselines B1–B7 on toy count matrices with hand-computed scores (weekly and monthly names
 and windows), and a leakage test in both period modes."""
 
 from __future__ import annotations
@@ -82,6 +82,7 @@ def test_monthly_names_windows_and_short_history() -> None:
         "all_history",
         "kde_retrospective",
         "prospective_hotspot",
+        "etas",
     ]
     assert list(out) == list(b.baseline_names("month"))
     # Month 3 (scored from months 0..2) and month 6 (months 0..5), by hand from COUNTS:
@@ -98,6 +99,7 @@ def test_monthly_names_windows_and_short_history() -> None:
         "all_history",
         "kde_retrospective",
         "prospective_hotspot",
+        "etas",
     }
 
 

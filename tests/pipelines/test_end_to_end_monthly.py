@@ -206,6 +206,7 @@ def test_metrics_baselines_and_texts_are_monthly(monthly_run: dict[str, Any]) ->
         "all_history",
         "kde_retrospective",
         "prospective_hotspot",
+        "etas",
     }
     # The simulator's truth is weekly: no truth efficiency in monthly mode, and the log says so.
     assert not [k for k in metrics if k.startswith("pei_truth")]
