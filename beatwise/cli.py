@@ -8,16 +8,26 @@ pipeline would pick, the crime types found, the events outside the area polygons
 ``ingest.max_quarantine_share`` would stop the run. ``beatwise example-city DIR`` writes a made-up
 city's open-data files (:mod:`beatwise.example_city`) to try the README's "Bring your own city".
 ``beatwise compare`` shows the committed run, the workspace and each experiment side by side
-(:mod:`beatwise.compare`).
+(:mod:`beatwise.compare`). ``beatwise publications`` lists the published forecasts, newest first,
+each checked whole. ``beatwise score WEEK`` scores a published forecast once its week has ended and
+its events are ingested, and ``beatwise score WEEK --from-backtest`` a backtest week, with the
+backtest's own metric functions (:mod:`models.scorecard`).
 
-Exit status: 0 when the run would go on, 1 when it would stop (too large a quarantine share, or no
-row accepted), 2 when the params or the source cannot be read (one paragraph naming the file or
-key, never a traceback). The heavy imports wait until a verb runs, so ``beatwise --help`` is quick.
+There is no ``beatwise forecast``: a forecast needs features built from the newly ingested events
+and the audit's consent for the model that makes it, and ``dvc repro`` does exactly that, reusing
+every stage whose inputs did not change; a shortcut around it would publish what no audit judged.
+
+Exit status of ``check-source``: 0 when the run would go on, 1 when it would stop (too large a
+quarantine share, or no row accepted). Of ``publications``: 1 when a publication is not whole. Of
+every verb: 2 when the params or the source cannot be read, or a week cannot be scored (one
+paragraph naming the file or key, or what to run, never a traceback). The heavy imports wait until
+a verb runs, so ``beatwise --help`` is quick.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import sys
 from collections.abc import Callable
@@ -25,8 +35,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from beatwise.artefacts.scorecard import FlagScore, Scorecard
     from features.ingest.config import IngestConfig
     from features.ingest.run import JudgedSource
+    from models.evaluation import EvaluateConfig
 
 #: quarantined rows quoted per reason
 EXAMPLES_PER_REASON = 2
@@ -114,7 +126,87 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compare.add_argument("--repo", type=Path, default=Path("."), help="the repository (default .)")
     compare.set_defaults(run=compare_runs)
+    _add_publications(verbs)
+    _add_score(verbs)
     return parser
+
+
+def _day(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a date, YYYY-MM-DD; got {text!r}") from None
+
+
+def _add_publications(verbs: Any) -> None:
+    listing = verbs.add_parser(
+        "publications",
+        help="list the published forecasts, newest first, each checked whole",
+        description=(
+            "One line per publication in the published area, newest week first: the week, the "
+            "folder, its status (latest: the one planners read now; superseded: the week was "
+            "published again; earlier; not whole), the audit's verdict, the model, the files and, "
+            "once scored, the week's hit rate and PAI (beatwise score). Writes nothing. Exit "
+            "status 0; 1 when a publication is not whole."
+        ),
+    )
+    listing.add_argument(
+        "--published-dir",
+        type=Path,
+        default=Path("data/published"),
+        help="the published area (default data/published)",
+    )
+    listing.set_defaults(run=list_publications_verb)
+
+
+def _add_score(verbs: Any) -> None:
+    score = verbs.add_parser(
+        "score",
+        help="how a week's forecast did: hit rate, PAI, PEI against the baselines",
+        description=(
+            "Score the published forecast of WEEK (any day in it; the week it holds is scored) "
+            "once the week has ended and its events are ingested (dvc repro build_cells): the "
+            "share of the week's target crimes in the flagged cells (hit rate), PAI and PEI at "
+            "the published coverage, the flagged cells with and without crime, beside every "
+            "baseline flagged at the same coverage from the counts before the week. Writes the "
+            "scorecard to PUBLISHED_DIR/scorecards/WEEK.json and its row to "
+            "PUBLISHED_DIR/scorecard.csv (scoring a week again replaces its row). With "
+            "--from-backtest, scores the backtest's forecast of a past week instead (the same "
+            "figures as reports/compare/pai_by_period.csv) and writes only where --out says. "
+            "Exit status 0 when scored; 2 when the week was never published, has not ended, or "
+            "its events are not ingested yet (the message says what to run)."
+        ),
+    )
+    score.add_argument("week", type=_day, metavar="WEEK", help="a day of the week, YYYY-MM-DD")
+    score.add_argument(
+        "--from-backtest",
+        action="store_true",
+        help="score the backtest's forecast of WEEK (data/processed/backtest.parquet), not a "
+        "publication",
+    )
+    score.add_argument("--repo", type=Path, default=Path("."), help="the repository (default .)")
+    score.add_argument(
+        "--published-dir",
+        type=Path,
+        help="the published area (default REPO/data/published)",
+    )
+    score.add_argument(
+        "--params",
+        type=Path,
+        help="the params file whose evaluate section sets the baselines' knobs (default "
+        "REPO/params.yaml)",
+    )
+    score.add_argument(
+        "--out", type=Path, metavar="FILE", help="also write the scorecard's JSON to FILE"
+    )
+    score.add_argument("--json", action="store_true", help="print the JSON, not the table")
+    score.add_argument(
+        "--today",
+        type=_day,
+        help="the date taken as today when judging whether the week has ended (default: the "
+        "system's date), so a scorecard can be reproduced",
+    )
+    score.set_defaults(run=score_week)
 
 
 def load_ingest_config(params: Path, *, preset: str | None) -> IngestConfig:
@@ -267,6 +359,140 @@ def compare_runs(args: argparse.Namespace, *, out: Callable[[str], Any] = print)
     for line in render(runs, width=args.width or terminal_width()):
         out(line)
     return 0
+
+
+def load_evaluate_config(params: Path) -> EvaluateConfig:
+    """The validated ``evaluate`` section of ``params`` (the baselines' knobs)."""
+    from pydantic import create_model
+
+    from beatwise.params import StageParams, read_params_file, validate_params
+    from models.evaluation import EvaluateConfig
+
+    params_model = create_model("Params", __base__=StageParams, evaluate=(EvaluateConfig, ...))
+    raw = {"evaluate": read_params_file(params).get("evaluate")}
+    config: EvaluateConfig = validate_params("score", params_model, raw).evaluate  # type: ignore[attr-defined]
+    return config
+
+
+def list_publications_verb(args: argparse.Namespace, *, out: Callable[[str], Any] = print) -> int:
+    """Print one line per publication, newest first; 0 when every one is whole, else 1."""
+    from beatwise.artefacts.scorecard import HISTORY_FILE, read_history
+    from beatwise.publications import describe_publications
+
+    root = args.published_dir
+    entries = describe_publications(root)
+    if not entries:
+        out(f"No publications under {root} yet: `dvc repro` of the committed params publishes.")
+        return 0
+    history = read_history(root / HISTORY_FILE).set_index("period_start")
+    out(
+        f"{'week':<10}  {'folder':<12}  {'status':<10}  {'audit':<16}  {'model':<30}  "
+        f"{'files':<12}  scored"
+    )
+    for e in entries:
+        m = e.manifest
+        audit = m.audit_status if m else "-"
+        model = f"{m.registered_model} ({m.model_version[:8]})" if m else "-"
+        files = f"{len(e.files)} whole" if m else f"{len(e.files)} NOT WHOLE"
+        scored = "not scored"
+        key = e.forecast_period.isoformat()
+        if key in history.index:
+            row = history.loc[key]
+            scored = f"hit rate {_pct(row['hit_rate'])}, PAI {_num(row['pai'])}"
+        out(
+            f"{key:<10}  {e.folder.name:<12}  {e.status:<10}  {audit:<16}  {model:<30}  "
+            f"{files:<12}  {scored}"
+        )
+        if e.problem:
+            out(f"    {' '.join(e.problem.split())}")
+    return 1 if any(e.manifest is None for e in entries) else 0
+
+
+def _pct(value: object) -> str:
+    return "-" if value is None or value != value else f"{float(value):.1%}"  # type: ignore[arg-type]
+
+
+def _num(value: object) -> str:
+    return "-" if value is None or value != value else f"{float(value):.2f}"  # type: ignore[arg-type]
+
+
+def score_week(args: argparse.Namespace, *, out: Callable[[str], Any] = print) -> int:
+    """Score one week's forecast, write the scorecard (and its history row) and print it."""
+    from beatwise.artefacts.scorecard import HISTORY_FILE, SCORECARD_FOLDER, upsert_history
+    from models.scorecard import RunFiles, score_backtest_period, score_publication
+
+    repo = args.repo
+    files = RunFiles.under(repo)
+    root = args.published_dir or repo / "data/published"
+    written: list[str] = []
+    if args.from_backtest:
+        card = score_backtest_period(args.week, files=files)
+    else:
+        card = score_publication(
+            root,
+            args.week,
+            files=files,
+            config=load_evaluate_config(args.params or repo / "params.yaml"),
+            today=args.today or dt.date.today(),
+        )
+        path = root / SCORECARD_FOLDER / f"{card.period_start}.json"
+        card.write(path)
+        history = upsert_history(root / HISTORY_FILE, card)
+        written += [str(path), f"{root / HISTORY_FILE} ({len(history)} scored)"]
+    if args.out is not None:
+        card.write(args.out)
+        written.append(str(args.out))
+    if args.json:
+        from beatwise.io import json_text
+
+        out(json_text(card.to_json()).rstrip("\n"))
+        return 0
+    for line in describe_scorecard(card):
+        out(line)
+    if written:
+        out("Written: " + "; ".join(written))
+    return 0
+
+
+def _flag_row(name: str, s: FlagScore) -> str:
+    return (
+        f"  {name:<24} {_pct(s.hit_rate):>8} {_num(s.pai):>6} {_num(s.pei):>6} "
+        f"{s.events_captured:>9,} {s.n_flagged:>8,} {s.n_flagged_with_crime:>8,} "
+        f"{s.n_flagged_without_crime:>8,}"
+    )
+
+
+def describe_scorecard(card: Scorecard) -> list[str]:
+    """The scorecard in words and a table, model first, then each baseline."""
+    what = (
+        f"publication {card.folder}, model {card.model_version}, audit {card.audit_status}"
+        if card.source == "publication"
+        else "the backtest's forecast"
+    )
+    m = card.model
+    lines = [
+        f"Scorecard of the {card.period} {card.period_start} to {card.period_end} ({what})",
+        f"  flagged      {m.n_flagged:,} of {card.n_cells:,} cells at coverage {card.coverage:.1%} "
+        f"({m.flagged_area_share:.2%} of {card.study_area_km2:,.1f} km²)",
+        f"  events       {card.events:,} target events in the forecast's cells"
+        + (
+            f" ({card.events_outside_cells:,} more outside them)"
+            if card.events_outside_cells
+            else ""
+        ),
+        f"  captured     {m.events_captured:,} ({_pct(m.hit_rate)} hit rate); "
+        f"{m.n_flagged_with_crime:,} flagged cells had crime, {m.n_flagged_without_crime:,} none",
+        f"  PAI {_num(m.pai)}, PEI {_num(m.pei)}; lift over {card.reference_baseline} (the "
+        f"backtest's best baseline) " + ("-" if card.pai_lift is None else f"{card.pai_lift:.3f}"),
+        "",
+        f"  {'forecast':<24} {'hit rate':>8} {'PAI':>6} {'PEI':>6} {'captured':>9} "
+        f"{'flagged':>8} {'w/ crime':>8} {'no crime':>8}",
+        _flag_row("model", m),
+    ]
+    lines += [_flag_row(name, s) for name, s in card.baselines.items()]
+    if card.events == 0:
+        lines.append("  No target event was recorded in these cells this period: no ratios.")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

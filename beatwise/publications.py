@@ -37,6 +37,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from beatwise.artefacts import ArtefactError
 from beatwise.artefacts.manifest import PUBLISHED_FILES, Manifest
@@ -229,6 +230,57 @@ def publish_set(root: Path, files: Mapping[str, bytes]) -> Published:
     steps.done(f"pointed {LATEST} at {target.name}")
     log.info("published %s (%s %s)", target, manifest.period, manifest.forecast_period)
     return Published(target, manifest, new=True)
+
+
+#: what a publication is now: the one ``latest.json`` names, an earlier one, one replaced by a
+#: later publication of the same period, or a folder whose files are not what its manifest says
+PublicationStatus = Literal["latest", "earlier", "superseded", "not whole"]
+
+
+@dataclass(frozen=True)
+class PublicationEntry:
+    """One publication's folder as :func:`describe_publications` finds it."""
+
+    folder: Path
+    forecast_period: dt.date
+    revision: int
+    status: PublicationStatus
+    #: None when the folder is not whole (``problem`` says why)
+    manifest: Manifest | None
+    problem: str | None
+    #: the files in the folder, by name
+    files: tuple[str, ...]
+
+
+def describe_publications(root: Path) -> list[PublicationEntry]:
+    """Every publication under ``root``, newest forecast period first (then highest revision),
+    each checked whole (:func:`verify_publication`) and given its status."""
+    latest = read_latest(root)
+    folders = list_publications(root)
+    newest_revision: dict[dt.date, int] = {}
+    for folder in folders:
+        day, revision = parse_folder_name(folder.name) or (dt.date.min, 0)
+        newest_revision[day] = max(revision, newest_revision.get(day, 0))
+    entries = []
+    for folder in reversed(folders):
+        day, revision = parse_folder_name(folder.name) or (dt.date.min, 0)
+        manifest, problem = None, None
+        try:
+            manifest = verify_publication(folder)
+        except IncompletePublicationError as err:
+            problem = str(err)
+        status: PublicationStatus
+        if manifest is None:
+            status = "not whole"
+        elif latest is not None and folder.name == latest.folder:
+            status = "latest"
+        elif revision < newest_revision[day]:
+            status = "superseded"
+        else:
+            status = "earlier"
+        files = tuple(sorted(p.name for p in folder.iterdir()))
+        entries.append(PublicationEntry(folder, day, revision, status, manifest, problem, files))
+    return entries
 
 
 def main(argv: list[str] | None = None) -> int:

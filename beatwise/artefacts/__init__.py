@@ -15,6 +15,8 @@ stage's JSON by string key. ``docs/architecture.md`` lists each file, its produc
   (publish)
 - ``reports/publication.json``: ``publication.PublicationRecord`` (publish)
 - ``data/published/latest.json``: ``publication.LatestPublication`` (publish)
+- ``data/published/scorecards/<period>.json``: ``scorecard.Scorecard`` (``beatwise score``;
+  its history ``data/published/scorecard.csv``)
 """
 
 from beatwise.artefacts._base import Artefact, ArtefactError
