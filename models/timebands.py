@@ -42,8 +42,10 @@ import pandas as pd
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from beatwise.artefacts.panel import PanelMeta
+from beatwise.artefacts.timebands import BandCalibration, TimeBandsBacktest
 from beatwise.h3index import ring_neighbours
-from beatwise.period import Period, TimeResolution
+from beatwise.period import PERIOD_COLUMN, Period, TimeResolution
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -255,6 +257,17 @@ def band_shares(
     history_periods`` to ``t - 1``. Returns ``[len(rows), cell, band]``, each cell's shares adding
     up to 1.
     """
+    return shares_and_prior(counts, rows, neighbours=neighbours, config=config)[0]
+
+
+def shares_and_prior(
+    counts: npt.NDArray[np.integer],
+    rows: npt.ArrayLike,
+    *,
+    neighbours: sp.csr_array,
+    config: TimeBandsConfig,
+) -> tuple[FloatArray, FloatArray]:
+    """:func:`band_shares` and the pseudo-events of each row ``[len(rows)]``."""
     t = np.asarray(rows, dtype=np.int64)
     n_periods, n_cells, n_bands = counts.shape
     if t.size and (t.min() < 0 or t.max() > n_periods):
@@ -279,8 +292,10 @@ def band_shares(
         estimate_prior_events(own, centre)
         if config.prior_events == "auto"
         else np.full(t.size, float(config.prior_events))
-    )[:, None, None]
-    return (local + prior * centre) / (local.sum(axis=2, keepdims=True) + prior)
+    )
+    weight = prior[:, None, None]
+    shares = (local + weight * centre) / (local.sum(axis=2, keepdims=True) + weight)
+    return shares, prior
 
 
 def band_calibration(
@@ -314,3 +329,97 @@ def band_calibration(
             "observed_share": obs_band / max(obs_band.sum(), 1.0),
         }
     )
+
+
+def chi_square(table: pd.DataFrame) -> float:
+    """Pearson chi-square of observed band counts against the expected shares (the expected
+    scaled to the observed total): how far the flagged cells' hours differ from the forecast's."""
+    observed = table["observed"].to_numpy(dtype=np.float64)
+    share = table["expected_share"].to_numpy(dtype=np.float64)
+    expected = share * observed.sum()
+    keep = expected > 0
+    return float(((observed[keep] - expected[keep]) ** 2 / expected[keep]).sum())
+
+
+def backtest_time_bands(
+    backtest: pd.DataFrame,
+    events: pd.DataFrame,
+    cells: pd.DataFrame,
+    *,
+    all_periods: tuple[np.datetime64, np.datetime64],
+    config: TimeBandsConfig,
+) -> TimeBandsBacktest:
+    """Calibration by band of the model's flagged cells over the backtest (weekly, timed data).
+
+    ``backtest`` is ``backtest.parquet`` (``period_start``, ``h3_cell``, ``risk_score``,
+    ``flagged``; every study cell in every backtest week); ``events`` the target events with
+    ``h3_int`` and ``timestamp``; ``cells`` the study cells (``h3_cell``, ``h3_int``,
+    ascending); ``all_periods`` the first and last week of the counts (``panel_meta.json``).
+    Each week's shares come from the events before it only.
+    """
+    cell_ids = cells["h3_int"].to_numpy(dtype=np.uint64)
+    weeks = pd.date_range(all_periods[0], all_periods[1], freq="7D")
+    position = np.searchsorted(cell_ids, events["h3_int"].to_numpy())
+    counts = band_counts(
+        position, events["timestamp"], week_starts=weeks, n_cells=cell_ids.size, config=config
+    )
+    position_of = pd.Index(cells["h3_cell"]).get_indexer(backtest["h3_cell"])
+    if (position_of < 0).any():
+        raise ValueError("backtest.parquet holds cells that cells.parquet lacks.")
+    ordered = backtest.assign(_cell=position_of).sort_values([PERIOD_COLUMN, "_cell"])
+    test_weeks = np.sort(ordered[PERIOD_COLUMN].unique())
+    rows = np.searchsorted(weeks.to_numpy(), test_weeks)
+    shape = (test_weeks.size, cell_ids.size)
+    shares, prior = shares_and_prior(
+        counts,
+        rows,
+        neighbours=neighbour_matrix(cell_ids, rings=config.neighbour_rings),
+        config=config,
+    )
+    flagged = ordered["flagged"].to_numpy().reshape(shape)
+    table = band_calibration(
+        shares,
+        ordered["risk_score"].to_numpy(dtype=np.float64).reshape(shape),
+        counts[rows],
+        flagged,
+        config=config,
+    )
+    return TimeBandsBacktest(
+        available=True,
+        reason=None,
+        bands=band_labels(config),
+        calibration=tuple(
+            BandCalibration(
+                band=str(row.band),
+                expected=float(row.expected),
+                observed=float(row.observed),
+                ratio=None if np.isnan(row.ratio) else float(row.ratio),
+                expected_share=float(row.expected_share),
+                observed_share=float(row.observed_share),
+            )
+            for row in table.itertuples()
+        ),
+        flagged_cell_periods=int(flagged.sum()),
+        periods=int(test_weeks.size),
+        prior_events_median=float(np.median(prior)),
+        chi_square=chi_square(table),
+        degrees_of_freedom=config.n_bands - 1,
+    )
+
+
+def time_bands_report(
+    backtest: pd.DataFrame,
+    events: pd.DataFrame,
+    cells: pd.DataFrame,
+    *,
+    panel: PanelMeta,
+    config: TimeBandsConfig,
+) -> TimeBandsBacktest:
+    """What ``evaluate`` writes as ``reports/time_bands.json``: :func:`backtest_time_bands` on
+    the panel's target types, or why these data have none (:func:`refusal`)."""
+    reason = refusal(panel.time_resolution, panel.period)
+    if reason is not None:
+        return TimeBandsBacktest(available=False, reason=reason)
+    target = events[events["crime_type"].isin(panel.target_types)]
+    first, last = (np.datetime64(day, "D") for day in panel.all_periods)
+    return backtest_time_bands(backtest, target, cells, all_periods=(first, last), config=config)

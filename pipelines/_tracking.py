@@ -387,6 +387,31 @@ def track_audit(
             mlflow.log_artifact(str(document))
 
 
+def track_evaluation(
+    metrics: dict[str, Any],
+    *,
+    evaluate_params: dict[str, Any],
+    plots: Path,
+    inputs: Sequence[Path],
+    params_digest: str,
+    parent: str,
+) -> None:
+    """Log the backtest's figures (nested, flattened), its params and plots to MLflow, and copy
+    the headline (everything but the per-baseline detail) onto the training run."""
+    flat = flatten_metrics(metrics)
+    with stage_run(
+        stage="evaluate", params_digest=params_digest, inputs=inputs, parent_run_id=parent
+    ):
+        import mlflow
+
+        mlflow.log_params({f"evaluate.{k}": v for k, v in evaluate_params.items()})
+        mlflow.log_metrics(flat)
+        for png in sorted(plots.glob("*.png")):
+            mlflow.log_artifact(str(png), artifact_path="plots")
+    headline = {k: v for k, v in flat.items() if not k.startswith("baselines.")}
+    log_to_parent(parent, metrics=headline)
+
+
 def log_to_parent(parent_run_id: str, *, metrics: dict[str, float]) -> None:
     """Copy headline metrics onto the training run so one MLflow row shows params and results."""
     configure_offline_defaults()

@@ -27,8 +27,9 @@ from models.evaluation import (
 from models.operational import OperationalConfig
 from models.plot_data import write_plot_data
 from models.risk_model import RiskModelConfig
+from models.timebands import TimeBandsConfig, time_bands_report
 from pipelines._io import run_stage, setup_logging, timed
-from pipelines._tracking import flatten_metrics, log_to_parent, stage_run
+from pipelines._tracking import track_evaluation
 
 STAGE = "evaluate"
 
@@ -37,6 +38,7 @@ class Params(StageParams):
     train: RiskModelConfig
     evaluate: EvaluateConfig
     operational: OperationalConfig
+    time_bands: TimeBandsConfig
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("features", "panel-meta", "cells", "cells-meta", "event-cells", "model-meta"):
         parser.add_argument(f"--{name}", type=Path, required=True)
     parser.add_argument("--truth-dir", type=Path, default=None)
-    for name in ("out-metrics", "out-headline", "out-plot-data", "out-backtest", "out-plots"):
+    for name in ("out-metrics", "out-headline", "out-plot-data", "out-backtest", "out-plots",
+                 "out-time-bands"):  # fmt: skip
         parser.add_argument(f"--{name}", type=Path, required=True)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
@@ -60,11 +63,13 @@ def main(argv: list[str] | None = None) -> int:
         from simcity.truth import load_truth_model
 
         truth = load_truth_model(args.truth_dir)
+    cells = read_parquet(args.cells, required=("h3_cell", "h3_int", "lat", "lon", "area_km2"))
+    events = read_parquet(args.event_cells, columns=EVENT_COLUMNS)
     with timed(log, "backtest"):
         result = run_backtest(
             read_parquet(args.features, required=meta.table_columns()),
-            read_parquet(args.cells, required=("h3_cell", "h3_int", "lat", "lon", "area_km2")),
-            read_parquet(args.event_cells, columns=EVENT_COLUMNS),
+            cells,
+            events,
             meta,
             config=params.evaluate,
             model_config=params.train,
@@ -78,21 +83,16 @@ def main(argv: list[str] | None = None) -> int:
     write_parquet(args.out_backtest, result.frame)
     metrics.write(args.out_metrics)
     BacktestHeadline.from_backtest(metrics).write(args.out_headline)
-    flat = flatten_metrics(metrics.to_json())
-    with stage_run(
-        stage=STAGE,
-        params_digest=params_hash(params),
+    bands = time_bands_report(result.frame, events, cells, panel=meta, config=params.time_bands)
+    bands.write(args.out_time_bands)
+    track_evaluation(
+        metrics.to_json(),
+        evaluate_params=params.evaluate.model_dump(),
+        plots=args.out_plots,
         inputs=[args.features, args.event_cells, args.model_meta],
-        parent_run_id=model_meta.mlflow_run_id,
-    ):
-        import mlflow
-
-        mlflow.log_params({f"evaluate.{k}": v for k, v in params.evaluate.model_dump().items()})
-        mlflow.log_metrics(flat)
-        for png in sorted(args.out_plots.glob("*.png")):
-            mlflow.log_artifact(str(png), artifact_path="plots")
-    headline = {k: v for k, v in flat.items() if not k.startswith("baselines.")}
-    log_to_parent(model_meta.mlflow_run_id, metrics=headline)
+        params_digest=params_hash(params),
+        parent=model_meta.mlflow_run_id,
+    )
     return 0
 
 

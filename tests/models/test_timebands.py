@@ -7,7 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from pydantic import ValidationError
+from stage_files import panel_meta
 
+from beatwise.artefacts.panel import PanelMeta
 from models.timebands import (
     PRIOR_BOUNDS,
     TimeBandsConfig,
@@ -21,6 +23,7 @@ from models.timebands import (
     event_bands,
     neighbour_matrix,
     refusal,
+    time_bands_report,
 )
 
 CFG = TimeBandsConfig()
@@ -200,3 +203,57 @@ def test_cells_with_one_rhythm_get_the_centre_and_the_centre_leaves_the_cell_out
     got = activity_centres(pair, pair, strata=1, fallback=np.full((1, 12), 1 / 12))
     np.testing.assert_allclose(got[0, 0], np.eye(12)[5])
     np.testing.assert_allclose(got[0, 1], np.eye(12)[0])
+
+
+def _toy_backtest() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """A backtest of the last 8 of 30 weeks on the 19 cells: the busiest 3 flagged each week;
+    every cell's events fall at weekday 20:00-24:00 or weekend 00:00-04:00."""
+    rng = np.random.default_rng(5)
+    weeks = pd.date_range("2023-06-05", periods=30, freq="7D")
+    cells = pd.DataFrame({"h3_cell": [format(int(c), "x") for c in CELLS], "h3_int": CELLS})
+    rate = np.linspace(0.2, 6.0, CELLS.size)
+    n = rng.poisson(np.tile(rate, weeks.size))
+    week_of = np.repeat(np.repeat(np.arange(weeks.size), CELLS.size), n)
+    cell_of = np.repeat(np.tile(np.arange(CELLS.size), weeks.size), n)
+    late = rng.random(week_of.size) < 0.7
+    offset = np.where(late, np.timedelta64(21, "h"), np.timedelta64(5 * 24 + 1, "h"))
+    events = pd.DataFrame(
+        {
+            "h3_int": CELLS[cell_of],
+            "timestamp": weeks.to_numpy()[week_of] + offset,
+            "crime_type": "burglary",
+        }
+    )
+    test = weeks[-8:]
+    backtest = pd.DataFrame(
+        {
+            "period_start": np.repeat(test.to_numpy(), CELLS.size),
+            "h3_cell": np.tile(cells["h3_cell"].to_numpy(), test.size),
+            "risk_score": np.tile(rate, test.size),
+            "flagged": np.tile(rate >= rate[-3], test.size),
+        }
+    )
+    return backtest, events, cells
+
+
+def test_the_backtest_of_the_bands_is_calibrated_and_ignores_row_order() -> None:
+    backtest, events, cells = _toy_backtest()
+    panel = PanelMeta.from_json(panel_meta(all_periods=["2023-06-05", "2023-12-25"]))
+    report = time_bands_report(backtest, events, cells, panel=panel, config=CFG)
+    assert report.available and report.reason is None
+    assert report.periods == 8 and report.flagged_cell_periods == 24
+    by_band = {row.band: row for row in report.calibration}
+    late, night = by_band["weekdays 20:00-24:00"], by_band["weekends 00:00-04:00"]
+    assert late.observed + night.observed == sum(row.observed for row in report.calibration)
+    assert late.ratio == pytest.approx(1.0, abs=0.2)
+    assert late.expected_share == pytest.approx(0.7, abs=0.05)
+    shuffled = backtest.sample(frac=1.0, random_state=0)
+    assert time_bands_report(shuffled, events, cells, panel=panel, config=CFG) == report
+
+
+def test_monthly_data_get_the_reason_instead_of_bands() -> None:
+    backtest, events, cells = _toy_backtest()
+    panel = PanelMeta.from_json(panel_meta(period="month", time_resolution="month"))
+    report = time_bands_report(backtest, events, cells, panel=panel, config=CFG)
+    assert not report.available and report.calibration == ()
+    assert "only the month of each crime" in str(report.reason)
