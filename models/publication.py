@@ -6,8 +6,9 @@ written (``AuditReport.check_publishable`` in :mod:`beatwise.artefacts.audit`), 
 ``audit.json`` that is not the file the audit stage wrote (:func:`read_documents`: its md5 against
 the one DVC recorded in ``dvc.lock``) and a grid finer than ``publish.max_resolution``
 (:func:`check_resolution`, gate G9 again). The forecast is scored for the period
-``panel_meta.json`` records; the candidate set (:func:`candidate_set`) is the forecast, the
-documents that approved it, and a manifest naming each file's sha256. Every run writes it as a
+``panel_meta.json`` records; the candidate set (:func:`candidate_set`) is the forecast (CSV,
+GeoJSON, and the map page, GIS formats and QGIS style of :mod:`models.planner`), the documents
+that approved it, and a manifest naming each file's sha256. Every run writes it as a
 DVC output (:func:`write_candidate`); only a deliberate ``dvc repro`` of the committed
 configuration (:mod:`beatwise.runs`) copies it into the published area
 (:mod:`beatwise.publications`).
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import geopandas as gpd
 import pandas as pd
 
 from beatwise.artefacts.audit import AuditReport, PublicationBlockedError
@@ -39,6 +41,7 @@ from models.forecast import (
     forecast_geojson,
     forecast_period_rows,
 )
+from models.planner import planner_files
 from models.risk_model import RiskModel
 
 if TYPE_CHECKING:
@@ -123,8 +126,7 @@ def build_manifest(
         ``publish.override``: recorded in the manifest and logged as a warning.
     files
         The bytes of each file the manifest names, by its name in a publication
-        (``forecast.csv``, ``forecast.geojson``, ``bias_report.html``, ``model_card.md``,
-        ``audit.json``, ``transparency_record.md``, ``transparency_record.json``).
+        (:data:`~beatwise.artefacts.manifest.PUBLISHED_FILES` but the manifest itself).
     """
     if override:
         logger.warning(
@@ -142,6 +144,10 @@ def build_manifest(
         h3_resolution=panel.h3_resolution,
         forecast_csv_sha256=sha256_bytes(files["forecast.csv"]),
         forecast_geojson_sha256=sha256_bytes(files["forecast.geojson"]),
+        forecast_gpkg_sha256=sha256_bytes(files["forecast.gpkg"]),
+        forecast_parquet_sha256=sha256_bytes(files["forecast.parquet"]),
+        forecast_qml_sha256=sha256_bytes(files["forecast.qml"]),
+        forecast_map_sha256=sha256_bytes(files["forecast_map.html"]),
         bias_report_sha256=sha256_bytes(files["bias_report.html"]),
         model_card_sha256=sha256_bytes(files["model_card.md"]),
         audit_sha256=sha256_bytes(files["audit.json"]),
@@ -262,17 +268,31 @@ def candidate_set(
     table: pd.DataFrame,
     documents: Documents,
     *,
+    areas: gpd.GeoDataFrame,
     panel: PanelMeta,
     model_meta: ModelMeta,
     coverage: float,
+    interval_level: float,
     override: AuditOverride | None,
     params_digest: str,
 ) -> tuple[Manifest, dict[str, bytes]]:
     """The forecast set a run publishes, or would: each file of a publication by name, the
-    manifest last (:data:`beatwise.artefacts.manifest.PUBLISHED_FILES`)."""
+    manifest last (:data:`beatwise.artefacts.manifest.PUBLISHED_FILES`).
+
+    The forecast comes as CSV and GeoJSON, as GeoPackage, GeoParquet and a QGIS style, and as
+    the map page, whose boundaries are the study ``areas`` by district (:mod:`models.planner`).
+    """
     files = {
         "forecast.csv": forecast_csv(table).encode("utf-8"),
         "forecast.geojson": (forecast_geojson(table) + "\n").encode("utf-8"),
+        **planner_files(
+            table,
+            areas,
+            panel=panel,
+            coverage=coverage,
+            interval_level=interval_level,
+            audit_status=documents.audit.status,
+        ),
         "bias_report.html": documents.bias_report,
         "model_card.md": documents.model_card,
         "audit.json": documents.audit_json,

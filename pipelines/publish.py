@@ -20,6 +20,7 @@ from beatwise.artefacts.model import ModelMeta
 from beatwise.params import StageParams, load_params, params_hash
 from beatwise.publications import publish_set
 from beatwise.runs import detect_run
+from features.ingest.areas import read_areas
 from models import publication
 from models.operational import OperationalConfig, PublishConfig
 from models.risk_model import RiskModel
@@ -27,7 +28,9 @@ from pipelines._io import run_stage, setup_logging
 from pipelines._tracking import track_publication
 
 STAGE = "publish"
-INPUTS = ("features", "panel-meta", "cells", "model", "model-meta", "audit", "report", "card")
+INPUTS = (
+    "features", "panel-meta", "cells", "areas", "model", "model-meta", "audit", "report", "card",
+)  # fmt: skip
 OUTPUTS = ("candidate-dir", "published-dir", "out-record")
 
 
@@ -76,21 +79,19 @@ def main(argv: list[str] | None = None) -> int:
         policy=params.operational.policy,
     )
     manifest, files = publication.candidate_set(
-        table, docs, panel=panel, model_meta=model_meta, coverage=coverage,
+        table, docs, areas=read_areas(args.areas, allow_empty=True), panel=panel,
+        model_meta=model_meta, coverage=coverage, interval_level=cfg.interval_level,
         override=cfg.override, params_digest=digest,
     )  # fmt: skip
     publication.write_candidate(args.candidate_dir, files)
     published = publish_set(args.published_dir, files) if run.may_publish else None
     record = publication.record_candidate(manifest, args.out_record, run=run, published=published)
     track_publication(
-        args.candidate_dir / "forecast.csv",
-        audit_status=manifest.audit_status,
-        status=record.status,
-        registered_version=model_meta.registered_version,
-        params_digest=digest,
-        inputs=[args.features, args.panel_meta, args.model, args.audit],
+        args.candidate_dir / "forecast.csv", audit_status=manifest.audit_status,
+        status=record.status, registered_version=model_meta.registered_version,
+        params_digest=digest, inputs=[args.features, args.panel_meta, args.model, args.audit],
         parent_run_id=model_meta.mlflow_run_id,
-    )
+    )  # fmt: skip
     return publication.exit_code(run, blocked=False)
 
 

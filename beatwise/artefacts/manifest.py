@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from beatwise.artefacts._base import Artefact, ArtefactError
 from beatwise.h3index import MAX_RESOLUTION, MIN_RESOLUTION
@@ -23,10 +23,15 @@ AuditStatus = Literal["pass", "pass with review", "override"]
 _SHA256 = r"^[0-9a-f]{64}$"
 #: the keys a manifest may name its period by; exactly the one of its ``period`` is allowed
 _PERIOD_KEYS: tuple[str, ...] = (*(f"forecast_{p}" for p in PERIODS), "forecast_period")
-#: the files of a publication's folder: the forecast, the documents that approved it, the manifest
+#: the files of a publication's folder: the forecast (CSV, GeoJSON, GeoPackage, GeoParquet, the QGIS
+#: style and the map page), the documents that approved it, the manifest
 PUBLISHED_FILES: tuple[str, ...] = (
     "forecast.csv",
     "forecast.geojson",
+    "forecast.gpkg",
+    "forecast.parquet",
+    "forecast.qml",
+    "forecast_map.html",
     "bias_report.html",
     "model_card.md",
     "audit.json",
@@ -64,6 +69,13 @@ class Manifest(Artefact):
     h3_resolution: int = Field(ge=MIN_RESOLUTION, le=MAX_RESOLUTION)
     forecast_csv_sha256: str = Field(pattern=_SHA256)
     forecast_geojson_sha256: str = Field(pattern=_SHA256)
+    #: the GIS formats and the QGIS style of the same hexagons (``models.planner``), and the map
+    #: page planners open offline and print; every new manifest names them, and only a
+    #: publication made before they were published (which holds none of them) has None
+    forecast_gpkg_sha256: str | None = Field(None, pattern=_SHA256)
+    forecast_parquet_sha256: str | None = Field(None, pattern=_SHA256)
+    forecast_qml_sha256: str | None = Field(None, pattern=_SHA256)
+    forecast_map_sha256: str | None = Field(None, pattern=_SHA256)
     bias_report_sha256: str = Field(pattern=_SHA256)
     model_card_sha256: str = Field(pattern=_SHA256)
     #: the ``audit.json`` whose verdict allowed this forecast (publish checks it against the hash
@@ -84,18 +96,40 @@ class Manifest(Artefact):
     #: hash of the publish stage's params
     params_hash: str = Field(pattern=r"^[0-9a-f]+$")
 
+    @model_validator(mode="after")
+    def _planner_files_together(self) -> Self:
+        planner = (
+            self.forecast_gpkg_sha256,
+            self.forecast_parquet_sha256,
+            self.forecast_qml_sha256,
+            self.forecast_map_sha256,
+        )
+        if len({sha is None for sha in planner}) > 1:
+            raise ValueError(
+                "forecast_gpkg_sha256, forecast_parquet_sha256, forecast_qml_sha256 and "
+                "forecast_map_sha256 are published together: all four or none (a publication "
+                "made before they existed)."
+            )
+        return self
+
     def file_hashes(self) -> dict[str, str]:
         """The sha256 of each file of the set, by its name in a publication's folder
-        (:data:`PUBLISHED_FILES` but the manifest itself)."""
-        return {
+        (:data:`PUBLISHED_FILES` but the manifest itself; in a publication made before the map
+        and the GIS files were published, the files it holds)."""
+        hashes: dict[str, str | None] = {
             "forecast.csv": self.forecast_csv_sha256,
             "forecast.geojson": self.forecast_geojson_sha256,
+            "forecast.gpkg": self.forecast_gpkg_sha256,
+            "forecast.parquet": self.forecast_parquet_sha256,
+            "forecast.qml": self.forecast_qml_sha256,
+            "forecast_map.html": self.forecast_map_sha256,
             "bias_report.html": self.bias_report_sha256,
             "model_card.md": self.model_card_sha256,
             "audit.json": self.audit_sha256,
             "transparency_record.md": self.transparency_record_md_sha256,
             "transparency_record.json": self.transparency_record_json_sha256,
         }
+        return {name: sha for name, sha in hashes.items() if sha is not None}
 
     @property
     def period_key(self) -> str:

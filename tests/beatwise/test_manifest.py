@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from beatwise.artefacts import ArtefactError
 from beatwise.artefacts.manifest import PUBLISHED_FILES, Manifest
 
 #: the manifest of the default run (the override reason shortened)
-PUBLISHED = """{
+_TEMPLATE = """{
   "audit_publishable": true,
   "audit_sha256": "0d7d2ac5d3b2b0b8ff8d5b0a4ac9f0c6f1f0a5b4b9f1e1d2c3b4a5968778695a",
   "audit_status": "override",
@@ -22,6 +23,10 @@ PUBLISHED = """{
   "coverage": 0.05,
   "forecast_csv_sha256": "70f7f50771a039f98bcec0feaacfbcd93aac202768fb2f67c813f01d375a296e",
   "forecast_geojson_sha256": "c92eb6f85b7e9d93448e260828e5ad0d7544b4527a3927902a86e1c19222bcba",
+  "forecast_gpkg_sha256": "<GPKG_SHA256>",
+  "forecast_map_sha256": "<MAP_SHA256>",
+  "forecast_parquet_sha256": "<PARQUET_SHA256>",
+  "forecast_qml_sha256": "<QML_SHA256>",
   "forecast_week": "2024-12-30",
   "h3_resolution": 8,
   "mlflow_run_id": "c134743e6c6d4bf1bd526e05208afdd6",
@@ -45,7 +50,17 @@ PUBLISHED = """{
   "transparency_record_json_sha256": "<RECORD_JSON_SHA256>",
   "transparency_record_md_sha256": "<RECORD_MD_SHA256>"
 }
-""".replace("<RECORD_JSON_SHA256>", "2b1f" * 16).replace("<RECORD_MD_SHA256>", "7e6d" * 16)
+"""
+#: a made-up sha256 for each placeholder of the template, e.g. <GPKG_SHA256>
+_DIGESTS = {
+    "RECORD_JSON": "2b1f",
+    "RECORD_MD": "7e6d",
+    "GPKG": "9a0c",
+    "MAP": "4d2e",
+    "PARQUET": "51b7",
+    "QML": "c0de",
+}
+PUBLISHED = re.sub(r"<([A-Z_]+)_SHA256>", lambda m: _DIGESTS[m[1]] * 16, _TEMPLATE)
 
 
 def published(**changes: Any) -> dict[str, Any]:

@@ -30,8 +30,8 @@ from beatwise.publications import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-#: writes of the eight files, the folder's rename, the pointer's temporary file and its rename
-STEPS = 11
+#: writes of the twelve files, the folder's rename, the pointer's temporary file and its rename
+STEPS = 15
 
 
 def forecast_set(
@@ -41,6 +41,10 @@ def forecast_set(
     files = {
         "forecast.csv": csv.encode(),
         "forecast.geojson": b'{"type": "FeatureCollection", "features": []}\n',
+        "forecast.gpkg": b"SQLite format 3\x00 a GeoPackage",
+        "forecast.parquet": b"PAR1 a GeoParquet PAR1",
+        "forecast.qml": b"<qgis><renderer-v2/></qgis>\n",
+        "forecast_map.html": b"<html><body>The map.</body></html>\n",
         "bias_report.html": b"<html><body>Publishable.</body></html>\n",
         "model_card.md": b"# Model card\n\n## Verdict\n",
         "audit.json": b'{"publishable": true}\n',
@@ -55,6 +59,10 @@ def forecast_set(
         "coverage": 0.05,
         "forecast_csv_sha256": sha256_bytes(files["forecast.csv"]),
         "forecast_geojson_sha256": sha256_bytes(files["forecast.geojson"]),
+        "forecast_gpkg_sha256": sha256_bytes(files["forecast.gpkg"]),
+        "forecast_map_sha256": sha256_bytes(files["forecast_map.html"]),
+        "forecast_parquet_sha256": sha256_bytes(files["forecast.parquet"]),
+        "forecast_qml_sha256": sha256_bytes(files["forecast.qml"]),
         "forecast_week": week,
         "h3_resolution": 8,
         "mlflow_run_id": "c134743e6c6d4bf1bd526e05208afdd6",
@@ -146,6 +154,53 @@ def test_a_folder_that_is_not_whole_is_named(tmp_path: Path) -> None:
         verify_publication(folder)
 
 
+#: the files published since the map and the GIS formats, and their manifest keys
+PLANNER_FILES = {
+    "forecast.gpkg": "forecast_gpkg_sha256",
+    "forecast.parquet": "forecast_parquet_sha256",
+    "forecast.qml": "forecast_qml_sha256",
+    "forecast_map.html": "forecast_map_sha256",
+}
+
+
+def earlier_set() -> dict[str, bytes]:
+    """A publication as written before the map and the GIS formats: eight files."""
+    files = {k: v for k, v in forecast_set().items() if k not in PLANNER_FILES}
+    manifest = json.loads(files["manifest.json"])
+    for key in PLANNER_FILES.values():
+        del manifest[key]
+    return files | {"manifest.json": json_text(manifest).encode()}
+
+
+def test_a_publication_made_before_the_map_is_still_whole(tmp_path: Path) -> None:
+    folder = tmp_path / "2024-12-23"
+    folder.mkdir()
+    for name, data in earlier_set().items():
+        (folder / name).write_bytes(data)
+    manifest = verify_publication(folder)
+    assert sorted(manifest.file_hashes()) == sorted(
+        n for n in PUBLISHED_FILES if n not in PLANNER_FILES and n != "manifest.json"
+    )
+    (folder / "forecast.csv").unlink()  # still whole only with every file its manifest names
+    with pytest.raises(IncompletePublicationError, match=r"must hold exactly \['audit\.json'"):
+        verify_publication(folder)
+
+
+def test_a_new_publication_holds_the_map_and_the_gis_files(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"A publication holds exactly"):
+        publish_set(tmp_path, earlier_set())  # today's sets are whole only with all twelve
+    files = forecast_set()
+    manifest = json.loads(files["manifest.json"])
+    del manifest["forecast_map_sha256"]  # named in part: refused
+    with pytest.raises(ValueError, match=r"published together: all four or none"):
+        publish_set(tmp_path, files | {"manifest.json": json_text(manifest).encode()})
+    for key in PLANNER_FILES.values():
+        manifest.pop(key, None)  # the files there, their hashes not named: refused
+    with pytest.raises(ValueError, match=r"The manifest must name every file but itself"):
+        publish_set(tmp_path, files | {"manifest.json": json_text(manifest).encode()})
+    assert not list_publications(tmp_path)
+
+
 def test_folder_names() -> None:
     assert parse_folder_name("2024-12-30") == (dt.date(2024, 12, 30), 1)
     assert parse_folder_name("2024-12-30.12") == (dt.date(2024, 12, 30), 12)
@@ -235,6 +290,10 @@ def test_the_files_a_publication_holds() -> None:
     assert PUBLISHED_FILES == (
         "forecast.csv",
         "forecast.geojson",
+        "forecast.gpkg",
+        "forecast.parquet",
+        "forecast.qml",
+        "forecast_map.html",
         "bias_report.html",
         "model_card.md",
         "audit.json",

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 from audit_inputs import audited_city_report, blocked_on_g3, pass_with_review
 from stage_files import panel_meta, toy_cells
+from toy_areas import toy_areas
 
 from beatwise.artefacts import ArtefactError
 from beatwise.artefacts.audit import BLOCKING_STATUSES, AuditReport, PublicationBlockedError
@@ -144,6 +145,10 @@ def publish(
         files={
             "forecast.csv": forecast_csv(table).encode(),
             "forecast.geojson": (forecast_geojson(table) + "\n").encode(),
+            "forecast.gpkg": b"SQLite format 3\x00",
+            "forecast.parquet": b"PAR1",
+            "forecast.qml": b"<qgis/>\n",
+            "forecast_map.html": b"<html>the map</html>\n",
             "bias_report.html": b"<html></html>\n",
             "model_card.md": b"# Model card\n",
             "audit.json": b"{}\n",
@@ -301,14 +306,25 @@ def test_the_candidate_set_is_the_forecast_its_documents_and_a_manifest_naming_t
     manifest, files = candidate_set(
         table,
         docs,
+        areas=toy_areas(cells),
         panel=panel("week", "2025-01-06"),
         model_meta=MODEL_META,
         coverage=0.2,
+        interval_level=0.8,
         override=None,
         params_digest="f67132828f00dd99",
     )
     assert tuple(files) == PUBLISHED_FILES
     assert files["forecast.csv"] == forecast_csv(table).encode()  # the CSV as it always was
+    # the planners' formats of the same forecast: the GeoPackage is a SQLite file, the map names
+    # every flagged cell by its rank and the week in words
+    assert files["forecast.gpkg"].startswith(b"SQLite format 3\x00")
+    assert files["forecast.parquet"][:4] == files["forecast.parquet"][-4:] == b"PAR1"
+    assert b"<renderer-v2" in files["forecast.qml"]
+    page = files["forecast_map.html"].decode()
+    assert "week of Monday 6 January 2025 to Sunday 12 January 2025" in page
+    for rank in table.loc[table["flagged"], "risk_rank"]:
+        assert f'<path data-r="{rank}"' in page
     assert files["audit.json"] == (tmp_path / "audit.json").read_bytes()
     assert files["model_card.md"] == b"# Model card\n"
     assert files["transparency_record.md"] == b"# Transparency record\n"  # it travels too

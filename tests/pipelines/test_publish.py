@@ -9,6 +9,7 @@ import datetime as dt
 import json
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import pandas as pd
 import pytest
 from audit_inputs import audited_city_report, blocked_on_g3, pass_with_review
 from stage_files import panel_meta, toy_cells
+from toy_areas import write_toy_areas
 
 from beatwise.artefacts import ArtefactError
 from beatwise.artefacts.audit import AuditReport
@@ -93,6 +95,7 @@ def inputs(folder: Path) -> Path:
         }
     ).to_parquet(folder / "features.parquet")
     cells.to_parquet(folder / "cells.parquet")
+    write_toy_areas(cells, folder / "areas.parquet")
     meta = panel_meta(
         feature_columns=["x"],
         last_complete_period="2024-12-30",
@@ -150,6 +153,7 @@ def run(
             "--features", str(folder / "features.parquet"),
             "--panel-meta", str(folder / "panel_meta.json"),
             "--cells", str(folder / "cells.parquet"),
+            "--areas", str(folder / "areas.parquet"),
             "--model", str(folder / "model.txt"),
             "--model-meta", str(folder / "model_meta.json"),
             "--audit", str(folder / "audit.json"),
@@ -201,7 +205,7 @@ def test_a_dvc_repro_of_the_committed_params_publishes_the_whole_set(
     for name in RECORD:  # the record the report and the card link travels with them
         assert (folder / "published" / WEEK / name).read_bytes() == (folder / name).read_bytes()
     assert manifest.transparency_record_md_sha256 == sha256_file(folder / "transparency_record.md")
-    for name in ("forecast.csv", "forecast.geojson", "manifest.json"):
+    for name in PUBLISHED_FILES:  # the candidate set, published whole
         assert (folder / "published" / WEEK / name).read_bytes() == (
             folder / "candidate" / name
         ).read_bytes()
@@ -235,6 +239,23 @@ def test_an_experiment_writes_its_candidate_and_publishes_nothing(
     assert not (folder / "published").exists()
     assert (record(folder).status, record(folder).run) == ("candidate", "experiment")
     assert [c["status"] for c in tracked] == ["candidate"]  # the aliases stay
+
+
+def test_the_same_inputs_give_a_byte_identical_candidate_set(
+    tmp_path: Path,
+    approved: AuditReport,
+    tracked: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every file, the GeoPackage (which records a time of change) and the map included."""
+    folder = inputs(tmp_path)
+    assert run(folder, monkeypatch, audit=approved, env=EXPERIMENT) == 0
+    first = {p.name: p.read_bytes() for p in (folder / "candidate").iterdir()}
+    time.sleep(1.1)  # a clock's second, were any file to record one
+    assert run(folder, monkeypatch, env=EXPERIMENT) == 0
+    again = {p.name: p.read_bytes() for p in (folder / "candidate").iterdir()}
+    assert sorted(first) == sorted(PUBLISHED_FILES)
+    assert [name for name in first if first[name] != again[name]] == []
 
 
 def test_an_experiment_after_a_publication_leaves_it_untouched(

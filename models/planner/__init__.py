@@ -1,0 +1,84 @@
+"""What a planner opens: the forecast map, the GIS formats and their QGIS style.
+
+:func:`planner_files` makes, from the published forecast table, the files of a publication
+beside the CSV and the GeoJSON (:data:`beatwise.artefacts.manifest.PUBLISHED_FILES`):
+
+- ``forecast_map.html``: the map page, offline and printable (:mod:`models.planner.map`);
+- ``forecast.gpkg`` and ``forecast.parquet``: the GeoJSON's hexagons and columns as GeoPackage
+  and GeoParquet (:mod:`models.planner.gis`);
+- ``forecast.qml``: a QGIS style for those layers (:mod:`models.planner.qml`).
+
+Each is a pure function of the table, the study areas and the run's params: the same forecast
+gives the same bytes, as the manifest's hashes promise.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import geopandas as gpd
+import pandas as pd
+
+from beatwise.artefacts.panel import PanelMeta
+from models.planner.gis import forecast_frame, forecast_geoparquet, forecast_gpkg
+from models.planner.map import district_outlines, forecast_map_html, period_in_words
+from models.planner.qml import forecast_qml
+
+__all__ = ["planner_files"]
+
+logger = logging.getLogger(__name__)
+
+
+def planner_files(
+    table: pd.DataFrame,
+    areas: gpd.GeoDataFrame,
+    *,
+    panel: PanelMeta,
+    coverage: float,
+    interval_level: float,
+    audit_status: str,
+) -> dict[str, bytes]:
+    """The map, the GeoPackage, the GeoParquet and the QGIS style of one forecast, by file name.
+
+    Parameters
+    ----------
+    table
+        The published forecast table (:func:`models.publication.forecast_next_period`).
+    areas
+        The study areas (``data/interim/areas.parquet``): their outlines, dissolved by district,
+        are the map's boundaries. With none (a source without areas) the map has no boundaries.
+    panel
+        ``panel_meta.json``: the forecast period and what the forecast counts.
+    coverage, interval_level
+        ``operational.coverage`` and ``publish.interval_level``, named in the legends.
+    audit_status
+        The audit's word, shown under the map's title.
+    """
+    started = time.perf_counter()
+    when = period_in_words(panel.forecast_period, period=panel.period)
+    frame = forecast_frame(table)
+    page = forecast_map_html(
+        table,
+        district_outlines(areas),
+        period=panel.period,
+        period_start=panel.forecast_period,
+        coverage=coverage,
+        interval_level=interval_level,
+        target_types=panel.target_types,
+        audit_status=audit_status,
+    )
+    files = {
+        "forecast.gpkg": forecast_gpkg(frame, period_start=panel.forecast_period),
+        "forecast.parquet": forecast_geoparquet(frame),
+        "forecast.qml": forecast_qml(coverage=coverage, period_words=when).encode("utf-8"),
+        "forecast_map.html": page.encode("utf-8"),
+    }
+    logger.info(
+        "planner files: map %.0f kB, GeoPackage %.0f kB, GeoParquet %.0f kB, in %.1f s",
+        len(files["forecast_map.html"]) / 1e3,
+        len(files["forecast.gpkg"]) / 1e3,
+        len(files["forecast.parquet"]) / 1e3,
+        time.perf_counter() - started,
+    )
+    return files

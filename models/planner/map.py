@@ -1,0 +1,285 @@
+"""``forecast_map.html``: the forecast as one page a planner opens offline and prints.
+
+The page is self-contained: an inline SVG map (no tiles, no web-map library, nothing fetched),
+its style and a small script. Flagged hexagons are drawn strong over the district boundaries (the
+study areas dissolved by district and simplified to half a pixel of the drawing); the other cells
+are faint. Beside the map: a legend naming the coverage and the forecast period in words, a box
+that shows a cell's expected count, likely range, rank and district when the pointer is over it
+(or a click pins it), and the flagged cells by rank. Printed, the map and its legend fill one A4
+landscape page and the ranked table the next, in columns.
+
+The map is drawn in Python: an equirectangular projection about the study area's middle
+latitude (distances true to well under 1% over a city), coordinates in the SVG's units rounded
+to a tenth. Without its script the page still shows the map, the legend, the table and a tooltip
+on each flagged cell.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+from typing import Final
+
+import geopandas as gpd
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import shapely
+
+from beatwise.period import Period
+from beatwise.taxonomy import DISPLAY_NAMES
+from models.planner._page import render_page
+from models.planner.gis import cell_hexagons
+
+#: width of the drawing in SVG units; its height follows the study area's shape
+MAP_WIDTH: Final[float] = 1000.0
+#: the fill of a flagged cell (QGIS style: ``models.planner.qml.FLAGGED_RGBA``)
+FLAGGED_COLOUR: Final[str] = "#cc3d00"
+#: district boundaries are simplified to this many SVG units (half a pixel on screen)
+SIMPLIFY_UNITS: Final[float] = 0.5
+#: rows of the ranked table per printed column
+ROWS_PER_COLUMN: Final[int] = 40
+#: the district of a cell no area polygon touches (``features.cells``)
+OUTSIDE_AREAS: Final[str] = "outside areas"
+
+
+def period_in_words(start: dt.date, *, period: Period) -> str:
+    """The forecast period as a planner says it: ``week of Monday 30 December 2024 to Sunday 5
+    January 2025``, or ``month of January 2025``."""
+    if period == "month":
+        return f"month of {start:%B %Y}"
+    end = start + dt.timedelta(days=6)
+    return f"week of {_day(start)} to {_day(end)}"
+
+
+def _day(day: dt.date) -> str:
+    return f"{day:%A} {day.day} {day:%B %Y}"
+
+
+def crimes_in_words(target_types: tuple[str, ...]) -> str:
+    """The forecast's crime types in words: ``burglary, robbery and theft from the person``."""
+    names = [DISPLAY_NAMES.get(t, t.replace("_", " ")).lower() for t in target_types]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def district_outlines(areas: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The study areas dissolved by ``district_name`` (EPSG:4326), one row per district, sorted
+    by name; without that column, the whole study area as one unnamed outline (``name`` "")."""
+    if areas.empty:
+        return gpd.GeoDataFrame({"name": []}, geometry=gpd.GeoSeries([]), crs="EPSG:4326")
+    shapes = areas.to_crs("EPSG:4326")
+    if "district_name" in shapes.columns:
+        names = shapes["district_name"].astype(str).rename("name")
+    else:
+        names = pd.Series("", index=shapes.index, name="name")
+    frame = gpd.GeoDataFrame({"name": names}, geometry=shapes.geometry.make_valid())
+    return frame.dissolve(by="name", sort=True).reset_index()
+
+
+class _Projection:
+    """Lon/lat to SVG units: equirectangular about the middle latitude, north up."""
+
+    def __init__(self, bounds: npt.NDArray[np.float64]) -> None:
+        west, south, east, north = (float(v) for v in bounds)
+        self.kx = float(np.cos(np.radians((south + north) / 2)))
+        span_x = max((east - west) * self.kx, 1e-9)
+        pad = 0.02 * max(span_x, north - south)
+        self.west, self.north = west - pad / self.kx, north + pad
+        self.scale = MAP_WIDTH / (span_x + 2 * pad)
+        self.height = round((north - south + 2 * pad) * self.scale, 1)
+
+    def __call__(self, lonlat: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        x = (lonlat[:, 0] - self.west) * self.kx * self.scale
+        y = (self.north - lonlat[:, 1]) * self.scale
+        return np.column_stack([x, y])
+
+    @property
+    def units_per_km(self) -> float:
+        return self.scale / 111.32  # a degree of latitude is 111.32 km
+
+
+def _ring_paths(geoms: npt.NDArray[np.object_]) -> npt.NDArray[np.object_]:
+    """One SVG path ``d`` per polygon or multipolygon: each ring as ``Mx,yLx,y x,y ...Z``."""
+    parts, part_owner = shapely.get_parts(geoms, return_index=True)
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
+    coords, ring_of = shapely.get_coordinates(rings, return_index=True)
+    out = np.full(len(geoms), "", dtype=object)
+    if len(coords) == 0:
+        return out
+    xy = np.char.mod("%.1f", coords[:, 0]).astype(object) + ","
+    xy = xy + np.char.mod("%.1f", coords[:, 1]).astype(object)
+    first = np.r_[True, ring_of[1:] != ring_of[:-1]]
+    closing = np.r_[ring_of[1:] != ring_of[:-1], True]  # a ring's last corner repeats its first
+    second = np.r_[False, first[:-1]]
+    last_drawn = np.r_[closing[1:], False]
+    prefix = np.where(first, "M", np.where(second, "L", " ")).astype(object)
+    token = prefix + xy + np.where(last_drawn, "Z", "").astype(object)
+    owner = part_owner[ring_part[ring_of]]
+    joined = pd.Series(token[~closing]).groupby(owner[~closing], sort=True).agg("".join)
+    out[joined.index.to_numpy()] = joined.to_numpy()
+    return out
+
+
+def forecast_map_html(
+    table: pd.DataFrame,
+    outlines: gpd.GeoDataFrame,
+    *,
+    period: Period,
+    period_start: dt.date,
+    coverage: float,
+    interval_level: float,
+    target_types: tuple[str, ...],
+    audit_status: str,
+) -> str:
+    """The forecast map page (HTML, self-contained, deterministic for a given forecast).
+
+    Parameters
+    ----------
+    table
+        The published forecast table (:func:`models.forecast.build_forecast_table`): one row per
+        cell with ``h3_cell``, ``risk_score``, ``risk_low_80``, ``risk_high_80``, ``risk_rank``,
+        ``flagged`` and ``district_name``.
+    outlines
+        :func:`district_outlines` of the study areas (may be empty: no boundaries are drawn).
+    coverage, interval_level
+        ``operational.coverage`` and ``publish.interval_level``, named in the legend.
+    target_types
+        What the forecast counts (``panel_meta.json``), named in the legend.
+    audit_status
+        The audit's word (``pass``, ``pass with review``, ``override``), shown under the title.
+    """
+    ranked = table.sort_values("risk_rank").reset_index(drop=True)
+    flagged = ranked["flagged"].to_numpy(dtype=bool)
+    cells = _Cells(ranked)
+    when = period_in_words(period_start, period=period)
+    return render_page(
+        title=f"Crime forecast for the {when}",
+        when=when,
+        period=period,
+        crimes=crimes_in_words(target_types),
+        audit_status=audit_status,
+        svg=_map_svg(cells, outlines),
+        n_cells=len(ranked),
+        n_flagged=int(flagged.sum()),
+        share=f"{coverage * 100:g}%",
+        level=f"{interval_level * 100:g}%",
+        tables=_ranked_tables(cells),
+        cell_data=_cell_data(ranked),
+        flagged_colour=FLAGGED_COLOUR,
+    )
+
+
+class _Cells:
+    """The ranked cells' text, each column escaped once for HTML."""
+
+    def __init__(self, ranked: pd.DataFrame) -> None:
+        self.ranked = ranked
+        self.flagged = ranked["flagged"].to_numpy(dtype=bool)
+        self.rank = ranked["risk_rank"].to_numpy(dtype=np.int64).astype(str).astype(object)
+        names = ranked["district_name"].astype(str)
+        self.name = np.array([html.escape(x) for x in names], dtype=object)
+        score = np.char.mod("%.2f", ranked["risk_score"].to_numpy(dtype=np.float64))
+        self.score = score.astype(object)
+        low = ranked["risk_low_80"].astype(str).to_numpy(dtype=object)
+        self.range = low + " to " + ranked["risk_high_80"].astype(str).to_numpy(dtype=object)
+
+
+def _map_svg(cells: _Cells, outlines: gpd.GeoDataFrame) -> str:
+    """The map: district fills, the cells (faint, then flagged), district lines over them (the
+    cells would hide them), district names, a scale bar and north."""
+    hexes = cell_hexagons(cells.ranked["h3_cell"])
+    shapes = np.asarray(outlines.geometry.to_numpy(), dtype=object)
+    project = _Projection(shapely.total_bounds(np.concatenate([hexes, shapes])))
+    drawn = shapely.simplify(shapely.transform(shapes, project), SIMPLIFY_UNITS)
+    districts = "".join(f'<path d="{d}"/>' for d in _ring_paths(drawn))
+    hex_d = _ring_paths(shapely.transform(hexes, project))
+    # flagged cells carry a tooltip of their own, for a browser that runs no script
+    titles = np.where(
+        cells.flagged,
+        "<title>Rank " + cells.rank + ", " + cells.name + ": expected " + cells.score
+        + ", likely " + cells.range + "</title>",
+        "",
+    )  # fmt: skip
+    paths = '<path data-r="' + cells.rank + '" d="' + hex_d + '">' + titles + "</path>"
+    w, h = MAP_WIDTH, project.height
+    km = _scale_bar_km(project)
+    bar = km * project.units_per_km
+    return (
+        f'<svg id="map" viewBox="0 0 {w:g} {h:g}" preserveAspectRatio="xMidYMid meet" '
+        f'role="img" aria-label="{int(cells.flagged.sum())} flagged hexagons over the district '
+        'boundaries">\n'
+        f'<g class="districts">{districts}</g>\n'
+        f'<g class="cells">{"".join(paths[~cells.flagged])}</g>\n'
+        f'<g class="cells flagged">{"".join(paths[cells.flagged])}</g>\n'
+        f'<g class="borders">{districts}</g>\n'
+        f'<g class="names">{_district_labels(outlines["name"].astype(str).to_numpy(), drawn)}'
+        "</g>\n"
+        f'<g class="scale" transform="translate(20 {h - 24:.1f})">'
+        f'<rect width="{bar:.1f}" height="5"/><text x="0" y="-6">0</text>'
+        f'<text x="{bar:.1f}" y="-6" text-anchor="middle">{km:g} km</text></g>\n'
+        f'<text class="north" x="{w - 24:g}" y="34" text-anchor="middle">N &#8593;</text>\n'
+        "</svg>"
+    )
+
+
+def _ranked_tables(cells: _Cells) -> str:
+    """The flagged cells by rank, as tables of :data:`ROWS_PER_COLUMN` rows (the printed
+    columns); on screen they read as one table."""
+    f = cells.flagged
+    rows = (
+        '<tr data-r="' + cells.rank[f] + '" tabindex="0"><td>' + cells.rank[f]
+        + "</td><td>" + cells.name[f] + "</td><td>" + cells.score[f]
+        + "</td><td>" + cells.range[f] + "</td></tr>"
+    )  # fmt: skip
+    head = (
+        '<table class="chunk"><thead><tr><th>Rank</th><th>District</th>'
+        "<th>Expected count</th><th>Likely range</th></tr></thead><tbody>"
+    )
+    return "".join(
+        head + "".join(rows[i : i + ROWS_PER_COLUMN]) + "</tbody></table>"
+        for i in range(0, len(rows), ROWS_PER_COLUMN)
+    )
+
+
+def _cell_data(ranked: pd.DataFrame) -> str:
+    """Every cell's figures for the script's box, by rank - 1, as JSON safe inside <script>."""
+    names = ranked["district_name"].astype(str)
+    districts = sorted(names.unique())
+    data = {
+        "n": len(ranked),
+        "districts": districts,
+        "district": pd.Categorical(names, categories=districts).codes.tolist(),
+        "score": np.char.mod("%.2f", ranked["risk_score"].to_numpy(dtype=np.float64)).tolist(),
+        "low": ranked["risk_low_80"].astype(int).tolist(),
+        "high": ranked["risk_high_80"].astype(int).tolist(),
+        "flagged": ranked["flagged"].astype(int).tolist(),
+    }
+    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    # no "<" may open a tag inside <script>: JSON's \u escapes say the same characters
+    for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
+        text = text.replace(char, escape)
+    return text
+
+
+def _district_labels(names: npt.NDArray[np.object_], drawn: npt.NDArray[np.object_]) -> str:
+    """District names at a point inside each drawn district (none for an unnamed outline)."""
+    named = np.asarray([bool(x) for x in names]) if len(names) else np.zeros(0, dtype=bool)
+    if not named.any():
+        return ""
+    points = shapely.point_on_surface(drawn[named])
+    xy = shapely.get_coordinates(points)
+    esc = [html.escape(str(x)) for x in names[named]]
+    return "".join(
+        f'<text x="{x:.1f}" y="{y:.1f}">{name}</text>' for (x, y), name in zip(xy, esc, strict=True)
+    )
+
+
+def _scale_bar_km(project: _Projection) -> float:
+    """A round length (1, 2 or 5 times a power of ten km) about a tenth of the map's width."""
+    target = MAP_WIDTH / 10 / project.units_per_km
+    power = 10 ** np.floor(np.log10(target))
+    for step in (5, 2, 1):
+        if step * power <= target:
+            return float(step * power)
+    return float(power)
