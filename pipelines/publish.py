@@ -22,6 +22,7 @@ from beatwise.publications import publish_set
 from beatwise.runs import detect_run
 from features.ingest.areas import read_areas
 from models import publication
+from models.forecast import read_forecast_features
 from models.operational import OperationalConfig, PublishConfig
 from models.risk_model import RiskModel
 from pipelines._io import run_stage, setup_logging
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         return publication.exit_code(run, blocked=True)
     model_meta = ModelMeta.read(args.model_meta)
     table = publication.forecast_next_period(
-        pd.read_parquet(args.features),
+        read_forecast_features(args.features, panel),
         pd.read_parquet(args.cells),
         RiskModel.load(args.model, model_meta),
         panel=panel,
