@@ -30,6 +30,7 @@ from models.timebands import (
     band_duration_shares,
     band_shares,
     bands_of_hour_of_week,
+    choose_history,
     neighbour_matrix,
 )
 from simcity.config import load_city_config
@@ -57,6 +58,8 @@ def main() -> None:
     test_weeks = np.sort(backtest["period_start"].unique())
     rows = np.searchsorted(weeks.to_numpy(), test_weeks)
     neighbours = neighbour_matrix(cells["h3_int"].to_numpy(), rings=config.neighbour_rings)
+    weeks, _ = choose_history(counts, int(rows.min()), neighbours=neighbours, config=config)
+    config = config.model_copy(update={"history_periods": weeks})
     shares = band_shares(counts, rows, neighbours=neighbours, config=config)
     seconds = time.perf_counter() - started
 
@@ -77,7 +80,7 @@ def main() -> None:
     expected = order["risk_score"].to_numpy().reshape(len(rows), len(cells))
     own = counts.sum(axis=1)  # [week, band]
     cum = np.cumsum(np.vstack([np.zeros((1, config.n_bands)), own]), axis=0)
-    city = cum[rows] - cum[np.maximum(rows - config.history_periods, 0)]
+    city = cum[rows] - cum[np.maximum(rows - config.window(), 0)]
     city = city / city.sum(axis=1, keepdims=True)
 
     def distance(estimate: np.ndarray) -> np.ndarray:
@@ -93,6 +96,7 @@ def main() -> None:
     ):
         d = distance(estimate)
         print(f"{label}: TV distance median {np.median(d):.4f}, p90 {np.quantile(d, 0.9):.4f}")
+    print(f"history window chosen on the weeks before the backtest: {weeks} weeks")
     print(
         f"{int(flagged.sum())} flagged cell-weeks over {len(rows)} weeks; shares in {seconds:.2f} s"
     )

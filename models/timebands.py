@@ -5,7 +5,8 @@ day, on weekdays (Monday to Friday) and at weekends (Saturday and Sunday) apart 
 ``weekend_split``: six 4-hour bands by weekday/weekend make twelve. A cell's share of its risk in
 band ``b`` for the week starting at period ``t`` is estimated from events strictly before ``t``:
 
-- its own events of the last ``history_periods`` weeks in each band, plus ``neighbour_weight``
+- its own events of the last ``history_periods`` weeks in each band (chosen on the weeks before
+  the backtest when ``auto``: :func:`choose_history`), plus ``neighbour_weight``
   times those of the cells within ``neighbour_rings`` H3 rings (a cell with few events borrows
   its surroundings' rhythm);
 - shrunk by ``prior_events`` pseudo-events toward a centre: the pooled profile of the cells of
@@ -64,8 +65,9 @@ class TimeBandsConfig(BaseModel):
     band_hours: int = 4
     #: weekdays (Mon-Fri) and weekends (Sat-Sun) as separate bands
     weekend_split: bool = True
-    #: weeks of history behind each estimate
-    history_periods: int = Field(104, ge=1)
+    #: weeks of history behind each estimate; "auto": the candidate (:data:`HISTORY_CANDIDATES`)
+    #: that best predicted the weeks just before the backtest (:func:`choose_history`)
+    history_periods: int | Literal["auto"] = "auto"
     #: H3 rings whose events count toward a cell's own
     neighbour_rings: int = Field(1, ge=0, le=3)
     #: weight of one neighbouring event against one of the cell's own
@@ -76,6 +78,19 @@ class TimeBandsConfig(BaseModel):
     #: equal-count groups of cells by activity; each group's pooled profile is the centre its
     #: cells shrink toward (1: the whole city's)
     activity_strata: int = Field(10, ge=1, le=100)
+
+    @field_validator("history_periods")
+    @classmethod
+    def _history_positive(cls, value: int | str) -> int | str:
+        if value != "auto" and not int(value) >= 1:
+            raise ValueError('history_periods must be "auto" or a number of weeks of at least 1')
+        return value
+
+    def window(self) -> int:
+        """The history window in weeks; refuses ``auto``, which :func:`choose_history` resolves."""
+        if self.history_periods == "auto":
+            raise ValueError("history_periods is 'auto': resolve it with choose_history first.")
+        return int(self.history_periods)
 
     @field_validator("prior_events")
     @classmethod
@@ -274,7 +289,7 @@ def shares_and_prior(
         raise ValueError(f"rows must lie in 0..{n_periods} (the week after the data).")
     cum = np.zeros((n_periods + 1, n_cells, n_bands), dtype=np.int64)
     np.cumsum(counts, axis=0, out=cum[1:])
-    own = (cum[t] - cum[np.maximum(t - config.history_periods, 0)]).astype(np.float64)
+    own = (cum[t] - cum[np.maximum(t - config.window(), 0)]).astype(np.float64)
     # neighbours: one sparse product over the cell axis for every row and band at once
     spread = neighbours @ own.transpose(1, 0, 2).reshape(n_cells, -1)
     local = own + config.neighbour_weight * spread.reshape(n_cells, t.size, n_bands).transpose(
@@ -296,6 +311,42 @@ def shares_and_prior(
     weight = prior[:, None, None]
     shares = (local + weight * centre) / (local.sum(axis=2, keepdims=True) + weight)
     return shares, prior
+
+
+#: the history windows (weeks) ``history_periods: auto`` chooses from
+HISTORY_CANDIDATES: Final[tuple[int, ...]] = (13, 26, 52, 104)
+#: weeks just before the backtest on which the window is chosen
+SELECTION_PERIODS: Final[int] = 26
+
+
+def choose_history(
+    counts: npt.NDArray[np.integer],
+    first_row: int,
+    *,
+    neighbours: sp.csr_array,
+    config: TimeBandsConfig,
+) -> tuple[int, dict[int, float]]:
+    """The history window that best predicted the band of each event in the
+    :data:`SELECTION_PERIODS` weeks before ``first_row`` (the backtest's first week), so the
+    window is chosen on weeks the backtest never scores.
+
+    A city whose weekly rhythm is steady gains from a long window (more events per cell); one
+    whose rhythm drifts (opening hours, policing, seasons) from a short one. The score is the
+    mean log-probability each candidate's shares gave the band each event fell in; ties go to
+    the shorter window. With no week before ``first_row`` the longest candidate is taken.
+    Returns the window and every candidate's score.
+    """
+    rows = np.arange(max(first_row - SELECTION_PERIODS, 1), first_row)
+    events = counts[rows].astype(np.float64)
+    if rows.size == 0 or events.sum() == 0:
+        return HISTORY_CANDIDATES[-1], {}
+    scores: dict[int, float] = {}
+    for weeks in HISTORY_CANDIDATES:
+        candidate = config.model_copy(update={"history_periods": weeks})
+        shares = band_shares(counts, rows, neighbours=neighbours, config=candidate)
+        scores[weeks] = float((events * np.log(np.maximum(shares, 1e-12))).sum() / events.sum())
+    best = max(HISTORY_CANDIDATES, key=lambda weeks: (scores[weeks], -weeks))
+    return best, scores
 
 
 def band_calibration(
@@ -370,12 +421,14 @@ def backtest_time_bands(
     test_weeks = np.sort(ordered[PERIOD_COLUMN].unique())
     rows = np.searchsorted(weeks.to_numpy(), test_weeks)
     shape = (test_weeks.size, cell_ids.size)
-    shares, prior = shares_and_prior(
-        counts,
-        rows,
-        neighbours=neighbour_matrix(cell_ids, rings=config.neighbour_rings),
-        config=config,
-    )
+    neighbours = neighbour_matrix(cell_ids, rings=config.neighbour_rings)
+    scores: dict[int, float] = {}
+    if config.history_periods == "auto":
+        weeks, scores = choose_history(
+            counts, int(rows.min()), neighbours=neighbours, config=config
+        )
+        config = config.model_copy(update={"history_periods": weeks})
+    shares, prior = shares_and_prior(counts, rows, neighbours=neighbours, config=config)
     flagged = ordered["flagged"].to_numpy().reshape(shape)
     table = band_calibration(
         shares,
@@ -401,6 +454,8 @@ def backtest_time_bands(
         ),
         flagged_cell_periods=int(flagged.sum()),
         periods=int(test_weeks.size),
+        history_periods=config.window(),
+        history_scores={str(weeks): round(score, 6) for weeks, score in scores.items()},
         prior_events_median=float(np.median(prior)),
         chi_square=chi_square(table),
         degrees_of_freedom=config.n_bands - 1,

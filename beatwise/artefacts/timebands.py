@@ -39,6 +39,11 @@ class TimeBandsBacktest(Artefact):
     flagged_cell_periods: int = Field(0, ge=0)
     #: weeks of the backtest
     periods: int = Field(0, ge=0)
+    #: the history window the shares used (weeks), and, when it was chosen (``auto``), each
+    #: candidate's mean log-probability of the band events fell in, on the weeks before the
+    #: backtest (higher is better)
+    history_periods: int | None = None
+    history_scores: dict[str, float] = Field(default_factory=dict)
     #: median over the backtest weeks of the pseudo-events each estimate was shrunk by
     prior_events_median: float | None = None
     #: Pearson chi-square of the observed band counts against the expected shares (each band's

@@ -19,6 +19,7 @@ from models.timebands import (
     band_duration_shares,
     band_labels,
     band_shares,
+    choose_history,
     estimate_prior_events,
     event_bands,
     neighbour_matrix,
@@ -26,7 +27,7 @@ from models.timebands import (
     time_bands_report,
 )
 
-CFG = TimeBandsConfig()
+CFG = TimeBandsConfig(history_periods=52)
 MONDAY = pd.Timestamp("2024-01-01")
 CELLS = np.array(
     sorted(h3.str_to_int(c) for c in h3.grid_disk(h3.latlng_to_cell(51.5, -0.12, 8), 2)),
@@ -147,7 +148,7 @@ def test_shares_recover_each_cells_true_rhythm_better_than_the_city_profile() ->
     truth = mix[:, None] * day + (1 - mix[:, None]) * night
     rate = rng.gamma(2.0, 1.0, CELLS.size)  # events per week: about 100 a year
     counts = rng.poisson(rate[None, :, None] * truth[None], size=(52, CELLS.size, 12))
-    config = TimeBandsConfig(neighbour_rings=0)
+    config = TimeBandsConfig(neighbour_rings=0, history_periods=52)
     est = band_shares(counts, [52], neighbours=neighbour_matrix(CELLS, rings=0), config=config)[0]
     city = counts.sum(axis=(0, 1)) / counts.sum()
 
@@ -257,3 +258,32 @@ def test_monthly_data_get_the_reason_instead_of_bands() -> None:
     report = time_bands_report(backtest, events, cells, panel=panel, config=CFG)
     assert not report.available and report.calibration == ()
     assert "only the month of each crime" in str(report.reason)
+
+
+def _drifting_counts(*, drift: bool) -> np.ndarray:
+    """60 weeks on the 19 cells: events at weekday 08:00-12:00 until week 40, then (when
+    ``drift``) at weekend 20:00-24:00 instead."""
+    rng = np.random.default_rng(6)
+    counts = np.zeros((60, CELLS.size, 12), dtype=np.int32)
+    band = np.where((np.arange(60) >= 40) & drift, 11, 2)
+    counts[np.arange(60), :, band] = rng.poisson(3.0, size=(60, CELLS.size))
+    return counts
+
+
+def test_the_window_is_chosen_on_the_weeks_before_the_backtest() -> None:
+    neighbours = neighbour_matrix(CELLS, rings=1)
+    auto = TimeBandsConfig()
+    steady, scores = choose_history(_drifting_counts(drift=False), 56, neighbours=neighbours,
+                                    config=auto)  # fmt: skip
+    assert steady == 13  # every window predicts a steady rhythm alike: the shortest wins the tie
+    assert set(scores) == {13, 26, 52, 104}
+    drifted, scores = choose_history(_drifting_counts(drift=True), 56, neighbours=neighbours,
+                                     config=auto)  # fmt: skip
+    assert drifted == 13 and scores[13] > scores[26] > scores[52]
+    # weeks from first_row on never count: a drift that starts there changes nothing
+    assert (
+        choose_history(_drifting_counts(drift=True), 40, neighbours=neighbours, config=auto)[1]
+        == choose_history(_drifting_counts(drift=False), 40, neighbours=neighbours, config=auto)[1]
+    )
+    with pytest.raises(ValueError, match="history_periods is 'auto': resolve it"):
+        band_shares(_drifting_counts(drift=False), [50], neighbours=neighbours, config=auto)
