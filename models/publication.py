@@ -31,7 +31,8 @@ from beatwise.artefacts.manifest import PUBLISHED_FILES, Manifest, PublishedOver
 from beatwise.artefacts.model import ModelMeta
 from beatwise.artefacts.panel import PanelMeta
 from beatwise.artefacts.publication import PublicationRecord
-from beatwise.io import json_text, sha256_bytes, write_bytes, write_text
+from beatwise.artefacts.timebands import TimeBandsBacktest
+from beatwise.io import json_text, read_parquet, sha256_bytes, write_bytes, write_text
 from beatwise.publications import Published
 from beatwise.runs import RunContext, md5_bytes, recorded_md5
 from models.allocation import AllocationPolicy
@@ -43,6 +44,7 @@ from models.forecast import (
 )
 from models.planner import planner_files
 from models.risk_model import RiskModel
+from models.timebands import ForecastBands, TimeBandsConfig, forecast_bands
 
 if TYPE_CHECKING:
     from models.audit import AuditOverride
@@ -103,6 +105,23 @@ def forecast_next_period(
     )
 
 
+def read_forecast_bands(
+    event_cells: Path,
+    time_bands: Path,
+    cells: pd.DataFrame,
+    *,
+    panel: PanelMeta,
+    config: TimeBandsConfig,
+) -> ForecastBands:
+    """The forecast week's time bands from ``event_cells.parquet`` with the window the backtest
+    of the bands chose (``reports/time_bands.json``), or why there are none."""
+    backtest = TimeBandsBacktest.read(time_bands)
+    if not backtest.available:
+        return forecast_bands(pd.DataFrame(), cells, panel=panel, backtest=backtest, config=config)
+    events = read_parquet(event_cells, columns=("h3_int", "timestamp", "crime_type"))
+    return forecast_bands(events, cells, panel=panel, backtest=backtest, config=config)
+
+
 def build_manifest(
     table: pd.DataFrame,
     *,
@@ -113,6 +132,7 @@ def build_manifest(
     override: AuditOverride | None,
     params_digest: str,
     files: Mapping[str, bytes],
+    time_bands_note: str | None = None,
 ) -> Manifest:
     """The manifest of a forecast set: its period, size, model, audit, and each file's sha256.
 
@@ -127,6 +147,8 @@ def build_manifest(
     files
         The bytes of each file the manifest names, by its name in a publication
         (:data:`~beatwise.artefacts.manifest.PUBLISHED_FILES` but the manifest itself).
+    time_bands_note
+        Why the forecast has no time bands; None when it has them.
     """
     if override:
         logger.warning(
@@ -148,6 +170,8 @@ def build_manifest(
         forecast_parquet_sha256=sha256_bytes(files["forecast.parquet"]),
         forecast_qml_sha256=sha256_bytes(files["forecast.qml"]),
         forecast_map_sha256=sha256_bytes(files["forecast_map.html"]),
+        forecast_bands_sha256=sha256_bytes(files["forecast_bands.csv"]),
+        time_bands_note=time_bands_note,
         bias_report_sha256=sha256_bytes(files["bias_report.html"]),
         model_card_sha256=sha256_bytes(files["model_card.md"]),
         audit_sha256=sha256_bytes(files["audit.json"]),
@@ -275,6 +299,7 @@ def candidate_set(
     interval_level: float,
     override: AuditOverride | None,
     params_digest: str,
+    bands: ForecastBands,
 ) -> tuple[Manifest, dict[str, bytes]]:
     """The forecast set a run publishes, or would: each file of a publication by name, the
     manifest last (:data:`beatwise.artefacts.manifest.PUBLISHED_FILES`).
@@ -292,6 +317,7 @@ def candidate_set(
             coverage=coverage,
             interval_level=interval_level,
             audit_status=documents.audit.status,
+            bands=bands,
         ),
         "bias_report.html": documents.bias_report,
         "model_card.md": documents.model_card,
@@ -308,6 +334,7 @@ def candidate_set(
         override=override,
         params_digest=params_digest,
         files=files,
+        time_bands_note=bands.reason,
     )
     files["manifest.json"] = json_text(manifest.to_json()).encode("utf-8")
     return manifest, files

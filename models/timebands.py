@@ -35,6 +35,7 @@ sum over periods, neighbours by one sparse product.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final, Literal
 
 import numpy as np
@@ -191,6 +192,21 @@ def band_counts(
     )
     counts = np.bincount(flat, minlength=starts.size * n_cells * n_bands)
     return counts.reshape(starts.size, n_cells, n_bands).astype(np.int32)
+
+
+def cell_positions(cell_ids: npt.NDArray[np.uint64], h3_int: npt.ArrayLike) -> IntArray:
+    """Each event's position on the ascending cell axis; refuses events in no study cell (the
+    event cells come from ``build_cells``, which keeps only study cells)."""
+    ids = np.asarray(h3_int, dtype=np.uint64)
+    position = np.searchsorted(cell_ids, ids)
+    known = position < cell_ids.size
+    known[known] = cell_ids[position[known]] == ids[known]
+    if not known.all():
+        raise ValueError(
+            f"{int((~known).sum())} events lie in cells that cells.parquet lacks; re-run "
+            "build_cells so that the events and the cells come from the same run."
+        )
+    return position.astype(np.int64)
 
 
 def neighbour_matrix(cell_ids: npt.ArrayLike, *, rings: int) -> sp.csr_array:
@@ -410,9 +426,12 @@ def backtest_time_bands(
     """
     cell_ids = cells["h3_int"].to_numpy(dtype=np.uint64)
     weeks = pd.date_range(all_periods[0], all_periods[1], freq="7D")
-    position = np.searchsorted(cell_ids, events["h3_int"].to_numpy())
     counts = band_counts(
-        position, events["timestamp"], week_starts=weeks, n_cells=cell_ids.size, config=config
+        cell_positions(cell_ids, events["h3_int"].to_numpy()),
+        events["timestamp"],
+        week_starts=weeks,
+        n_cells=cell_ids.size,
+        config=config,
     )
     position_of = pd.Index(cells["h3_cell"]).get_indexer(backtest["h3_cell"])
     if (position_of < 0).any():
@@ -478,3 +497,56 @@ def time_bands_report(
     target = events[events["crime_type"].isin(panel.target_types)]
     first, last = (np.datetime64(day, "D") for day in panel.all_periods)
     return backtest_time_bands(backtest, target, cells, all_periods=(first, last), config=config)
+
+
+@dataclass(frozen=True)
+class ForecastBands:
+    """Each study cell's band shares for the forecast week, or why there are none."""
+
+    #: the bands in words (:func:`band_labels`); empty without shares
+    labels: tuple[str, ...]
+    #: ``[cell, band]`` in the order of the cells given; None without shares
+    shares: FloatArray | None
+    #: why the data have no time bands (``reports/time_bands.json``); None with shares
+    reason: str | None
+    #: the history window the shares used (weeks)
+    history_periods: int | None
+
+
+def forecast_bands(
+    events: pd.DataFrame,
+    cells: pd.DataFrame,
+    *,
+    panel: PanelMeta,
+    backtest: TimeBandsBacktest,
+    config: TimeBandsConfig,
+) -> ForecastBands:
+    """The band shares of the forecast week (the week after the data), from every target event
+    of the window before it; the window is the one the backtest used (``time_bands.json``), so
+    the published shares are the ones whose calibration the backtest reports."""
+    if not backtest.available or backtest.history_periods is None:
+        reason = backtest.reason or "the backtest of the time bands chose no history window"
+        return ForecastBands(labels=(), shares=None, reason=reason, history_periods=None)
+    cell_ids = cells["h3_int"].to_numpy(dtype=np.uint64)
+    weeks = pd.date_range(panel.all_periods[0], panel.all_periods[1], freq="7D")
+    target = events[events["crime_type"].isin(panel.target_types)]
+    counts = band_counts(
+        cell_positions(cell_ids, target["h3_int"].to_numpy()),
+        target["timestamp"],
+        week_starts=weeks,
+        n_cells=cell_ids.size,
+        config=config,
+    )
+    chosen = config.model_copy(update={"history_periods": backtest.history_periods})
+    shares = band_shares(
+        counts,
+        [weeks.size],
+        neighbours=neighbour_matrix(cell_ids, rings=chosen.neighbour_rings),
+        config=chosen,
+    )[0]
+    return ForecastBands(
+        labels=band_labels(chosen),
+        shares=shares,
+        reason=None,
+        history_periods=backtest.history_periods,
+    )

@@ -25,12 +25,14 @@ from models import publication
 from models.forecast import read_forecast_features
 from models.operational import OperationalConfig, PublishConfig
 from models.risk_model import RiskModel
+from models.timebands import TimeBandsConfig
 from pipelines._io import run_stage, setup_logging
 from pipelines._tracking import track_publication
 
 STAGE = "publish"
 INPUTS = (
     "features", "panel-meta", "cells", "areas", "model", "model-meta", "audit", "report", "card",
+    "event-cells", "time-bands",
 )  # fmt: skip
 OUTPUTS = ("candidate-dir", "published-dir", "out-record")
 
@@ -38,6 +40,7 @@ OUTPUTS = ("candidate-dir", "published-dir", "out-record")
 class Params(StageParams):
     operational: OperationalConfig
     publish: PublishConfig
+    time_bands: TimeBandsConfig
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,33 +59,28 @@ def main(argv: list[str] | None = None) -> int:
     publication.clear_candidate(args.candidate_dir)
     try:
         docs, panel = publication.approve(
-            audit=args.audit,
-            report=args.report,
-            card=args.card,
-            panel_meta=args.panel_meta,
+            audit=args.audit, report=args.report, card=args.card, panel_meta=args.panel_meta,
             lock_path=None if run.kind == "outside_dvc" else args.dvc_lock,
             max_resolution=cfg.max_resolution,
-        )
+        )  # fmt: skip
     except PublicationBlockedError as exc:
         log.error("%s", exc)
         publication.record_blocked(args.candidate_dir, args.out_record, exc, run=run)
         return publication.exit_code(run, blocked=True)
-    model_meta = ModelMeta.read(args.model_meta)
+    model_meta, cells = ModelMeta.read(args.model_meta), pd.read_parquet(args.cells)
     table = publication.forecast_next_period(
         read_forecast_features(args.features, panel),
-        pd.read_parquet(args.cells),
+        cells,
         RiskModel.load(args.model, model_meta),
-        panel=panel,
-        model_meta=model_meta,
-        coverage=coverage,
-        interval_level=cfg.interval_level,
-        audit_status=docs.audit.status,
-        policy=params.operational.policy,
-    )
+        panel=panel, model_meta=model_meta, coverage=coverage, interval_level=cfg.interval_level,
+        audit_status=docs.audit.status, policy=params.operational.policy,
+    )  # fmt: skip
     manifest, files = publication.candidate_set(
         table, docs, areas=read_areas(args.areas, allow_empty=True), panel=panel,
         model_meta=model_meta, coverage=coverage, interval_level=cfg.interval_level,
         override=cfg.override, params_digest=digest,
+        bands=publication.read_forecast_bands(args.event_cells, args.time_bands, cells,
+                                              panel=panel, config=params.time_bands),
     )  # fmt: skip
     publication.write_candidate(args.candidate_dir, files)
     published = publish_set(args.published_dir, files) if run.may_publish else None

@@ -24,7 +24,8 @@ _SHA256 = r"^[0-9a-f]{64}$"
 #: the keys a manifest may name its period by; exactly the one of its ``period`` is allowed
 _PERIOD_KEYS: tuple[str, ...] = (*(f"forecast_{p}" for p in PERIODS), "forecast_period")
 #: the files of a publication's folder: the forecast (CSV, GeoJSON, GeoPackage, GeoParquet, the QGIS
-#: style and the map page), the documents that approved it, the manifest
+#: style, the map page and the flagged cells' time bands), the documents that approved it, the
+#: manifest
 PUBLISHED_FILES: tuple[str, ...] = (
     "forecast.csv",
     "forecast.geojson",
@@ -32,6 +33,7 @@ PUBLISHED_FILES: tuple[str, ...] = (
     "forecast.parquet",
     "forecast.qml",
     "forecast_map.html",
+    "forecast_bands.csv",
     "bias_report.html",
     "model_card.md",
     "audit.json",
@@ -76,6 +78,11 @@ class Manifest(Artefact):
     forecast_parquet_sha256: str | None = Field(None, pattern=_SHA256)
     forecast_qml_sha256: str | None = Field(None, pattern=_SHA256)
     forecast_map_sha256: str | None = Field(None, pattern=_SHA256)
+    #: when in the week the flagged cells' crime falls (``models.planner.bands``); None only in
+    #: a publication made before it was published
+    forecast_bands_sha256: str | None = Field(None, pattern=_SHA256)
+    #: why ``forecast_bands.csv`` holds no rows (data without times of day); None when it has them
+    time_bands_note: str | None = None
     bias_report_sha256: str = Field(pattern=_SHA256)
     model_card_sha256: str = Field(pattern=_SHA256)
     #: the ``audit.json`` whose verdict allowed this forecast (publish checks it against the hash
@@ -110,6 +117,11 @@ class Manifest(Artefact):
                 "forecast_map_sha256 are published together: all four or none (a publication "
                 "made before they existed)."
             )
+        if self.forecast_bands_sha256 is not None and self.forecast_map_sha256 is None:
+            raise ValueError(
+                "forecast_bands_sha256 names a file published only beside the map and the GIS "
+                "files; this manifest names none of them."
+            )
         return self
 
     def file_hashes(self) -> dict[str, str]:
@@ -123,6 +135,7 @@ class Manifest(Artefact):
             "forecast.parquet": self.forecast_parquet_sha256,
             "forecast.qml": self.forecast_qml_sha256,
             "forecast_map.html": self.forecast_map_sha256,
+            "forecast_bands.csv": self.forecast_bands_sha256,
             "bias_report.html": self.bias_report_sha256,
             "model_card.md": self.model_card_sha256,
             "audit.json": self.audit_sha256,

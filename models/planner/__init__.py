@@ -6,7 +6,9 @@ beside the CSV and the GeoJSON (:data:`beatwise.artefacts.manifest.PUBLISHED_FIL
 - ``forecast_map.html``: the map page, offline and printable (:mod:`models.planner.map`);
 - ``forecast.gpkg`` and ``forecast.parquet``: the GeoJSON's hexagons and columns as GeoPackage
   and GeoParquet (:mod:`models.planner.gis`);
-- ``forecast.qml``: a QGIS style for those layers (:mod:`models.planner.qml`).
+- ``forecast.qml``: a QGIS style for those layers (:mod:`models.planner.qml`);
+- ``forecast_bands.csv``: when in the week each flagged cell's expected crime falls
+  (:mod:`models.planner.bands`).
 
 Each is a pure function of the table, the study areas and the run's params: the same forecast
 gives the same bytes, as the manifest's hashes promise.
@@ -21,9 +23,11 @@ import geopandas as gpd
 import pandas as pd
 
 from beatwise.artefacts.panel import PanelMeta
+from models.planner.bands import busiest_bands, forecast_bands_csv, hours_note
 from models.planner.gis import forecast_frame, forecast_geoparquet, forecast_gpkg
 from models.planner.map import district_outlines, forecast_map_html, period_in_words
 from models.planner.qml import forecast_qml
+from models.timebands import ForecastBands
 
 __all__ = ["planner_files"]
 
@@ -38,6 +42,7 @@ def planner_files(
     coverage: float,
     interval_level: float,
     audit_status: str,
+    bands: ForecastBands,
 ) -> dict[str, bytes]:
     """The map, the GeoPackage, the GeoParquet and the QGIS style of one forecast, by file name.
 
@@ -54,6 +59,9 @@ def planner_files(
         ``operational.coverage`` and ``publish.interval_level``, named in the legends.
     audit_status
         The audit's word, shown under the map's title.
+    bands
+        The forecast week's time bands (:func:`models.timebands.forecast_bands`), in the
+        table's row order: ``forecast_bands.csv`` and each flagged cell's busiest hours on the map.
     """
     started = time.perf_counter()
     when = period_in_words(panel.forecast_period, period=panel.period)
@@ -67,12 +75,15 @@ def planner_files(
         interval_level=interval_level,
         target_types=panel.target_types,
         audit_status=audit_status,
+        busiest=busiest_bands(table, bands),
+        hours_note=hours_note(bands),
     )
     files = {
         "forecast.gpkg": forecast_gpkg(frame, period_start=panel.forecast_period),
         "forecast.parquet": forecast_geoparquet(frame),
         "forecast.qml": forecast_qml(coverage=coverage, period_words=when).encode("utf-8"),
         "forecast_map.html": page.encode("utf-8"),
+        "forecast_bands.csv": forecast_bands_csv(table, bands),
     }
     logger.info(
         "planner files: map %.0f kB, GeoPackage %.0f kB, GeoParquet %.0f kB, in %.1f s",

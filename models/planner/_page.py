@@ -89,6 +89,7 @@ PAGE_SCRIPT: Final[str] = """
   var title = document.getElementById("info-title");
   var district = document.getElementById("info-district");
   var count = document.getElementById("info-count");
+  var hours = document.getElementById("info-hours");
   var pinned = null;
   function fmt(x) { return Number(x).toLocaleString("en-GB"); }
   function show(rank) {
@@ -98,6 +99,7 @@ PAGE_SCRIPT: Final[str] = """
     district.textContent = "District: " + data.districts[data.district[i]];
     count.textContent = "Expected count " + data.score[i] + ", likely range " +
       data.low[i] + " to " + data.high[i] + ".";
+    hours.textContent = data.busiest[i] ? "Busiest hours: " + data.busiest[i] + "." : "";
   }
   function cellOf(rank) { return svg.querySelector('path[data-r="' + rank + '"]'); }
   function rowOf(rank) { return document.querySelector('tr[data-r="' + rank + '"]'); }
@@ -150,10 +152,12 @@ def render_page(
     tables: str,
     cell_data: str,
     flagged_colour: str,
+    hours_note: str = "",
 ) -> str:
     """The page: title, the map (``svg``, drawn), the legend, the box the script fills, the
-    ranked ``tables`` and the cells' figures (``cell_data``, JSON safe inside ``<script>``).
-    Text arguments are plain text; this escapes them."""
+    ranked ``tables``, the cells' figures (``cell_data``, JSON safe inside ``<script>``) and the
+    legend's sentence on the hours of the week (``hours_note``). Text arguments are plain text;
+    this escapes them."""
     e = html.escape
     override = (
         '<p class="override">Published under an override of the bias audit: read the manifest '
@@ -193,6 +197,7 @@ with the highest expected count ({n_flagged:,} of {n_cells:,} hexagons).</li>
 <p><strong>Expected count</strong>: how many crimes of the types above the forecast expects in
 the hexagon in that {e(period)}. <strong>Likely range</strong>: if the forecast is right, the
 count falls in this range {e(level)} of the time.</p>
+{f'<p class="hours">{e(hours_note)}</p>' if hours_note else ""}
 <p class="caveat">The forecast is of recorded crime, which partly reflects where police were
 sent: patrolling only the flagged hexagons can make them look riskier next time.</p>
 </section>
@@ -201,6 +206,7 @@ sent: patrolling only the flagged hexagons can make them look riskier next time.
 <p id="info-district">Its district, expected count, likely range and rank show here; a click
 keeps them.</p>
 <p id="info-count"></p>
+<p id="info-hours"></p>
 </section>
 </aside>
 <section id="ranked" aria-label="Flagged hexagons by rank">

@@ -131,6 +131,8 @@ def forecast_map_html(
     interval_level: float,
     target_types: tuple[str, ...],
     audit_status: str,
+    busiest: list[str] | None = None,
+    hours_note: str = "",
 ) -> str:
     """The forecast map page (HTML, self-contained, deterministic for a given forecast).
 
@@ -148,8 +150,13 @@ def forecast_map_html(
         What the forecast counts (``panel_meta.json``), named in the legend.
     audit_status
         The audit's word (``pass``, ``pass with review``, ``override``), shown under the title.
+    busiest, hours_note
+        Per row of ``table``, a flagged cell's busiest time bands in words (empty for the
+        others; :func:`models.planner.bands.busiest_bands`), and the legend's sentence on the
+        hours (or why there are none).
     """
-    ranked = table.sort_values("risk_rank").reset_index(drop=True)
+    busy = [""] * len(table) if busiest is None else busiest
+    ranked = table.assign(busiest=busy).sort_values("risk_rank").reset_index(drop=True)
     flagged = ranked["flagged"].to_numpy(dtype=bool)
     cells = _Cells(ranked)
     when = period_in_words(period_start, period=period)
@@ -167,6 +174,7 @@ def forecast_map_html(
         tables=_ranked_tables(cells),
         cell_data=_cell_data(ranked),
         flagged_colour=FLAGGED_COLOUR,
+        hours_note=hours_note,
     )
 
 
@@ -183,6 +191,8 @@ class _Cells:
         self.score = score.astype(object)
         low = ranked["risk_low_80"].astype(str).to_numpy(dtype=object)
         self.range = low + " to " + ranked["risk_high_80"].astype(str).to_numpy(dtype=object)
+        busiest = ranked["busiest"].astype(str).to_numpy(dtype=object)
+        self.busiest = np.where(busiest != "", "; busiest " + busiest, "")
 
 
 def _map_svg(cells: _Cells, outlines: gpd.GeoDataFrame) -> str:
@@ -198,7 +208,7 @@ def _map_svg(cells: _Cells, outlines: gpd.GeoDataFrame) -> str:
     titles = np.where(
         cells.flagged,
         "<title>Rank " + cells.rank + ", " + cells.name + ": expected " + cells.score
-        + ", likely " + cells.range + "</title>",
+        + ", likely " + cells.range + cells.busiest + "</title>",
         "",
     )  # fmt: skip
     paths = '<path data-r="' + cells.rank + '" d="' + hex_d + '">' + titles + "</path>"
@@ -254,6 +264,7 @@ def _cell_data(ranked: pd.DataFrame) -> str:
         "low": ranked["risk_low_80"].astype(int).tolist(),
         "high": ranked["risk_high_80"].astype(int).tolist(),
         "flagged": ranked["flagged"].astype(int).tolist(),
+        "busiest": ranked["busiest"].astype(str).tolist(),
     }
     text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
     # no "<" may open a tag inside <script>: JSON's \u escapes say the same characters

@@ -21,6 +21,7 @@ _TEMPLATE = """{
   "audit_status": "override",
   "bias_report_sha256": "555efbcb36e9d72a1e80fd9b9c849818208c2189775276092cd827f459a2d72b",
   "coverage": 0.05,
+  "forecast_bands_sha256": "<BANDS_SHA256>",
   "forecast_csv_sha256": "70f7f50771a039f98bcec0feaacfbcd93aac202768fb2f67c813f01d375a296e",
   "forecast_geojson_sha256": "c92eb6f85b7e9d93448e260828e5ad0d7544b4527a3927902a86e1c19222bcba",
   "forecast_gpkg_sha256": "<GPKG_SHA256>",
@@ -47,6 +48,7 @@ _TEMPLATE = """{
   "params_hash": "f67132828f00dd99",
   "period": "week",
   "registered_model": "beatwise-risk/1",
+  "time_bands_note": null,
   "transparency_record_json_sha256": "<RECORD_JSON_SHA256>",
   "transparency_record_md_sha256": "<RECORD_MD_SHA256>"
 }
@@ -59,6 +61,7 @@ _DIGESTS = {
     "MAP": "4d2e",
     "PARQUET": "51b7",
     "QML": "c0de",
+    "BANDS": "b4d5",
 }
 PUBLISHED = re.sub(r"<([A-Z_]+)_SHA256>", lambda m: _DIGESTS[m[1]] * 16, _TEMPLATE)
 

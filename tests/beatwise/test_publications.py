@@ -30,8 +30,8 @@ from beatwise.publications import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-#: writes of the twelve files, the folder's rename, the pointer's temporary file and its rename
-STEPS = 15
+#: writes of the thirteen files, the folder's rename, the pointer's temporary file and its rename
+STEPS = 16
 
 
 def forecast_set(
@@ -45,6 +45,7 @@ def forecast_set(
         "forecast.parquet": b"PAR1 a GeoParquet PAR1",
         "forecast.qml": b"<qgis><renderer-v2/></qgis>\n",
         "forecast_map.html": b"<html><body>The map.</body></html>\n",
+        "forecast_bands.csv": b"h3_cell,risk_rank,district_name,band,band_share\n",
         "bias_report.html": b"<html><body>Publishable.</body></html>\n",
         "model_card.md": b"# Model card\n\n## Verdict\n",
         "audit.json": b'{"publishable": true}\n',
@@ -61,6 +62,7 @@ def forecast_set(
         "forecast_geojson_sha256": sha256_bytes(files["forecast.geojson"]),
         "forecast_gpkg_sha256": sha256_bytes(files["forecast.gpkg"]),
         "forecast_map_sha256": sha256_bytes(files["forecast_map.html"]),
+        "forecast_bands_sha256": sha256_bytes(files["forecast_bands.csv"]),
         "forecast_parquet_sha256": sha256_bytes(files["forecast.parquet"]),
         "forecast_qml_sha256": sha256_bytes(files["forecast.qml"]),
         "forecast_week": week,
@@ -74,6 +76,7 @@ def forecast_set(
         "params_hash": "f67132828f00dd99",
         "period": "week",
         "registered_model": "beatwise-risk/1",
+        "time_bands_note": None,
         "transparency_record_json_sha256": sha256_bytes(files["transparency_record.json"]),
         "transparency_record_md_sha256": sha256_bytes(files["transparency_record.md"]),
     }
@@ -160,6 +163,7 @@ PLANNER_FILES = {
     "forecast.parquet": "forecast_parquet_sha256",
     "forecast.qml": "forecast_qml_sha256",
     "forecast_map.html": "forecast_map_sha256",
+    "forecast_bands.csv": "forecast_bands_sha256",
 }
 
 
@@ -186,9 +190,30 @@ def test_a_publication_made_before_the_map_is_still_whole(tmp_path: Path) -> Non
         verify_publication(folder)
 
 
+def test_a_publication_made_before_the_time_bands_is_still_whole(tmp_path: Path) -> None:
+    files = {k: v for k, v in forecast_set().items() if k != "forecast_bands.csv"}
+    manifest = json.loads(files["manifest.json"])
+    del manifest["forecast_bands_sha256"]
+    folder = tmp_path / "2024-12-30"
+    folder.mkdir()
+    for name, data in (files | {"manifest.json": json_text(manifest).encode()}).items():
+        (folder / name).write_bytes(data)
+    assert "forecast_bands.csv" not in verify_publication(folder).file_hashes()
+    with pytest.raises(ValueError, match=r"A publication holds exactly"):
+        publish_set(tmp_path / "new", files | {"manifest.json": json_text(manifest).encode()})
+
+
+def test_time_bands_are_published_only_beside_the_map(tmp_path: Path) -> None:
+    files = earlier_set()
+    manifest = json.loads(files["manifest.json"])
+    manifest["forecast_bands_sha256"] = sha256_bytes(b"h3_cell\n")
+    with pytest.raises(ValueError, match=r"published only beside the map and the GIS files"):
+        Manifest.from_json(manifest)
+
+
 def test_a_new_publication_holds_the_map_and_the_gis_files(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"A publication holds exactly"):
-        publish_set(tmp_path, earlier_set())  # today's sets are whole only with all twelve
+        publish_set(tmp_path, earlier_set())  # today's sets are whole only with all thirteen
     files = forecast_set()
     manifest = json.loads(files["manifest.json"])
     del manifest["forecast_map_sha256"]  # named in part: refused
@@ -294,6 +319,7 @@ def test_the_files_a_publication_holds() -> None:
         "forecast.parquet",
         "forecast.qml",
         "forecast_map.html",
+        "forecast_bands.csv",
         "bias_report.html",
         "model_card.md",
         "audit.json",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import json
 import logging
 from pathlib import Path
@@ -29,6 +30,7 @@ from models.allocation import AllocationPolicy
 from models.audit import AuditOverride
 from models.forecast import forecast_csv, forecast_geojson
 from models.metrics import flag_top_area
+from models.planner.bands import BAND_COLUMNS
 from models.publication import (
     Documents,
     build_manifest,
@@ -39,6 +41,7 @@ from models.publication import (
     read_documents,
     write_candidate,
 )
+from models.timebands import ForecastBands, TimeBandsConfig, band_labels
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +152,7 @@ def publish(
             "forecast.parquet": b"PAR1",
             "forecast.qml": b"<qgis/>\n",
             "forecast_map.html": b"<html>the map</html>\n",
+            "forecast_bands.csv": b"h3_cell,band\n",
             "bias_report.html": b"<html></html>\n",
             "model_card.md": b"# Model card\n",
             "audit.json": b"{}\n",
@@ -303,6 +307,10 @@ def test_the_candidate_set_is_the_forecast_its_documents_and_a_manifest_naming_t
 ) -> None:
     docs = documents(tmp_path, review)
     table = forecast(cells.assign(residents=100.0))
+    config = TimeBandsConfig()
+    shares = np.full((len(table), config.n_bands), 0.5 / (config.n_bands - 1))
+    shares[:, 4] = 0.5  # half of every cell's week falls on weekdays 16:00-20:00
+    bands = ForecastBands(band_labels(config), shares, reason=None, history_periods=52)
     manifest, files = candidate_set(
         table,
         docs,
@@ -313,8 +321,19 @@ def test_the_candidate_set_is_the_forecast_its_documents_and_a_manifest_naming_t
         interval_level=0.8,
         override=None,
         params_digest="f67132828f00dd99",
+        bands=bands,
     )
     assert tuple(files) == PUBLISHED_FILES
+    rows = pd.read_csv(io.BytesIO(files["forecast_bands.csv"]))
+    assert list(rows.columns) == list(BAND_COLUMNS)
+    assert len(rows) == table["flagged"].sum() * config.n_bands
+    assert rows["risk_rank"].is_monotonic_increasing
+    busiest = rows[rows["band"] == "weekdays 16:00-20:00"]
+    np.testing.assert_allclose(busiest["band_share"], 0.5)
+    expected = table.set_index("h3_cell").loc[busiest["h3_cell"], "risk_score"].to_numpy()
+    np.testing.assert_allclose(busiest["band_expected_count"], np.round(expected * 0.5, 3))
+    assert "Busiest hours" in files["forecast_map.html"].decode()
+    assert manifest.time_bands_note is None
     assert files["forecast.csv"] == forecast_csv(table).encode()  # the CSV as it always was
     # the planners' formats of the same forecast: the GeoPackage is a SQLite file, the map names
     # every flagged cell by its rank and the week in words
@@ -451,3 +470,25 @@ def test_the_exit_code_keeps_an_experiment_and_refuses_anything_unpublished() ->
         "uncommitted": (1, 1),  # so the dvc repro after the commit publishes
         "outside_dvc": (0, 1),
     }
+
+
+def test_data_without_times_publish_the_reason_instead_of_bands(
+    tmp_path: Path, cells: pd.DataFrame, review: AuditReport
+) -> None:
+    table = forecast(cells.assign(residents=100.0))
+    reason = "the source records only the month of each crime"
+    manifest, files = candidate_set(
+        table,
+        documents(tmp_path, review),
+        areas=toy_areas(cells),
+        panel=panel("week", "2025-01-06"),
+        model_meta=MODEL_META,
+        coverage=0.2,
+        interval_level=0.8,
+        override=None,
+        params_digest="f67132828f00dd99",
+        bands=ForecastBands((), None, reason=reason, history_periods=None),
+    )
+    assert files["forecast_bands.csv"].decode().splitlines() == [",".join(BAND_COLUMNS)]
+    assert manifest.time_bands_note == reason
+    assert f"No hours of the week: {reason}." in files["forecast_map.html"].decode()

@@ -26,6 +26,7 @@ from beatwise.artefacts.audit import AuditReport
 from beatwise.artefacts.manifest import PUBLISHED_FILES
 from beatwise.artefacts.model import ModelMeta
 from beatwise.artefacts.publication import PublicationRecord
+from beatwise.artefacts.timebands import TimeBandsBacktest
 from beatwise.io import sha256_file
 from beatwise.publications import list_publications, read_latest, verify_publication
 from beatwise.runs import md5_file
@@ -96,6 +97,18 @@ def inputs(folder: Path) -> Path:
     ).to_parquet(folder / "features.parquet")
     cells.to_parquet(folder / "cells.parquet")
     write_toy_areas(cells, folder / "areas.parquet")
+    pd.DataFrame(
+        {
+            "h3_int": cells["h3_int"].to_numpy()[[0, 0, 1, 2]],
+            "timestamp": pd.to_datetime(
+                ["2024-12-30 18:00", "2024-12-31 19:30", "2025-01-04 23:00", "2025-01-02 09:00"]
+            ),
+            "crime_type": "burglary",
+        }
+    ).to_parquet(folder / "event_cells.parquet")
+    TimeBandsBacktest(available=True, reason=None, history_periods=52).write(
+        folder / "time_bands.json"
+    )
     meta = panel_meta(
         feature_columns=["x"],
         last_complete_period="2024-12-30",
@@ -159,6 +172,8 @@ def run(
             "--audit", str(folder / "audit.json"),
             "--report", str(folder / "report.html"),
             "--card", str(folder / "card.md"),
+            "--event-cells", str(folder / "event_cells.parquet"),
+            "--time-bands", str(folder / "time_bands.json"),
             "--candidate-dir", str(folder / "candidate"),
             "--published-dir", str(folder / "published"),
             "--out-record", str(folder / "publication.json"),
