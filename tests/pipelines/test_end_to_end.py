@@ -214,6 +214,7 @@ STAGE_FILES = {
     "reports/backtest_metrics.json": ("metrics", "BacktestMetrics"),
     "reports/compare/backtest.json": ("headline", "BacktestHeadline"),
     "reports/compare/gates.json": ("headline", "GatesHeadline"),
+    "reports/time_bands.json": ("timebands", "TimeBandsBacktest"),
     "reports/feedback.json": ("feedback", "FeedbackReport"),
     "reports/audit.json": ("audit", "AuditReport"),
     "reports/transparency_record.json": ("transparency", "TransparencyRecord"),
