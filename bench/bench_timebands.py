@@ -25,14 +25,13 @@ from beatwise.artefacts.panel import PanelMeta
 from beatwise.io import read_parquet
 from models.timebands import (
     TimeBandsConfig,
-    band_calibration,
     band_counts,
     band_duration_shares,
     band_shares,
     bands_of_hour_of_week,
-    choose_history,
     neighbour_matrix,
 )
+from models.timebands_backtest import band_calibration, choose_history
 from simcity.config import load_city_config
 from simcity.intensity import hour_of_week_profiles
 from simcity.truth import load_truth_model

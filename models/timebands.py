@@ -22,7 +22,11 @@ band ``b`` for the week starting at period ``t`` is estimated from events strict
   answer (``prior_events: auto``): if the cells' own profiles differ from their centres no more
   than multinomial sampling would make them, the centre should win; the more they differ, the
   fewer pseudo-events. :func:`estimate_prior_events` solves the Dirichlet-multinomial moment
-  equation for it, week by week.
+  equation for it, week by week;
+- for the busiest activity group (where the flagged cells come from), re-centred on the group's
+  rhythm of the last ``recent_periods`` weeks (:func:`recent_rhythm`): a long window tells busy
+  cells apart best, but their hours drift, and the flagged cells' hours in aggregate must be
+  those of now (on St. Louis this turns a chi-square of 31 on 11 degrees of freedom into 10).
 
 Shares are of the week, so a weekday band (five days of those hours) naturally weighs more than
 the same hours at the weekend (two days). The expected count of a band is the cell's expected
@@ -35,6 +39,7 @@ sum over periods, neighbours by one sparse product.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -45,9 +50,9 @@ import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from beatwise.artefacts.panel import PanelMeta
-from beatwise.artefacts.timebands import BandCalibration, TimeBandsBacktest
+from beatwise.artefacts.timebands import TimeBandsBacktest
 from beatwise.h3index import ring_neighbours
-from beatwise.period import PERIOD_COLUMN, Period, TimeResolution
+from beatwise.period import Period, TimeResolution
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -79,6 +84,9 @@ class TimeBandsConfig(BaseModel):
     #: equal-count groups of cells by activity; each group's pooled profile is the centre its
     #: cells shrink toward (1: the whole city's)
     activity_strata: int = Field(10, ge=1, le=100)
+    #: weeks of recent events that re-centre the busiest group's rhythm (0: none; no effect when
+    #: not shorter than the history window): :func:`recent_rhythm`
+    recent_periods: int = Field(26, ge=0, le=520)
 
     @field_validator("history_periods")
     @classmethod
@@ -194,6 +202,27 @@ def band_counts(
     return counts.reshape(starts.size, n_cells, n_bands).astype(np.int32)
 
 
+def weekly_band_counts(
+    events: pd.DataFrame,
+    cell_ids: npt.NDArray[np.uint64],
+    *,
+    all_periods: tuple[np.datetime64, np.datetime64] | tuple[dt.date, dt.date],
+    config: TimeBandsConfig,
+) -> tuple[pd.DatetimeIndex, npt.NDArray[np.int32]]:
+    """The week axis from the first to the last week of ``all_periods`` and the events (``h3_int``,
+    ``timestamp``) per ``[week, cell, band]`` on it (:func:`band_counts`), cells in the order of
+    ``cell_ids`` (ascending)."""
+    weeks = pd.date_range(all_periods[0], all_periods[1], freq="7D")
+    counts = band_counts(
+        cell_positions(cell_ids, events["h3_int"].to_numpy()),
+        events["timestamp"],
+        week_starts=weeks,
+        n_cells=cell_ids.size,
+        config=config,
+    )
+    return weeks, counts
+
+
 def cell_positions(cell_ids: npt.NDArray[np.uint64], h3_int: npt.ArrayLike) -> IntArray:
     """Each event's position on the ascending cell axis; refuses events in no study cell (the
     event cells come from ``build_cells``, which keeps only study cells)."""
@@ -225,22 +254,28 @@ def neighbour_matrix(cell_ids: npt.ArrayLike, *, rings: int) -> sp.csr_array:
 PRIOR_BOUNDS: Final[tuple[float, float]] = (1.0, 1e4)
 
 
+def activity_groups(local: FloatArray, *, strata: int) -> IntArray:
+    """Each cell's activity group ``[row, cell]``: per row, cells ranked by their ``local`` events
+    (ties in cell order) and cut into ``strata`` equal-count groups, 0 the quietest."""
+    volume = local.sum(axis=2)
+    rank = np.argsort(np.argsort(volume, axis=1, kind="stable"), axis=1, kind="stable")
+    return rank * strata // local.shape[1]
+
+
 def activity_centres(
     own: FloatArray, local: FloatArray, *, strata: int, fallback: FloatArray
 ) -> FloatArray:
     """The profile each cell's estimate shrinks toward, ``[row, cell, band]``.
 
-    Per row, cells are ranked by their ``local`` events (ties in cell order) and cut into
-    ``strata`` equal-count groups; a group's profile is its cells' own events pooled. Hot spots
+    Per row, cells fall into ``strata`` groups by activity (:func:`activity_groups`); a group's
+    profile is its cells' own events pooled. Hot spots
     keep a rhythm of their own (more repeats, other hours), so a hot cell shrinks toward other
     hot cells, not toward the quiet majority. A cell's own events are left out of its centre (so
     the centre is evidence apart from the cell, and the dispersion around it is not understated);
     a centre with no events is ``fallback``.
     """
-    n_rows, n_cells, n_bands = own.shape
-    volume = local.sum(axis=2)
-    rank = np.argsort(np.argsort(volume, axis=1, kind="stable"), axis=1, kind="stable")
-    group = rank * strata // n_cells  # [row, cell]
+    n_rows, _, n_bands = own.shape
+    group = activity_groups(local, strata=strata)
     flat = (np.arange(n_rows)[:, None] * strata + group).ravel()
     pooled = np.stack(
         [np.bincount(flat, weights=own[..., b].ravel(), minlength=n_rows * strata)
@@ -326,177 +361,39 @@ def shares_and_prior(
     )
     weight = prior[:, None, None]
     shares = (local + weight * centre) / (local.sum(axis=2, keepdims=True) + weight)
+    if 0 < config.recent_periods < config.window():
+        recent = (cum[t] - cum[np.maximum(t - config.recent_periods, 0)]).astype(np.float64)
+        shares = recent_rhythm(shares, own, recent, local, strata=config.activity_strata)
     return shares, prior
 
 
-#: the history windows (weeks) ``history_periods: auto`` chooses from
-HISTORY_CANDIDATES: Final[tuple[int, ...]] = (13, 26, 52, 104)
-#: weeks just before the backtest on which the window is chosen
-SELECTION_PERIODS: Final[int] = 26
+def recent_rhythm(
+    shares: FloatArray, own: FloatArray, recent: FloatArray, local: FloatArray, *, strata: int
+) -> FloatArray:
+    """Re-centre the busiest group's shares on that group's recent rhythm, ``[row, cell, band]``.
 
-
-def choose_history(
-    counts: npt.NDArray[np.integer],
-    first_row: int,
-    *,
-    neighbours: sp.csr_array,
-    config: TimeBandsConfig,
-) -> tuple[int, dict[int, float]]:
-    """The history window that best predicted the band of each event in the
-    :data:`SELECTION_PERIODS` weeks before ``first_row`` (the backtest's first week), so the
-    window is chosen on weeks the backtest never scores.
-
-    A city whose weekly rhythm is steady gains from a long window (more events per cell); one
-    whose rhythm drifts (opening hours, policing, seasons) from a short one. The score is the
-    mean log-probability each candidate's shares gave the band each event fell in; ties go to
-    the shorter window. With no week before ``first_row`` the longest candidate is taken.
-    Returns the window and every candidate's score.
+    The flagged cells come from the busiest of the ``strata`` activity groups
+    (:func:`activity_groups`), and a busy place's hours drift
+    (a venue's closing time, a season, a change in policing). A long window predicts each cell
+    best, yet describes the group's hours as they were on average over it. Per row, each band of
+    the group's cells is multiplied by the group's pooled ``recent`` share of the band over its
+    pooled ``own`` share (the same window as the shares), and each cell's shares renormalised;
+    the cells keep their differences from one another and the group's aggregate takes its
+    recent rhythm. A row whose group has no recent event in a band it had events in is left as
+    it was. The other groups are left as they were: their recent events are too few for a
+    correction that is not mostly noise.
     """
-    rows = np.arange(max(first_row - SELECTION_PERIODS, 1), first_row)
-    events = counts[rows].astype(np.float64)
-    if rows.size == 0 or events.sum() == 0:
-        return HISTORY_CANDIDATES[-1], {}
-    scores: dict[int, float] = {}
-    for weeks in HISTORY_CANDIDATES:
-        candidate = config.model_copy(update={"history_periods": weeks})
-        shares = band_shares(counts, rows, neighbours=neighbours, config=candidate)
-        scores[weeks] = float((events * np.log(np.maximum(shares, 1e-12))).sum() / events.sum())
-    best = max(HISTORY_CANDIDATES, key=lambda weeks: (scores[weeks], -weeks))
-    return best, scores
-
-
-def band_calibration(
-    shares: FloatArray,
-    expected: FloatArray,
-    observed: npt.NDArray[np.integer],
-    flagged: npt.NDArray[np.bool_],
-    *,
-    config: TimeBandsConfig,
-) -> pd.DataFrame:
-    """Expected against observed events by band, over the flagged cell-weeks.
-
-    ``shares`` ``[week, cell, band]`` (:func:`band_shares`), ``expected`` the forecast's expected
-    count ``[week, cell]``, ``observed`` the events ``[week, cell, band]``, ``flagged``
-    ``[week, cell]``. One row per band: ``band``, ``expected``, ``observed``, ``ratio``
-    (observed / expected; 1 is calibrated) and ``observed_share`` / ``expected_share`` of the
-    flagged cells' events.
-    """
-    weight = np.where(flagged, expected, 0.0)
-    exp_band = np.einsum("tc,tcb->b", weight, shares)
-    obs_band = np.where(flagged[..., None], observed, 0).sum(axis=(0, 1)).astype(np.float64)
-    return pd.DataFrame(
-        {
-            "band": list(band_labels(config)),
-            "expected": exp_band,
-            "observed": obs_band,
-            "ratio": np.divide(
-                obs_band, exp_band, out=np.full(exp_band.size, np.nan), where=exp_band > 0
-            ),
-            "expected_share": exp_band / max(exp_band.sum(), 1e-12),
-            "observed_share": obs_band / max(obs_band.sum(), 1.0),
-        }
+    busiest = activity_groups(local, strata=strata) == strata - 1  # [row, cell]
+    pooled_recent = np.where(busiest[..., None], recent, 0.0).sum(axis=1)  # [row, band]
+    pooled_long = np.where(busiest[..., None], own, 0.0).sum(axis=1)
+    recent_share = pooled_recent / np.maximum(pooled_recent.sum(axis=1, keepdims=True), 1e-12)
+    long_share = pooled_long / np.maximum(pooled_long.sum(axis=1, keepdims=True), 1e-12)
+    usable = ((pooled_recent > 0) | (pooled_long == 0)).all(axis=1) & (pooled_long.sum(axis=1) > 0)
+    factor = np.where(
+        usable[:, None] & (long_share > 0), recent_share / np.maximum(long_share, 1e-12), 1.0
     )
-
-
-def chi_square(table: pd.DataFrame) -> float:
-    """Pearson chi-square of observed band counts against the expected shares (the expected
-    scaled to the observed total): how far the flagged cells' hours differ from the forecast's."""
-    observed = table["observed"].to_numpy(dtype=np.float64)
-    share = table["expected_share"].to_numpy(dtype=np.float64)
-    expected = share * observed.sum()
-    keep = expected > 0
-    return float(((observed[keep] - expected[keep]) ** 2 / expected[keep]).sum())
-
-
-def backtest_time_bands(
-    backtest: pd.DataFrame,
-    events: pd.DataFrame,
-    cells: pd.DataFrame,
-    *,
-    all_periods: tuple[np.datetime64, np.datetime64],
-    config: TimeBandsConfig,
-) -> TimeBandsBacktest:
-    """Calibration by band of the model's flagged cells over the backtest (weekly, timed data).
-
-    ``backtest`` is ``backtest.parquet`` (``period_start``, ``h3_cell``, ``risk_score``,
-    ``flagged``; every study cell in every backtest week); ``events`` the target events with
-    ``h3_int`` and ``timestamp``; ``cells`` the study cells (``h3_cell``, ``h3_int``,
-    ascending); ``all_periods`` the first and last week of the counts (``panel_meta.json``).
-    Each week's shares come from the events before it only.
-    """
-    cell_ids = cells["h3_int"].to_numpy(dtype=np.uint64)
-    weeks = pd.date_range(all_periods[0], all_periods[1], freq="7D")
-    counts = band_counts(
-        cell_positions(cell_ids, events["h3_int"].to_numpy()),
-        events["timestamp"],
-        week_starts=weeks,
-        n_cells=cell_ids.size,
-        config=config,
-    )
-    position_of = pd.Index(cells["h3_cell"]).get_indexer(backtest["h3_cell"])
-    if (position_of < 0).any():
-        raise ValueError("backtest.parquet holds cells that cells.parquet lacks.")
-    ordered = backtest.assign(_cell=position_of).sort_values([PERIOD_COLUMN, "_cell"])
-    test_weeks = np.sort(ordered[PERIOD_COLUMN].unique())
-    rows = np.searchsorted(weeks.to_numpy(), test_weeks)
-    shape = (test_weeks.size, cell_ids.size)
-    neighbours = neighbour_matrix(cell_ids, rings=config.neighbour_rings)
-    scores: dict[int, float] = {}
-    if config.history_periods == "auto":
-        weeks, scores = choose_history(
-            counts, int(rows.min()), neighbours=neighbours, config=config
-        )
-        config = config.model_copy(update={"history_periods": weeks})
-    shares, prior = shares_and_prior(counts, rows, neighbours=neighbours, config=config)
-    flagged = ordered["flagged"].to_numpy().reshape(shape)
-    table = band_calibration(
-        shares,
-        ordered["risk_score"].to_numpy(dtype=np.float64).reshape(shape),
-        counts[rows],
-        flagged,
-        config=config,
-    )
-    return TimeBandsBacktest(
-        available=True,
-        reason=None,
-        bands=band_labels(config),
-        calibration=tuple(
-            BandCalibration(
-                band=str(row.band),
-                expected=float(row.expected),
-                observed=float(row.observed),
-                ratio=None if np.isnan(row.ratio) else float(row.ratio),
-                expected_share=float(row.expected_share),
-                observed_share=float(row.observed_share),
-            )
-            for row in table.itertuples()
-        ),
-        flagged_cell_periods=int(flagged.sum()),
-        periods=int(test_weeks.size),
-        history_periods=config.window(),
-        history_scores={str(weeks): round(score, 6) for weeks, score in scores.items()},
-        prior_events_median=float(np.median(prior)),
-        chi_square=chi_square(table),
-        degrees_of_freedom=config.n_bands - 1,
-    )
-
-
-def time_bands_report(
-    backtest: pd.DataFrame,
-    events: pd.DataFrame,
-    cells: pd.DataFrame,
-    *,
-    panel: PanelMeta,
-    config: TimeBandsConfig,
-) -> TimeBandsBacktest:
-    """What ``evaluate`` writes as ``reports/time_bands.json``: :func:`backtest_time_bands` on
-    the panel's target types, or why these data have none (:func:`refusal`)."""
-    reason = refusal(panel.time_resolution, panel.period)
-    if reason is not None:
-        return TimeBandsBacktest(available=False, reason=reason)
-    target = events[events["crime_type"].isin(panel.target_types)]
-    first, last = (np.datetime64(day, "D") for day in panel.all_periods)
-    return backtest_time_bands(backtest, target, cells, all_periods=(first, last), config=config)
+    scaled = shares * np.where(busiest[..., None], factor[:, None, :], 1.0)
+    return scaled / scaled.sum(axis=2, keepdims=True)
 
 
 @dataclass(frozen=True)
@@ -528,14 +425,9 @@ def forecast_bands(
         reason = backtest.reason or "the backtest of the time bands chose no history window"
         return ForecastBands(labels=(), shares=None, reason=reason, history_periods=None)
     cell_ids = cells["h3_int"].to_numpy(dtype=np.uint64)
-    weeks = pd.date_range(panel.all_periods[0], panel.all_periods[1], freq="7D")
     target = events[events["crime_type"].isin(panel.target_types)]
-    counts = band_counts(
-        cell_positions(cell_ids, target["h3_int"].to_numpy()),
-        target["timestamp"],
-        week_starts=weeks,
-        n_cells=cell_ids.size,
-        config=config,
+    weeks, counts = weekly_band_counts(
+        target, cell_ids, all_periods=panel.all_periods, config=config
     )
     chosen = config.model_copy(update={"history_periods": backtest.history_periods})
     shares = band_shares(

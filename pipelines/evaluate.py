@@ -1,9 +1,8 @@
 """Stage ``evaluate``: rolling-origin backtest of the model against baselines B1-B7.
 
-Runs :func:`models.evaluation.run_backtest` (the protocol is described there) and writes
-``backtest_metrics.json`` (with the study-area rule of ``cells_meta.json``), its headline and
-curves for DVC (``reports/compare/``), ``backtest.parquet`` and the plots. The simulator's truth is
-optional, used for synthetic weekly data only.
+Runs :func:`models.evaluation.run_backtest` (protocol there); writes ``backtest_metrics.json``
+(with the study-area rule of ``cells_meta.json``), its headline and curves (``reports/compare/``),
+``backtest.parquet``, the plots and the time bands' calibration (synthetic truth: weekly only).
 """
 
 from __future__ import annotations
@@ -27,7 +26,8 @@ from models.evaluation import (
 from models.operational import OperationalConfig
 from models.plot_data import write_plot_data
 from models.risk_model import RiskModelConfig
-from models.timebands import TimeBandsConfig, time_bands_report
+from models.timebands import TimeBandsConfig
+from models.timebands_backtest import time_bands_report
 from pipelines._io import run_stage, setup_logging, timed
 from pipelines._tracking import track_evaluation
 

@@ -14,18 +14,18 @@ from models.timebands import (
     PRIOR_BOUNDS,
     TimeBandsConfig,
     activity_centres,
-    band_calibration,
+    activity_groups,
     band_counts,
     band_duration_shares,
     band_labels,
     band_shares,
-    choose_history,
     estimate_prior_events,
     event_bands,
     neighbour_matrix,
+    recent_rhythm,
     refusal,
-    time_bands_report,
 )
+from models.timebands_backtest import band_calibration, choose_history, time_bands_report
 
 CFG = TimeBandsConfig(history_periods=52)
 MONDAY = pd.Timestamp("2024-01-01")
@@ -287,3 +287,59 @@ def test_the_window_is_chosen_on_the_weeks_before_the_backtest() -> None:
     )
     with pytest.raises(ValueError, match="history_periods is 'auto': resolve it"):
         band_shares(_drifting_counts(drift=False), [50], neighbours=neighbours, config=auto)
+
+
+def test_the_busiest_group_takes_its_recent_rhythm_and_keeps_its_differences() -> None:
+    # one week, four cells, three bands; two activity groups: cells 2 and 3 are the busiest
+    own = np.array([[[1, 0, 0], [0, 1, 0], [10, 10, 0], [30, 10, 0]]], dtype=np.float64)
+    recent = np.array([[[0, 0, 0], [0, 0, 0], [1, 3, 0], [3, 5, 0]]], dtype=np.float64)
+    shares = own / own.sum(axis=2, keepdims=True)
+    out = recent_rhythm(shares, own, recent, own, strata=2)
+    np.testing.assert_allclose(out.sum(axis=2), 1.0)
+    np.testing.assert_array_equal(out[0, :2], shares[0, :2])  # the quieter group is left alone
+    # the group's window: 40 and 20 events (2/3, 1/3); recent: 4 and 8 (1/3, 2/3): band 1 gains
+    # four times against band 0, in both cells, which keep their order
+    factor = np.array([(1 / 3) / (2 / 3), (2 / 3) / (1 / 3), 1.0])
+    expected = shares[0, 2:] * factor
+    np.testing.assert_allclose(out[0, 2:], expected / expected.sum(axis=1, keepdims=True))
+    assert out[0, 3, 1] < out[0, 2, 1]
+    # a band the group had events in but none recently: too little to go on, left as it was
+    stale = recent.copy()
+    stale[0, :, 0] = 0
+    np.testing.assert_array_equal(recent_rhythm(shares, own, stale, own, strata=2), shares)
+
+
+def _busy_drift_counts() -> np.ndarray:
+    """60 weeks: every cell has a weekday-morning event most weeks; the first six cells (the busy
+    ones) have six more a week, at weekday mornings until week 40, then half of them at weekend
+    nights."""
+    rng = np.random.default_rng(8)
+    counts = np.zeros((60, CELLS.size, 12), dtype=np.int32)
+    counts[:, :, 2] = rng.poisson(1.0, size=(60, CELLS.size))
+    counts[:40, :6, 2] += rng.poisson(6.0, size=(40, 6))
+    counts[40:, :6, 2] += rng.poisson(3.0, size=(20, 6))
+    counts[40:, :6, 11] += rng.poisson(3.0, size=(20, 6))
+    return counts
+
+
+def test_recent_periods_re_centre_the_busy_cells_after_a_drift_and_no_one_else() -> None:
+    counts = _busy_drift_counts()
+    neighbours = neighbour_matrix(CELLS, rings=0)  # local events are the cell's own
+    config = TimeBandsConfig(
+        history_periods=52, activity_strata=3, recent_periods=13, neighbour_rings=0
+    )
+    off = config.model_copy(update={"recent_periods": 0})
+    with_recent = band_shares(counts, [60], neighbours=neighbours, config=config)[0]
+    without = band_shares(counts, [60], neighbours=neighbours, config=off)[0]
+    busy = activity_groups(counts[8:60].sum(axis=0)[None].astype(float), strata=3)[0] == 2
+    np.testing.assert_array_equal(np.flatnonzero(busy), np.arange(6))  # 19 cells: top 6
+    recent_share = counts[47:60, :6, 11].sum() / counts[47:60, :6].sum()
+    assert abs(with_recent[:6, 11].mean() - recent_share) < 0.5 * abs(
+        without[:6, 11].mean() - recent_share
+    )
+    np.testing.assert_array_equal(with_recent[6:], without[6:])
+    # a recent window not shorter than the history window changes nothing
+    same = config.model_copy(update={"recent_periods": 52})
+    np.testing.assert_array_equal(
+        band_shares(counts, [60], neighbours=neighbours, config=same)[0], without
+    )
