@@ -13,9 +13,8 @@ each checked whole. ``beatwise score WEEK`` scores a published forecast once its
 its events are ingested, and ``beatwise score WEEK --from-backtest`` a backtest week, with the
 backtest's own metric functions (:mod:`models.scorecard`).
 
-There is no ``beatwise forecast``: a forecast needs features built from the newly ingested events
-and the audit's consent for the model that makes it, and ``dvc repro`` does exactly that, reusing
-every stage whose inputs did not change; a shortcut around it would publish what no audit judged.
+``beatwise forecast`` brings the forecast up to date the one way it may be published, a ``dvc
+repro`` of the committed params, and says what became of it (:mod:`beatwise.forecast_verb`).
 
 Exit status of ``check-source``: 0 when the run would go on, 1 when it would stop (too large a
 quarantine share, or no row accepted). Of ``publications``: 1 when a publication is not whole. Of
@@ -33,6 +32,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from beatwise.forecast_verb import add_forecast
 
 if TYPE_CHECKING:
     from beatwise.artefacts.scorecard import FlagScore, Scorecard
@@ -126,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compare.add_argument("--repo", type=Path, default=Path("."), help="the repository (default .)")
     compare.set_defaults(run=compare_runs)
+    add_forecast(verbs)
     _add_publications(verbs)
     _add_score(verbs)
     return parser
