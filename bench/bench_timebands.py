@@ -29,7 +29,9 @@ from models.timebands import (
     band_duration_shares,
     band_shares,
     bands_of_hour_of_week,
+    city_profile,
     neighbour_matrix,
+    window_counts,
 )
 from models.timebands_backtest import band_calibration, choose_history
 from simcity.config import load_city_config
@@ -77,10 +79,7 @@ def main() -> None:
     order = backtest.sort_values(["period_start", "h3_cell"])
     flagged = order["flagged"].to_numpy().reshape(len(rows), len(cells))
     expected = order["risk_score"].to_numpy().reshape(len(rows), len(cells))
-    own = counts.sum(axis=1)  # [week, band]
-    cum = np.cumsum(np.vstack([np.zeros((1, config.n_bands)), own]), axis=0)
-    city = cum[rows] - cum[np.maximum(rows - config.window(), 0)]
-    city = city / city.sum(axis=1, keepdims=True)
+    city = city_profile(window_counts(counts, rows, config=config), config=config)
 
     def distance(estimate: np.ndarray) -> np.ndarray:
         return (0.5 * np.abs(estimate - true_shares).sum(axis=2))[flagged]

@@ -16,6 +16,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from beatwise.period import PERIOD_COLUMN
+from beatwise.progress import progress
 from models.risk_model import RiskModelConfig, bin_rows, fit_binned
 
 logger = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ def backtest_scores(
         time.perf_counter() - begin,
     )
     parts = []
-    for n, start in enumerate(starts, 1):
+    for n, start in enumerate(progress(starts, desc="backtest refits", unit="refit"), 1):
         begin = time.perf_counter()
         block = backtest_periods[start : start + refit_every]
         model = fit_binned(binned, config=config, before=block[0])

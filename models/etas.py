@@ -63,6 +63,7 @@ import numpy.typing as npt
 from scipy.optimize import minimize_scalar
 from scipy.signal import lfilter
 
+from beatwise.progress import progress
 from models._counts import as_counts, as_score_periods, check_int
 
 logger = logging.getLogger(__name__)
@@ -349,7 +350,8 @@ def forecast_etas(
     fits: list[EtasFit] = []
     unique_scores = np.zeros((unique.size, arr.shape[1]))
     init: EtasFit | None = None
-    for first, stop in zip(firsts, [*firsts[1:], unique.size], strict=True):
+    blocks = zip(firsts, [*firsts[1:], unique.size], strict=True)
+    for first, stop in progress(blocks, desc="ETAS baseline refits", unit="fit", total=firsts.size):
         begin = time.perf_counter()
         t0 = int(unique[first])
         fit = fit_etas(arr[:t0], init=init, max_iter=max_iter, tol=tol)

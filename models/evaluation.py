@@ -318,6 +318,40 @@ def _target_counts(
     return counts
 
 
+def score_baselines(
+    counts: npt.ArrayLike,
+    score_periods: npt.ArrayLike,
+    *,
+    cell_ids: npt.ArrayLike,
+    period: Period,
+    config: EvaluateConfig,
+    cell_lat: npt.ArrayLike | None = None,
+    cell_lon: npt.ArrayLike | None = None,
+) -> dict[str, FloatArray]:
+    """Every baseline of the registry (:func:`models.baselines.compute_baselines` with no names)
+    with the ``evaluate`` params' knobs: the one place those knobs reach the baselines, so the
+    backtest and the scorecard (:mod:`models.scorecard`) cannot score them differently.
+
+    B7 (ETAS) refits every ``refit_every`` score periods, as the model does; a single score
+    period (the scorecard's) is one fit on the periods before it, as the backtest's first is.
+    Cell centroids come from ``cell_ids`` when ``cell_lat``/``cell_lon`` are not given.
+    Returns ``(S, C)`` scores per baseline name, as ``compute_baselines`` does.
+    """
+    return compute_baselines(
+        counts,
+        score_periods,
+        cell_ids=cell_ids,
+        period=period,
+        cell_lat=cell_lat,
+        cell_lon=cell_lon,
+        kde_bandwidth_m=config.kde_bandwidth_m,
+        kde_periods=config.kde_periods,
+        hotspot_rings=config.hotspot_rings,
+        hotspot_periods=config.hotspot_periods,
+        etas_refit_every=config.refit_every,
+    )
+
+
 def _truth_counts(
     truth: TruthModel | None,
     cell_ids: npt.NDArray[np.uint64],
@@ -423,18 +457,14 @@ def run_backtest(
             "features.parquet and event_cells.parquet disagree on the backtest targets; "
             "re-run build_features so both come from the same events."
         )
-    baselines = compute_baselines(
+    baselines = score_baselines(
         counts,
         score_idx,
         cell_ids=cell_ids,
         period=period,
+        config=config,
         cell_lat=cells["lat"].to_numpy(),
         cell_lon=cells["lon"].to_numpy(),
-        kde_bandwidth_m=config.kde_bandwidth_m,
-        kde_periods=config.kde_periods,
-        hotspot_rings=config.hotspot_rings,
-        hotspot_periods=config.hotspot_periods,
-        etas_refit_every=config.refit_every,
     )
     truth_rec, truth_com = _truth_counts(truth, cell_ids, bt_periods, meta)
     metrics = summarise_backtest(

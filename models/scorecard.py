@@ -5,8 +5,8 @@ cells by ``build_cells``) and counts them exactly as the backtest does
 (:func:`models.evaluation._target_counts`, one ``count_matrix`` over every period of data up to
 the one scored). The figures come from the backtest's own functions (:mod:`models.metrics`):
 ``flag_top_area`` and ``weekly_capture`` for the flags and their hits, ``hit_rate``, ``pai``,
-``pei`` and ``pai_lift``. Every baseline of the registry (:func:`models.baselines.compute_baselines`
-with no names: all of them) is scored on the same cells, in the same period and at the same
+``pei`` and ``pai_lift``. Every baseline of the registry is scored with the backtest's knobs
+(:func:`models.evaluation.score_baselines`) on the same cells, in the same period and at the same
 coverage, from the counts strictly before the period.
 
 Two sources of the forecast, always named by the caller:
@@ -54,8 +54,7 @@ from beatwise.period import (
 )
 from beatwise.publications import find_publication, list_publications, verify_publication
 from features.build import read_data_quality
-from models.baselines import compute_baselines
-from models.evaluation import EVENT_COLUMNS, EvaluateConfig, _target_counts
+from models.evaluation import EVENT_COLUMNS, EvaluateConfig, _target_counts, score_baselines
 from models.forecast import PERIOD_START_COLUMNS
 from models.metrics import (
     DECIMALS,
@@ -234,18 +233,16 @@ def registry_baselines(
 ) -> dict[str, FloatArray]:
     """Every baseline of the registry scoring the last row of ``counts`` from the rows before it.
 
-    The knobs are the ``evaluate`` params, passed as ``evaluate`` passes them; cell centroids come
-    from the H3 ids, as ``cells.parquet``'s do.
+    The knobs are the ``evaluate`` params, through the backtest's own
+    :func:`models.evaluation.score_baselines`; cell centroids come from the H3 ids, as
+    ``cells.parquet``'s do.
     """
-    scored = compute_baselines(
+    scored = score_baselines(
         counts,
         np.array([counts.shape[0] - 1]),
         cell_ids=cell_ids,
         period=period,
-        kde_bandwidth_m=config.kde_bandwidth_m,
-        kde_periods=config.kde_periods,
-        hotspot_rings=config.hotspot_rings,
-        hotspot_periods=config.hotspot_periods,
+        config=config,
     )
     return {name: arr[0] for name, arr in scored.items()}
 

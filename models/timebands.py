@@ -309,6 +309,37 @@ def estimate_prior_events(own: FloatArray, centre: FloatArray) -> FloatArray:
     return np.clip(a, low, high)
 
 
+def window_counts(
+    counts: npt.NDArray[np.integer], rows: npt.ArrayLike, *, config: TimeBandsConfig
+) -> FloatArray:
+    """Each cell's events by band in the history window of each of ``rows``,
+    ``[len(rows), cell, band]``.
+
+    ``counts`` is :func:`band_counts`; row ``t`` sums weeks ``t - history_periods`` to ``t - 1``
+    (fewer at the start of the data). Refuses rows outside ``0..len(counts)`` (``len(counts)``
+    is the forecast week, the week after the data).
+    """
+    t = np.asarray(rows, dtype=np.int64)
+    n_periods, n_cells, n_bands = counts.shape
+    if t.size and (t.min() < 0 or t.max() > n_periods):
+        raise ValueError(f"rows must lie in 0..{n_periods} (the week after the data).")
+    cum = np.zeros((n_periods + 1, n_cells, n_bands), dtype=np.int64)
+    np.cumsum(counts, axis=0, out=cum[1:])
+    return (cum[t] - cum[np.maximum(t - config.window(), 0)]).astype(np.float64)
+
+
+def city_profile(own: FloatArray, *, config: TimeBandsConfig) -> FloatArray:
+    """The study area's shares by band per row, ``[row, band]``, from :func:`window_counts`;
+    a row without events gets the hours of the week (:func:`band_duration_shares`)."""
+    city_counts = own.sum(axis=1)
+    city_total = city_counts.sum(axis=1, keepdims=True)
+    return np.where(
+        city_total > 0,
+        city_counts / np.maximum(city_total, 1.0),
+        band_duration_shares(config)[None, :],
+    )
+
+
 def band_shares(
     counts: npt.NDArray[np.integer],
     rows: npt.ArrayLike,
@@ -334,35 +365,25 @@ def shares_and_prior(
     config: TimeBandsConfig,
 ) -> tuple[FloatArray, FloatArray]:
     """:func:`band_shares` and the pseudo-events of each row ``[len(rows)]``."""
-    t = np.asarray(rows, dtype=np.int64)
-    n_periods, n_cells, n_bands = counts.shape
-    if t.size and (t.min() < 0 or t.max() > n_periods):
-        raise ValueError(f"rows must lie in 0..{n_periods} (the week after the data).")
-    cum = np.zeros((n_periods + 1, n_cells, n_bands), dtype=np.int64)
-    np.cumsum(counts, axis=0, out=cum[1:])
-    own = (cum[t] - cum[np.maximum(t - config.window(), 0)]).astype(np.float64)
+    own = window_counts(counts, rows, config=config)
+    n_rows, n_cells, n_bands = own.shape
     # neighbours: one sparse product over the cell axis for every row and band at once
     spread = neighbours @ own.transpose(1, 0, 2).reshape(n_cells, -1)
-    local = own + config.neighbour_weight * spread.reshape(n_cells, t.size, n_bands).transpose(
+    local = own + config.neighbour_weight * spread.reshape(n_cells, n_rows, n_bands).transpose(
         1, 0, 2
     )
-    city_counts = own.sum(axis=1)
-    city_total = city_counts.sum(axis=1, keepdims=True)
-    city = np.where(
-        city_total > 0,
-        city_counts / np.maximum(city_total, 1.0),
-        band_duration_shares(config)[None, :],
-    )
+    city = city_profile(own, config=config)
     centre = activity_centres(own, local, strata=config.activity_strata, fallback=city)
     prior = (
         estimate_prior_events(own, centre)
         if config.prior_events == "auto"
-        else np.full(t.size, float(config.prior_events))
+        else np.full(n_rows, float(config.prior_events))
     )
     weight = prior[:, None, None]
     shares = (local + weight * centre) / (local.sum(axis=2, keepdims=True) + weight)
     if 0 < config.recent_periods < config.window():
-        recent = (cum[t] - cum[np.maximum(t - config.recent_periods, 0)]).astype(np.float64)
+        recent_window = config.model_copy(update={"history_periods": config.recent_periods})
+        recent = window_counts(counts, rows, config=recent_window)
         shares = recent_rhythm(shares, own, recent, local, strata=config.activity_strata)
     return shares, prior
 

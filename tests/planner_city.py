@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-import h3
 import numpy as np
 import pandas as pd
+from stage_files import disc_cells
 from toy_areas import toy_areas
 
-from beatwise.h3index import cell_areas_km2, cell_centroids, cells_to_int, cells_to_str
 from beatwise.period import Period
 from models.forecast import build_forecast_table
 
@@ -22,18 +21,7 @@ MONTH = dt.date(2025, 2, 1)
 def toy_cells(radius: int = 4) -> pd.DataFrame:
     """``cells.parquet`` rows: every cell within ``radius`` rings of a cell in central London,
     in the district whose half of the toy areas holds its centre."""
-    centre = h3.latlng_to_cell(51.51, -0.12, 8)
-    ids = cells_to_int(np.array(sorted(h3.grid_disk(centre, radius)), dtype=object))
-    lat, lon = cell_centroids(ids)
-    cells = pd.DataFrame(
-        {
-            "h3_cell": cells_to_str(ids),
-            "h3_int": ids,
-            "lat": lat,
-            "lon": lon,
-            "area_km2": cell_areas_km2(ids),
-        }
-    )
+    cells = disc_cells(51.51, -0.12, rings=radius)
     areas = toy_areas(cells)
     middle = areas.geometry.iloc[0].bounds[3]
     names = areas["district_name"].to_numpy()

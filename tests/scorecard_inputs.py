@@ -1,5 +1,7 @@
 """A toy run on disk for the scorecard's tests: 19 cells, 40 weeks, a real backtest, a publication.
 
+The city is the backtest tests' (:mod:`backtest_city`), with the published week's events added.
+
 :func:`write_toy_run` lays out what ``beatwise score`` reads, as ``dvc.yaml`` names the files: the
 events mapped to cells (with or without the published week's), the cells, the panel's and cells'
 meta, the data-quality summary, the backtest (``models.evaluation.run_backtest`` on the toy panel,
@@ -17,37 +19,28 @@ import h3
 import numpy as np
 import pandas as pd
 import yaml
+from backtest_city import (
+    CONFIG,
+    MODEL,
+    N_PERIODS,
+    PERIODS,
+    city_cells,
+    weekly_burglaries,
+    weekly_panel,
+)
 from stage_files import data_quality
 
 from beatwise.artefacts.cells import CellsMeta
 from beatwise.artefacts.manifest import Manifest
-from beatwise.artefacts.panel import PanelMeta
-from beatwise.h3index import cell_areas_km2, cell_centroids, cells_to_str
 from beatwise.io import json_text, sha256_bytes, write_json
-from beatwise.period import PERIOD_COLUMN
 from beatwise.publications import publish_set
-from models.evaluation import BacktestResult, EvaluateConfig, run_backtest
+from models.evaluation import BacktestResult, run_backtest
 from models.forecast import build_forecast_table, forecast_csv
 from models.plot_data import write_plot_data
-from models.risk_model import RiskModelConfig
 
-N_PERIODS = 40  # weeks of data; the published week is the one after them
-FIRST = 4  # first week with a feature row
-PERIODS = pd.date_range("2023-01-02", periods=N_PERIODS + 1, freq="7D").to_numpy()
+#: the forecast week of the publication: the week after the city's data
 PUBLISHED_WEEK = dt.date(2023, 10, 9)
 COVERAGE = 0.1
-#: the evaluate params of the toy run (the baselines' knobs are read from params.yaml)
-CONFIG = EvaluateConfig(
-    backtest_periods=8,
-    refit_every=4,
-    min_train_periods=12,
-    n_boot=100,
-    kde_periods=2,
-    hotspot_periods=2,
-)
-MODEL = RiskModelConfig(
-    min_data_in_leaf=5, num_leaves=4, max_rounds=30, validation_periods=2, num_threads=1
-)
 
 
 @dataclass(frozen=True)
@@ -64,38 +57,14 @@ class ToyRun:
 
 
 def toy_cells() -> pd.DataFrame:
-    """Nineteen resolution-8 cells in London (two rings around a centre), ascending by id."""
-    centre = h3.latlng_to_cell(51.5, -0.12, 8)
-    ids = np.sort(np.array([h3.str_to_int(c) for c in h3.grid_disk(centre, 2)], dtype=np.uint64))
-    lat, lon = cell_centroids(ids)
-    return pd.DataFrame(
-        {
-            "h3_cell": cells_to_str(ids),
-            "h3_int": ids,
-            "lat": lat,
-            "lon": lon,
-            "area_km2": cell_areas_km2(ids),
-            "district_name": "Centre",
-        }
-    )
+    """The city's nineteen cells (:func:`backtest_city.city_cells`), all in the district Centre."""
+    return city_cells().assign(district_name="Centre")
 
 
 def toy_events(cells: pd.DataFrame, *, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     """Burglaries over the 41 weeks (the published week included), and their counts."""
+    events, counts = weekly_burglaries(cells, n_weeks=N_PERIODS + 1, seed=seed)
     ids = cells["h3_int"].to_numpy(dtype=np.uint64)
-    rng = np.random.default_rng(seed)
-    rate = rng.gamma(1.0, 1.5, size=ids.size)
-    counts = rng.poisson(np.tile(rate, (N_PERIODS + 1, 1)))
-    week, cell = np.nonzero(counts)
-    reps = counts[week, cell]
-    events = pd.DataFrame(
-        {
-            "h3_int": np.repeat(ids[cell], reps),
-            "timestamp": np.repeat(PERIODS[week], reps)
-            + pd.to_timedelta(rng.integers(0, 7 * 24, reps.sum()), unit="h"),
-            "crime_type": "burglary",
-        }
-    )
     # robberies (not a target type) late on the last two Sundays, so that the events cover both
     # weeks whole, and a burglary in the published week in a cell outside the study area
     outside = np.uint64(h3.str_to_int(h3.latlng_to_cell(51.6, -0.3, 8)))
@@ -115,43 +84,6 @@ def toy_events(cells: pd.DataFrame, *, seed: int = 0) -> tuple[pd.DataFrame, np.
     )
     events = pd.concat([events, extra], ignore_index=True)
     return events.sort_values("timestamp", kind="stable").reset_index(drop=True), counts
-
-
-def toy_features(cells: pd.DataFrame, counts: np.ndarray) -> tuple[pd.DataFrame, PanelMeta]:
-    """Two leakage-free features per cell-week and the panel meta, the published week last."""
-    ids = cells["h3_int"].to_numpy()
-    padded = np.vstack([counts[:N_PERIODS], np.zeros((1, ids.size))]).astype(float)
-    history = np.cumsum(np.vstack([np.zeros((1, ids.size)), padded[:-1]]), axis=0)
-    rows = np.arange(FIRST, N_PERIODS + 1)
-    features = pd.DataFrame(
-        {
-            "h3_cell": np.tile(cells["h3_cell"].to_numpy(), rows.size),
-            PERIOD_COLUMN: np.repeat(PERIODS[rows], ids.size),
-            "cnt_lag1w": padded[rows - 1].ravel(),
-            "cnt_mean_hist": (history[rows] / rows[:, None]).ravel(),
-            "target_count": padded[rows].ravel(),
-        }
-    )
-    features.loc[features[PERIOD_COLUMN] == PERIODS[-1], "target_count"] = np.nan
-    day = [PERIODS[i].astype("datetime64[D]").item() for i in (0, FIRST, N_PERIODS - 1, -1)]
-    meta = PanelMeta(
-        period="week",
-        source="synthetic",
-        time_resolution="sub_day",
-        h3_resolution=8,
-        target_types=("burglary",),
-        feature_types=("burglary",),
-        static_covariates=(),
-        feature_columns=("cnt_lag1w", "cnt_mean_hist"),
-        first_period=day[1],
-        last_complete_period=day[2],
-        forecast_period=day[3],
-        all_periods=(day[0], day[2]),
-        n_cells=ids.size,
-        n_periods=N_PERIODS,
-        n_rows=len(features),
-    )
-    return features, meta
 
 
 def publication_files(table: pd.DataFrame, *, week: dt.date) -> dict[str, bytes]:
@@ -219,7 +151,7 @@ def write_toy_run(repo: Path, *, ingested: bool = True) -> ToyRun:
     """The toy run's files under ``repo``; ``ingested``: with the published week's events."""
     cells = toy_cells()
     events, counts = toy_events(cells)
-    features, meta = toy_features(cells, counts)
+    features, meta = weekly_panel(cells, counts)
     result = run_backtest(
         features,
         cells,

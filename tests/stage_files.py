@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import h3
 import numpy as np
 import pandas as pd
 
-from beatwise.h3index import cell_areas_km2, cells_to_str, index_points
+from beatwise.h3index import (
+    cell_areas_km2,
+    cell_centroids,
+    cells_to_int,
+    cells_to_str,
+    index_points,
+)
 
 
 def data_quality(
@@ -76,6 +83,23 @@ def toy_cells(n: int = 10) -> pd.DataFrame:
             "lon": -0.1,
             "area_km2": cell_areas_km2(ids),
             "district_name": "D",
+        }
+    )
+
+
+def disc_cells(lat: float, lon: float, *, rings: int) -> pd.DataFrame:
+    """``cells.parquet`` rows, without districts, of every resolution-8 cell within ``rings``
+    rings of the cell holding (``lat``, ``lon``): ascending by id, centroids and areas from H3."""
+    centre = h3.latlng_to_cell(lat, lon, 8)
+    ids = np.sort(cells_to_int(np.array(list(h3.grid_disk(centre, rings)), dtype=object)))
+    cell_lat, cell_lon = cell_centroids(ids)
+    return pd.DataFrame(
+        {
+            "h3_cell": cells_to_str(ids),
+            "h3_int": ids,
+            "lat": cell_lat,
+            "lon": cell_lon,
+            "area_km2": cell_areas_km2(ids),
         }
     )
 

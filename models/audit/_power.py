@@ -18,6 +18,7 @@ from typing import Final
 import numpy as np
 
 from beatwise.artefacts.audit import AuditPower, CanaryPower
+from beatwise.progress import progress
 from models.audit._arrays import safe_div
 from models.audit._backtest import AuditSetup, BacktestArrays
 from models.audit._figures import Allocation
@@ -73,35 +74,35 @@ def audit_power(arrays: BacktestArrays, setup: AuditSetup) -> AuditPower | None:
     residents = cells[config.residents_column].to_numpy(dtype=np.float64)
     betas = tuple(sorted(set(config.canary_betas) | {REQUIRED_BETA}))
     canaries = []
-    for spec in specs:
+    runs = [(spec, rescaled) for spec in specs for rescaled in (False, True)]
+    for spec, rescaled in progress(runs, desc="audit canaries", unit="canary"):
         share = np.nan_to_num(safe_div(cells[spec.column].to_numpy(dtype=np.float64), residents))
-        for rescaled in (False, True):
-            failed = {
-                beta: failed_gates(
-                    canary_scores(base, share, beta, rescaled=rescaled), arrays, setup, reference
-                )
-                for beta in betas
-            }
-            caught = [beta for beta in betas if failed[beta]]
-            smallest = caught[0] if caught else None
-            canaries.append(
-                CanaryPower(
-                    canary=spec.name + ("_rescaled" if rescaled else ""),
-                    label=spec.label,
-                    rescaled=rescaled,
-                    betas=betas,
-                    smallest_beta_caught=smallest,
-                    caught_by=failed[smallest] if smallest is not None else (),
-                    failed_at_half=failed[REQUIRED_BETA],
-                )
+        failed = {
+            beta: failed_gates(
+                canary_scores(base, share, beta, rescaled=rescaled), arrays, setup, reference
             )
-            logger.info(
-                "Power: canary %s%s caught from beta %s by %s.",
-                spec.name,
-                " (rescaled)" if rescaled else "",
-                smallest,
-                ", ".join(failed[smallest]) if smallest is not None else "no gate",
+            for beta in betas
+        }
+        caught = [beta for beta in betas if failed[beta]]
+        smallest = caught[0] if caught else None
+        canaries.append(
+            CanaryPower(
+                canary=spec.name + ("_rescaled" if rescaled else ""),
+                label=spec.label,
+                rescaled=rescaled,
+                betas=betas,
+                smallest_beta_caught=smallest,
+                caught_by=failed[smallest] if smallest is not None else (),
+                failed_at_half=failed[REQUIRED_BETA],
             )
+        )
+        logger.info(
+            "Power: canary %s%s caught from beta %s by %s.",
+            spec.name,
+            " (rescaled)" if rescaled else "",
+            smallest,
+            ", ".join(failed[smallest]) if smallest is not None else "no gate",
+        )
     return AuditPower(
         base=reference.label,
         base_failed=failed_gates(base, arrays, setup, reference),

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from beatwise.artefacts.feedback import FeedbackReport, ScenarioResult
+from beatwise.progress import progress, progress_workers
 from features.build import CovariatesConfig
 from features.engineering import FeatureConfig
 from models.audit import AuditConfig
@@ -78,21 +79,29 @@ def _same_loops(runs: list[CityRun]) -> bool:
 
 
 def _seed_job(
-    job: tuple[FeedbackInputs, LoopSettings, int | None],
+    job: tuple[FeedbackInputs, LoopSettings, int | None, int | None],
 ) -> tuple[pd.DataFrame, dict[str, CityRun]]:
-    """Every scenario on one seed: the study cells and each scenario's run."""
-    inputs, settings, process_seed = job
+    """Every scenario on one seed: the study cells and each scenario's run. The last item of
+    ``job`` is the line of the seed's progress bar (None: the next free one)."""
+    inputs, settings, process_seed, line = job
     scenarios = build_scenarios(inputs.feedback, features=inputs.features, city=inputs.city)
     by_city: dict[str, list[Scenario]] = {}
     for s in scenarios:
         by_city.setdefault(s.city.model_dump_json(), []).append(s)
     out: dict[str, CityRun] = {}
     cells = None
-    for group in by_city.values():
-        history = city_history(group[0].city, settings, process_seed=process_seed)
-        cells = history.cells if cells is None else cells
-        for s in group:
-            out[s.name] = run_city_scenario(s, settings, history)
+    seed = inputs.city.seed if process_seed is None else process_seed
+    with progress(
+        desc=f"feedback loop weeks, seed {seed}",
+        unit="week",
+        total=len(scenarios) * 2 * settings.weeks,  # each scenario runs closed and open
+        position=line,
+    ) as bar:
+        for group in by_city.values():
+            history = city_history(group[0].city, settings, process_seed=process_seed)
+            cells = history.cells if cells is None else cells
+            for s in group:
+                out[s.name] = run_city_scenario(s, settings, history, on_week=bar.update)
     assert cells is not None
     return cells, {s.name: out[s.name] for s in scenarios}
 
@@ -139,14 +148,18 @@ def run_feedback(
             settings, model=settings.model.model_copy(update={"num_threads": 1})
         )
     )
-    jobs = [(inputs, job_settings, p) for p in process_seeds]
+    # side by side, each seed's progress bar keeps a line of its own
+    jobs = [
+        (inputs, job_settings, p, i if workers > 1 else None) for i, p in enumerate(process_seeds)
+    ]
     done: Iterator[tuple[pd.DataFrame, dict[str, CityRun]]]
     if workers == 1:
         done = map(_seed_job, jobs)
     else:
         # Seeds are independent: one process each, results in seed order whatever finishes first
         # (spawned, so no worker inherits a parent's threads).
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        context = multiprocessing.get_context("spawn")
+        pool = ProcessPoolExecutor(workers, mp_context=context, **progress_workers(context))
         done = pool.map(_seed_job, jobs)
     try:
         for seed_cells, seed_runs in done:

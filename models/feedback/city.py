@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -311,9 +311,16 @@ def city_history(
     return CityHistory(seed=seed, stepper=stepper, weeks=weeks, cells=cells)
 
 
-def run_city_scenario(scenario: Scenario, settings: LoopSettings, history: CityHistory) -> CityRun:
+def run_city_scenario(
+    scenario: Scenario,
+    settings: LoopSettings,
+    history: CityHistory,
+    *,
+    on_week: Callable[[], object] | None = None,
+) -> CityRun:
     """Run ``scenario`` on a city's history: the closed loop and the open loop, from one model
-    fitted on the history (as the first backtest block would be)."""
+    fitted on the history (as the first backtest block would be). ``on_week`` is called after
+    each week of either loop (a progress bar's update)."""
     started = time.perf_counter()
     cells, prior_weeks = history.cells, len(history.weeks)
     counts = _Counts(history.stepper, cells, scenario)
@@ -367,6 +374,7 @@ def run_city_scenario(scenario: Scenario, settings: LoopSettings, history: CityH
             prior_recorded=prior_recorded,
             prior_payloads=prior_payloads,
             closed=closed,
+            on_period=on_week,
         )
         fits += f.fits
     seconds = time.perf_counter() - started

@@ -180,6 +180,7 @@ def run_loop(
     prior_recorded: npt.ArrayLike | None = None,
     prior_payloads: Sequence[Any] | None = None,
     closed: bool = True,
+    on_period: Callable[[], object] | None = None,
 ) -> LoopTrace:
     """Run the loop for ``n_periods`` periods over ``n_units`` units.
 
@@ -193,6 +194,8 @@ def run_loop(
     closed
         False runs the open loop: the recorder gets the patrol of no flags every period, so the
         forecast never changes what is recorded (flags and scores are still traced).
+    on_period
+        Called after each period (a progress bar's update); it sees nothing of the loop.
 
     Refuses a forecaster, allocator, dose or recorder whose arrays do not hold one value per unit.
     """
@@ -243,6 +246,8 @@ def run_loop(
         committed[t] = _per_unit(obs.committed, n_units, "recorder committed")
         payloads.append(obs.payload)
         seen.append(obs.payload)
+        if on_period is not None:
+            on_period()
     kind = "closed" if closed else "open"
     logger.debug("Ran a %s loop: %d periods x %d units (prior %d)", kind, n_periods, n_units, p0)
     return LoopTrace(

@@ -7,15 +7,14 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-import h3
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pytest
+from backtest_city import CONFIG, MODEL, PERIODS, toy_city
 
 from beatwise.artefacts.metrics import BacktestMetrics
 from beatwise.artefacts.panel import PanelMeta
-from beatwise.h3index import cell_areas_km2, cell_centroids, cells_to_str
 from beatwise.period import PERIOD_COLUMN
 from models.baselines import baseline_names
 from models.evaluation import (
@@ -27,85 +26,6 @@ from models.evaluation import (
     truth_skip_reason,
 )
 from models.plot_data import PLOT_FILES, write_plot_data
-from models.risk_model import RiskModelConfig
-
-N_PERIODS = 40  # weeks of data; the features add the forecast week after them
-FIRST = 4  # first week with a feature row
-PERIODS = pd.date_range("2023-01-02", periods=N_PERIODS + 1, freq="7D").to_numpy()
-CONFIG = EvaluateConfig(
-    backtest_periods=8,
-    refit_every=4,
-    min_train_periods=12,
-    n_boot=100,
-    kde_periods=2,
-    hotspot_periods=2,
-)
-MODEL = RiskModelConfig(
-    min_data_in_leaf=5, num_leaves=4, max_rounds=30, validation_periods=2, num_threads=1
-)
-
-
-def toy_city(seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, PanelMeta]:
-    """Cells, event cells, features and panel meta of a small synthetic city, consistent."""
-    centre = h3.latlng_to_cell(51.5, -0.12, 8)
-    ids = np.sort(np.array([h3.str_to_int(c) for c in h3.grid_disk(centre, 2)], dtype=np.uint64))
-    lat, lon = cell_centroids(ids)
-    cells = pd.DataFrame(
-        {
-            "h3_cell": cells_to_str(ids),
-            "h3_int": ids,
-            "lat": lat,
-            "lon": lon,
-            "area_km2": cell_areas_km2(ids),
-        }
-    )
-    rng = np.random.default_rng(seed)
-    rate = rng.gamma(1.0, 1.5, size=ids.size)
-    counts = rng.poisson(np.tile(rate, (N_PERIODS, 1)))  # [week, cell]
-    week, cell = np.nonzero(counts)
-    reps = counts[week, cell]
-    events = pd.DataFrame(
-        {
-            "h3_int": np.repeat(ids[cell], reps),
-            "timestamp": np.repeat(PERIODS[week], reps)
-            + pd.to_timedelta(rng.integers(0, 7 * 24, reps.sum()), unit="h"),
-            "crime_type": "burglary",
-        }
-    )
-    padded = np.vstack([counts, np.zeros((1, ids.size))]).astype(float)
-    history = np.cumsum(np.vstack([np.zeros((1, ids.size)), padded[:-1]]), axis=0)
-    rows = np.arange(FIRST, N_PERIODS + 1)
-    features = pd.DataFrame(
-        {
-            "h3_cell": np.tile(cells["h3_cell"].to_numpy(), rows.size),
-            PERIOD_COLUMN: np.repeat(PERIODS[rows], ids.size),
-            "cnt_lag1w": padded[rows - 1].ravel(),
-            "cnt_mean_hist": (history[rows] / rows[:, None]).ravel(),
-            "target_count": padded[rows].ravel(),
-        }
-    )
-    features.loc[features[PERIOD_COLUMN] == PERIODS[-1], "target_count"] = np.nan
-    meta = PanelMeta(
-        period="week",
-        source="synthetic",
-        time_resolution="sub_day",
-        h3_resolution=8,
-        target_types=("burglary",),
-        feature_types=("burglary",),
-        static_covariates=(),
-        feature_columns=("cnt_lag1w", "cnt_mean_hist"),
-        first_period=PERIODS[FIRST].astype("datetime64[D]").item(),
-        last_complete_period=PERIODS[-2].astype("datetime64[D]").item(),
-        forecast_period=PERIODS[-1].astype("datetime64[D]").item(),
-        all_periods=(
-            PERIODS[0].astype("datetime64[D]").item(),
-            PERIODS[-2].astype("datetime64[D]").item(),
-        ),
-        n_cells=ids.size,
-        n_periods=N_PERIODS,
-        n_rows=len(features),
-    )
-    return cells, events, features, meta
 
 
 class FakeTruth:

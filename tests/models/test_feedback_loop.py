@@ -206,7 +206,9 @@ def _recent(history: LoopHistory) -> FloatArray:
 
 
 def test_same_seed_same_run_other_seed_other_run() -> None:
-    def run(seed: int) -> LoopTrace:
+    ticks: list[int] = []
+
+    def run(seed: int, on_period: Callable[[], object] | None = None) -> LoopTrace:
         return run_loop(
             n_units=12,
             n_periods=30,
@@ -216,9 +218,12 @@ def test_same_seed_same_run_other_seed_other_run() -> None:
             recorder=_noisy_recorder(12),
             seed=seed,
             prior_recorded=np.ones(12),
+            on_period=on_period,
         )
 
-    a, b, c = run(1), run(1), run(2)
+    # a progress callback is called once a period and changes nothing
+    a, b, c = run(1), run(1, lambda: ticks.append(1)), run(2)
+    assert len(ticks) == 30
     for name in ("scores", "flags", "probability", "patrol", "recorded", "committed"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
     assert not np.array_equal(a.recorded, c.recorded)

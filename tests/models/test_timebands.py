@@ -19,11 +19,13 @@ from models.timebands import (
     band_duration_shares,
     band_labels,
     band_shares,
+    city_profile,
     estimate_prior_events,
     event_bands,
     neighbour_matrix,
     recent_rhythm,
     refusal,
+    window_counts,
 )
 from models.timebands_backtest import band_calibration, choose_history, time_bands_report
 
@@ -116,6 +118,21 @@ def test_no_history_gives_the_hours_of_the_week() -> None:
     counts = np.zeros((4, CELLS.size, 12), dtype=np.int32)
     shares = band_shares(counts, [0, 4], neighbours=neighbour_matrix(CELLS, rings=1), config=CFG)
     np.testing.assert_allclose(shares, np.broadcast_to(band_duration_shares(CFG), shares.shape))
+
+
+def test_window_counts_sum_the_weeks_before_each_row_and_the_city_profile_pools_them() -> None:
+    config = TimeBandsConfig(history_periods=2, band_hours=12, weekend_split=False)  # two bands
+    counts = np.zeros((4, 2, 2), dtype=np.int32)
+    counts[:, 0, 0] = [1, 2, 4, 8]  # cell 0, mornings
+    counts[:, 1, 1] = [0, 0, 0, 16]  # cell 1, afternoons of the last week only
+    own = window_counts(counts, [0, 1, 3, 4], config=config)
+    # row t: weeks t-2 and t-1; row 0 has no week before it, row 4 is the week after the data
+    np.testing.assert_array_equal(own[:, 0, 0], [0, 1, 6, 12])
+    np.testing.assert_array_equal(own[:, 1, 1], [0, 0, 0, 16])
+    city = city_profile(own, config=config)
+    np.testing.assert_allclose(city, [[0.5, 0.5], [1.0, 0.0], [1.0, 0.0], [12 / 28, 16 / 28]])
+    with pytest.raises(ValueError, match=r"rows must lie in 0\.\.4"):
+        window_counts(counts, [5], config=config)
 
 
 def test_a_weeks_own_events_never_inform_its_shares() -> None:
