@@ -9,8 +9,10 @@ planner or analyst would otherwise do by hand:
    run could publish nothing; the message names the params and what to do instead);
 2. ``--dry-run`` says which stages a run would re-run (``dvc status``) and stops there;
 3. otherwise it runs ``dvc repro``, which re-runs only the stages whose inputs changed: with no
-   new events, the forecast is the one already published; with new events, features, model,
-   backtest and audit are brought up to date before anything is published;
+   new events, the forecast is the one already published; with new events, the features are
+   brought up to date and, at the refresh schedule's fit points (every run by default), the
+   model, backtest and audit too; between fit points the forecast comes from the model of the
+   last fit point, which the audit judged (:mod:`features.refresh`);
 4. it reads ``reports/publication.json`` and says in words what became of the forecast: the
    period, published (where, with which files to open) or blocked (by which gates), the flagged
    cells and the districts that hold most of them.
@@ -34,6 +36,8 @@ if TYPE_CHECKING:
 
 #: what ``publish`` writes about its run (``dvc.yaml``)
 RECORD_PATH = Path("reports/publication.json")
+#: the full panel's meta (``build_features``), which records the fit point
+PANEL_META_PATH = Path("data/processed/panel_meta.json")
 #: how many districts the summary names
 DISTRICTS_SHOWN = 5
 #: the files a planner opens first, in the order named
@@ -50,7 +54,8 @@ def add_forecast(verbs: Any) -> None:
         description=(
             "Bring the forecast up to date the one way it may be published: a dvc repro of the "
             "committed params.yaml, which re-runs only the stages whose inputs changed (new "
-            "events: features, model, backtest and audit before any publication). Refuses a "
+            "events: the features, and at the refresh schedule's fit points the model, backtest "
+            "and audit, before any publication). Refuses a "
             "params.yaml that differs from the commit. Then says what became of the forecast: "
             "the period, published (where, and which files to open) or blocked (by which gates), "
             "and the districts holding most flagged cells. Exit status 0: published or up to "
@@ -140,10 +145,29 @@ def summary(record: PublicationRecord, *, repo: Path) -> list[str]:
         f"The forecast for the {period} is published in {folder} (audit: {record.audit_status}).",
         f"{record.n_flagged:,} of {record.n_cells:,} cells are flagged for visible patrol.",
     ]
+    lines += _fitted(repo / PANEL_META_PATH)
     lines += _districts(folder / "forecast.csv")
     opened = [name for name in FILES_TO_OPEN if (folder / name).is_file()]
     lines.append("Open: " + ", ".join(opened) + ".")
     return lines
+
+
+def _fitted(panel_meta: Path) -> list[str]:
+    """Which data the model was fitted on (the refresh schedule's fit point), in one line."""
+    from beatwise.artefacts.panel import PanelMeta
+    from models.planner.map import period_in_words
+
+    if not panel_meta.is_file():
+        return []
+    panel = PanelMeta.read(panel_meta)
+    through = period_in_words(panel.fitted_through, period=panel.period)
+    if panel.fitted_through == panel.last_complete_period:
+        return [f"The model was fitted on every complete {panel.period}, through the {through}."]
+    return [
+        f"The model is the one fitted through the {through} (refresh.refit_model_every), "
+        "re-used: the features include every event up to the newest complete "
+        f"{panel.period}."
+    ]
 
 
 def _districts(forecast_csv: Path) -> list[str]:

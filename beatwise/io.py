@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -88,6 +89,13 @@ def write_bytes(path: Path, data: bytes, *, durable: bool = False) -> None:
     with atomic_path(path, durable=durable) as tmp:
         tmp.write_bytes(data)
     log.info("wrote %s (%d bytes)", path, len(data))
+
+
+def copy_file(source: Path, path: Path) -> None:
+    """Copy a file's bytes to ``path`` atomically (:func:`atomic_path`)."""
+    with atomic_path(path) as tmp:
+        shutil.copyfile(source, tmp)
+    log.info("wrote %s (%d bytes, a copy of %s)", path, path.stat().st_size, source)
 
 
 def json_safe(value: Any) -> Any:

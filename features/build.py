@@ -176,6 +176,7 @@ def build_panel(
     covariates: CovariatesConfig,
     source: str,
     time_resolution: TimeResolution,
+    data_end: pd.Timestamp | None = None,
 ) -> tuple[pd.DataFrame, PanelMeta]:
     """The leakage-free cell-period feature table and its typed description.
 
@@ -192,6 +193,10 @@ def build_panel(
         The ``features`` and ``covariates`` params.
     source, time_resolution
         From ``data_quality.json`` (:func:`read_data_quality`).
+    data_end
+        The exclusive end of what the data cover (:func:`~beatwise.period.complete_periods`);
+        None: judged from the events and ``time_resolution``. The refresh's fit set gives it
+        (:mod:`features.refresh`).
 
     Returns
     -------
@@ -227,7 +232,7 @@ def build_panel(
         time_resolution,
     )
     periods = complete_periods(
-        event_cells["timestamp"], period=period, time_resolution=time_resolution
+        event_cells["timestamp"], period=period, time_resolution=time_resolution, data_end=data_end
     )
     types = list(dict.fromkeys((*features.target_types, *features.per_type_feature_types)))
     started = time.perf_counter()

@@ -75,12 +75,20 @@ def forecast_next_period(
     policy: AllocationPolicy | None = None,
 ) -> pd.DataFrame:
     """The published forecast table of the panel's forecast period (see
-    :func:`models.forecast.build_forecast_table`), scored by ``model``.
+    :func:`models.forecast.build_forecast_table`), scored by ``model``, which must be the one
+    fitted through the refresh schedule's fit point (:mod:`features.refresh`).
 
     With a declared allocation ``policy`` (``operational.policy``) the ``flagged`` column caps each
     stratum's share of the flagged area, as the audit caps the flags it judges; the columns are the
     same either way.
     """
+    fitted = model_meta.trained_periods[1]
+    if fitted != panel.fitted_through:
+        raise ValueError(
+            f"the model was fitted through {fitted}, but panel_meta.json says the model serving "
+            f"it is fitted through {panel.fitted_through} (the refresh schedule's fit point): "
+            "run dvc repro, so that train and evaluate see the fit set build_features wrote."
+        )
     start, rows = forecast_period_rows(features, cells, panel=panel)
     if policy is not None:
         logger.info(

@@ -3,7 +3,9 @@
 The period (week or month) is decided here, once, from ``features.period`` and the data's time
 resolution (``reports/data_quality.json``); the H3 resolution comes from ``cells_meta.json``.
 ``panel_meta.json`` records both, and every later stage reads them from there
-(:mod:`features.build` holds the logic).
+(:mod:`features.build` holds the logic). Beside the full panel, the fit set: the panel, its meta
+and the events as they stood at the refresh schedule's fit point, which ``train``, ``evaluate``
+and ``audit`` read (:mod:`features.refresh`).
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import pandas as pd
+
 from beatwise.artefacts.cells import CellsMeta
-from beatwise.io import read_parquet, write_parquet
+from beatwise.artefacts.panel import PanelMeta
+from beatwise.io import copy_file, read_parquet, write_parquet
 from beatwise.params import StageParams, load_params
 from features.build import (
     EVENT_COLUMNS,
@@ -22,6 +27,7 @@ from features.build import (
     read_data_quality,
 )
 from features.engineering import FeatureConfig
+from features.refresh import RefreshConfig, fit_set
 from pipelines._io import run_stage, setup_logging, timed
 
 STAGE = "build_features"
@@ -30,16 +36,14 @@ STAGE = "build_features"
 class Params(StageParams):
     features: FeatureConfig
     covariates: CovariatesConfig
+    refresh: RefreshConfig
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--cells", type=Path, required=True)
-    parser.add_argument("--cells-meta", type=Path, required=True)
-    parser.add_argument("--event-cells", type=Path, required=True)
-    parser.add_argument("--data-quality", type=Path, required=True)
-    parser.add_argument("--out-features", type=Path, required=True)
-    parser.add_argument("--out-meta", type=Path, required=True)
+    for name in ("cells", "cells-meta", "event-cells", "data-quality", "out-features", "out-meta",
+                 "out-fit-features", "out-fit-meta", "out-fit-events"):  # fmt: skip
+        parser.add_argument(f"--{name}", type=Path, required=True)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
     log = setup_logging(STAGE)
@@ -48,19 +52,32 @@ def main(argv: list[str] | None = None) -> int:
     source, time_resolution = read_data_quality(args.data_quality)
     cells_meta = CellsMeta.read(args.cells_meta)
     cells = read_parquet(args.cells, required=("h3_cell", "h3_int"))  # covariates: build_panel
-    events = read_parquet(args.event_cells, columns=EVENT_COLUMNS)
+    events = read_parquet(args.event_cells)
+
+    def build(
+        events: pd.DataFrame, data_end: pd.Timestamp | None
+    ) -> tuple[pd.DataFrame, PanelMeta]:
+        return build_panel(
+            cells, events[list(EVENT_COLUMNS)], cells_meta=cells_meta, features=params.features,
+            covariates=params.covariates, source=source, time_resolution=time_resolution,
+            data_end=data_end,
+        )  # fmt: skip
+
     with timed(log, "building the panel"):
-        table, meta = build_panel(
-            cells,
-            events,
-            cells_meta=cells_meta,
-            features=params.features,
-            covariates=params.covariates,
-            source=source,
-            time_resolution=time_resolution,
-        )
+        table, meta = build(events, None)
+    with timed(log, "building the fit set"):
+        fit = fit_set(events, table, meta, build=build, config=params.refresh)
+    if fit.note is not None:
+        log.warning("%s", fit.note)
+    log.info("model and backtest fitted through %s", fit.meta.last_complete_period)
     write_parquet(args.out_features, table, row_groups=panel_row_groups(meta))
-    meta.write(args.out_meta)
+    fit.full_meta.write(args.out_meta)
+    if fit.table is table:  # the fit point is the newest period: the same bytes
+        copy_file(args.out_features, args.out_fit_features)
+    else:
+        write_parquet(args.out_fit_features, fit.table, row_groups=panel_row_groups(fit.meta))
+    fit.meta.write(args.out_fit_meta)
+    write_parquet(args.out_fit_events, fit.events)
     return 0
 
 

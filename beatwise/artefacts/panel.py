@@ -49,6 +49,14 @@ class PanelMeta(Artefact):
     n_cells: int = Field(ge=1)
     n_periods: int = Field(ge=1)
     n_rows: int = Field(ge=1)
+    #: the last complete period the model and its backtest are fitted through (the refresh
+    #: schedule's fit point, ``features.refresh``); None: ``last_complete_period``
+    fit_through: dt.date | None = None
+
+    @property
+    def fitted_through(self) -> dt.date:
+        """The period the model serving this panel must have been fitted through."""
+        return self.last_complete_period if self.fit_through is None else self.fit_through
 
     @model_validator(mode="after")
     def _absent_apart(self) -> Self:
@@ -57,6 +65,11 @@ class PanelMeta(Artefact):
             raise ValueError(f"absent_types {both} are also target or feature types")
         if bool(self.absent_types) != (self.absent_types_note is not None):
             raise ValueError("absent_types and absent_types_note go together")
+        if self.fit_through is not None and self.fit_through > self.last_complete_period:
+            raise ValueError(
+                f"fit_through {self.fit_through} lies after the last complete period "
+                f"{self.last_complete_period}"
+            )
         return self
 
     def table_columns(self) -> tuple[str, ...]:

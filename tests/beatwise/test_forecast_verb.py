@@ -4,6 +4,7 @@ status, runs dvc repro, and says in words what became of the forecast."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -148,3 +149,22 @@ def test_a_candidate_is_not_called_published(repo: Path) -> None:
     status, lines = _run(repo, dvc)
     assert status == 0
     assert "was made but not published" in lines[0]
+
+
+def test_the_summary_says_which_data_the_model_was_fitted_on(repo: Path) -> None:
+    from stage_files import panel_meta
+
+    def publish(root: Path) -> None:
+        _record(root)
+        _published(root)
+        folder = root / "data" / "processed"
+        folder.mkdir(parents=True)
+        meta = panel_meta(fit_through="2024-03-04")  # last complete week: 2024-03-18
+        (folder / "panel_meta.json").write_text(json.dumps(meta))
+
+    status, lines = _run(repo, FakeDvc(then=publish))
+    assert status == 0
+    assert (
+        "The model is the one fitted through the week of Monday 4 March 2024 to Sunday 10 March "
+        "2024 (refresh.refit_model_every), re-used" in "\n".join(lines)
+    )

@@ -5,6 +5,7 @@ audit.json is the file the audit stage wrote and that its verdict agrees with it
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import io
 import json
@@ -492,3 +493,28 @@ def test_data_without_times_publish_the_reason_instead_of_bands(
     assert files["forecast_bands.csv"].decode().splitlines() == [",".join(BAND_COLUMNS)]
     assert manifest.time_bands_note == reason
     assert f"No hours of the week: {reason}." in files["forecast_map.html"].decode()
+
+
+def test_only_the_model_fitted_through_the_schedules_fit_point_may_forecast(
+    cells: pd.DataFrame,
+) -> None:
+    start = pd.Timestamp("2024-01-08")
+    features = pd.DataFrame(
+        {
+            "h3_cell": cells["h3_cell"].tolist(),
+            "period_start": [start] * len(cells),
+            "x": np.linspace(0.1, 2.0, len(cells)),
+            "target_count": [np.nan] * len(cells),
+        }
+    )
+    # the model was fitted through 2024-01-01; a panel whose schedule fits through an earlier
+    # week (the week's refresh re-uses the model of its fit point) must be served by that model
+    earlier = panel("week", "2024-01-08").model_copy(update={"fit_through": dt.date(2023, 12, 4)})
+    forecast = functools.partial(
+        forecast_next_period, features, cells, Doubling(),  # type: ignore[arg-type]
+        model_meta=MODEL_META, coverage=0.2, interval_level=0.8, audit_status="pass",
+    )  # fmt: skip
+    with pytest.raises(ValueError, match=r"fitted through 2024-01-01, but panel_meta\.json says"):
+        forecast(panel=earlier)
+    same = panel("week", "2024-01-08").model_copy(update={"fit_through": dt.date(2024, 1, 1)})
+    pd.testing.assert_frame_equal(forecast(panel=same), forecast(panel=panel("week", "2024-01-08")))

@@ -3,6 +3,8 @@ recorded in panel_meta.json, and 'week' on monthly data is refused with the reas
 
 from __future__ import annotations
 
+import datetime as dt
+import io
 import json
 import os
 import subprocess
@@ -39,7 +41,13 @@ FEATURES = {
 
 
 def _write_inputs(
-    folder: Path, *, timestamps: pd.DatetimeIndex, quality: dict[str, Any], period: str
+    folder: Path,
+    *,
+    timestamps: pd.DatetimeIndex,
+    quality: dict[str, Any],
+    period: str,
+    refit_every: int = 1,
+    types: tuple[str, ...] = ("burglary", "robbery", "drugs"),
 ) -> list[str]:
     """cells, event cells, data quality and params in ``folder``; returns the stage's CLI args."""
     rng = np.random.default_rng(0)
@@ -54,7 +62,7 @@ def _write_inputs(
         {
             "h3_int": rng.choice(CELLS, size=timestamps.size),
             "timestamp": timestamps,
-            "crime_type": rng.choice(["burglary", "robbery", "drugs"], size=timestamps.size),
+            "crime_type": rng.choice(list(types), size=timestamps.size),
         }
     ).to_parquet(folder / "event_cells.parquet")
     (folder / "data_quality.json").write_text(json.dumps(quality))
@@ -64,6 +72,7 @@ def _write_inputs(
     params = {
         "features": {**FEATURES, "period": period},
         "covariates": {"static": ["residents"]},
+        "refresh": {"refit_model_every": refit_every},
     }
     (folder / "params.yaml").write_text(yaml.safe_dump(params))
     return [
@@ -73,6 +82,9 @@ def _write_inputs(
         "--data-quality", str(folder / "data_quality.json"),
         "--out-features", str(folder / "features.parquet"),
         "--out-meta", str(folder / "panel_meta.json"),
+        "--out-fit-features", str(folder / "fit" / "features.parquet"),
+        "--out-fit-meta", str(folder / "fit" / "panel_meta.json"),
+        "--out-fit-events", str(folder / "fit" / "event_cells.parquet"),
         "--params", str(folder / "params.yaml"),
     ]  # fmt: skip
 
@@ -261,3 +273,97 @@ def test_the_panel_keeps_whole_periods_per_row_group_and_the_forecast_alone(
     forecast = parquet.read_row_group(parquet.metadata.num_row_groups - 1).to_pandas()
     assert (forecast["period_start"] == pd.Timestamp(meta.forecast_period)).all()
     assert forecast["target_count"].isna().all()
+
+
+WEEKLY = data_quality(source="synthetic", time_resolution="sub_day")
+FIT = ("features.parquet", "panel_meta.json", "event_cells.parquet")
+
+
+def _refresh_run(
+    folder: Path, events: pd.DataFrame, *, refit_every: int, end: str | None = None
+) -> dict[str, bytes]:
+    """build_features on ``events`` (before ``end``): every file it writes, by name."""
+    folder.mkdir(parents=True, exist_ok=True)
+    args = _write_inputs(
+        folder, timestamps=_hourly_timestamps(), quality=WEEKLY, period="week",
+        refit_every=refit_every,
+    )  # fmt: skip
+    kept = events if end is None else events[events["timestamp"] < pd.Timestamp(end)]
+    kept.to_parquet(folder / "event_cells.parquet")
+    assert build_features.main(args) == 0
+    written = {name: (folder / name).read_bytes() for name in FIT[:2]}
+    return written | {f"fit/{name}": (folder / "fit" / name).read_bytes() for name in FIT}
+
+
+def _events(folder: Path) -> pd.DataFrame:
+    _write_inputs(folder, timestamps=_hourly_timestamps(), quality=WEEKLY, period="week")
+    return pd.read_parquet(folder / "event_cells.parquet")
+
+
+def test_refitting_every_run_makes_the_fit_set_the_full_panel(tmp_path: Path) -> None:
+    files = _refresh_run(tmp_path / "a", _events(tmp_path), refit_every=1)
+    assert files["fit/features.parquet"] == files["features.parquet"]
+    assert files["fit/panel_meta.json"] == files["panel_meta.json"]
+    meta = PanelMeta.from_json(json.loads(files["panel_meta.json"]))
+    assert meta.fit_through == meta.last_complete_period == dt.date(2023, 8, 21)
+
+
+def test_the_fit_set_is_what_a_run_on_the_data_through_the_fit_point_writes(
+    tmp_path: Path,
+) -> None:
+    events = _events(tmp_path)
+    # 2023-08-21 is week 2798 since 1970-01-05; every 4 weeks: the fit point is 2023-08-07
+    files = _refresh_run(tmp_path / "every4", events, refit_every=4)
+    meta = PanelMeta.from_json(json.loads(files["panel_meta.json"]))
+    assert (meta.last_complete_period, meta.fit_through) == (
+        dt.date(2023, 8, 21), dt.date(2023, 8, 7))  # fmt: skip
+    through = _refresh_run(tmp_path / "through", events, refit_every=1, end="2023-08-14")
+    assert files["fit/features.parquet"] == through["features.parquet"]
+    assert files["fit/panel_meta.json"] == through["panel_meta.json"]
+    assert files["fit/event_cells.parquet"] == through["fit/event_cells.parquet"]
+    fit_events = pd.read_parquet(io.BytesIO(files["fit/event_cells.parquet"]))
+    assert fit_events["timestamp"].max() < pd.Timestamp("2023-08-14")
+    assert len(fit_events) == (events["timestamp"] < pd.Timestamp("2023-08-14")).sum()
+
+
+def test_a_week_appended_leaves_the_fit_set_byte_for_byte(tmp_path: Path) -> None:
+    events = _events(tmp_path)
+    before = _refresh_run(tmp_path / "a", events, refit_every=4, end="2023-08-21")
+    after = _refresh_run(tmp_path / "b", events, refit_every=4)  # one more week of events
+    assert before["features.parquet"] != after["features.parquet"]
+    assert before["panel_meta.json"] != after["panel_meta.json"]
+    for name in FIT:
+        assert before[f"fit/{name}"] == after[f"fit/{name}"], name
+    # the schedule reaches its next fit point: the fit set moves to the newest week
+    moved = _refresh_run(tmp_path / "c", events, refit_every=1)
+    assert moved["fit/features.parquet"] != after["fit/features.parquet"]
+
+
+def test_a_revised_event_before_the_fit_point_changes_the_fit_set(tmp_path: Path) -> None:
+    events = _events(tmp_path)
+    first = _refresh_run(tmp_path / "a", events, refit_every=4)
+    revised = events.copy()
+    counted = (revised["timestamp"] < pd.Timestamp("2023-06-01")) & (
+        revised["crime_type"] == "burglary"
+    )
+    early = revised.index[counted][-1]  # a burglary recorded in another cell, months later
+    revised.loc[early, "h3_int"] = (
+        CELLS[0] if revised.loc[early, "h3_int"] != CELLS[0] else CELLS[1]
+    )
+    second = _refresh_run(tmp_path / "b", revised, refit_every=4)
+    assert first["fit/features.parquet"] != second["fit/features.parquet"]
+    assert first["fit/event_cells.parquet"] != second["fit/event_cells.parquet"]
+
+
+def test_a_type_first_seen_after_the_fit_point_refits_on_all_the_data(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    events = _events(tmp_path)
+    late = events["timestamp"] >= pd.Timestamp("2023-08-14")
+    events.loc[~late & (events["crime_type"] == "robbery"), "crime_type"] = "burglary"
+    with caplog.at_level("WARNING"):
+        files = _refresh_run(tmp_path / "a", events, refit_every=4)
+    assert "other feature columns" in caplog.text and "refitted on all the data" in caplog.text
+    assert files["fit/features.parquet"] == files["features.parquet"]
+    meta = PanelMeta.from_json(json.loads(files["fit/panel_meta.json"]))
+    assert meta.fit_through == meta.last_complete_period == dt.date(2023, 8, 21)

@@ -44,7 +44,7 @@ MODEL_META = ModelMeta(
     registered_model="beatwise-risk",
     registered_version="7",
     period="week",
-    trained_periods=(dt.date(2023, 1, 2), dt.date(2025, 1, 6)),
+    trained_periods=(dt.date(2023, 1, 2), dt.date(2024, 12, 30)),
 )
 
 
