@@ -7,7 +7,8 @@ written (``AuditReport.check_publishable`` in :mod:`beatwise.artefacts.audit`), 
 the one DVC recorded in ``dvc.lock``) and a grid finer than ``publish.max_resolution``
 (:func:`check_resolution`, gate G9 again). The forecast is scored for the period
 ``panel_meta.json`` records; the candidate set (:func:`candidate_set`) is the forecast (CSV,
-GeoJSON, and the map page, GIS formats and QGIS style of :mod:`models.planner`), the documents
+GeoJSON, and the map page, GIS formats, QGIS style, time bands and district sheets of
+:mod:`models.planner`), the documents
 that approved it, and a manifest naming each file's sha256. Every run writes it as a
 DVC output (:func:`write_candidate`); only a deliberate ``dvc repro`` of the committed
 configuration (:mod:`beatwise.runs`) copies it into the published area
@@ -179,6 +180,8 @@ def build_manifest(
         forecast_qml_sha256=sha256_bytes(files["forecast.qml"]),
         forecast_map_sha256=sha256_bytes(files["forecast_map.html"]),
         forecast_bands_sha256=sha256_bytes(files["forecast_bands.csv"]),
+        district_sheets_html_sha256=sha256_bytes(files["district_sheets.html"]),
+        district_sheets_pdf_sha256=sha256_bytes(files["district_sheets.pdf"]),
         time_bands_note=time_bands_note,
         bias_report_sha256=sha256_bytes(files["bias_report.html"]),
         model_card_sha256=sha256_bytes(files["model_card.md"]),
@@ -312,8 +315,9 @@ def candidate_set(
     """The forecast set a run publishes, or would: each file of a publication by name, the
     manifest last (:data:`beatwise.artefacts.manifest.PUBLISHED_FILES`).
 
-    The forecast comes as CSV and GeoJSON, as GeoPackage, GeoParquet and a QGIS style, and as
-    the map page, whose boundaries are the study ``areas`` by district (:mod:`models.planner`).
+    The forecast comes as CSV and GeoJSON, as GeoPackage, GeoParquet and a QGIS style, as the
+    map page, whose boundaries are the study ``areas`` by district, and as a sheet per district
+    (HTML and PDF; :mod:`models.planner`).
     """
     files = {
         "forecast.csv": forecast_csv(table).encode("utf-8"),

@@ -24,8 +24,8 @@ _SHA256 = r"^[0-9a-f]{64}$"
 #: the keys a manifest may name its period by; exactly the one of its ``period`` is allowed
 _PERIOD_KEYS: tuple[str, ...] = (*(f"forecast_{p}" for p in PERIODS), "forecast_period")
 #: the files of a publication's folder: the forecast (CSV, GeoJSON, GeoPackage, GeoParquet, the QGIS
-#: style, the map page and the flagged cells' time bands), the documents that approved it, the
-#: manifest
+#: style, the map page, the flagged cells' time bands and the district sheets, HTML and PDF), the
+#: documents that approved it, the manifest
 PUBLISHED_FILES: tuple[str, ...] = (
     "forecast.csv",
     "forecast.geojson",
@@ -34,6 +34,8 @@ PUBLISHED_FILES: tuple[str, ...] = (
     "forecast.qml",
     "forecast_map.html",
     "forecast_bands.csv",
+    "district_sheets.html",
+    "district_sheets.pdf",
     "bias_report.html",
     "model_card.md",
     "audit.json",
@@ -81,6 +83,10 @@ class Manifest(Artefact):
     #: when in the week the flagged cells' crime falls (``models.planner.bands``); None only in
     #: a publication made before it was published
     forecast_bands_sha256: str | None = Field(None, pattern=_SHA256)
+    #: a sheet per district, HTML and PDF (``models.planner.sheets``); None only in a publication
+    #: made before they were published
+    district_sheets_html_sha256: str | None = Field(None, pattern=_SHA256)
+    district_sheets_pdf_sha256: str | None = Field(None, pattern=_SHA256)
     #: why ``forecast_bands.csv`` holds no rows (data without times of day); None when it has them
     time_bands_note: str | None = None
     bias_report_sha256: str = Field(pattern=_SHA256)
@@ -122,6 +128,17 @@ class Manifest(Artefact):
                 "forecast_bands_sha256 names a file published only beside the map and the GIS "
                 "files; this manifest names none of them."
             )
+        sheets = (self.district_sheets_html_sha256, self.district_sheets_pdf_sha256)
+        if len({sha is None for sha in sheets}) > 1:
+            raise ValueError(
+                "district_sheets_html_sha256 and district_sheets_pdf_sha256 are published "
+                "together: both or neither (a publication made before they existed)."
+            )
+        if sheets[0] is not None and self.forecast_bands_sha256 is None:
+            raise ValueError(
+                "district_sheets_html_sha256 and district_sheets_pdf_sha256 name files published "
+                "only beside the map and the time bands; this manifest names neither."
+            )
         return self
 
     def file_hashes(self) -> dict[str, str]:
@@ -136,6 +153,8 @@ class Manifest(Artefact):
             "forecast.qml": self.forecast_qml_sha256,
             "forecast_map.html": self.forecast_map_sha256,
             "forecast_bands.csv": self.forecast_bands_sha256,
+            "district_sheets.html": self.district_sheets_html_sha256,
+            "district_sheets.pdf": self.district_sheets_pdf_sha256,
             "bias_report.html": self.bias_report_sha256,
             "model_card.md": self.model_card_sha256,
             "audit.json": self.audit_sha256,

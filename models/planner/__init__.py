@@ -8,7 +8,10 @@ beside the CSV and the GeoJSON (:data:`beatwise.artefacts.manifest.PUBLISHED_FIL
   and GeoParquet (:mod:`models.planner.gis`);
 - ``forecast.qml``: a QGIS style for those layers (:mod:`models.planner.qml`);
 - ``forecast_bands.csv``: when in the week each flagged cell's expected crime falls
-  (:mod:`models.planner.bands`).
+  (:mod:`models.planner.bands`);
+- ``district_sheets.html`` and ``district_sheets.pdf``: a sheet per district, its flagged cells
+  on its map, its share of the flags against its share of the expected crime and its busiest
+  hours (:mod:`models.planner.sheets`).
 
 Each is a pure function of the table, the study areas and the run's params: the same forecast
 gives the same bytes, as the manifest's hashes promise.
@@ -27,6 +30,7 @@ from models.planner.bands import busiest_bands, forecast_bands_csv, hours_note
 from models.planner.gis import forecast_frame, forecast_geoparquet, forecast_gpkg
 from models.planner.map import district_outlines, forecast_map_html, period_in_words
 from models.planner.qml import forecast_qml
+from models.planner.sheets import district_sheets
 from models.timebands import ForecastBands
 
 __all__ = ["planner_files"]
@@ -44,7 +48,8 @@ def planner_files(
     audit_status: str,
     bands: ForecastBands,
 ) -> dict[str, bytes]:
-    """The map, the GeoPackage, the GeoParquet and the QGIS style of one forecast, by file name.
+    """The map, the GeoPackage, the GeoParquet, the QGIS style, the time bands and the district
+    sheets of one forecast, by file name.
 
     Parameters
     ----------
@@ -61,11 +66,13 @@ def planner_files(
         The audit's word, shown under the map's title.
     bands
         The forecast week's time bands (:func:`models.timebands.forecast_bands`), in the
-        table's row order: ``forecast_bands.csv`` and each flagged cell's busiest hours on the map.
+        table's row order: ``forecast_bands.csv``, each flagged cell's busiest hours on the map
+        and each district's on its sheet.
     """
     started = time.perf_counter()
     when = period_in_words(panel.forecast_period, period=panel.period)
     frame = forecast_frame(table)
+    busiest = busiest_bands(table, bands)
     page = forecast_map_html(
         table,
         district_outlines(areas),
@@ -75,7 +82,7 @@ def planner_files(
         interval_level=interval_level,
         target_types=panel.target_types,
         audit_status=audit_status,
-        busiest=busiest_bands(table, bands),
+        busiest=busiest,
         hours_note=hours_note(bands),
     )
     files = {
@@ -84,6 +91,16 @@ def planner_files(
         "forecast.qml": forecast_qml(coverage=coverage, period_words=when).encode("utf-8"),
         "forecast_map.html": page.encode("utf-8"),
         "forecast_bands.csv": forecast_bands_csv(table, bands),
+        **district_sheets(
+            table,
+            areas,
+            panel=panel,
+            coverage=coverage,
+            interval_level=interval_level,
+            audit_status=audit_status,
+            bands=bands,
+            busiest=busiest,
+        ),
     }
     logger.info(
         "planner files: map %.0f kB, GeoPackage %.0f kB, GeoParquet %.0f kB, in %.1f s",

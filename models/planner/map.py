@@ -23,21 +23,23 @@ from typing import Final
 
 import geopandas as gpd
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 import shapely
 
 from beatwise.period import Period
 from beatwise.taxonomy import DISPLAY_NAMES
 from models.planner._page import render_page
+from models.planner._svg import (
+    FLAGGED_COLOUR,
+    MAP_WIDTH,
+    SIMPLIFY_UNITS,
+    Projection,
+    name_labels,
+    ring_paths,
+    scale_and_north,
+)
 from models.planner.gis import cell_hexagons
 
-#: width of the drawing in SVG units; its height follows the study area's shape
-MAP_WIDTH: Final[float] = 1000.0
-#: the fill of a flagged cell (QGIS style: ``models.planner.qml.FLAGGED_RGBA``)
-FLAGGED_COLOUR: Final[str] = "#cc3d00"
-#: district boundaries are simplified to this many SVG units (half a pixel on screen)
-SIMPLIFY_UNITS: Final[float] = 0.5
 #: rows of the ranked table per printed column
 ROWS_PER_COLUMN: Final[int] = 40
 #: the district of a cell no area polygon touches (``features.cells``)
@@ -75,50 +77,6 @@ def district_outlines(areas: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         names = pd.Series("", index=shapes.index, name="name")
     frame = gpd.GeoDataFrame({"name": names}, geometry=shapes.geometry.make_valid())
     return frame.dissolve(by="name", sort=True).reset_index()
-
-
-class _Projection:
-    """Lon/lat to SVG units: equirectangular about the middle latitude, north up."""
-
-    def __init__(self, bounds: npt.NDArray[np.float64]) -> None:
-        west, south, east, north = (float(v) for v in bounds)
-        self.kx = float(np.cos(np.radians((south + north) / 2)))
-        span_x = max((east - west) * self.kx, 1e-9)
-        pad = 0.02 * max(span_x, north - south)
-        self.west, self.north = west - pad / self.kx, north + pad
-        self.scale = MAP_WIDTH / (span_x + 2 * pad)
-        self.height = round((north - south + 2 * pad) * self.scale, 1)
-
-    def __call__(self, lonlat: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        x = (lonlat[:, 0] - self.west) * self.kx * self.scale
-        y = (self.north - lonlat[:, 1]) * self.scale
-        return np.column_stack([x, y])
-
-    @property
-    def units_per_km(self) -> float:
-        return self.scale / 111.32  # a degree of latitude is 111.32 km
-
-
-def _ring_paths(geoms: npt.NDArray[np.object_]) -> npt.NDArray[np.object_]:
-    """One SVG path ``d`` per polygon or multipolygon: each ring as ``Mx,yLx,y x,y ...Z``."""
-    parts, part_owner = shapely.get_parts(geoms, return_index=True)
-    rings, ring_part = shapely.get_rings(parts, return_index=True)
-    coords, ring_of = shapely.get_coordinates(rings, return_index=True)
-    out = np.full(len(geoms), "", dtype=object)
-    if len(coords) == 0:
-        return out
-    xy = np.char.mod("%.1f", coords[:, 0]).astype(object) + ","
-    xy = xy + np.char.mod("%.1f", coords[:, 1]).astype(object)
-    first = np.r_[True, ring_of[1:] != ring_of[:-1]]
-    closing = np.r_[ring_of[1:] != ring_of[:-1], True]  # a ring's last corner repeats its first
-    second = np.r_[False, first[:-1]]
-    last_drawn = np.r_[closing[1:], False]
-    prefix = np.where(first, "M", np.where(second, "L", " ")).astype(object)
-    token = prefix + xy + np.where(last_drawn, "Z", "").astype(object)
-    owner = part_owner[ring_part[ring_of]]
-    joined = pd.Series(token[~closing]).groupby(owner[~closing], sort=True).agg("".join)
-    out[joined.index.to_numpy()] = joined.to_numpy()
-    return out
 
 
 def forecast_map_html(
@@ -200,10 +158,10 @@ def _map_svg(cells: _Cells, outlines: gpd.GeoDataFrame) -> str:
     cells would hide them), district names, a scale bar and north."""
     hexes = cell_hexagons(cells.ranked["h3_cell"])
     shapes = np.asarray(outlines.geometry.to_numpy(), dtype=object)
-    project = _Projection(shapely.total_bounds(np.concatenate([hexes, shapes])))
+    project = Projection(shapely.total_bounds(np.concatenate([hexes, shapes])))
     drawn = shapely.simplify(shapely.transform(shapes, project), SIMPLIFY_UNITS)
-    districts = "".join(f'<path d="{d}"/>' for d in _ring_paths(drawn))
-    hex_d = _ring_paths(shapely.transform(hexes, project))
+    districts = "".join(f'<path d="{d}"/>' for d in ring_paths(drawn))
+    hex_d = ring_paths(shapely.transform(hexes, project))
     # flagged cells carry a tooltip of their own, for a browser that runs no script
     titles = np.where(
         cells.flagged,
@@ -213,8 +171,6 @@ def _map_svg(cells: _Cells, outlines: gpd.GeoDataFrame) -> str:
     )  # fmt: skip
     paths = '<path data-r="' + cells.rank + '" d="' + hex_d + '">' + titles + "</path>"
     w, h = MAP_WIDTH, project.height
-    km = _scale_bar_km(project)
-    bar = km * project.units_per_km
     return (
         f'<svg id="map" viewBox="0 0 {w:g} {h:g}" preserveAspectRatio="xMidYMid meet" '
         f'role="img" aria-label="{int(cells.flagged.sum())} flagged hexagons over the district '
@@ -223,12 +179,9 @@ def _map_svg(cells: _Cells, outlines: gpd.GeoDataFrame) -> str:
         f'<g class="cells">{"".join(paths[~cells.flagged])}</g>\n'
         f'<g class="cells flagged">{"".join(paths[cells.flagged])}</g>\n'
         f'<g class="borders">{districts}</g>\n'
-        f'<g class="names">{_district_labels(outlines["name"].astype(str).to_numpy(), drawn)}'
+        f'<g class="names">{name_labels(outlines["name"].astype(str).to_numpy(), drawn)}'
         "</g>\n"
-        f'<g class="scale" transform="translate(20 {h - 24:.1f})">'
-        f'<rect width="{bar:.1f}" height="5"/><text x="0" y="-6">0</text>'
-        f'<text x="{bar:.1f}" y="-6" text-anchor="middle">{km:g} km</text></g>\n'
-        f'<text class="north" x="{w - 24:g}" y="34" text-anchor="middle">N &#8593;</text>\n'
+        f"{scale_and_north(project)}"
         "</svg>"
     )
 
@@ -271,26 +224,3 @@ def _cell_data(ranked: pd.DataFrame) -> str:
     for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
         text = text.replace(char, escape)
     return text
-
-
-def _district_labels(names: npt.NDArray[np.object_], drawn: npt.NDArray[np.object_]) -> str:
-    """District names at a point inside each drawn district (none for an unnamed outline)."""
-    named = np.asarray([bool(x) for x in names]) if len(names) else np.zeros(0, dtype=bool)
-    if not named.any():
-        return ""
-    points = shapely.point_on_surface(drawn[named])
-    xy = shapely.get_coordinates(points)
-    esc = [html.escape(str(x)) for x in names[named]]
-    return "".join(
-        f'<text x="{x:.1f}" y="{y:.1f}">{name}</text>' for (x, y), name in zip(xy, esc, strict=True)
-    )
-
-
-def _scale_bar_km(project: _Projection) -> float:
-    """A round length (1, 2 or 5 times a power of ten km) about a tenth of the map's width."""
-    target = MAP_WIDTH / 10 / project.units_per_km
-    power = 10 ** np.floor(np.log10(target))
-    for step in (5, 2, 1):
-        if step * power <= target:
-            return float(step * power)
-    return float(power)

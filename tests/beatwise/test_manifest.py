@@ -21,6 +21,8 @@ _TEMPLATE = """{
   "audit_status": "override",
   "bias_report_sha256": "555efbcb36e9d72a1e80fd9b9c849818208c2189775276092cd827f459a2d72b",
   "coverage": 0.05,
+  "district_sheets_html_sha256": "<SHEETS_HTML_SHA256>",
+  "district_sheets_pdf_sha256": "<SHEETS_PDF_SHA256>",
   "forecast_bands_sha256": "<BANDS_SHA256>",
   "forecast_csv_sha256": "70f7f50771a039f98bcec0feaacfbcd93aac202768fb2f67c813f01d375a296e",
   "forecast_geojson_sha256": "c92eb6f85b7e9d93448e260828e5ad0d7544b4527a3927902a86e1c19222bcba",
@@ -62,6 +64,8 @@ _DIGESTS = {
     "PARQUET": "51b7",
     "QML": "c0de",
     "BANDS": "b4d5",
+    "SHEETS_HTML": "d157",
+    "SHEETS_PDF": "d15f",
 }
 PUBLISHED = re.sub(r"<([A-Z_]+)_SHA256>", lambda m: _DIGESTS[m[1]] * 16, _TEMPLATE)
 

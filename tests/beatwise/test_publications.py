@@ -30,8 +30,8 @@ from beatwise.publications import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-#: writes of the thirteen files, the folder's rename, the pointer's temporary file and its rename
-STEPS = 16
+#: writes of the fifteen files, the folder's rename, the pointer's temporary file and its rename
+STEPS = 18
 
 
 def forecast_set(
@@ -46,6 +46,8 @@ def forecast_set(
         "forecast.qml": b"<qgis><renderer-v2/></qgis>\n",
         "forecast_map.html": b"<html><body>The map.</body></html>\n",
         "forecast_bands.csv": b"h3_cell,risk_rank,district_name,band,band_share\n",
+        "district_sheets.html": b"<html><body>The district sheets.</body></html>\n",
+        "district_sheets.pdf": b"%PDF-1.4 the district sheets %%EOF\n",
         "bias_report.html": b"<html><body>Publishable.</body></html>\n",
         "model_card.md": b"# Model card\n\n## Verdict\n",
         "audit.json": b'{"publishable": true}\n',
@@ -58,6 +60,8 @@ def forecast_set(
         "audit_status": "pass",
         "bias_report_sha256": sha256_bytes(files["bias_report.html"]),
         "coverage": 0.05,
+        "district_sheets_html_sha256": sha256_bytes(files["district_sheets.html"]),
+        "district_sheets_pdf_sha256": sha256_bytes(files["district_sheets.pdf"]),
         "forecast_csv_sha256": sha256_bytes(files["forecast.csv"]),
         "forecast_geojson_sha256": sha256_bytes(files["forecast.geojson"]),
         "forecast_gpkg_sha256": sha256_bytes(files["forecast.gpkg"]),
@@ -164,7 +168,11 @@ PLANNER_FILES = {
     "forecast.qml": "forecast_qml_sha256",
     "forecast_map.html": "forecast_map_sha256",
     "forecast_bands.csv": "forecast_bands_sha256",
+    "district_sheets.html": "district_sheets_html_sha256",
+    "district_sheets.pdf": "district_sheets_pdf_sha256",
 }
+#: the district sheets' files and their manifest keys
+SHEETS = {k: v for k, v in PLANNER_FILES.items() if k.startswith("district_sheets")}
 
 
 def earlier_set() -> dict[str, bytes]:
@@ -191,9 +199,11 @@ def test_a_publication_made_before_the_map_is_still_whole(tmp_path: Path) -> Non
 
 
 def test_a_publication_made_before_the_time_bands_is_still_whole(tmp_path: Path) -> None:
-    files = {k: v for k, v in forecast_set().items() if k != "forecast_bands.csv"}
+    gone = {"forecast_bands.csv": "forecast_bands_sha256", **SHEETS}
+    files = {k: v for k, v in forecast_set().items() if k not in gone}
     manifest = json.loads(files["manifest.json"])
-    del manifest["forecast_bands_sha256"]
+    for key in gone.values():
+        del manifest[key]
     folder = tmp_path / "2024-12-30"
     folder.mkdir()
     for name, data in (files | {"manifest.json": json_text(manifest).encode()}).items():
@@ -201,6 +211,35 @@ def test_a_publication_made_before_the_time_bands_is_still_whole(tmp_path: Path)
     assert "forecast_bands.csv" not in verify_publication(folder).file_hashes()
     with pytest.raises(ValueError, match=r"A publication holds exactly"):
         publish_set(tmp_path / "new", files | {"manifest.json": json_text(manifest).encode()})
+
+
+def test_a_publication_made_before_the_district_sheets_is_still_whole(tmp_path: Path) -> None:
+    files = {k: v for k, v in forecast_set().items() if k not in SHEETS}
+    manifest = json.loads(files["manifest.json"])
+    for key in SHEETS.values():
+        del manifest[key]
+    files["manifest.json"] = json_text(manifest).encode()
+    assert len(files) == 13  # as every publication was before the sheets
+    folder = tmp_path / "2024-12-30"
+    folder.mkdir()
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    hashes = verify_publication(folder).file_hashes()
+    assert "forecast_bands.csv" in hashes and not set(SHEETS) & set(hashes)
+    (folder / "forecast_bands.csv").write_bytes(b"h3_cell\n")  # and still checked file by file
+    with pytest.raises(IncompletePublicationError, match=r"forecast_bands\.csv has sha256"):
+        verify_publication(folder)
+    with pytest.raises(ValueError, match=r"A publication holds exactly"):
+        publish_set(tmp_path / "new", files)  # today's sets hold the sheets
+
+
+def test_the_district_sheets_are_published_together_beside_the_time_bands() -> None:
+    manifest = json.loads(forecast_set()["manifest.json"])
+    with pytest.raises(ValueError, match=r"published together: both or neither"):
+        Manifest.from_json({**manifest, "district_sheets_pdf_sha256": None})
+    without_bands = {k: v for k, v in manifest.items() if k != "forecast_bands_sha256"}
+    with pytest.raises(ValueError, match=r"only beside the map and the time bands"):
+        Manifest.from_json(without_bands)
 
 
 def test_time_bands_are_published_only_beside_the_map(tmp_path: Path) -> None:
@@ -213,7 +252,7 @@ def test_time_bands_are_published_only_beside_the_map(tmp_path: Path) -> None:
 
 def test_a_new_publication_holds_the_map_and_the_gis_files(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"A publication holds exactly"):
-        publish_set(tmp_path, earlier_set())  # today's sets are whole only with all thirteen
+        publish_set(tmp_path, earlier_set())  # today's sets are whole only with all fifteen
     files = forecast_set()
     manifest = json.loads(files["manifest.json"])
     del manifest["forecast_map_sha256"]  # named in part: refused
@@ -320,6 +359,8 @@ def test_the_files_a_publication_holds() -> None:
         "forecast.qml",
         "forecast_map.html",
         "forecast_bands.csv",
+        "district_sheets.html",
+        "district_sheets.pdf",
         "bias_report.html",
         "model_card.md",
         "audit.json",

@@ -154,6 +154,8 @@ def publish(
             "forecast.qml": b"<qgis/>\n",
             "forecast_map.html": b"<html>the map</html>\n",
             "forecast_bands.csv": b"h3_cell,band\n",
+            "district_sheets.html": b"<html>the sheets</html>\n",
+            "district_sheets.pdf": b"%PDF-1.4\n",
             "bias_report.html": b"<html></html>\n",
             "model_card.md": b"# Model card\n",
             "audit.json": b"{}\n",
@@ -345,6 +347,15 @@ def test_the_candidate_set_is_the_forecast_its_documents_and_a_manifest_naming_t
     assert "week of Monday 6 January 2025 to Sunday 12 January 2025" in page
     for rank in table.loc[table["flagged"], "risk_rank"]:
         assert f'<path data-r="{rank}"' in page
+    # and a sheet per district, in the page and the PDF, each naming the busiest hours
+    sheets = files["district_sheets.html"].decode()
+    for district in table["district_name"].unique():
+        assert f">{district}</a></td>" in sheets
+    assert (
+        sheets.count("weekdays 16:00-20:00 (50%)")
+        == table.groupby("district_name")["flagged"].any().sum()
+    )
+    assert files["district_sheets.pdf"].startswith(b"%PDF-")
     assert files["audit.json"] == (tmp_path / "audit.json").read_bytes()
     assert files["model_card.md"] == b"# Model card\n"
     assert files["transparency_record.md"] == b"# Transparency record\n"  # it travels too
@@ -493,6 +504,7 @@ def test_data_without_times_publish_the_reason_instead_of_bands(
     assert files["forecast_bands.csv"].decode().splitlines() == [",".join(BAND_COLUMNS)]
     assert manifest.time_bands_note == reason
     assert f"No hours of the week: {reason}." in files["forecast_map.html"].decode()
+    assert f"No hours of the week: {reason}." in files["district_sheets.html"].decode()
 
 
 def test_only_the_model_fitted_through_the_schedules_fit_point_may_forecast(

@@ -407,7 +407,7 @@ def test_a_kill_at_any_step_of_publish_leaves_a_whole_publication(
             assert verify_publication(path / PUBLISHED / folder.name)
         shutil.rmtree(path / PUBLISHED)
         shutil.copytree(tmp_path / "before", path / PUBLISHED)
-    assert kill_points == 16  # the thirteen files, the folder's rename, latest.json's two steps
+    assert kill_points == 18  # the fifteen files, the folder's rename, latest.json's two steps
     new = verify_publication(path / PUBLISHED / f"{old.folder}.2")
     assert (
         new.model_card_sha256 != verify_publication(path / PUBLISHED / old.folder).model_card_sha256
