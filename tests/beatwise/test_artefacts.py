@@ -21,6 +21,7 @@ PANEL = {
     "feature_columns": ["cnt_burglary_lag1w", "cnt_all_lag1w"],
     "feature_types": ["burglary"],
     "first_period": "2023-01-02",
+    "fit_through": "2024-12-23",
     "forecast_period": "2024-12-30",
     "h3_resolution": 8,
     "last_complete_period": "2024-12-23",
