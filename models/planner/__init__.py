@@ -28,6 +28,7 @@ from models.planner.gis import forecast_frame, forecast_geoparquet, forecast_gpk
 from models.planner.map import district_outlines, forecast_map_html, period_in_words
 from models.planner.qml import forecast_qml
 from models.timebands import ForecastBands
+from models.track_record import TrackRecord
 
 __all__ = ["planner_files"]
 
@@ -43,6 +44,7 @@ def planner_files(
     interval_level: float,
     audit_status: str,
     bands: ForecastBands,
+    track: TrackRecord | None = None,
 ) -> dict[str, bytes]:
     """The map, the GeoPackage, the GeoParquet and the QGIS style of one forecast, by file name.
 
@@ -62,6 +64,9 @@ def planner_files(
     bands
         The forecast week's time bands (:func:`models.timebands.forecast_bands`), in the
         table's row order: ``forecast_bands.csv`` and each flagged cell's busiest hours on the map.
+    track
+        How recent forecasts did (:mod:`models.track_record`), the map's panel under the legend;
+        without it the map has no such panel.
     """
     started = time.perf_counter()
     when = period_in_words(panel.forecast_period, period=panel.period)
@@ -77,6 +82,7 @@ def planner_files(
         audit_status=audit_status,
         busiest=busiest_bands(table, bands),
         hours_note=hours_note(bands),
+        track=track,
     )
     files = {
         "forecast.gpkg": forecast_gpkg(frame, period_start=panel.forecast_period),
