@@ -135,6 +135,31 @@ def baseline_words(name: str) -> str:
     return BASELINE_WORDS.get(name, f"the baseline '{name}'")  # type: ignore[call-overload]
 
 
+#: Each baseline's short display name, for a table's row or a chart's legend (no parentheses, so
+#: that "the best baseline (...)" reads as one aside); the sentence is :data:`BASELINE_WORDS`.
+BASELINE_LABELS: dict[BaselineName, str] = {
+    "last_week": "last week's count, B1",
+    "mean_4w": "4-week average, B2",
+    "mean_13w": "13-week average, B2",
+    "mean_52w": "52-week average, B2",
+    "same_week_last_year": "same week last year, B3",
+    "last_month": "last month's count, B1",
+    "mean_3m": "3-month average, B2",
+    "mean_6m": "6-month average, B2",
+    "mean_12m": "12-month average, B2",
+    "same_month_last_year": "same month last year, B3",
+    "all_history": "all past recorded crime, B4",
+    "kde_retrospective": "heat map of recent crime, B5",
+    "prospective_hotspot": "near-repeat hot spots, B6",
+    "etas": "self-exciting model ETAS, B7",
+}
+
+
+def baseline_label(name: str) -> str:
+    """A baseline's short display name (:data:`BASELINE_LABELS`); an unknown name as itself."""
+    return BASELINE_LABELS.get(name, name)  # type: ignore[call-overload]
+
+
 #: Every weekly baseline, in the order of METRICS.md (the default period).
 BASELINE_NAMES: tuple[BaselineName, ...] = baseline_names("week")
 assert set(get_args(BaselineName)) == set(BASELINE_NAMES) | set(baseline_names("month"))

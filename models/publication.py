@@ -46,6 +46,8 @@ from models.forecast import (
 from models.planner import planner_files
 from models.risk_model import RiskModel
 from models.timebands import ForecastBands, TimeBandsConfig, forecast_bands
+from models.track_record import TrackRecord
+from models.track_record import read_track_record as read_track_record  # the stage's reader
 
 if TYPE_CHECKING:
     from models.audit import AuditOverride
@@ -311,13 +313,15 @@ def candidate_set(
     override: AuditOverride | None,
     params_digest: str,
     bands: ForecastBands,
+    track: TrackRecord | None = None,
 ) -> tuple[Manifest, dict[str, bytes]]:
     """The forecast set a run publishes, or would: each file of a publication by name, the
     manifest last (:data:`beatwise.artefacts.manifest.PUBLISHED_FILES`).
 
     The forecast comes as CSV and GeoJSON, as GeoPackage, GeoParquet and a QGIS style, as the
-    map page, whose boundaries are the study ``areas`` by district, and as a sheet per district
-    (HTML and PDF; :mod:`models.planner`).
+    map page, whose boundaries are the study ``areas`` by district and whose side panel shows how
+    recent forecasts did (``track``, of :func:`read_track_record`: the backtest's last periods and
+    the scored publications), and as a sheet per district (HTML and PDF; :mod:`models.planner`).
     """
     files = {
         "forecast.csv": forecast_csv(table).encode("utf-8"),
@@ -330,6 +334,7 @@ def candidate_set(
             interval_level=interval_level,
             audit_status=documents.audit.status,
             bands=bands,
+            track=track,
         ),
         "bias_report.html": documents.bias_report,
         "model_card.md": documents.model_card,

@@ -41,13 +41,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument(f"--{name}", type=Path, required=True)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--run-date", type=dt.date.fromisoformat, help="the audit's date (ISO)")
+    parser.add_argument("--scorecard-history", type=Path, default="data/published/scorecard.csv")
     args = parser.parse_args(argv)
     log = setup_logging(STAGE)
     params = load_params(STAGE, Params, args.params)
-    panel = PanelMeta.read(args.panel_meta)
-    metrics = BacktestMetrics.read(args.metrics)
-    model = ModelMeta.read(args.model_meta)
-    feedback = FeedbackReport.read(args.feedback)
+    panel, metrics = PanelMeta.read(args.panel_meta), BacktestMetrics.read(args.metrics)
+    model, feedback = ModelMeta.read(args.model_meta), FeedbackReport.read(args.feedback)
     quality = read_data_quality(args.data_quality, suppress_below=params.publish.min_count_shown)
     arrays = BacktestArrays.from_frames(
         read_parquet(args.backtest, required=BACKTEST_COLUMNS),
@@ -84,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         governance=params.governance,
         paths=out,
         feedback_figure=read_feedback_figure(args.feedback, feedback),
+        scorecard_history=args.scorecard_history,
     )
     GatesHeadline.from_audit(docs.audit).write(args.out_gates)
     track_audit(

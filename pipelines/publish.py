@@ -32,7 +32,7 @@ from pipelines._tracking import track_publication
 STAGE = "publish"
 INPUTS = (
     "features", "panel-meta", "cells", "areas", "model", "model-meta", "audit", "report", "card",
-    "event-cells", "time-bands",
+    "event-cells", "time-bands", "backtest", "metrics",
 )  # fmt: skip
 OUTPUTS = ("candidate-dir", "published-dir", "out-record")
 
@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         override=cfg.override, params_digest=digest,
         bands=publication.read_forecast_bands(args.event_cells, args.time_bands, cells,
                                               panel=panel, config=params.time_bands),
+        track=publication.read_track_record(args.backtest, args.metrics, cells, args.published_dir),
     )  # fmt: skip
     publication.write_candidate(args.candidate_dir, files)
     published = publish_set(args.published_dir, files) if run.may_publish else None

@@ -48,8 +48,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, get_args
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -159,24 +160,89 @@ class Scorecard(Artefact):
         return {column: row[column] for column in HISTORY_COLUMNS}
 
 
+#: the history's columns that hold numbers: never empty (counts, shares), or empty when the
+#: period had no target event (ratios); each with its lowest and highest allowed value
+_NUMBERS: Final[dict[str, tuple[bool, float, float]]] = {
+    # column: (may be empty, low, high)
+    "coverage": (False, 0.0, 1.0),
+    "n_cells": (False, 1.0, math.inf),
+    "events": (False, 0.0, math.inf),
+    "events_outside_cells": (False, 0.0, math.inf),
+    "n_flagged": (False, 0.0, math.inf),
+    "flagged_area_share": (False, 0.0, 1.0),
+    "events_captured": (False, 0.0, math.inf),
+    "n_flagged_with_crime": (False, 0.0, math.inf),
+    "n_flagged_without_crime": (False, 0.0, math.inf),
+    "hit_rate": (True, 0.0, 1.0),
+    "pai": (True, 0.0, math.inf),
+    "pei": (True, 0.0, math.inf),
+    "reference_hit_rate": (True, 0.0, 1.0),
+    "reference_pai": (True, 0.0, math.inf),
+    "pai_lift": (True, 0.0, math.inf),
+}
+
+
+class HistoryError(ValueError):
+    """The history is not as ``beatwise score`` writes it; the message names the row and column."""
+
+
+def _refuse(path: Path, table: pd.DataFrame, bad: pd.Series, column: str, expected: str) -> None:
+    """Raise :class:`HistoryError` at the first row where ``bad`` holds (rows count from 1 after
+    the header, so row ``r`` is line ``r + 1`` of the file)."""
+    if not bad.any():
+        return
+    row = int(np.flatnonzero(bad.to_numpy())[0])
+    raise HistoryError(
+        f"{path} row {row + 1} (line {row + 2}), column {column!r}: "
+        f"{table[column].iloc[row]!r} is not {expected}. Fix or remove that row, or score the "
+        "period again to rewrite it."
+    )
+
+
+def _checked(path: Path, text: pd.DataFrame) -> pd.DataFrame:
+    """The history read as text, checked value by value, with its numbers and dates typed."""
+    _refuse(path, text, ~text["period"].isin(get_args(Period)), "period", "'week' or 'month'")
+    out = text.copy()
+    for column in ("period_start", "period_end"):
+        days = pd.to_datetime(text[column], format="%Y-%m-%d", errors="coerce")
+        _refuse(path, text, days.isna(), column, "a date written YYYY-MM-DD")
+    for column, (may_be_empty, low, high) in _NUMBERS.items():
+        empty = text[column] == ""
+        values = pd.to_numeric(text[column].where(~empty), errors="coerce")
+        wrong = values.isna() | ~values.between(low, high)
+        wrong = (wrong & ~empty) if may_be_empty else wrong
+        kind = f"a number >= {low:g}" if math.isinf(high) else f"a number in [{low:g}, {high:g}]"
+        _refuse(path, text, wrong, column, kind + (", or empty" if may_be_empty else ""))
+        out[column] = values
+    _refuse(
+        path, text, text["period_start"].duplicated(), "period_start",
+        "a period of its own (each period has one row)",
+    )  # fmt: skip
+    for column in ("folder", "model_version", "audit_status", "reference_baseline"):
+        out[column] = text[column].where(text[column] != "", None)
+    return out
+
+
 def read_history(path: Path) -> pd.DataFrame:
     """The history at ``path`` (an empty table of :data:`HISTORY_COLUMNS` when there is none).
 
     Refuses a file whose columns are not :data:`HISTORY_COLUMNS`, naming the difference, so that
-    a hand-edited or foreign file is never silently rewritten.
+    a hand-edited or foreign file is never silently rewritten, and a value that is not what its
+    column holds (a period, an ISO date, a number in its range), naming the row and the column
+    (:class:`HistoryError`). Numbers come back as floats (empty: NaN), other columns as text.
     """
     path = Path(path)
     if not path.exists():
         return pd.DataFrame(columns=list(HISTORY_COLUMNS))
-    table = pd.read_csv(path, dtype={"folder": str, "model_version": str}, keep_default_na=True)
-    if tuple(table.columns) != HISTORY_COLUMNS:
-        missing = [c for c in HISTORY_COLUMNS if c not in table.columns]
-        extra = [c for c in table.columns if c not in HISTORY_COLUMNS]
-        raise ValueError(
+    text = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if tuple(text.columns) != HISTORY_COLUMNS:
+        missing = [c for c in HISTORY_COLUMNS if c not in text.columns]
+        extra = [c for c in text.columns if c not in HISTORY_COLUMNS]
+        raise HistoryError(
             f"{path} is not a scorecard history: its columns must be {list(HISTORY_COLUMNS)} in "
             f"that order. Missing {missing}, unexpected {extra}."
         )
-    return table
+    return _checked(path, text)
 
 
 def _csv_value(value: Any) -> Any:

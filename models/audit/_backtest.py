@@ -41,6 +41,7 @@ from models.audit._figures import Allocation
 from models.audit._result import AuditResult, Counterfactuals
 from models.audit._run import run_audit
 from models.backtest import to_matrix
+from models.baselines import baseline_label
 from models.metrics import flag_top_area
 
 #: gates that judge a flagged set, so they can be asked of other rankings too
@@ -325,7 +326,7 @@ def gates_of_ranking(
 
 def _other_rankings(arrays: BacktestArrays, best_baseline: str) -> dict[str, str]:
     """Label -> backtest column of the rankings asked besides the model."""
-    out = {f"best baseline ({best_baseline})": f"score_{best_baseline}"}
+    out = {f"best baseline ({baseline_label(best_baseline)})": f"score_{best_baseline}"}
     if arrays.has_truth:
         out = {TRUTH_RANKING: "truth_recorded", **out}
     return out
@@ -366,7 +367,7 @@ def coverage_sensitivity(
     """
     rankings = {
         MODEL_RANKING: "risk_score",
-        f"best baseline ({best_baseline})": f"score_{best_baseline}",
+        f"best baseline ({baseline_label(best_baseline)})": f"score_{best_baseline}",
     }
     out: dict[str, dict[str, dict[str, GateVerdict]]] = {}
     for label, column in rankings.items():

@@ -34,6 +34,7 @@ from models.audit._envelope import EnvelopeFigures, gate_envelope
 from models.audit._feedback import gate_feedback
 from models.audit._figures import GroupInternals, StrataInternals
 from models.audit._gate import GateResult
+from models.baselines import baseline_label
 from models.bootstrap import percentile_interval
 
 logger = logging.getLogger(__name__)
@@ -406,7 +407,7 @@ def gate_baselines(lift: Lift | None, config: AuditConfig) -> GateResult:
     status = classify_against_band(
         lift.estimate, lift.ci_low, lift.ci_high, low=config.lift_min, high=None
     )
-    against = f"the best baseline ({lift.baseline})"
+    against = f"the best baseline ({baseline_label(lift.baseline)})"
     core = (
         # three decimals: lifts near 1 are the common case and 0.996-1.004 must not read 1.00-1.00
         f"The model's PAI is {fmt(lift.estimate, 3)} times that of {against} (95% interval "

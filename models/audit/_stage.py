@@ -19,6 +19,7 @@ from models.audit._feedback import check_feedback
 from models.audit._figures import Allocation
 from models.audit._power import audit_power
 from models.audit._result import AuditResult
+from models.baselines import baseline_label
 
 
 def audit_backtest(
@@ -73,7 +74,7 @@ def audit_backtest(
         counts = {t: float(accepted_by_type.get(t, 0)) for t in setup.target.target_types}
     best = metrics.best_baseline
     baseline = arrays.allocation(
-        f"the best baseline ({best})", arrays.ranking(f"score_{best}"), coverage
+        f"the best baseline ({baseline_label(best)})", arrays.ranking(f"score_{best}"), coverage
     )
     # evaluate's flags are the model's top share of the area; under a declared policy the audit
     # judges the capped flags publish will write, and shows the uncapped ones to the board

@@ -32,6 +32,7 @@ from models.planner.map import district_outlines, forecast_map_html, period_in_w
 from models.planner.qml import forecast_qml
 from models.planner.sheets import district_sheets
 from models.timebands import ForecastBands
+from models.track_record import TrackRecord
 
 __all__ = ["planner_files"]
 
@@ -47,6 +48,7 @@ def planner_files(
     interval_level: float,
     audit_status: str,
     bands: ForecastBands,
+    track: TrackRecord | None = None,
 ) -> dict[str, bytes]:
     """The map, the GeoPackage, the GeoParquet, the QGIS style, the time bands and the district
     sheets of one forecast, by file name.
@@ -68,6 +70,9 @@ def planner_files(
         The forecast week's time bands (:func:`models.timebands.forecast_bands`), in the
         table's row order: ``forecast_bands.csv``, each flagged cell's busiest hours on the map
         and each district's on its sheet.
+    track
+        How recent forecasts did (:mod:`models.track_record`), the map's panel under the legend;
+        without it the map has no such panel.
     """
     started = time.perf_counter()
     when = period_in_words(panel.forecast_period, period=panel.period)
@@ -84,6 +89,7 @@ def planner_files(
         audit_status=audit_status,
         busiest=busiest,
         hours_note=hours_note(bands),
+        track=track,
     )
     files = {
         "forecast.gpkg": forecast_gpkg(frame, period_start=panel.forecast_period),

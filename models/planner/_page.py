@@ -3,7 +3,10 @@ style and script inlined.
 
 Plain CSS and vanilla JavaScript, no library and nothing fetched. ``%FLAGGED%`` in the style is
 the flagged cells' colour. Printed (A4 landscape), page one holds the title, the map and the
-legend, and the ranked table follows in columns.
+legend, and the ranked table follows in columns, then how recent forecasts did (the line beside
+its table, kept whole). On screen that panel sits under the legend and its table is read by
+screen readers only (each point's tooltip gives its figures); the side column scrolls, so that
+the ranked table keeps its room.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ a{color:#0b57a4}
  grid-template-rows:auto minmax(0,1fr);grid-template-areas:"map side" "map ranked"}
 #map-pane{grid-area:map;min-height:0;padding:8px}
 #map{width:100%;height:100%;max-height:calc(100vh - 90px);display:block}
-#side{grid-area:side;padding:8px 14px;border-left:1px solid #ddd}
+#side{grid-area:side;padding:8px 14px;border-left:1px solid #ddd;max-height:62vh;overflow-y:auto}
 #ranked{grid-area:ranked;overflow:auto;padding:4px 14px 14px;border-left:1px solid #ddd}
 #legend ul{list-style:none;padding:0;margin:6px 0}
 #legend li{margin:3px 0}
@@ -38,6 +41,19 @@ a{color:#0b57a4}
 .faint-key{background:#e6e6e6;border-color:#c8c8c8}
 .line-key{height:0;border:0;border-top:2px solid #6b6b6b;vertical-align:3px}
 .caveat{color:#555;font-size:12.5px}
+#recent{margin-top:8px;padding-top:6px;border-top:1px solid #ddd}
+#recent svg.track{width:100%;height:auto;display:block}
+#recent p{margin:4px 0;font-size:12.5px}
+.track-legend{list-style:none;padding:0;margin:4px 0;font-size:12.5px}
+.track-legend li{margin:1px 0}
+.track-legend svg{vertical-align:middle}
+#recent{position:relative}
+.track-figures{position:absolute;top:0;left:0;width:1px;height:1px;overflow:hidden;
+ clip-path:inset(50%)}
+.track-table{border-collapse:collapse}
+.track-table caption{text-align:left;color:#555}
+.track-table th,.track-table td{padding:1px 5px;border-bottom:1px solid #e4e4e4;text-align:left}
+.track-table td+td,.track-table th+th{text-align:right}
 #info{margin-top:8px;padding:8px;border:1px solid #ccc;background:#fafafa;min-height:92px}
 #info p{margin:2px 0}
 .districts path{fill:#f7f7f4;stroke:none;fill-rule:evenodd}
@@ -65,7 +81,7 @@ table.chunk{border-collapse:collapse;width:100%}
  header{padding:0 0 2mm;border:0}
  h1{font-size:14pt}
  .layout{display:grid;grid-template-columns:1fr 70mm;grid-template-rows:auto;
-  grid-template-areas:"map side" "ranked ranked"}
+  grid-template-areas:"map side" "ranked ranked" "recent recent"}
  #map-pane{padding:0}
  #map{width:100%;height:160mm;max-height:160mm}
  #side,#ranked{border:0;padding:0 0 0 3mm}
@@ -77,6 +93,17 @@ table.chunk{border-collapse:collapse;width:100%}
  .chunk+.chunk thead{display:table-header-group}
  .chunk th{position:static}
  .chunk th,.chunk td{padding:.2mm 1.5mm}
+ #side{display:contents}
+ #legend{grid-area:side;padding:0 0 0 3mm}
+ #recent{grid-area:recent;break-inside:avoid;border:0;margin:3mm 0 0;padding:0}
+ #recent h2{font-size:11pt;margin:0 0 2mm}
+ .track-record{display:flex;gap:6mm;align-items:flex-start}
+ .track-chart{width:80mm;flex:none}
+ .track-words{width:75mm;flex:none}
+ #recent p,.track-legend{font-size:7.5pt;line-height:1.2;margin:0 0 1mm}
+ .track-figures{position:static;width:auto;height:auto;overflow:visible;clip-path:none}
+ .track-table{font-size:6.5pt;line-height:1.1;margin:0}
+ .track-table th,.track-table td{padding:.1mm 1.5mm;white-space:nowrap}
  a{color:inherit;text-decoration:none}
 }
 """
@@ -137,6 +164,16 @@ PAGE_SCRIPT: Final[str] = """
 """
 
 
+def _recent_panel(recent: str) -> str:
+    if not recent:
+        return ""
+    return (
+        '<section id="recent" aria-labelledby="recent-title">\n'
+        '<h2 id="recent-title">How recent forecasts did</h2>\n'
+        f"{recent}\n</section>\n"
+    )
+
+
 def render_page(
     *,
     title: str,
@@ -153,11 +190,13 @@ def render_page(
     cell_data: str,
     flagged_colour: str,
     hours_note: str = "",
+    recent: str = "",
 ) -> str:
     """The page: title, the map (``svg``, drawn), the legend, the box the script fills, the
-    ranked ``tables``, the cells' figures (``cell_data``, JSON safe inside ``<script>``) and the
-    legend's sentence on the hours of the week (``hours_note``). Text arguments are plain text;
-    this escapes them."""
+    ranked ``tables``, the cells' figures (``cell_data``, JSON safe inside ``<script>``), the
+    legend's sentence on the hours of the week (``hours_note``) and how recent forecasts did
+    (``recent``: HTML, :func:`models.track_chart.track_record_html`, in a panel under the
+    legend; none when empty). Text arguments are plain text; this escapes them."""
     e = html.escape
     override = (
         '<p class="override">Published under an override of the bias audit: read the manifest '
@@ -208,7 +247,7 @@ keeps them.</p>
 <p id="info-count"></p>
 <p id="info-hours"></p>
 </section>
-</aside>
+{_recent_panel(recent)}</aside>
 <section id="ranked" aria-label="Flagged hexagons by rank">
 <h2>Flagged hexagons by rank ({n_flagged:,})</h2>
 <div class="chunks">{tables or "<p>No hexagon is flagged.</p>"}</div>

@@ -5,8 +5,9 @@ its style and a small script. Flagged hexagons are drawn strong over the distric
 study areas dissolved by district and simplified to half a pixel of the drawing); the other cells
 are faint. Beside the map: a legend naming the coverage and the forecast period in words, a box
 that shows a cell's expected count, likely range, rank and district when the pointer is over it
-(or a click pins it), and the flagged cells by rank. Printed, the map and its legend fill one A4
-landscape page and the ranked table the next, in columns.
+(or a click pins it), how recent forecasts did (a line of the hit rate over recent periods,
+:mod:`models.track_chart`), and the flagged cells by rank. Printed, the map and its legend fill
+one A4 landscape page and the ranked table the next, in columns, with the line after it.
 
 The map is drawn in Python: an equirectangular projection about the study area's middle
 latitude (distances true to well under 1% over a city), coordinates in the SVG's units rounded
@@ -39,6 +40,8 @@ from models.planner._svg import (
     scale_and_north,
 )
 from models.planner.gis import cell_hexagons
+from models.track_chart import track_record_html
+from models.track_record import TrackRecord
 
 #: rows of the ranked table per printed column
 ROWS_PER_COLUMN: Final[int] = 40
@@ -91,6 +94,7 @@ def forecast_map_html(
     audit_status: str,
     busiest: list[str] | None = None,
     hours_note: str = "",
+    track: TrackRecord | None = None,
 ) -> str:
     """The forecast map page (HTML, self-contained, deterministic for a given forecast).
 
@@ -112,6 +116,9 @@ def forecast_map_html(
         Per row of ``table``, a flagged cell's busiest time bands in words (empty for the
         others; :func:`models.planner.bands.busiest_bands`), and the legend's sentence on the
         hours (or why there are none).
+    track
+        How recent forecasts did (:mod:`models.track_record`): drawn as a line in a panel under
+        the legend (:func:`models.track_chart.track_record_html`); none without it.
     """
     busy = [""] * len(table) if busiest is None else busiest
     ranked = table.assign(busiest=busy).sort_values("risk_rank").reset_index(drop=True)
@@ -133,6 +140,7 @@ def forecast_map_html(
         cell_data=_cell_data(ranked),
         flagged_colour=FLAGGED_COLOUR,
         hours_note=hours_note,
+        recent="" if track is None else track_record_html(track),
     )
 
 

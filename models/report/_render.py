@@ -33,6 +33,7 @@ from beatwise.io import write_text
 from beatwise.period import period_words
 from beatwise.taxonomy import DISPLAY_NAMES, POLICE_ACTIVITY_TYPES
 from models.audit import CAVEATS, REQUIRED_REPORT_SECTIONS, AuditResult
+from models.baselines import baseline_label
 from models.report._board import board_panel, compact_panel
 from models.report._charts import chart_calibration, chart_coverage, chart_exposure, chart_map
 from models.report._context import DocumentPaths, ReportContext
@@ -49,6 +50,8 @@ from models.report._verdict import (
     section_title,
     verdict,
 )
+from models.track_chart import track_record_html
+from models.track_record import TrackRecord
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +99,7 @@ def _environment(*, markdown: bool = False) -> jinja2.Environment:
         capfirst=capfirst,
         status_class=lambda s: _STATUS_CLASS.get(str(s), "status-insufficient"),
         crime=lambda t: DISPLAY_NAMES.get(t, t),
+        baseline=baseline_label,
     )
     return env
 
@@ -171,6 +175,7 @@ def render_bias_report(
     calibration_band: tuple[float, float] = (0.9, 1.1),
     feedback: FeedbackReport | None = None,
     feedback_figure: bytes | None = None,
+    track: TrackRecord | None = None,
 ) -> str:
     """The bias report as one self-contained HTML page an ethics board reads without code.
 
@@ -195,6 +200,10 @@ def render_bias_report(
         "Does this forecast feed on itself?"; without it the section gives G11's words only.
     feedback_figure : bytes, optional
         The feedback stage's drift figure (PNG), embedded in that section.
+    track : TrackRecord, optional
+        How recent forecasts did (:mod:`models.track_record`): the scored publications and the
+        backtest's last periods, drawn as a line in the performance section; without it the
+        section says that none was supplied.
 
     Returns
     -------
@@ -212,6 +221,7 @@ def render_bias_report(
             "map": chart_map(cell_map, period=context.period),
         },
         has_map=cell_map is not None and len(cell_map) > 0,
+        track=None if track is None else track_record_html(track),
         sensitivity_rows=coverage_sensitivity_rows(audit),
         required_sections=REQUIRED_REPORT_SECTIONS,
     )
@@ -285,13 +295,15 @@ def document_audit(
     cell_map: pd.DataFrame | None = None,
     calibration_band: tuple[float, float] = (0.9, 1.1),
     feedback_figure: bytes | None = None,
+    track: TrackRecord | None = None,
 ) -> Documents:
     """Render the documents, let G10 judge them, and render again so they show G10's outcome.
 
     The documents' sections do not depend on G10's status, so the second judgement is the same
     as the first; the final ``audit`` is judged on the documents returned. G10 also asks whether
     ``context.governance`` is complete for its phase. The section on the closed loop shows the
-    feedback report G11 judged (``result.feedback``) and embeds ``feedback_figure`` (PNG).
+    feedback report G11 judged (``result.feedback``) and embeds ``feedback_figure`` (PNG); the
+    performance section draws ``track``, how recent forecasts did.
     """
 
     def render(audited: AuditResult) -> tuple[str, str, TransparencyRecord, str]:
@@ -305,6 +317,7 @@ def document_audit(
             calibration_band=calibration_band,
             feedback=audited.feedback,
             feedback_figure=feedback_figure,
+            track=track,
         )
         dates = document_dates(context, metrics)
         record = build_record(report, metrics=metrics, context=context, dates=dates)

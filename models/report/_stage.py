@@ -1,7 +1,9 @@
 """What the audit stage asks of the documents: one call from the audit to the written files'
-contents (the context, the cell map, the documents with G10 judged)."""
+contents (the context, the cell map, how recent forecasts did, the documents with G10 judged)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from beatwise.artefacts.metrics import BacktestMetrics
 from beatwise.artefacts.model import ModelMeta
@@ -12,6 +14,7 @@ from models.report._charts import flag_share_map
 from models.report._context import DocumentPaths, report_context
 from models.report._quality import DataQualitySummary
 from models.report._render import Documents, document_audit
+from models.track_record import track_record
 
 
 def audit_documents(
@@ -26,10 +29,13 @@ def audit_documents(
     governance: GovernanceConfig,
     paths: DocumentPaths,
     feedback_figure: bytes | None = None,
+    scorecard_history: Path,
 ) -> Documents:
     """The audit stage's documents: dated by ``setup.run_date``, accountable by ``governance``,
     linking each other by the file names of ``paths`` (write them with ``Documents.write``), with
-    the feedback stage's drift figure (PNG) beside the closed loop G11 judged."""
+    the feedback stage's drift figure (PNG) beside the closed loop G11 judged, and how recent
+    forecasts did: the backtest's last periods and the publications scored in
+    ``scorecard_history`` (``data/published/scorecard.csv``; none when it does not exist)."""
     context = report_context(
         panel,
         model,
@@ -48,4 +54,7 @@ def audit_documents(
         cell_map=flag_share_map(arrays.cells, arrays.flagged),
         calibration_band=setup.config.calibration_band,
         feedback_figure=feedback_figure,
+        track=track_record(
+            arrays.backtest, arrays.cells, history=scorecard_history, metrics=metrics
+        ),
     )

@@ -36,6 +36,7 @@ from beatwise.artefacts.headline import BACKTEST_WORDS
 from beatwise.artefacts.metrics import BacktestMetrics
 from beatwise.artefacts.publication import PublicationRecord
 from beatwise.publications import KILL_AT_ENV, list_publications, read_latest, verify_publication
+from models.baselines import baseline_label
 from simcity.testing import TINY_CITY_PUBLISH_OVERRIDE
 
 pytestmark = pytest.mark.e2e
@@ -258,7 +259,7 @@ def test_coverage_table_agrees_with_the_operational_audit(repo: dict[str, object
     table = audit["coverage_sensitivity"]
     assert table["coverages"] == [0.01, 0.02, 0.05, 0.1, 0.2]
     metrics = BacktestMetrics.read(path / "reports/backtest_metrics.json")
-    best = f"best baseline ({metrics.best_baseline})"
+    best = f"best baseline ({baseline_label(metrics.best_baseline)})"
     assert set(table["rankings"]) == {"this model", best}
     # at the operational coverage the table re-derives the flags from the scores; it must find
     # exactly the verdicts of the audit itself, and of the best baseline's counterfactual
@@ -448,6 +449,9 @@ def test_bias_report_renders_in_a_real_browser(repo: dict[str, object], tmp_path
         assert page.locator("#transparency a[href='transparency_record.md']").is_visible()
         assert "Audit run on" in page.locator("#dates").inner_text()
         assert page.locator("#feedback img").is_visible()  # the drift figure, embedded
+        # how recent forecasts did: the backtest's line at least, before any week is scored
+        assert page.locator("#performance svg.track [data-series='backtest']").count() >= 1
+        assert page.locator("#performance svg.track").is_visible()
         images = page.locator("img")
         assert images.count() >= 3
         assert all(

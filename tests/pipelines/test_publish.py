@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pytest
-from audit_inputs import audited_city_report, blocked_on_g3, pass_with_review
+from audit_inputs import audited_city_report, blocked_on_g3, make_metrics, pass_with_review
 from stage_files import panel_meta, toy_cells
 from toy_areas import write_toy_areas
 
@@ -97,6 +97,17 @@ def inputs(folder: Path) -> Path:
     ).to_parquet(folder / "features.parquet")
     cells.to_parquet(folder / "cells.parquet")
     write_toy_areas(cells, folder / "areas.parquet")
+    # the backtest of the week before: what the map's line of recent forecasts draws
+    pd.DataFrame(
+        {
+            "period_start": start - pd.Timedelta(days=7),
+            "h3_cell": cells["h3_cell"],
+            "target_count": np.arange(len(cells)) % 3,
+            "risk_score": np.linspace(2.0, 0.1, len(cells)),
+            "score_b4_all_history": np.linspace(0.1, 2.0, len(cells)),
+        }
+    ).to_parquet(folder / "backtest.parquet")
+    make_metrics().write(folder / "backtest_metrics.json")
     pd.DataFrame(
         {
             "h3_int": cells["h3_int"].to_numpy()[[0, 0, 1, 2]],
@@ -174,6 +185,8 @@ def run(
             "--card", str(folder / "card.md"),
             "--event-cells", str(folder / "event_cells.parquet"),
             "--time-bands", str(folder / "time_bands.json"),
+            "--backtest", str(folder / "backtest.parquet"),
+            "--metrics", str(folder / "backtest_metrics.json"),
             "--candidate-dir", str(folder / "candidate"),
             "--published-dir", str(folder / "published"),
             "--out-record", str(folder / "publication.json"),

@@ -192,3 +192,35 @@ def test_the_crime_types_in_words() -> None:
     assert crimes_in_words(("burglary", "robbery", "violence_sexual")) == (
         "burglary, robbery and violence and sexual offences"
     )
+
+
+def test_the_panel_of_recent_forecasts_draws_both_series_under_the_legend(
+    table: pd.DataFrame, outlines: gpd.GeoDataFrame
+) -> None:
+    from track_inputs import toy_track_record
+
+    record = toy_track_record()
+    page = render(table, outlines, track=record)
+    assert "How recent forecasts did" not in render(table, outlines)  # none without a record
+    ids = [attrs.get("id") for _, attrs in Page(page).tags if attrs.get("id")]
+    assert ids.index("legend") < ids.index("info") < ids.index("recent")  # under the legend
+    points = re.findall(
+        r'data-series="(\w+)" data-period="([\d-]+)" data-hit-rate="([\d.]+)"', page
+    )
+    by_series: dict[str, dict[str, float]] = {}
+    for series, period, rate in points:
+        by_series.setdefault(series, {})[period] = float(rate)
+    drawn = record.backtest.dropna(subset=["hit_rate"])
+    assert by_series["backtest"] == {
+        d.isoformat(): pytest.approx(r, abs=5e-7)
+        for d, r in zip(drawn["period_start"], drawn["hit_rate"], strict=True)
+    }
+    assert by_series["published"] == {
+        d.isoformat(): pytest.approx(r, abs=5e-7)
+        for d, r in zip(record.published["period_start"], record.published["hit_rate"], strict=True)
+    }
+    # the week without crime is a gap in the backtest's line, not a point at 0
+    assert len(by_series["backtest"]) == 11 and len(by_series["baseline"]) == 12
+    assert "best baseline: self-exciting model ETAS, B7" in page
+    assert "etas" not in " ".join(Page(page).text)  # no code name shown to the reader
+    assert render(table, outlines, track=record) == page

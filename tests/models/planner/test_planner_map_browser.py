@@ -1,6 +1,7 @@
 """The forecast map in headless Chromium with every request but ``file://`` aborted: the page asks
 for nothing else, the flagged cells are drawn in their colour, the legend names the coverage and
-the week, pointing at a cell shows its figures, and it prints on two A4 landscape pages."""
+the week, the line of recent forecasts is drawn under it, pointing at a cell shows its figures,
+and it prints on two A4 landscape pages."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ import pytest
 from headless_chromium import CHROMIUM_ARGS, require_chromium
 from planner_city import WEEK, toy_cells, toy_forecast
 from toy_areas import toy_areas
+from track_inputs import toy_track_record
 
 from models.planner.map import FLAGGED_COLOUR, district_outlines, forecast_map_html
+from models.track_chart import STYLES
 
 pytestmark = pytest.mark.e2e
 
@@ -44,6 +47,7 @@ def shown(forecast: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> d
             interval_level=0.8,
             target_types=("burglary",),
             audit_status="pass",
+            track=toy_track_record(),
         ),
         encoding="utf-8",
     )
@@ -57,7 +61,11 @@ def shown(forecast: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> d
         else:
             route.abort()
 
-    out: dict[str, Any] = {"map_png": folder / "map.png", "page_png": folder / "page.png"}
+    out: dict[str, Any] = {
+        "map_png": folder / "map.png",
+        "page_png": folder / "page.png",
+        "line_png": folder / "line.png",
+    }
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=browser_bin, args=list(CHROMIUM_ARGS))
         page = browser.new_page(viewport={"width": 1400, "height": 900})
@@ -75,6 +83,15 @@ def shown(forecast: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> d
                 .reduce((a, b) => a + b, 0)"""
         )
         out["legend"] = page.locator("#legend").inner_text()
+        line = page.locator("#recent svg.track")
+        line.scroll_into_view_if_needed()
+        line.screenshot(path=str(out["line_png"]))
+        out["line_box"] = line.bounding_box()
+        out["recent"] = page.locator("#recent").inner_text()
+        out["line_paths"] = page.evaluate(
+            """() => [...document.querySelectorAll('#recent svg.track .series path')]
+                .map(p => [p.getAttribute('stroke'), p.getTotalLength()])"""
+        )
         page.hover('path[data-r="1"]')
         out["hover"] = page.locator("#info").inner_text()
         page.locator('#ranked tr[data-r="2"]').click()
@@ -119,6 +136,26 @@ def test_the_legend_names_the_coverage_and_the_week(
     assert f"Flagged: the 10% of the area with the highest expected count ({n_flagged} of " in (
         legend
     )
+
+
+def test_the_line_of_recent_forecasts_is_drawn_under_the_legend(shown: dict[str, Any]) -> None:
+    from PIL import Image
+
+    box = shown["line_box"]
+    assert box is not None and box["width"] > 250 and box["height"] > 90  # the side's width
+    lengths = dict(shown["line_paths"])
+    for series in ("published", "backtest", "baseline"):
+        assert lengths[STYLES[series][0]] > 50, series  # each series a line, not a dot
+    with Image.open(shown["line_png"]) as image:
+        pixels = np.asarray(image.convert("RGB")).reshape(-1, 3).astype(int)
+    for series in ("published", "backtest"):
+        rgb = tuple(int(STYLES[series][0][i : i + 2], 16) for i in (1, 3, 5))
+        assert (np.abs(pixels - rgb).max(axis=1) <= 40).sum() > 100, series  # visibly drawn
+    recent = " ".join(shown["recent"].split())
+    assert "published forecasts, scored after the week" in recent
+    assert "backtest: the model's forecast of past weeks" in recent
+    assert "best baseline: self-exciting model ETAS, B7" in recent
+    assert "30 Dec 2024 36.0%, 7.20 34.0%, 6.80 32.0%, 6.40" in recent  # the table
 
 
 def test_pointing_at_a_cell_shows_its_figures(
