@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -30,6 +32,7 @@ from beatwise.artefacts.cells import CellsMeta
 from beatwise.artefacts.panel import PanelMeta
 from beatwise.artefacts.quality import DataQuality
 from beatwise.period import (
+    Period,
     TimeResolution,
     complete_periods,
     period_words,
@@ -112,7 +115,8 @@ def drop_absent_types(
         The ``features`` params.
     counts
         ``{crime_type: int array [period, cell]}`` for every configured target and feature type
-        (:func:`features.panel.count_matrix`).
+        (:func:`features.panel.count_matrix`); only whether an array holds a non-zero count
+        matters, so a partitioned build passes each type's counts per partition instead.
     span
         The periods ``counts`` covers, in words, for the messages (e.g. ``2015-01-05 to
         2019-11-25``).
@@ -167,6 +171,99 @@ def drop_absent_types(
     return config, absent, note
 
 
+@dataclass(frozen=True)
+class PanelPlan:
+    """What a panel is built over, decided once for the whole city before any event is counted.
+
+    A partitioned build (:mod:`features.partitions`) gives each partition the same plan on its
+    own cells (:meth:`on_cells`), so that every partition counts the same periods and types.
+    """
+
+    #: the study cells (``h3_int``, ascending) with the static covariates the model uses
+    cells: pd.DataFrame
+    #: the complete periods of data, consecutive starts (:func:`~beatwise.period.complete_periods`)
+    periods: npt.NDArray[np.datetime64]
+    period: Period
+    #: every configured target and feature type, in configured order (counted, present or not)
+    types: tuple[str, ...]
+    #: the ``features`` params, before absent types are dropped
+    features: FeatureConfig
+    #: the periods in words, for messages (``2015-01-05 to 2019-11-25``)
+    span: str
+
+    @property
+    def cell_ids(self) -> npt.NDArray[np.uint64]:
+        """The study cells, uint64 H3 ids, ascending."""
+        return self.cells["h3_int"].to_numpy()
+
+    def on_cells(self, positions: npt.NDArray[np.int64]) -> PanelPlan:
+        """The same plan on the cells at ``positions`` (ascending) of :attr:`cells`."""
+        return replace(self, cells=self.cells.iloc[positions].reset_index(drop=True))
+
+
+@dataclass(frozen=True)
+class Tabulated:
+    """A panel's feature table and what was decided building it (see :func:`tabulate_local`)."""
+
+    table: pd.DataFrame
+    #: the metadata of :func:`~features.engineering.build_feature_table`
+    built: dict[str, Any]
+    #: the configured types without an event (:func:`drop_absent_types`)
+    absent: tuple[str, ...]
+    #: the sentence about them; None when none is absent
+    note: str | None
+
+
+#: builds the feature table of a plan from the events: :func:`tabulate_local` in this process,
+#: or :func:`features.partitions.tabulate_partitioned` on a Dask cluster
+Tabulator = Callable[[PanelPlan, pd.DataFrame], Tabulated]
+
+
+def count_events(plan: PanelPlan, event_cells: pd.DataFrame) -> dict[str, npt.NDArray[np.int32]]:
+    """Counts ``[period, cell]`` of every type of ``plan`` in its cells and periods.
+
+    Events outside the plan's cells or periods (an incomplete last period) are left out.
+    """
+    started = time.perf_counter()
+    counts = count_matrix(
+        event_cells,
+        cell_ids=plan.cell_ids,
+        periods=plan.periods,
+        period=plan.period,
+        crime_types=plan.types,
+        outside="drop",  # events in an incomplete last period are outside every period
+    )
+    logger.info(
+        "counting events per cell-%s took %.2f s", plan.period, time.perf_counter() - started
+    )
+    return counts
+
+
+def tabulate_counts(
+    plan: PanelPlan, counts: Mapping[str, npt.NDArray[np.integer]], present: FeatureConfig
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The feature table of ``plan``'s cells from their counts, for the types ``present`` keeps
+    (:func:`drop_absent_types`); see :func:`~features.engineering.build_feature_table`."""
+    kept = {*present.target_types, *present.per_type_feature_types}
+    return build_feature_table(
+        {t: counts[t] for t in plan.types if t in kept},
+        cell_ids=plan.cell_ids,
+        periods=plan.periods,
+        period=plan.period,
+        static=plan.cells,
+        config=present,
+    )
+
+
+def tabulate_local(plan: PanelPlan, event_cells: pd.DataFrame) -> Tabulated:
+    """The whole city's feature table, built in this process: count, decide the absent types
+    from the counts, build the features."""
+    counts = count_events(plan, event_cells)
+    present, absent, note = drop_absent_types(plan.features, counts, span=plan.span)
+    table, built = tabulate_counts(plan, counts, present)
+    return Tabulated(table=table, built=built, absent=absent, note=note)
+
+
 def build_panel(
     cells: pd.DataFrame,
     event_cells: pd.DataFrame,
@@ -177,6 +274,7 @@ def build_panel(
     source: str,
     time_resolution: TimeResolution,
     data_end: pd.Timestamp | None = None,
+    tabulate: Tabulator = tabulate_local,
 ) -> tuple[pd.DataFrame, PanelMeta]:
     """The leakage-free cell-period feature table and its typed description.
 
@@ -197,6 +295,10 @@ def build_panel(
         The exclusive end of what the data cover (:func:`~beatwise.period.complete_periods`);
         None: judged from the events and ``time_resolution``. The refresh's fit set gives it
         (:mod:`features.refresh`).
+    tabulate
+        Where the table is built: :func:`tabulate_local` (default), or the partitioned build on
+        Dask (:func:`features.partitions.tabulate_partitioned`), which gives the same table byte for
+        byte. The period, its complete periods and the types are decided here, once, for both.
 
     Returns
     -------
@@ -234,35 +336,24 @@ def build_panel(
     periods = complete_periods(
         event_cells["timestamp"], period=period, time_resolution=time_resolution, data_end=data_end
     )
-    types = list(dict.fromkeys((*features.target_types, *features.per_type_feature_types)))
-    started = time.perf_counter()
-    counts = count_matrix(
-        event_cells,
-        cell_ids=cells["h3_int"].to_numpy(),
+    plan = PanelPlan(
+        cells=cells[["h3_int", *covariates.static]],
         periods=periods,
         period=period,
-        crime_types=types,
-        outside="drop",  # events in an incomplete last period are outside every period
+        types=tuple(dict.fromkeys((*features.target_types, *features.per_type_feature_types))),
+        features=features,
+        span=" to ".join(f"{pd.Timestamp(p):%Y-%m-%d}" for p in (periods[0], periods[-1])),
     )
-    logger.info("counting events per cell-%s took %.2f s", period, time.perf_counter() - started)
-    span = " to ".join(f"{pd.Timestamp(p):%Y-%m-%d}" for p in (periods[0], periods[-1]))
-    present, absent, note = drop_absent_types(features, counts, span=span)
-    if note is not None:
-        logger.warning("%s", note)
-    table, built = build_feature_table(
-        {t: counts[t] for t in types if t not in absent},
-        cell_ids=cells["h3_int"].to_numpy(),
-        periods=periods,
-        period=period,
-        static=cells[["h3_int", *covariates.static]],
-        config=present,
-    )
+    done = tabulate(plan, event_cells)
+    if done.note is not None:
+        logger.warning("%s", done.note)
+    table = done.table
     meta = PanelMeta.from_json(
         {
-            **built,
+            **done.built,
             "all_periods": [f"{pd.Timestamp(p):%Y-%m-%d}" for p in (periods[0], periods[-1])],
-            "absent_types": list(absent),
-            "absent_types_note": note,
+            "absent_types": list(done.absent),
+            "absent_types_note": done.note,
             "static_covariates": list(covariates.static),
             "target_reason": features.target_reason,
             "source": source,

@@ -5,7 +5,8 @@ resolution (``reports/data_quality.json``); the H3 resolution comes from ``cells
 ``panel_meta.json`` records both, and every later stage reads them from there
 (:mod:`features.build` holds the logic). Beside the full panel, the fit set: the panel, its meta
 and the events as they stood at the refresh schedule's fit point, which ``train``, ``evaluate``
-and ``audit`` read (:mod:`features.refresh`).
+and ``audit`` read (:mod:`features.refresh`). ``engine`` chooses where both panels are built:
+here, or by partitions on Dask (:mod:`features.partitions`), with the same bytes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pandas as pd
 
 from beatwise.artefacts.cells import CellsMeta
 from beatwise.artefacts.panel import PanelMeta
+from beatwise.engine import EngineConfig
 from beatwise.io import copy_file, read_parquet, write_parquet
 from beatwise.params import StageParams, load_params
 from features.build import (
@@ -27,6 +29,7 @@ from features.build import (
     read_data_quality,
 )
 from features.engineering import FeatureConfig
+from features.partitions import panel_tabulator
 from features.refresh import RefreshConfig, fit_set
 from pipelines._io import run_stage, setup_logging, timed
 
@@ -37,6 +40,7 @@ class Params(StageParams):
     features: FeatureConfig
     covariates: CovariatesConfig
     refresh: RefreshConfig
+    engine: EngineConfig
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,19 +58,20 @@ def main(argv: list[str] | None = None) -> int:
     cells = read_parquet(args.cells, required=("h3_cell", "h3_int"))  # covariates: build_panel
     events = read_parquet(args.event_cells)
 
-    def build(
-        events: pd.DataFrame, data_end: pd.Timestamp | None
-    ) -> tuple[pd.DataFrame, PanelMeta]:
-        return build_panel(
-            cells, events[list(EVENT_COLUMNS)], cells_meta=cells_meta, features=params.features,
-            covariates=params.covariates, source=source, time_resolution=time_resolution,
-            data_end=data_end,
-        )  # fmt: skip
+    engine = panel_tabulator(params.engine, cells, cells_meta=cells_meta, features=params.features)
+    with engine as tabulate:  # both panels on one engine: a Dask cluster starts once
 
-    with timed(log, "building the panel"):
-        table, meta = build(events, None)
-    with timed(log, "building the fit set"):
-        fit = fit_set(events, table, meta, build=build, config=params.refresh)
+        def build(events: pd.DataFrame, end: pd.Timestamp | None) -> tuple[pd.DataFrame, PanelMeta]:
+            return build_panel(
+                cells, events[list(EVENT_COLUMNS)], cells_meta=cells_meta,
+                features=params.features, covariates=params.covariates, source=source,
+                time_resolution=time_resolution, data_end=end, tabulate=tabulate,
+            )  # fmt: skip
+
+        with timed(log, "building the panel"):
+            table, meta = build(events, None)
+        with timed(log, "building the fit set"):
+            fit = fit_set(events, table, meta, build=build, config=params.refresh)
     if fit.note is not None:
         log.warning("%s", fit.note)
     log.info("model and backtest fitted through %s", fit.meta.last_complete_period)

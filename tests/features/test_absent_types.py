@@ -216,9 +216,8 @@ def test_the_stage_records_absent_types_in_panel_meta(tmp_path: Path) -> None:
         json.dumps({"h3_resolution": 8, "n_cells": 7, "study_area": "areas_and_events"})
     )
     params = {"features": {k: list(v) if isinstance(v, tuple) else v for k, v in SMALL.items()}}
-    (tmp_path / "params.yaml").write_text(
-        yaml.safe_dump({**params, "covariates": {}, "refresh": {}})
-    )
+    sections = {"covariates": {}, "refresh": {}, "engine": {}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({**params, **sections}))
     args = [
         f"--{name}={tmp_path / file}"
         for name, file in (

@@ -73,6 +73,7 @@ def _write_inputs(
         "features": {**FEATURES, "period": period},
         "covariates": {"static": ["residents"]},
         "refresh": {"refit_model_every": refit_every},
+        "engine": {},
     }
     (folder / "params.yaml").write_text(yaml.safe_dump(params))
     return [
