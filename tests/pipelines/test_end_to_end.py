@@ -211,6 +211,7 @@ STAGE_FILES = {
     "reports/data_quality.json": ("quality", "DataQuality"),
     "data/processed/cells_meta.json": ("cells", "CellsMeta"),
     "data/processed/panel_meta.json": ("panel", "PanelMeta"),
+    "data/processed/fit/panel_meta.json": ("panel", "PanelMeta"),
     "data/models/model_meta.json": ("model", "ModelMeta"),
     "reports/backtest_metrics.json": ("metrics", "BacktestMetrics"),
     "reports/compare/backtest.json": ("headline", "BacktestHeadline"),
