@@ -26,7 +26,7 @@ band ``b`` for the week starting at period ``t`` is estimated from events strict
 - for the busiest activity group (where the flagged cells come from), re-centred on the group's
   rhythm of the last ``recent_periods`` weeks (:func:`recent_rhythm`): a long window tells busy
   cells apart best, but their hours drift, and the flagged cells' hours in aggregate must be
-  those of now (on St. Louis this turns a chi-square of 31 on 11 degrees of freedom into 10).
+  those of now (on St. Louis this turns a chi-square of 31 on 11 degrees of freedom into 12).
 
 Shares are of the week, so a weekday band (five days of those hours) naturally weighs more than
 the same hours at the weekend (two days). The expected count of a band is the cell's expected
