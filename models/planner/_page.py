@@ -164,6 +164,20 @@ PAGE_SCRIPT: Final[str] = """
 """
 
 
+def page_head(title: str, style: str) -> str:
+    """An offline page's opening up to ``<body>``: UTF-8, a phone-friendly viewport, the
+    ``title`` (plain text, escaped here) and the inline ``style`` (CSS, as is)."""
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)}</title>
+<style>{style}</style>
+</head>
+<body>"""
+
+
 def _recent_panel(recent: str) -> str:
     if not recent:
         return ""
@@ -204,15 +218,7 @@ def render_page(
         if audit_status == "override"
         else ""
     )
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{e(title)}</title>
-<style>{PAGE_STYLE.replace("%FLAGGED%", flagged_colour)}</style>
-</head>
-<body>
+    return f"""{page_head(title, PAGE_STYLE.replace("%FLAGGED%", flagged_colour))}
 <header>
 <h1>{e(title)}</h1>
 <p class="sub">Expected number of crimes in each hexagon, of these types: {e(crimes)}.

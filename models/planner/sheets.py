@@ -25,6 +25,7 @@ import pandas as pd
 import shapely
 
 from beatwise.artefacts.panel import PanelMeta
+from models.planner._page import page_head
 from models.planner._svg import FLAGGED_COLOUR, MAP_WIDTH, ring_paths, scale_and_north, text_labels
 from models.planner.districts import (
     SHARES_EXPLAINED,
@@ -212,15 +213,7 @@ def sheets_html(
         _sheet(row, rows, drawing, figures, wording)
         for (_, row), rows, drawing in zip(figures.summary.iterrows(), cells, drawings, strict=True)
     )  # one per district: a few dozen
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{e(title)}</title>
-<style>{STYLE.replace("%FLAGGED%", FLAGGED_COLOUR)}</style>
-</head>
-<body>
+    return f"""{page_head(title, STYLE.replace("%FLAGGED%", FLAGGED_COLOUR))}
 <header>
 <h1>{e(title)}</h1>
 <p class="sub">Expected number of crimes of these types: {e(wording.crimes)}. Bias audit:
