@@ -21,6 +21,16 @@ ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 
 
+def git(folder: Path, *args: str) -> None:
+    """Run git in ``folder`` with a throwaway identity (for toy repositories in tests)."""
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args],
+        cwd=folder,
+        check=True,
+        capture_output=True,
+    )
+
+
 def run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,

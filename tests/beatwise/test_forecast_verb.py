@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -14,17 +13,9 @@ import pytest
 
 from beatwise.artefacts.publication import PublicationRecord
 from beatwise.cli import main
+from tests.repo_copy import git
 
 PARAMS = "train:\n  learning_rate: 0.2\npublish:\n  override: null\n"
-
-
-def git(folder: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args],
-        cwd=folder,
-        check=True,
-        capture_output=True,
-    )
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ the md5 dvc.lock records for a stage's output."""
 from __future__ import annotations
 
 import hashlib
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,18 +15,10 @@ from beatwise.runs import (
     md5_file,
     recorded_md5,
 )
+from tests.repo_copy import git
 
 PARAMS = "# knobs\ntrain:\n  learning_rate: 0.2\n  seed: 0\npublish:\n  override: null\n"
 UNDER_DVC = {"DVC_STAGE": "publish", "DVC_ROOT": "/repo"}
-
-
-def git(folder: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args],
-        cwd=folder,
-        check=True,
-        capture_output=True,
-    )
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from beatwise.io import sha256_file
 from beatwise.publications import list_publications, read_latest, verify_publication
 from beatwise.runs import md5_file
 from pipelines import publish
+from tests.repo_copy import git
 
 PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
 #: the transparency record, written beside the report and card, travels with each publication
@@ -71,15 +71,6 @@ def tracked(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     for name in ("DVC_EXP_NAME", "DVC_EXP_BASELINE_REV", "DVC_STAGE", "DVC_ROOT"):
         monkeypatch.delenv(name, raising=False)
     return calls
-
-
-def git(folder: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args],
-        cwd=folder,
-        check=True,
-        capture_output=True,
-    )
 
 
 def inputs(folder: Path) -> Path:
