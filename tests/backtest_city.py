@@ -1,5 +1,6 @@
 """A 19-cell toy city with a weekly backtest's inputs, for the tests of the backtest
-(``tests/models/test_evaluation.py``) and of the scorecard (``tests/scorecard_inputs.py``).
+(``tests/models/test_evaluation.py``, ``test_backtest_window.py``) and of the scorecard
+(``tests/scorecard_inputs.py``).
 
 Burglaries at a steady rate per cell over :data:`N_PERIODS` weeks from 2023-01-02, two
 leakage-free features per cell-week from week :data:`FIRST`, the forecast week after the data

@@ -8,23 +8,18 @@ import json
 from pathlib import Path
 from typing import Any
 
-import h3
 import numpy as np
 import pandas as pd
 import pytest
+from backtest_city import MODEL, toy_city
 from pydantic import ValidationError
 
 from beatwise.artefacts.metrics import BacktestMetrics
 from beatwise.artefacts.panel import PanelMeta
-from beatwise.h3index import cell_areas_km2, cell_centroids, cells_to_str
 from beatwise.period import PERIOD_COLUMN
 from models.evaluation import EvaluateConfig, choose_backtest_periods, run_backtest
 from models.report import document_dates
-from models.risk_model import RiskModelConfig
 
-N_PERIODS = 40  # weeks of data, from Monday 2023-01-02; the forecast week follows them
-FIRST = 4  # first week with a feature row: labelled weeks 2023-01-30 to 2023-10-02 (36)
-PERIODS = pd.date_range("2023-01-02", periods=N_PERIODS + 1, freq="7D").to_numpy()
 FIXED = {
     "backtest_periods": None,
     "backtest_first": "2023-06-07",  # a Wednesday: the week of Monday 2023-06-05
@@ -37,80 +32,17 @@ BASE: dict[str, Any] = {
     "kde_periods": 2,
     "hotspot_periods": 2,
 }
-MODEL = RiskModelConfig(
-    min_data_in_leaf=5, num_leaves=4, max_rounds=30, validation_periods=2, num_threads=1
-)
 
 
 def _weeks(*days: str) -> list[np.datetime64]:
     return [np.datetime64(d, "ns") for d in days]
 
 
-def toy_city() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, PanelMeta]:
-    """Cells, event cells, features and panel meta of a 19-cell city of burglaries."""
-    ids = np.sort(
-        np.array(
-            [h3.str_to_int(c) for c in h3.grid_disk(h3.latlng_to_cell(51.5, -0.12, 8), 2)],
-            dtype=np.uint64,
-        )
-    )
-    lat, lon = cell_centroids(ids)
-    cells = pd.DataFrame(
-        {
-            "h3_cell": cells_to_str(ids),
-            "h3_int": ids,
-            "lat": lat,
-            "lon": lon,
-            "area_km2": cell_areas_km2(ids),
-        }
-    )
-    rng = np.random.default_rng(0)
-    counts = rng.poisson(np.tile(rng.gamma(1.0, 1.5, size=ids.size), (N_PERIODS, 1)))
-    week, cell = np.nonzero(counts)
-    reps = counts[week, cell]
-    events = pd.DataFrame(
-        {
-            "h3_int": np.repeat(ids[cell], reps),
-            "timestamp": np.repeat(PERIODS[week], reps)
-            + pd.to_timedelta(rng.integers(0, 7 * 24, reps.sum()), unit="h"),
-            "crime_type": "burglary",
-        }
-    )
-    padded = np.vstack([counts, np.zeros((1, ids.size))]).astype(float)
-    rows = np.arange(FIRST, N_PERIODS + 1)
-    features = pd.DataFrame(
-        {
-            "h3_cell": np.tile(cells["h3_cell"].to_numpy(), rows.size),
-            PERIOD_COLUMN: np.repeat(PERIODS[rows], ids.size),
-            "cnt_lag1w": padded[rows - 1].ravel(),
-            "target_count": padded[rows].ravel(),
-        }
-    )
-    features.loc[features[PERIOD_COLUMN] == PERIODS[-1], "target_count"] = np.nan
-    day = [p.astype("datetime64[D]").item() for p in (PERIODS[0], PERIODS[-2], PERIODS[-1])]
-    meta = PanelMeta(
-        period="week",
-        source="mapped_csv",
-        time_resolution="sub_day",
-        h3_resolution=8,
-        target_types=("burglary",),
-        feature_types=("burglary",),
-        static_covariates=(),
-        feature_columns=("cnt_lag1w",),
-        first_period=PERIODS[FIRST].astype("datetime64[D]").item(),
-        last_complete_period=day[1],
-        forecast_period=day[2],
-        all_periods=(day[0], day[1]),
-        n_cells=ids.size,
-        n_periods=N_PERIODS,
-        n_rows=len(features),
-    )
-    return cells, events, features, meta
-
-
 @pytest.fixture(scope="module")
 def city() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, PanelMeta]:
-    return toy_city()
+    """The backtest's toy city (labelled weeks 2023-01-30 to 2023-10-02), from a CSV source."""
+    cells, events, features, meta = toy_city()
+    return cells, events, features, meta.model_copy(update={"source": "mapped_csv"})
 
 
 def _choose(features: pd.DataFrame, **kw: Any) -> np.ndarray:
