@@ -39,7 +39,9 @@ from beatwise.period import (
     resolve_period,
 )
 from features.engineering import FeatureConfig, build_feature_table
+from features.multires import check_parent_resolutions
 from features.panel import count_matrix
+from features.places import Places, read_places
 
 logger = logging.getLogger(__name__)
 
@@ -190,6 +192,8 @@ class PanelPlan:
     features: FeatureConfig
     #: the periods in words, for messages (``2015-01-05 to 2019-11-25``)
     span: str
+    #: the places file of ``features.places`` indexed to H3 cells; None: no place features
+    places: Places | None = None
 
     @property
     def cell_ids(self) -> npt.NDArray[np.uint64]:
@@ -252,6 +256,7 @@ def tabulate_counts(
         period=plan.period,
         static=plan.cells,
         config=present,
+        places=plan.places,
     )
 
 
@@ -310,7 +315,8 @@ def build_panel(
         (:func:`drop_absent_types`).
 
     Refuses covariates that ``cells`` lacks, a ``cells_meta`` from another run of build_cells,
-    configured types none of which has an event,
+    ``features.parent_resolutions`` not coarser than ``cells_meta.h3_resolution``, a places file
+    :func:`~features.places.read_places` refuses, configured types none of which has an event,
     and whatever :func:`~beatwise.period.resolve_period`, :func:`~features.panel.count_matrix`
     and :func:`~features.engineering.build_feature_table` refuse.
     """
@@ -325,6 +331,12 @@ def build_panel(
             f"covariates.static names {missing}, which cells.parquet lacks; it has "
             f"{[c for c in cells.columns if c not in ('h3_cell', 'h3_int')]}."
         )
+    check_parent_resolutions(
+        features.parent_resolutions,
+        cells_resolution=cells_meta.h3_resolution,
+        source="cells.h3_resolution, as cells_meta.json records it",
+    )
+    places = read_places(features.places, resolution=cells_meta.h3_resolution)
     period = resolve_period(features.period, time_resolution=time_resolution)
     logger.info(
         "period: %s (features.period=%s, %s data with time resolution %s)",
@@ -343,6 +355,7 @@ def build_panel(
         types=tuple(dict.fromkeys((*features.target_types, *features.per_type_feature_types))),
         features=features,
         span=" to ".join(f"{pd.Timestamp(p):%Y-%m-%d}" for p in (periods[0], periods[-1])),
+        places=places,
     )
     done = tabulate(plan, event_cells)
     if done.note is not None:

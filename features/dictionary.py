@@ -12,7 +12,10 @@ target). Placeholders expand from a :class:`~features.engineering.FeatureConfig`
 ``{n}``       ``FeatureConfig.rolling_windows``
 ``{h}``       ``FeatureConfig.decay_half_lives``
 ``{r}``       ``FeatureConfig.rings``
+``{p}``       ``FeatureConfig.parent_resolutions``
 ``{name}``    the static covariates present in the table (``static_<name>`` columns)
+``{kind}``    the place kinds present in the table (``plc_<kind>_disk<d>`` columns)
+``{d}``       ``FeatureConfig.places.radius_rings``
 ============  ========================================================================
 
 :func:`check_columns` fails in both directions: a table column no row documents, and a documented
@@ -22,6 +25,7 @@ column the table lacks.
 from __future__ import annotations
 
 import itertools
+import re
 import string
 from collections.abc import Iterable
 from pathlib import Path
@@ -30,12 +34,15 @@ import pandas as pd
 
 from beatwise.period import PERIODS, Period, check_period
 from features.engineering import STATIC_PREFIX, FeatureConfig
+from features.places import PLACE_PREFIX
 
 DICTIONARY_PATH: Path = Path(__file__).resolve().parents[1] / "docs" / "feature-dict.csv"
 DICTIONARY_COLUMNS: tuple[str, ...] = ("feature", "family", "meaning", "units", "window", "period")
 #: values of the ``period`` column: a period mode, or both
 PERIOD_VALUES: tuple[str, ...] = (*PERIODS, "both")
-PLACEHOLDERS: tuple[str, ...] = ("type", "k", "n", "h", "r", "name")
+PLACEHOLDERS: tuple[str, ...] = ("type", "k", "n", "h", "r", "p", "name", "kind", "d")
+#: a place feature's column, from which the kinds in a table are read
+PLACE_COLUMN = re.compile(rf"^{PLACE_PREFIX}(?P<kind>[a-z][a-z0-9_]*)_disk\d+$")
 
 
 def _placeholders(pattern: str) -> list[str]:
@@ -90,11 +97,13 @@ def expand_dictionary(
     config: FeatureConfig,
     period: Period,
     static_columns: Iterable[str] = (),
+    place_kinds: Iterable[str] = (),
 ) -> list[str]:
     """The concrete column names the dictionary documents for ``config`` in ``period`` mode, in
     dictionary order (rows whose ``period`` is that period or ``both``).
 
-    ``static_columns`` are the covariate names without the ``static_`` prefix.
+    ``static_columns`` are the covariate names without the ``static_`` prefix; ``place_kinds``
+    the kinds of the places file the table was built with.
     """
     period = check_period(period)
     values: dict[str, tuple[str, ...]] = {
@@ -103,7 +112,10 @@ def expand_dictionary(
         "n": tuple(map(str, config.rolling_windows)),
         "h": tuple(map(str, config.decay_half_lives)),
         "r": tuple(map(str, config.rings)),
+        "p": tuple(map(str, config.parent_resolutions)),
         "name": tuple(static_columns),
+        "kind": tuple(place_kinds),
+        "d": tuple(map(str, config.places.radius_rings)),
     }
     names: list[str] = []
     rows = dictionary[dictionary["period"].isin([period, "both"])]
@@ -123,11 +135,14 @@ def column_mismatches(
 ) -> tuple[list[str], list[str]]:
     """Return (undocumented, missing): table columns no dictionary row of ``period`` mode
     documents, and documented columns the table lacks. Static covariates are taken from the
-    table's ``static_<name>`` columns."""
+    table's ``static_<name>`` columns, place kinds from its ``plc_<kind>_disk<d>`` columns."""
     cols = list(columns)
     dictionary = load_dictionary() if dictionary is None else validate_dictionary(dictionary)
     static = [c.removeprefix(STATIC_PREFIX) for c in cols if c.startswith(STATIC_PREFIX)]
-    documented = expand_dictionary(dictionary, config=config, period=period, static_columns=static)
+    kinds = dict.fromkeys(m["kind"] for c in cols if (m := PLACE_COLUMN.match(c)))
+    documented = expand_dictionary(
+        dictionary, config=config, period=period, static_columns=static, place_kinds=kinds
+    )
     documented_set, cols_set = set(documented), set(cols)
     undocumented = [c for c in cols if c not in documented_set]
     missing = [c for c in documented if c not in cols_set]

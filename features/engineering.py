@@ -18,7 +18,11 @@ How the arrays are built (``t`` is a period index, ``X[t, c]`` the count in peri
   cells per period);
 - periods since the last event from a running maximum (``np.maximum.accumulate``) of event-period
   indices;
-- spatial lags by a sparse ``[cell, cell]`` averaging matrix per H3 ring.
+- spatial lags by a sparse ``[cell, cell]`` averaging matrix per H3 ring;
+- the parents' counts at coarser H3 resolutions by one bincount (:mod:`features.multires`), and
+  the place covariates from a file of places (:mod:`features.places`).
+
+The per-period builders live in :mod:`features.arrays`.
 
 Any window reaching before the first period of data gives NaN (never a silent zero), which only
 happens when ``min_history_periods`` is shorter than the window.
@@ -52,7 +56,15 @@ from beatwise.period import (
     validate_periods,
 )
 from beatwise.taxonomy import POLICE_ACTIVITY_TYPES, VICTIM_TYPES, validate_crime_types
+from features.arrays import decayed, history_mean, lagged, periods_since, rolling_mean
+from features.multires import (
+    cells_resolution,
+    check_parent_resolutions,
+    parent_feature_names,
+    parent_features,
+)
 from features.panel import ring_mean, ring_mean_matrices, validate_cells
+from features.places import Places, PlacesConfig, place_feature_names, place_features
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +138,12 @@ class FeatureConfig(BaseModel):
         Half-lives ``h`` (periods) of the decayed intensities ``nr_<type>_decay<h><u>``.
     rings
         H3 ring distances ``r`` of the spatial lags ``nbr<r>_cnt_all_...``.
+    parent_resolutions
+        Coarser H3 resolutions ``p`` of the parent-cell features ``par<p>_...``
+        (:mod:`features.multires`), finest first; each must be coarser than the study cells'
+        (checked against ``cells_meta.json`` by the build_features stage). Empty: none.
+    places
+        The place covariates (:class:`features.places.PlacesConfig`); ``places.path`` null: none.
     since_cap
         Cap (periods) of ``wks_since_<type>`` / ``mths_since_<type>``; also their value when no
         event was seen yet.
@@ -147,6 +165,8 @@ class FeatureConfig(BaseModel):
     rolling_windows: tuple[int, ...] = (4, 13, 52)
     decay_half_lives: tuple[int, ...] = (1, 4)
     rings: tuple[int, ...] = (1, 2)
+    parent_resolutions: tuple[int, ...] = ()
+    places: PlacesConfig = PlacesConfig()
     since_cap: int = Field(default=104, ge=1, le=1000)
     min_history_periods: int = Field(default=52, ge=1, le=1000)
     holidays_country: str = "GB"
@@ -182,6 +202,16 @@ class FeatureConfig(BaseModel):
     @classmethod
     def _rings(cls, value: tuple[int, ...]) -> tuple[int, ...]:
         return _ascending_unique(value, name="rings", low=1, high=5)
+
+    @field_validator("parent_resolutions")
+    @classmethod
+    def _parents(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(not 0 <= r <= 14 for r in value) or list(value) != sorted(set(value), reverse=True):
+            raise ValueError(
+                "FeatureConfig.parent_resolutions must hold H3 resolutions in [0, 14], strictly "
+                f"descending (finest first), or be empty. Got {list(value)}."
+            )
+        return value
 
     @model_validator(mode="after")
     def _period(self) -> FeatureConfig:
@@ -248,7 +278,11 @@ def check_period_config(config: FeatureConfig, period: Period) -> Period:
 
 
 def feature_columns(
-    config: FeatureConfig, *, period: Period, static_columns: tuple[str, ...] = ()
+    config: FeatureConfig,
+    *,
+    period: Period,
+    static_columns: tuple[str, ...] = (),
+    place_kinds: tuple[str, ...] = (),
 ) -> list[str]:
     """The feature columns ``build_feature_table`` produces, in their stable order.
 
@@ -261,6 +295,8 @@ def feature_columns(
         recency and calendar names.
     static_columns
         Names of the static covariates as passed in ``static`` (without the ``static_`` prefix).
+    place_kinds
+        The place kinds of the ``places`` passed (:attr:`features.places.Places.kinds`).
     """
     period = check_period_config(config, period)
     u = period_suffix(period)
@@ -275,79 +311,19 @@ def feature_columns(
     for r in config.rings:
         cols += [f"nbr{r}_cnt_{ALL}_{kind}{n}{u}" for kind, n in NEIGHBOUR_BASES[period]]
         cols.append(f"nbr{r}_cnt_{ALL}_mean_hist")
+    for p in config.parent_resolutions:
+        cols += parent_feature_names(
+            p,
+            rolling_windows=config.rolling_windows,
+            decay_half_lives=config.decay_half_lives,
+            suffix=u,
+        )
+    cols += place_feature_names(
+        place_kinds, radius_rings=config.places.radius_rings, recency_prefix=RECENCY_PREFIX[period]
+    )
     cols += list(CALENDAR_COLUMNS[period])
     cols += [f"{STATIC_PREFIX}{name}" for name in static_columns]
     return cols
-
-
-# ---------------------------------------------------------------------------------------------
-# Array builders. ``rows`` are the period indices t of the output rows (t = T is the forecast
-# period); each returns float32 [len(rows), cell].
-
-
-def _lagged(X: npt.NDArray, rows: npt.NDArray[np.int64], k: int) -> npt.NDArray[np.float32]:
-    """``X[t - k]``; NaN where ``t - k < 0``."""
-    out = np.full((rows.size, X.shape[1]), np.nan, dtype=np.float32)
-    ok = rows - k >= 0
-    out[ok] = X[rows[ok] - k]
-    return out
-
-
-def _rolling_mean(
-    S: npt.NDArray[np.int64], rows: npt.NDArray[np.int64], n: int
-) -> npt.NDArray[np.float32]:
-    """Mean of ``X[t-n .. t-1]`` from the cumulative sum ``S`` (leading zero row); NaN if t < n."""
-    out = np.full((rows.size, S.shape[1]), np.nan, dtype=np.float32)
-    ok = rows - n >= 0
-    out[ok] = (S[rows[ok]] - S[rows[ok] - n]) / n
-    return out
-
-
-def _history_mean(S: npt.NDArray[np.int64], rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
-    """Mean of ``X[0 .. t-1]``: the cell's long-run rate per period before t (B4's quantity).
-
-    Every row has at least ``min_history_periods`` >= 1 periods behind it, so the mean is defined.
-    """
-    return (S[rows] / rows[:, None]).astype(np.float32)
-
-
-def _decayed(
-    X: npt.NDArray, rows: npt.NDArray[np.int64], half_life: int
-) -> npt.NDArray[np.float32]:
-    """``sum_{s < t} X[s] * 2 ** (-(t - 1 - s) / h)``: last period's events weigh 1.
-
-    ``y[t] = X[t] + d * y[t-1]`` (``d = 2 ** (-1 / h)``, ``lfilter([1], [1, -d])``); the row
-    for period t reads ``y[t - 1]`` so the period itself is never included. Periods before the
-    data contribute nothing (the intensity is 0 at t = 0).
-    """
-    d = 2.0 ** (-1.0 / half_life)
-    x = X.astype(np.float64)
-    # The first-order recursion, one vector operation over cells per period: the same float64
-    # operations as lfilter([1], [1, -d]) (bit for bit, tested), three times faster.
-    y = np.empty_like(x)
-    if x.shape[0]:
-        y[0] = x[0]
-    for t in range(1, x.shape[0]):
-        np.multiply(y[t - 1], d, out=y[t])
-        y[t] += x[t]
-    out = np.zeros((rows.size, X.shape[1]), dtype=np.float32)  # t = 0: no period before it
-    seen = rows > 0
-    out[seen] = y[rows[seen] - 1]  # y[t - 1] sums the periods before t
-    return out
-
-
-def _periods_since(
-    X: npt.NDArray, rows: npt.NDArray[np.int64], cap: int
-) -> npt.NDArray[np.float32]:
-    """``t - (last period s < t with X[s] > 0)``, capped at ``cap``; ``cap`` when none was seen."""
-    n_periods = X.shape[0]
-    idx = np.where(X > 0, np.arange(n_periods, dtype=np.int32)[:, None], np.int32(-1))
-    last = np.maximum.accumulate(idx, axis=0)  # last[s]: the last period <= s with an event
-    seen = np.full((rows.size, X.shape[1]), -1, dtype=np.int32)  # t = 0: nothing before it
-    before = rows > 0
-    seen[before] = last[rows[before] - 1]
-    gap = rows[:, None] - seen
-    return np.where(seen >= 0, np.minimum(gap, cap), cap).astype(np.float32)
 
 
 def holidays_per_period(
@@ -423,6 +399,7 @@ def build_feature_table(
     static: pd.DataFrame | None = None,
     config: FeatureConfig | None = None,
     first_row: int | None = None,
+    places: Places | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Build the cell-period feature table and its metadata.
 
@@ -448,6 +425,9 @@ def build_feature_table(
         ``config.min_history_periods``. A caller that needs only the forecast period (a loop that
         forecasts week by week) passes ``len(periods)``: every row is computed exactly as in the
         whole table, since a row's features depend only on periods before its own.
+    places
+        The places file read by :func:`features.places.read_places` (``config.places``) at the
+        cells' resolution; None: no place features.
 
     Returns
     -------
@@ -510,26 +490,50 @@ def build_feature_table(
         S = np.zeros((n_periods + 1, n_cells), dtype=np.int64)
         np.cumsum(X, axis=0, out=S[1:])
         for k in config.lags:
-            columns[f"cnt_{tok}_lag{k}{u}"] = _lagged(X, rows, k)
+            columns[f"cnt_{tok}_lag{k}{u}"] = lagged(X, rows, k)
         for n in config.rolling_windows:
-            columns[f"cnt_{tok}_roll{n}{u}"] = _rolling_mean(S, rows, n)
-        columns[f"cnt_{tok}_mean_hist"] = _history_mean(S, rows)
-        columns[f"cnt_{tok}_lag{seasonal}{u}"] = _lagged(X, rows, seasonal)
+            columns[f"cnt_{tok}_roll{n}{u}"] = rolling_mean(S, rows, n)
+        columns[f"cnt_{tok}_mean_hist"] = history_mean(S, rows)
+        columns[f"cnt_{tok}_lag{seasonal}{u}"] = lagged(X, rows, seasonal)
         for h in config.decay_half_lives:
-            columns[f"nr_{tok}_decay{h}{u}"] = _decayed(X, rows, h)
-        columns[f"{RECENCY_PREFIX[period]}_{tok}"] = _periods_since(X, rows, config.since_cap)
+            columns[f"nr_{tok}_decay{h}{u}"] = decayed(X, rows, h)
+        columns[f"{RECENCY_PREFIX[period]}_{tok}"] = periods_since(X, rows, config.since_cap)
 
     S_all = np.zeros((n_periods + 1, n_cells), dtype=np.int64)
     np.cumsum(all_counts, axis=0, out=S_all[1:])
     bases = {
-        (kind, n): _lagged(all_counts, rows, n) if kind == "lag" else _rolling_mean(S_all, rows, n)
+        (kind, n): lagged(all_counts, rows, n) if kind == "lag" else rolling_mean(S_all, rows, n)
         for kind, n in NEIGHBOUR_BASES[period]
     }
-    history = _history_mean(S_all, rows)
+    history = history_mean(S_all, rows)
     for r, matrix in ring_mean_matrices(cells, rings=config.rings).items():
         for kind, n in NEIGHBOUR_BASES[period]:
             columns[f"nbr{r}_cnt_{ALL}_{kind}{n}{u}"] = ring_mean(matrix, bases[(kind, n)])
         columns[f"nbr{r}_cnt_{ALL}_mean_hist"] = ring_mean(matrix, history)
+    if config.parent_resolutions:
+        check_parent_resolutions(
+            config.parent_resolutions, cells_resolution=cells_resolution(cells), source="cell_ids"
+        )
+        columns |= parent_features(
+            all_counts,
+            rows,
+            cell_ids=cells,
+            resolutions=config.parent_resolutions,
+            rolling_windows=config.rolling_windows,
+            decay_half_lives=config.decay_half_lives,
+            suffix=u,
+        )
+    if places is not None:
+        columns |= place_features(
+            places,
+            cell_ids=cells,
+            starts=starts,
+            rows=rows,
+            period=period,
+            config=config.places,
+            since_cap=config.since_cap,
+            recency_prefix=RECENCY_PREFIX[period],
+        )
 
     row_starts = shift_periods(np.full(n_rows, starts[0]), rows, period=period)
     of_year = (
@@ -558,7 +562,10 @@ def build_feature_table(
     target[rows < n_periods] = all_counts[rows[rows < n_periods]]
     flat[TARGET_COLUMN] = target.reshape(-1)
 
-    feature_cols = feature_columns(config, period=period, static_columns=static_names)
+    place_kinds = places.kinds if places is not None else ()
+    feature_cols = feature_columns(
+        config, period=period, static_columns=static_names, place_kinds=place_kinds
+    )
     expected = [*KEY_COLUMNS, *feature_cols, TARGET_COLUMN]
     assert list(flat) == expected, "column order drifted from feature_columns()"
     table = pd.DataFrame(flat, copy=False)

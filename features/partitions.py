@@ -17,6 +17,10 @@ The table is the local one byte for byte, because
 - a ring feature of an own cell averages the study cells at that distance, all of which are in
   the halo, over the same ring as the whole city's (a halo cell's ring may be cut, but its rows
   are dropped), summed in the same order (ascending cell id), so the floats are the same bits;
+- a parent feature (``features.parent_resolutions``, each at or finer than the partition
+  resolution, checked) reads the counts of the study cells in the cell's parent, all of them own
+  cells of the same partition, summed exactly in integers;
+- a place feature reads the places file (the same for every partition), not the counts;
 - the calendar and static columns are per period or per cell.
 
 Dask and ``distributed`` are imported only when a run asks for them (:mod:`beatwise.engine`).
@@ -220,12 +224,19 @@ def panel_tabulator(
     opens the cluster (:func:`beatwise.engine.dask_client`) and gives
     :func:`tabulate_partitioned` on it, so that every panel built in the block (the full panel
     and the refresh's fit set) runs on the same cluster. Refuses a partition resolution not
-    coarser than ``cells_meta.h3_resolution`` before any cluster starts.
+    coarser than ``cells_meta.h3_resolution``, or finer than a parent resolution of
+    ``features.parent_resolutions``, before any cluster starts.
     """
     if engine.kind == "local":
         yield tabulate_local
         return
     resolution = engine.partition_resolution
+    if features.parent_resolutions and resolution > min(features.parent_resolutions):
+        raise ValueError(
+            f"engine.partition_resolution ({resolution}) must be at most the coarsest of "
+            f"features.parent_resolutions {list(features.parent_resolutions)}: a partition must "
+            "hold every study cell of its cells' parents."
+        )
     partitions = partition_cells(
         cells["h3_int"].to_numpy(),
         cells_resolution=cells_meta.h3_resolution,

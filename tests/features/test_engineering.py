@@ -503,7 +503,7 @@ def test_decayed_intensity_is_lfilter_bit_for_bit() -> None:
     same bits (the panel's bytes did not change when it replaced lfilter)."""
     import scipy.signal
 
-    from features.engineering import _decayed
+    from features.arrays import decayed as _decayed
 
     rng = np.random.default_rng(3)
     X = rng.poisson(0.4, size=(80, 57)).astype(np.int32)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
+from pathlib import Path
 
 import h3
 import numpy as np
@@ -25,6 +26,7 @@ from features.partitions import (
     split_events,
     tabulate_partitioned,
 )
+from features.places import PlacesConfig
 
 CONFIG = FeatureConfig.model_validate({**FEATURES, "target_types": TARGET_TYPES})
 CELLS = toy_cells()
@@ -160,3 +162,52 @@ def test_a_type_in_no_partition_is_refused_as_locally(client: Client) -> None:
     for tabulate in (tabulate_local, dask):
         with pytest.raises(ValueError, match=r"None of the configured features\.target_types"):
             _build(tabulate, events=only_drugs)
+
+
+def test_the_dask_table_equals_the_local_one_with_parents_and_places(
+    client: Client, tmp_path: Path
+) -> None:
+    """Parent features (at and finer than the partition resolution) and place features are the
+    same bytes by partitions as in one process."""
+    ids = CELLS["h3_int"].to_numpy()
+    rng = np.random.default_rng(4)
+    lat, lon = np.array([h3.cell_to_latlng(h3.int_to_str(int(c))) for c in rng.choice(ids, 40)]).T
+    path = tmp_path / "places.csv"
+    pd.DataFrame(
+        {"kind": rng.choice(["shop", "station"], 40), "lon": lon, "lat": lat,
+         "opened": rng.choice(["", "2023-02-01", "2023-03-06"], 40), "closed": ""}
+    ).to_csv(path, index=False)  # fmt: skip
+    config = CONFIG.model_copy(
+        update={
+            "parent_resolutions": (7, PARTITION_RESOLUTION),
+            "places": PlacesConfig(path=str(path), radius_rings=(0, 2)),
+        }
+    )
+    tables = [
+        build_panel(
+            CELLS, EVENTS, cells_meta=CELLS_META, features=config,
+            covariates=CovariatesConfig(static=("residents",)), source="synthetic",
+            time_resolution="sub_day", tabulate=tabulate,
+        )[0]
+        for tabulate in (
+            tabulate_local,
+            functools.partial(tabulate_partitioned, client=client, partitions=_partitions()),
+        )
+    ]  # fmt: skip
+    pd.testing.assert_frame_equal(tables[1], tables[0], check_exact=True)
+    assert tables[0]["par6_cnt_all_mean_hist"].notna().all()
+    assert tables[0]["plc_shop_disk2"].sum() > 0
+
+
+def test_a_partition_finer_than_a_parent_resolution_is_refused() -> None:
+    engine = EngineConfig(kind="dask", partition_resolution=6, processes=False)
+    config = CONFIG.model_copy(update={"parent_resolutions": (7, 5)})
+    with (
+        pytest.raises(
+            ValueError,
+            match=r"engine\.partition_resolution \(6\) must be at most the coarsest of "
+            r"features\.parent_resolutions \[7, 5\]",
+        ),
+        panel_tabulator(engine, CELLS, cells_meta=CELLS_META, features=config),
+    ):
+        pytest.fail("no cluster may start")
