@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     AfterValidator,
@@ -217,6 +217,79 @@ class PatrolResponseConfig(_Frozen):
     basis: str = Field("assumed", min_length=1)
 
 
+EpisodeCentre = Literal["residential", "nightlife", "retail", "transit"]
+
+
+class EpisodeKindConfig(_Frozen):
+    """One kind of episode: a hot spot that emerges and fades (or a lasting change of place).
+
+    An episode multiplies the local background of the types in ``types`` by
+    ``1 + amplitude · F(m) · T(w) · mix[k]`` (``simcity.episodes``): ``F`` a Gaussian footprint of
+    sd ``radius_m`` around a centre (1 at the centre), ``T`` a time profile (ramp up, plateau,
+    fade; 0..1) and ``mix[k]`` the type's weight in ``types``.
+    """
+
+    #: episodes that start per year per 1,000 km² of the city (0 = none of this kind)
+    rate_per_year_per_1000km2: float = Field(ge=0, le=1000)
+    #: the place component the centres are drawn from (times exp(centre_deprivation · z_dep))
+    centre: EpisodeCentre
+    #: tilt of the centre density toward deprived places (log-intensity per sd of deprivation)
+    centre_deprivation: float = Field(0.0, ge=-3, le=3)
+    #: sd of the Gaussian footprint (cut at 2.5 sd)
+    radius_m: float = Field(ge=50, le=2000)
+    #: multiplier at the peak: +1.5 = +150%; a negative value (down to -0.95) is a decrease
+    amplitude: float = Field(ge=-0.95, le=20)
+    #: episode-to-episode spread of the amplitude: its size times lognormal(0, this)
+    amplitude_log_sd: float = Field(0.0, ge=0, le=1.5)
+    #: weeks from onset to full effect (linear ramp; 0 = at once)
+    ramp_weeks: int = Field(ge=0, le=260)
+    #: weeks at full effect; null = lasting (the episode never fades)
+    plateau_weeks: Annotated[int, Field(ge=0, le=1100)] | None
+    #: weeks of linear fade after the plateau (unused when lasting)
+    fade_weeks: int = Field(0, ge=0, le=260)
+    #: weight of each crime type in [0, 1], keyed by canonical name; other types are untouched
+    types: dict[str, Share] = Field(min_length=1)
+    #: the ``kind`` of the point written to places.csv for each episode (its ``opened`` date is
+    #: the onset); null = not a place (not foreseeable from places, e.g. a feud)
+    place_kind: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")] | None = None
+
+    @field_validator("types")
+    @classmethod
+    def _known_types(cls, v: dict[str, float]) -> dict[str, float]:
+        for name in v:
+            if name not in CRIME_TYPES:
+                raise _refused(
+                    f"must be keyed by canonical Beatwise types ({', '.join(CANONICAL_TYPES)}); "
+                    f"{name!r} is not one",
+                    got=sorted(v),
+                )
+        return v
+
+
+class DynamicsConfig(_Frozen):
+    """Hot spots that emerge and fade: kinds of episode keyed by a snake_case name.
+
+    No kinds (or every rate 0) gives the static city, byte for byte.
+    """
+
+    episodes: dict[str, EpisodeKindConfig] = Field(default_factory=dict)
+    #: divide each type's background by its mean episode multiplier over the period (recording-
+    #: weighted), so yearly recorded volumes stay at ``yearly_volume · scale``
+    renormalise: bool = True
+
+    @field_validator("episodes")
+    @classmethod
+    def _snake_names(cls, v: dict[str, EpisodeKindConfig]) -> dict[str, EpisodeKindConfig]:
+        for name in v:
+            if (
+                not name.replace("_", "a").isalnum()
+                or not name[:1].isalpha()
+                or name != name.lower()
+            ):
+                raise _refused("must be keyed by snake_case names", got=sorted(v))
+        return v
+
+
 class CityConfig(_Frozen):
     """The whole ``simulate:`` section.
 
@@ -242,6 +315,8 @@ class CityConfig(_Frozen):
     crime_types: dict[str, CrimeTypeConfig] = Field(min_length=1)
     recording: RecordingConfig = RecordingConfig()
     patrol_response: PatrolResponseConfig = PatrolResponseConfig()
+    #: hot spots that emerge and fade (``simcity.episodes``); empty = the static city
+    dynamics: DynamicsConfig = DynamicsConfig()
 
     @field_validator("start")
     @classmethod
@@ -271,6 +346,18 @@ class CityConfig(_Frozen):
                     key=f"crime_types.{name}.recording_rate",
                     got=ct.recording_rate,
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _episode_types_simulated(self) -> CityConfig:
+        for kind, ep in self.dynamics.episodes.items():
+            for name in ep.types:
+                if name not in self.crime_types:
+                    raise _refused(
+                        f"must name simulated types ({', '.join(self.type_names)})",
+                        key=f"dynamics.episodes.{kind}.types",
+                        got=name,
+                    )
         return self
 
     @property

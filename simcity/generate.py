@@ -25,8 +25,9 @@ import pandas as pd
 
 from beatwise.taxonomy import DISPLAY_NAMES
 from simcity.config import CityConfig
+from simcity.episodes import add_episode_events
 from simcity.geography import Geography, build_geography
-from simcity.intensity import IntensityModel, build_intensity
+from simcity.intensity import IntensityModel, apply_dynamics, build_intensity
 from simcity.kernel import SpatialKernel, build_kernels
 from simcity.truth import TruthModel
 
@@ -101,20 +102,33 @@ def simulate_latent(config: CityConfig, *, process_seed: int | None = None) -> L
     """Geography, intensity, background events, their cascade and the recording uniforms.
 
     Deterministic for ``config.seed``: one ``SeedSequence`` tree, one child per concern (the
-    seventh child, deterrence, is spawned after the original six, so their streams are unchanged).
+    seventh child, deterrence, and the eighth and ninth, the episodes and their events, are
+    spawned after the original six, so their streams are unchanged).
     ``process_seed`` keeps the city (geography and true intensity, from ``config.seed``) and draws
     its crimes, their recording and outcomes from another seed's tree: another history of the
     same place.
     """
     t0 = time.perf_counter()
-    s_geo, s_int, s_bg, s_off, s_rec, s_cos, s_det = np.random.SeedSequence(config.seed).spawn(7)
+    seeds = np.random.SeedSequence(config.seed).spawn(9)
+    s_geo, s_int, s_bg, s_off, s_rec, s_cos, s_det, s_epi, s_epi_ev = seeds
     if process_seed is not None:
-        _, _, s_bg, s_off, s_rec, s_cos, s_det = np.random.SeedSequence(process_seed).spawn(7)
+        process = np.random.SeedSequence(process_seed).spawn(9)
+        _, _, s_bg, s_off, s_rec, s_cos, s_det, _, s_epi_ev = process
     geo = build_geography(config, rng=np.random.default_rng(s_geo))
     model = build_intensity(config, geo, rng=np.random.default_rng(s_int))
+    model = apply_dynamics(config, geo, model, rng=np.random.default_rng(s_epi))
     t_geo = time.perf_counter()
     kernels = build_kernels(geo.x, geo.y, sigmas=model.sigma_m, truncation_sd=model.truncation_sd)
     ev = _background(model, rng=np.random.default_rng(s_bg))
+    ev = add_episode_events(
+        model.background,
+        model.weekly_factor,
+        model.hour_of_week_cdf,
+        model.episodes,
+        ev,
+        n_weeks=model.n_weeks_total,
+        rng=np.random.default_rng(s_epi_ev),
+    )
     ev = _cascade(model, kernels, ev, rng=np.random.default_rng(s_off))
 
     # Sort by time (then type, place, creation order) and give ids in that order. One packed
@@ -194,6 +208,7 @@ def simulate_city(config: CityConfig) -> SimulatedCity:
         hist_type=kind.astype(np.int8, copy=False),
         hist_micro=micro.astype(np.int32, copy=False),
         hist_day=(t_sec // SECONDS_PER_DAY).astype(np.int32),
+        episodes=model.episodes,
     )
 
     first, n_total = latent.first, kind.size

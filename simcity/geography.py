@@ -10,7 +10,7 @@ over the micro-cells whose centre it contains.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import geopandas as gpd
 import h3
@@ -75,6 +75,10 @@ class Geography:
     location_names: npt.NDArray[np.object_]
     areas: gpd.GeoDataFrame
     districts: gpd.GeoDataFrame
+    #: micro-cell positions of the point places behind the components, by places.csv kind:
+    #: ``station`` (transport hubs), ``shop`` (retail point sources, one row per micro-cell),
+    #: ``town_centre`` (town centres, the central zone's centre first)
+    places: dict[str, IntArray] = field(default_factory=dict)
 
 
 def build_geography(config: CityConfig, *, rng: np.random.Generator) -> Geography:
@@ -226,6 +230,11 @@ def build_geography(config: CityConfig, *, rng: np.random.Generator) -> Geograph
         location_names=locations,
         areas=areas_gdf,
         districts=districts_gdf,
+        places={
+            "station": np.sort(hub_idx).astype(np.int64),
+            "shop": np.unique(shop_idx).astype(np.int64),
+            "town_centre": np.r_[np.argmin(dist_centre), np.sort(tc_idx)].astype(np.int64),
+        },
     )
 
 

@@ -9,6 +9,7 @@ recording probability are accounted for.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ import numpy.typing as npt
 
 from beatwise.taxonomy import CRIME_TYPES
 from simcity.config import CityConfig
+from simcity.episodes import Episodes, draw_episodes, no_episodes, with_episodes
 from simcity.geography import COMPONENTS, Geography
 
 logger = logging.getLogger(__name__)
@@ -52,6 +54,8 @@ class IntensityModel:
     sigma_m: FloatArray
     knife_share: FloatArray
     truncation_sd: float
+    #: hot spots that emerge and fade (``simcity.episodes``); none until ``apply_dynamics``
+    episodes: Episodes
 
 
 def build_intensity(
@@ -124,7 +128,36 @@ def build_intensity(
         sigma_m=np.array([t.near_repeat_sigma_m for t in trig]),
         knife_share=np.array([config.crime_types[n].knife_share for n in types]),
         truncation_sd=config.kernel_truncation_sd,
+        episodes=no_episodes(config, n_micro, n_total + EXTRA_WEEKS),
     )
+
+
+def apply_dynamics(
+    config: CityConfig, geo: Geography, model: IntensityModel, *, rng: np.random.Generator
+) -> IntensityModel:
+    """The model with the city's episodes (``simulate.dynamics``) drawn from ``rng``.
+
+    With ``dynamics.renormalise`` each type's background is divided by its mean episode
+    multiplier over the simulated period, weighted by background and recording probability
+    (over-policing left out, as in the volume calibration), so recorded volumes stay at
+    ``yearly_volume · scale``. No kinds, or rates of 0, return ``model`` unchanged.
+    """
+    episodes = draw_episodes(config, geo, n_weeks=model.weekly_factor.shape[1], rng=rng)
+    if episodes.size == 0:
+        return model
+    record_ref = recording_probability(
+        config, geo, patrol=patrol_surface(config, geo, with_over_policing=False)
+    )
+    period = np.arange(model.burn_in_weeks, model.n_weeks_total)
+    background = with_episodes(
+        model.background,
+        model.weekly_factor,
+        record_ref,
+        episodes,
+        period=period,
+        renormalise=config.dynamics.renormalise,
+    )
+    return dataclasses.replace(model, background=background, episodes=episodes)
 
 
 def hour_of_week_profiles(config: CityConfig) -> FloatArray:

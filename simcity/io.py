@@ -14,7 +14,8 @@ import geopandas as gpd
 import pandas as pd
 import pyarrow as pa
 
-from beatwise.io import write_parquet, write_table_chunks
+from beatwise.io import write_parquet, write_table_chunks, write_text
+from simcity.episodes import places_frame
 from simcity.generate import SimulatedCity
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,8 @@ EVENT_SCHEMA = pa.schema(
 
 
 def write_city(city: SimulatedCity, out_dir: Path) -> None:
-    """Write events.parquet, areas.parquet, districts.parquet and truth/ into ``out_dir``.
+    """Write events.parquet, areas.parquet, districts.parquet, places.csv and truth/ into
+    ``out_dir``.
 
     Creates ``out_dir`` if needed; each file is replaced atomically. Byte-identical for the same
     seed and configuration.
@@ -52,6 +54,7 @@ def write_city(city: SimulatedCity, out_dir: Path) -> None:
     _write_events(city.events, out_dir / "events.parquet")
     write_parquet(out_dir / "areas.parquet", city.areas)
     write_parquet(out_dir / "districts.parquet", city.districts)
+    write_places(city, out_dir / "places.csv")
     city.truth.save(out_dir / "truth")
     size = sum(p.stat().st_size for p in out_dir.rglob("*") if p.is_file())
     logger.info(
@@ -59,6 +62,17 @@ def write_city(city: SimulatedCity, out_dir: Path) -> None:
         len(city.events), len(city.areas), len(city.districts), out_dir, size / 1e6,
         time.perf_counter() - t0,
     )  # fmt: skip
+
+
+def write_places(city: SimulatedCity, path: Path) -> None:
+    """Write the city's place covariates as places.csv (``kind, lon, lat, opened, closed``; the
+    contract in docs/synthetic-city.md): stations, shops, town centres, and the places of the
+    episodes whose kind has a ``place_kind`` (a venue opens at its episode's onset)."""
+    places = places_frame(city.intensity.episodes, city.geography, origin=city.intensity.origin)
+    write_text(path, places.to_csv(index=False, float_format="%.6f", lineterminator="\n"))
+    logger.info("Wrote %d places (%s) to %s", len(places),
+                ", ".join(f"{k} {n}" for k, n in places["kind"].value_counts(sort=False).items()),
+                path)  # fmt: skip
 
 
 def events_to_arrow(events: pd.DataFrame) -> pa.Table:

@@ -74,6 +74,7 @@ from scipy import sparse
 from beatwise.h3index import index_points
 from beatwise.params import validate_params
 from simcity.config import MICRO_RESOLUTION, CityConfig, SimulateParams
+from simcity.episodes import weekly_background
 from simcity.generate import (
     SECONDS_PER_DAY,
     SECONDS_PER_WEEK,
@@ -451,7 +452,9 @@ class CityStepper:
         alpha, rs = model.alpha[group], model.repeat_share[group]
         q_r, q_n = model.q_repeat[group], model.q_near[group]
         near_pend = kernel_t @ pend_n
-        bg = model.background[group].T * model.weekly_factor[group, w_total]
+        bg = weekly_background(
+            model.background, model.weekly_factor, model.episodes, group, w_total
+        )
         lags = np.arange(1, 7, dtype=np.float64)[:, None]
         c_r = alpha * rs * q_r ** (lags - 1) * (1 - q_r)  # [lag - 1, type]
         c_n = alpha * (1 - rs) * q_n ** (lags - 1) * (1 - q_n)

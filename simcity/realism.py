@@ -221,8 +221,18 @@ def realism_config(*, params: Path = DEFAULT_PARAMS_PATH, scale: float, n_weeks:
     )
 
 
-def build_report(config: CityConfig, *, knox_types: Sequence[str] | None = None) -> str:
-    """Simulate ``config`` and render the Markdown realism report."""
+def build_report(
+    config: CityConfig,
+    *,
+    knox_types: Sequence[str] | None = None,
+    stability_config: CityConfig | None = None,
+    data_root: Path | None = None,
+) -> str:
+    """Simulate ``config`` and render the Markdown realism report.
+
+    ``stability_config`` (the default city, as the pipeline runs it) adds the "Stability of hot
+    spots" section, set beside the real samples found under ``data_root`` (skipped if absent).
+    """
     from simcity.generate import simulate_city
 
     city = simulate_city(config)
@@ -258,7 +268,20 @@ def build_report(config: CityConfig, *, knox_types: Sequence[str] | None = None)
     )
     lines += _timing_section(ev, kind, config)
     lines += _process_section(city)
+    if stability_config is not None:
+        lines += ["", *_stability_lines(stability_config, data_root)]
     return "\n".join(lines) + "\n"
+
+
+def _stability_lines(config: CityConfig, data_root: Path | None) -> list[str]:
+    from simcity.generate import simulate_city
+    from simcity.stability import measure, real_measures, stability_section, synthetic_panels
+
+    city = simulate_city(config)
+    name = f"synthetic (scale {config.scale:g}, {config.n_weeks} weeks)"
+    weekly, monthly, truth = synthetic_panels(city, name)
+    synthetic = [measure(weekly, truth=truth), measure(monthly)]
+    return stability_section(synthetic, real_measures(data_root))
 
 
 def _concentration_section(
@@ -451,11 +474,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--params", type=Path, default=DEFAULT_PARAMS_PATH)
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--weeks", type=int, default=117, help="117 weeks ~ 27 months")
+    parser.add_argument(
+        "--data-root",
+        type=Path,
+        default=DEFAULT_PARAMS_PATH.parents[1] / "shared" / "data",
+        help="folder of the real samples (read in place; a missing sample is skipped)",
+    )
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     config = realism_config(params=args.params, scale=args.scale, n_weeks=args.weeks)
-    report = build_report(config)
+    report = build_report(
+        config, stability_config=load_city_config(args.params), data_root=args.data_root
+    )
     write_text(args.out, report)
     logger.info("Wrote %s in %.0f s", args.out, time.perf_counter() - t0)
 

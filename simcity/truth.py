@@ -44,12 +44,13 @@ from scipy import sparse
 from beatwise.h3index import index_points
 from beatwise.io import read_json, write_json, write_table
 from simcity.config import MICRO_RESOLUTION
+from simcity.episodes import Episodes, delta_matrix, episodes_from_tables, episodes_to_tables
 from simcity.kernel import build_kernels
 
 logger = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
-TRUTH_FORMAT_VERSION = 2
+TRUTH_FORMAT_VERSION = 3
 #: Near-repeat steps tracked separately inside a week; the (tiny) mass of longer chains is spread
 #: by this power of the kernel instead of a higher one, so totals stay exact (see the module doc).
 MAX_KERNEL_POWER = 2
@@ -87,6 +88,9 @@ class TruthModel:
     hist_type: npt.NDArray[np.int8]
     hist_micro: npt.NDArray[np.int32]
     hist_day: npt.NDArray[np.int32]
+    #: hot spots that emerge and fade: the background is ``background · weekly_factor · M``
+    #: with ``M`` from ``simcity.episodes`` (1 outside every episode)
+    episodes: Episodes
     max_kernel_power: int = MAX_KERNEL_POWER
     _cache: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -143,6 +147,16 @@ class TruthModel:
             weights = scale * self._cascade_weights(int(k))  # [source, power]
             group.blocks.append(sparse.csr_array(self.background[k][:, None]))
             group.coefs.append(weights[0][:, None, None] * self.weekly_factor[k, w_idx])
+            # Episodes: the background's change, background · weekly · (M - 1), one column per
+            # requested week, sent through the same cascade weights.
+            delta = delta_matrix(self.episodes, int(k), w_idx).tocoo()
+            if delta.nnz:
+                values = delta.data * self.background[k][delta.row]
+                values *= self.weekly_factor[k, w_idx][delta.col]
+                group.blocks.append(
+                    sparse.csr_array((values, (delta.row, delta.col)), shape=delta.shape)
+                )
+                group.coefs.append(weights[0][:, None, None] * np.eye(w_idx.size)[None])
             for source, q in ((1, self.q_repeat[k]), (2, self.q_near[k])):
                 parts = self._pending(k, w_idx, float(q))
                 if parts is not None:
@@ -334,6 +348,9 @@ class TruthModel:
             {"type_code": self.hist_type, "micro_index": self.hist_micro, "day": self.hist_day}
         )
         write_table(truth_dir / "history.parquet", hist)
+        episodes, footprints, episode_meta = episodes_to_tables(self.episodes)
+        write_table(truth_dir / "episodes.parquet", episodes)
+        write_table(truth_dir / "episode_footprints.parquet", footprints)
         meta = {
             "format_version": TRUTH_FORMAT_VERSION,
             "micro_resolution": MICRO_RESOLUTION,
@@ -348,6 +365,7 @@ class TruthModel:
             "q_near": self.q_near.tolist(),
             "sigma_m": self.sigma_m.tolist(),
             "weekday_share": self.weekday_share.tolist(),
+            "episodes": episode_meta,
         }
         write_json(truth_dir / "meta.json", meta)
 
@@ -401,4 +419,11 @@ def load_truth_model(truth_dir: Path | str) -> TruthModel:
         hist_type=col(hist, "type_code").astype(np.int8),
         hist_micro=col(hist, "micro_index").astype(np.int32),
         hist_day=col(hist, "day").astype(np.int32),
+        episodes=episodes_from_tables(
+            pq.read_table(truth_dir / "episodes.parquet"),
+            pq.read_table(truth_dir / "episode_footprints.parquet"),
+            meta["episodes"],
+            n_micro=micro.num_rows,
+            n_types=len(types),
+        ),
     )
