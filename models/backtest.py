@@ -17,7 +17,7 @@ import pandas as pd
 
 from beatwise.period import PERIOD_COLUMN
 from beatwise.progress import progress
-from models.risk_model import RiskModelConfig, bin_rows, fit_binned
+from models.risk_model import RiskModelConfig, bin_rows, fit_binned_holdout
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +44,25 @@ def backtest_scores(
     refit_every: int,
     config: RiskModelConfig,
 ) -> pd.DataFrame:
+    """Model scores for every backtest row (:func:`backtest_scores_holdout`'s first table)."""
+    scores, _ = backtest_scores_holdout(
+        features,
+        feature_columns=feature_columns,
+        backtest_periods=backtest_periods,
+        refit_every=refit_every,
+        config=config,
+    )
+    return scores
+
+
+def backtest_scores_holdout(
+    features: pd.DataFrame,
+    *,
+    feature_columns: list[str],
+    backtest_periods: npt.NDArray,
+    refit_every: int,
+    config: RiskModelConfig,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Model scores for every backtest row; each block's model sees only earlier periods.
 
     The backtest periods are cut into blocks of ``refit_every`` consecutive periods; the model of
@@ -54,8 +73,13 @@ def backtest_scores(
 
     Returns
     -------
-    DataFrame
+    scores : DataFrame
         ``period_start``, ``h3_cell``, ``risk_score`` (expected count) per labelled backtest row.
+    holdout : DataFrame
+        ``block_start`` (the first period of a refit block), ``period_start``, ``h3_cell`` and
+        ``risk_score``: the block's early-stopping model's expected counts on its hold-out (the
+        latest ``validation_periods`` before the block), all out of sample; the blend's weights
+        of the block are fitted on them (:mod:`models.blend`).
     """
     if refit_every < 1:
         raise ValueError(f"refit_every must be >= 1 period. Got {refit_every}.")
@@ -72,13 +96,19 @@ def backtest_scores(
         pd.Timestamp(backtest_periods[0]).date(),
         time.perf_counter() - begin,
     )
-    parts = []
+    parts, held = [], []
     for n, start in enumerate(progress(starts, desc="backtest refits", unit="refit"), 1):
         begin = time.perf_counter()
         block = backtest_periods[start : start + refit_every]
-        model = fit_binned(binned, config=config, before=block[0])
+        fit = fit_binned_holdout(binned, config=config, before=block[0])
         rows = labelled[labelled[PERIOD_COLUMN].isin(block)]
-        parts.append(rows[[PERIOD_COLUMN, "h3_cell"]].assign(risk_score=model.predict(rows)))
+        parts.append(rows[[PERIOD_COLUMN, "h3_cell"]].assign(risk_score=fit.model.predict(rows)))
+        hold = labelled[labelled[PERIOD_COLUMN].isin(fit.holdout_periods)]
+        held.append(
+            hold[[PERIOD_COLUMN, "h3_cell"]].assign(
+                block_start=pd.Timestamp(block[0]), risk_score=fit.early.predict(hold)
+            )
+        )
         logger.info(
             "refit %d of %d: trained on the rows before %s, scored %d rows, %.1f s",
             n,
@@ -87,4 +117,4 @@ def backtest_scores(
             len(rows),
             time.perf_counter() - begin,
         )
-    return pd.concat(parts, ignore_index=True)
+    return pd.concat(parts, ignore_index=True), pd.concat(held, ignore_index=True)

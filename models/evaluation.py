@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import logging
 import re
 import time
@@ -42,8 +43,9 @@ from beatwise.artefacts.metrics import BacktestMetrics
 from beatwise.artefacts.panel import PanelMeta
 from beatwise.period import PERIOD_COLUMN, Period, period_floor, period_range, period_words
 from features.panel import count_matrix
-from models.backtest import backtest_scores, to_matrix
-from models.baselines import compute_baselines
+from models.backtest import backtest_scores_holdout, to_matrix
+from models.baselines import BaselineName, compute_baselines
+from models.blend_backtest import blend_backtest, with_unblended
 from models.metrics import (
     CalibrationTable,
     calibration_by_decile,
@@ -282,9 +284,10 @@ def _model_scores(
     *,
     config: EvaluateConfig,
     model_config: RiskModelConfig,
-) -> tuple[FloatArray, FloatArray]:
-    """Realised targets and the rolling-origin model's scores, ``[period, cell]``."""
-    scored = backtest_scores(
+) -> tuple[FloatArray, FloatArray, pd.DataFrame]:
+    """Realised targets and the rolling-origin model's scores, ``[period, cell]``, and the refit
+    blocks' hold-out predictions (:func:`models.backtest.backtest_scores_holdout`)."""
+    scored, holdout = backtest_scores_holdout(
         features,
         feature_columns=list(meta.feature_columns),
         backtest_periods=periods,
@@ -296,7 +299,7 @@ def _model_scores(
     ]
     rows = rows.merge(scored, on=[PERIOD_COLUMN, "h3_cell"], how="left", validate="1:1")
     y = to_matrix(rows, "target_count", periods=periods, cells=cell_str)
-    return y, to_matrix(rows, "risk_score", periods=periods, cells=cell_str)
+    return y, to_matrix(rows, "risk_score", periods=periods, cells=cell_str), holdout
 
 
 def _target_counts(
@@ -327,10 +330,12 @@ def score_baselines(
     config: EvaluateConfig,
     cell_lat: npt.ArrayLike | None = None,
     cell_lon: npt.ArrayLike | None = None,
+    names: Sequence[BaselineName] | None = None,
 ) -> dict[str, FloatArray]:
-    """Every baseline of the registry (:func:`models.baselines.compute_baselines` with no names)
-    with the ``evaluate`` params' knobs: the one place those knobs reach the baselines, so the
-    backtest and the scorecard (:mod:`models.scorecard`) cannot score them differently.
+    """Every baseline of the registry, or only ``names``
+    (:func:`models.baselines.compute_baselines`), with the ``evaluate`` params' knobs: the one
+    place those knobs reach the baselines, so the backtest, the scorecard
+    (:mod:`models.scorecard`) and the blend cannot score them differently.
 
     B7 (ETAS) refits every ``refit_every`` score periods, as the model does; a single score
     period (the scorecard's) is one fit on the periods before it, as the backtest's first is.
@@ -344,6 +349,7 @@ def score_baselines(
         period=period,
         cell_lat=cell_lat,
         cell_lon=cell_lon,
+        names=names,
         kde_bandwidth_m=config.kde_bandwidth_m,
         kde_periods=config.kde_periods,
         hotspot_rings=config.hotspot_rings,
@@ -437,6 +443,8 @@ def run_backtest(
     cell_str = cells["h3_cell"].to_numpy()
     cell_ids = cells["h3_int"].to_numpy(dtype=np.uint64)
     areas = cells["area_km2"].to_numpy()
+    blend_names = model_config.blend.baselines
+    model_config.blend.check_period(period)
     bt_periods = choose_backtest_periods(features, config=config, period=period)
     logger.info(
         "backtest (%s window): %d %s from %s, refit every %d",
@@ -446,7 +454,7 @@ def run_backtest(
         pd.Timestamp(bt_periods[0]).date(),
         config.refit_every,
     )
-    y, s = _model_scores(
+    y, s, holdout = _model_scores(
         features, meta, bt_periods, cell_str, config=config, model_config=model_config
     )
     all_periods = period_range(*meta.all_periods, period=period)
@@ -457,15 +465,19 @@ def run_backtest(
             "features.parquet and event_cells.parquet disagree on the backtest targets; "
             "re-run build_features so both come from the same events."
         )
-    baselines = score_baselines(
-        counts,
-        score_idx,
-        cell_ids=cell_ids,
-        period=period,
-        config=config,
-        cell_lat=cells["lat"].to_numpy(),
-        cell_lon=cells["lon"].to_numpy(),
-    )
+    score = functools.partial(
+        score_baselines, cell_ids=cell_ids, period=period, config=config,
+        cell_lat=cells["lat"].to_numpy(), cell_lon=cells["lon"].to_numpy(),
+    )  # fmt: skip
+    baselines = score(counts, score_idx)
+    model_s, blended = s, None
+    if blend_names:  # the blend is the model; the baselines stay pure (best baseline, G8)
+        blended = blend_backtest(
+            holdout, model_scores=s, baselines=baselines, counts=counts, all_periods=all_periods,
+            backtest_periods=bt_periods, cells=cell_str, names=blend_names,
+            score_fn=lambda idx: score(counts, idx, names=blend_names),
+        )  # fmt: skip
+        s = blended.scores
     truth_rec, truth_com = _truth_counts(truth, cell_ids, bt_periods, meta)
     metrics = summarise_backtest(
         y,
@@ -482,6 +494,12 @@ def run_backtest(
         block_len=config.block_len,
         seed=config.seed,
     ).model_copy(update={"backtest_window": config.backtest_window})
+    if blended is not None:
+        metrics = with_unblended(
+            metrics, blended, y=y, model_scores=model_s, names=blend_names, areas_km2=areas,
+            best_scores=baselines[metrics.best_baseline], cell_ids=cell_ids, truth=truth_rec,
+            n_boot=config.n_boot, block_len=config.block_len, seed=config.seed,
+        )  # fmt: skip
     flagged = flag_top_area(s, areas_km2=areas, cell_ids=cell_ids, coverage=coverage)
     frame = backtest_frame(
         cell_str,

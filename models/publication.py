@@ -37,6 +37,8 @@ from beatwise.io import json_text, read_parquet, sha256_bytes, write_bytes, writ
 from beatwise.publications import Published
 from beatwise.runs import RunContext, md5_bytes, recorded_md5
 from models.allocation import AllocationPolicy
+from models.blend_serving import blended_forecast
+from models.evaluation import EVENT_COLUMNS, EvaluateConfig
 from models.forecast import (
     build_forecast_table,
     forecast_csv,
@@ -76,10 +78,17 @@ def forecast_next_period(
     interval_level: float,
     audit_status: str,
     policy: AllocationPolicy | None = None,
+    event_cells: Path | None = None,
+    baseline_config: EvaluateConfig | None = None,
 ) -> pd.DataFrame:
     """The published forecast table of the panel's forecast period (see
     :func:`models.forecast.build_forecast_table`), scored by ``model``, which must be the one
     fitted through the refresh schedule's fit point (:mod:`features.refresh`).
+
+    When ``model_meta`` records a blend (``train.blend``), the expected count is the blend of the
+    model's and the recorded baselines' expected counts with the recorded weights
+    (:func:`models.blend_serving.blended_forecast`); the baselines are scored from
+    ``event_cells.parquet`` with the ``evaluate`` knobs (``baseline_config``), both then required.
 
     With a declared allocation ``policy`` (``operational.policy``) the ``flagged`` column caps each
     stratum's share of the flagged area, as the audit caps the flags it judges; the columns are the
@@ -93,6 +102,27 @@ def forecast_next_period(
             "run dvc repro, so that train and evaluate see the fit set build_features wrote."
         )
     start, rows = forecast_period_rows(features, cells, panel=panel)
+    scores = model.predict(rows)
+    if model_meta.blend is not None:
+        if event_cells is None or baseline_config is None:
+            raise ValueError(
+                "model_meta.json records a blend, so the forecast needs event_cells.parquet and "
+                "the evaluate params to score its baselines."
+            )
+        scores = blended_forecast(
+            scores,
+            model_meta.blend,
+            read_parquet(event_cells, columns=EVENT_COLUMNS),
+            cells,
+            panel=panel,
+            forecast_period=start.date(),
+            config=baseline_config,
+        )
+        logger.info(
+            "the expected count is a blend of %s with weights %s",
+            list(model_meta.blend.parts),
+            list(model_meta.blend.weights),
+        )
     if policy is not None:
         logger.info(
             "flags follow the allocation policy of %s (%s): no stratum of cells by %s holds more "
@@ -104,7 +134,7 @@ def forecast_next_period(
         )
     return build_forecast_table(
         cells,
-        model.predict(rows),
+        scores,
         period_start=start,
         period=panel.period,
         coverage=coverage,

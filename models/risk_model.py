@@ -25,6 +25,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from beatwise.artefacts.model import ModelMeta
+from models.blend import BlendConfig
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ class RiskModelConfig(BaseModel):
     zero_keep_rate: float = Field(1.0, gt=0.0, le=1.0)
     num_threads: int = Field(2, ge=1)
     seed: int = 0
+    #: the stacked blend of the published expected count (:mod:`models.blend`); off by default
+    blend: BlendConfig = BlendConfig()
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,7 @@ class RiskModel:
         if missing:
             raise ValueError(f"The frame lacks feature column(s) {missing} the model was fit on.")
         X = frame.loc[:, list(self.feature_columns)].to_numpy(dtype=np.float32)
-        pred = self.booster.predict(X, num_threads=1)
+        pred = self.booster.predict(X, num_iteration=self.best_rounds, num_threads=1)
         return np.asarray(pred, dtype=np.float64)
 
     def to_text(self) -> str:
@@ -195,6 +198,21 @@ def bin_rows(
     return BinnedRows(dataset, periods[keep], tuple(feature_columns))
 
 
+@dataclass(frozen=True)
+class HoldoutFit:
+    """A fit with its early-stopping model, which saw only the periods before the hold-out."""
+
+    #: the model refitted on every training period
+    model: RiskModel
+    #: the early-stopping model (fitted on the periods before ``holdout_start``), whose
+    #: predictions on the hold-out are out of sample (the blend's weights are fitted on them)
+    early: RiskModel
+    #: the first of the latest ``validation_periods`` training periods
+    holdout_start: pd.Timestamp
+    #: the hold-out periods, in time order
+    holdout_periods: npt.NDArray[np.datetime64]
+
+
 def fit_binned(
     rows: BinnedRows, *, config: RiskModelConfig, before: pd.Timestamp | None = None
 ) -> RiskModel:
@@ -206,6 +224,14 @@ def fit_binned(
     ValueError
         When fewer training periods than ``validation_periods`` + 1 precede ``before``.
     """
+    return fit_binned_holdout(rows, config=config, before=before).model
+
+
+def fit_binned_holdout(
+    rows: BinnedRows, *, config: RiskModelConfig, before: pd.Timestamp | None = None
+) -> HoldoutFit:
+    """:func:`fit_binned`, keeping the early-stopping model and its hold-out (a
+    :class:`HoldoutFit`)."""
     chosen = (
         np.arange(len(rows.periods))
         if before is None
@@ -236,7 +262,12 @@ def fit_binned(
     whole = len(chosen) == len(rows.periods)
     final_set = rows.dataset if whole else rows.dataset.subset(chosen.tolist())
     final = lgb.train(params, final_set, num_boost_round=best)
-    return RiskModel(final, rows.feature_columns, best)
+    return HoldoutFit(
+        model=RiskModel(final, rows.feature_columns, best),
+        early=RiskModel(booster, rows.feature_columns, best),
+        holdout_start=pd.Timestamp(cut),
+        holdout_periods=periods[-config.validation_periods :],
+    )
 
 
 def fit_risk_model(
@@ -263,6 +294,17 @@ def fit_risk_model(
         period_column=period_column,
     )
     return fit_binned(rows, config=config)
+
+
+def fit_risk_model_holdout(
+    frame: pd.DataFrame,
+    *,
+    feature_columns: list[str] | tuple[str, ...],
+    config: RiskModelConfig,
+) -> HoldoutFit:
+    """:func:`fit_risk_model`, keeping the early-stopping model and its hold-out."""
+    rows = bin_rows(frame, feature_columns=feature_columns, config=config)
+    return fit_binned_holdout(rows, config=config)
 
 
 def feature_importance(model: RiskModel) -> pd.DataFrame:

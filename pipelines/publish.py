@@ -22,6 +22,7 @@ from beatwise.publications import publish_set
 from beatwise.runs import detect_run
 from features.ingest.areas import read_areas
 from models import publication
+from models.evaluation import EvaluateConfig
 from models.forecast import read_forecast_features
 from models.operational import OperationalConfig, PublishConfig
 from models.risk_model import RiskModel
@@ -30,10 +31,8 @@ from pipelines._io import run_stage, setup_logging
 from pipelines._tracking import track_publication
 
 STAGE = "publish"
-INPUTS = (
-    "features", "panel-meta", "cells", "areas", "model", "model-meta", "audit", "report", "card",
-    "event-cells", "time-bands", "backtest", "metrics",
-)  # fmt: skip
+INPUTS = ("features", "panel-meta", "cells", "areas", "model", "model-meta", "audit", "report",
+          "card", "event-cells", "time-bands", "backtest", "metrics")  # fmt: skip
 OUTPUTS = ("candidate-dir", "published-dir", "out-record")
 
 
@@ -41,6 +40,7 @@ class Params(StageParams):
     operational: OperationalConfig
     publish: PublishConfig
     time_bands: TimeBandsConfig
+    evaluate: EvaluateConfig  # the knobs of the baselines a blended model mixes in
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         RiskModel.load(args.model, model_meta),
         panel=panel, model_meta=model_meta, coverage=coverage, interval_level=cfg.interval_level,
         audit_status=docs.audit.status, policy=params.operational.policy,
+        event_cells=args.event_cells, baseline_config=params.evaluate,
     )  # fmt: skip
     manifest, files = publication.candidate_set(
         table, docs, areas=read_areas(args.areas, allow_empty=True), panel=panel,

@@ -1,10 +1,12 @@
 """Stage ``train``: fit the LightGBM risk model on every labelled period; log and register it.
 
 The feature columns and the period are the ones ``panel_meta.json`` records; this stage never
-re-derives them (:mod:`models.training` holds the logic). When the MLflow store already holds a
-finished training run of the very same model (same ``model_version``, the hash of the model
-text) and params, with its registered version, this stage reuses that run instead of logging the
-model again: the run id is part of the published forecast, and a re-run must publish the same bytes.
+re-derives them (:mod:`models.training` holds the logic). With ``train.blend`` on, the blend's
+weights are fitted on the model's hold-out (:mod:`models.blend_serving`, with the baselines'
+``evaluate`` knobs) and recorded in ``model_meta.json``. When the MLflow store already holds a
+finished training run of the very same model (same ``model_version``) and params, with its
+registered version, this stage reuses that run instead of logging the model again: the run id is
+part of the published forecast, and a re-run must publish the same bytes.
 The registry's alias ``candidate`` moves only in a deliberate ``dvc repro`` of the committed
 configuration, never in an experiment (:mod:`beatwise.runs`).
 """
@@ -12,12 +14,15 @@ configuration, never in an experiment (:mod:`beatwise.runs`).
 from __future__ import annotations
 
 import argparse
+import functools
 from pathlib import Path
 
 from beatwise.artefacts.panel import PanelMeta
 from beatwise.io import read_parquet, write_text
 from beatwise.params import StageParams, load_params, params_hash
 from beatwise.runs import detect_run
+from models.blend_serving import fit_published_blend
+from models.evaluation import EVENT_COLUMNS, EvaluateConfig
 from models.plots import plot_feature_importance
 from models.risk_model import RiskModelConfig, feature_importance
 from models.training import train_risk_model
@@ -29,12 +34,15 @@ STAGE = "train"
 
 class Params(StageParams):
     train: RiskModelConfig
+    evaluate: EvaluateConfig
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--features", type=Path, required=True)
-    parser.add_argument("--panel-meta", type=Path, required=True)
+    for name in ("features", "panel-meta"):
+        parser.add_argument(f"--{name}", type=Path, required=True)
+    for name in ("cells", "event-cells"):  # read only by a blend (train.blend)
+        parser.add_argument(f"--{name}", type=Path, default=None)
     parser.add_argument("--out-model", type=Path, required=True)
     parser.add_argument("--out-meta", type=Path, required=True)
     parser.add_argument("--out-importance", type=Path, required=True)
@@ -45,7 +53,16 @@ def main(argv: list[str] | None = None) -> int:
 
     panel = PanelMeta.read(args.panel_meta)
     features = read_parquet(args.features, required=panel.table_columns())
-    trained = train_risk_model(features, panel=panel, config=params.train)
+    fit_blend = None
+    if params.train.blend.enabled:
+        if args.cells is None or args.event_cells is None:
+            parser.error("train.blend names baselines: --cells and --event-cells are required")
+        fit_blend = functools.partial(
+            fit_published_blend, event_cells=read_parquet(args.event_cells, columns=EVENT_COLUMNS),
+            cells=read_parquet(args.cells), panel=panel, blend=params.train.blend,
+            config=params.evaluate,
+        )  # fmt: skip
+    trained = train_risk_model(features, panel=panel, config=params.train, fit_blend=fit_blend)
     plot_feature_importance(feature_importance(trained.model), args.out_importance)
     run_id, version = track_training(
         trained.model,

@@ -127,6 +127,20 @@ class Lift(_Frozen):
     ci_high: float | None
 
 
+class BlendScores(_Frozen):
+    """The stacked blend's backtest (``train.blend``): the top-level figures are the blend's;
+    these are the model alone on the same cells and periods, and each refit block's weights."""
+
+    #: "model", then the blended baselines
+    parts: tuple[str, ...]
+    #: each refit block's weights (one per part), by the block's first period
+    weights: dict[dt.date, tuple[float, ...]]
+    #: the model's own expected count, unblended
+    unblended: ForecastScores
+    #: the unblended model's lift over the same best baseline
+    unblended_lift: Lift
+
+
 class BacktestMetrics(Artefact):
     """The rolling-origin backtest: the model, every baseline, and the lift over the best."""
 
@@ -152,6 +166,8 @@ class BacktestMetrics(Artefact):
     #: the rule that chose the study cells (``cells_meta.json``), which every share of the area
     #: depends on; set by the evaluate stage, None only for figures computed outside it
     study_area: StudyAreaRule | None = None
+    #: the model alone and the blend's weights, when the model is a blend (``train.blend``)
+    blend: BlendScores | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -197,6 +213,16 @@ class BacktestMetrics(Artefact):
             out[name] = getattr(self, name)
         if self.study_area is not None:
             out["study_area"] = self.study_area
+        if self.blend is not None:
+            b = self.blend
+            out["blend"] = {
+                "parts": list(b.parts),
+                "weights": {day.isoformat(): list(w) for day, w in b.weights.items()},
+                "unblended": {
+                    **b.unblended.to_flat(coverage=self.coverage),
+                    _key("lift_pai", self.coverage): b.unblended_lift.model_dump(mode="json"),
+                },
+            }
         return out
 
     @classmethod
@@ -223,6 +249,16 @@ class BacktestMetrics(Artefact):
         )
         fields: dict[str, Any] = {k: flat.pop(k) for k in meta_keys if k in flat}
         baselines_raw = flat.pop("baselines", {})
+        if (blend := flat.pop("blend", None)) is not None:
+            unblended = dict(blend.get("unblended", {}))
+            fields["blend"] = {
+                "parts": blend.get("parts"),
+                "weights": blend.get("weights"),
+                "unblended_lift": unblended.pop(_key("lift_pai", coverage), None),
+                "unblended": ForecastScores.from_flat(
+                    unblended, coverages=coverages, coverage=coverage, where=f"{source} (blend)"
+                ),
+            }
         best_key, lift_key = _key("best_baseline", coverage), _key("lift_pai", coverage)
         if best_key not in flat or lift_key not in flat:
             raise ArtefactError(

@@ -146,6 +146,14 @@ def report_context(
         else f"; the study area is {STUDY_AREA_RULE_WORDS[metrics.study_area]}"
     )
     source = SOURCE_WORDS.get(panel.source, "events")
+    model_type = ReportContext.model_fields["model_type"].default
+    if model.blend is not None:  # train.blend: the published expected count is a blend
+        pairs = zip(model.blend.parts, model.blend.weights, strict=True)
+        mix = ", ".join(f"{part} {weight:g}" for part, weight in pairs)
+        model_type += (
+            f", blended with the baselines {', '.join(model.blend.parts[1:])} (weights {mix}, "
+            f"fitted on {model.blend.holdout_periods[0]} to {model.blend.holdout_periods[1]})"
+        )
     return ReportContext(
         model_version=model.model_version,
         run_id=model.mlflow_run_id,
@@ -155,6 +163,7 @@ def report_context(
         f"{panel.h3_resolution}, {cells['area_km2'].sum():,.0f} km², "
         f"{cells['residents'].sum():,.0f} residents{rule})",
         place=quality.place,
+        model_type=model_type,
         model_params={"best_rounds": model.best_rounds},
         target_types=target.target_types,
         absent_types=panel.absent_types,

@@ -268,7 +268,12 @@ def test_a_policy_validates_with_its_defaults() -> None:
 
 def operational(**changes: Any) -> dict[str, Any]:
     policy = {k: v for k, v in {**POLICY, **changes}.items() if v is not None}
-    return {"operational": {"coverage": 0.05, "policy": policy}, "publish": {}, "time_bands": {}}
+    return {
+        "operational": {"coverage": 0.05, "policy": policy},
+        "publish": {},
+        "time_bands": {},
+        "evaluate": {},
+    }
 
 
 def test_caps_that_could_never_fill_the_coverage_are_refused_naming_the_key() -> None:

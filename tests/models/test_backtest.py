@@ -89,6 +89,13 @@ class _Fake:
     def predict(self, rows: pd.DataFrame) -> np.ndarray:
         return np.full(len(rows), float(self.fit_number))
 
+    @property
+    def model(self) -> _Fake:  # a fit with its hold-out (risk_model.HoldoutFit), none held out
+        return self
+
+    early = model
+    holdout_periods = np.array([], dtype="datetime64[ns]")
+
 
 @pytest.mark.parametrize(("n_backtest", "refit_every"), [(10, 3), (8, 4), (5, 1), (6, 13)])
 def test_refits_happen_exactly_every_refit_every_periods(
@@ -100,7 +107,7 @@ def test_refits_happen_exactly_every_refit_every_periods(
         seen.append(np.unique(rows.periods[rows.periods < before]))
         return _Fake(len(seen) - 1)
 
-    monkeypatch.setattr(bt, "fit_binned", fake_fit)
+    monkeypatch.setattr(bt, "fit_binned_holdout", fake_fit)
     backtest = PERIODS[-n_backtest:]
     first = N_PERIODS - n_backtest
     scores = scores_by_period(toy_panel(), backtest=backtest, refit_every=refit_every)
@@ -125,7 +132,7 @@ def test_unlabelled_rows_are_never_trained_on_or_scored(monkeypatch: pytest.Monk
         trained_on.append(int(np.isnan(label).sum()) + int((rows.periods == PERIODS[-1]).sum()))
         return _Fake(0)
 
-    monkeypatch.setattr(bt, "fit_binned", fake_fit)
+    monkeypatch.setattr(bt, "fit_binned_holdout", fake_fit)
     scored = bt.backtest_scores(
         panel, feature_columns=["x"], backtest_periods=PERIODS[16:], refit_every=4, config=CONFIG
     )
