@@ -59,3 +59,50 @@ def test_an_experiment_changes_only_the_line_of_its_value(
     assert _comments(after) == _comments(before)  # every comment kept, in order
     section, name = key
     assert yaml.safe_load("\n".join(after))[section][name] == value
+
+
+def _list_keys(node: object, prefix: str = "") -> list[str]:
+    """Dotted keys of every list of numbers or words in params.yaml."""
+    if isinstance(node, dict):
+        return [k for key, v in node.items() for k in _list_keys(v, f"{prefix}{key}.")]
+    scalars = isinstance(node, list) and all(isinstance(v, (int, float, str)) for v in node)
+    return [prefix[:-1]] if scalars else []
+
+
+LIST_KEYS = _list_keys(yaml.safe_load((ROOT / "params.yaml").read_text()))
+
+
+#: lists their config refuses empty (a band's two ends, the places' ring radii)
+NEVER_EMPTY = {"audit.amplification_band", "audit.calibration_band", "features.places.radius_rings"}
+
+
+def _at(params: dict[str, object], key: str) -> object:
+    value: object = params
+    for part in key.split("."):
+        assert isinstance(value, dict)
+        value = value[part]
+    return value
+
+
+@pytest.mark.parametrize("key", LIST_KEYS)
+def test_any_list_can_be_emptied_and_refilled_by_an_experiment(tmp_path: Path, key: str) -> None:
+    """``-S key=[]`` then ``-S key=[...]`` keeps params.yaml valid YAML holding those values, and
+    every other section as it was (an empty list written where a block list with a comment on its
+    key's line stood once swallowed the next section's first line). Lists that must hold values
+    are shortened to their first item instead."""
+    from dvc.utils.hydra import apply_overrides
+
+    path = tmp_path / "params.yaml"
+    shutil.copyfile(ROOT / "params.yaml", path)
+    original = yaml.safe_load(path.read_text())
+    value = _at(original, key)
+    assert isinstance(value, list)
+    changed = value[:1] if key in NEVER_EMPTY else []
+    for override in (changed, value, changed):
+        apply_overrides(path, [f"{key}=[{','.join(str(v) for v in override)}]"])
+        now = yaml.safe_load(path.read_text())
+        assert _at(now, key) == override, key
+        section = key.split(".")[0]
+        assert {k: v for k, v in now.items() if k != section} == {
+            k: v for k, v in original.items() if k != section
+        }
