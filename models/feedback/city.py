@@ -46,6 +46,7 @@ from models.feedback.loop import (
 from models.metrics.ranking import flag_top_area
 from models.risk_model import RiskModel, RiskModelConfig, fit_risk_model
 from simcity.config import CityConfig
+from simcity.episodes import delta_matrix
 from simcity.loop import CityStepper, CityWeek
 
 logger = logging.getLogger(__name__)
@@ -272,13 +273,17 @@ def true_risk(
     stepper: CityStepper, cells: pd.DataFrame, target_types: Sequence[str], *, weeks: int
 ) -> FloatArray:
     """Each cell's true background rate of the target over the loop's weeks (self-excitation
-    aside): the cells of highest true risk, against which flags outside them are counted."""
+    aside), the hot spots that emerge and fade included: the cells of highest true risk, against
+    which flags outside them are counted."""
     model = stepper.intensity
     k = np.array([model.types.index(t) for t in target_types])
     w = model.burn_in_weeks + stepper.n_weeks - weeks + np.arange(weeks)
     per_micro = (model.background[k] * model.weekly_factor[k][:, w].sum(axis=1)[:, None]).sum(
         axis=0
     )
+    for kk in k:  # the episodes' M - 1, weighted by the weekly factor (a few target types)
+        shift = delta_matrix(model.episodes, int(kk), w) @ model.weekly_factor[kk, w]
+        per_micro += model.background[kk] * shift
     idx = stepper.cell_index(cells["h3_int"].to_numpy(dtype=np.uint64))
     hit = idx >= 0
     return np.bincount(idx[hit], weights=per_micro[hit], minlength=len(cells)).astype(np.float64)

@@ -25,6 +25,7 @@ from models.feedback.city import (
     city_history,
     pipeline_allocator,
     run_city_scenario,
+    true_risk,
 )
 from models.feedback.config import (
     ADDED_TARGET_TYPES,
@@ -36,6 +37,7 @@ from models.feedback.config import (
 )
 from models.risk_model import RiskModelConfig, fit_risk_model
 from simcity.config import CityConfig
+from simcity.episodes import weekly_background
 from simcity.generate import simulate_city
 from simcity.testing import tiny_city_config
 
@@ -306,3 +308,29 @@ def test_the_stage_report_is_deterministic_and_says_when_it_is_synthetic_evidenc
     real = run_feedback(_inputs("police_uk_csv"), figure="plots/f.png", workers=1)
     assert real.synthetic_evidence_only and real.data_source == "police_uk_csv"
     assert without_times(real)["scenarios"] == without_times(first)["scenarios"]
+
+
+def test_the_true_risk_holds_the_hot_spots_that_emerge_and_fade() -> None:
+    """The loop's true top cells follow the week's background with its episodes: each cell's
+    true risk is the sum over the loop's weeks of the city's weekly background (episodes
+    applied week by week, the simulator's own code), and it differs from the static part."""
+    history = _history()
+    stepper = history.stepper
+    model = stepper.intensity
+    assert model.episodes.size > 0
+    targets = ("burglary", "robbery", "violence_sexual", "other_theft")
+    k = [model.types.index(t) for t in targets]
+    first = model.burn_in_weeks + stepper.n_weeks - WEEKS
+    weekly = sum(
+        weekly_background(model.background, model.weekly_factor, model.episodes, k, w).sum(axis=1)
+        for w in range(first, first + WEEKS)
+    )
+    idx = stepper.cell_index(history.cells["h3_int"].to_numpy(dtype=np.uint64))
+    hit = idx >= 0
+    expected = np.bincount(idx[hit], weights=weekly[hit], minlength=len(history.cells))
+    got = true_risk(stepper, history.cells, targets, weeks=WEEKS)
+    np.testing.assert_allclose(got, expected, rtol=1e-9)
+    factor = model.weekly_factor[k][:, first : first + WEEKS].sum(axis=1)
+    static = (model.background[k] * factor[:, None]).sum(axis=0)
+    static_cells = np.bincount(idx[hit], weights=static[hit], minlength=len(history.cells))
+    assert np.abs(got - static_cells).max() > 0.05 * got.max()
