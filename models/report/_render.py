@@ -156,6 +156,7 @@ def _common(
         "gates": dict(sorted(audit.gates.items(), key=lambda kv: _gate_number(kv[0]))),
         "coverage": audit.coverage,
         "performance": performance_rows(metrics, coverage=audit.coverage),
+        "truth_column": metrics.model.pei_truth is not None,
         "headline_lift": metrics.lift,
         "excluded_police_activity": excluded,
         "included_police_activity": included_pa,

@@ -15,11 +15,14 @@ def _figures(scores: ForecastScores, coverage: float) -> dict[str, float | None]
         "hit_rate": scores.at("hr", coverage),
         "pai": scores.at("pai", coverage),
         "pei": scores.at("pei", coverage),
+        # the truth efficiency, known on synthetic data only (None elsewhere)
+        "pei_truth": scores.at("pei_truth", coverage) if scores.pei_truth is not None else None,
     }
 
 
 def performance_rows(metrics: BacktestMetrics, *, coverage: float) -> list[dict[str, Any]]:
-    """Model and baselines at ``coverage``: hit rate, PAI, PEI and the model's lift.
+    """Model and baselines at ``coverage``: hit rate, PAI, PEI, the truth efficiency PEI_T (None
+    unless the data are synthetic) and the model's lift.
 
     ``backtest_metrics.json`` holds one lift, over the best baseline: only that baseline's row has
     one.

@@ -26,6 +26,7 @@ from beatwise.artefacts.audit import (
     PolicyRecord,
 )
 from beatwise.artefacts.feedback import FeedbackReport
+from beatwise.artefacts.metrics import ForecastScores
 from models.audit import (
     PRIOR_COUNTS_REFERENCE,
     TRUTH_REFERENCE,
@@ -768,6 +769,33 @@ def test_performance_rows_read_the_typed_metrics() -> None:
     assert performance_rows(half, coverage=0.005)[0]["hit_rate"] == pytest.approx(0.31)
     with pytest.raises(ValueError, match=r"no figures at the audited coverage 0\.1"):
         performance_rows(METRICS, coverage=0.1)
+
+
+def test_the_performance_table_shows_truth_efficiency_on_synthetic_data_only(
+    audit: AuditReport,
+) -> None:
+    """Each row carries its PEI_T where the true risk is known, and the report gives the column
+    then (headed and explained), not otherwise."""
+
+    def with_truth(scores: ForecastScores, value: float) -> ForecastScores:
+        return scores.model_copy(update={"pei_truth": {0.05: value}})
+
+    synthetic = METRICS.model_copy(
+        update={
+            "model": with_truth(METRICS.model, 0.977),
+            "baselines": {
+                name: with_truth(scores, 0.9 + 0.01 * i)
+                for i, (name, scores) in enumerate(METRICS.baselines.items())
+            },
+        }
+    )
+    rows = performance_rows(synthetic, coverage=0.05)
+    assert [r["pei_truth"] for r in rows] == [0.977, 0.9, 0.91]
+    assert all(r["pei_truth"] is None for r in performance_rows(METRICS, coverage=0.05))
+    table = _render(audit, metrics=synthetic).split('id="performance"')[1].split("</table>")[0]
+    assert "<th>PEI<sub>T</sub></th>" in table and ">0.977<" in table and ">0.910<" in table
+    plain = _render(audit).split('id="performance"')[1].split("</table>")[0]
+    assert "PEI<sub>T</sub>" not in plain
 
 
 def test_cell_map_needs_its_columns(audit: AuditReport) -> None:
