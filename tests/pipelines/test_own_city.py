@@ -5,7 +5,8 @@ the commands are read from the README itself, so the README cannot drift from wh
 checks every item of a new user's path: a gzipped CSV of one offence without ids, census tracts
 with percentage attributes and numeric codes, events kept outside the tracts, a fixed backtest
 window, no features for absent types, a named place, the study-area rule recorded, and a real-data
-run that never runs the simulator; then a file added to the data folder re-runs ingest alone.
+run that never runs the simulator; then a file added to the data folder re-runs only the stages
+that read it (ingest, and build_features for a places file).
 """
 
 from __future__ import annotations
@@ -135,11 +136,16 @@ def test_the_outcome_is_a_publication_or_a_stated_block(city: dict[str, object])
         assert (repo / "data/published/latest.json").is_file()
 
 
-def test_a_file_added_to_the_data_folder_reruns_only_ingest(city: dict[str, object]) -> None:
+def test_a_file_added_to_the_data_folder_reruns_only_the_stages_that_read_it(
+    city: dict[str, object],
+) -> None:
     data = Path(str(city["data"]))
     (data / "notes.txt").write_text("where these files came from\n", encoding="utf-8")
     proc = _shell("dvc repro publish", Path(str(city["repo"])))
-    # ingest re-runs (DVC hashes the folder) and writes the same files, so nothing after it
-    # runs; a blocked publish, which DVC records as failed, is tried again
+    # ingest and build_features (which may read a places file kept there) re-run, since DVC
+    # hashes the folder, and write the same files, so nothing after them runs; a blocked
+    # publish, which DVC records as failed, is tried again
     stages = ran_stages(proc.stdout)
-    assert [s for s in stages if s != "publish"] == ["ingest"], proc.stdout + proc.stderr
+    assert [s for s in stages if s != "publish"] == ["ingest", "build_features"], (
+        proc.stdout + proc.stderr
+    )
