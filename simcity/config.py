@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -43,6 +43,22 @@ def _refused(expectation: str, *, got: object, key: str | None = None) -> Pydant
     if key is not None:
         context["key"] = key
     return PydanticCustomError("params_check", "{expectation}", context)
+
+
+#: a mapping keyed by crime type (its values untouched by the check)
+_Keyed = TypeVar("_Keyed", bound=dict[str, Any])
+
+
+def _canonical_keys(v: _Keyed) -> _Keyed:
+    """``v`` unchanged when every key is a canonical Beatwise crime type; else refused."""
+    for name in v:
+        if name not in CRIME_TYPES:
+            raise _refused(
+                f"must be keyed by canonical Beatwise types ({', '.join(CANONICAL_TYPES)}); "
+                f"{name!r} is not one",
+                got=sorted(v),
+            )
+    return v
 
 
 def _of_length(n: int, what: str) -> AfterValidator:
@@ -256,14 +272,7 @@ class EpisodeKindConfig(_Frozen):
     @field_validator("types")
     @classmethod
     def _known_types(cls, v: dict[str, float]) -> dict[str, float]:
-        for name in v:
-            if name not in CRIME_TYPES:
-                raise _refused(
-                    f"must be keyed by canonical Beatwise types ({', '.join(CANONICAL_TYPES)}); "
-                    f"{name!r} is not one",
-                    got=sorted(v),
-                )
-        return v
+        return _canonical_keys(v)
 
 
 class DynamicsConfig(_Frozen):
@@ -328,14 +337,7 @@ class CityConfig(_Frozen):
     @field_validator("crime_types")
     @classmethod
     def _canonical(cls, v: dict[str, CrimeTypeConfig]) -> dict[str, CrimeTypeConfig]:
-        for name in v:
-            if name not in CRIME_TYPES:
-                raise _refused(
-                    f"must be keyed by canonical Beatwise types ({', '.join(CANONICAL_TYPES)}); "
-                    f"{name!r} is not one",
-                    got=sorted(v),
-                )
-        return v
+        return _canonical_keys(v)
 
     @model_validator(mode="after")
     def _victim_rates(self) -> CityConfig:
