@@ -130,8 +130,16 @@ def preset_value(name: str, key: str, directory: Path = PRESETS_DIR) -> Any:
     return value
 
 
-def overlay_params(base: Mapping[str, Any], preset: Mapping[str, Any]) -> dict[str, Any]:
-    """``base`` with the preset's values set: mappings merge key by key, anything else replaces.
+#: mappings a preset replaces whole, by dotted key: sets of named alternatives, not settings (a
+#: preset's model candidates are its own, and ``{}`` there means none)
+REPLACED_WHOLE: frozenset[str] = frozenset({"select.candidates"})
+
+
+def overlay_params(
+    base: Mapping[str, Any], preset: Mapping[str, Any], _prefix: str = ""
+) -> dict[str, Any]:
+    """``base`` with the preset's values set: mappings merge key by key, anything else replaces,
+    and so do the mappings of :data:`REPLACED_WHOLE`.
 
     Refuses a key that ``base`` does not have (a typo, or a param the stages do not read), naming
     its full dotted path.
@@ -143,9 +151,10 @@ def overlay_params(base: Mapping[str, Any], preset: Mapping[str, Any]) -> dict[s
                 f"The preset sets {key!r}, which params.yaml does not have; presets may only "
                 f"change existing params. Known keys here: {sorted(base)}."
             )
-        if isinstance(value, Mapping) and isinstance(base[key], Mapping):
+        whole = f"{_prefix}{key}" in REPLACED_WHOLE
+        if isinstance(value, Mapping) and isinstance(base[key], Mapping) and not whole:
             try:
-                out[key] = overlay_params(base[key], value)
+                out[key] = overlay_params(base[key], value, f"{_prefix}{key}.")
             except ValueError as err:
                 raise ValueError(f"In {key!r}: {err}") from err
         else:
@@ -158,7 +167,8 @@ def preset_settings(
 ) -> Iterator[tuple[str, Any]]:
     """The dotted keys the preset sets and their values, at the deepest shared mapping level."""
     for key, value in preset.items():
-        if isinstance(value, Mapping) and isinstance(base.get(key), Mapping):
+        whole = f"{prefix}{key}" in REPLACED_WHOLE
+        if isinstance(value, Mapping) and isinstance(base.get(key), Mapping) and not whole:
             yield from preset_settings(base[key], value, f"{prefix}{key}.")
         else:
             yield f"{prefix}{key}", value

@@ -54,7 +54,12 @@ class TrainedModel:
     blend: BlendRecord | None = None
 
     def meta(
-        self, *, mlflow_run_id: str, registered_model: str, registered_version: str
+        self,
+        *,
+        mlflow_run_id: str,
+        registered_model: str,
+        registered_version: str,
+        selection: str | None = None,
     ) -> ModelMeta:
         """``model_meta.json`` for this model, once MLflow has a run and a registered version."""
         return ModelMeta(
@@ -67,6 +72,7 @@ class TrainedModel:
             period=self.panel.period,
             trained_periods=self.trained_periods,
             blend=self.blend,
+            selection=selection,
         )
 
 

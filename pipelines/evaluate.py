@@ -1,9 +1,8 @@
-"""Stage ``evaluate``: rolling-origin backtest of the model against baselines B1-B7.
+"""Stage ``evaluate``: rolling-origin backtest of the selected model against baselines B1-B7.
 
-Runs :func:`models.evaluation.run_backtest` (protocol there); writes ``backtest_metrics.json``
-(with the study-area rule of ``cells_meta.json``), its headline and curves (``reports/compare/``),
-``backtest.parquet``, the plots and the time bands' calibration (synthetic truth: weekly only).
-"""
+Runs :func:`models.evaluation.run_backtest`; writes ``backtest_metrics.json`` (with the study-area
+rule of ``cells_meta.json``), its headline and curves (``reports/compare/``), ``backtest.parquet``,
+the plots and the time bands' calibration (synthetic truth: weekly only)."""
 
 from __future__ import annotations
 
@@ -26,10 +25,12 @@ from models.evaluation import (
 from models.operational import OperationalConfig
 from models.plot_data import write_plot_data
 from models.risk_model import RiskModelConfig
+from models.selection import selected_config
 from models.timebands import TimeBandsConfig
 from models.timebands_backtest import time_bands_report
 from pipelines._io import run_stage, setup_logging, timed
 from pipelines._tracking import track_evaluation
+from simcity.truth import load_truth_model
 
 STAGE = "evaluate"
 
@@ -45,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     for name in ("features", "panel-meta", "cells", "cells-meta", "event-cells", "model-meta"):
         parser.add_argument(f"--{name}", type=Path, required=True)
-    parser.add_argument("--truth-dir", type=Path, default=None)
+    for name in ("truth-dir", "selection"):  # selection: selected_config.json
+        parser.add_argument(f"--{name}", type=Path, default=None)
     for name in ("out-metrics", "out-headline", "out-plot-data", "out-backtest", "out-plots",
                  "out-time-bands"):  # fmt: skip
         parser.add_argument(f"--{name}", type=Path, required=True)
@@ -60,8 +62,6 @@ def main(argv: list[str] | None = None) -> int:
     if (skip := truth_skip_reason(args.truth_dir, meta)) is not None:
         log.info("%s", skip)
     else:
-        from simcity.truth import load_truth_model
-
         truth = load_truth_model(args.truth_dir)
     cells = read_parquet(args.cells, required=("h3_cell", "h3_int", "lat", "lon", "area_km2"))
     events = read_parquet(args.event_cells, columns=EVENT_COLUMNS)
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             events,
             meta,
             config=params.evaluate,
-            model_config=params.train,
+            model_config=selected_config(params.train, args.selection),
             coverage=params.operational.coverage,
             truth=truth,
         )

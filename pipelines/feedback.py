@@ -26,6 +26,7 @@ from models.feedback.config import FeedbackConfig
 from models.feedback.figure import drift_figure
 from models.operational import OperationalConfig
 from models.risk_model import RiskModelConfig
+from models.selection import selected_config
 from pipelines._io import run_stage, setup_logging, timed
 from simcity.config import SimulateParams
 
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out-report", type=Path, required=True)
     parser.add_argument("--out-figure", type=Path, required=True)
+    parser.add_argument("--selection", type=Path, default=None)  # selected_config.json
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
     log = setup_logging(STAGE)
@@ -56,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         feedback=params.feedback,
         features=params.features,
         covariates=params.covariates,
-        model=params.train,
+        model=selected_config(params.train, args.selection),
         refit_every=params.evaluate.refit_every,
         operational=params.operational,
         audit=params.audit,

@@ -25,6 +25,7 @@ from models.blend_serving import fit_published_blend
 from models.evaluation import EVENT_COLUMNS, EvaluateConfig
 from models.plots import plot_feature_importance
 from models.risk_model import RiskModelConfig, feature_importance
+from models.selection import ModelSelection, selected_config
 from models.training import train_risk_model
 from pipelines._io import run_stage, setup_logging
 from pipelines._tracking import REGISTERED_MODEL_NAME, track_training
@@ -43,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument(f"--{name}", type=Path, required=True)
     for name in ("cells", "event-cells"):  # read only by a blend (train.blend)
         parser.add_argument(f"--{name}", type=Path, default=None)
+    for name in ("selection", "selection-report"):  # selected_config.json, model_selection.json
+        parser.add_argument(f"--{name}", type=Path, default=None)
     parser.add_argument("--out-model", type=Path, required=True)
     parser.add_argument("--out-meta", type=Path, required=True)
     parser.add_argument("--out-importance", type=Path, required=True)
@@ -53,16 +56,17 @@ def main(argv: list[str] | None = None) -> int:
 
     panel = PanelMeta.read(args.panel_meta)
     features = read_parquet(args.features, required=panel.table_columns())
+    config = selected_config(params.train, args.selection)
     fit_blend = None
-    if params.train.blend.enabled:
+    if config.blend.enabled:
         if args.cells is None or args.event_cells is None:
             parser.error("train.blend names baselines: --cells and --event-cells are required")
         fit_blend = functools.partial(
             fit_published_blend, event_cells=read_parquet(args.event_cells, columns=EVENT_COLUMNS),
-            cells=read_parquet(args.cells), panel=panel, blend=params.train.blend,
+            cells=read_parquet(args.cells), panel=panel, blend=config.blend,
             config=params.evaluate,
         )  # fmt: skip
-    trained = train_risk_model(features, panel=panel, config=params.train, fit_blend=fit_blend)
+    trained = train_risk_model(features, panel=panel, config=config, fit_blend=fit_blend)
     plot_feature_importance(feature_importance(trained.model), args.out_importance)
     run_id, version = track_training(
         trained.model,
@@ -75,9 +79,11 @@ def main(argv: list[str] | None = None) -> int:
         point_candidate=detect_run(args.params).may_publish,
     )
     write_text(args.out_model, trained.text)
+    report = args.selection_report and ModelSelection.read(args.selection_report).summary()
     trained.meta(
-        mlflow_run_id=run_id, registered_model=REGISTERED_MODEL_NAME, registered_version=version
-    ).write(args.out_meta)
+        mlflow_run_id=run_id, registered_model=REGISTERED_MODEL_NAME, registered_version=version,
+        selection=report or None,
+    ).write(args.out_meta)  # fmt: skip
     return 0
 
 

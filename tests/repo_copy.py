@@ -74,7 +74,5 @@ def copy_repo(dest: Path) -> Path:
 
 def set_params(repo: Path, updates: dict[str, dict[str, object]]) -> None:
     path = repo / "params.yaml"
-    params = yaml.safe_load(path.read_text())
-    for section, values in updates.items():
-        params[section] = overlay_params(params[section], values)
+    params = overlay_params(yaml.safe_load(path.read_text()), updates)
     path.write_text(yaml.safe_dump(params, sort_keys=False))

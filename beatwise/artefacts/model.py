@@ -61,10 +61,15 @@ class ModelMeta(Artefact):
     trained_periods: tuple[dt.date, dt.date]
     #: the stacked blend the published expected count is (``train.blend``); None: the model alone
     blend: BlendRecord | None = None
+    #: how the backtest chose its configuration (``model_selection.json``'s summary, in words);
+    #: None for a model trained outside the pipeline's selection
+    selection: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The file's object; no ``blend`` key when the model is published alone."""
+        """The file's object; no ``blend`` key when the model is published alone, and no
+        ``selection`` key without a selection."""
         out = super().to_json()
-        if self.blend is None:
-            del out["blend"]
+        for key in ("blend", "selection"):
+            if out[key] is None:
+                del out[key]
         return out

@@ -83,6 +83,8 @@ class ReportContext(BaseModel):
     #: the place's name (``data_quality.json``'s ``place``), for titles; None: ``study_area``
     place: str | None = Field(default=None, min_length=1)
     model_type: str = "LightGBM gradient-boosted trees with a Poisson objective"
+    #: how the backtest chose the model's configuration (the select stage), in words
+    model_selection: str | None = None
     model_params: dict[str, Any] = Field(default_factory=dict)
     target_types: tuple[str, ...] = Field(min_length=1)
     #: configured types with no event in the data: not forecast (``panel_meta.json``)
@@ -164,6 +166,7 @@ def report_context(
         f"{cells['residents'].sum():,.0f} residents{rule})",
         place=quality.place,
         model_type=model_type,
+        model_selection=model.selection,
         model_params={"best_rounds": model.best_rounds},
         target_types=target.target_types,
         absent_types=panel.absent_types,

@@ -55,7 +55,7 @@ def test_the_default_wait_is_passive_and_an_explicit_choice_is_kept() -> None:
 
 def test_every_stage_that_fits_loads_beatwise_before_lightgbm() -> None:
     """OpenMP reads the policy when LightGBM's library loads, so the stage must set it first."""
-    for stage in ("train", "evaluate", "feedback", "publish"):
+    for stage in ("select", "train", "evaluate", "feedback", "publish"):
         trace = subprocess.run(
             [sys.executable, "-X", "importtime", "-c", f"import pipelines.{stage}"],
             cwd=ROOT,

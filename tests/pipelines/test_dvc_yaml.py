@@ -18,6 +18,7 @@ STAGES = [
     "ingest",
     "build_cells",
     "build_features",
+    "select",
     "train",
     "evaluate",
     "feedback",

@@ -117,6 +117,7 @@ def test_first_run_runs_every_stage(repo: dict[str, object]) -> None:
         "ingest",
         "build_cells",
         "build_features",
+        "select",
         "train",
         "evaluate",
         "feedback",
@@ -304,8 +305,9 @@ def test_train_param_change_reruns_only_downstream(repo: dict[str, object]) -> N
     run(["git", "commit", "-q", "-m", "lock"], path)
     before, registry = published_files(path), aliases(path)
     out = run(["dvc", "exp", "run", "-S", "train.learning_rate=0.1", "-n", "lr01"], path).stdout
-    # the loop runs the train stage's model settings, so it runs again too
-    assert ran_stages(out) == ["train", "evaluate", "feedback", "audit", "publish"]
+    # the selection starts from the train params, and the loop runs the chosen model settings,
+    # so both run again too
+    assert ran_stages(out) == ["select", "train", "evaluate", "feedback", "audit", "publish"]
     diff = json.loads(run(["dvc", "metrics", "diff", "--json"], path).stdout)
     changes = diff["reports/compare/backtest.json"]
     assert changes["poisson_deviance"]["old"] is not None  # HEAD's metrics were found

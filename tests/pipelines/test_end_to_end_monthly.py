@@ -108,8 +108,7 @@ def floor_to_months(path: Path) -> None:
 def monthly_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     folder = tmp_path_factory.mktemp("beatwise_monthly")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    for section, values in {**MONTHLY, "simulate": three_year_city()}.items():
-        params[section] = overlay_params(params[section], values)
+    params = overlay_params(params, {**MONTHLY, "simulate": three_year_city()})
     (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     logs: dict[str, str] = {}
     for stage in STAGES:

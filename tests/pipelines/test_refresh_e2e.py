@@ -19,7 +19,7 @@ pytestmark = pytest.mark.e2e
 WEEK_ONE, WEEK_TWO = "2023-06-25", "2023-07-02"
 FIT_POINT = "2023-06-12"
 CANDIDATE = Path("data/forecasts/candidate")
-FITTED = ("train", "evaluate")
+FITTED = ("select", "train", "evaluate")
 
 
 def commit_params(repo: Path, as_of: str) -> None:

@@ -1,0 +1,343 @@
+"""Model selection as code: the backtest, not a person, chooses the model's configuration.
+
+``select.candidates`` names alternatives to the ``train`` params (each changes some of its keys,
+for example ``num_leaves`` or ``blend``). The ``select`` stage backtests the ``train`` params and
+every candidate on a **selection window**: the ``select.periods`` labelled periods just before
+``evaluate``'s backtest window, so the figures ``evaluate`` reports come from periods the choice
+never saw (choosing on the reported window would overstate the winner's lift). Each model of the
+selection backtest is, as in ``evaluate``, trained only on the periods before the ones it scores.
+
+The criterion is the pooled PAI at the operational coverage over the window, the numerator of
+the headline lift (the baselines do not depend on the candidate, so it ranks candidates as the
+lift does). The ``train`` params are kept unless a candidate beats them by evidence, not by
+noise: a candidate is eligible only when its PAI over the ``train`` params' has a 95% moving-block
+bootstrap interval above 1 (the headline lift's interval, ``evaluate.n_boot`` and ``block_len``),
+and the highest PAI among the eligible ones wins (ties: the earlier entry). The figures go
+to ``model_selection.json`` (:class:`ModelSelection`); the chosen configuration, whole, to
+``selected_config.json`` (:class:`SelectedConfig`), which ``train``, ``evaluate`` and
+``feedback`` read. It records the ``train`` params it was chosen from, and a stage refuses a
+selection made from other ones.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from beatwise.artefacts._base import Artefact
+from beatwise.artefacts.metrics import Lift
+from beatwise.artefacts.panel import PanelMeta
+from beatwise.period import PERIOD_COLUMN, period_words
+from models.evaluation import (
+    MIN_BACKTEST_PERIODS,
+    EvaluateConfig,
+    choose_backtest_periods,
+    run_backtest,
+)
+from models.metrics import pai_lift
+from models.risk_model import RiskModelConfig
+
+logger = logging.getLogger(__name__)
+
+#: the name the ``train`` params go by among the candidates
+BASE_NAME = "params"
+
+
+def _refused(expectation: str, *, key: str, got: object) -> PydanticCustomError:
+    """A refusal the params loader words as "The 'select.<key>' parameter ... must ...".
+
+    Raised from the section's own validator, so the key below ``select`` goes in the context."""
+    return PydanticCustomError(
+        "params_check", "{expectation}", {"expectation": expectation, "key": key, "got": got}
+    )
+
+
+class SelectConfig(BaseModel):
+    """The ``select`` section: the selection window and the candidates to the ``train`` params.
+
+    A candidate is a mapping of ``train`` keys to the values it tries; every key it does not name
+    keeps the ``train`` value (a nested key such as ``blend`` is replaced whole). ``{}`` (no
+    candidates) keeps the ``train`` params without a selection backtest.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: labelled periods (weeks, or months in monthly mode) just before evaluate's backtest window
+    periods: int = Field(26, ge=MIN_BACKTEST_PERIODS, le=520)
+    candidates: dict[str, RiskModelConfig] = {}
+
+    @field_validator("candidates", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: object) -> object:
+        return {} if value is None else value
+
+    @model_validator(mode="after")
+    def _named_changes(self) -> Self:
+        for name, candidate in self.candidates.items():
+            if name == BASE_NAME or not name.isidentifier():
+                raise _refused(
+                    "must be named by a word of letters, digits and underscores other than "
+                    f"{BASE_NAME!r} (the train params' own name)",
+                    key=f"candidates.{name}",
+                    got=name,
+                )
+            if not candidate.model_fields_set:
+                raise _refused(
+                    "must change at least one train key", key=f"candidates.{name}", got={}
+                )
+        return self
+
+    def configs(self, base: RiskModelConfig) -> dict[str, RiskModelConfig]:
+        """``{name: config}``: the ``train`` params first (as ``params``), then each candidate."""
+        out = {BASE_NAME: base}
+        for name, candidate in self.candidates.items():
+            fields = {key: getattr(candidate, key) for key in candidate.model_fields_set}
+            out[name] = base.model_copy(update=fields)
+        return out
+
+
+def changes(candidate: RiskModelConfig) -> dict[str, Any]:
+    """The ``train`` keys a candidate sets, with its values, as JSON."""
+    return candidate.model_dump(mode="json", include=candidate.model_fields_set)
+
+
+class CandidateScore(BaseModel):
+    """One configuration's selection backtest."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    #: the train keys it changes and their values (empty for the train params themselves)
+    changes: dict[str, Any]
+    #: pooled PAI at the operational coverage over the selection window (the criterion)
+    pai: float
+    #: its lift over the window's best baseline, with the block-bootstrap interval
+    lift: Lift
+    #: its PAI over the train params' on the same window and interval; None for the params
+    over_params: Lift | None = None
+
+    @property
+    def eligible(self) -> bool:
+        """The train params, or a candidate whose interval over them lies above 1."""
+        if self.over_params is None:
+            return True
+        low = self.over_params.ci_low
+        return low is not None and low > 1.0
+
+
+class SelectedConfig(Artefact):
+    """``selected_config.json``: the configuration train, evaluate and feedback fit.
+
+    Apart from the selection's figures (``model_selection.json``), so that its bytes change only
+    when the choice does and the stages after it re-run only then.
+    """
+
+    chosen: str
+    #: the train params the selection started from
+    base: RiskModelConfig
+    #: the chosen configuration, whole
+    config: RiskModelConfig
+
+    def config_for(self, base: RiskModelConfig, *, source: str) -> RiskModelConfig:
+        """The chosen configuration, refusing a selection made from other ``train`` params."""
+        if self.base != base:
+            raise ValueError(
+                f"{source} was chosen from other train params than params.yaml's "
+                "(it is stale); re-run the select stage (dvc repro)."
+            )
+        return self.config
+
+
+class ModelSelection(Artefact):
+    """``model_selection.json``: which configuration the selection backtest chose, and why."""
+
+    #: the operational coverage the criterion is taken at
+    coverage: float = Field(gt=0.0, le=1.0)
+    #: first and last period of the selection window; None when there were no candidates
+    window: tuple[dt.date, dt.date] | None
+    #: every configuration backtested, the train params first; empty without candidates
+    scores: tuple[CandidateScore, ...]
+    chosen: str
+
+    @model_validator(mode="after")
+    def _chosen_is_scored(self) -> Self:
+        names = [s.name for s in self.scores]
+        if (names and self.chosen not in names) or (not names and self.chosen != BASE_NAME):
+            raise ValueError(f"chosen {self.chosen!r} must be one of the scored {names}")
+        return self
+
+    def summary(self) -> str:
+        """One sentence a model card can print."""
+        if not self.scores:
+            return "The train params, with no alternatives backtested (select.candidates is empty)."
+        assert self.window is not None
+        best = next(s for s in self.scores if s.name == self.chosen)
+        others = "; ".join(_described(s) for s in self.scores if s.name != self.chosen)
+        why = (
+            "no candidate beat it with an interval above 1"
+            if self.chosen == BASE_NAME
+            else "the highest PAI among the candidates that beat the train params with an "
+            "interval above 1"
+        )
+        return (
+            f"{self.chosen!r} (PAI at {self.coverage:.0%} coverage {best.pai:.3f}): {why}, over "
+            f"the selection window {self.window[0]} to {self.window[1]}, before the reported "
+            f"backtest. The others: {others}."
+        )
+
+
+def _described(score: CandidateScore) -> str:
+    text = f"{score.name} {score.pai:.3f}"
+    over = score.over_params
+    if over is not None and over.estimate is not None:
+        low, high = ("undefined" if v is None else f"{v:.3f}" for v in (over.ci_low, over.ci_high))
+        text += f" ({over.estimate:.3f} [{low}, {high}] of the train params')"
+    return text
+
+
+def selection_window(
+    features: pd.DataFrame, meta: PanelMeta, *, periods: int, evaluate: EvaluateConfig
+) -> npt.NDArray[np.datetime64]:
+    """The labelled periods just before ``evaluate``'s backtest window, at most ``periods``.
+
+    The window leaves ``evaluate.min_train_periods`` before it; it is shortened (with a warning)
+    when the data allow fewer, and refused below :data:`MIN_BACKTEST_PERIODS`.
+    """
+    words = period_words(meta.period)
+    reported = choose_backtest_periods(features, config=evaluate, period=meta.period)
+    labelled = np.sort(features.loc[features["target_count"].notna(), PERIOD_COLUMN].unique())
+    before = labelled[labelled < reported[0]]
+    n = min(periods, len(before) - evaluate.min_train_periods)
+    if n < MIN_BACKTEST_PERIODS:
+        raise ValueError(
+            f"Only {len(before)} labelled {words.plural} precede evaluate's backtest window: too "
+            f"few for a selection window of at least {MIN_BACKTEST_PERIODS} after "
+            f"evaluate.min_train_periods={evaluate.min_train_periods}. Load more {words.plural}, "
+            "shorten the backtest, or set select.candidates: {} (no selection)."
+        )
+    if n < periods:
+        logger.warning("selection window shortened to %d %s (data allow no more)", n, words.plural)
+    return before[-n:]
+
+
+def window_config(evaluate: EvaluateConfig, window: npt.NDArray[np.datetime64]) -> EvaluateConfig:
+    """``evaluate`` with its backtest moved to the fixed window ``window``."""
+    first, last = (pd.Timestamp(window[i]).date() for i in (0, -1))
+    return EvaluateConfig.model_validate(
+        {**evaluate.model_dump(), "backtest_periods": None, "backtest_first": first,
+         "backtest_last": last}
+    )  # fmt: skip
+
+
+def choose(scores: list[CandidateScore]) -> str:
+    """The highest PAI among the eligible entries (:attr:`CandidateScore.eligible`); the
+    earliest wins a tie (the train params come first)."""
+    eligible = [(n, s) for n, s in enumerate(scores) if s.eligible]
+    return max(eligible, key=lambda item: (item[1].pai, -item[0]))[1].name
+
+
+def run_selection(
+    features: pd.DataFrame,
+    cells: pd.DataFrame,
+    event_cells: pd.DataFrame,
+    meta: PanelMeta,
+    *,
+    select: SelectConfig,
+    base: RiskModelConfig,
+    evaluate: EvaluateConfig,
+    coverage: float,
+) -> tuple[ModelSelection, SelectedConfig]:
+    """Backtest the ``train`` params and every candidate on the selection window; choose one.
+
+    The inputs are ``evaluate``'s (:func:`models.evaluation.run_backtest`); without candidates
+    nothing is backtested and the ``train`` params are the choice.
+    """
+    if not select.candidates:
+        return (
+            ModelSelection(coverage=coverage, window=None, scores=(), chosen=BASE_NAME),
+            SelectedConfig(chosen=BASE_NAME, base=base, config=base),
+        )
+    window = selection_window(features, meta, periods=select.periods, evaluate=evaluate)
+    protocol = window_config(evaluate, window)
+    configs = select.configs(base)
+    logger.info(
+        "selection window: %d %s from %s; %d configurations",
+        len(window),
+        period_words(meta.period).plural,
+        pd.Timestamp(window[0]).date(),
+        len(configs),
+    )
+    scores: list[CandidateScore] = []
+    areas, ids = cells["area_km2"].to_numpy(), cells["h3_int"].to_numpy(dtype=np.uint64)
+    params_scores: npt.NDArray[np.float64] | None = None
+    for name, config in configs.items():
+        result = run_backtest(
+            features, cells, event_cells, meta, config=protocol, model_config=config,
+            coverage=coverage,
+        )  # fmt: skip
+        metrics = result.metrics
+        shape = (len(result.period_starts), len(cells))
+        y = result.frame["target_count"].to_numpy(dtype=np.float64).reshape(shape)
+        own = result.frame["risk_score"].to_numpy(dtype=np.float64).reshape(shape)
+        over = None
+        if params_scores is None:
+            params_scores = own
+        else:
+            paired = pai_lift(
+                y, own, params_scores, areas_km2=areas, cell_ids=ids, coverage=coverage,
+                n_boot=protocol.n_boot, block_len=protocol.block_len, seed=protocol.seed,
+            )  # fmt: skip
+            over = Lift(
+                baseline=BASE_NAME, estimate=_finite(paired.estimate),
+                ci_low=_finite(paired.ci_low), ci_high=_finite(paired.ci_high),
+            )  # fmt: skip
+        value = metrics.model.pai[metrics.coverage]
+        if value is None:
+            raise ValueError(
+                f"The selection window {pd.Timestamp(window[0]).date()} to "
+                f"{pd.Timestamp(window[-1]).date()} holds no events, so it cannot rank the "
+                "candidates; lengthen select.periods."
+            )
+        scores.append(
+            CandidateScore(
+                name=name,
+                changes={} if name == BASE_NAME else changes(select.candidates[name]),
+                pai=value,
+                lift=metrics.lift,
+                over_params=over,
+            )
+        )
+        logger.info(
+            "candidate %s: PAI %.4f, lift %s, over the train params %s",
+            name,
+            value,
+            metrics.lift.estimate,
+            "-" if over is None else f"{over.estimate} [{over.ci_low}, {over.ci_high}]",
+        )
+    chosen = choose(scores)
+    logger.info("chosen: %s", chosen)
+    first, last = (pd.Timestamp(window[i]).date() for i in (0, -1))
+    report = ModelSelection(
+        coverage=coverage, window=(first, last), scores=tuple(scores), chosen=chosen
+    )
+    return report, SelectedConfig(chosen=chosen, base=base, config=configs[chosen])
+
+
+def _finite(value: float) -> float | None:
+    return round(float(value), 6) if np.isfinite(value) else None
+
+
+def selected_config(base: RiskModelConfig, path: Path | None) -> RiskModelConfig:
+    """The configuration a stage fits: ``selected_config.json``'s choice, or without that file
+    (a stage run on its own) the ``train`` params themselves."""
+    if path is None:
+        return base
+    return SelectedConfig.read(path).config_for(base, source=str(path))

@@ -1,0 +1,62 @@
+"""Stage ``select``: the backtest chooses the model's configuration among ``select.candidates``.
+
+Backtests the ``train`` params and each candidate on the selection window, the periods just
+before ``evaluate``'s backtest window (:mod:`models.selection` holds the protocol), and writes
+``model_selection.json`` (every configuration's figures and the choice) and
+``selected_config.json`` (the chosen configuration whole, which ``train``, ``evaluate`` and
+``feedback`` fit).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from beatwise.artefacts.panel import PanelMeta
+from beatwise.io import read_parquet
+from beatwise.params import StageParams, load_params
+from models.evaluation import EVENT_COLUMNS, EvaluateConfig
+from models.operational import OperationalConfig
+from models.risk_model import RiskModelConfig
+from models.selection import SelectConfig, run_selection
+from pipelines._io import run_stage, setup_logging, timed
+
+STAGE = "select"
+
+
+class Params(StageParams):
+    train: RiskModelConfig
+    select: SelectConfig
+    evaluate: EvaluateConfig
+    operational: OperationalConfig
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    for name in ("features", "panel-meta", "cells", "event-cells", "out-report", "out-config"):
+        parser.add_argument(f"--{name}", type=Path, required=True)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    args = parser.parse_args(argv)
+    log = setup_logging(STAGE)
+    params = load_params(STAGE, Params, args.params)
+
+    meta = PanelMeta.read(args.panel_meta)
+    with timed(log, "selection"):
+        report, chosen = run_selection(
+            read_parquet(args.features, required=meta.table_columns()),
+            read_parquet(args.cells, required=("h3_cell", "h3_int", "lat", "lon", "area_km2")),
+            read_parquet(args.event_cells, columns=EVENT_COLUMNS),
+            meta,
+            select=params.select,
+            base=params.train,
+            evaluate=params.evaluate,
+            coverage=params.operational.coverage,
+        )
+    report.write(args.out_report)
+    chosen.write(args.out_config)
+    log.info("%s", report.summary())
+    return 0
+
+
+if __name__ == "__main__":
+    run_stage(main, STAGE)
