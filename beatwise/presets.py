@@ -3,8 +3,10 @@
 A preset is a YAML file ``presets/<name>.yaml`` (or any YAML file given by its path) holding only
 the params that differ from ``params.yaml`` (the synthetic-city default), in the same sections and
 keys. It never adds a key that ``params.yaml`` lacks, so every value a preset sets is one a stage
-already validates, and it must set the keys that describe its source (:data:`SOURCE_KEYS`), so no
-preset inherits the synthetic city's data folder, name, publication override or data-access terms.
+already validates (the one exception, :data:`REPLACED_WHOLE`, is the named model candidates of
+``select.candidates``, which a preset replaces whole and the select stage validates), and it must
+set the keys that describe its source (:data:`SOURCE_KEYS`), so no preset inherits the synthetic
+city's data folder, name, publication override or data-access terms.
 
 Running a preset is a DVC experiment: ``python -m beatwise.presets st_louis`` writes the preset's
 values into ``params.yaml`` and runs ``dvc exp run -n st-louis publish`` (the publish stage and

@@ -21,7 +21,6 @@ selection made from other ones.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from pathlib import Path
 from typing import Any, Self
@@ -29,12 +28,12 @@ from typing import Any, Self
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from beatwise.artefacts._base import Artefact
 from beatwise.artefacts.metrics import Lift
 from beatwise.artefacts.panel import PanelMeta
+from beatwise.artefacts.selection import BASE_NAME, CandidateScore, ModelSelection, SelectedConfig
 from beatwise.period import PERIOD_COLUMN, period_words
 from models.evaluation import (
     MIN_BACKTEST_PERIODS,
@@ -46,9 +45,6 @@ from models.metrics import pai_lift
 from models.risk_model import RiskModelConfig
 
 logger = logging.getLogger(__name__)
-
-#: the name the ``train`` params go by among the candidates
-BASE_NAME = "params"
 
 
 def _refused(expectation: str, *, key: str, got: object) -> PydanticCustomError:
@@ -109,100 +105,6 @@ def changes(candidate: RiskModelConfig) -> dict[str, Any]:
     return candidate.model_dump(mode="json", include=candidate.model_fields_set)
 
 
-class CandidateScore(BaseModel):
-    """One configuration's selection backtest."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: str
-    #: the train keys it changes and their values (empty for the train params themselves)
-    changes: dict[str, Any]
-    #: pooled PAI at the operational coverage over the selection window (the criterion)
-    pai: float
-    #: its lift over the window's best baseline, with the block-bootstrap interval
-    lift: Lift
-    #: its PAI over the train params' on the same window and interval; None for the params
-    over_params: Lift | None = None
-
-    @property
-    def eligible(self) -> bool:
-        """The train params, or a candidate whose interval over them lies above 1."""
-        if self.over_params is None:
-            return True
-        low = self.over_params.ci_low
-        return low is not None and low > 1.0
-
-
-class SelectedConfig(Artefact):
-    """``selected_config.json``: the configuration train, evaluate and feedback fit.
-
-    Apart from the selection's figures (``model_selection.json``), so that its bytes change only
-    when the choice does and the stages after it re-run only then.
-    """
-
-    chosen: str
-    #: the train params the selection started from
-    base: RiskModelConfig
-    #: the chosen configuration, whole
-    config: RiskModelConfig
-
-    def config_for(self, base: RiskModelConfig, *, source: str) -> RiskModelConfig:
-        """The chosen configuration, refusing a selection made from other ``train`` params."""
-        if self.base != base:
-            raise ValueError(
-                f"{source} was chosen from other train params than params.yaml's "
-                "(it is stale); re-run the select stage (dvc repro)."
-            )
-        return self.config
-
-
-class ModelSelection(Artefact):
-    """``model_selection.json``: which configuration the selection backtest chose, and why."""
-
-    #: the operational coverage the criterion is taken at
-    coverage: float = Field(gt=0.0, le=1.0)
-    #: first and last period of the selection window; None when there were no candidates
-    window: tuple[dt.date, dt.date] | None
-    #: every configuration backtested, the train params first; empty without candidates
-    scores: tuple[CandidateScore, ...]
-    chosen: str
-
-    @model_validator(mode="after")
-    def _chosen_is_scored(self) -> Self:
-        names = [s.name for s in self.scores]
-        if (names and self.chosen not in names) or (not names and self.chosen != BASE_NAME):
-            raise ValueError(f"chosen {self.chosen!r} must be one of the scored {names}")
-        return self
-
-    def summary(self) -> str:
-        """One sentence a model card can print."""
-        if not self.scores:
-            return "The train params, with no alternatives backtested (select.candidates is empty)."
-        assert self.window is not None
-        best = next(s for s in self.scores if s.name == self.chosen)
-        others = "; ".join(_described(s) for s in self.scores if s.name != self.chosen)
-        why = (
-            "no candidate beat it with an interval above 1"
-            if self.chosen == BASE_NAME
-            else "the highest PAI among the candidates that beat the train params with an "
-            "interval above 1"
-        )
-        return (
-            f"{self.chosen!r} (PAI at {self.coverage:.0%} coverage {best.pai:.3f}): {why}, over "
-            f"the selection window {self.window[0]} to {self.window[1]}, before the reported "
-            f"backtest. The others: {others}."
-        )
-
-
-def _described(score: CandidateScore) -> str:
-    text = f"{score.name} {score.pai:.3f}"
-    over = score.over_params
-    if over is not None and over.estimate is not None:
-        low, high = ("undefined" if v is None else f"{v:.3f}" for v in (over.ci_low, over.ci_high))
-        text += f" ({over.estimate:.3f} [{low}, {high}] of the train params')"
-    return text
-
-
 def selection_window(
     features: pd.DataFrame, meta: PanelMeta, *, periods: int, evaluate: EvaluateConfig
 ) -> npt.NDArray[np.datetime64]:
@@ -261,9 +163,10 @@ def run_selection(
     nothing is backtested and the ``train`` params are the choice.
     """
     if not select.candidates:
+        as_json = base.model_dump(mode="json")
         return (
             ModelSelection(coverage=coverage, window=None, scores=(), chosen=BASE_NAME),
-            SelectedConfig(chosen=BASE_NAME, base=base, config=base),
+            SelectedConfig(chosen=BASE_NAME, base=as_json, config=as_json),
         )
     window = selection_window(features, meta, periods=select.periods, evaluate=evaluate)
     protocol = window_config(evaluate, window)
@@ -328,7 +231,11 @@ def run_selection(
     report = ModelSelection(
         coverage=coverage, window=(first, last), scores=tuple(scores), chosen=chosen
     )
-    return report, SelectedConfig(chosen=chosen, base=base, config=configs[chosen])
+    return report, SelectedConfig(
+        chosen=chosen,
+        base=base.model_dump(mode="json"),
+        config=configs[chosen].model_dump(mode="json"),
+    )
 
 
 def _finite(value: float) -> float | None:
@@ -340,4 +247,13 @@ def selected_config(base: RiskModelConfig, path: Path | None) -> RiskModelConfig
     (a stage run on its own) the ``train`` params themselves."""
     if path is None:
         return base
-    return SelectedConfig.read(path).config_for(base, source=str(path))
+    selected = SelectedConfig.read(path)
+    if RiskModelConfig.model_validate(selected.base) != base:
+        raise ValueError(
+            f"{path} was chosen from other train params than params.yaml's (it is stale); "
+            "re-run the select stage (dvc repro)."
+        )
+    try:
+        return RiskModelConfig.model_validate(selected.config)
+    except ValidationError as err:
+        raise ValueError(f"{path}: 'config' is no train configuration ({err})") from None

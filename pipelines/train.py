@@ -18,6 +18,7 @@ import functools
 from pathlib import Path
 
 from beatwise.artefacts.panel import PanelMeta
+from beatwise.artefacts.selection import ModelSelection
 from beatwise.io import read_parquet, write_text
 from beatwise.params import StageParams, load_params, params_hash
 from beatwise.runs import detect_run
@@ -25,7 +26,7 @@ from models.blend_serving import fit_published_blend
 from models.evaluation import EVENT_COLUMNS, EvaluateConfig
 from models.plots import plot_feature_importance
 from models.risk_model import RiskModelConfig, feature_importance
-from models.selection import ModelSelection, selected_config
+from models.selection import selected_config
 from models.training import train_risk_model
 from pipelines._io import run_stage, setup_logging
 from pipelines._tracking import REGISTERED_MODEL_NAME, track_training

@@ -166,3 +166,19 @@ def test_cli_prints_lists_and_refuses(capsys: pytest.CaptureFixture[str]) -> Non
     assert capsys.readouterr().out.split() == ["london_api", "london_decade", "st_louis"]
     assert main(["nope", "--print"]) == 2
     assert "No preset named 'nope'" in capsys.readouterr().err
+
+
+def test_a_presets_model_candidates_replace_the_defaults_whole() -> None:
+    """Candidates are named alternatives, not settings: a preset's are its own, ``{}`` is none,
+    and its names need not exist in params.yaml (other mappings merge key by key)."""
+    default = PARAMS["select"]["candidates"]
+    assert default  # the default city has candidates, so the checks below can fail
+    stl = overlay_params(PARAMS, load_preset("st_louis"))
+    assert stl["select"]["candidates"] == load_preset("st_louis")["select"]["candidates"]
+    assert set(stl["select"]["candidates"]) - set(default)
+    assert stl["select"]["periods"] == 52
+    london = overlay_params(PARAMS, load_preset("london_api"))
+    assert london["select"]["candidates"] == {}
+    assert london["select"]["periods"] == PARAMS["select"]["periods"]  # merged key by key
+    with pytest.raises(ValueError, match=r"'periodz', which params\.yaml does not have"):
+        overlay_params(PARAMS, {"select": {"periodz": 3}})

@@ -14,15 +14,12 @@ from backtest_city import CONFIG, MODEL, toy_city
 
 from beatwise.artefacts.metrics import Lift
 from beatwise.artefacts.panel import PanelMeta
+from beatwise.artefacts.selection import BASE_NAME, CandidateScore, ModelSelection, SelectedConfig
 from beatwise.params import ParamsError, validate_params
 from beatwise.period import PERIOD_COLUMN
 from models.evaluation import choose_backtest_periods
 from models.selection import (
-    BASE_NAME,
-    CandidateScore,
-    ModelSelection,
     SelectConfig,
-    SelectedConfig,
     choose,
     run_selection,
     selected_config,
@@ -148,8 +145,8 @@ def test_the_highest_pai_of_those_that_beat_the_params_by_evidence_wins() -> Non
 def test_without_candidates_the_train_params_are_chosen_without_a_backtest(city: City) -> None:
     report, chosen = _select(city, {})
     assert report.scores == () and report.window is None and report.chosen == BASE_NAME
-    assert chosen.config == chosen.base == MODEL
-    assert "no alternatives backtested" in report.summary()
+    assert chosen.config == chosen.base == MODEL.model_dump(mode="json")
+    assert "no alternative was backtested" in report.summary()
 
 
 def test_the_selection_backtests_every_candidate_and_keeps_the_best(city: City) -> None:
@@ -162,12 +159,13 @@ def test_the_selection_backtests_every_candidate_and_keeps_the_best(city: City) 
     assert pai["stump"] < pai[BASE_NAME]  # one round at a small rate ranks badly
     same = report.scores[2].over_params
     assert same is not None and (same.estimate, same.ci_low, same.ci_high) == (1.0, 1.0, 1.0)
-    assert report.chosen == BASE_NAME and chosen.config == MODEL
+    assert report.chosen == BASE_NAME and chosen.config == MODEL.model_dump(mode="json")
     assert report.scores[1].changes == {"learning_rate": 0.01, "max_rounds": 1}
     assert report.window is not None and str(report.window[1]) < str(
         choose_backtest_periods(city[2], config=CONFIG, period="week")[0]
     )
-    assert report.chosen in report.summary()
+    assert "the train params as declared" in report.summary()
+    assert "stump (learning_rate 0.01, max_rounds 1)" in report.summary()
 
 
 @pytest.mark.parametrize(("periods", "winner"), [(8, BASE_NAME), (16, "full")])
@@ -187,8 +185,10 @@ def test_a_better_candidate_wins_only_on_enough_evidence(
     params, full = report.scores
     assert full.pai > params.pai
     assert report.chosen == winner
-    assert chosen.config.max_rounds == (1 if winner == BASE_NAME else 30)
+    assert chosen.config["max_rounds"] == (1 if winner == BASE_NAME else 30)
     assert "interval above 1" in report.summary()
+    if winner == "full":
+        assert report.summary().startswith("full (learning_rate 0.2, max_rounds 30; PAI at 20%")
 
 
 def test_nothing_of_the_reported_window_reaches_the_choice(city: City) -> None:
@@ -231,9 +231,8 @@ def test_nothing_of_the_reported_window_reaches_the_choice(city: City) -> None:
 
 def test_a_stage_refuses_a_selection_made_from_other_train_params(tmp_path: Path) -> None:
     path = tmp_path / "selected_config.json"
-    SelectedConfig(
-        chosen="deep", base=MODEL, config=MODEL.model_copy(update={"num_leaves": 31})
-    ).write(path)
+    deep = MODEL.model_copy(update={"num_leaves": 31}).model_dump(mode="json")
+    SelectedConfig(chosen="deep", base=MODEL.model_dump(mode="json"), config=deep).write(path)
     assert selected_config(MODEL, path).num_leaves == 31
     assert selected_config(MODEL, None) == MODEL
     other = MODEL.model_copy(update={"learning_rate": 0.05})
@@ -241,6 +240,14 @@ def test_a_stage_refuses_a_selection_made_from_other_train_params(tmp_path: Path
         ValueError, match=r"selected_config\.json was chosen from other train params"
     ):
         selected_config(other, path)
+
+
+def test_a_selection_that_is_no_train_configuration_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "selected_config.json"
+    bad = {**MODEL.model_dump(mode="json"), "num_leaves": 0}
+    SelectedConfig(chosen="deep", base=MODEL.model_dump(mode="json"), config=bad).write(path)
+    with pytest.raises(ValueError, match=r"'config' is no train configuration"):
+        selected_config(MODEL, path)
 
 
 def test_the_report_names_a_chosen_configuration_it_scored() -> None:
