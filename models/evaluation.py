@@ -289,7 +289,7 @@ def _model_scores(
     blocks' hold-out predictions (:func:`models.backtest.backtest_scores_holdout`)."""
     scored, holdout = backtest_scores_holdout(
         features,
-        feature_columns=list(meta.feature_columns),
+        feature_columns=model_config.model_columns(meta.feature_columns),
         backtest_periods=periods,
         refit_every=config.refit_every,
         config=model_config,

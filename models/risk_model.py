@@ -14,6 +14,7 @@ the full data's expectation and predicted counts stay calibrated.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -22,7 +23,7 @@ import lightgbm as lgb
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from beatwise.artefacts.model import ModelMeta
 from models.blend import BlendConfig
@@ -52,6 +53,41 @@ class RiskModelConfig(BaseModel):
     seed: int = 0
     #: the stacked blend of the published expected count (:mod:`models.blend`); off by default
     blend: BlendConfig = BlendConfig()
+    #: prefixes of the panel's feature columns the model leaves out (``par7_``: the parent cells
+    #: at resolution 7; ``plc_``: the places), so that ``select.candidates`` can try the model
+    #: with and without a family the panel holds; () uses every feature column
+    exclude_features: tuple[str, ...] = ()
+
+    @field_validator("exclude_features")
+    @classmethod
+    def _prefixes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not prefix for prefix in value):
+            raise ValueError(f"must hold non-empty column prefixes. Got {list(value)}")
+        return value
+
+    def model_columns(self, columns: Sequence[str], *, strict: bool = True) -> list[str]:
+        """The feature columns the model fits: ``columns`` without those ``exclude_features``
+        names, in order.
+
+        ``strict`` refuses a prefix that begins no column (a typo, or a family the panel does not
+        hold); the closed loop, whose panel has no places, passes False. A model left with no
+        column is always refused.
+        """
+        prefixes = tuple(self.exclude_features)
+        if strict:
+            unused = [p for p in prefixes if not any(c.startswith(p) for c in columns)]
+            if unused:
+                raise ValueError(
+                    f"train.exclude_features names {unused}, which begin no feature column of the "
+                    f"panel ({len(columns)} columns, e.g. {list(columns[:3])}); build the family "
+                    "first (features) or correct the prefix."
+                )
+        kept = [c for c in columns if not (prefixes and c.startswith(prefixes))]
+        if not kept:
+            raise ValueError(
+                f"train.exclude_features {list(prefixes)} leaves the model no feature column."
+            )
+        return kept
 
 
 @dataclass(frozen=True)

@@ -111,7 +111,7 @@ def train_risk_model(
             f"The feature table has no rows with a known target_count ({len(features)} rows, "
             "all in the forecast period); build_features needs more complete periods of data."
         )
-    feature_columns = list(panel.feature_columns)
+    feature_columns = config.model_columns(panel.feature_columns)
     first, last = labelled[PERIOD_COLUMN].min(), labelled[PERIOD_COLUMN].max()
     logger.info(
         "training on %d cell-%ss (%s to %s), %d features",
@@ -140,8 +140,12 @@ def train_risk_model(
         panel=panel,
         trained_periods=(first.date(), last.date()),
         run_params={
-            **{f"train.{k}": v for k, v in config.model_dump(exclude={"blend"}).items()},
+            **{
+                f"train.{k}": v
+                for k, v in config.model_dump(exclude={"blend", "exclude_features"}).items()
+            },
             "train.blend.baselines": ",".join(config.blend.baselines) or "none",
+            "train.exclude_features": ",".join(config.exclude_features) or "none",
             "target_types": ",".join(panel.target_types),
             "absent_types": ",".join(panel.absent_types) or "none",
             "period": panel.period,

@@ -193,9 +193,9 @@ class PipelineForecaster:
         table, meta = self._table(history, first_row=None)
         labelled = table[table["target_count"].notna()]
         self.fits += 1
-        return fit_risk_model(
-            labelled, feature_columns=meta["feature_columns"], config=self.settings.model
-        )
+        model = self.settings.model  # the loop's panel has no places: their prefixes match none
+        columns = model.model_columns(meta["feature_columns"], strict=False)
+        return fit_risk_model(labelled, feature_columns=columns, config=model)
 
     def __call__(self, history: LoopHistory, /) -> FloatArray:
         week = history.n_periods - history.prior

@@ -226,6 +226,18 @@ def test_nothing_of_the_reported_window_reaches_the_choice(city: City) -> None:
     assert [s.pai for s in changed.scores] != [s.pai for s in before.scores]
 
 
+def test_a_candidate_may_leave_out_a_feature_family(city: City) -> None:
+    """``exclude_features`` in a candidate: the selection backtests the model without the
+    columns it names (here the history mean, so only last week's count is left)."""
+    report, _ = _select(city, {"no_mean": {"exclude_features": ["cnt_mean_hist"]}}, periods=16)
+    params, no_mean = report.scores
+    assert no_mean.changes == {"exclude_features": ["cnt_mean_hist"]}
+    assert no_mean.pai != params.pai
+    assert "no_mean (exclude_features cnt_mean_hist)" in report.summary()
+    with pytest.raises(ValueError, match=r"names \['cnt_mean_hits'\], which begin no feature"):
+        _select(city, {"typo": {"exclude_features": ["cnt_mean_hits"]}})
+
+
 # --- the file the stages read -----------------------------------------------------------------
 
 

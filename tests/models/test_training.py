@@ -78,6 +78,46 @@ def test_only_the_panel_feature_columns_are_used() -> None:
     assert trained.run_params["n_features"] == 1
 
 
+def test_the_model_leaves_out_the_columns_exclude_features_names(tmp_path: Path) -> None:
+    config = CFG.model_copy(update={"exclude_features": ("x_no",)})
+    trained = train_risk_model(features(), panel=panel_meta(), config=config)
+    assert trained.model.feature_columns == ("x_risk",)
+    assert trained.run_params["train.exclude_features"] == "x_no"
+    assert trained.run_params["n_features"] == 1
+    meta = trained.meta(mlflow_run_id="a", registered_model="beatwise-risk", registered_version="1")
+    assert meta.feature_columns == ("x_risk",)  # what publish and RiskModel.load expect
+    (tmp_path / "model.txt").write_text(trained.text)
+    meta.write(tmp_path / "model_meta.json")
+    loaded = RiskModel.load(tmp_path / "model.txt", tmp_path / "model_meta.json")
+    table = features()  # the full panel, as publish reads it: the extra column is ignored
+    np.testing.assert_array_equal(loaded.predict(table), trained.model.predict(table))
+
+
+@pytest.mark.parametrize(
+    ("prefixes", "strict", "expected"),
+    [
+        ((), True, ["par7_a", "plc_x", "cnt"]),
+        (("par7_",), True, ["plc_x", "cnt"]),
+        (("par7_", "plc_"), True, ["cnt"]),
+        (("plc_", "par6_"), False, ["par7_a", "cnt"]),  # the closed loop: no such family there
+    ],
+)
+def test_model_columns_keep_the_order_and_drop_the_named_families(
+    prefixes: tuple[str, ...], strict: bool, expected: list[str]
+) -> None:
+    config = RiskModelConfig(exclude_features=prefixes)
+    assert config.model_columns(["par7_a", "plc_x", "cnt"], strict=strict) == expected
+
+
+def test_exclude_features_refuses_a_typo_an_empty_prefix_and_an_empty_model() -> None:
+    with pytest.raises(ValueError, match=r"names \['par6_'\], which begin no feature column"):
+        RiskModelConfig(exclude_features=("par6_",)).model_columns(["par7_a", "cnt"])
+    with pytest.raises(ValueError, match="leaves the model no feature column"):
+        RiskModelConfig(exclude_features=("par7_", "c")).model_columns(["par7_a", "cnt"])
+    with pytest.raises(ValueError, match="must hold non-empty column prefixes"):
+        RiskModelConfig(exclude_features=("",))
+
+
 def test_a_table_without_labelled_rows_is_refused() -> None:
     table = features().assign(target_count=np.nan)
     with pytest.raises(ValueError, match=r"has no rows with a known target_count \(780 rows"):
