@@ -413,6 +413,7 @@ def run_backtest(
     model_config: RiskModelConfig,
     coverage: float,
     truth: TruthModel | None = None,
+    baseline_scores: dict[str, FloatArray] | None = None,
 ) -> BacktestResult:
     """Rolling-origin backtest of the model and baselines B1-B7 on the same cells and periods.
 
@@ -432,6 +433,9 @@ def run_backtest(
         The operational coverage (``operational.coverage``).
     truth : TruthModel, optional
         The simulator's truth; pass it only where :func:`truth_skip_reason` gives None.
+    baseline_scores : dict of str to (S, C) float64, optional
+        Every baseline's scores from an earlier backtest of the same window, cells and events
+        (the selection backtests several models on one window); scored afresh when None.
 
     Raises
     ------
@@ -469,7 +473,12 @@ def run_backtest(
         score_baselines, cell_ids=cell_ids, period=period, config=config,
         cell_lat=cells["lat"].to_numpy(), cell_lon=cells["lon"].to_numpy(),
     )  # fmt: skip
-    baselines = score(counts, score_idx)
+    if baseline_scores is None:
+        baselines = score(counts, score_idx)
+    elif any(arr.shape != y.shape for arr in baseline_scores.values()):
+        raise ValueError(f"baseline_scores must be {y.shape} arrays, one per backtest period.")
+    else:
+        baselines = baseline_scores
     model_s, blended = s, None
     if blend_names:  # the blend is the model; the baselines stay pure (best baseline, G8)
         blended = blend_backtest(

@@ -181,10 +181,11 @@ def run_selection(
     scores: list[CandidateScore] = []
     areas, ids = cells["area_km2"].to_numpy(), cells["h3_int"].to_numpy(dtype=np.uint64)
     params_scores: npt.NDArray[np.float64] | None = None
+    baselines = None  # the baselines do not depend on the model: scored once, for the params
     for name, config in configs.items():
         result = run_backtest(
             features, cells, event_cells, meta, config=protocol, model_config=config,
-            coverage=coverage,
+            coverage=coverage, baseline_scores=baselines,
         )  # fmt: skip
         metrics = result.metrics
         shape = (len(result.period_starts), len(cells))
@@ -193,6 +194,10 @@ def run_selection(
         over = None
         if params_scores is None:
             params_scores = own
+            baselines = {
+                b: result.frame[f"score_{b}"].to_numpy(dtype=np.float64).reshape(shape)
+                for b in metrics.baselines
+            }
         else:
             paired = pai_lift(
                 y, own, params_scores, areas_km2=areas, cell_ids=ids, coverage=coverage,

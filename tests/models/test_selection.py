@@ -17,13 +17,14 @@ from beatwise.artefacts.panel import PanelMeta
 from beatwise.artefacts.selection import BASE_NAME, CandidateScore, ModelSelection, SelectedConfig
 from beatwise.params import ParamsError, validate_params
 from beatwise.period import PERIOD_COLUMN
-from models.evaluation import choose_backtest_periods
+from models.evaluation import choose_backtest_periods, run_backtest
 from models.selection import (
     SelectConfig,
     choose,
     run_selection,
     selected_config,
     selection_window,
+    window_config,
 )
 from pipelines.select import Params
 
@@ -224,6 +225,32 @@ def test_nothing_of_the_reported_window_reaches_the_choice(city: City) -> None:
     window = np.array(before.window, dtype="datetime64[ns]")
     changed, _ = _select(shuffled(window[0], window[1]), candidates)
     assert [s.pai for s in changed.scores] != [s.pai for s in before.scores]
+
+
+def test_each_candidate_scores_as_its_own_backtest_of_the_window(city: City) -> None:
+    """The baselines are scored once and reused for every candidate: its figures are those of a
+    backtest of the window run on its own (the blend too, whose hold-outs score afresh)."""
+    cells, events, features, meta = city
+    candidates = {"wide": {"num_leaves": 8}, "mixed": {"blend": {"baselines": ["mean_4w"]}}}
+    report, _ = _select(city, candidates, periods=16)
+    protocol = window_config(CONFIG, selection_window(features, meta, periods=16, evaluate=CONFIG))
+    configs = SelectConfig(candidates=candidates).configs(MODEL)
+    for score in report.scores:
+        alone = run_backtest(
+            features, cells, events, meta, config=protocol, model_config=configs[score.name],
+            coverage=0.2,
+        ).metrics  # fmt: skip
+        assert score.pai == alone.model.pai[0.2], score.name
+        assert score.lift == alone.lift, score.name
+
+
+def test_reused_baseline_scores_must_fit_the_window(city: City) -> None:
+    cells, events, features, meta = city
+    with pytest.raises(ValueError, match=r"baseline_scores must be \(8, 19\) arrays"):
+        run_backtest(
+            features, cells, events, meta, config=CONFIG, model_config=MODEL, coverage=0.2,
+            baseline_scores={"mean_4w": np.zeros((7, 19))},
+        )  # fmt: skip
 
 
 def test_a_candidate_may_leave_out_a_feature_family(city: City) -> None:
