@@ -61,6 +61,37 @@ def test_an_experiment_changes_only_the_line_of_its_value(
     assert yaml.safe_load("\n".join(after))[section][name] == value
 
 
+@pytest.mark.parametrize(
+    ("override", "removed", "added"),
+    [
+        ("+select.candidates.deep.num_leaves=63", [], ["    deep:", "      num_leaves: 63"]),
+        ("~select.candidates.leaves_31", ["    leaves_31:", "      num_leaves: 31"], []),
+        ("select.candidates.leaves_31.num_leaves=63", ["      num_leaves: 31"],
+         ["      num_leaves: 63"]),
+    ],
+)  # fmt: skip
+def test_an_experiment_adds_drops_or_changes_a_model_candidate(
+    tmp_path: Path, override: str, removed: list[str], added: list[str]
+) -> None:
+    """The forms params.yaml's select section names: each changes only the candidate's lines and
+    keeps every comment (a last key's removal once took the next section's comments with it)."""
+    before, after = _set(tmp_path, override)
+    diff = [
+        line
+        for line in difflib.unified_diff(before, after, lineterm="", n=0)
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
+    assert [line[1:] for line in diff if line[0] == "-"] == removed
+    assert [line[1:] for line in diff if line[0] == "+"] == added
+    assert _comments(after) == _comments(before)
+
+
+def test_an_experiment_can_drop_every_candidate(tmp_path: Path) -> None:
+    before, after = _set(tmp_path, "~select.candidates")
+    assert _comments(after) == _comments(before)
+    assert yaml.safe_load("\n".join(after))["select"] == {"periods": 26}
+
+
 def _list_keys(node: object, prefix: str = "") -> list[str]:
     """Dotted keys of every list of numbers or words in params.yaml."""
     if isinstance(node, dict):
