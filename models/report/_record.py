@@ -257,9 +257,11 @@ def build_record(
         ),
         tier2_tool_specification=ToolSpecification(
             system_architecture="A DVC pipeline: ingest (every row accepted or quarantined with "
-            "a reason) -> H3 cells -> leakage-free features -> train -> rolling-origin backtest "
-            "against the baselines -> bias audit, which writes the bias report, the model card "
-            "and this record -> publish, which writes a forecast only if the audit allows it.",
+            "a reason) -> H3 cells -> leakage-free features -> the model's configuration chosen "
+            "by a backtest of the periods before the reported one -> train -> rolling-origin "
+            "backtest against the baselines -> bias audit, which writes the bias report, the "
+            "model card and this record -> publish, which writes a forecast only if the audit "
+            "allows it.",
             model=ctx.model_type,
             model_version=ctx.model_version,
             training_data=ctx.training_data,
