@@ -18,6 +18,7 @@ from typing import Any, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic_core import PydanticCustomError
 
 DEFAULT_PARAMS_PATH = Path("params.yaml")
 
@@ -94,6 +95,16 @@ def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
             parts.pop(0)
     fields = getattr(current, "model_fields", None)
     return list(fields) if fields else []
+
+
+def params_refusal(expectation: str, *, got: object, key: str | None = None) -> PydanticCustomError:
+    """A validator's refusal as :func:`_describe` words it: the expectation ("must ..."), the
+    value shown and, when the value judged sits below the validated key, its relative ``key``
+    (appended to the key the error is reported at)."""
+    context: dict[str, Any] = {"expectation": expectation, "got": got}
+    if key is not None:
+        context["key"] = key
+    return PydanticCustomError("params_check", "{expectation}", context)
 
 
 def _describe(stage: str, model: type[BaseModel], err: dict[str, Any]) -> str:

@@ -29,11 +29,11 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_core import PydanticCustomError
 
 from beatwise.artefacts.metrics import Lift
 from beatwise.artefacts.panel import PanelMeta
 from beatwise.artefacts.selection import BASE_NAME, CandidateScore, ModelSelection, SelectedConfig
+from beatwise.params import params_refusal
 from beatwise.period import PERIOD_COLUMN, period_words
 from models.evaluation import (
     MIN_BACKTEST_PERIODS,
@@ -45,15 +45,6 @@ from models.metrics import pai_lift
 from models.risk_model import RiskModelConfig
 
 logger = logging.getLogger(__name__)
-
-
-def _refused(expectation: str, *, key: str, got: object) -> PydanticCustomError:
-    """A refusal the params loader words as "The 'select.<key>' parameter ... must ...".
-
-    Raised from the section's own validator, so the key below ``select`` goes in the context."""
-    return PydanticCustomError(
-        "params_check", "{expectation}", {"expectation": expectation, "key": key, "got": got}
-    )
 
 
 class SelectConfig(BaseModel):
@@ -79,14 +70,14 @@ class SelectConfig(BaseModel):
     def _named_changes(self) -> Self:
         for name, candidate in self.candidates.items():
             if name == BASE_NAME or not name.isidentifier():
-                raise _refused(
+                raise params_refusal(
                     "must be named by a word of letters, digits and underscores other than "
                     f"{BASE_NAME!r} (the train params' own name)",
                     key=f"candidates.{name}",
                     got=name,
                 )
             if not candidate.model_fields_set:
-                raise _refused(
+                raise params_refusal(
                     "must change at least one train key", key=f"candidates.{name}", got={}
                 )
         return self

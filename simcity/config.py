@@ -24,9 +24,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
-from beatwise.params import StageParams, read_params_file, validate_params
+from beatwise.params import StageParams, params_refusal, read_params_file, validate_params
 from beatwise.taxonomy import CANONICAL_TYPES, CRIME_TYPES
 
 #: H3 resolution of the micro-cells on which intensity is defined (fixed: truth sums children).
@@ -34,15 +33,6 @@ MICRO_RESOLUTION: Final[int] = 10
 
 #: The repository's params.yaml: the one home of the default city (tests shrink it from there).
 DEFAULT_PARAMS_PATH: Final[Path] = Path(__file__).resolve().parents[1] / "params.yaml"
-
-
-def _refused(expectation: str, *, got: object, key: str | None = None) -> PydanticCustomError:
-    """A validator's refusal: the expectation ("must ..."), the value shown and, when the value
-    judged sits below the validated key, its relative ``key`` (the params loader appends it)."""
-    context: dict[str, Any] = {"expectation": expectation, "got": got}
-    if key is not None:
-        context["key"] = key
-    return PydanticCustomError("params_check", "{expectation}", context)
 
 
 #: a mapping keyed by crime type (its values untouched by the check)
@@ -53,7 +43,7 @@ def _canonical_keys(v: _Keyed) -> _Keyed:
     """``v`` unchanged when every key is a canonical Beatwise crime type; else refused."""
     for name in v:
         if name not in CRIME_TYPES:
-            raise _refused(
+            raise params_refusal(
                 f"must be keyed by canonical Beatwise types ({', '.join(CANONICAL_TYPES)}); "
                 f"{name!r} is not one",
                 got=sorted(v),
@@ -64,7 +54,7 @@ def _canonical_keys(v: _Keyed) -> _Keyed:
 def _of_length(n: int, what: str) -> AfterValidator:
     def check(values: tuple[float, ...]) -> tuple[float, ...]:
         if len(values) != n:
-            raise _refused(f"must hold {n} positive numbers ({what})", got=list(values))
+            raise params_refusal(f"must hold {n} positive numbers ({what})", got=list(values))
         return values
 
     return AfterValidator(check)
@@ -121,7 +111,7 @@ class GeographyConfig(_Frozen):
     def _at_most_half_the_areas(cls, v: int, info: ValidationInfo) -> int:
         n_areas = info.data.get("n_areas")
         if n_areas is not None and v * 2 > n_areas:
-            raise _refused(f"must be at most half of geography.n_areas ({n_areas})", got=v)
+            raise params_refusal(f"must be at most half of geography.n_areas ({n_areas})", got=v)
         return v
 
 
@@ -142,7 +132,7 @@ class SpatialConfig(_Frozen):
     def _some_weight(self) -> SpatialConfig:
         total = self.residential + self.nightlife + self.retail + self.transit
         if total <= 0:
-            raise _refused(
+            raise params_refusal(
                 "must be a mixture with a positive weight on at least one component", got=total
             )
         return self
@@ -295,7 +285,7 @@ class DynamicsConfig(_Frozen):
                 or not name[:1].isalpha()
                 or name != name.lower()
             ):
-                raise _refused("must be keyed by snake_case names", got=sorted(v))
+                raise params_refusal("must be keyed by snake_case names", got=sorted(v))
         return v
 
 
@@ -331,7 +321,7 @@ class CityConfig(_Frozen):
     @classmethod
     def _monday(cls, v: dt.date) -> dt.date:
         if v.weekday() != 0:
-            raise _refused("must be a Monday (ISO week start)", got=v.isoformat())
+            raise params_refusal("must be a Monday (ISO week start)", got=v.isoformat())
         return v
 
     @field_validator("crime_types")
@@ -343,7 +333,7 @@ class CityConfig(_Frozen):
     def _victim_rates(self) -> CityConfig:
         for name, ct in self.crime_types.items():
             if CRIME_TYPES[name][2] == "victim" and ct.recording_rate > 1:
-                raise _refused(
+                raise params_refusal(
                     "must be a reporting probability in (0, 1] for a victim-reported type",
                     key=f"crime_types.{name}.recording_rate",
                     got=ct.recording_rate,
@@ -355,7 +345,7 @@ class CityConfig(_Frozen):
         for kind, ep in self.dynamics.episodes.items():
             for name in ep.types:
                 if name not in self.crime_types:
-                    raise _refused(
+                    raise params_refusal(
                         f"must name simulated types ({', '.join(self.type_names)})",
                         key=f"dynamics.episodes.{kind}.types",
                         got=name,
