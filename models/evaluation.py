@@ -63,6 +63,8 @@ FloatArray = npt.NDArray[np.float64]
 
 #: Columns of ``event_cells.parquet`` the backtest reads (the stage reads only these).
 EVENT_COLUMNS: tuple[str, ...] = ("h3_int", "timestamp", "crime_type")
+#: Columns of ``cells.parquet`` the backtest reads (ids, centroids for the kernels, areas).
+CELL_COLUMNS: tuple[str, ...] = ("h3_cell", "h3_int", "lat", "lon", "area_km2")
 #: Fewest backtest periods a backtest may have.
 MIN_BACKTEST_PERIODS: int = 4
 #: A fixed window's dates: "YYYY-MM-DD".

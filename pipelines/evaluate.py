@@ -16,6 +16,7 @@ from beatwise.artefacts.panel import PanelMeta
 from beatwise.io import read_parquet, write_parquet
 from beatwise.params import StageParams, load_params, params_hash
 from models.evaluation import (
+    CELL_COLUMNS,
     EVENT_COLUMNS,
     EvaluateConfig,
     plot_backtest,
@@ -56,14 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     log = setup_logging(STAGE)
     params = load_params(STAGE, Params, args.params)
 
-    meta = PanelMeta.read(args.panel_meta)
-    model_meta = ModelMeta.read(args.model_meta)
+    meta, model_meta = PanelMeta.read(args.panel_meta), ModelMeta.read(args.model_meta)
     truth = None
     if (skip := truth_skip_reason(args.truth_dir, meta)) is not None:
         log.info("%s", skip)
     else:
         truth = load_truth_model(args.truth_dir)
-    cells = read_parquet(args.cells, required=("h3_cell", "h3_int", "lat", "lon", "area_km2"))
+    cells = read_parquet(args.cells, required=CELL_COLUMNS)
     events = read_parquet(args.event_cells, columns=EVENT_COLUMNS)
     with timed(log, "backtest"):
         result = run_backtest(

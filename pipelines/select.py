@@ -15,7 +15,7 @@ from pathlib import Path
 from beatwise.artefacts.panel import PanelMeta
 from beatwise.io import read_parquet
 from beatwise.params import StageParams, load_params
-from models.evaluation import EVENT_COLUMNS, EvaluateConfig
+from models.evaluation import CELL_COLUMNS, EVENT_COLUMNS, EvaluateConfig
 from models.operational import OperationalConfig
 from models.risk_model import RiskModelConfig
 from models.selection import SelectConfig, run_selection
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     with timed(log, "selection"):
         report, chosen = run_selection(
             read_parquet(args.features, required=meta.table_columns()),
-            read_parquet(args.cells, required=("h3_cell", "h3_int", "lat", "lon", "area_km2")),
+            read_parquet(args.cells, required=CELL_COLUMNS),
             read_parquet(args.event_cells, columns=EVENT_COLUMNS),
             meta,
             select=params.select,
