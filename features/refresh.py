@@ -9,10 +9,12 @@ moves the fit point only when it reaches the next one.
 
 ``build_features`` writes that *fit set* beside the full panel: the features and
 ``panel_meta.json`` that ``build_features`` would write if the data ended with the fit point,
-and the events before its end (:func:`fit_set`). ``train``, ``evaluate`` and ``audit`` read the
-fit set, ``publish`` the full panel. Between fit points the fit set is byte for byte what it was,
-so DVC re-runs none of the stages that read it: a week's refresh re-runs ingest, cells, features,
-the audit's documents and the forecast, and reuses the model and the backtest. The fit set
+the events before its end (:func:`fit_set`), and the data-quality record of the rows dated
+before its end (:func:`quality_through`), which the audit's documents print. ``train``,
+``evaluate`` and ``audit`` read the fit set, ``publish`` the full panel. Between fit points the
+fit set is byte for byte what it was, so DVC re-runs none of the stages that read it: a week's
+refresh re-runs ingest, cells, features and the forecast, and reuses the model, the backtest and
+the audit that approved them. The fit set
 changes, and everything downstream re-runs, when the schedule reaches a new fit point or when
 any event before the fit point's end changed (a revised earlier month, a late report), since the
 fit set is rebuilt from the events every run. With ``k = 1`` (the default) the fit point is the
@@ -31,7 +33,10 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from beatwise.artefacts.panel import PanelMeta
+from beatwise.artefacts.quality import DataQuality
 from beatwise.period import Period, next_period_start
+from features.ingest.quality import summarise_quality
+from features.ingest.validation import ValidatedEvents
 
 #: the Monday weeks are numbered from (week 0)
 WEEK_ZERO: Final[dt.date] = dt.date(1970, 1, 5)
@@ -77,11 +82,13 @@ class FitSet:
     events: pd.DataFrame
     #: the full panel's meta, recording the fit point (``fit_through``): ``panel_meta.json``
     full_meta: PanelMeta
+    #: the exclusive end of the fit set's data (the end of the fit point's period)
+    end: pd.Timestamp
     #: why the fit set is the full panel though the schedule says otherwise; None otherwise
     note: str | None = None
 
     def _with(self, note: str) -> FitSet:
-        return FitSet(self.table, self.meta, self.events, self.full_meta, note)
+        return FitSet(self.table, self.meta, self.events, self.full_meta, self.end, note)
 
 
 #: builds a panel from events and the exclusive end of the data: ``build_panel`` with the stage's
@@ -109,7 +116,7 @@ def fit_set(
     before = events[events["timestamp"] < end]
     if point == meta.last_complete_period:
         full = meta.model_copy(update={"fit_through": point})
-        return FitSet(table=table, meta=full, events=before, full_meta=full)
+        return FitSet(table=table, meta=full, events=before, full_meta=full, end=end)
     fit_table, fit_meta = build(before, end)
     if fit_meta.feature_columns != meta.feature_columns:
         note = (
@@ -123,4 +130,37 @@ def fit_set(
         meta=fit_meta.model_copy(update={"fit_through": point}),
         events=before,
         full_meta=meta.model_copy(update={"fit_through": point}),
+        end=end,
     )
+
+
+def quality_through(
+    quality: DataQuality, events: pd.DataFrame, quarantine: pd.DataFrame, *, end: pd.Timestamp
+) -> DataQuality:
+    """The data-quality record of the rows dated before ``end``: the data as of the fit point.
+
+    ``events`` are the fit set's accepted events (:attr:`FitSet.events`); ``quarantine`` is the
+    ingest stage's (``timestamp``, ``reason`` and ``source_file`` are read). A quarantined row
+    counts when its time is before ``end`` or could not be read (it cannot be placed in time,
+    so every fit set counts it). Rows read, accepted and quarantined, by reason, file and type,
+    and the dates are counted again over those rows, by the ingest stage's own
+    :func:`~features.ingest.quality.summarise_quality`; what describes the source as a whole
+    (the place, the areas, the empty files, the time resolution, the bound on the quarantine's
+    share) is ``quality``'s. Between fit points the record is the same bytes whatever the newer
+    weeks hold, so the audit, which prints it, need not run again; a revised or late row dated
+    before ``end`` changes it, as it changes the fit set.
+    """
+    kept = quarantine[~(quarantine["timestamp"] >= end).to_numpy(dtype=bool)]
+    files = pd.concat(
+        [events["source_file"].astype(str), kept["source_file"].astype(str)], ignore_index=True
+    )
+    counted = summarise_quality(
+        ValidatedEvents(accepted=events, quarantine=kept, rows_read=len(events) + len(kept)),
+        by_file_read=files.value_counts(),
+        source=quality.source,
+        place=quality.place,
+        areas=quality.areas,
+        empty_files=quality.empty_files,
+        max_quarantine_share=quality.max_quarantine_share,
+    )
+    return counted.model_copy(update={"time_resolution": quality.time_resolution})

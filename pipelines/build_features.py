@@ -5,7 +5,8 @@ resolution (``reports/data_quality.json``); the H3 resolution comes from ``cells
 ``panel_meta.json`` records both, and every later stage reads them from there
 (:mod:`features.build` holds the logic). Beside the full panel, the fit set: the panel, its meta
 and the events as they stood at the refresh schedule's fit point, which ``train``, ``evaluate``
-and ``audit`` read (:mod:`features.refresh`). ``engine`` chooses where both panels are built:
+and ``audit`` read, with the data-quality record of the rows dated before the fit point's end
+(:mod:`features.refresh`). ``engine`` chooses where both panels are built:
 here, or by partitions on Dask (:mod:`features.partitions`), with the same bytes.
 """
 
@@ -18,6 +19,7 @@ import pandas as pd
 
 from beatwise.artefacts.cells import CellsMeta
 from beatwise.artefacts.panel import PanelMeta
+from beatwise.artefacts.quality import DataQuality
 from beatwise.engine import EngineConfig
 from beatwise.io import copy_file, read_parquet, write_parquet
 from beatwise.params import StageParams, load_params
@@ -26,11 +28,10 @@ from features.build import (
     CovariatesConfig,
     build_panel,
     panel_row_groups,
-    read_data_quality,
 )
 from features.engineering import FeatureConfig
 from features.partitions import panel_tabulator
-from features.refresh import RefreshConfig, fit_set
+from features.refresh import RefreshConfig, fit_set, quality_through
 from pipelines._io import run_stage, setup_logging, timed
 
 STAGE = "build_features"
@@ -45,15 +46,16 @@ class Params(StageParams):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    for name in ("cells", "cells-meta", "event-cells", "data-quality", "out-features", "out-meta",
-                 "out-fit-features", "out-fit-meta", "out-fit-events"):  # fmt: skip
+    for name in ("cells", "cells-meta", "event-cells", "data-quality", "quarantine",
+                 "out-features", "out-meta", "out-fit-features", "out-fit-meta", "out-fit-events",
+                 "out-fit-quality"):  # fmt: skip
         parser.add_argument(f"--{name}", type=Path, required=True)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
     log = setup_logging(STAGE)
     params = load_params(STAGE, Params, args.params)
 
-    source, time_resolution = read_data_quality(args.data_quality)
+    quality = DataQuality.read(args.data_quality)  # the source decides the period (build_panel)
     cells_meta = CellsMeta.read(args.cells_meta)
     cells = read_parquet(args.cells, required=("h3_cell", "h3_int"))  # covariates: build_panel
     events = read_parquet(args.event_cells)
@@ -64,8 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         def build(events: pd.DataFrame, end: pd.Timestamp | None) -> tuple[pd.DataFrame, PanelMeta]:
             return build_panel(
                 cells, events[list(EVENT_COLUMNS)], cells_meta=cells_meta,
-                features=params.features, covariates=params.covariates, source=source,
-                time_resolution=time_resolution, data_end=end, tabulate=tabulate,
+                features=params.features, covariates=params.covariates, source=quality.source,
+                time_resolution=quality.time_resolution, data_end=end, tabulate=tabulate,
             )  # fmt: skip
 
         with timed(log, "building the panel"):
@@ -83,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         write_parquet(args.out_fit_features, fit.table, row_groups=panel_row_groups(fit.meta))
     fit.meta.write(args.out_fit_meta)
     write_parquet(args.out_fit_events, fit.events)
+    quarantine = read_parquet(args.quarantine, columns=["source_file", "reason", "timestamp"])
+    quality_through(quality, fit.events, quarantine, end=fit.end).write(args.out_fit_quality)
     return 0
 
 

@@ -14,7 +14,7 @@ import h3
 import numpy as np
 import pandas as pd
 import yaml
-from stage_files import data_quality, disc_cells
+from stage_files import data_quality, disc_cells, quarantine
 
 #: small windows, both rings: the halo is two rings deep
 FEATURES: dict[str, Any] = {
@@ -72,7 +72,8 @@ def write_stage_inputs(folder: Path, *, engine: dict[str, Any], refit_every: int
     folder.mkdir(parents=True, exist_ok=True)
     cells = toy_cells()
     cells.to_parquet(folder / "cells.parquet")
-    toy_events(cells).to_parquet(folder / "event_cells.parquet")
+    toy_events(cells).assign(source_file="events.csv").to_parquet(folder / "event_cells.parquet")
+    quarantine(("2023-02-01 10:00", None)).to_parquet(folder / "quarantine.parquet")
     (folder / "data_quality.json").write_text(json.dumps(data_quality()))
     (folder / "cells_meta.json").write_text(
         json.dumps({"h3_resolution": 8, "n_cells": len(cells), "study_area": "events_only"})
@@ -84,14 +85,16 @@ def write_stage_inputs(folder: Path, *, engine: dict[str, Any], refit_every: int
         "engine": engine,
     }
     (folder / "params.yaml").write_text(yaml.safe_dump(params))
-    names = ("cells", "cells-meta", "event-cells", "data-quality")
-    files = ("cells.parquet", "cells_meta.json", "event_cells.parquet", "data_quality.json")
+    names = ("cells", "cells-meta", "event-cells", "data-quality", "quarantine")
+    files = ("cells.parquet", "cells_meta.json", "event_cells.parquet", "data_quality.json",
+             "quarantine.parquet")  # fmt: skip
     outs = {
         "out-features": "features.parquet",
         "out-meta": "panel_meta.json",
         "out-fit-features": "fit/features.parquet",
         "out-fit-meta": "fit/panel_meta.json",
         "out-fit-events": "fit/event_cells.parquet",
+        "out-fit-quality": "fit/data_quality.json",
         "params": "params.yaml",
     }
     pairs = [*zip(names, files, strict=True), *outs.items()]

@@ -45,6 +45,27 @@ def data_quality(
     }
 
 
+def quarantine(
+    timestamps: tuple[str | None, ...] = (), *, source_file: str = "events.csv"
+) -> pd.DataFrame:
+    """A ``quarantine.parquet`` as ingest writes it: one ``unparseable_date`` row per entry of
+    ``timestamps`` when it is None, else an ``invalid_coordinates`` row of that time."""
+    times = pd.to_datetime(pd.Series(timestamps, dtype=object)).astype("datetime64[ns]")
+    return pd.DataFrame(
+        {
+            "source_file": pd.Series([source_file] * len(times), dtype=object),
+            "source_row": np.arange(1, len(times) + 1, dtype=np.int64),
+            "reason": pd.Series(
+                ["unparseable_date" if t is None else "invalid_coordinates" for t in timestamps],
+                dtype=object,
+            ),
+            "detail": pd.Series(["a test row"] * len(times), dtype=object),
+            "raw": pd.Series(["{}"] * len(times), dtype=object),
+            "timestamp": times.to_numpy(),
+        }
+    )
+
+
 def panel_meta(**changes: Any) -> dict[str, Any]:
     """A ``panel_meta.json`` of a toy weekly panel (60 cells, forecast week 2024-03-25), as JSON;
     ``changes`` replace fields."""

@@ -4,6 +4,8 @@ Producers write through these definitions and consumers read through them; no st
 stage's JSON by string key. ``docs/architecture.md`` lists each file, its producer and readers.
 
 - ``reports/data_quality.json``: ``quality.DataQuality`` (ingest)
+- ``data/processed/fit/data_quality.json``: ``quality.DataQuality`` (build_features: the rows
+  dated before the refresh's fit point ends)
 - ``data/processed/cells_meta.json``: ``cells.CellsMeta`` (build_cells)
 - ``data/processed/panel_meta.json``: ``panel.PanelMeta`` (build_features)
 - ``data/models/model_meta.json``: ``model.ModelMeta`` (train)

@@ -1,11 +1,14 @@
 """``reports/data_quality.json``: what the ingest stage read, accepted and quarantined, and why.
 
 Written by the ingest stage (``features.ingest.quality`` builds it); read by ``build_cells`` (the
-source, which bounds the H3 resolution), ``build_features`` (the source and the time resolution,
-which decide the period) and the bias report (every count, by reason and by file, and the study
-area). Counts always add up: accepted + quarantined = read, overall and in every file. Rows a
-column mapping leaves out of scope on purpose are quarantined as ``excluded_category`` and counted
-apart (``rows_excluded``) from the problems, whose share ``ingest.max_quarantine_share`` bounds.
+source, which bounds the H3 resolution) and ``build_features`` (the source and the time
+resolution, which decide the period). ``build_features`` writes the same record counted over the
+rows dated before the refresh's fit point ends (``data/processed/fit/data_quality.json``,
+``features.refresh.quality_through``), which the bias report prints (every count, by reason and
+by file, and the study area). Counts always add up: accepted + quarantined = read, overall and
+in every file. Rows a column mapping leaves out of scope on purpose are quarantined as
+``excluded_category`` and counted apart (``rows_excluded``) from the problems, whose share
+``ingest.max_quarantine_share`` bounds.
 """
 
 from __future__ import annotations

@@ -71,6 +71,7 @@ QUARANTINE_COLUMNS: Final[tuple[str, ...]] = (
     "reason",
     "detail",
     "raw",
+    "timestamp",
 )
 REQUIRED_RAW_COLUMNS: Final[tuple[str, ...]] = (
     "source_file",
@@ -133,6 +134,7 @@ def empty_quarantine() -> pd.DataFrame:
             "reason": pd.Series([], dtype=object),
             "detail": pd.Series([], dtype=object),
             "raw": pd.Series([], dtype=object),
+            "timestamp": pd.Series([], dtype="datetime64[ns]"),
         }
     )
 
@@ -147,6 +149,7 @@ def make_quarantine(rows: pd.DataFrame, *, reason: str, detail: pd.Series | str)
         rows,
         reason=np.full(len(rows), reason, dtype=object),
         detail=_detail_text(detail, len(rows)),
+        timestamp=np.full(len(rows), np.datetime64("NaT"), dtype="datetime64[ns]"),
     )
 
 
@@ -157,10 +160,15 @@ def _detail_text(detail: pd.Series | str, rows: int) -> pd.Series:
     return pd.Series(detail, index=range(rows)).astype(str)
 
 
-def _quarantine_frame(rows: pd.DataFrame, *, reason: np.ndarray, detail: pd.Series) -> pd.DataFrame:
+def _quarantine_frame(
+    rows: pd.DataFrame, *, reason: np.ndarray, detail: pd.Series, timestamp: np.ndarray
+) -> pd.DataFrame:
     """The quarantine records of ``rows`` (a slice of a raw frame), one reason and detail each.
 
-    Text columns come in pandas' own text type (``str``), as columns of Python strings become.
+    ``timestamp`` is each row's parsed time (naive local, as accepted events carry it; NaT where
+    it did not parse), so that the quarantine can be counted as of a date (the refresh's fit
+    point). Text columns come in pandas' own text type (``str``), as columns of Python strings
+    become.
     """
     payload = rows.drop(columns=["source_file", "source_row"], errors="ignore")
     # in slices, so that the intermediate text stays small for millions of rows
@@ -175,6 +183,7 @@ def _quarantine_frame(rows: pd.DataFrame, *, reason: np.ndarray, detail: pd.Seri
             "reason": pd.Series(reason, dtype=object).astype(str).array,
             "detail": detail.array,
             "raw": pd.concat(raw, ignore_index=True).array if raw else pd.array([], dtype=str),
+            "timestamp": np.asarray(timestamp, dtype="datetime64[ns]"),
         }
     )
 
@@ -497,7 +506,7 @@ def validate_events(
             "source_file": frame["source_file"].iloc[rows].astype(str).array,
         }
     )
-    del ts, lat, lon, id_code, canonical, polygon, kept, kept_ts, kept_id, order, rows
+    del lat, lon, id_code, canonical, polygon, kept, kept_ts, kept_id, order, rows
     quarantined = empty_quarantine()
     if hits:
         # In (source file, source row) order; a stable sort keeps the order of the checks for
@@ -512,7 +521,9 @@ def validate_events(
             frame.iloc[positions[order]],
             reason=np.asarray(reasons, dtype=object)[reason_of[order]],
             detail=pd.concat(details, ignore_index=True).take(order),
+            timestamp=ts.to_numpy(dtype="datetime64[ns]")[positions[order]],
         )
+    del ts
     if len(accepted) + len(quarantined) != rows_read:
         raise AssertionError(
             f"Row accounting failed: {len(accepted)} accepted + {len(quarantined)} quarantined "

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from stage_files import data_quality
+from stage_files import data_quality, quarantine
 
 from beatwise.artefacts.cells import CellsMeta
 from beatwise.artefacts.panel import PanelMeta
@@ -209,7 +209,10 @@ def test_panel_meta_refuses_an_absent_type_that_is_also_a_target() -> None:
 
 def test_the_stage_records_absent_types_in_panel_meta(tmp_path: Path) -> None:
     _cells().to_parquet(tmp_path / "cells.parquet")
-    _events(["burglary", "robbery"]).to_parquet(tmp_path / "event_cells.parquet")
+    _events(["burglary", "robbery"]).assign(source_file="events.csv").to_parquet(
+        tmp_path / "event_cells.parquet"
+    )
+    quarantine().to_parquet(tmp_path / "quarantine.parquet")
     quality = data_quality(source="mapped_csv", time_resolution="sub_day")
     (tmp_path / "data_quality.json").write_text(json.dumps(quality))
     (tmp_path / "cells_meta.json").write_text(
@@ -225,11 +228,13 @@ def test_the_stage_records_absent_types_in_panel_meta(tmp_path: Path) -> None:
             ("cells-meta", "cells_meta.json"),
             ("event-cells", "event_cells.parquet"),
             ("data-quality", "data_quality.json"),
+            ("quarantine", "quarantine.parquet"),
             ("out-features", "features.parquet"),
             ("out-meta", "panel_meta.json"),
             ("out-fit-features", "fit/features.parquet"),
             ("out-fit-meta", "fit/panel_meta.json"),
             ("out-fit-events", "fit/event_cells.parquet"),
+            ("out-fit-quality", "fit/data_quality.json"),
             ("params", "params.yaml"),
         )
     ]

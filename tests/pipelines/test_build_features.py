@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from stage_files import data_quality
+from stage_files import data_quality, quarantine
 
 from beatwise.artefacts import ArtefactError
 from beatwise.artefacts.panel import PanelMeta
@@ -40,6 +40,11 @@ FEATURES = {
 }
 
 
+#: the quarantine every test's source holds: a row dated early in the data, one after the
+#: refresh tests' fit points (2023-08-07 and 2023-08-14), and one whose date did not parse
+QUARANTINED = ("2023-03-01 12:00", "2023-08-23 09:00", None)
+
+
 def _write_inputs(
     folder: Path,
     *,
@@ -48,6 +53,7 @@ def _write_inputs(
     period: str,
     refit_every: int = 1,
     types: tuple[str, ...] = ("burglary", "robbery", "drugs"),
+    quarantined: tuple[str | None, ...] = QUARANTINED,
 ) -> list[str]:
     """cells, event cells, data quality and params in ``folder``; returns the stage's CLI args."""
     rng = np.random.default_rng(0)
@@ -63,9 +69,11 @@ def _write_inputs(
             "h3_int": rng.choice(CELLS, size=timestamps.size),
             "timestamp": timestamps,
             "crime_type": rng.choice(list(types), size=timestamps.size),
+            "source_file": "events.csv",
         }
     ).to_parquet(folder / "event_cells.parquet")
     (folder / "data_quality.json").write_text(json.dumps(quality))
+    quarantine(quarantined).to_parquet(folder / "quarantine.parquet")
     (folder / "cells_meta.json").write_text(
         json.dumps({"h3_resolution": 8, "n_cells": CELLS.size, "study_area": "events_only"})
     )
@@ -81,11 +89,13 @@ def _write_inputs(
         "--cells-meta", str(folder / "cells_meta.json"),
         "--event-cells", str(folder / "event_cells.parquet"),
         "--data-quality", str(folder / "data_quality.json"),
+        "--quarantine", str(folder / "quarantine.parquet"),
         "--out-features", str(folder / "features.parquet"),
         "--out-meta", str(folder / "panel_meta.json"),
         "--out-fit-features", str(folder / "fit" / "features.parquet"),
         "--out-fit-meta", str(folder / "fit" / "panel_meta.json"),
         "--out-fit-events", str(folder / "fit" / "event_cells.parquet"),
+        "--out-fit-quality", str(folder / "fit" / "data_quality.json"),
         "--params", str(folder / "params.yaml"),
     ]  # fmt: skip
 
@@ -277,17 +287,22 @@ def test_the_panel_keeps_whole_periods_per_row_group_and_the_forecast_alone(
 
 
 WEEKLY = data_quality(source="synthetic", time_resolution="sub_day")
-FIT = ("features.parquet", "panel_meta.json", "event_cells.parquet")
+FIT = ("features.parquet", "panel_meta.json", "event_cells.parquet", "data_quality.json")
 
 
 def _refresh_run(
-    folder: Path, events: pd.DataFrame, *, refit_every: int, end: str | None = None
+    folder: Path,
+    events: pd.DataFrame,
+    *,
+    refit_every: int,
+    end: str | None = None,
+    quarantined: tuple[str | None, ...] = QUARANTINED,
 ) -> dict[str, bytes]:
     """build_features on ``events`` (before ``end``): every file it writes, by name."""
     folder.mkdir(parents=True, exist_ok=True)
     args = _write_inputs(
         folder, timestamps=_hourly_timestamps(), quality=WEEKLY, period="week",
-        refit_every=refit_every,
+        refit_every=refit_every, quarantined=quarantined,
     )  # fmt: skip
     kept = events if end is None else events[events["timestamp"] < pd.Timestamp(end)]
     kept.to_parquet(folder / "event_cells.parquet")
@@ -322,6 +337,7 @@ def test_the_fit_set_is_what_a_run_on_the_data_through_the_fit_point_writes(
     assert files["fit/features.parquet"] == through["features.parquet"]
     assert files["fit/panel_meta.json"] == through["panel_meta.json"]
     assert files["fit/event_cells.parquet"] == through["fit/event_cells.parquet"]
+    assert files["fit/data_quality.json"] == through["fit/data_quality.json"]
     fit_events = pd.read_parquet(io.BytesIO(files["fit/event_cells.parquet"]))
     assert fit_events["timestamp"].max() < pd.Timestamp("2023-08-14")
     assert len(fit_events) == (events["timestamp"] < pd.Timestamp("2023-08-14")).sum()
@@ -338,6 +354,44 @@ def test_a_week_appended_leaves_the_fit_set_byte_for_byte(tmp_path: Path) -> Non
     # the schedule reaches its next fit point: the fit set moves to the newest week
     moved = _refresh_run(tmp_path / "c", events, refit_every=1)
     assert moved["fit/features.parquet"] != after["fit/features.parquet"]
+
+
+def test_the_fit_sets_data_quality_counts_the_rows_dated_before_its_end(tmp_path: Path) -> None:
+    events = _events(tmp_path)
+    fit = json.loads(_refresh_run(tmp_path / "a", events, refit_every=4)["fit/data_quality.json"])
+    end = pd.Timestamp("2023-08-14")  # the end of the fit point's week, 2023-08-07
+    before = events[events["timestamp"] < end]
+    # the row of 2023-08-23 lies after the end; the undated row counts in every fit set
+    assert fit["by_reason"] == {"invalid_coordinates": 1, "unparseable_date": 1}
+    assert (fit["rows_accepted"], fit["rows_quarantined"]) == (len(before), 2)
+    assert fit["rows_read"] == len(before) + 2
+    assert fit["by_source_file"] == {
+        "events.csv": {
+            "read": len(before) + 2,
+            "accepted": len(before),
+            "quarantined": 2,
+            "by_reason": {"invalid_coordinates": 1, "unparseable_date": 1},
+        }
+    }
+    assert fit["accepted_by_type"] == before["crime_type"].value_counts().sort_index().to_dict()
+    assert fit["date_max"] == f"{before['timestamp'].max():%Y-%m-%d %H:%M}" < "2023-08-14"
+    for kept in ("source", "place", "time_resolution", "areas"):  # the source's, as ingest said
+        assert fit[kept] == WEEKLY[kept], kept
+
+
+@pytest.mark.parametrize(
+    ("when", "changes"),
+    [("2023-08-20 10:00", False), ("2023-05-02 10:00", True), (None, True)],
+    ids=["dated-after-the-fit-point", "dated-before-it", "undated"],
+)
+def test_a_new_quarantined_row_moves_the_fit_sets_data_quality_only_if_it_is_not_later(
+    tmp_path: Path, when: str | None, changes: bool
+) -> None:
+    events = _events(tmp_path)
+    first = _refresh_run(tmp_path / "a", events, refit_every=4)
+    second = _refresh_run(tmp_path / "b", events, refit_every=4, quarantined=(*QUARANTINED, when))
+    assert (first["fit/data_quality.json"] != second["fit/data_quality.json"]) is changes
+    assert first["fit/features.parquet"] == second["fit/features.parquet"]
 
 
 def test_a_revised_event_before_the_fit_point_changes_the_fit_set(tmp_path: Path) -> None:

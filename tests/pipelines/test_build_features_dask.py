@@ -26,6 +26,7 @@ OUTPUTS = (
     "fit/features.parquet",
     "fit/panel_meta.json",
     "fit/event_cells.parquet",
+    "fit/data_quality.json",
 )
 #: a fit point before the newest week, so the fit set is a second build through the engine
 REFIT_EVERY = 8

@@ -213,6 +213,7 @@ STAGE_FILES = {
     "data/processed/cells_meta.json": ("cells", "CellsMeta"),
     "data/processed/panel_meta.json": ("panel", "PanelMeta"),
     "data/processed/fit/panel_meta.json": ("panel", "PanelMeta"),
+    "data/processed/fit/data_quality.json": ("quality", "DataQuality"),
     "data/models/selected_config.json": ("selection", "SelectedConfig"),
     "reports/model_selection.json": ("selection", "ModelSelection"),
     "data/models/model_meta.json": ("model", "ModelMeta"),

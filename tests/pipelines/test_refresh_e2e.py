@@ -19,7 +19,12 @@ pytestmark = pytest.mark.e2e
 WEEK_ONE, WEEK_TWO = "2023-06-25", "2023-07-02"
 FIT_POINT = "2023-06-12"
 CANDIDATE = Path("data/forecasts/candidate")
-FITTED = ("select", "train", "evaluate")
+#: the stages that read only the fit set, which a week between fit points re-runs none of
+FITTED = ("select", "train", "evaluate", "audit")
+QUALITY, FIT_QUALITY = (
+    Path("reports/data_quality.json"),
+    Path("data/processed/fit/data_quality.json"),
+)
 
 
 def commit_params(repo: Path, as_of: str) -> None:
@@ -42,6 +47,7 @@ def refreshed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     first = run(["dvc", "repro"], repo)
     full_seconds = time.perf_counter() - started
     model_before = (repo / "data/models/model.txt").read_bytes()
+    quality_before = {name: (repo / name).read_bytes() for name in (QUALITY, FIT_QUALITY)}
     commit_params(repo, WEEK_TWO)
     started = time.perf_counter()
     second = run(["dvc", "repro"], repo)
@@ -51,11 +57,12 @@ def refreshed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
         "panel": json.loads((repo / "data/processed/panel_meta.json").read_text()),
         "model": (repo / "data/models/model.txt").read_bytes(),
         "record": json.loads((repo / "reports/publication.json").read_text()),
+        "quality": {name: (repo / name).read_bytes() for name in (QUALITY, FIT_QUALITY)},
     }
     third = run(["dvc", "repro", "--force"], repo)  # a full run on the same data
     return {
         "path": repo, "first": first.stdout, "second": second.stdout, "third": third.stdout,
-        "model_before": model_before, "refreshed": refreshed,
+        "model_before": model_before, "quality_before": quality_before, "refreshed": refreshed,
         "full_seconds": full_seconds, "refresh_seconds": refresh_seconds,
     }  # fmt: skip
 
@@ -71,6 +78,12 @@ def test_a_week_between_fit_points_refits_nothing(refreshed: dict[str, object]) 
     assert fresh["panel"]["fit_through"] == FIT_POINT
     assert fresh["panel"]["forecast_period"] == "2023-07-03"  # a week on from the first run's
     assert fresh["record"]["status"] == "published"
+    # the audit prints the data as of the fit point: the newest week's rows change ingest's
+    # record, not the fit set's
+    before = refreshed["quality_before"]
+    assert isinstance(before, dict)
+    assert fresh["quality"][QUALITY] != before[QUALITY]
+    assert fresh["quality"][FIT_QUALITY] == before[FIT_QUALITY]
     print(  # the figures the closing note quotes, in the test log
         f"full run {refreshed['full_seconds']:.0f} s, week's refresh "
         f"{refreshed['refresh_seconds']:.0f} s"

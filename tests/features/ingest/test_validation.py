@@ -79,6 +79,13 @@ def test_each_reason_on_a_handmade_file(areas: gpd.GeoDataFrame) -> None:
     assert acc.loc["e1", "area_code"] == "A1"
     assert "951.2" in result.quarantine.loc[1, "detail"]
     assert set(result.quarantine["reason"]) <= set(QUARANTINE_REASONS)
+    # each quarantined row keeps its time where it parsed (the refresh counts the quarantine as
+    # of its fit point by it); only the unparseable date has none
+    times = result.quarantine.set_index("source_row")["timestamp"]
+    assert times.dtype == "datetime64[ns]"
+    assert times.isna().to_dict() == {row: row == 5 for row in q}
+    assert times[6] == pd.Timestamp("2031-01-01 00:00")
+    assert (times.drop([5, 6]) == pd.Timestamp("2024-03-04 10:00")).all()
 
 
 def test_missing_column_is_a_clear_error(areas: gpd.GeoDataFrame) -> None:
