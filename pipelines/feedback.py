@@ -18,7 +18,7 @@ from beatwise.params import load_params
 from features.build import CovariatesConfig
 from features.cells import CellsConfig
 from features.engineering import FeatureConfig
-from features.ingest import IngestConfig
+from features.ingest.config import IngestSource
 from models.audit import AuditConfig
 from models.evaluation import EvaluateConfig
 from models.feedback._stage import FeedbackInputs, run_feedback
@@ -34,7 +34,7 @@ STAGE = "feedback"
 
 
 class Params(SimulateParams):
-    ingest: IngestConfig
+    ingest: IngestSource  # only ingest.source: the findings are labelled by it
     cells: CellsConfig
     features: FeatureConfig
     covariates: CovariatesConfig

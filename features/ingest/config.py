@@ -126,3 +126,16 @@ class IngestConfig(BaseModel):
                 f"Got source {self.source!r} with mapping {'set' if self.mapping else 'null'}."
             )
         return self
+
+
+class IngestSource(BaseModel):
+    """``ingest.source`` alone, for a stage that only labels its results by the source.
+
+    Such a stage declares ``ingest.source`` in ``dvc.yaml``, not the whole section, so that the
+    weekly refresh (a new ``ingest.as_of``, another ``data_dir``) does not re-run it; the other
+    keys are the ingest stage's, validated there (:class:`IngestConfig`).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    source: SourceKind = "synthetic"
