@@ -3,13 +3,16 @@
 METRICS.md's protocol: for each of the last N labelled periods (weeks, or months in monthly mode),
 forecast it with a model trained on periods before it. Refitting every ``refit_every`` periods and
 reusing the latest model in between is allowed, because features always come from data before the
-period being forecast.
+period being forecast. The refits are independent of each other: :func:`refit_here` runs them one
+after another in this process, :func:`models.dask_refits.dask_refits` as tasks on a Dask cluster,
+with the same models.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -17,9 +20,37 @@ import pandas as pd
 
 from beatwise.period import PERIOD_COLUMN
 from beatwise.progress import progress
-from models.risk_model import RiskModelConfig, bin_rows, fit_binned_holdout
+from models.risk_model import (
+    BinnedRows,
+    HoldoutFit,
+    RiskModelConfig,
+    bin_rows,
+    fit_binned_holdout,
+)
 
 logger = logging.getLogger(__name__)
+
+#: fits the backtest's refits: the binned rows, the ``train`` config and each refit's first
+#: period -> one :class:`HoldoutFit` per refit, in that order, each fitted on the rows before it
+Refits = Callable[[BinnedRows, RiskModelConfig, Sequence[pd.Timestamp]], list[HoldoutFit]]
+
+
+def refit_here(
+    binned: BinnedRows, config: RiskModelConfig, befores: Sequence[pd.Timestamp]
+) -> list[HoldoutFit]:
+    """The refits one after another in this process (the ``local`` engine)."""
+    fits = []
+    for n, before in enumerate(progress(befores, desc="backtest refits", unit="refit"), 1):
+        begin = time.perf_counter()
+        fits.append(fit_binned_holdout(binned, config=config, before=before))
+        logger.info(
+            "refit %d of %d: trained on the rows before %s, %.1f s",
+            n,
+            len(befores),
+            before.date(),
+            time.perf_counter() - begin,
+        )
+    return fits
 
 
 def to_matrix(
@@ -43,6 +74,7 @@ def backtest_scores(
     backtest_periods: npt.NDArray,
     refit_every: int,
     config: RiskModelConfig,
+    refits: Refits = refit_here,
 ) -> pd.DataFrame:
     """Model scores for every backtest row (:func:`backtest_scores_holdout`'s first table)."""
     scores, _ = backtest_scores_holdout(
@@ -51,6 +83,7 @@ def backtest_scores(
         backtest_periods=backtest_periods,
         refit_every=refit_every,
         config=config,
+        refits=refits,
     )
     return scores
 
@@ -62,6 +95,7 @@ def backtest_scores_holdout(
     backtest_periods: npt.NDArray,
     refit_every: int,
     config: RiskModelConfig,
+    refits: Refits = refit_here,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Model scores for every backtest row; each block's model sees only earlier periods.
 
@@ -70,6 +104,8 @@ def backtest_scores_holdout(
     scores the block's labelled rows. So a period's score never comes from a model that saw that
     period (or any later one). The training rows are binned once, with bin edges from the periods
     before the first backtest period only, and every refit takes its rows as a subset of them.
+    ``refits`` fits them (:data:`Refits`: here, or on a Dask cluster); the scores are computed
+    here from the models it returns.
 
     Returns
     -------
@@ -96,11 +132,10 @@ def backtest_scores_holdout(
         pd.Timestamp(backtest_periods[0]).date(),
         time.perf_counter() - begin,
     )
+    blocks = [backtest_periods[start : start + refit_every] for start in starts]
+    fits = refits(binned, config, [pd.Timestamp(block[0]) for block in blocks])
     parts, held = [], []
-    for n, start in enumerate(progress(starts, desc="backtest refits", unit="refit"), 1):
-        begin = time.perf_counter()
-        block = backtest_periods[start : start + refit_every]
-        fit = fit_binned_holdout(binned, config=config, before=block[0])
+    for block, fit in zip(blocks, fits, strict=True):
         rows = labelled[labelled[PERIOD_COLUMN].isin(block)]
         parts.append(rows[[PERIOD_COLUMN, "h3_cell"]].assign(risk_score=fit.model.predict(rows)))
         hold = labelled[labelled[PERIOD_COLUMN].isin(fit.holdout_periods)]
@@ -108,13 +143,5 @@ def backtest_scores_holdout(
             hold[[PERIOD_COLUMN, "h3_cell"]].assign(
                 block_start=pd.Timestamp(block[0]), risk_score=fit.early.predict(hold)
             )
-        )
-        logger.info(
-            "refit %d of %d: trained on the rows before %s, scored %d rows, %.1f s",
-            n,
-            len(starts),
-            pd.Timestamp(block[0]).date(),
-            len(rows),
-            time.perf_counter() - begin,
         )
     return pd.concat(parts, ignore_index=True), pd.concat(held, ignore_index=True)

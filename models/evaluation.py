@@ -43,7 +43,7 @@ from beatwise.artefacts.metrics import BacktestMetrics
 from beatwise.artefacts.panel import PanelMeta
 from beatwise.period import PERIOD_COLUMN, Period, period_floor, period_range, period_words
 from features.panel import count_matrix
-from models.backtest import backtest_scores_holdout, to_matrix
+from models.backtest import Refits, backtest_scores_holdout, refit_here, to_matrix
 from models.baselines import BaselineName, compute_baselines
 from models.blend_backtest import blend_backtest, with_unblended
 from models.metrics import (
@@ -286,6 +286,7 @@ def _model_scores(
     *,
     config: EvaluateConfig,
     model_config: RiskModelConfig,
+    refits: Refits,
 ) -> tuple[FloatArray, FloatArray, pd.DataFrame]:
     """Realised targets and the rolling-origin model's scores, ``[period, cell]``, and the refit
     blocks' hold-out predictions (:func:`models.backtest.backtest_scores_holdout`)."""
@@ -295,6 +296,7 @@ def _model_scores(
         backtest_periods=periods,
         refit_every=config.refit_every,
         config=model_config,
+        refits=refits,
     )
     rows = features[features[PERIOD_COLUMN].isin(periods)][
         [PERIOD_COLUMN, "h3_cell", "target_count"]
@@ -416,6 +418,7 @@ def run_backtest(
     coverage: float,
     truth: TruthModel | None = None,
     baseline_scores: dict[str, FloatArray] | None = None,
+    refits: Refits = refit_here,
 ) -> BacktestResult:
     """Rolling-origin backtest of the model and baselines B1-B7 on the same cells and periods.
 
@@ -438,6 +441,9 @@ def run_backtest(
     baseline_scores : dict of str to (S, C) float64, optional
         Every baseline's scores from an earlier backtest of the same window, cells and events
         (the selection backtests several models on one window); scored afresh when None.
+    refits : Refits
+        Fits the model's refits (:data:`models.backtest.Refits`): here by default, or on a Dask
+        cluster (:func:`models.dask_refits.engine_refits`), with the same models.
 
     Raises
     ------
@@ -461,8 +467,9 @@ def run_backtest(
         config.refit_every,
     )
     y, s, holdout = _model_scores(
-        features, meta, bt_periods, cell_str, config=config, model_config=model_config
-    )
+        features, meta, bt_periods, cell_str,
+        config=config, model_config=model_config, refits=refits,
+    )  # fmt: skip
     all_periods = period_range(*meta.all_periods, period=period)
     counts = _target_counts(event_cells, cell_ids, all_periods, meta)
     score_idx = np.searchsorted(all_periods, bt_periods)

@@ -35,6 +35,7 @@ from beatwise.artefacts.panel import PanelMeta
 from beatwise.artefacts.selection import BASE_NAME, CandidateScore, ModelSelection, SelectedConfig
 from beatwise.params import params_refusal
 from beatwise.period import PERIOD_COLUMN, period_words
+from models.backtest import Refits, refit_here
 from models.evaluation import (
     MIN_BACKTEST_PERIODS,
     EvaluateConfig,
@@ -147,11 +148,12 @@ def run_selection(
     base: RiskModelConfig,
     evaluate: EvaluateConfig,
     coverage: float,
+    refits: Refits = refit_here,
 ) -> tuple[ModelSelection, SelectedConfig]:
     """Backtest the ``train`` params and every candidate on the selection window; choose one.
 
-    The inputs are ``evaluate``'s (:func:`models.evaluation.run_backtest`); without candidates
-    nothing is backtested and the ``train`` params are the choice.
+    The inputs are ``evaluate``'s (:func:`models.evaluation.run_backtest`, ``refits`` too);
+    without candidates nothing is backtested and the ``train`` params are the choice.
     """
     if not select.candidates:
         as_json = base.model_dump(mode="json")
@@ -176,7 +178,7 @@ def run_selection(
     for name, config in configs.items():
         result = run_backtest(
             features, cells, event_cells, meta, config=protocol, model_config=config,
-            coverage=coverage, baseline_scores=baselines,
+            coverage=coverage, baseline_scores=baselines, refits=refits,
         )  # fmt: skip
         metrics = result.metrics
         shape = (len(result.period_starts), len(cells))

@@ -2,7 +2,8 @@
 
 Runs :func:`models.evaluation.run_backtest`; writes ``backtest_metrics.json`` (with the study-area
 rule of ``cells_meta.json``), its headline and curves (``reports/compare/``), ``backtest.parquet``,
-the plots and the time bands' calibration (synthetic truth: weekly only)."""
+the plots and the time bands' calibration (synthetic truth: weekly only). ``engine`` chooses where
+the backtest's refits run: here, or on Dask (:mod:`models.dask_refits`), with the same bytes."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from beatwise.artefacts.cells import CellsMeta
 from beatwise.artefacts.headline import BacktestHeadline
 from beatwise.artefacts.model import ModelMeta
 from beatwise.artefacts.panel import PanelMeta
+from beatwise.engine import EngineConfig
 from beatwise.io import read_parquet, write_parquet
 from beatwise.params import StageParams, load_params, params_hash
+from models.dask_refits import engine_refits
 from models.evaluation import (
     CELL_COLUMNS,
     EVENT_COLUMNS,
@@ -41,6 +44,7 @@ class Params(StageParams):
     evaluate: EvaluateConfig
     operational: OperationalConfig
     time_bands: TimeBandsConfig
+    engine: EngineConfig
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,17 +69,12 @@ def main(argv: list[str] | None = None) -> int:
         truth = load_truth_model(args.truth_dir)
     cells = read_parquet(args.cells, required=CELL_COLUMNS)
     events = read_parquet(args.event_cells, columns=EVENT_COLUMNS)
-    with timed(log, "backtest"):
+    with timed(log, "backtest"), engine_refits(params.engine) as refits:
         result = run_backtest(
-            read_parquet(args.features, required=meta.table_columns()),
-            cells,
-            events,
-            meta,
-            config=params.evaluate,
-            model_config=selected_config(params.train, args.selection),
-            coverage=params.operational.coverage,
-            truth=truth,
-        )
+            read_parquet(args.features, required=meta.table_columns()), cells, events, meta,
+            config=params.evaluate, model_config=selected_config(params.train, args.selection),
+            coverage=params.operational.coverage, truth=truth, refits=refits,
+        )  # fmt: skip
     rule = CellsMeta.read(args.cells_meta).study_area  # which every share of the area depends on
     metrics = result.metrics.model_copy(update={"study_area": rule})
     plot_backtest(result, args.out_plots)

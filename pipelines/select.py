@@ -4,7 +4,7 @@ Backtests the ``train`` params and each candidate on the selection window, the p
 before ``evaluate``'s backtest window (:mod:`models.selection` holds the protocol), and writes
 ``model_selection.json`` (every configuration's figures and the choice) and
 ``selected_config.json`` (the chosen configuration whole, which ``train``, ``evaluate`` and
-``feedback`` fit).
+``feedback`` fit). ``engine`` chooses where the backtests' refits run: here, or on Dask.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ import argparse
 from pathlib import Path
 
 from beatwise.artefacts.panel import PanelMeta
+from beatwise.engine import EngineConfig
 from beatwise.io import read_parquet
 from beatwise.params import StageParams, load_params
+from models.dask_refits import engine_refits
 from models.evaluation import CELL_COLUMNS, EVENT_COLUMNS, EvaluateConfig
 from models.operational import OperationalConfig
 from models.risk_model import RiskModelConfig
@@ -29,6 +31,7 @@ class Params(StageParams):
     select: SelectConfig
     evaluate: EvaluateConfig
     operational: OperationalConfig
+    engine: EngineConfig
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     params = load_params(STAGE, Params, args.params)
 
     meta = PanelMeta.read(args.panel_meta)
-    with timed(log, "selection"):
+    with timed(log, "selection"), engine_refits(params.engine) as refits:
         report, chosen = run_selection(
             read_parquet(args.features, required=meta.table_columns()),
             read_parquet(args.cells, required=CELL_COLUMNS),
@@ -51,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             base=params.train,
             evaluate=params.evaluate,
             coverage=params.operational.coverage,
+            refits=refits,
         )
     report.write(args.out_report)
     chosen.write(args.out_config)

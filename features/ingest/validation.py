@@ -163,13 +163,8 @@ def _detail_text(detail: pd.Series | str, rows: int) -> pd.Series:
 def _quarantine_frame(
     rows: pd.DataFrame, *, reason: np.ndarray, detail: pd.Series, timestamp: np.ndarray
 ) -> pd.DataFrame:
-    """The quarantine records of ``rows`` (a slice of a raw frame), one reason and detail each.
-
-    ``timestamp`` is each row's parsed time (naive local, as accepted events carry it; NaT where
-    it did not parse), so that the quarantine can be counted as of a date (the refresh's fit
-    point). Text columns come in pandas' own text type (``str``), as columns of Python strings
-    become.
-    """
+    """The quarantine records of ``rows`` (a slice of a raw frame): reason, detail and parsed time
+    (NaT where none) each; text in pandas' own type (``str``), as Python strings become."""
     payload = rows.drop(columns=["source_file", "source_row"], errors="ignore")
     # in slices, so that the intermediate text stays small for millions of rows
     raw = [

@@ -42,6 +42,7 @@ def _params(candidates: Any, **select: Any) -> dict[str, Any]:
         "select": {"periods": 8, "candidates": candidates, **select},
         "evaluate": CONFIG.model_dump(),
         "operational": {"coverage": 0.2},
+        "engine": {},
     }
 
 

@@ -281,6 +281,36 @@ def test_second_run_reruns_nothing(repo: dict[str, object]) -> None:
     assert ran_stages(str(repo["second"])) == []
 
 
+#: what the Dask engine computes elsewhere, and must write as the local path does
+ON_DASK = (
+    "data/processed/features.parquet",
+    "data/processed/fit/features.parquet",
+    "data/models/selected_config.json",
+    "reports/model_selection.json",
+    "data/processed/backtest.parquet",
+    "reports/backtest_metrics.json",
+)
+
+
+def test_the_dask_engine_writes_the_local_paths_bytes(repo: dict[str, object]) -> None:
+    """engine.kind dask: the panel by partitions, the backtests' refits as tasks on a
+    LocalCluster (worker threads, for speed); the stages it changes re-run, and write what the
+    local path wrote, so DVC runs nothing after them."""
+    path = Path(str(repo["path"]))
+    local = {name: (path / name).read_bytes() for name in ON_DASK}
+    kept = {name: (path / name).read_bytes() for name in ("params.yaml", "dvc.lock")}
+    set_params(path, {"engine": {"kind": "dask", "processes": False, "partition_resolution": 6}})
+    try:
+        out = run(["dvc", "repro"], path).stdout
+        assert ran_stages(out) == ["build_features", "select", "evaluate"]
+        for name in ON_DASK:
+            assert (path / name).read_bytes() == local[name], name
+    finally:
+        for name, content in kept.items():
+            (path / name).write_bytes(content)
+    assert ran_stages(run(["dvc", "repro"], path).stdout) == []  # the local lock still holds
+
+
 def test_mlflow_run_is_tagged_and_model_registered(repo: dict[str, object]) -> None:
     path = Path(str(repo["path"]))
     script = (
