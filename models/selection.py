@@ -42,7 +42,7 @@ from models.evaluation import (
     choose_backtest_periods,
     run_backtest,
 )
-from models.metrics import pai_lift
+from models.metrics import pai, pai_lift
 from models.risk_model import RiskModelConfig
 
 logger = logging.getLogger(__name__)
@@ -60,6 +60,9 @@ class SelectConfig(BaseModel):
 
     #: labelled periods (weeks, or months in monthly mode) just before evaluate's backtest window
     periods: int = Field(26, ge=MIN_BACKTEST_PERIODS, le=520)
+    #: seeds each configuration is backtested with (``train.seed`` onwards); its scores are their
+    #: mean, so that a choice is not one seed's luck (the seed moves PAI by about 1% on St. Louis)
+    seeds: int = Field(1, ge=1, le=10)
     candidates: dict[str, RiskModelConfig] = {}
 
     @field_validator("candidates", mode="before")
@@ -176,21 +179,26 @@ def run_selection(
     params_scores: npt.NDArray[np.float64] | None = None
     baselines = None  # the baselines do not depend on the model: scored once, for the params
     for name, config in configs.items():
-        result = run_backtest(
-            features, cells, event_cells, meta, config=protocol, model_config=config,
-            coverage=coverage, baseline_scores=baselines, refits=refits,
-        )  # fmt: skip
+        runs = []  # the configuration's scores, one [period, cell] matrix per seed
+        for seed in range(config.seed, config.seed + select.seeds):
+            result = run_backtest(
+                features, cells, event_cells, meta, config=protocol,
+                model_config=config.model_copy(update={"seed": seed}), coverage=coverage,
+                baseline_scores=baselines, refits=refits,
+            )  # fmt: skip
+            shape = (len(result.period_starts), len(cells))
+            runs.append(result.frame["risk_score"].to_numpy(dtype=np.float64).reshape(shape))
+            if baselines is None:
+                baselines = {
+                    b: result.frame[f"score_{b}"].to_numpy(dtype=np.float64).reshape(shape)
+                    for b in result.metrics.baselines
+                }
         metrics = result.metrics
-        shape = (len(result.period_starts), len(cells))
         y = result.frame["target_count"].to_numpy(dtype=np.float64).reshape(shape)
-        own = result.frame["risk_score"].to_numpy(dtype=np.float64).reshape(shape)
+        own = runs[0] if len(runs) == 1 else np.mean(runs, axis=0)
         over = None
         if params_scores is None:
             params_scores = own
-            baselines = {
-                b: result.frame[f"score_{b}"].to_numpy(dtype=np.float64).reshape(shape)
-                for b in metrics.baselines
-            }
         else:
             paired = pai_lift(
                 y, own, params_scores, areas_km2=areas, cell_ids=ids, coverage=coverage,
@@ -200,7 +208,21 @@ def run_selection(
                 baseline=BASE_NAME, estimate=_finite(paired.estimate),
                 ci_low=_finite(paired.ci_low), ci_high=_finite(paired.ci_high),
             )  # fmt: skip
-        value = metrics.model.pai[metrics.coverage]
+        lift = metrics.lift
+        if len(runs) > 1:  # the seeds' mean: its PAI, and its lift over the same baseline
+            value = _finite(pai(y, own, areas_km2=areas, cell_ids=ids, coverage=coverage).pooled)
+            assert baselines is not None
+            best = pai_lift(
+                y, own, baselines[lift.baseline], areas_km2=areas, cell_ids=ids,
+                coverage=coverage, n_boot=protocol.n_boot, block_len=protocol.block_len,
+                seed=protocol.seed,
+            )  # fmt: skip
+            lift = Lift(
+                baseline=lift.baseline, estimate=_finite(best.estimate),
+                ci_low=_finite(best.ci_low), ci_high=_finite(best.ci_high),
+            )  # fmt: skip
+        else:
+            value = metrics.model.pai[metrics.coverage]
         if value is None:
             raise ValueError(
                 f"The selection window {pd.Timestamp(window[0]).date()} to "
@@ -212,7 +234,7 @@ def run_selection(
                 name=name,
                 changes={} if name == BASE_NAME else changes(select.candidates[name]),
                 pai=value,
-                lift=metrics.lift,
+                lift=lift,
                 over_params=over,
             )
         )
@@ -220,7 +242,7 @@ def run_selection(
             "candidate %s: PAI %.4f, lift %s, over the train params %s",
             name,
             value,
-            metrics.lift.estimate,
+            lift.estimate,
             "-" if over is None else f"{over.estimate} [{over.ci_low}, {over.ci_high}]",
         )
     chosen = choose(scores)

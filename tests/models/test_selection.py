@@ -12,12 +12,14 @@ import pandas as pd
 import pytest
 from backtest_city import CONFIG, MODEL, toy_city
 
+import models.selection
 from beatwise.artefacts.metrics import Lift
 from beatwise.artefacts.panel import PanelMeta
 from beatwise.artefacts.selection import BASE_NAME, CandidateScore, ModelSelection, SelectedConfig
 from beatwise.params import ParamsError, validate_params
 from beatwise.period import PERIOD_COLUMN
 from models.evaluation import choose_backtest_periods, run_backtest
+from models.metrics import pai
 from models.selection import (
     SelectConfig,
     choose,
@@ -46,11 +48,13 @@ def _params(candidates: Any, **select: Any) -> dict[str, Any]:
     }
 
 
-def _select(city: City, candidates: dict[str, Any], periods: int = 8) -> tuple[Any, Any]:
+def _select(
+    city: City, candidates: dict[str, Any], periods: int = 8, seeds: int = 1
+) -> tuple[Any, Any]:
     cells, events, features, meta = city
     return run_selection(
         features, cells, events, meta,
-        select=SelectConfig(periods=periods, candidates=candidates),
+        select=SelectConfig(periods=periods, candidates=candidates, seeds=seeds),
         base=MODEL, evaluate=CONFIG, coverage=0.2,
     )  # fmt: skip
 
@@ -293,3 +297,48 @@ def test_a_selection_that_is_no_train_configuration_is_refused(tmp_path: Path) -
 def test_the_report_names_a_chosen_configuration_it_scored() -> None:
     with pytest.raises(ValueError, match="must be one of the scored"):
         ModelSelection(coverage=0.05, window=None, scores=(_score("params", 1.0),), chosen="deep")
+
+
+def test_seeds_score_each_configuration_by_its_seeds_mean(
+    city: City, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cells, events, features, meta = city
+    seen: list[tuple[int, int]] = []
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append((kwargs["model_config"].num_leaves, kwargs["model_config"].seed))
+        return run_backtest(*args, **kwargs)
+
+    monkeypatch.setattr(models.selection, "run_backtest", spy)
+    report, _ = _select(city, {"deep": {"num_leaves": 31}}, seeds=2)
+    leaves, seed = MODEL.num_leaves, MODEL.seed
+    assert seen == [(leaves, seed), (leaves, seed + 1), (31, seed), (31, seed + 1)]
+    window = selection_window(features, meta, periods=8, evaluate=CONFIG)
+    runs = [
+        run_backtest(
+            features,
+            cells,
+            events,
+            meta,
+            config=window_config(CONFIG, window),
+            model_config=MODEL.model_copy(update={"seed": s}),
+            coverage=0.2,
+        )
+        for s in (seed, seed + 1)
+    ]
+    shape = (len(runs[0].period_starts), len(cells))
+    y = runs[0].frame["target_count"].to_numpy(dtype=np.float64).reshape(shape)
+    scores = [r.frame["risk_score"].to_numpy(dtype=np.float64).reshape(shape) for r in runs]
+    assert not np.array_equal(*scores)  # the seed changes the model
+    mean = pai(
+        y,
+        (scores[0] + scores[1]) / 2,
+        areas_km2=cells["area_km2"].to_numpy(),
+        cell_ids=cells["h3_int"].to_numpy(dtype=np.uint64),
+        coverage=0.2,
+    )
+    params = report.scores[0]
+    assert params.name == BASE_NAME
+    assert params.pai == pytest.approx(mean.pooled, abs=1e-6)
+    assert params.lift.baseline == runs[0].metrics.lift.baseline
+    assert report.scores[1].over_params is not None

@@ -89,7 +89,7 @@ def test_an_experiment_adds_drops_or_changes_a_model_candidate(
 def test_an_experiment_can_drop_every_candidate(tmp_path: Path) -> None:
     before, after = _set(tmp_path, "~select.candidates")
     assert _comments(after) == _comments(before)
-    assert yaml.safe_load("\n".join(after))["select"] == {"periods": 26}
+    assert yaml.safe_load("\n".join(after))["select"] == {"periods": 26, "seeds": 1}
 
 
 def _list_keys(node: object, prefix: str = "") -> list[str]:
