@@ -249,8 +249,9 @@ def run_selection(
     logger.info("chosen: %s", chosen)
     first, last = (pd.Timestamp(window[i]).date() for i in (0, -1))
     report = ModelSelection(
-        coverage=coverage, window=(first, last), scores=tuple(scores), chosen=chosen
-    )
+        coverage=coverage, window=(first, last), scores=tuple(scores), chosen=chosen,
+        seeds=select.seeds,
+    )  # fmt: skip
     return report, SelectedConfig(
         chosen=chosen,
         base=base.model_dump(mode="json"),

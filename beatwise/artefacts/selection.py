@@ -67,6 +67,9 @@ class ModelSelection(Artefact):
     #: every configuration backtested, the train params first; empty without candidates
     scores: tuple[CandidateScore, ...]
     chosen: str
+    #: seeds each configuration was backtested with, its scores their mean (``select.seeds``);
+    #: left out of the file when 1
+    seeds: int = Field(default=1, ge=1, exclude_if=lambda value: value == 1)
 
     @model_validator(mode="after")
     def _chosen_is_scored(self) -> Self:
@@ -87,6 +90,7 @@ class ModelSelection(Artefact):
         where = (
             f"{len(self.scores)} configurations were backtested on the periods from "
             f"{self.window[0]} to {self.window[1]}, before the reported backtest"
+            + (f", each with {self.seeds} seeds and scored by their mean" if self.seeds > 1 else "")
         )
         if self.chosen == BASE_NAME:
             head = (

@@ -342,3 +342,7 @@ def test_seeds_score_each_configuration_by_its_seeds_mean(
     assert params.pai == pytest.approx(mean.pooled, abs=1e-6)
     assert params.lift.baseline == runs[0].metrics.lift.baseline
     assert report.scores[1].over_params is not None
+    assert report.seeds == 2 and "each with 2 seeds and scored by their mean" in report.summary()
+    assert ModelSelection.from_json(report.to_json()) == report  # the file keeps them
+    one, _ = _select(city, {"deep": {"num_leaves": 31}})
+    assert "seeds" not in one.to_json() and "seeds" not in one.summary()
