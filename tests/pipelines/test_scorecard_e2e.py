@@ -1,8 +1,9 @@
-"""The scorecard on a real run of the default synthetic city, in a temporary copy of the repository.
+"""The scorecard on a real run of a small synthetic city, in a temporary copy of the repository.
 
-The committed params with ``ingest.as_of`` one week before the simulated data end: one
-``dvc repro`` publishes the forecast of the city's last simulated week, 2024-12-23, while its
-events wait, quarantined as future dates. Then:
+The end-to-end test's small city (tests/pipelines/test_end_to_end.py: the tiny city over 80 weeks,
+a short backtest, the test override) with ``ingest.as_of`` one week before the simulated data
+end: one ``dvc repro`` publishes the forecast of the city's last simulated week, 2023-07-10,
+while its events wait, quarantined as future dates. Then:
 
 1. every backtest week scored with ``beatwise score --from-backtest`` equals the backtest's own
    figures (``reports/compare/pai_by_period.csv``, the flags and targets of ``backtest.parquet``),
@@ -22,6 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from repo_copy import copy_repo, run, set_params
+from test_end_to_end import SMALL, small_city_overrides
 
 from beatwise.artefacts.metrics import BacktestMetrics
 from beatwise.artefacts.panel import PanelMeta
@@ -38,17 +40,19 @@ from models.scorecard import (
 
 pytestmark = pytest.mark.e2e
 
-PUBLISHED_WEEK = dt.date(2024, 12, 23)
+#: the tiny city's events run to Sunday 2023-07-16
+PUBLISHED_WEEK = dt.date(2023, 7, 10)
 
 
 @pytest.fixture(scope="module")
 def city(tmp_path_factory: pytest.TempPathFactory) -> Path:
     repo = copy_repo(tmp_path_factory.mktemp("beatwise") / "repo")
     (repo / "dvc.lock").unlink(missing_ok=True)
-    set_params(repo, {"ingest": {"as_of": "2024-12-22"}})
+    as_of = (PUBLISHED_WEEK - dt.timedelta(days=1)).isoformat()
+    set_params(repo, {**SMALL, "simulate": small_city_overrides(), "ingest": {"as_of": as_of}})
     run(["git", "init", "-q", "-b", "main"], repo)
     run(["git", "add", "-A"], repo)
-    run(["git", "commit", "-q", "-m", "default city, one week held back"], repo)
+    run(["git", "commit", "-q", "-m", "small city, one week held back"], repo)
     run(["dvc", "repro"], repo)
     return repo
 
@@ -109,8 +113,8 @@ def test_the_published_week_scores_once_its_events_are_ingested(
     run(["dvc", "repro", "build_cells"], city)
     assert main(argv) == 0
     printed = capsys.readouterr().out
-    assert "Scorecard of the week 2024-12-23 to 2024-12-29" in printed
-    card = json.loads((published / "scorecards/2024-12-23.json").read_text(encoding="utf-8"))
+    assert "Scorecard of the week 2023-07-10 to 2023-07-16" in printed
+    card = json.loads((published / f"scorecards/{PUBLISHED_WEEK}.json").read_text(encoding="utf-8"))
     assert card["events"] > 0 and card["model"]["n_flagged"] > 0
     assert 0 < card["model"]["hit_rate"] <= 1
     history = pd.read_csv(published / HISTORY_FILE)
