@@ -13,6 +13,7 @@ scale section says what else breaks first.
 
     python bench/bench_growth.py                              # the four default points
     python bench/bench_growth.py --points 0.05x156 0.1x156    # scale x weeks
+    python bench/bench_growth.py --points 0.1x156@9           # ... at H3 resolution 9
     python bench/bench_growth.py --out growth.json            # the figures as JSON too
 """
 
@@ -62,6 +63,7 @@ WRAPPER = (
 class Point:
     scale: float
     weeks: int
+    resolution: int
     events: int
     cells: int
     periods: int
@@ -85,21 +87,23 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _set_size(repo: Path, scale: float, weeks: int) -> None:
+def _set_size(repo: Path, scale: float, weeks: int, resolution: int | None) -> None:
     path = repo / "params.yaml"
     params = yaml.safe_load(path.read_text())
+    if resolution is not None:
+        params["cells"]["h3_resolution"] = resolution
     sim = params["simulate"]
     end = dt.date.fromisoformat(str(sim["start"])) + dt.timedelta(weeks=int(sim["n_weeks"]))
     sim.update(scale=scale, n_weeks=weeks, start=(end - dt.timedelta(weeks=weeks)).isoformat())
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def run_point(scale: float, weeks: int, *, keep: bool) -> Point:
+def run_point(scale: float, weeks: int, resolution: int | None, *, keep: bool) -> Point:
     tmp = Path(tempfile.mkdtemp(prefix="beatwise-growth-"))
     repo = tmp / "repo"
     env = _env()
     subprocess.run(["git", "clone", "-q", str(ROOT), str(repo)], check=True)
-    _set_size(repo, scale, weeks)
+    _set_size(repo, scale, weeks, resolution)
     subprocess.run(["git", "commit", "-q", "-am", "size"], cwd=repo, env=env, check=True)
     seconds: dict[str, float] = {}
     peak: dict[str, float] = {}
@@ -116,12 +120,14 @@ def run_point(scale: float, weeks: int, *, keep: bool) -> Point:
         peak[stage] = int(proc.stderr.strip().splitlines()[-1]) / 1024
         if proc.returncode != 0:
             raise SystemExit(f"{stage} failed at {scale}x{weeks}:\n{proc.stdout[-3000:]}")
-        print(f"  {scale}x{weeks} {stage:15s} {seconds[stage]:7.1f} s {peak[stage]:7.0f} MiB")
+        label = f"{scale}x{weeks}@{resolution or 'default'}"
+        print(f"  {label} {stage:15s} {seconds[stage]:7.1f} s {peak[stage]:7.0f} MiB")
     quality = json.loads((repo / "reports/data_quality.json").read_text())
     meta = json.loads((repo / "data/processed/panel_meta.json").read_text())
     point = Point(
         scale=scale,
         weeks=weeks,
+        resolution=int(meta["h3_resolution"]),
         events=int(quality["rows_accepted"]),
         cells=int(meta["n_cells"]),
         periods=int(meta["n_periods"]),
@@ -168,17 +174,23 @@ def main() -> int:
     args = parser.parse_args()
     points = []
     for spec in args.points:
-        scale, weeks = spec.split("x")
-        points.append(run_point(float(scale), int(weeks), keep=args.keep))
-    print("\n| scale x weeks | events | cells | periods | cell-periods | total | largest process |")
-    print("|---|---|---|---|---|---|---|")
+        size, _, resolution = spec.partition("@")
+        scale, weeks = size.split("x")
+        res = int(resolution) if resolution else None
+        points.append(run_point(float(scale), int(weeks), res, keep=args.keep))
+    print(
+        "\n| scale x weeks | resolution | events | cells | periods | cell-periods | total "
+        "| largest process |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for p in points:
+        largest = max(p.peak_mib, key=lambda stage: p.peak_mib[stage])
         print(
-            f"| {p.scale} x {p.weeks} | {p.events:,} | {p.cells:,} | {p.periods} | "
-            f"{p.cell_periods:,} | {sum(p.seconds.values()):.0f} s | "
-            f"{max(p.peak_mib.values()):,.0f} MiB ({max(p.peak_mib, key=p.peak_mib.get)}) |"
+            f"| {p.scale} x {p.weeks} | {p.resolution} | {p.events:,} | {p.cells:,} | "
+            f"{p.periods} | {p.cell_periods:,} | {sum(p.seconds.values()):.0f} s | "
+            f"{max(p.peak_mib.values()):,.0f} MiB ({largest}) |"
         )
-    header = " | ".join(f"{p.scale}x{p.weeks}" for p in points)
+    header = " | ".join(f"{p.scale}x{p.weeks}@{p.resolution}" for p in points)
     print(f"\n| stage | {header} | s per million | national (linear) |")
     print("|---|" + "---|" * len(points) + "---|---|")
     fitted = fit(points)
