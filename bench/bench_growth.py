@@ -35,18 +35,8 @@ import numpy as np
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = (
-    "simulate",
-    "ingest",
-    "build_cells",
-    "build_features",
-    "select",
-    "train",
-    "evaluate",
-    "feedback",
-    "audit",
-    "publish",
-)
+#: the pipeline's stages in dvc.yaml's order (the order they run in)
+STAGES = tuple(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])
 BY_EVENTS = ("simulate", "ingest", "build_cells")
 #: the national run of the scale issue: events over ten years, and its panel monthly and weekly
 NATIONAL = {"events": 60e6, "cell_months": 22e6, "cell_weeks": 96e6}
