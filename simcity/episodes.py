@@ -20,7 +20,9 @@ This module is the one owner of that arithmetic: the simulator samples it (``add
 extra background events of the rising part, then thinning of every background event by the
 falling part, exact for a Poisson process), the truth model asks for ``M - 1`` on a grid
 (``delta_matrix``) and the week-by-week stepper for a week's background (``weekly_background``).
-All three call ``multiplier`` for the numbers. Episodes are drawn once per city from their own
+``multiplier`` states the formula point by point; the grids (``delta_matrix``, and
+``falling_log`` for the thinning) compute it as sparse products over the footprints, and the tests
+hold them to ``multiplier``. Episodes are drawn once per city from their own
 branch of the seed tree (``draw_episodes``), so the static city's random streams are unchanged
 and a city with no episodes is the static city byte for byte.
 """
@@ -304,6 +306,25 @@ def delta_matrix(episodes: Episodes, k: int, weeks: npt.ArrayLike) -> sparse.csr
     return sparse.csr_array((delta[nz_r, nz_c], (rows[nz_r], nz_c)), shape=(n_micro, w.size))
 
 
+def falling_log(episodes: Episodes, k: int, w: IntArray) -> tuple[IntArray, FloatArray]:
+    """The micro-cells inside a falling episode's footprint that acts on type ``k`` in any of the
+    weeks ``w``, and the falling part's log there, dense ``[row, week]``:
+    ``Σ_{a_e < 0} log1p(a_e · mix[kind_e, k]) · F_e(m) · T_e(w)`` (its exp is the falling factor
+    of ``multiplier``)."""
+    coef = episodes.amplitude * episodes.mix[episodes.kind, k]
+    falling = np.flatnonzero(coef < 0)
+    if falling.size == 0 or w.size == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, w.size))
+    profile = episodes.profile[falling][:, w]
+    live = np.flatnonzero(np.any(profile > 0, axis=1))
+    sub = sparse.csc_array(episodes.footprint[:, falling[live]])
+    rows = np.unique(sub.indices).astype(np.int64)
+    if rows.size == 0:
+        return rows, np.zeros((0, w.size))
+    foot = sparse.csr_array(sub)[rows]
+    return rows, foot @ (np.log1p(coef[falling[live]])[:, None] * profile[live])
+
+
 def _delta_dense(episodes: Episodes, k: int, w: IntArray) -> tuple[IntArray, FloatArray]:
     """The touched micro-cells and ``M - 1`` on them, dense ``[row, week]``."""
     rows = _touched(episodes, k, w)
@@ -401,14 +422,26 @@ def add_episode_events(
     merged["gen"] = np.zeros(merged["type"].size, dtype=np.int8)
     merged["parent"] = np.full(merged["type"].size, -1, dtype=np.int64)
 
-    # Thinning by the falling part (one uniform per background event, in order).
+    # Thinning by the falling part (one uniform per background event, in order). The factor is
+    # looked up in its [micro-cell, week] grid, built once per type, so the cost grows with the
+    # events plus the falling footprints times the weeks, not with events times the episodes that
+    # cover them (which grow with the years simulated).
     u = rng.random(merged["type"].size)
     keep = np.ones(merged["type"].size, dtype=bool)
     week = merged["t"] // _SECONDS_PER_WEEK
+    row_of = np.full(foot.shape[0], -1, dtype=np.int64)
     for k in np.unique(merged["type"]):
+        rows, log_fall = falling_log(episodes, int(k), np.arange(n_weeks, dtype=np.int64))
+        if rows.size == 0:
+            continue  # no falling episode acts on this type: every event is kept (u < 1)
         sel = np.flatnonzero(merged["type"] == k)
-        p = multiplier(episodes, int(k), merged["micro"][sel], week[sel], rising=False)
-        keep[sel] = u[sel] < p
+        row_of[rows] = np.arange(rows.size)
+        r = row_of[merged["micro"][sel]]
+        row_of[rows] = -1
+        inside = np.flatnonzero(r >= 0)
+        p = np.exp(log_fall[r[inside], week[sel[inside]]])
+        keep[sel[inside]] = u[sel[inside]] < p
+        del log_fall
     logger.debug("Episodes added %d background events and removed %d", n_added,
                  int((~keep).sum()))  # fmt: skip
     return {key: val[keep] for key, val in merged.items()}

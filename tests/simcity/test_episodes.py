@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from beatwise.params import ParamsError
-from simcity.episodes import delta_matrix, episode_profile, multiplier
+from simcity.episodes import delta_matrix, episode_profile, falling_log, multiplier
 from simcity.generate import SECONDS_PER_DAY, simulate_city, simulate_latent
 from simcity.io import write_city
 from simcity.loop import CityStepper
@@ -109,6 +109,26 @@ def test_truth_uses_the_same_multiplier_as_the_simulator() -> None:
     grid_m, grid_w = np.repeat(rows, weeks.size), np.tile(weeks, rows.size)
     points = multiplier(ep, k, grid_m, grid_w).reshape(rows.size, weeks.size)
     np.testing.assert_allclose(points - 1.0, delta[rows], rtol=1e-12, atol=1e-12)
+
+
+def test_the_thinning_grid_is_the_falling_part_of_the_multiplier() -> None:
+    city = simulate_city(tiny_city_config(seed=11, **STRONG))
+    ep = city.intensity.episodes
+    n_micro, weeks = ep.footprint.shape[0], np.arange(ep.n_weeks)
+    acting = 0
+    for k in range(ep.mix.shape[1]):
+        rows, log_fall = falling_log(ep, k, weeks)
+        some = rows[:: max(1, rows.size // 40)]
+        grid_m, grid_w = np.repeat(some, weeks.size), np.tile(weeks, some.size)
+        points = multiplier(ep, k, grid_m, grid_w, rising=False).reshape(some.size, weeks.size)
+        grid = np.exp(log_fall[np.searchsorted(rows, some)])
+        np.testing.assert_allclose(grid, points, rtol=1e-12)
+        outside = np.setdiff1d(np.arange(n_micro), rows)
+        for week in (0, ep.n_weeks // 2, ep.n_weeks - 1):
+            at = np.full(outside.size, week)
+            assert np.all(multiplier(ep, k, outside, at, rising=False) == 1.0)
+        acting += int(np.any(log_fall < 0))
+    assert acting >= 3  # regeneration lowers the residential types
 
 
 def test_stepper_reproduces_the_simulator_with_episodes() -> None:
