@@ -537,10 +537,12 @@ def containing_polygons(
     """Index into the returned area codes of the polygon containing each point, -1 for none.
 
     Polygons are visited in area-code order and each
-    tests, in one vectorised call, the still-unplaced points inside its bounding box (found by
-    binary search on the points sorted by longitude or latitude, whichever gives fewer). No point
-    geometries are built, which keeps ten million points to a few seconds and little memory; the
-    loop is over polygons (thousands), never over points.
+    tests, in one vectorised call, the still-unplaced points inside its bounding box. The points
+    are bucketed once on a regular grid of about four buckets per polygon, sorted by bucket, so a
+    polygon's candidates are the few slices of buckets its box overlaps, not a strip across the
+    whole study area. No point geometries are built, which keeps ten million points to seconds
+    and little memory; the loops are over polygons (thousands) and their bucket rows, never over
+    points.
     """
     if "area_code" not in areas.columns:
         raise ValueError(f"The areas table needs an 'area_code' column; it has {list(areas)}.")
@@ -553,27 +555,13 @@ def containing_polygons(
     rank = pd.factorize(codes, sort=True)[0]
     rank = np.where(rank < 0, len(codes), rank)  # a missing code comes last
     every = np.arange(len(lat))
-    if len(codes) > _FEW_POLYGONS:
-        by_lon = np.argsort(lon, kind="stable")
-        by_lat = np.argsort(lat, kind="stable")
-        sorted_lon = lon[by_lon]
-        sorted_lat = lat[by_lat]
+    grid = _PointGrid(lon, lat, n_buckets=4 * len(codes)) if len(codes) > _FEW_POLYGONS else None
     found = np.full(len(lat), -1, dtype=np.int64)
     for i in np.lexsort((np.arange(len(codes)), rank)):
         min_lon, min_lat, max_lon, max_lat = bounds[i]
         if not np.isfinite(bounds[i]).all():
             continue  # an empty or missing geometry contains nothing
-        if len(codes) <= _FEW_POLYGONS:
-            candidates = every
-        else:
-            lon_from = np.searchsorted(sorted_lon, min_lon, side="left")
-            lon_to = np.searchsorted(sorted_lon, max_lon, side="right")
-            lat_from = np.searchsorted(sorted_lat, min_lat, side="left")
-            lat_to = np.searchsorted(sorted_lat, max_lat, side="right")
-            if lon_to - lon_from <= lat_to - lat_from:
-                candidates = by_lon[lon_from:lon_to]
-            else:
-                candidates = by_lat[lat_from:lat_to]
+        candidates = every if grid is None else grid.in_box(min_lon, min_lat, max_lon, max_lat)
         candidates = candidates[found[candidates] < 0]
         c_lon = lon[candidates]
         c_lat = lat[candidates]
@@ -583,3 +571,44 @@ def containing_polygons(
             inside = shapely.intersects_xy(geoms[i], lon[candidates], lat[candidates])
             found[candidates[inside]] = i
     return found, codes
+
+
+class _PointGrid:
+    """Points bucketed on a regular longitude x latitude grid over their extent, sorted by bucket:
+    the points whose bucket overlaps a box are a few contiguous slices (one per bucket row).
+
+    Points with a missing coordinate are in no bucket. Buckets come from the same arithmetic for
+    points and boxes, which is monotone, so every point inside a box is in a slice (the caller
+    still tests the box exactly)."""
+
+    def __init__(self, lon: np.ndarray, lat: np.ndarray, *, n_buckets: int) -> None:
+        finite = np.flatnonzero(np.isfinite(lon) & np.isfinite(lat))
+        self.side = max(1, int(np.sqrt(n_buckets)))
+        self.empty = finite.size == 0
+        if self.empty:
+            self.order = finite
+            return
+        self.x0, self.y0 = float(lon[finite].min()), float(lat[finite].min())
+        self.wx = (float(lon[finite].max()) - self.x0) / self.side or 1.0
+        self.wy = (float(lat[finite].max()) - self.y0) / self.side or 1.0
+        bucket = self._row(lat[finite]) * self.side + self._column(lon[finite])
+        by_bucket = np.argsort(bucket, kind="stable")
+        self.order = finite[by_bucket]
+        self.start = np.searchsorted(bucket[by_bucket], np.arange(self.side * self.side + 1))
+
+    def _column(self, lon: np.ndarray) -> np.ndarray:
+        return np.clip(np.floor((lon - self.x0) / self.wx), 0, self.side - 1).astype(np.int64)
+
+    def _row(self, lat: np.ndarray) -> np.ndarray:
+        return np.clip(np.floor((lat - self.y0) / self.wy), 0, self.side - 1).astype(np.int64)
+
+    def in_box(self, min_lon: float, min_lat: float, max_lon: float, max_lat: float) -> np.ndarray:
+        """Positions of the points in the buckets the box overlaps (a superset of those inside)."""
+        if self.empty:
+            return self.order
+        c0, c1 = self._column(np.array([min_lon, max_lon]))
+        r0, r1 = self._row(np.array([min_lat, max_lat]))
+        rows = np.arange(r0, r1 + 1) * self.side
+        return np.concatenate(
+            [self.order[self.start[r + c0] : self.start[r + c1 + 1]] for r in rows]
+        )

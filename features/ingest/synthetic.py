@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Final
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from features.ingest.parsing import require_columns
 
@@ -39,8 +40,12 @@ def load_synthetic_events(path: Path) -> pd.DataFrame:
         raise FileNotFoundError(
             f"No synthetic events at {path}; run `dvc repro simulate` to generate them."
         )
-    frame = pd.read_parquet(path)
-    require_columns(frame, SYNTHETIC_EVENT_COLUMNS, where=path)
+    # Only the columns ingest keeps: the file also holds police.uk's descriptive text columns
+    # (location, outcome, ...), which would treble the read's memory.
+    names = pq.read_schema(path).names
+    require_columns(pd.DataFrame(columns=names), SYNTHETIC_EVENT_COLUMNS, where=path)
+    wanted = [*SYNTHETIC_EVENT_COLUMNS, *(["area_code"] if "area_code" in names else [])]
+    frame = pd.read_parquet(path, columns=wanted)
     if frame.empty:
         raise ValueError(f"{path} holds no events; check the simulate params (scale, weeks).")
     log.info("read %d rows from %s", len(frame), path)

@@ -478,7 +478,8 @@ def sjoin_reference(lat: np.ndarray, lon: np.ndarray, areas: gpd.GeoDataFrame) -
     return [None if pd.isna(c) else c for c in joined.sort_values("pt")["area_code"]]
 
 
-@pytest.mark.parametrize("n", [3, 6])  # 9 polygons are scanned whole, 36 through sorted points
+# 9 polygons are scanned whole; 36 and 144 through the points' bucket grid
+@pytest.mark.parametrize("n", [3, 6, 12])
 def test_locate_in_areas_matches_a_spatial_join(n: int) -> None:
     rng = np.random.default_rng(n)
     lat = np.concatenate([rng.uniform(-0.5, n + 0.5, 300), rng.integers(0, n + 1, 50)])
@@ -491,3 +492,15 @@ def test_locate_in_areas_matches_a_spatial_join(n: int) -> None:
     assert [None if pd.isna(c) else c for c in got] == expected
     assert pd.isna(got[0])
     assert got[1] == min(areas.loc[areas.intersects(shapely.Point(1, 1)), "area_code"])
+
+
+@pytest.mark.parametrize("degenerate", ["one_longitude", "one_point", "all_missing"])
+def test_locate_in_areas_on_points_without_extent(degenerate: str) -> None:
+    """The bucket grid spans the points' extent: one line of points, one point or none at all."""
+    areas = grid_areas(6)
+    lat = np.linspace(-0.5, 6.5, 40)
+    lon = {"one_longitude": 2.0, "one_point": 2.5, "all_missing": np.nan}[degenerate] + 0 * lat
+    if degenerate == "one_point":
+        lat = 0 * lat + 3.5
+    got = locate_in_areas(lat, lon, areas=areas)
+    assert [None if pd.isna(c) else c for c in got] == sjoin_reference(lat, lon, areas)
