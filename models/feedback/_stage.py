@@ -15,6 +15,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,6 +79,22 @@ def _same_loops(runs: list[CityRun]) -> bool:
     return all(np.array_equal(r.closed.flags, r.open.flags) for r in runs)
 
 
+class SeedProcessDiedError(OSError):
+    """A process running the loop's seeds ended without a result (killed, most often for memory).
+
+    An ``OSError``, so the stage prints its message, which names the param to change, instead of
+    a traceback."""
+
+    def __init__(self, workers: int) -> None:
+        super().__init__(
+            f"A process of the closed loop ended before its seed finished: {workers} processes "
+            "ran seeds side by side, each holding a whole simulated city and its panel, and the "
+            "usual cause is that the machine ran out of memory (about 1.5 GB each on the default "
+            "city, 7 GB on the london_decade recipe). Set feedback.workers to fewer in "
+            "params.yaml (1 runs the seeds one after another in the stage's own process)."
+        )
+
+
 def _seed_job(
     job: tuple[FeedbackInputs, LoopSettings, int | None, int | None],
 ) -> tuple[pd.DataFrame, dict[str, CityRun]]:
@@ -115,8 +132,9 @@ def run_feedback(
 ) -> FeedbackReport:
     """Run every scenario closed and open on every seed and measure them (METRICS.md, G11).
 
-    ``workers``: processes running seeds side by side (default: one per seed, at most two per
-    core); the report does not depend on it.
+    ``workers``: processes running seeds side by side (default: ``feedback.workers``, and when
+    that is null one per seed, at most two per core); the report does not depend on it. A process
+    that dies (for memory, most often) raises :class:`SeedProcessDiedError`, naming the param.
     """
     started = time.perf_counter()
     cfg = inputs.feedback
@@ -137,6 +155,7 @@ def run_feedback(
     # One process per seed by default, up to twice the cores: seeds take about as long each, so
     # three on two cores finish together instead of two rounds (measured: 95 s against 105 s).
     cores = os.cpu_count() or 1
+    workers = workers or cfg.workers
     workers = max(1, min(len(process_seeds), workers if workers else 2 * cores))
     # Side by side, each process fits with one thread: the thread count changes how fast
     # LightGBM fits, not what it fits (tests/models/test_feedback_city.py), and two processes
@@ -170,6 +189,8 @@ def run_feedback(
                     f"scenario {name}, seed {run.seed}: closed and open loops of {cfg.weeks} "
                     f"weeks, {run.fits} model fits, {run.seconds:.0f} s"
                 )
+    except BrokenProcessPool as err:
+        raise SeedProcessDiedError(workers) from err
     finally:
         if workers > 1:
             pool.shutdown()

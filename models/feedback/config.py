@@ -54,6 +54,11 @@ class FeedbackConfig(BaseModel):
     over_policing_factor: float = Field(2.0, gt=1.0, le=20.0)
     #: the consecutive_cap scenario: a cell flagged this many weeks running sits out a week
     max_consecutive_weeks: int = Field(4, ge=1, le=52)
+    #: processes running seeds side by side; None: one per seed, at most two per core. Each holds
+    #: a whole simulated city and its panel (1.5 GB on the default city, about 7 GB on the
+    #: london_decade recipe), so a machine short of memory sets fewer; the loop's results do not
+    #: depend on it
+    workers: int | None = Field(None, ge=1, le=64)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,10 @@ deterministic per seed, and patrol must reach the data only in the closed loop.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
+from concurrent.futures.process import BrokenProcessPool
 from functools import cache
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -17,7 +20,8 @@ import pytest
 from beatwise.artefacts.feedback import FeedbackReport
 from features.engineering import FeatureConfig
 from features.panel import count_matrix
-from models.feedback._stage import FeedbackInputs, run_feedback
+from models.feedback import _stage as feedback_stage
+from models.feedback._stage import FeedbackInputs, SeedProcessDiedError, run_feedback
 from models.feedback.city import (
     CityHistory,
     CityRun,
@@ -36,6 +40,7 @@ from models.feedback.config import (
     loop_features,
 )
 from models.risk_model import RiskModelConfig, fit_risk_model
+from pipelines._io import REFUSALS, describe_refusal
 from simcity.config import CityConfig
 from simcity.episodes import weekly_background
 from simcity.generate import simulate_city
@@ -334,3 +339,50 @@ def test_the_true_risk_holds_the_hot_spots_that_emerge_and_fade() -> None:
     static = (model.background[k] * factor[:, None]).sum(axis=0)
     static_cells = np.bincount(idx[hit], weights=static[hit], minlength=len(history.cells))
     assert np.abs(got - static_cells).max() > 0.05 * got.max()
+
+
+def test_feedback_workers_one_runs_the_seeds_in_the_stage_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_pool(*args: object, **kwargs: object) -> None:
+        raise AssertionError("feedback.workers: 1 started a pool of processes")
+
+    monkeypatch.setattr(feedback_stage, "ProcessPoolExecutor", no_pool)
+    inputs = _inputs("synthetic")
+    one = dataclasses.replace(inputs, feedback=inputs.feedback.model_copy(update={"workers": 1}))
+    assert run_feedback(one, figure="plots/f.png").seeds == [11, 12]
+
+
+class _DyingPool:
+    """A pool whose processes are killed (as the kernel does when memory runs out)."""
+
+    started: ClassVar[list[int]] = []
+
+    def __init__(self, workers: int, **kwargs: object) -> None:
+        self.started.append(workers)
+
+    def map(self, fn: object, jobs: object) -> Iterator[object]:
+        raise BrokenProcessPool("A process in the process pool was terminated abruptly")
+        yield  # a generator, as Executor.map's results are: the error comes when read
+
+    def shutdown(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("workers", "expected"), [(None, 2), (5, 2), (2, 2)])
+def test_a_seed_process_that_dies_is_a_message_naming_feedback_workers(
+    monkeypatch: pytest.MonkeyPatch, workers: int | None, expected: int
+) -> None:
+    monkeypatch.setattr(feedback_stage, "ProcessPoolExecutor", _DyingPool)
+    monkeypatch.setattr(_DyingPool, "started", [])
+    inputs = _inputs("synthetic")
+    inputs = dataclasses.replace(
+        inputs, feedback=inputs.feedback.model_copy(update={"workers": workers})
+    )
+    with pytest.raises(SeedProcessDiedError) as err:
+        run_feedback(inputs, figure="plots/f.png")
+    assert _DyingPool.started == [expected]  # two seeds: never more processes than seeds
+    assert isinstance(err.value, REFUSALS)  # the stage prints it, not a traceback
+    message = describe_refusal(err.value)
+    assert f"{expected} processes ran seeds side by side" in message
+    assert "feedback.workers" in message and "memory" in message
