@@ -8,8 +8,8 @@ One module per concern; this package's face is what stages, scripts and benchmar
   ``synthetic``, ``police_uk_csv``, ``police_uk_api``, ``mapped_csv`` (``ColumnMapping``);
 * ``validate_events`` (``validation``): the row judge, accepted or quarantined with a reason;
 * the areas contract (``areas``: ``read_areas``, the one reader; ``load_area_attributes`` through
-  an ``AreaMapping``, ``area_mapping``), the district coverage filter (``coverage``) and the
-  data-quality summary (``quality``);
+  an ``AreaMapping``, ``area_mapping``), the polygon that contains each point (``locate``), the
+  district coverage filter (``coverage``) and the data-quality summary (``quality``);
 * ``parsing``: the helpers every source shares (text, numbers, times, headers).
 """
 

@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from beatwise.taxonomy import CANONICAL_TYPES, canonical_crime_type
-from features.ingest.areas import containing_polygons
+from features.ingest.locate import containing_polygons
 from features.ingest.parsing import parse_timestamps, to_float
 
 log = logging.getLogger(__name__)

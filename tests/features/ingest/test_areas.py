@@ -21,9 +21,9 @@ from features.ingest.areas import (
     AREA_ATTRIBUTE_COLUMNS,
     empty_areas,
     load_area_attributes,
-    locate_in_areas,
     read_areas,
 )
+from features.ingest.locate import locate_in_areas
 
 # --- a toy areas folder: three 1 km squares in British National Grid -----------------------------
 

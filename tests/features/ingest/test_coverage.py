@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 import shapely
 
-from features.ingest.areas import locate_in_areas
 from features.ingest.coverage import (
     COVERAGE_COLUMNS,
     DEFAULT_MIN_RATE_RATIO,
@@ -19,6 +18,7 @@ from features.ingest.coverage import (
     districts_of_events,
     restrict_to_covered,
 )
+from features.ingest.locate import locate_in_areas
 
 SHARED_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 LONDON_EVENTS = (
