@@ -29,6 +29,7 @@ and a city with no episodes is the static city byte for byte.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -83,10 +84,13 @@ class Episodes:
         """Number of episodes."""
         return int(self.kind.size)
 
-    @property
+    @functools.cached_property
     def profile(self) -> FloatArray:
-        """``T_e(w)`` ``[episode, week]``."""
-        return episode_profile(self.onset, self.ramp, self.plateau, self.fade, n_weeks=self.n_weeks)
+        """``T_e(w)`` ``[episode, week]``, computed once (read-only: the grids of every type and
+        the sampler share it)."""
+        out = episode_profile(self.onset, self.ramp, self.plateau, self.fade, n_weeks=self.n_weeks)
+        out.setflags(write=False)
+        return out
 
     @property
     def by_micro(self) -> sparse.csr_array:

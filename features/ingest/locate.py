@@ -30,7 +30,7 @@ def locate_in_areas(
     return pd.Series(out, dtype="string")
 
 
-#: up to this many polygons, each scans every point; beyond, points are sorted once
+#: up to this many polygons, each scans every point; beyond, points are bucketed once
 _FEW_POLYGONS: Final[int] = 16
 
 
