@@ -23,7 +23,7 @@ import lightgbm as lgb
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from beatwise.artefacts.model import ModelMeta
 from models.blend import BlendConfig
@@ -49,6 +49,9 @@ class RiskModelConfig(BaseModel):
     #: latest training periods (weeks, or months in monthly mode) held out for early stopping
     validation_periods: int = Field(8, ge=1)
     zero_keep_rate: float = Field(1.0, gt=0.0, le=1.0)
+    #: latest labelled periods a fit learns from (its hold-out included); None: every one. Caps
+    #: a fit's cost when the history grows (a decade) and lets old patterns age out
+    history_periods: int | None = Field(None, ge=2)
     num_threads: int = Field(2, ge=1)
     seed: int = 0
     #: the stacked blend of the published expected count (:mod:`models.blend`); off by default
@@ -57,6 +60,24 @@ class RiskModelConfig(BaseModel):
     #: at resolution 7; ``plc_``: the places), so that ``select.candidates`` can try the model
     #: with and without a family the panel holds; () uses every feature column
     exclude_features: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _history_holds_the_holdout(self) -> RiskModelConfig:
+        if self.history_periods is not None and self.history_periods <= self.validation_periods:
+            raise ValueError(
+                f"history_periods={self.history_periods} must exceed validation_periods="
+                f"{self.validation_periods}: a fit early-stops on the latest validation_periods "
+                "of its history and trains on the periods before them."
+            )
+        return self
+
+    def history_start(self, periods: npt.NDArray[np.datetime64]) -> np.datetime64 | None:
+        """The first period a fit on ``periods`` (its training periods, any order) learns from:
+        the ``history_periods``-th latest of them; None when every period is used."""
+        unique = np.unique(periods)
+        if self.history_periods is None or len(unique) <= self.history_periods:
+            return None
+        return unique[-self.history_periods]
 
     @field_validator("exclude_features")
     @classmethod
@@ -178,13 +199,17 @@ class BinnedRows:
     The backtest refits the model on ever longer histories; binning them once and taking subsets
     (which share the bins) saves binning the same rows again at every refit. Zero down-sampling is
     drawn once over all rows, so a prefix of a period-sorted frame keeps the same rows as a fit on
-    that prefix alone would.
+    that prefix alone would. With ``history_periods``, rows older than the earliest fit's history
+    are not binned at all (``first_period``).
     """
 
     dataset: lgb.Dataset
     #: period of each kept row, in the dataset's row order
     periods: npt.NDArray[np.datetime64]
     feature_columns: tuple[str, ...]
+    #: the earliest period binned when older labelled rows were left out (``history_periods``);
+    #: None when every labelled row was binned
+    first_period: np.datetime64 | None = None
 
 
 def bin_rows(
@@ -199,8 +224,9 @@ def bin_rows(
     """Bin a frame's labelled rows once (:class:`BinnedRows`).
 
     ``bins_before``: when given, the bin edges come only from rows of periods before it, so that
-    fits on those periods learn nothing from later feature values; None bins on every row (a
-    single fit on the whole frame).
+    fits on those periods learn nothing from later feature values, and every fit on these rows
+    ends at or after it; None bins on every row (a single fit on the whole frame). With
+    ``config.history_periods``, the rows older than the first fit's history are left out.
 
     Raises
     ------
@@ -210,6 +236,13 @@ def bin_rows(
     data = frame[frame[target_column].notna()]
     if data.empty:
         raise ValueError("No rows with a known target to train on.")
+    all_periods = data[period_column].to_numpy()
+    first_fit = all_periods
+    if bins_before is not None:
+        first_fit = all_periods[all_periods < np.datetime64(bins_before)]
+    first_period = config.history_start(first_fit)
+    if first_period is not None:
+        data = data[all_periods >= first_period]
     y = data[target_column].to_numpy(dtype=np.float64)
     X = data.loc[:, list(feature_columns)].to_numpy(dtype=np.float32)
     periods = data[period_column].to_numpy()
@@ -231,7 +264,7 @@ def bin_rows(
         reference=reference,
         free_raw_data=False,
     ).construct()
-    return BinnedRows(dataset, periods[keep], tuple(feature_columns))
+    return BinnedRows(dataset, periods[keep], tuple(feature_columns), first_period)
 
 
 @dataclass(frozen=True)
@@ -267,12 +300,33 @@ def fit_binned_holdout(
     rows: BinnedRows, *, config: RiskModelConfig, before: pd.Timestamp | None = None
 ) -> HoldoutFit:
     """:func:`fit_binned`, keeping the early-stopping model and its hold-out (a
-    :class:`HoldoutFit`)."""
+    :class:`HoldoutFit`). With ``config.history_periods``, the fit learns from the latest
+    ``history_periods`` periods before ``before`` only.
+
+    Raises
+    ------
+    ValueError
+        As :func:`fit_binned`; and when the history reaches back past the rows that were binned
+        (a ``before`` earlier than the ``bins_before`` they were binned with).
+    """
     chosen = (
         np.arange(len(rows.periods))
         if before is None
         else np.flatnonzero(rows.periods < np.datetime64(before))
     )
+    start = config.history_start(rows.periods[chosen])
+    if start is not None:
+        chosen = chosen[rows.periods[chosen] >= start]
+    elif (
+        rows.first_period is not None
+        and config.history_periods is not None
+        and len(np.unique(rows.periods[chosen])) < config.history_periods
+    ):
+        raise ValueError(
+            f"A fit before {pd.Timestamp(before).date() if before is not None else 'the end'} "
+            f"needs {config.history_periods} periods of history, but the rows were binned from "
+            f"{pd.Timestamp(rows.first_period).date()} on; bin them with an earlier bins_before."
+        )
     periods = np.unique(rows.periods[chosen])
     if len(periods) <= config.validation_periods:
         raise ValueError(

@@ -112,10 +112,12 @@ def train_risk_model(
             "all in the forecast period); build_features needs more complete periods of data."
         )
     feature_columns = config.model_columns(panel.feature_columns)
-    first, last = labelled[PERIOD_COLUMN].min(), labelled[PERIOD_COLUMN].max()
+    start = config.history_start(labelled[PERIOD_COLUMN].to_numpy())
+    first = labelled[PERIOD_COLUMN].min() if start is None else pd.Timestamp(start)
+    last = labelled[PERIOD_COLUMN].max()
     logger.info(
         "training on %d cell-%ss (%s to %s), %d features",
-        len(labelled),
+        int((labelled[PERIOD_COLUMN] >= first).sum()),
         panel.period,
         first.date(),
         last.date(),

@@ -1,7 +1,8 @@
-"""Stage ``train``: fit the LightGBM risk model on every labelled period; log and register it.
+"""Stage ``train``: fit the LightGBM risk model on its labelled periods; log and register it.
 
 The feature columns and the period are the ones ``panel_meta.json`` records; this stage never
-re-derives them (:mod:`models.training` holds the logic). With ``train.blend`` on, the blend's
+re-derives them (:mod:`models.training` holds the logic). With ``train.history_periods``, only
+the latest that many labelled periods are read and fitted on. With ``train.blend`` on, the blend's
 weights are fitted on the model's hold-out (:mod:`models.blend_serving`, with the baselines'
 ``evaluate`` knobs) and recorded in ``model_meta.json``. When the MLflow store already holds a
 finished training run of the very same model (same ``model_version``) and params, with its
@@ -16,11 +17,16 @@ from __future__ import annotations
 import argparse
 import functools
 from pathlib import Path
+from typing import Any
 
-from beatwise.artefacts.panel import PanelMeta
+import numpy as np
+import pandas as pd
+
+from beatwise.artefacts.panel import TARGET_COLUMN, PanelMeta
 from beatwise.artefacts.selection import ModelSelection
 from beatwise.io import read_parquet, write_text
 from beatwise.params import StageParams, load_params, params_hash
+from beatwise.period import PERIOD_COLUMN
 from beatwise.runs import detect_run
 from models.blend_serving import fit_published_blend
 from models.evaluation import EVENT_COLUMNS, EvaluateConfig
@@ -32,6 +38,17 @@ from pipelines._io import run_stage, setup_logging
 from pipelines._tracking import REGISTERED_MODEL_NAME, track_training
 
 STAGE = "train"
+
+
+def window_rows(path: Path, config: RiskModelConfig) -> tuple[str, list[Any]] | None:
+    """The periods of the fit's history (``train.history_periods``) as a row selection for
+    :func:`beatwise.io.read_parquet`, so older rows are never read; None reads every row."""
+    if config.history_periods is None:
+        return None
+    keys = pd.read_parquet(path, columns=[PERIOD_COLUMN, TARGET_COLUMN])
+    labelled = keys.loc[keys[TARGET_COLUMN].notna(), PERIOD_COLUMN].to_numpy()
+    start = config.history_start(labelled)
+    return None if start is None else (PERIOD_COLUMN, list(np.unique(labelled[labelled >= start])))
 
 
 class Params(StageParams):
@@ -56,8 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     params = load_params(STAGE, Params, args.params)
 
     panel = PanelMeta.read(args.panel_meta)
-    features = read_parquet(args.features, required=panel.table_columns())
     config = selected_config(params.train, args.selection)
+    features = read_parquet(
+        args.features,
+        required=panel.table_columns(),
+        where=window_rows(args.features, config),
+    )
     fit_blend = None
     if config.blend.enabled:
         if args.cells is None or args.event_cells is None:

@@ -6,7 +6,8 @@ machinery of :mod:`models.feedback.loop`. The pieces are the stages' own code:
 - **forecaster**: the ``build_features`` stage's table (:func:`features.engineering.
   build_feature_table`, from the recorded counts per crime type and cell of every week before the
   one forecast) and the ``train`` stage's model (:func:`models.risk_model.fit_risk_model`),
-  refitted every ``evaluate.refit_every`` weeks on every labelled week, as the backtest does;
+  refitted every ``evaluate.refit_every`` weeks on the labelled weeks (the latest
+  ``train.history_periods`` when set), as the backtest does;
 - **allocator**: the ``publish`` stage's flags (:func:`models.metrics.ranking.flag_top_area` at
   ``operational.coverage``, or :func:`models.allocation.flag_with_policy` when a policy is
   declared), optionally with a cap on consecutive weeks;
@@ -142,7 +143,8 @@ class _Counts:
 
 class PipelineForecaster:
     """The ``build_features`` table and the ``train`` model, refitted every ``refit_every``
-    loop weeks on every labelled week of the history it is shown."""
+    loop weeks on the labelled weeks of the history it is shown (the latest
+    ``train.history_periods`` of them when set)."""
 
     def __init__(
         self,
@@ -192,8 +194,13 @@ class PipelineForecaster:
         )
 
     def fit(self, history: LoopHistory) -> RiskModel:
-        """The model the train stage would fit on this history (every labelled week)."""
-        table, meta = self._table(history, first_row=None)
+        """The model the train stage would fit on this history: on every labelled week, or on
+        the latest ``train.history_periods`` of them (only their rows are built)."""
+        window = self.settings.model.history_periods
+        first_row = None
+        if window is not None:
+            first_row = max(len(history.payloads) - window, self.features.min_history_periods)
+        table, meta = self._table(history, first_row=first_row)
         labelled = table[table["target_count"].notna()]
         self.fits += 1
         model = self.settings.model  # the loop's panel has no places: their prefixes match none

@@ -180,7 +180,10 @@ def report_context(
             else f"the last {metrics.n_backtest_periods} labelled {words.plural})"
         ),
         training_data=f"{source}, {quality.date_min} to {quality.date_max}; "
-        f"{quality.rows_accepted:,} accepted of {quality.rows_read:,} read",
+        f"{quality.rows_accepted:,} accepted of {quality.rows_read:,} read; the model was "
+        f"fitted on the {words.plural} {model.trained_periods[0]} to "
+        f"{model.trained_periods[1]}, earlier data reaching it only through the features "
+        "(lags, long-run means)",
         evaluation_data=f"rolling-origin backtest: each {panel.period} forecast by a model "
         f"trained on earlier {words.plural} only (refit every {metrics.refit_every} "
         f"{words.plural})",

@@ -26,6 +26,8 @@ from models.feedback.city import (
     CityHistory,
     CityRun,
     LoopSettings,
+    PipelineForecaster,
+    _Counts,
     city_history,
     pipeline_allocator,
     run_city_scenario,
@@ -39,6 +41,7 @@ from models.feedback.config import (
     build_scenarios,
     loop_features,
 )
+from models.feedback.loop import LoopHistory
 from models.risk_model import RiskModelConfig, fit_risk_model
 from pipelines._io import REFUSALS, describe_refusal
 from simcity.config import CityConfig
@@ -386,3 +389,40 @@ def test_a_seed_process_that_dies_is_a_message_naming_feedback_workers(
     message = describe_refusal(err.value)
     assert f"{expected} processes ran seeds side by side" in message
     assert "feedback.workers" in message and "memory" in message
+
+
+def test_a_history_window_builds_only_its_rows_and_fits_the_train_stage_model() -> None:
+    history = _history()
+    scenario = _scenario(history.stepper.config)
+    counts = _Counts(history.stepper, history.cells, scenario)
+    payloads = tuple(
+        counts.of_week(week)[0][counts.payload_index].astype(np.int32) for week in history.committed
+    )
+    shape = (len(payloads), len(history.cells))
+    loop_history = LoopHistory(
+        recorded=np.zeros(shape),
+        flags=np.zeros(shape, dtype=bool),
+        probability=np.zeros(shape),
+        patrol=np.ones(shape),
+        prior=len(payloads),
+        payloads=payloads,
+    )
+    assert len(payloads) - FEATURES.min_history_periods > 6  # the window leaves weeks out
+
+    def forecaster(model: RiskModelConfig) -> PipelineForecaster:
+        return PipelineForecaster(
+            cells=history.cells,
+            features=scenario.features,
+            settings=dataclasses.replace(SETTINGS, model=model),
+            payload_types=counts.payload_types,
+            first_week=np.datetime64(scenario.city.start, "D"),
+        )
+
+    windowed = MODEL.model_copy(update={"history_periods": 6})
+    everything = forecaster(MODEL)
+    table, meta = everything._table(loop_history, first_row=None)
+    labelled = table[table["target_count"].notna()]
+    columns = MODEL.model_columns(meta["feature_columns"], strict=False)
+    expected = fit_risk_model(labelled, feature_columns=columns, config=windowed)
+    assert forecaster(windowed).fit(loop_history).to_text() == expected.to_text()
+    assert everything.fit(loop_history).to_text() != expected.to_text()  # the window mattered

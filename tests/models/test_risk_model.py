@@ -168,3 +168,61 @@ def test_binning_refuses_a_cut_before_every_row() -> None:
         bin_rows(
             frame, feature_columns=["x_risk"], config=CFG, bins_before=pd.Timestamp("2023-01-02")
         )
+
+
+@pytest.mark.parametrize("keep_rate", [1.0, 0.4])
+def test_a_fit_with_a_history_window_equals_a_fit_on_its_latest_periods(keep_rate: float) -> None:
+    frame = _by_period(toy_panel(n_cells=200, n_weeks=30, seed=5))
+    columns = ["x_risk", "x_noise"]
+    plain = CFG.model_copy(update={"zero_keep_rate": keep_rate})
+    windowed = plain.model_copy(update={"history_periods": 12})
+    latest = np.sort(frame["period_start"].unique())[-12:]
+    recent = frame[frame["period_start"].isin(latest)]
+    model = fit_risk_model(frame, feature_columns=columns, config=windowed).to_text()
+    assert model == fit_risk_model(recent, feature_columns=columns, config=plain).to_text()
+    # control: the whole history gives another model
+    assert model != fit_risk_model(frame, feature_columns=columns, config=plain).to_text()
+
+
+def test_periods_older_than_every_window_change_no_refit() -> None:
+    # The backtest bins once for refits at two origins; with a 10-period window the rows older
+    # than the first origin's window are not even binned, so rewriting them changes nothing.
+    frame = _by_period(toy_panel(n_cells=200, n_weeks=30, seed=6))
+    periods = np.sort(frame["period_start"].unique())
+    first, second = pd.Timestamp(periods[20]), pd.Timestamp(periods[25])
+    old = frame["period_start"] < periods[10]
+    rewritten = frame.assign(
+        x_risk=frame["x_risk"].where(~old, -frame["x_risk"]),
+        target_count=frame["target_count"].where(~old, 0.0),
+    )
+    columns = ["x_risk", "x_noise"]
+
+    def refits(f: pd.DataFrame, config: RiskModelConfig) -> list[str]:
+        binned = bin_rows(f, feature_columns=columns, config=config, bins_before=first)
+        return [fit_binned(binned, config=config, before=b).to_text() for b in (first, second)]
+
+    windowed = CFG.model_copy(update={"history_periods": 10})
+    assert refits(frame, windowed) == refits(rewritten, windowed)
+    binned = bin_rows(frame, feature_columns=columns, config=windowed, bins_before=first)
+    assert binned.first_period == periods[10]
+    assert binned.periods.min() == periods[10]
+    # control: without the window both refits learn from the rewritten periods
+    changed = zip(refits(frame, CFG), refits(rewritten, CFG), strict=True)
+    assert all(a != b for a, b in changed)
+
+
+def test_a_window_refuses_a_fit_reaching_past_the_binned_rows() -> None:
+    frame = _by_period(toy_panel(n_cells=50, n_weeks=30, seed=7))
+    periods = np.sort(frame["period_start"].unique())
+    windowed = CFG.model_copy(update={"history_periods": 10})
+    binned = bin_rows(
+        frame, feature_columns=["x_risk"], config=windowed, bins_before=pd.Timestamp(periods[20])
+    )
+    with pytest.raises(ValueError, match=r"needs 10 periods of history, but the rows were binned"):
+        fit_binned(binned, config=windowed, before=pd.Timestamp(periods[15]))
+
+
+def test_a_window_must_hold_more_than_the_holdout() -> None:
+    with pytest.raises(ValueError, match=r"history_periods=5 must exceed validation_periods=5"):
+        RiskModelConfig(validation_periods=5, history_periods=5)
+    assert RiskModelConfig(validation_periods=8, history_periods=9).history_periods == 9

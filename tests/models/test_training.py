@@ -128,3 +128,14 @@ def test_registered_version_stays_a_string() -> None:
     trained = train_risk_model(features(), panel=panel_meta(), config=CFG)
     with pytest.raises(ValueError, match=r"registered_version"):
         trained.meta(mlflow_run_id="abc", registered_model="beatwise-risk", registered_version="v4")
+
+
+def test_a_history_window_is_the_span_the_model_records() -> None:
+    windowed = CFG.model_copy(update={"history_periods": 5})
+    trained = train_risk_model(features(), panel=panel_meta(), config=windowed)
+    # the latest five of the twelve labelled weeks, 2024-02-19 to 2024-03-18
+    assert trained.trained_periods == (dt.date(2024, 2, 19), dt.date(2024, 3, 18))
+    assert trained.run_params["train.history_periods"] == 5
+    recent = features()
+    recent = recent[recent["period_start"] >= "2024-02-19"]
+    assert trained.text == train_risk_model(recent, panel=panel_meta(), config=CFG).text

@@ -135,3 +135,10 @@ def test_the_feedback_gate_describes_the_data_in_words() -> None:
     text = gate_feedback(feedback).explanation
     assert "this forecast's data are crime records read from delimited files" in text
     assert "mapped_csv" not in text
+
+
+def test_the_model_card_states_the_weeks_the_model_was_fitted_on(
+    st_louis: tuple[Documents, pd.DataFrame],
+) -> None:
+    docs, _ = st_louis
+    assert "the model was fitted on the weeks 2023-10-02 to 2024-03-18" in docs.model_card
