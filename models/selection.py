@@ -40,6 +40,7 @@ from models.evaluation import (
     MIN_BACKTEST_PERIODS,
     EvaluateConfig,
     choose_backtest_periods,
+    periods_to_read,
     run_backtest,
 )
 from models.metrics import pai, pai_lift
@@ -123,6 +124,27 @@ def selection_window(
     if n < periods:
         logger.warning("selection window shortened to %d %s (data allow no more)", n, words.plural)
     return before[-n:]
+
+
+def selection_periods_to_read(
+    keys: pd.DataFrame,
+    meta: PanelMeta,
+    *,
+    select: SelectConfig,
+    base: RiskModelConfig,
+    evaluate: EvaluateConfig,
+) -> list[pd.Timestamp] | None:
+    """The panel's periods the selection reads (:func:`models.evaluation.periods_to_read`,
+    over every configuration it backtests); None: every period."""
+    if not select.candidates:
+        return None
+    window = selection_window(keys, meta, periods=select.periods, evaluate=evaluate)
+    return periods_to_read(
+        keys,
+        first=window[0],
+        configs=list(select.configs(base).values()),
+        min_train_periods=evaluate.min_train_periods,
+    )
 
 
 def window_config(evaluate: EvaluateConfig, window: npt.NDArray[np.datetime64]) -> EvaluateConfig:

@@ -3,7 +3,9 @@
 Runs :func:`models.evaluation.run_backtest`; writes ``backtest_metrics.json`` (with the study-area
 rule of ``cells_meta.json``), its headline and curves (``reports/compare/``), ``backtest.parquet``,
 the plots and the time bands' calibration (synthetic truth: weekly only). ``engine`` chooses where
-the backtest's refits run: here, or on Dask (:mod:`models.dask_refits`), with the same bytes."""
+the backtest's refits run: here, or on Dask (:mod:`models.dask_refits`), with the same bytes. Only
+the panel's periods the backtest scores and its fits learn from are read
+(``train.history_periods``)."""
 
 from __future__ import annotations
 
@@ -13,15 +15,17 @@ from pathlib import Path
 from beatwise.artefacts.cells import CellsMeta
 from beatwise.artefacts.headline import BacktestHeadline
 from beatwise.artefacts.model import ModelMeta
-from beatwise.artefacts.panel import PanelMeta
+from beatwise.artefacts.panel import TARGET_COLUMN, PanelMeta
 from beatwise.engine import EngineConfig
 from beatwise.io import read_parquet, write_parquet
 from beatwise.params import StageParams, load_params, params_hash
+from beatwise.period import PERIOD_COLUMN
 from models.dask_refits import engine_refits
 from models.evaluation import (
     CELL_COLUMNS,
     EVENT_COLUMNS,
     EvaluateConfig,
+    backtest_periods_to_read,
     plot_backtest,
     run_backtest,
     truth_skip_reason,
@@ -69,10 +73,19 @@ def main(argv: list[str] | None = None) -> int:
         truth = load_truth_model(args.truth_dir)
     cells = read_parquet(args.cells, required=CELL_COLUMNS)
     events = read_parquet(args.event_cells, columns=EVENT_COLUMNS)
+    model_config = selected_config(params.train, args.selection)
+    keys = read_parquet(args.features, columns=[PERIOD_COLUMN, TARGET_COLUMN])
+    read = backtest_periods_to_read(
+        keys, meta, config=params.evaluate, model_config=model_config
+    )  # the periods the backtest's fits learn from and scores (train.history_periods)
+    features = read_parquet(
+        args.features,
+        required=meta.table_columns(),
+        where=None if read is None else (PERIOD_COLUMN, read),
+    )
     with timed(log, "backtest"), engine_refits(params.engine) as refits:
         result = run_backtest(
-            read_parquet(args.features, required=meta.table_columns()), cells, events, meta,
-            config=params.evaluate, model_config=selected_config(params.train, args.selection),
+            features, cells, events, meta, config=params.evaluate, model_config=model_config,
             coverage=params.operational.coverage, truth=truth, refits=refits,
         )  # fmt: skip
     rule = CellsMeta.read(args.cells_meta).study_area  # which every share of the area depends on

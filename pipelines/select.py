@@ -4,7 +4,8 @@ Backtests the ``train`` params and each candidate on the selection window, the p
 before ``evaluate``'s backtest window (:mod:`models.selection` holds the protocol), and writes
 ``model_selection.json`` (every configuration's figures and the choice) and
 ``selected_config.json`` (the chosen configuration whole, which ``train``, ``evaluate`` and
-``feedback`` fit). ``engine`` chooses where the backtests' refits run: here, or on Dask.
+``feedback`` fit). Only the panel's periods the backtests' fits learn from are read
+(``train.history_periods``). ``engine`` chooses where the backtests' refits run: here, or on Dask.
 """
 
 from __future__ import annotations
@@ -12,15 +13,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from beatwise.artefacts.panel import PanelMeta
+from beatwise.artefacts.panel import TARGET_COLUMN, PanelMeta
 from beatwise.engine import EngineConfig
 from beatwise.io import read_parquet
 from beatwise.params import StageParams, load_params
+from beatwise.period import PERIOD_COLUMN
 from models.dask_refits import engine_refits
 from models.evaluation import CELL_COLUMNS, EVENT_COLUMNS, EvaluateConfig
 from models.operational import OperationalConfig
 from models.risk_model import RiskModelConfig
-from models.selection import SelectConfig, run_selection
+from models.selection import SelectConfig, run_selection, selection_periods_to_read
 from pipelines._io import run_stage, setup_logging, timed
 
 STAGE = "select"
@@ -44,9 +46,17 @@ def main(argv: list[str] | None = None) -> int:
     params = load_params(STAGE, Params, args.params)
 
     meta = PanelMeta.read(args.panel_meta)
+    keys = read_parquet(args.features, columns=[PERIOD_COLUMN, TARGET_COLUMN])
+    read = selection_periods_to_read(
+        keys, meta, select=params.select, base=params.train, evaluate=params.evaluate
+    )
     with timed(log, "selection"), engine_refits(params.engine) as refits:
         report, chosen = run_selection(
-            read_parquet(args.features, required=meta.table_columns()),
+            read_parquet(
+                args.features,
+                required=meta.table_columns(),
+                where=None if read is None else (PERIOD_COLUMN, read),
+            ),
             read_parquet(args.cells, required=CELL_COLUMNS),
             read_parquet(args.event_cells, columns=EVENT_COLUMNS),
             meta,
