@@ -22,6 +22,7 @@ selection made from other ones.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -44,7 +45,7 @@ from models.evaluation import (
     run_backtest,
 )
 from models.metrics import pai, pai_lift
-from models.risk_model import RiskModelConfig
+from models.risk_model import BinnedRows, HoldoutFit, RiskModelConfig
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +127,31 @@ def selection_window(
     return before[-n:]
 
 
+class SharedRefits:
+    """The backtest's refits (:data:`models.backtest.Refits`), fitted once for configurations
+    that differ only in ``blend``: the blend mixes the model's scores with baselines after the
+    fits, so their boosters are the same (a blend candidate costs no LightGBM fit)."""
+
+    def __init__(self, refits: Refits) -> None:
+        self.refits = refits
+        self.fitted: dict[tuple[str, ...], list[HoldoutFit]] = {}
+
+    def __call__(
+        self, binned: BinnedRows, config: RiskModelConfig, befores: Sequence[pd.Timestamp]
+    ) -> list[HoldoutFit]:
+        key = (
+            config.model_dump_json(exclude={"blend"}),
+            *binned.feature_columns,
+            *(str(b) for b in befores),
+            str(len(binned.periods)),
+        )
+        if key not in self.fitted:
+            self.fitted[key] = self.refits(binned, config, befores)
+        else:
+            logger.info("refits shared with an earlier configuration (only its blend differs)")
+        return self.fitted[key]
+
+
 def selection_periods_to_read(
     keys: pd.DataFrame,
     meta: PanelMeta,
@@ -197,6 +223,7 @@ def run_selection(
         len(configs),
     )
     scores: list[CandidateScore] = []
+    refits = SharedRefits(refits)
     areas, ids = cells["area_km2"].to_numpy(), cells["h3_int"].to_numpy(dtype=np.uint64)
     params_scores: npt.NDArray[np.float64] | None = None
     baselines = None  # the baselines do not depend on the model: scored once, for the params

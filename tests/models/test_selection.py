@@ -18,8 +18,10 @@ from beatwise.artefacts.panel import PanelMeta
 from beatwise.artefacts.selection import BASE_NAME, CandidateScore, ModelSelection, SelectedConfig
 from beatwise.params import ParamsError, validate_params
 from beatwise.period import PERIOD_COLUMN
+from models.backtest import refit_here
 from models.evaluation import choose_backtest_periods, run_backtest
 from models.metrics import pai
+from models.risk_model import RiskModelConfig
 from models.selection import (
     SelectConfig,
     choose,
@@ -346,3 +348,22 @@ def test_seeds_score_each_configuration_by_its_seeds_mean(
     assert ModelSelection.from_json(report.to_json()) == report  # the file keeps them
     one, _ = _select(city, {"deep": {"num_leaves": 31}})
     assert "seeds" not in one.to_json() and "seeds" not in one.summary()
+
+
+def test_a_blend_candidate_shares_the_params_refits(city: City) -> None:
+    # the blend mixes the model's scores after the fits: its boosters are the params', fitted once
+    cells, events, features, meta = city
+    calls: list[str] = []
+
+    def counted(binned: Any, config: RiskModelConfig, befores: Any) -> Any:
+        calls.append(config.model_dump_json())
+        return refit_here(binned, config, befores)
+
+    candidates = {"mixed": {"blend": {"baselines": ["mean_4w"]}}, "wide": {"num_leaves": 8}}
+    run_selection(
+        features, cells, events, meta,
+        select=SelectConfig(periods=8, candidates=candidates), base=MODEL, evaluate=CONFIG,
+        coverage=0.2, refits=counted,
+    )  # fmt: skip
+    assert len(calls) == 2  # the params' and wide's; mixed reused the params'
+    assert '"num_leaves":8' in calls[1]
