@@ -240,45 +240,6 @@ def choose_backtest_periods(
     return labelled[-n_bt:]
 
 
-def periods_to_read(
-    keys: pd.DataFrame,
-    *,
-    first: np.datetime64,
-    configs: Sequence[RiskModelConfig],
-    min_train_periods: int,
-) -> list[pd.Timestamp] | None:
-    """The periods of ``features.parquet`` a backtest whose first scored period is ``first``
-    reads, so that the panel's older rows are never loaded; None: every period.
-
-    ``keys`` holds the panel's ``period_start`` and ``target_count`` only. Every fit of the
-    backtest ends at or after ``first`` and learns from at most ``history_periods`` labelled
-    periods (the largest over ``configs``; any config without a window reads everything). The
-    labelled periods kept before ``first`` are at least ``min_train_periods``, so that
-    :func:`choose_backtest_periods` and the selection's window pick the same periods from the
-    rows read as from the whole panel.
-    """
-    windows = [c.history_periods for c in configs]
-    if not windows or any(w is None for w in windows):
-        return None
-    keep = max(max(w for w in windows if w is not None), min_train_periods)
-    periods = np.sort(keys[PERIOD_COLUMN].unique())
-    labelled = np.sort(keys.loc[keys["target_count"].notna(), PERIOD_COLUMN].unique())
-    before = labelled[labelled < first]
-    if len(before) <= keep:
-        return None
-    return [pd.Timestamp(p) for p in periods[periods >= before[-keep]]]
-
-
-def backtest_periods_to_read(
-    keys: pd.DataFrame, meta: PanelMeta, *, config: EvaluateConfig, model_config: RiskModelConfig
-) -> list[pd.Timestamp] | None:
-    """The panel's periods :func:`run_backtest` reads (:func:`periods_to_read`); None: all."""
-    first = choose_backtest_periods(keys, config=config, period=meta.period)[0]
-    return periods_to_read(
-        keys, first=first, configs=[model_config], min_train_periods=config.min_train_periods
-    )
-
-
 def _day(value: np.datetime64) -> str:
     return f"{pd.Timestamp(value):%Y-%m-%d}"
 

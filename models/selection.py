@@ -41,10 +41,10 @@ from models.evaluation import (
     MIN_BACKTEST_PERIODS,
     EvaluateConfig,
     choose_backtest_periods,
-    periods_to_read,
     run_backtest,
 )
 from models.metrics import pai, pai_lift
+from models.panel_rows import periods_to_read
 from models.risk_model import BinnedRows, HoldoutFit, RiskModelConfig
 
 logger = logging.getLogger(__name__)
@@ -160,7 +160,7 @@ def selection_periods_to_read(
     base: RiskModelConfig,
     evaluate: EvaluateConfig,
 ) -> list[pd.Timestamp] | None:
-    """The panel's periods the selection reads (:func:`models.evaluation.periods_to_read`,
+    """The panel's periods the selection reads (:func:`models.panel_rows.periods_to_read`,
     over every configuration it backtests); None: every period."""
     if not select.candidates:
         return None

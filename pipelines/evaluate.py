@@ -1,11 +1,9 @@
 """Stage ``evaluate``: rolling-origin backtest of the selected model against baselines B1-B7.
 
-Runs :func:`models.evaluation.run_backtest`; writes ``backtest_metrics.json`` (with the study-area
-rule of ``cells_meta.json``), its headline and curves (``reports/compare/``), ``backtest.parquet``,
-the plots and the time bands' calibration (synthetic truth: weekly only). ``engine`` chooses where
-the backtest's refits run: here, or on Dask (:mod:`models.dask_refits`), with the same bytes. Only
-the panel's periods the backtest scores and its fits learn from are read
-(``train.history_periods``)."""
+Runs :func:`models.evaluation.run_backtest` on the panel's periods it needs; writes
+``backtest_metrics.json`` (with the study-area rule of ``cells_meta.json``), its headline and
+curves (``reports/compare/``), ``backtest.parquet``, the plots and the time bands' calibration.
+``engine`` runs the refits here or on Dask (:mod:`models.dask_refits`): same bytes."""
 
 from __future__ import annotations
 
@@ -15,22 +13,21 @@ from pathlib import Path
 from beatwise.artefacts.cells import CellsMeta
 from beatwise.artefacts.headline import BacktestHeadline
 from beatwise.artefacts.model import ModelMeta
-from beatwise.artefacts.panel import TARGET_COLUMN, PanelMeta
+from beatwise.artefacts.panel import PanelMeta
 from beatwise.engine import EngineConfig
 from beatwise.io import read_parquet, write_parquet
 from beatwise.params import StageParams, load_params, params_hash
-from beatwise.period import PERIOD_COLUMN
 from models.dask_refits import engine_refits
 from models.evaluation import (
     CELL_COLUMNS,
     EVENT_COLUMNS,
     EvaluateConfig,
-    backtest_periods_to_read,
     plot_backtest,
     run_backtest,
     truth_skip_reason,
 )
 from models.operational import OperationalConfig
+from models.panel_rows import read_backtest_panel
 from models.plot_data import write_plot_data
 from models.risk_model import RiskModelConfig
 from models.selection import selected_config
@@ -66,26 +63,17 @@ def main(argv: list[str] | None = None) -> int:
     params = load_params(STAGE, Params, args.params)
 
     meta, model_meta = PanelMeta.read(args.panel_meta), ModelMeta.read(args.model_meta)
-    truth = None
     if (skip := truth_skip_reason(args.truth_dir, meta)) is not None:
         log.info("%s", skip)
-    else:
-        truth = load_truth_model(args.truth_dir)
+    truth = None if skip is not None else load_truth_model(args.truth_dir)
     cells = read_parquet(args.cells, required=CELL_COLUMNS)
     events = read_parquet(args.event_cells, columns=EVENT_COLUMNS)
     model_config = selected_config(params.train, args.selection)
-    keys = read_parquet(args.features, columns=[PERIOD_COLUMN, TARGET_COLUMN])
-    read = backtest_periods_to_read(
-        keys, meta, config=params.evaluate, model_config=model_config
-    )  # the periods the backtest's fits learn from and scores (train.history_periods)
-    features = read_parquet(
-        args.features,
-        required=meta.table_columns(),
-        where=None if read is None else (PERIOD_COLUMN, read),
-    )
     with timed(log, "backtest"), engine_refits(params.engine) as refits:
         result = run_backtest(
-            features, cells, events, meta, config=params.evaluate, model_config=model_config,
+            read_backtest_panel(args.features, meta, config=params.evaluate,
+                                model_config=model_config), cells, events, meta,
+            config=params.evaluate, model_config=model_config,
             coverage=params.operational.coverage, truth=truth, refits=refits,
         )  # fmt: skip
     rule = CellsMeta.read(args.cells_meta).study_area  # which every share of the area depends on

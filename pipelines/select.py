@@ -13,14 +13,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from beatwise.artefacts.panel import TARGET_COLUMN, PanelMeta
+from beatwise.artefacts.panel import PanelMeta
 from beatwise.engine import EngineConfig
 from beatwise.io import read_parquet
 from beatwise.params import StageParams, load_params
-from beatwise.period import PERIOD_COLUMN
 from models.dask_refits import engine_refits
 from models.evaluation import CELL_COLUMNS, EVENT_COLUMNS, EvaluateConfig
 from models.operational import OperationalConfig
+from models.panel_rows import read_keys, read_panel
 from models.risk_model import RiskModelConfig
 from models.selection import SelectConfig, run_selection, selection_periods_to_read
 from pipelines._io import run_stage, setup_logging, timed
@@ -46,17 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     params = load_params(STAGE, Params, args.params)
 
     meta = PanelMeta.read(args.panel_meta)
-    keys = read_parquet(args.features, columns=[PERIOD_COLUMN, TARGET_COLUMN])
     read = selection_periods_to_read(
-        keys, meta, select=params.select, base=params.train, evaluate=params.evaluate
-    )
+        read_keys(args.features), meta, select=params.select, base=params.train,
+        evaluate=params.evaluate,
+    )  # fmt: skip
     with timed(log, "selection"), engine_refits(params.engine) as refits:
         report, chosen = run_selection(
-            read_parquet(
-                args.features,
-                required=meta.table_columns(),
-                where=None if read is None else (PERIOD_COLUMN, read),
-            ),
+            read_panel(args.features, meta, read),
             read_parquet(args.cells, required=CELL_COLUMNS),
             read_parquet(args.event_cells, columns=EVENT_COLUMNS),
             meta,

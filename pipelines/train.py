@@ -17,19 +17,15 @@ from __future__ import annotations
 import argparse
 import functools
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-import pandas as pd
-
-from beatwise.artefacts.panel import TARGET_COLUMN, PanelMeta
+from beatwise.artefacts.panel import PanelMeta
 from beatwise.artefacts.selection import ModelSelection
 from beatwise.io import read_parquet, write_text
 from beatwise.params import StageParams, load_params, params_hash
-from beatwise.period import PERIOD_COLUMN
 from beatwise.runs import detect_run
 from models.blend_serving import fit_published_blend
 from models.evaluation import EVENT_COLUMNS, EvaluateConfig
+from models.panel_rows import read_keys, read_panel, training_periods_to_read
 from models.plots import plot_feature_importance
 from models.risk_model import RiskModelConfig, feature_importance
 from models.selection import selected_config
@@ -38,17 +34,6 @@ from pipelines._io import run_stage, setup_logging
 from pipelines._tracking import REGISTERED_MODEL_NAME, track_training
 
 STAGE = "train"
-
-
-def window_rows(path: Path, config: RiskModelConfig) -> tuple[str, list[Any]] | None:
-    """The periods of the fit's history (``train.history_periods``) as a row selection for
-    :func:`beatwise.io.read_parquet`, so older rows are never read; None reads every row."""
-    if config.history_periods is None:
-        return None
-    keys = pd.read_parquet(path, columns=[PERIOD_COLUMN, TARGET_COLUMN])
-    labelled = keys.loc[keys[TARGET_COLUMN].notna(), PERIOD_COLUMN].to_numpy()
-    start = config.history_start(labelled)
-    return None if start is None else (PERIOD_COLUMN, list(np.unique(labelled[labelled >= start])))
 
 
 class Params(StageParams):
@@ -74,11 +59,8 @@ def main(argv: list[str] | None = None) -> int:
 
     panel = PanelMeta.read(args.panel_meta)
     config = selected_config(params.train, args.selection)
-    features = read_parquet(
-        args.features,
-        required=panel.table_columns(),
-        where=window_rows(args.features, config),
-    )
+    read = training_periods_to_read(read_keys(args.features), config)
+    features = read_panel(args.features, panel, read)
     fit_blend = None
     if config.blend.enabled:
         if args.cells is None or args.event_cells is None:

@@ -3,13 +3,23 @@ backtests need, and their results are those of the whole panel, to the byte."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pandas as pd
 import pytest
 from backtest_city import CONFIG, MODEL, PERIODS, toy_city
 
 from beatwise.artefacts.panel import PanelMeta
 from beatwise.period import PERIOD_COLUMN
-from models.evaluation import backtest_periods_to_read, periods_to_read, run_backtest
+from models.evaluation import run_backtest
+from models.panel_rows import (
+    backtest_periods_to_read,
+    periods_to_read,
+    read_keys,
+    training_periods_to_read,
+)
+from models.risk_model import RiskModelConfig
 from models.selection import SelectConfig, run_selection, selection_periods_to_read
 
 City = tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, PanelMeta]
@@ -78,3 +88,21 @@ def test_select_reads_only_its_window_s_history_and_chooses_as_on_the_whole_pane
     assert selection_periods_to_read(
         _keys(features), meta, select=SelectConfig(candidates={}), base=WINDOWED, evaluate=CONFIG
     ) is None  # fmt: skip
+
+
+def test_train_reads_only_the_labelled_periods_of_its_window(tmp_path: Path) -> None:
+    weeks = pd.date_range("2024-01-01", periods=13, freq="7D")
+    frame = pd.DataFrame(
+        {
+            "h3_cell": np.tile(["a", "b"], 13),
+            "period_start": np.repeat(weeks, 2),
+            "target_count": np.r_[np.ones(24), np.nan, np.nan],  # the last week is the forecast
+        }
+    )
+    path = tmp_path / "features.parquet"
+    frame.to_parquet(path)
+    windowed = RiskModelConfig(validation_periods=3, history_periods=5)
+    read = training_periods_to_read(read_keys(path), windowed)
+    assert read == list(weeks[7:12])  # five weeks, no forecast week
+    assert training_periods_to_read(read_keys(path), RiskModelConfig(history_periods=12)) is None
+    assert training_periods_to_read(read_keys(path), RiskModelConfig()) is None
