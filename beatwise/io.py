@@ -152,6 +152,7 @@ def read_parquet(
     required: Sequence[str] = (),
     columns: Sequence[str] | None = None,
     where: tuple[str, Sequence[Any]] | None = None,
+    since: tuple[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Read a stage's Parquet input, refusing one that lacks a column the stage reads.
 
@@ -161,6 +162,8 @@ def read_parquet(
     ``KeyError`` deep in the stage. ``where=(column, values)`` reads only the rows whose
     ``column`` is one of ``values``; row groups whose statistics exclude them are never read
     (the feature panel keeps whole periods in its row groups, :func:`write_parquet`).
+    ``since=(column, value)`` reads only the rows whose ``column`` is at least ``value`` (the
+    events from a date on), skipping the row groups that end before it the same way.
 
     Raises
     ------
@@ -179,12 +182,16 @@ def read_parquet(
             f"{path} lacks {len(missing)} column(s) this stage reads, e.g. {missing[:_SHOWN]}; "
             f"it has {len(names)}, e.g. {names[:_SHOWN]}. Is it the file the previous stage wrote?"
         )
-    if where is not None and where[0] not in names:
-        raise ValueError(f"{path} has no column {where[0]!r} to select rows by.")
+    filters: list[tuple[str, str, Any]] = []
+    if where is not None:
+        filters.append((where[0], "in", list(where[1])))
+    if since is not None:
+        filters.append((since[0], ">=", since[1]))
+    unknown = [f[0] for f in filters if f[0] not in names]
+    if unknown:
+        raise ValueError(f"{path} has no column {unknown[0]!r} to select rows by.")
     return pd.read_parquet(
-        path,
-        columns=None if columns is None else list(columns),
-        filters=None if where is None else [(where[0], "in", list(where[1]))],
+        path, columns=None if columns is None else list(columns), filters=filters or None
     )
 
 

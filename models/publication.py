@@ -47,7 +47,7 @@ from models.forecast import (
 )
 from models.planner import planner_files
 from models.risk_model import RiskModel
-from models.timebands import ForecastBands, TimeBandsConfig, forecast_bands
+from models.timebands import ForecastBands, TimeBandsConfig, forecast_bands, window_start
 from models.track_record import TrackRecord
 from models.track_record import read_track_record as read_track_record  # the stage's reader
 
@@ -157,9 +157,13 @@ def read_forecast_bands(
     """The forecast week's time bands from ``event_cells.parquet`` with the window the backtest
     of the bands chose (``reports/time_bands.json``), or why there are none."""
     backtest = TimeBandsBacktest.read(time_bands)
-    if not backtest.available:
+    if not backtest.available or backtest.history_periods is None:
         return forecast_bands(pd.DataFrame(), cells, panel=panel, backtest=backtest, config=config)
-    events = read_parquet(event_cells, columns=("h3_int", "timestamp", "crime_type"))
+    # only the window's events, not every year of them (row groups before it are skipped)
+    start = window_start(panel.all_periods, history_periods=backtest.history_periods)
+    events = read_parquet(
+        event_cells, columns=("h3_int", "timestamp", "crime_type"), since=("timestamp", start)
+    )
     return forecast_bands(events, cells, panel=panel, backtest=backtest, config=config)
 
 

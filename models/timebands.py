@@ -223,6 +223,19 @@ def weekly_band_counts(
     return weeks, counts
 
 
+def window_start(
+    all_periods: tuple[np.datetime64, np.datetime64] | tuple[dt.date, dt.date],
+    *,
+    history_periods: int,
+) -> pd.Timestamp:
+    """The Monday from which the forecast week's shares read events: the first of the
+    ``history_periods`` weeks before the forecast week on :func:`weekly_band_counts`' axis (the
+    data's first week when there are fewer). :func:`window_counts` reads no earlier week, so
+    :func:`forecast_bands` of the events from this day on equals that of every event."""
+    weeks = pd.date_range(all_periods[0], all_periods[1], freq="7D")
+    return weeks[max(weeks.size - history_periods, 0)]
+
+
 def cell_positions(cell_ids: npt.NDArray[np.uint64], h3_int: npt.ArrayLike) -> IntArray:
     """Each event's position on the ascending cell axis; refuses events in no study cell (the
     event cells come from ``build_cells``, which keeps only study cells)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,8 +11,16 @@ from stage_files import panel_meta, toy_cells
 
 from beatwise.artefacts.panel import PanelMeta
 from beatwise.artefacts.timebands import TimeBandsBacktest
+from beatwise.io import read_parquet, write_parquet
 from models.planner.bands import band_table, busiest_bands, hours_note
-from models.timebands import ForecastBands, TimeBandsConfig, band_labels, forecast_bands
+from models.publication import read_forecast_bands
+from models.timebands import (
+    ForecastBands,
+    TimeBandsConfig,
+    band_labels,
+    forecast_bands,
+    window_start,
+)
 
 CONFIG = TimeBandsConfig()
 
@@ -84,3 +94,53 @@ def test_the_forecast_weeks_shares_use_the_backtests_window_and_its_reason() -> 
     )
     assert none.shares is None and none.reason == "only months"
     assert hours_note(none) == "No hours of the week: only months."
+
+
+def test_the_publication_reads_only_the_windows_events_and_gets_the_same_bands(
+    tmp_path: Path,
+) -> None:
+    """``read_forecast_bands`` reads the events from the window's first Monday on; the shares
+    equal those of every event."""
+    cells = toy_cells(6)
+    panel = PanelMeta.from_json(
+        panel_meta(all_periods=["2023-01-02", "2024-12-23"], forecast_period="2024-12-30")
+    )
+    weeks = pd.date_range("2023-01-02", "2024-12-23", freq="7D")
+    rng = np.random.default_rng(3)
+    n = 3_000
+    stamps = np.sort(
+        weeks[0].to_datetime64()
+        + rng.integers(0, weeks.size * 7 * 24 * 60, n) * np.timedelta64(1, "m")
+    )
+    events = pd.DataFrame(
+        {
+            "h3_int": cells["h3_int"].to_numpy()[rng.integers(0, len(cells), n)],
+            "timestamp": stamps,
+            "crime_type": rng.choice(["burglary", "robbery", "drugs"], n),
+        }
+    )
+    path = tmp_path / "event_cells.parquet"
+    write_parquet(path, events, row_groups=[500] * 6)
+    bands_json = tmp_path / "time_bands.json"
+    backtest = TimeBandsBacktest(available=True, reason=None, history_periods=13)
+    backtest.write(bands_json)
+    start = window_start(panel.all_periods, history_periods=13)
+    assert start == weeks[-13]
+    read = read_forecast_bands(path, bands_json, cells, panel=panel, config=CONFIG)
+    every = forecast_bands(events, cells, panel=panel, backtest=backtest, config=CONFIG)
+    assert read.shares is not None and every.shares is not None
+    np.testing.assert_array_equal(read.shares, every.shares)
+    # the control: the window changes the shares, so the equality is not of a constant
+    longer = forecast_bands(
+        events,
+        cells,
+        panel=panel,
+        backtest=TimeBandsBacktest(available=True, reason=None, history_periods=52),
+        config=CONFIG,
+    )
+    assert longer.shares is not None and not np.array_equal(longer.shares, every.shares)
+    # the rows read: those from the window's first Monday on
+    kept = read_parquet(path, columns=("timestamp",), since=("timestamp", start))
+    assert len(kept) == int((events["timestamp"] >= start).sum()) < n
+    with pytest.raises(ValueError, match="has no column 'when'"):
+        read_parquet(path, since=("when", start))
