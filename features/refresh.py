@@ -9,12 +9,12 @@ moves the fit point only when it reaches the next one.
 
 ``build_features`` writes that *fit set* beside the full panel: the features and
 ``panel_meta.json`` that ``build_features`` would write if the data ended with the fit point,
-the events before its end (:func:`fit_set`), and the data-quality record of the rows dated
-before its end (:func:`quality_through`), which the audit's documents print. ``train``,
-``evaluate`` and ``audit`` read the fit set, ``publish`` the full panel. Between fit points the
-fit set is byte for byte what it was, so DVC re-runs none of the stages that read it: a week's
-refresh re-runs ingest, cells, features and the forecast, and reuses the model, the backtest and
-the audit that approved them. The fit set
+the events before its end (:func:`fit_set`; the stage keeps the columns its readers take), and
+the data-quality record of the rows dated before its end (:func:`quality_through`), which the
+audit's documents print. ``train``, ``evaluate`` and ``audit`` read the fit set, ``publish`` the
+full panel. Between fit points the fit set is byte for byte what it was, so DVC re-runs none of
+the stages that read it: a week's refresh re-runs ingest, cells, features and the forecast, and
+reuses the model, the backtest and the audit that approved them. The fit set
 changes, and everything downstream re-runs, when the schedule reaches a new fit point or when
 any event before the fit point's end changed (a revised earlier month, a late report), since the
 fit set is rebuilt from the events every run. With ``k = 1`` (the default) the fit point is the
@@ -78,7 +78,8 @@ class FitSet:
 
     table: pd.DataFrame
     meta: PanelMeta
-    #: the events before the fit point's end (every column the event table has)
+    #: the events before the fit point's end, with the columns of the events given to
+    #: :func:`fit_set` (the stage gives the panel's and ``source_file``)
     events: pd.DataFrame
     #: the full panel's meta, recording the fit point (``fit_through``): ``panel_meta.json``
     full_meta: PanelMeta

@@ -58,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     quality = DataQuality.read(args.data_quality)  # the source decides the period (build_panel)
     cells_meta = CellsMeta.read(args.cells_meta)
     cells = read_parquet(args.cells, required=("h3_cell", "h3_int"))  # covariates: build_panel
-    events = read_parquet(args.event_cells)
+    # the panel's columns and the source file the fit set's data quality counts by: the others
+    # (ids, coordinates, areas) are strings that a decade of events takes seconds to read
+    events = read_parquet(args.event_cells, columns=(*EVENT_COLUMNS, "source_file"))
 
     engine = panel_tabulator(params.engine, cells, cells_meta=cells_meta, features=params.features)
     with engine as tabulate:  # both panels on one engine: a Dask cluster starts once
@@ -84,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         write_parquet(args.out_fit_features, fit.table, row_groups=panel_row_groups(fit.meta))
     fit.meta.write(args.out_fit_meta)
-    write_parquet(args.out_fit_events, fit.events)
+    write_parquet(args.out_fit_events, fit.events[list(EVENT_COLUMNS)])  # what its readers read
     quarantine = read_parquet(args.quarantine, columns=["source_file", "reason", "timestamp"])
     quality_through(quality, fit.events, quarantine, end=fit.end).write(args.out_fit_quality)
     return 0

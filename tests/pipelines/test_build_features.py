@@ -22,7 +22,7 @@ from stage_files import data_quality, quarantine
 
 from beatwise.artefacts import ArtefactError
 from beatwise.artefacts.panel import PanelMeta
-from features.build import CovariatesConfig
+from features.build import EVENT_COLUMNS, CovariatesConfig
 from pipelines import build_features
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -341,6 +341,7 @@ def test_the_fit_set_is_what_a_run_on_the_data_through_the_fit_point_writes(
     fit_events = pd.read_parquet(io.BytesIO(files["fit/event_cells.parquet"]))
     assert fit_events["timestamp"].max() < pd.Timestamp("2023-08-14")
     assert len(fit_events) == (events["timestamp"] < pd.Timestamp("2023-08-14")).sum()
+    assert list(fit_events.columns) == list(EVENT_COLUMNS)  # what train, select, evaluate read
 
 
 def test_a_week_appended_leaves_the_fit_set_byte_for_byte(tmp_path: Path) -> None:
