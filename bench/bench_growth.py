@@ -14,6 +14,8 @@ scale section says what else breaks first.
     python bench/bench_growth.py                              # the four default points
     python bench/bench_growth.py --points 0.05x156 0.1x156    # scale x weeks
     python bench/bench_growth.py --points 0.1x156@9           # ... at H3 resolution 9
+    python bench/bench_growth.py --points 0.4x520@9 --set simulate.geography.area_km2=630
+                                                              # any param, for every point
     python bench/bench_growth.py --out growth.json            # the figures as JSON too
 """
 
@@ -77,9 +79,19 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _set_size(repo: Path, scale: float, weeks: int, resolution: int | None) -> None:
+def _set_size(
+    repo: Path, scale: float, weeks: int, resolution: int | None, settings: dict[str, object]
+) -> None:
     path = repo / "params.yaml"
     params = yaml.safe_load(path.read_text())
+    for dotted, value in settings.items():
+        *parents, leaf = dotted.split(".")
+        section = params
+        for name in parents:
+            section = section[name]
+        if leaf not in section:
+            raise SystemExit(f"--set {dotted}: params.yaml has no such key")
+        section[leaf] = value
     if resolution is not None:
         params["cells"]["h3_resolution"] = resolution
     sim = params["simulate"]
@@ -88,12 +100,14 @@ def _set_size(repo: Path, scale: float, weeks: int, resolution: int | None) -> N
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def run_point(scale: float, weeks: int, resolution: int | None, *, keep: bool) -> Point:
+def run_point(
+    scale: float, weeks: int, resolution: int | None, *, settings: dict[str, object], keep: bool
+) -> Point:
     tmp = Path(tempfile.mkdtemp(prefix="beatwise-growth-"))
     repo = tmp / "repo"
     env = _env()
     subprocess.run(["git", "clone", "-q", str(ROOT), str(repo)], check=True)
-    _set_size(repo, scale, weeks, resolution)
+    _set_size(repo, scale, weeks, resolution, settings)
     subprocess.run(["git", "commit", "-q", "-am", "size"], cwd=repo, env=env, check=True)
     seconds: dict[str, float] = {}
     peak: dict[str, float] = {}
@@ -161,13 +175,26 @@ def main() -> int:
     )
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the temporary clones")
+    parser.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="params set for every point, dotted keys, YAML values (feedback.workers=1)",
+    )
     args = parser.parse_args()
+    settings = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--set {item!r}: expected KEY=VALUE")
+        settings[key] = yaml.safe_load(value)
     points = []
     for spec in args.points:
         size, _, resolution = spec.partition("@")
         scale, weeks = size.split("x")
         res = int(resolution) if resolution else None
-        points.append(run_point(float(scale), int(weeks), res, keep=args.keep))
+        points.append(run_point(float(scale), int(weeks), res, settings=settings, keep=args.keep))
     print(
         "\n| scale x weeks | resolution | events | cells | periods | cell-periods | total "
         "| largest process |"
