@@ -20,7 +20,6 @@ the source wrote it, which reversals match on; ``crime_type`` when absent) and o
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -31,9 +30,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from beatwise.io import release_arrow_memory
 from beatwise.taxonomy import CANONICAL_TYPES, canonical_crime_type
 from features.ingest.locate import containing_polygons
 from features.ingest.parsing import parse_timestamps, to_float
+from features.ingest.row_columns import as_objects, json_lines, repeats, text_at
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +169,7 @@ def _quarantine_frame(
     payload = rows.drop(columns=["source_file", "source_row"], errors="ignore")
     # in slices, so that the intermediate text stays small for millions of rows
     raw = [
-        pd.Series(_json_lines(payload.iloc[start : start + _JSON_ROWS].astype(str)))
+        pd.Series(json_lines(payload.iloc[start : start + _JSON_ROWS].astype(str)))
         for start in range(0, len(payload), _JSON_ROWS)
     ]
     return pd.DataFrame(
@@ -185,59 +186,6 @@ def _quarantine_frame(
 
 #: rows per slice when writing the quarantine's raw JSON
 _JSON_ROWS: Final[int] = 100_000
-
-
-#: printable ASCII, which pandas' JSON writer keeps as is but for '\\', '"' and '/'
-_JSON_PLAIN: Final[str] = r"^[\x20-\x7e]*$"
-#: how pandas' JSON writer escapes those three (the backslash first)
-_JSON_ESCAPES: Final[tuple[tuple[str, str], ...]] = (("\\", "\\\\"), ('"', '\\"'), ("/", "\\/"))
-
-
-def _json_lines(text: pd.DataFrame) -> pd.api.extensions.ExtensionArray:
-    """``text.to_json(orient="records", lines=True).splitlines()`` for an all-text frame.
-
-    Rows whose names and values are printable ASCII are assembled in Arrow, with pandas'
-    escapes; the others (control characters, non-ASCII text) are written by pandas itself, so
-    every line is what pandas would write.
-    """
-
-    def by_pandas(frame: pd.DataFrame) -> np.ndarray:
-        lines = frame.to_json(orient="records", lines=True).splitlines()
-        return np.asarray(lines, dtype=object)
-
-    names = list(text.columns)
-    simple_names = all(isinstance(n, str) and re.fullmatch(r"[\w ]*", n, re.ASCII) for n in names)
-    if not names or len(set(names)) < len(names) or not simple_names:
-        return pd.Series(by_pandas(text), dtype=object).astype(str).array
-    plain = np.ones(len(text), dtype=bool)
-    fragments = []
-    for name in names:  # a loop over the handful of columns, each handled whole
-        values = pa.array(text[name].array).cast(pa.large_string())
-        matched = pc.match_substring_regex(values, _JSON_PLAIN).fill_null(True)
-        plain &= matched.to_numpy(zero_copy_only=False)
-        for char, escaped in _JSON_ESCAPES:
-            values = pc.replace_substring(values, char, escaped)
-        quoted = pc.binary_join_element_wise(_lit(f'"{name}":"'), values, _lit('"'), _lit(""))
-        fragments.append(pc.if_else(values.is_null(), _lit(f'"{name}":null'), quoted))
-    body = pc.binary_join_element_wise(*fragments, _lit(","))
-    lines = pc.binary_join_element_wise(_lit("{"), body, _lit("}"), _lit(""))
-    if plain.all():
-        return pd.Series(pd.arrays.ArrowStringArray(lines)).astype(str).array
-    objects = lines.to_numpy(zero_copy_only=False)
-    objects[~plain] = by_pandas(text[~plain])
-    return pd.Series(objects, dtype=object).astype(str).array
-
-
-def _lit(text: str) -> pa.Scalar:
-    return pa.scalar(text, pa.large_string())
-
-
-def _as_objects(values: pd.Series, positions: np.ndarray) -> np.ndarray:
-    """``values.iloc[positions].astype(object).to_numpy()`` with one Python object per distinct
-    value, which saves memory on columns such as file names and area codes."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=False)
-    objects = pd.Series(uniques, dtype=values.dtype).astype(object).to_numpy()
-    return objects[codes[positions]]
 
 
 def validate_events(
@@ -337,7 +285,6 @@ def validate_events(
         return column.astype("string").fillna("<empty>")
 
     event_id = namespaced_event_ids(frame)
-    id_code = pd.factorize(event_id)[0]
 
     if "excluded" in frame.columns:
         quarantine(
@@ -366,7 +313,7 @@ def validate_events(
         label_code = pd.factorize(text(label))[0]
         _quarantine_reversals(
             frame,
-            id_code=id_code,
+            id_code=pd.factorize(event_id)[0],
             label_code=label_code,
             count=count_values,
             keep=keep,
@@ -467,7 +414,7 @@ def validate_events(
 
     dup = np.zeros(rows_read, dtype=bool)
     kept_idx = np.flatnonzero(keep)
-    dup[kept_idx] = pd.Series(id_code[kept_idx]).duplicated(keep="first").to_numpy()
+    dup[kept_idx] = repeats(event_id.iloc[kept_idx])
     quarantine(
         dup, "duplicate_id", lambda rows: "event id " + event_id[rows.index] + " was seen earlier"
     )
@@ -482,6 +429,7 @@ def validate_events(
         sort_keys=[("t", "ascending"), ("e", "ascending")],
     ).to_numpy()
     rows = kept[order]
+    release_arrow_memory()  # the sort's buffers
     accepted = pd.DataFrame(
         {
             "event_id": kept_id.iloc[order].astype(str).array,
@@ -490,18 +438,17 @@ def validate_events(
             "latitude": lat[rows],
             "longitude": lon[rows],
             "area_code": (
-                _as_objects(area_code, rows)
+                as_objects(area_code, rows)
                 if polygon is None
                 # a kept point outside every polygon (-1) takes the trailing null
-                else pd.Series([*polygon_codes, pd.NA], dtype="string")
-                .astype(object)
-                .to_numpy()[polygon[rows]]
+                else pd.Series([*polygon_codes, None], dtype=str).take(polygon[rows]).array
             ),
             # pandas' own text type, as a column of Python strings would become
-            "source_file": frame["source_file"].iloc[rows].astype(str).array,
-        }
+            "source_file": text_at(frame["source_file"], rows),
+        },
+        copy=False,  # the columns are new arrays already: no second copy of each
     )
-    del lat, lon, id_code, canonical, polygon, kept, kept_ts, kept_id, order, rows
+    del lat, lon, canonical, polygon, kept, kept_ts, kept_id, order, rows
     quarantined = empty_quarantine()
     if hits:
         # In (source file, source row) order; a stable sort keeps the order of the checks for
