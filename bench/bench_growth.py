@@ -147,13 +147,18 @@ def run_point(
 
 
 def fit(points: list[Point]) -> dict[str, dict[str, float]]:
-    """Per stage: wall = a + b x driver (least squares), and its national extrapolations."""
+    """Per stage: wall = a + b x driver (least squares), and its national extrapolations.
+
+    Empty when the points share one size: a line through one point says nothing of growth.
+    """
     out: dict[str, dict[str, float]] = {}
     for stage in STAGES:
         driver = "events" if stage in BY_EVENTS else "cell_periods"
         x = np.array([getattr(p, driver) for p in points], dtype=float)
+        if len(set(x)) < 2:
+            return {}
         y = np.array([p.seconds[stage] for p in points])
-        b, a = np.polyfit(x, y, 1) if len(set(x)) > 1 else (0.0, float(y.mean()))
+        b, a = np.polyfit(x, y, 1)
         per_million = b * 1e6
         targets = (
             {"national": NATIONAL["events"]}
@@ -208,14 +213,18 @@ def main() -> int:
             f"{max(p.peak_mib.values()):,.0f} MiB ({largest}) |"
         )
     header = " | ".join(f"{p.scale}x{p.weeks}@{p.resolution}" for p in points)
-    print(f"\n| stage | {header} | s per million | national (linear) |")
-    print("|---|" + "---|" * len(points) + "---|---|")
     fitted = fit(points)
+    growth = " s per million | national (linear) |" if fitted else ""
+    print(f"\n| stage | {header} |{growth}")
+    print("|---|" + "---|" * len(points) + ("---|---|" if fitted else ""))
     for stage in STAGES:
-        f = fitted[stage]
         walls = " | ".join(
             f"{p.seconds[stage]:.1f} s, {p.peak_mib[stage]:,.0f} MiB" for p in points
         )
+        if not fitted:  # one size: the walls, and no line through them
+            print(f"| {stage} | {walls} |")
+            continue
+        f = fitted[stage]
         unit = "events" if stage in BY_EVENTS else "cell-periods"
         national = (
             f"{f['national_s'] / 60:.0f} min"
