@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     params.simulate.refuse_future(dt.date.today())
     with timed(log, "simulation"):
         city = simulate_city(params.simulate)
-    log.info("simulated %d recorded events (%d committed)", len(city.events), len(city.committed))
+    log.info("simulated %d recorded events (%d committed)", len(city.events), city.n_committed)
     with timed(log, "writing"):
         write_city(city, args.out_dir)
     return 0

@@ -392,47 +392,25 @@ def add_episode_events(
     if episodes.size == 0:
         return ev
     foot = episodes.footprint  # CSC [micro, episode]
-    profile = episodes.profile[:, :n_weeks]
-    rising = np.flatnonzero(episodes.amplitude > 0)
     parts: dict[str, list[npt.NDArray[np.generic]]] = {key: [val] for key, val in ev.items()}
     for k in range(background.shape[0]):
-        sel = rising[episodes.mix[episodes.kind[rising], k] > 0]
-        if sel.size == 0:
-            continue
-        sub = sparse.csc_array(foot[:, sel])
-        mass_w = sub.data * background[k, sub.indices]  # F · background, per footprint entry
-        seg = np.repeat(np.arange(sel.size), np.diff(sub.indptr))
-        mass = np.bincount(seg, weights=mass_w, minlength=sel.size)
-        scale = episodes.amplitude[sel] * episodes.mix[episodes.kind[sel], k] * mass
-        mean = scale[:, None] * profile[sel] * weekly_factor[k, :n_weeks][None, :]
-        counts = rng.poisson(mean)
-        e_of, w_of = np.nonzero(counts)
-        n_each = counts[e_of, w_of]
-        e_ev = np.repeat(e_of, n_each)
-        w_ev = np.repeat(w_of, n_each).astype(np.int64)
-        cum = np.cumsum(mass_w)
-        lo = np.r_[0.0, cum][sub.indptr[:-1]]
-        target = lo[e_ev] + rng.random(e_ev.size) * mass[e_ev]
-        pos = np.searchsorted(cum, target, side="right")
-        pos = np.clip(pos, sub.indptr[e_ev], sub.indptr[e_ev + 1] - 1)
-        micro = sub.indices[pos]
-        slot = np.searchsorted(hour_of_week_cdf[k], rng.random(e_ev.size), side="right")
-        sec = rng.integers(0, 3600, e_ev.size)
-        parts["type"].append(np.full(e_ev.size, k, dtype=np.int8))
-        parts["micro"].append(micro.astype(np.int32))
-        parts["t"].append(w_ev * _SECONDS_PER_WEEK + np.minimum(slot, 167) * 3600 + sec)
-    merged = {key: np.concatenate(val) for key, val in parts.items()}
-    n_added = merged["type"].size - ev["type"].size
-    merged["gen"] = np.zeros(merged["type"].size, dtype=np.int8)
-    merged["parent"] = np.full(merged["type"].size, -1, dtype=np.int64)
+        kinds, micros, times = _rising_events(
+            background[k], weekly_factor[k, :n_weeks], hour_of_week_cdf[k], episodes, k,
+            n_weeks=n_weeks, rng=rng,
+        )  # fmt: skip
+        parts["type"].append(kinds)
+        parts["micro"].append(micros)
+        parts["t"].append(times)
+    merged = {key: np.concatenate(parts.pop(key)) for key in ("type", "micro", "t")}
+    n_events = merged["type"].size
+    n_added = n_events - ev["type"].size
 
     # Thinning by the falling part (one uniform per background event, in order). The factor is
     # looked up in its [micro-cell, week] grid, built once per type, so the cost grows with the
     # events plus the falling footprints times the weeks, not with events times the episodes that
     # cover them (which grow with the years simulated).
-    u = rng.random(merged["type"].size)
-    keep = np.ones(merged["type"].size, dtype=bool)
-    week = merged["t"] // _SECONDS_PER_WEEK
+    u = rng.random(n_events)
+    keep = np.ones(n_events, dtype=bool)
     row_of = np.full(foot.shape[0], -1, dtype=np.int64)
     for k in np.unique(merged["type"]):
         rows, log_fall = falling_log(episodes, int(k), np.arange(n_weeks, dtype=np.int64))
@@ -443,12 +421,56 @@ def add_episode_events(
         r = row_of[merged["micro"][sel]]
         row_of[rows] = -1
         inside = np.flatnonzero(r >= 0)
-        p = np.exp(log_fall[r[inside], week[sel[inside]]])
-        keep[sel[inside]] = u[sel[inside]] < p
-        del log_fall
+        at = sel[inside]
+        p = np.exp(log_fall[r[inside], merged["t"][at] // _SECONDS_PER_WEEK])
+        keep[at] = u[at] < p
+        del log_fall, sel, r, inside, at, p
+    del u
     logger.debug("Episodes added %d background events and removed %d", n_added,
                  int((~keep).sum()))  # fmt: skip
-    return {key: val[keep] for key, val in merged.items()}
+    # One column at a time, each freed as its kept copy is made.
+    return {key: merged.pop(key)[keep] for key in ("type", "micro", "t")}
+
+
+def _rising_events(
+    background: FloatArray,
+    weekly: FloatArray,
+    hour_of_week_cdf: FloatArray,
+    episodes: Episodes,
+    k: int,
+    *,
+    n_weeks: int,
+    rng: np.random.Generator,
+) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int32], npt.NDArray[np.int64]]:
+    """Type ``k``'s events of the rising episodes (type, micro-cell, second from the first
+    burn-in Monday): per episode and week a Poisson count of mean ``a_e mix F-mass T_e(w)
+    weekly``, each event in a micro-cell drawn from ``F_e · background``. Draws nothing when no
+    rising episode acts on ``k``."""
+    rising = np.flatnonzero(episodes.amplitude > 0)
+    sel = rising[episodes.mix[episodes.kind[rising], k] > 0]
+    if sel.size == 0:
+        return np.zeros(0, np.int8), np.zeros(0, np.int32), np.zeros(0, np.int64)
+    sub = sparse.csc_array(episodes.footprint[:, sel])
+    mass_w = sub.data * background[sub.indices]  # F · background, per footprint entry
+    seg = np.repeat(np.arange(sel.size), np.diff(sub.indptr))
+    mass = np.bincount(seg, weights=mass_w, minlength=sel.size)
+    scale = episodes.amplitude[sel] * episodes.mix[episodes.kind[sel], k] * mass
+    mean = scale[:, None] * episodes.profile[sel, :n_weeks] * weekly[None, :]
+    counts = rng.poisson(mean)
+    e_of, w_of = np.nonzero(counts)
+    n_each = counts[e_of, w_of]
+    e_ev = np.repeat(e_of, n_each)
+    w_ev = np.repeat(w_of, n_each).astype(np.int64)
+    cum = np.cumsum(mass_w)
+    lo = np.r_[0.0, cum][sub.indptr[:-1]]
+    target = lo[e_ev] + rng.random(e_ev.size) * mass[e_ev]
+    pos = np.searchsorted(cum, target, side="right")
+    pos = np.clip(pos, sub.indptr[e_ev], sub.indptr[e_ev + 1] - 1)
+    micro = sub.indices[pos].astype(np.int32)
+    slot = np.searchsorted(hour_of_week_cdf, rng.random(e_ev.size), side="right")
+    sec = rng.integers(0, 3600, e_ev.size)
+    t = w_ev * _SECONDS_PER_WEEK + np.minimum(slot, 167) * 3600 + sec
+    return np.full(e_ev.size, k, dtype=np.int8), micro, t
 
 
 def places_frame(episodes: Episodes, geo: Geography, *, origin: np.datetime64) -> pd.DataFrame:

@@ -14,6 +14,7 @@ that decide its recording. ``simulate_city`` records it with the static patrol s
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -52,23 +53,63 @@ _OUTCOMES = (
 
 
 @dataclass(frozen=True)
+class CommittedArrays:
+    """Every committed event of a run as arrays indexed by event id (burn-in included; ``first``
+    is the id of the first in-period event), recorded by the static patrol surface."""
+
+    first: int
+    kind: npt.NDArray[np.int8]
+    micro: npt.NDArray[np.int32]
+    t_sec: npt.NDArray[np.int64]
+    recorded: npt.NDArray[np.bool_]
+    knife: npt.NDArray[np.bool_]
+    gen: npt.NDArray[np.int8]
+    parent: npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
 class SimulatedCity:
     """A simulated city and everything needed to write it and to know its true intensity.
 
     ``events``: recorded, in-period events in the ``events.parquet`` schema (string columns held
     as categoricals). ``committed``: every in-period committed event (canonical ``crime_type``,
     ``recorded`` flag, ``generation`` 0 = background, ``parent_id`` = the triggering event's
-    ``event_id`` or -1; parents may be burn-in events, which are not in the frame).
+    ``event_id`` or -1; parents may be burn-in events, which are not in the frame), a frame built
+    from ``committed_arrays`` on first use: the simulate stage never writes it, and at a decade it
+    would hold a gigabyte.
     """
 
     config: CityConfig
     events: pd.DataFrame
-    committed: pd.DataFrame
+    committed_arrays: CommittedArrays
     areas: gpd.GeoDataFrame
     districts: gpd.GeoDataFrame
     truth: TruthModel
     geography: Geography
     intensity: IntensityModel
+
+    @property
+    def n_committed(self) -> int:
+        """How many committed events fall in the period (the rows of ``committed``)."""
+        return self.committed_arrays.kind.size - self.committed_arrays.first
+
+    @functools.cached_property
+    def committed(self) -> pd.DataFrame:
+        """Every in-period committed event, in event-id order (``committed_frame``)."""
+        c = self.committed_arrays
+        period = slice(c.first, c.kind.size)
+        return committed_frame(
+            self.geography,
+            self.intensity,
+            event_id=np.arange(c.first, c.kind.size, dtype=np.int64),
+            t_sec=c.t_sec[period],
+            kind=c.kind[period],
+            micro=c.micro[period],
+            recorded=c.recorded[period],
+            knife=c.knife[period],
+            gen=c.gen[period],
+            parent=c.parent[period],
+        )
 
 
 @dataclass(frozen=True)
@@ -228,29 +269,26 @@ def simulate_city(config: CityConfig) -> SimulatedCity:
         locations=location_codes(geo),
     )
     del rec_idx, key, order
-    period = slice(first, n_total)
-    committed = committed_frame(
-        geo,
-        model,
-        event_id=np.arange(first, n_total, dtype=np.int64),
-        t_sec=t_sec[period],
-        kind=kind[period],
-        micro=micro[period],
-        recorded=recorded[period],
-        knife=latent.knife[period],
-        gen=latent.gen[period],
-        parent=latent.parent[period],
+    committed = CommittedArrays(
+        first=first,
+        kind=kind,
+        micro=micro,
+        t_sec=t_sec,
+        recorded=recorded,
+        knife=latent.knife,
+        gen=latent.gen,
+        parent=latent.parent,
     )
     logger.info(
         "Simulated %d committed events (%d in period, %.1f%% triggered), %d recorded; "
         "events %.1fs, total %.1fs",
-        n_total, len(committed), 100 * float(np.mean(committed["generation"] > 0)) if len(
-            committed) else 0.0, len(events), t_sim - t0, time.perf_counter() - t0,
+        n_total, n_total - first, 100 * float(np.mean(latent.gen[first:] > 0)) if n_total > first
+        else 0.0, len(events), t_sim - t0, time.perf_counter() - t0,
     )  # fmt: skip
     return SimulatedCity(
         config=config,
         events=events,
-        committed=committed,
+        committed_arrays=committed,
         areas=geo.areas,
         districts=geo.districts,
         truth=truth,
@@ -294,7 +332,8 @@ def committed_frame(
 
 
 def _background(model: IntensityModel, *, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Background (immigrant) events of every type over burn-in and period."""
+    """Background (immigrant) events of every type over burn-in and period: ``type``, ``micro``
+    and ``t`` (seconds from the first burn-in Monday)."""
     n_w = model.n_weeks_total
     types, micros, times = [], [], []
     for k in range(len(model.types)):
@@ -310,13 +349,10 @@ def _background(model: IntensityModel, *, rng: np.random.Generator) -> dict[str,
         types.append(np.full(total, k, dtype=np.int8))
         micros.append(micro.astype(np.int32))
         times.append(week * SECONDS_PER_WEEK + np.minimum(slot, 167) * 3600 + sec)
-    n = sum(a.size for a in types)
     return {
         "type": np.concatenate(types),
         "micro": np.concatenate(micros),
         "t": np.concatenate(times),
-        "gen": np.zeros(n, dtype=np.int8),
-        "parent": np.full(n, -1, dtype=np.int64),
     }
 
 
@@ -327,10 +363,20 @@ def _cascade(
     *,
     rng: np.random.Generator,
 ) -> dict[str, np.ndarray]:
-    """Add offspring generation by generation until a generation has no children."""
+    """Add offspring generation by generation until a generation has no children.
+
+    ``ev`` holds the immigrants (``type``, ``micro``, ``t``); the result adds each event's
+    ``gen`` (0 for an immigrant) and ``parent`` (its parent's position, -1 for an immigrant).
+    """
     end_day = model.n_weeks_total * 7
-    parts = {key: [val] for key, val in ev.items()}
     p_type, p_micro, p_t = ev["type"], ev["micro"], ev["t"]
+    parts = {
+        "type": [p_type],
+        "micro": [p_micro],
+        "t": [p_t],
+        "gen": [np.zeros(p_type.size, dtype=np.int8)],
+        "parent": [np.full(p_type.size, -1, dtype=np.int64)],
+    }
     p_id = np.arange(p_type.size, dtype=np.int64)
     next_id = p_type.size
     generation = 0
@@ -434,7 +480,8 @@ def police_uk_events(
             "knife_enabled": knife,
             "last_outcome_category": pd.Categorical.from_codes(outcome, categories=labels),
             "context": pd.Categorical.from_codes(np.full(n, -1, dtype=np.int8), categories=[""]),
-        }
+        },
+        copy=False,  # the columns are new arrays already: no second copy of each
     )
 
 

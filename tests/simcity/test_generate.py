@@ -42,6 +42,18 @@ def test_committed_events_carry_recording_and_lineage(tiny_city: SimulatedCity) 
     assert (kids["timestamp"].to_numpy() > ids.loc[kids["parent_id"]].to_numpy()).all()
 
 
+def test_committed_frame_is_built_once_from_the_arrays(tiny_city: SimulatedCity) -> None:
+    arrays = tiny_city.committed_arrays
+    assert tiny_city.n_committed == len(tiny_city.committed) == arrays.kind.size - arrays.first
+    assert tiny_city.committed is tiny_city.committed  # built on first use, then kept
+    np.testing.assert_array_equal(
+        tiny_city.committed["event_id"].to_numpy(), np.arange(arrays.first, arrays.kind.size)
+    )
+    np.testing.assert_array_equal(
+        tiny_city.committed["recorded"].to_numpy(), arrays.recorded[arrays.first :]
+    )
+
+
 def test_areas_and_districts(tiny_city: SimulatedCity) -> None:
     areas, districts = tiny_city.areas, tiny_city.districts
     cfg = tiny_city.config.geography
