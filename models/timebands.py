@@ -212,7 +212,7 @@ def weekly_band_counts(
     """The week axis from the first to the last week of ``all_periods`` and the events (``h3_int``,
     ``timestamp``) per ``[week, cell, band]`` on it (:func:`band_counts`), cells in the order of
     ``cell_ids`` (ascending)."""
-    weeks = pd.date_range(all_periods[0], all_periods[1], freq="7D")
+    weeks = week_axis(all_periods)
     counts = band_counts(
         cell_positions(cell_ids, events["h3_int"].to_numpy()),
         events["timestamp"],
@@ -232,8 +232,16 @@ def window_start(
     ``history_periods`` weeks before the forecast week on :func:`weekly_band_counts`' axis (the
     data's first week when there are fewer). :func:`window_counts` reads no earlier week, so
     :func:`forecast_bands` of the events from this day on equals that of every event."""
-    weeks = pd.date_range(all_periods[0], all_periods[1], freq="7D")
+    weeks = week_axis(all_periods)
     return weeks[max(weeks.size - history_periods, 0)]
+
+
+def week_axis(
+    all_periods: tuple[np.datetime64, np.datetime64] | tuple[dt.date, dt.date],
+) -> pd.DatetimeIndex:
+    """The weeks' Mondays from the first to the last week of ``all_periods``: the one axis of
+    :func:`weekly_band_counts` and :func:`window_start`."""
+    return pd.date_range(all_periods[0], all_periods[1], freq="7D")
 
 
 def cell_positions(cell_ids: npt.NDArray[np.uint64], h3_int: npt.ArrayLike) -> IntArray:
