@@ -470,6 +470,9 @@ def run_backtest(
         features, meta, bt_periods, cell_str,
         config=config, model_config=model_config, refits=refits,
     )  # fmt: skip
+    # The panel's rows are done with: free them before the truth's kernels are built (a decade's
+    # panel is a gigabyte, as much as those kernels).
+    del features
     all_periods = period_range(*meta.all_periods, period=period)
     counts = _target_counts(event_cells, cell_ids, all_periods, meta)
     score_idx = np.searchsorted(all_periods, bt_periods)

@@ -143,34 +143,48 @@ class TruthModel:
             p = self.record_prob[k] if recorded else np.ones(self.cells.size)
             scale = float(p.max()) if p.max() > 0 else 1.0
             key = (float(self.sigma_m[k]), np.round(p / scale, 12).tobytes())
-            group = groups.setdefault(key, _KernelGroup(surface=p / scale))
-            weights = scale * self._cascade_weights(int(k))  # [source, power]
-            group.blocks.append(sparse.csr_array(self.background[k][:, None]))
-            group.coefs.append(weights[0][:, None, None] * self.weekly_factor[k, w_idx])
-            # Episodes: the background's change, background · weekly · (M - 1), one column per
-            # requested week, sent through the same cascade weights.
-            delta = delta_matrix(self.episodes, int(k), w_idx).tocoo()
-            if delta.nnz:
-                values = delta.data * self.background[k][delta.row]
-                values *= self.weekly_factor[k, w_idx][delta.col]
-                group.blocks.append(
-                    sparse.csr_array((values, (delta.row, delta.col)), shape=delta.shape)
-                )
-                group.coefs.append(weights[0][:, None, None] * np.eye(w_idx.size)[None])
-            for source, q in ((1, self.q_repeat[k]), (2, self.q_near[k])):
-                parts = self._pending(k, w_idx, float(q))
-                if parts is not None:
-                    group.blocks.append(parts[0])
-                    group.coefs.append(weights[source][:, None, None] * parts[1][None])
+            groups.setdefault(key, _KernelGroup(surface=p / scale)).types.append((int(k), scale))
         for (sigma, _), group in groups.items():
-            sources = sparse.hstack(group.blocks, format="csr")  # [micro, column]
-            coef = np.concatenate(group.coefs, axis=1)  # [power, column, week]
+            # One group's sources at a time: a decade's pending blocks hold hundreds of MiB. By
+            # columns, side by side is a concatenation (by rows it was three copies of them);
+            # each output entry sums the same terms in the same column order either way.
+            blocks, coefs = self._group_sources(group, w_idx)
+            sources = sparse.hstack(blocks, format="csc")  # [micro, column]
+            coef = np.concatenate(coefs, axis=1)  # [power, column, week]
+            del blocks, coefs
             top = int(np.flatnonzero(np.any(coef != 0, axis=(1, 2)))[-1])
             spread = sources @ coef[top]  # [micro, week]
             for power in range(top - 1, -1, -1):  # Horner: U_0 + Kᵀ(U_1 + Kᵀ(U_2 ...))
                 spread = self._kernel_t(sigma) @ spread + sources @ coef[power]
             out += (projector.T @ (spread * group.surface[:, None])).T
         return out[:, inverse]
+
+    def _group_sources(
+        self, group: _KernelGroup, w_idx: npt.NDArray[np.int64]
+    ) -> tuple[list[sparse.csc_array], list[FloatArray]]:
+        """A kernel group's sources, sparse ``[micro, column]`` blocks by columns, and their
+        coefficients ``[power, column, week]``, type by type in the group's order."""
+        blocks: list[sparse.csc_array] = []
+        coefs: list[FloatArray] = []
+        for k, scale in group.types:
+            weights = scale * self._cascade_weights(k)  # [source, power]
+            blocks.append(sparse.csc_array(self.background[k][:, None]))
+            coefs.append(weights[0][:, None, None] * self.weekly_factor[k, w_idx])
+            # Episodes: the background's change, background · weekly · (M - 1), one column per
+            # requested week, sent through the same cascade weights.
+            delta = delta_matrix(self.episodes, k, w_idx).tocoo()
+            if delta.nnz:
+                values = delta.data * self.background[k][delta.row]
+                values *= self.weekly_factor[k, w_idx][delta.col]
+                block = sparse.csr_array((values, (delta.row, delta.col)), shape=delta.shape)
+                blocks.append(block.tocsc())
+                coefs.append(weights[0][:, None, None] * np.eye(w_idx.size)[None])
+            for source, q in ((1, self.q_repeat[k]), (2, self.q_near[k])):
+                parts = self._pending(k, w_idx, float(q))
+                if parts is not None:
+                    blocks.append(parts[0].tocsc())
+                    coefs.append(weights[source][:, None, None] * parts[1][None])
+        return blocks, coefs
 
     def with_history(
         self,
@@ -375,8 +389,8 @@ class _KernelGroup:
     """Types that share a kernel and a recording surface (up to scale) in one query."""
 
     surface: FloatArray
-    blocks: list[sparse.csr_array] = field(default_factory=list)
-    coefs: list[FloatArray] = field(default_factory=list)
+    #: (type index, the scale its recording surface is ``surface`` times), in query order
+    types: list[tuple[int, float]] = field(default_factory=list)
 
 
 def load_truth_model(truth_dir: Path | str) -> TruthModel:
