@@ -25,6 +25,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
@@ -69,6 +70,10 @@ class LoopSettings:
     policy: AllocationPolicy | None = None
 
 
+#: what the loop reads of a history week's committed events (``_Counts.of_week``)
+HISTORY_COLUMNS: Final[tuple[str, ...]] = ("crime_type", "micro_cell", "recorded")
+
+
 @dataclass(frozen=True)
 class CityHistory:
     """A city of one seed stepped through its weeks before the loop, under the static patrol
@@ -77,9 +82,10 @@ class CityHistory:
 
     seed: int
     stepper: CityStepper
-    #: each week's committed events with their ``recorded`` flag (``CityWeek.committed``); the
-    #: weeks' recorded-event frames are not kept: the loop counts from these, and at London's
-    #: volume over a decade those frames held 1.3 of the 4.0 GiB a seed's history took
+    #: each week's committed events, the three columns the loop counts from (``crime_type``,
+    #: ``micro_cell``, ``recorded``) of ``CityWeek.committed``. Neither the weeks' recorded-event
+    #: frames nor the committed frames' other columns are kept: at London's volume over a decade
+    #: they held 1.3 and 0.9 GiB of a seed's process
     committed: list[pd.DataFrame]
     cells: pd.DataFrame
 
@@ -311,7 +317,7 @@ def city_history(
             f"feedback.weeks={settings.weeks} leaves no history in a city of "
             f"simulate.n_weeks={stepper.n_weeks} weeks."
         )
-    committed = [stepper.step().committed for _ in range(prior_weeks)]
+    committed = [stepper.step().committed[list(HISTORY_COLUMNS)] for _ in range(prior_weeks)]
     geo = stepper.geography
     # The study cells from the areas and every place an event can happen (the micro-cells),
     # so they are the same for every history of the city.

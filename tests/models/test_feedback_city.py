@@ -23,6 +23,7 @@ from features.panel import count_matrix
 from models.feedback import _stage as feedback_stage
 from models.feedback._stage import FeedbackInputs, SeedProcessDiedError, run_feedback
 from models.feedback.city import (
+    HISTORY_COLUMNS,
     CityHistory,
     CityRun,
     LoopSettings,
@@ -47,6 +48,7 @@ from pipelines._io import REFUSALS, describe_refusal
 from simcity.config import CityConfig
 from simcity.episodes import weekly_background
 from simcity.generate import simulate_city
+from simcity.loop import CityStepper
 from simcity.testing import tiny_city_config
 
 WEEKS = 10
@@ -100,6 +102,16 @@ def test_the_loop_is_deterministic_per_seed() -> None:
         np.testing.assert_array_equal(a.flags, b.flags)
         np.testing.assert_array_equal(a.recorded, b.recorded)
         np.testing.assert_array_equal(a.committed, b.committed)
+
+
+def test_a_history_keeps_of_each_week_only_the_columns_the_loop_counts_from() -> None:
+    history = _history()
+    fresh = CityStepper(history.stepper.config)
+    for week in history.committed[:3]:
+        assert tuple(week.columns) == HISTORY_COLUMNS
+        stepped = fresh.step().committed
+        assert len(stepped.columns) > len(HISTORY_COLUMNS)  # the week's frame had more
+        pd.testing.assert_frame_equal(week, stepped[list(HISTORY_COLUMNS)])
 
 
 def test_patrol_reaches_the_data_only_in_the_closed_loop() -> None:
