@@ -160,6 +160,14 @@ def test_deterrence_prevents_committed_crime_and_its_offspring() -> None:
 # ------------------------------------------------------------------ determinism
 
 
+def test_a_weeks_deterrence_uniforms_are_its_slice_of_the_runs_one_stream() -> None:
+    stepper = CityStepper(tiny_city_config(seed=3, patrol_response={"deterrence": 0.5}))
+    latent = stepper._latent
+    stream = np.random.default_rng(latent.deterrence_seed).random(latent.kind.size)
+    for lo, hi in ((0, 10), (123, 4_567), (latent.kind.size - 50, latent.kind.size)):
+        np.testing.assert_array_equal(stepper._deterrence_uniforms(lo, hi), stream[lo:hi])
+
+
 def test_same_seed_and_patrol_give_identical_weeks_and_another_seed_does_not() -> None:
     config = tiny_city_config(seed=4, patrol_response={"reporting_uplift": 0.2, "deterrence": 0.3})
 
