@@ -66,6 +66,13 @@ Days = Annotated[float, Field(ge=0.5, le=365)]
 Count = Annotated[int, Field(ge=1, le=100_000)]
 
 
+def monday(v: dt.date) -> dt.date:
+    """``v`` if it is a Monday (the simulation's weeks are ISO weeks); else the refusal."""
+    if v.weekday() != 0:
+        raise params_refusal("must be a Monday (ISO week start)", got=v.isoformat())
+    return v
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -317,12 +324,7 @@ class CityConfig(_Frozen):
     #: hot spots that emerge and fade (``simcity.episodes``); empty = the static city
     dynamics: DynamicsConfig = DynamicsConfig()
 
-    @field_validator("start")
-    @classmethod
-    def _monday(cls, v: dt.date) -> dt.date:
-        if v.weekday() != 0:
-            raise params_refusal("must be a Monday (ISO week start)", got=v.isoformat())
-        return v
+    _monday = field_validator("start")(monday)
 
     @field_validator("crime_types")
     @classmethod
