@@ -1,29 +1,30 @@
 """Benchmark: a synthetic country, run force by force on a Dask LocalCluster.
 
 The country (``simcity.country``, defaults: England and Wales at the size of a national monthly
-run, 43 forces, ~200,000 res-8 cells, ~60M events over 110 months) is partitioned by force:
-each force is a synthetic city of its own, with its own seed, area, residents and volume, and its
-own copy of the pipeline (a clone of HEAD whose ``simulate`` section is the force's, with the
-monthly-sized windows ``params.yaml`` suggests). Every force's whole ``dvc repro`` (its city
-simulated in its partition, ingest to publication, the closed loop and the audit included) is a
-task on a ``dask.distributed.LocalCluster`` of ``--workers`` processes, one thread each; a
-scheduler's address (``--scheduler``) sends them to a cluster instead. Each force trains, audits
-and publishes on its own data, as each force is its own controller of its records: the model
-is trained per partition group, the group being a force. Forces sit apart, so their cells are
-disjoint and no halo is needed (checked: the run counts the cells two forces share).
+run, 43 forces, ~200,000 res-8 cells, ~60M events over 110 months) is partitioned by force: each
+force is a synthetic city of its own, with its own seed, area, residents and volume, and its own
+copy of the pipeline (a clone of HEAD whose ``simulate`` section is the force's, with the
+monthly-sized windows ``params.yaml`` suggests). Every force's whole pipeline (its city simulated
+in its partition, ingest to publication, the closed loop and the audit included, each stage its own
+``dvc repro -s``, timed) is a task on a ``dask.distributed.LocalCluster`` of ``--workers``
+processes, one thread each; a scheduler's address (``--scheduler``) sends them to a cluster
+instead. Each force trains, audits and publishes on its own data, as each force is its own
+controller of its records: the model is trained per partition group, the group being a force.
+Forces sit apart, so their cells are disjoint and no halo is needed (checked: the run counts the
+cells two forces share).
 
 In each force's run the model fits on one thread (``train.num_threads: 1``) and the closed loop
 runs its seeds one at a time (``feedback.workers: 1``), so that the cluster's workers, not the
 stages, decide how many cores are busy.
 
-Reports, per force and in all: recorded events, cells, cell-months, the run's wall and its
-largest process, the audit's verdict, whether it published, and the lift over the best
-baseline; for the whole run, the wall and the machine's memory in use above what it was at the
-start (``/proc/meminfo``, sampled every half second). ``--forces K`` runs K of the country's
-forces at evenly spaced quantiles of volume (the median force for one, the quartiles for two);
-the national wall is then estimated as the K forces' wall times the country's forces over K (every
-force covers the same area, so the same cells and cell-months), which the report labels as an
-estimate.
+Reports, per force and in all: recorded events, cells, cell-months, the run's wall and its largest
+process, each stage's wall and largest process, the audit's verdict, whether it published, and the
+lift over the best baseline; for the whole run, the wall and the machine's memory in use above what
+it was at the start (``/proc/meminfo``, sampled every half second). ``--forces K`` runs K of the
+country's forces at evenly spaced quantiles of volume (the median force for one, the quartiles for
+two); the national wall is then estimated as the K forces' wall times the country's forces over K
+(every force covers the same area, so the same cells and cell-months), which the report labels as
+an estimate.
 
     python bench/bench_country.py --forces 2                  # the forces at the quartiles
     python bench/bench_country.py                             # the whole country
@@ -100,20 +101,27 @@ def _json(path: Path) -> dict[str, Any]:
 
 
 def run_force(repo: str, until: str | None) -> dict[str, Any]:
-    """One force's ``dvc repro`` (of ``until`` and the stages before it, or of all), run where
-    Dask puts it; its figures and, where the run reached them, its outputs' verdicts."""
+    """One force's stages in order (``until`` and those before it, or all), each its own
+    ``dvc repro -s``, run where Dask puts it; its figures, the wall and largest process of each
+    stage, and, where the run reached them, its outputs' verdicts."""
     folder = Path(repo)
-    started = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-c", WRAPPER, "dvc", "repro", *([until] if until else [])],
-        cwd=folder,
-        env={**_env(), "OMP_WAIT_POLICY": "PASSIVE"},
-        capture_output=True,
-        text=True,
-    )
-    seconds = time.perf_counter() - started
     # reports/compare/ is committed: read a stage's outputs only where this run reached it
     ran = STAGES[: STAGES.index(until) + 1] if until else STAGES
+    stage_seconds: dict[str, float] = {}
+    stage_mib: dict[str, int] = {}
+    for stage in ran:
+        started = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-c", WRAPPER, "dvc", "repro", "-s", stage],
+            cwd=folder,
+            env={**_env(), "OMP_WAIT_POLICY": "PASSIVE"},
+            capture_output=True,
+            text=True,
+        )
+        stage_seconds[stage] = round(time.perf_counter() - started, 1)
+        stage_mib[stage] = round(int(proc.stderr.strip().splitlines()[-1]) / 1024)
+        if proc.returncode != 0:
+            break
 
     def output(stage: str, path: str) -> dict[str, Any]:
         return _json(folder / path) if stage in ran else {}
@@ -121,7 +129,9 @@ def run_force(repo: str, until: str | None) -> dict[str, Any]:
     publication = output("publish", "reports/publication.json")
     # a publication the audit blocks stops the run with exit 1: an outcome, not a failure
     if proc.returncode != 0 and publication.get("status") != "blocked":
-        raise RuntimeError(f"{folder.name}: dvc repro failed:\n{proc.stderr[-3000:]}")
+        raise RuntimeError(
+            f"{folder.name}: {stage} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+        )
     events = pq.ParquetFile(folder / "data/raw/synthetic/events.parquet").metadata.num_rows
     quality = output("ingest", "reports/data_quality.json")
     meta = output("build_features", "data/processed/panel_meta.json")
@@ -133,8 +143,10 @@ def run_force(repo: str, until: str | None) -> dict[str, Any]:
         "cells": meta.get("n_cells"),
         "periods": meta.get("n_periods"),
         "cell_periods": meta.get("n_rows"),
-        "seconds": round(seconds, 1),
-        "peak_mib": round(int(proc.stderr.strip().splitlines()[-1]) / 1024),
+        "seconds": round(sum(stage_seconds.values()), 1),
+        "peak_mib": max(stage_mib.values()),
+        "stage_seconds": stage_seconds,
+        "stage_mib": stage_mib,
         "verdict": output("audit", "reports/compare/gates.json").get("verdict"),
         "publication": publication.get("status"),
         "blocked_by": publication.get("blocked_by"),
@@ -240,6 +252,10 @@ def main() -> int:
             f"{row['peak_mib']:6,} MiB {row['verdict'] or ''} {row['publication'] or ''}",
             flush=True,
         )
+        print(
+            "    " + ", ".join(f"{k} {v:.0f} s" for k, v in row["stage_seconds"].items()),
+            flush=True,
+        )
     client.close()
     wall = time.perf_counter() - started
     memory_mib = sampler.stop()
@@ -265,6 +281,11 @@ def main() -> int:
         "machine_memory_mib": round(memory_mib),
         "shared_cells": shared_cells(repos) if total("cells") is not None else None,
         "published": sum(r["publication"] == "published" for r in results),
+        # each stage's seconds summed over the forces: where the country's time goes
+        "stage_force_seconds": {
+            stage: round(sum(r["stage_seconds"].get(stage, 0.0) for r in results), 1)
+            for stage in results[0]["stage_seconds"]
+        },
         "national_wall_estimate_seconds": round(wall * len(forces) / len(results), 1),
     }
     print(json.dumps(summary, indent=2))
