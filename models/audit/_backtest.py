@@ -80,8 +80,9 @@ PRIOR_COUNTS_REFERENCE: Final[ReferenceAllocation] = ReferenceAllocation(
     label="the all-history count (B4)",
     column="score_all_history",
     why=(
-        "On real data the true risk is unknown, so the model is held against the long-memory "
-        "'prior counts' allocation an analyst would make without it."
+        "Where the true risk is unknown (real data, and synthetic data counted by month: the "
+        "simulator knows its true risk week by week only), the model is held against the "
+        "long-memory 'prior counts' allocation an analyst would make without it."
     ),
 )
 
@@ -216,7 +217,8 @@ class BacktestArrays:
 
     @property
     def has_truth(self) -> bool:
-        """Whether the simulator's true risk is known (synthetic weekly data)."""
+        """Whether the simulator's true risk is known (synthetic weekly data; its truth model gives
+        weekly expected counts, so synthetic monthly data have none)."""
         return not self.backtest["truth_recorded"].isna().all()
 
     @property
