@@ -50,7 +50,7 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 import yaml
-from bench_growth import STAGES, WRAPPER, _env
+from bench_growth import STAGES, _env, run_stage
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -109,17 +109,11 @@ def run_force(repo: str, until: str | None) -> dict[str, Any]:
     ran = STAGES[: STAGES.index(until) + 1] if until else STAGES
     stage_seconds: dict[str, float] = {}
     stage_mib: dict[str, int] = {}
+    env = {**_env(), "OMP_WAIT_POLICY": "PASSIVE"}
     for stage in ran:
-        started = time.perf_counter()
-        proc = subprocess.run(
-            [sys.executable, "-c", WRAPPER, "dvc", "repro", "-s", stage],
-            cwd=folder,
-            env={**_env(), "OMP_WAIT_POLICY": "PASSIVE"},
-            capture_output=True,
-            text=True,
-        )
-        stage_seconds[stage] = round(time.perf_counter() - started, 1)
-        stage_mib[stage] = round(int(proc.stderr.strip().splitlines()[-1]) / 1024)
+        seconds, mib, proc = run_stage(folder, stage, env)
+        stage_seconds[stage] = round(seconds, 1)
+        stage_mib[stage] = round(mib)
         if proc.returncode != 0:
             break
 

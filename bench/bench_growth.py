@@ -100,6 +100,23 @@ def _set_size(
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
+def run_stage(
+    repo: Path, stage: str, env: dict[str, str]
+) -> tuple[float, float, subprocess.CompletedProcess[str]]:
+    """One stage's ``dvc repro -s`` in ``repo``: its wall (s), the largest process it waited for
+    (MiB) and the finished process."""
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-c", WRAPPER, "dvc", "repro", "-s", stage],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    seconds = time.perf_counter() - started
+    return seconds, int(proc.stderr.strip().splitlines()[-1]) / 1024, proc
+
+
 def run_point(
     scale: float, weeks: int, resolution: int | None, *, settings: dict[str, object], keep: bool
 ) -> Point:
@@ -112,16 +129,7 @@ def run_point(
     seconds: dict[str, float] = {}
     peak: dict[str, float] = {}
     for stage in STAGES:
-        started = time.perf_counter()
-        proc = subprocess.run(
-            [sys.executable, "-c", WRAPPER, "dvc", "repro", "-s", stage],
-            cwd=repo,
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        seconds[stage] = time.perf_counter() - started
-        peak[stage] = int(proc.stderr.strip().splitlines()[-1]) / 1024
+        seconds[stage], peak[stage], proc = run_stage(repo, stage, env)
         if proc.returncode != 0:
             raise SystemExit(f"{stage} failed at {scale}x{weeks}:\n{proc.stdout[-3000:]}")
         label = f"{scale}x{weeks}@{resolution or 'default'}"

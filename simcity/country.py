@@ -31,19 +31,20 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from simcity.config import monday
+from simcity.config import GeographyConfig, monday
 
-#: the base city's figures a force's geography is scaled from (params.yaml's London defaults)
-_LONDON_RESIDENTS = 7_500_000
-_LONDON_AREA_KM2 = 1500.0
-_LONDON_POPULATION_SCALE_KM = 12.0
-#: residents per small area and small areas per district (London: ~1,500 and ~150)
-_RESIDENTS_PER_AREA = 1500
+#: the base city's geography (params.yaml's London defaults), which a force's is scaled from
+_BASE = GeographyConfig()
+#: residents per small area, as in the base city (~1,500)
+_RESIDENTS_PER_AREA = _BASE.residents_total / _BASE.n_areas
+#: small areas per district
 _AREAS_PER_DISTRICT = 150
-#: per-resident point sources, as in the base city (40 town centres, 2,500 shops, 150 stations)
-_PER_RESIDENT = {"n_town_centres": 40, "n_shops": 2500, "n_transport_hubs": 150}
-#: the simulator's largest study area (GeographyConfig.area_km2)
-_MAX_FORCE_AREA_KM2 = 5000.0
+#: point sources that follow residents, as many per resident as in the base city
+_PER_RESIDENT = ("n_town_centres", "n_shops", "n_transport_hubs")
+#: the simulator's largest study area (the bound of GeographyConfig.area_km2)
+_MAX_FORCE_AREA_KM2 = float(
+    next(m.le for m in GeographyConfig.model_fields["area_km2"].metadata if hasattr(m, "le"))
+)
 _KM_PER_DEGREE_LAT = 111.32
 
 
@@ -169,8 +170,8 @@ def force_overrides(force: Force, config: CountryConfig) -> dict[str, Any]:
     n_areas = int(np.clip(round(force.residents / _RESIDENTS_PER_AREA), 10, 20_000))
     n_districts = int(np.clip(round(n_areas / _AREAS_PER_DISTRICT), 1, min(100, n_areas // 2)))
     per_resident = {
-        key: max(1, round(count * force.residents / _LONDON_RESIDENTS))
-        for key, count in _PER_RESIDENT.items()
+        key: max(1, round(getattr(_BASE, key) * force.residents / _BASE.residents_total))
+        for key in _PER_RESIDENT
     }
     return {
         "seed": force.seed,
@@ -185,7 +186,7 @@ def force_overrides(force: Force, config: CountryConfig) -> dict[str, Any]:
             "n_districts": n_districts,
             "residents_total": force.residents,
             "population_scale_km": round(
-                _LONDON_POPULATION_SCALE_KM * math.sqrt(force.area_km2 / _LONDON_AREA_KM2), 3
+                _BASE.population_scale_km * math.sqrt(force.area_km2 / _BASE.area_km2), 3
             ),
             **per_resident,
         },
