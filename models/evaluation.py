@@ -9,9 +9,9 @@ on exactly the same cells and periods (:mod:`models.baselines`), and :mod:`model
 the scores into the typed :class:`~beatwise.artefacts.metrics.BacktestMetrics`.
 
 The simulator's truth (``pei_truth_*``, ``truth_*`` columns) is optional: it is used only for
-synthetic weekly data, because the truth model is weekly; :func:`truth_skip_reason` says when it is
-left out. The caller loads it (``simcity.truth.load_truth_model``), so this package never imports
-the simulator.
+synthetic data, weekly or monthly; :func:`models.true_risk.truth_skip_reason` says when it is left
+out. The caller loads it (``simcity.truth.load_truth_model``), so this package never imports the
+simulator.
 """
 
 from __future__ import annotations
@@ -21,11 +21,10 @@ import datetime as dt
 import functools
 import logging
 import re
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -56,6 +55,7 @@ from models.metrics import (
 )
 from models.plots import plot_calibration_by_decile, plot_capture_curves, plot_period_pai
 from models.risk_model import RiskModelConfig
+from models.true_risk import TruthModel, truth_counts
 
 logger = logging.getLogger(__name__)
 
@@ -149,35 +149,6 @@ class EvaluateConfig(BaseModel):
     def backtest_window(self) -> Literal["last", "fixed"]:
         """``fixed`` for a window of dates, ``last`` for the last ``backtest_periods``."""
         return "fixed" if self.backtest_first is not None else "last"
-
-
-class TruthModel(Protocol):
-    """What the backtest needs of the simulator's truth (``simcity.truth.TruthModel``)."""
-
-    def expected_counts(
-        self,
-        cells: npt.ArrayLike,
-        week_starts: npt.ArrayLike,
-        crime_types: Sequence[str],
-        *,
-        kind: Literal["recorded", "committed"],
-    ) -> FloatArray: ...
-
-
-def truth_skip_reason(truth_dir: Path | None, meta: PanelMeta) -> str | None:
-    """Why the simulator's truth is left out of this backtest, or None when it is used.
-
-    It is used only when the truth model's folder holds a model (its ``meta.json``) and the data
-    are synthetic and weekly (the truth model gives weekly expected counts of the simulated city).
-    """
-    if truth_dir is None or not (Path(truth_dir) / "meta.json").is_file():
-        return f"no truth model at {truth_dir}: pei_truth_* not computed"
-    if meta.source != "synthetic" or meta.period != "week":
-        return (
-            "pei_truth_* skipped: the simulator's truth model gives weekly expected counts of "
-            f"synthetic data, and these data are {meta.source} with {meta.period} periods"
-        )
-    return None
 
 
 @dataclass(frozen=True)
@@ -362,23 +333,6 @@ def score_baselines(
     )
 
 
-def _truth_counts(
-    truth: TruthModel | None,
-    cell_ids: npt.NDArray[np.uint64],
-    periods: npt.NDArray[np.datetime64],
-    meta: PanelMeta,
-) -> tuple[FloatArray | None, FloatArray | None]:
-    """The truth's expected (recorded, committed) counts ``[period, cell]``; None without it."""
-    if truth is None:
-        return None, None
-    start = time.perf_counter()
-    types = list(meta.target_types)
-    recorded = truth.expected_counts(cell_ids, periods, types, kind="recorded")
-    committed = truth.expected_counts(cell_ids, periods, types, kind="committed")
-    logger.info("truth expected counts in %.2f s", time.perf_counter() - start)
-    return recorded, committed
-
-
 def backtest_frame(
     cell_str: npt.NDArray,
     period_starts: npt.NDArray[np.datetime64],
@@ -437,7 +391,8 @@ def run_backtest(
     coverage : float
         The operational coverage (``operational.coverage``).
     truth : TruthModel, optional
-        The simulator's truth; pass it only where :func:`truth_skip_reason` gives None.
+        The simulator's truth; pass it only where
+        :func:`~models.true_risk.truth_skip_reason` gives None.
     baseline_scores : dict of str to (S, C) float64, optional
         Every baseline's scores from an earlier backtest of the same window, cells and events
         (the selection backtests several models on one window); scored afresh when None.
@@ -499,7 +454,7 @@ def run_backtest(
             score_fn=lambda idx: score(counts, idx, names=blend_names),
         )  # fmt: skip
         s = blended.scores
-    truth_rec, truth_com = _truth_counts(truth, cell_ids, bt_periods, meta)
+    truth_rec, truth_com = truth_counts(truth, cell_ids, bt_periods, meta)
     metrics = summarise_backtest(
         y,
         s,

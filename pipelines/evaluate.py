@@ -24,7 +24,6 @@ from models.evaluation import (
     EvaluateConfig,
     plot_backtest,
     run_backtest,
-    truth_skip_reason,
 )
 from models.operational import OperationalConfig
 from models.panel_rows import read_backtest_panel
@@ -33,6 +32,7 @@ from models.risk_model import RiskModelConfig
 from models.selection import selected_config
 from models.timebands import TimeBandsConfig
 from models.timebands_backtest import time_bands_report
+from models.true_risk import truth_skip_reason
 from pipelines._io import run_stage, setup_logging, timed
 from pipelines._tracking import track_evaluation
 from simcity.truth import load_truth_model

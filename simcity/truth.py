@@ -1,22 +1,24 @@
-"""The ground truth: the expected count per H3 cell, week and crime type, given the past.
+"""The ground truth: the expected count per H3 cell, period and crime type, given the past.
 
-For week ``w`` (Monday 00:00 to the next Monday) the truth is ``E[events of type k in micro-cell
-m during w | every event before w]``: the week's background ``background[k, m] ·
-weekly_factor[k, w]``, the offspring that earlier events send into the week, *and* the
-offspring of all of these inside the same week (the within-week cascade), so it is calibrated.
+For a period of whole days (a week, Monday 00:00 to the next Monday; or a calendar month) the
+truth is ``E[events of type k in micro-cell m during the period | every event before it]``: the
+background of its days (``background[k, m] · weekly_factor[k, week]`` times the weekday's share),
+the offspring that earlier events send into the period, *and* the offspring of all of these
+inside the same period (the within-period cascade), so it is calibrated. A month's truth never
+conditions on an event inside the month; a sum of its weekly truths would.
 
 An offspring is a *repeat* (same micro-cell, geometric day delay with daily survival
 ``q_repeat``) with probability ``repeat_share`` and otherwise a *near repeat* (micro-cell drawn
 from the Gaussian kernel ``K`` of ``simcity.kernel``, delay with survival ``q_near``); each event
 has ``α_k`` offspring on average, delays are whole days ``>= 1`` counted from the parent's day.
-Pending excitation: ``P(delay = d) = q^(d-1)(1 - q)``, so earlier events send ``q^(j-1)(1 - q)
-· Σ_e q^(7w - day_e)`` offspring per unit into day ``j`` of week ``w``, and the sums are one
-sparse product for all requested weeks. Within the week, events of day ``i`` have offspring on
-day ``j > i`` (delay ``j - i``); the background's days follow the type's weekday shares. A
-7-step scalar recursion over the days gives, for each source (background, pending repeats,
-pending near repeats), its expected weekly count split by the number ``p`` of near-repeat steps
-taken, so the week's expectation is ``Σ_p Kᵀᵖ U_p``: a Horner chain of sparse kernel products.
-Chains of more than ``max_kernel_power`` near steps inside one week (a few in 10^5 of the mass)
+Pending excitation: ``P(delay = d) = q^(d-1)(1 - q)``, so earlier events send ``q^t (1 - q) ·
+Σ_e q^(first day - 1 - day_e)`` offspring per unit into day ``t`` of the period, and the sums are
+one sparse product for all requested periods. Inside the period, events of day ``i`` have
+offspring on day ``j > i`` (delay ``j - i``). A scalar recursion over the period's days
+(``simcity.cascade``) gives, for each source (each touched week's background, pending repeats,
+pending near repeats), its expected count split by the number ``p`` of near-repeat steps taken,
+so the period's expectation is ``Σ_p Kᵀᵖ U_p``: a Horner chain of sparse kernel products. Chains
+of more than ``max_kernel_power`` near steps inside one period (a few in 10^5 of a week's mass)
 are spread by ``K^max_kernel_power``; their mass is kept, so committed totals are exact and only
 their spread is slightly narrow (per micro-cell-week at most ~0.1% off the exact sum at power 2).
 
@@ -43,6 +45,7 @@ from scipy import sparse
 
 from beatwise.h3index import index_points
 from beatwise.io import read_json, write_json, write_table
+from simcity.cascade import MAX_PERIOD_DAYS, Offspring, period_weights
 from simcity.config import MICRO_RESOLUTION
 from simcity.episodes import Episodes, delta_matrix, episodes_from_tables, episodes_to_tables
 from simcity.kernel import build_kernels
@@ -54,8 +57,6 @@ TRUTH_FORMAT_VERSION = 3
 #: Near-repeat steps tracked separately inside a week; the (tiny) mass of longer chains is spread
 #: by this power of the kernel instead of a higher one, so totals stay exact (see the module doc).
 MAX_KERNEL_POWER = 2
-#: Most near-repeat steps a chain can take from before a week to its end (delays are >= 1 day).
-_FULL_KERNEL_POWER = 7
 
 
 @dataclass(frozen=True)
@@ -120,24 +121,65 @@ class TruthModel:
         Refuses finer-than-micro-cell resolutions, non-Monday or out-of-range weeks and unknown
         types with a ValueError naming the value.
         """
-        if kind not in ("recorded", "committed"):
-            raise ValueError(f"kind must be 'recorded' or 'committed'. Got {kind!r}.")
-        cell_arr = np.asarray(cells, dtype=np.uint64).ravel()
+        _check_kind(kind)
         w_idx = self._week_index(week_starts)
+        return self._expected(cells, 7 * w_idx, np.full(w_idx.size, 7), crime_types, kind=kind)
+
+    def expected_counts_between(
+        self,
+        cells: npt.ArrayLike,
+        starts: npt.ArrayLike,
+        ends: npt.ArrayLike,
+        crime_types: Sequence[str],
+        *,
+        kind: Literal["recorded", "committed"],
+    ) -> FloatArray:
+        """Expected number of events per (period, cell) for periods ``[start, end)`` of whole days.
+
+        The expectation of a period conditions on every event before its first day, never on one
+        inside it (a calendar month: ``E[events in the month | events before the month]``).
+
+        Parameters
+        ----------
+        cells, crime_types, kind
+            As :meth:`expected_counts`.
+        starts, ends
+            Each period's first day and the day after its last (datetime64 at midnight): 1 to
+            ``MAX_PERIOD_DAYS`` days, inside the burn-in, the simulated period or the 53 weeks
+            after it.
+
+        Refuses periods that are empty, longer than ``MAX_PERIOD_DAYS``, not at midnight or out of
+        range with a ValueError naming the period.
+        """
+        _check_kind(kind)
+        first_day, length = self._day_spans(starts, ends)
+        return self._expected(cells, first_day, length, crime_types, kind=kind)
+
+    def _expected(
+        self,
+        cells: npt.ArrayLike,
+        first_day: npt.NDArray[np.int64],
+        length: npt.NDArray[np.int64],
+        crime_types: Sequence[str],
+        *,
+        kind: Literal["recorded", "committed"],
+    ) -> FloatArray:
+        """``[period, cell]`` expected counts for validated periods (first day from the origin)."""
+        cell_arr = np.asarray(cells, dtype=np.uint64).ravel()
         k_idx = self._type_index(crime_types)
         uniq, inverse = np.unique(cell_arr, return_inverse=True)
         projector = self._projector(uniq)  # [micro, unique cell]
-        out = np.zeros((w_idx.size, uniq.size))
-        if uniq.size == 0 or w_idx.size == 0 or k_idx.size == 0:
+        out = np.zeros((first_day.size, uniq.size))
+        if uniq.size == 0 or first_day.size == 0 or k_idx.size == 0:
             return out[:, inverse]
         recorded = kind == "recorded"
 
-        # Each type's weekly expectation per micro-cell is Σ_p Kᵀᵖ U_p, where U_p combines three
-        # sources (the week's background, pending repeat and pending near-repeat excitation of
-        # earlier events) with the scalar weights of the within-week recursion
-        # (``_cascade_weights``). Every source is a sparse [micro, column] block times a dense
-        # [column, week] coefficient, so U_p is one sparse product per kernel group, and types
-        # sharing a kernel and a recording surface (up to scale) share one Horner chain in Kᵀ.
+        # Each type's expectation per micro-cell is Σ_p Kᵀᵖ U_p, where U_p combines three sources
+        # (the background of each week the period touches, and the pending repeat and
+        # near-repeat excitation of earlier events) with the scalar weights of the within-period
+        # cascade (``simcity.cascade``). Every source is a sparse [micro, column] block times a
+        # dense [column, period] coefficient, so U_p is one sparse product per kernel group, and
+        # types sharing a kernel and a recording surface (up to scale) share one Horner chain.
         groups: dict[tuple[float, bytes], _KernelGroup] = {}
         for k in k_idx:
             p = self.record_prob[k] if recorded else np.ones(self.cells.size)
@@ -148,42 +190,53 @@ class TruthModel:
             # One group's sources at a time: a decade's pending blocks hold hundreds of MiB. By
             # columns, side by side is a concatenation (by rows it was three copies of them);
             # each output entry sums the same terms in the same column order either way.
-            blocks, coefs = self._group_sources(group, w_idx)
+            blocks, coefs = self._group_sources(group, first_day, length)
             sources = sparse.hstack(blocks, format="csc")  # [micro, column]
-            coef = np.concatenate(coefs, axis=1)  # [power, column, week]
+            coef = np.concatenate(coefs, axis=1)  # [power, column, period]
             del blocks, coefs
             top = int(np.flatnonzero(np.any(coef != 0, axis=(1, 2)))[-1])
-            spread = sources @ coef[top]  # [micro, week]
+            spread = sources @ coef[top]  # [micro, period]
             for power in range(top - 1, -1, -1):  # Horner: U_0 + Kᵀ(U_1 + Kᵀ(U_2 ...))
                 spread = self._kernel_t(sigma) @ spread + sources @ coef[power]
             out += (projector.T @ (spread * group.surface[:, None])).T
         return out[:, inverse]
 
     def _group_sources(
-        self, group: _KernelGroup, w_idx: npt.NDArray[np.int64]
+        self,
+        group: _KernelGroup,
+        first_day: npt.NDArray[np.int64],
+        length: npt.NDArray[np.int64],
     ) -> tuple[list[sparse.csc_array], list[FloatArray]]:
         """A kernel group's sources, sparse ``[micro, column]`` blocks by columns, and their
-        coefficients ``[power, column, week]``, type by type in the group's order."""
+        coefficients ``[power, column, period]``, type by type in the group's order."""
         blocks: list[sparse.csc_array] = []
         coefs: list[FloatArray] = []
         for k, scale in group.types:
-            weights = scale * self._cascade_weights(k)  # [source, power]
+            weights = period_weights(
+                self._offspring(k),
+                self.weekday_share[k],
+                first_day=first_day,
+                length=length,
+                cap=self.max_kernel_power,
+            )
+            # [power, week, period]: the background rate of each touched week, per unit of
+            # ``background``, carried through the cascade.
+            by_week = (scale * weights.background) * self.weekly_factor[k, weights.weeks][:, None]
             blocks.append(sparse.csc_array(self.background[k][:, None]))
-            coefs.append(weights[0][:, None, None] * self.weekly_factor[k, w_idx])
-            # Episodes: the background's change, background · weekly · (M - 1), one column per
-            # requested week, sent through the same cascade weights.
-            delta = delta_matrix(self.episodes, k, w_idx).tocoo()
+            coefs.append(by_week.sum(axis=1)[:, None, :])
+            # Episodes: the background's change, background · (M - 1), one column per touched
+            # week, through the same weights.
+            delta = delta_matrix(self.episodes, k, weights.weeks).tocoo()
             if delta.nnz:
                 values = delta.data * self.background[k][delta.row]
-                values *= self.weekly_factor[k, w_idx][delta.col]
                 block = sparse.csr_array((values, (delta.row, delta.col)), shape=delta.shape)
                 blocks.append(block.tocsc())
-                coefs.append(weights[0][:, None, None] * np.eye(w_idx.size)[None])
-            for source, q in ((1, self.q_repeat[k]), (2, self.q_near[k])):
-                parts = self._pending(k, w_idx, float(q))
+                coefs.append(by_week)
+            for per_unit, q in ((weights.repeat, self.q_repeat[k]), (weights.near, self.q_near[k])):
+                parts = self._pending(k, first_day, float(q))
                 if parts is not None:
                     blocks.append(parts[0].tocsc())
-                    coefs.append(weights[source][:, None, None] * parts[1][None])
+                    coefs.append((scale * per_unit)[:, None, :] * parts[1][None])
         return blocks, coefs
 
     def with_history(
@@ -207,40 +260,6 @@ class TruthModel:
         return self.origin + np.timedelta64(7 * self.burn_in_weeks, "D")
 
     # ------------------------------------------------------------------ internals
-    def _cascade_weights(self, k: int) -> FloatArray:
-        """Weights ``[source, power]`` of type ``k``'s expected weekly count, cascade included.
-
-        Sources: 0 = the background of the week (per unit of ``background · weekly_factor``),
-        1 = pending repeat excitation, 2 = pending near-repeat excitation (per unit of
-        ``_pending``). Power ``p`` = the number of near-repeat steps, i.e. the weight goes with
-        ``Kᵀᵖ``. Day ``j`` (0 = Monday) of the week receives the source's first events (background
-        by the weekday share; an earlier event's offspring with ``P(delay = d) = q^(d-1)(1 - q)``,
-        and pending sums hold ``q^(7w - day)``, so day ``j`` gets ``q^(j-1)(1 - q)`` per unit);
-        each event on day ``i`` has ``α`` offspring of which those with delay ``j - i <= 6 - i``
-        land on day ``j`` of the same week. The recursion runs over the 7 days, so it is exact;
-        powers above ``max_kernel_power`` are folded into it (same mass, slightly narrower).
-        """
-        alpha, rs = float(self.alpha[k]), float(self.repeat_share[k])
-        q_r, q_n = float(self.q_repeat[k]), float(self.q_near[k])
-        days = np.arange(7)
-        x = np.zeros((3, 7, _FULL_KERNEL_POWER + 1))
-        x[0, :, 0] = self.weekday_share[k]
-        if alpha > 0 and q_r > 0:
-            x[1, :, 0] = alpha * rs * q_r ** (days - 1.0) * (1.0 - q_r)
-        if alpha > 0 and q_n > 0:
-            x[2, :, 1] = alpha * (1.0 - rs) * q_n ** (days - 1.0) * (1.0 - q_n)
-        lag = np.arange(1, 7)
-        c_r = alpha * rs * q_r ** (lag - 1.0) * (1.0 - q_r)  # P(repeat child, delay = lag)
-        c_n = alpha * (1.0 - rs) * q_n ** (lag - 1.0) * (1.0 - q_n)
-        for j in range(1, 7):  # days of the week: a 7-step scalar recursion
-            before = x[:, :j, :][:, ::-1, :]  # days j-1, ..., 0 (lags 1..j)
-            x[:, j, :] += np.einsum("l,slp->sp", c_r[:j], before)
-            x[:, j, 1:] += np.einsum("l,slp->sp", c_n[:j], before[:, :, :-1])
-        total = x.sum(axis=1)
-        cap = max(int(self.max_kernel_power), 1)
-        total[:, cap] += total[:, cap + 1 :].sum(axis=1)
-        return total[:, : cap + 1]
-
     def _week_index(self, week_starts: npt.ArrayLike) -> npt.NDArray[np.int64]:
         ws = np.asarray(week_starts).ravel().astype("datetime64[ns]")
         days = ws.astype("datetime64[D]")
@@ -259,6 +278,41 @@ class TruthModel:
                 f"{limit - self.n_weeks_total} weeks after). Got {days[(w < 0) | (w >= limit)][0]}."
             )
         return w
+
+    def _day_spans(
+        self, starts: npt.ArrayLike, ends: npt.ArrayLike
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Each period's first day from the origin and its length in days, validated."""
+        first = np.asarray(starts).ravel().astype("datetime64[ns]")
+        after = np.asarray(ends).ravel().astype("datetime64[ns]")
+        if first.shape != after.shape:
+            raise ValueError(
+                f"starts and ends must pair up. Got {first.size} starts and {after.size} ends."
+            )
+        for name, arr in (("starts", first), ("ends", after)):
+            off = arr != arr.astype("datetime64[D]")
+            if np.any(off):
+                raise ValueError(f"period {name} must be at midnight. Got {arr[off][0]}.")
+        first_day = (first.astype("datetime64[D]") - self.origin).astype(np.int64)
+        length = (after.astype("datetime64[D]") - first.astype("datetime64[D]")).astype(np.int64)
+        bad = (length < 1) | (length > MAX_PERIOD_DAYS)
+        if np.any(bad):
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"a period must span 1 to {MAX_PERIOD_DAYS} days. Got {first[i]} to {after[i]} "
+                f"({length[i]} days)."
+            )
+        limit = 7 * self.weekly_factor.shape[1]
+        out = (first_day < 0) | (first_day + length > limit)
+        if np.any(out):
+            i = int(np.flatnonzero(out)[0])
+            last = self.origin + np.timedelta64(limit - 1, "D")
+            raise ValueError(
+                f"periods must lie in [{self.origin}, {last}] (burn-in, simulated period and "
+                f"{self.weekly_factor.shape[1] - self.n_weeks_total} weeks after). Got "
+                f"{first[i]} to {after[i]}."
+            )
+        return first_day, length
 
     def _type_index(self, crime_types: Sequence[str]) -> npt.NDArray[np.int64]:
         if isinstance(crime_types, str):
@@ -314,30 +368,42 @@ class TruthModel:
                 self._cache[("kernel_t", s)] = kern.to_csr().T.tocsr()  # [target, source]
         return self._cache[key]
 
-    def _pending(
-        self, k: int, w_idx: npt.NDArray[np.int64], q: float
-    ) -> tuple[sparse.csr_array, FloatArray] | None:
-        """Type-k events before each week as ``(E, D)``: ``E @ D`` = Σ q^(7w - day) [micro, week].
+    def _offspring(self, k: int) -> Offspring:
+        return Offspring(
+            alpha=float(self.alpha[k]),
+            repeat_share=float(self.repeat_share[k]),
+            q_repeat=float(self.q_repeat[k]),
+            q_near=float(self.q_near[k]),
+        )
 
-        ``E[s, we]`` sums ``q^(7(we+1) - day)`` over the events of history week ``we`` in
-        micro-cell ``s`` (each event's weight at the end of its own week) and ``D[we, w]`` decays
-        it to the start of week ``w`` (zero unless ``we < w``). None when nothing is pending.
+    def _pending(
+        self, k: int, first_day: npt.NDArray[np.int64], q: float
+    ) -> tuple[sparse.csr_array, FloatArray] | None:
+        """Type-k events before each period as ``(E, D)``: ``E @ D`` = Σ q^(first day - 1 - day)
+        ``[micro, period]``.
+
+        Events are binned by the periods' distinct first days: bin ``b`` ends at the ``b``-th
+        first day. ``E[s, b]`` sums ``q^(end_b - 1 - day)`` over the bin's events in micro-cell
+        ``s`` and ``D[b, p]`` decays it to period ``p``'s first day (zero when the bin ends
+        after it), so an event counts for a period exactly when it falls before the period's
+        first day. None when nothing is pending.
         """
-        if q <= 0 or self.alpha[k] <= 0:
+        if self.alpha[k] <= 0:
             return None
+        ends = np.unique(first_day)
         sel = self.hist_type == k
         day = self.hist_day[sel].astype(np.int64)
-        keep = day < 7 * int(w_idx.max())
-        day, micro = day[keep], self.hist_micro[sel][keep].astype(np.int64)
+        bins = np.searchsorted(ends, day, side="right")
+        keep = bins < ends.size
+        day, bins = day[keep], bins[keep]
         if day.size == 0:
             return None
-        ev_week = day // 7
-        n_hist = int(ev_week.max()) + 1
+        micro = self.hist_micro[sel][keep].astype(np.int64)
         e_mat = sparse.csr_array(
-            (q ** (7 * (ev_week + 1) - day), (micro, ev_week)), shape=(self.cells.size, n_hist)
+            (q ** (ends[bins] - 1 - day), (micro, bins)), shape=(self.cells.size, ends.size)
         )
-        lag = w_idx[None, :] - np.arange(n_hist)[:, None] - 1  # weeks between
-        decay = np.where(lag >= 0, q ** (7.0 * np.maximum(lag, 0)), 0.0)
+        gap = first_day[None, :] - ends[:, None]  # [bin, period]
+        decay = np.where(gap >= 0, q ** np.maximum(gap, 0), 0.0)
         return e_mat, decay
 
     # ------------------------------------------------------------------ persistence
@@ -382,6 +448,11 @@ class TruthModel:
             "episodes": episode_meta,
         }
         write_json(truth_dir / "meta.json", meta)
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in ("recorded", "committed"):
+        raise ValueError(f"kind must be 'recorded' or 'committed'. Got {kind!r}.")
 
 
 @dataclass

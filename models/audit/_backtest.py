@@ -80,9 +80,8 @@ PRIOR_COUNTS_REFERENCE: Final[ReferenceAllocation] = ReferenceAllocation(
     label="the all-history count (B4)",
     column="score_all_history",
     why=(
-        "Where the true risk is unknown (real data, and synthetic data counted by month: the "
-        "simulator knows its true risk week by week only), the model is held against the "
-        "long-memory 'prior counts' allocation an analyst would make without it."
+        "On real data the true risk is unknown, so the model is held against the long-memory "
+        "'prior counts' allocation an analyst would make without it."
     ),
 )
 
@@ -217,8 +216,7 @@ class BacktestArrays:
 
     @property
     def has_truth(self) -> bool:
-        """Whether the simulator's true risk is known (synthetic weekly data; its truth model gives
-        weekly expected counts, so synthetic monthly data have none)."""
+        """Whether the simulator's true risk is known (synthetic data, weekly or monthly)."""
         return not self.backtest["truth_recorded"].isna().all()
 
     @property

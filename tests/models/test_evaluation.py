@@ -23,9 +23,9 @@ from models.evaluation import (
     EvaluateConfig,
     plot_backtest,
     run_backtest,
-    truth_skip_reason,
 )
 from models.plot_data import PLOT_FILES, write_plot_data
+from models.true_risk import truth_skip_reason
 
 
 class FakeTruth:
@@ -34,16 +34,19 @@ class FakeTruth:
     def __init__(self) -> None:
         self.calls: list[str] = []
 
-    def expected_counts(
+    def expected_counts_between(
         self,
         cells: npt.ArrayLike,
-        week_starts: npt.ArrayLike,
+        starts: npt.ArrayLike,
+        ends: npt.ArrayLike,
         crime_types: Sequence[str],
         *,
         kind: str,
     ) -> npt.NDArray[np.float64]:
         self.calls.append(kind)
-        n_weeks, n_cells = np.asarray(week_starts).size, np.asarray(cells).size
+        # Each period is asked for as [its start, the next period's start).
+        assert (np.asarray(ends) - np.asarray(starts) == np.timedelta64(7, "D")).all()
+        n_weeks, n_cells = np.asarray(starts).size, np.asarray(cells).size
         offset = 0.5 if kind == "recorded" else 1.0
         return np.tile(np.arange(n_cells, dtype=np.float64)[::-1] + offset, (n_weeks, 1))
 
@@ -202,9 +205,9 @@ def test_truth_skip_reason(
     assert "no truth model at None" in str(truth_skip_reason(None, meta))
     assert "no truth model at" in str(truth_skip_reason(tmp_path / "absent", meta))
     monthly = meta.model_copy(update={"period": "month"})
-    assert "pei_truth_* skipped" in str(truth_skip_reason(tmp_path, monthly))
-    real = meta.model_copy(update={"source": "police_uk"})
-    assert "these data are police_uk with week periods" in str(truth_skip_reason(tmp_path, real))
+    assert truth_skip_reason(tmp_path, monthly) is None  # the truth answers by month too
+    real = meta.model_copy(update={"source": "police_uk", "period": "month"})
+    assert "these data are police_uk" in str(truth_skip_reason(tmp_path, real))
 
 
 def test_evaluate_params_refuse_unknown_keys() -> None:

@@ -190,7 +190,7 @@ def test_metrics_baselines_and_texts_are_monthly(monthly_run: dict[str, Any]) ->
     assert metrics["period"] == "month"
     headline = _json(folder, "reports/compare/backtest.json")
     assert headline["pai"] == pytest.approx(metrics["pai_at_5pct"], rel=1e-4)
-    assert headline["pei_truth"] is None  # the truth is weekly: no truth efficiency by month
+    assert headline["pei_truth"] is not None  # the truth by month: E[month | before the month]
     assert (metrics["backtest_first_period"], metrics["backtest_last_period"]) == (
         "2024-07-01",
         "2024-12-01",
@@ -207,13 +207,18 @@ def test_metrics_baselines_and_texts_are_monthly(monthly_run: dict[str, Any]) ->
         "prospective_hotspot",
         "etas",
     }
-    # The simulator's truth is weekly: no truth efficiency in monthly mode, and the log says so.
-    assert not [k for k in metrics if k.startswith("pei_truth")]
-    assert "pei_truth_* skipped" in monthly_run["logs"]["evaluate"]
+    # The simulator's truth by month: truth efficiency, and the true risk as the audit's reference.
+    assert metrics["pei_truth_at_5pct"] is not None
+    assert "pei_truth_* skipped" not in monthly_run["logs"]["evaluate"]
     backtest = pd.read_parquet(folder / "data/processed/backtest.parquet")
-    assert backtest["period_start"].nunique() == 6 and backtest["truth_recorded"].isna().all()
+    assert backtest["period_start"].nunique() == 6 and backtest["truth_recorded"].notna().all()
+    # A month's truth is calibrated against what the month recorded (6 months of a tiny city:
+    # a few thousand target crimes, so within 10%).
+    observed, expected = backtest["target_count"].sum(), backtest["truth_recorded"].sum()
+    assert observed / expected == pytest.approx(1.0, abs=0.1)
     audit = _json(folder, "reports/audit.json")
     assert (audit["period"], audit["n_periods"]) == ("month", 6)
+    assert audit["reference"]["label"] == "the true risk"
     card = (folder / "reports/model_card.md").read_text()
     assert card.startswith("# Model card: monthly crime-risk forecast")
     assert "for the coming month" in card and "6 months" in card

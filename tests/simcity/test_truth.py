@@ -96,6 +96,148 @@ def test_truth_is_calibrated_overall_and_in_every_stratum(
     assert not off, f"O/E outside [0.98, 1.02]: {off}"
 
 
+def _period_months(truth: TruthModel) -> tuple[np.ndarray, np.ndarray]:
+    """The calendar months wholly inside the simulated period: (starts, ends)."""
+    first = truth.first_week.astype("datetime64[M]") + 1
+    end_day = truth.first_week + (truth.n_weeks_total - truth.burn_in_weeks) * np.timedelta64(
+        7, "D"
+    )
+    last = end_day.astype("datetime64[M]")  # months before the one holding the end
+    months = np.arange(first, last)
+    return months.astype("datetime64[D]"), (months + 1).astype("datetime64[D]")
+
+
+def test_month_truth_is_calibrated_overall_and_in_every_stratum(
+    calibration_city: SimulatedCity,
+) -> None:
+    # A month's truth conditions on events before the month only; summed over the months it
+    # must still match what happened in them, overall and in each fifth of areas.
+    truth, com = calibration_city.truth, calibration_city.committed
+    starts, ends = _period_months(truth)
+    assert starts.size == 23  # February 2022 to December 2023
+    inside = (com["timestamp"] >= starts[0]) & (com["timestamp"] < ends[-1])
+    com = com[inside.to_numpy()]
+    micro = np.searchsorted(truth.cells, com["micro_cell"].to_numpy())
+    area = calibration_city.geography.area_index
+    off = {}
+    for kind in ("recorded", "committed"):
+        expected = truth.expected_counts_between(
+            truth.cells, starts, ends, list(truth.types), kind=kind
+        )
+        assert expected.shape == (starts.size, truth.cells.size)
+        keep = com["recorded"].to_numpy() if kind == "recorded" else np.ones(len(com), bool)
+        observed = np.bincount(micro[keep], minlength=truth.cells.size)
+        ratios = {"overall": observed.sum() / expected.sum()}
+        for attr in ("minority_share", "deprivation_score"):
+            stratum = pd.qcut(calibration_city.areas[attr].to_numpy(), 5, labels=False)[area]
+            by_o = np.bincount(stratum, weights=observed, minlength=5)
+            by_e = np.bincount(stratum, weights=expected.sum(axis=0), minlength=5)
+            ratios |= {f"{attr} q{q + 1}": by_o[q] / by_e[q] for q in range(5)}
+        off |= {f"{kind} {k}": round(r, 4) for k, r in ratios.items() if not 0.98 <= r <= 1.02}
+    assert not off, f"monthly O/E outside [0.98, 1.02]: {off}"
+
+
+def test_a_week_asked_as_a_period_is_the_week(tiny_city: SimulatedCity) -> None:
+    truth = tiny_city.truth
+    weeks = _period_weeks(truth, 20)
+    cells = np.unique(index_points(truth.lat, truth.lon, resolution=8))
+    by_week = truth.expected_counts(cells, weeks, ["burglary", "robbery"], kind="recorded")
+    between = truth.expected_counts_between(
+        cells, weeks, weeks + np.timedelta64(7, "D"), ["burglary", "robbery"], kind="recorded"
+    )
+    np.testing.assert_array_equal(between, by_week)
+
+
+def test_a_month_is_not_its_weeks_summed(tiny_city: SimulatedCity) -> None:
+    # Weekly truths condition on events inside the month; the month's does not. Over a month
+    # starting on a Monday (its first week shares the month's past) the two differ by what the
+    # month's own first weeks set off, and the totals stay close.
+    truth = tiny_city.truth
+    start = np.datetime64("2022-08-01")  # a Monday
+    assert (start - truth.origin).astype(int) % 7 == 0
+    month = truth.expected_counts_between(
+        truth.cells, [start], [np.datetime64("2022-09-01")], list(truth.types), kind="committed"
+    )
+    weeks = start + np.arange(4) * np.timedelta64(7, "D")
+    four = truth.expected_counts(truth.cells, weeks, list(truth.types), kind="committed")
+    first_week = truth.expected_counts_between(
+        truth.cells,
+        [start],
+        [start + np.timedelta64(7, "D")],
+        list(truth.types),
+        kind="committed",
+    )
+    np.testing.assert_allclose(first_week[0], four[0], rtol=1e-12)
+    assert not np.allclose(month[0], four.sum(axis=0) * 31 / 28, rtol=1e-3)
+    assert month.sum() == pytest.approx(four.sum() * 31 / 28, rel=0.05)
+
+
+def test_an_event_raises_the_next_months_truth_by_its_cascade(tiny_city: SimulatedCity) -> None:
+    truth = tiny_city.truth
+    k = truth.types.index("burglary")
+    start, end = np.datetime64("2022-06-01"), np.datetime64("2022-07-01")  # a Wednesday, 30 days
+    first_day = int((start - truth.origin).astype(int))
+    idx = int(np.flatnonzero((truth.hist_type == k) & (truth.hist_day < first_day))[-1])
+    day = int(truth.hist_day[idx])
+    without = truth.with_history(
+        np.delete(truth.hist_type, idx),
+        np.delete(truth.hist_micro, idx),
+        np.delete(truth.hist_day, idx),
+    )
+    ask = (truth.cells, [start], [end], ["burglary"])
+    with_ev = truth.expected_counts_between(*ask, kind="committed")
+    no_ev = without.expected_counts_between(*ask, kind="committed")
+    alpha, rs = truth.alpha[k], truth.repeat_share[k]
+    q_r, q_n = truth.q_repeat[k], truth.q_near[k]
+
+    def child(d: int) -> float:  # expected children with delay d days
+        return alpha * (rs * q_r ** (d - 1) * (1 - q_r) + (1 - rs) * q_n ** (d - 1) * (1 - q_n))
+
+    size = np.ones(30)  # size[j]: the event itself plus its descendants in days j+1..29
+    for j in range(28, -1, -1):
+        size[j] += sum(child(d) * size[j + d] for d in range(1, 30 - j))
+    increment = sum(child(first_day - day + j) * size[j] for j in range(30))
+    assert with_ev.sum() - no_ev.sum() == pytest.approx(increment, rel=1e-9)
+
+
+def test_no_leakage_from_the_month_or_later(tiny_city: SimulatedCity) -> None:
+    truth = tiny_city.truth
+    cells = np.unique(index_points(truth.lat, truth.lon, resolution=9))
+    starts = np.arange(np.datetime64("2022-02"), np.datetime64("2023-03")).astype("datetime64[D]")
+    ends = (starts.astype("datetime64[M]") + 1).astype("datetime64[D]")
+    before = truth.expected_counts_between(cells, starts, ends, list(truth.types), kind="recorded")
+    cut = int((starts[6] - truth.origin).astype(int))  # the 7th month's first day
+    late = truth.hist_day >= cut
+    rng = np.random.default_rng(0)
+    keep = ~late | (rng.random(late.size) < 0.5)
+    micro = np.where(late, rng.integers(0, truth.cells.size, late.size), truth.hist_micro)
+    altered = truth.with_history(truth.hist_type[keep], micro[keep], truth.hist_day[keep])
+    after = altered.expected_counts_between(cells, starts, ends, list(truth.types), kind="recorded")
+    np.testing.assert_allclose(after[:7], before[:7], rtol=1e-12, atol=0)
+    assert not np.allclose(after[7:], before[7:])
+
+
+@pytest.mark.parametrize(
+    ("starts", "ends", "match"),
+    [
+        (["2022-01-03"], ["2022-01-03"], r"span 1 to 31 days\. Got 2022-01-03.* \(0 days\)"),
+        (["2022-01-03"], ["2022-02-04"], r"span 1 to 31 days\..*\(32 days\)"),
+        (["2022-01-03T12"], ["2022-01-10"], r"starts must be at midnight\. Got 2022-01-03T12"),
+        (["2021-10-01"], ["2021-11-01"], r"periods must lie in \[2021-11-08, .*Got 2021-10-01"),
+        (["2022-01-03", "2022-01-10"], ["2022-01-10"], r"2 starts and 1 ends"),
+    ],
+)
+def test_bad_periods_are_refused(tiny_city: SimulatedCity, starts, ends, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        tiny_city.truth.expected_counts_between(
+            tiny_city.truth.cells[:3],
+            np.array(starts, dtype="datetime64[ns]"),
+            np.array(ends, dtype="datetime64[ns]"),
+            ["burglary"],
+            kind="recorded",
+        )
+
+
 def test_an_event_raises_the_next_weeks_truth_by_its_cascade(tiny_city: SimulatedCity) -> None:
     truth = tiny_city.truth
     k = truth.types.index("burglary")

@@ -9,7 +9,7 @@ import pytest
 
 from beatwise.artefacts.panel import PanelMeta
 from features.ingest.truth import ABSENT_FILE, carry_truth
-from models.evaluation import truth_skip_reason
+from models.true_risk import truth_skip_reason
 
 
 def _truth(data_dir: Path) -> None:
