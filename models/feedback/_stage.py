@@ -33,6 +33,8 @@ from models.feedback.config import (
     FeedbackConfig,
     Scenario,
     build_scenarios,
+    loop_model,
+    loop_weeks,
 )
 from models.feedback.loop import LoopTrace
 from models.feedback.measures import (
@@ -60,6 +62,7 @@ class FeedbackInputs:
     features: FeatureConfig
     covariates: CovariatesConfig
     model: RiskModelConfig
+    #: ``evaluate.refit_every``, in the pipeline's periods (the loop converts months to weeks)
     refit_every: int
     operational: OperationalConfig
     audit: AuditConfig
@@ -139,12 +142,14 @@ def run_feedback(
     started = time.perf_counter()
     cfg = inputs.feedback
     scenarios = build_scenarios(cfg, features=inputs.features, city=inputs.city)
+    # A monthly pipeline's refit cadence and model windows, in the loop's weeks (config.py).
+    refit_every = loop_weeks(inputs.refit_every, features=inputs.features)
     settings = LoopSettings(
         weeks=cfg.weeks,
         dose=cfg.dose,
-        refit_every=inputs.refit_every,
+        refit_every=refit_every,
         coverage=inputs.operational.coverage,
-        model=inputs.model,
+        model=loop_model(inputs.model, features=inputs.features),
         static_covariates=tuple(inputs.covariates.static),
         h3_resolution=inputs.h3_resolution,
         policy=inputs.operational.policy,
@@ -222,7 +227,7 @@ def run_feedback(
         window=cfg.window,
         dose=cfg.dose,
         dose_basis=cfg.dose_basis,
-        refit_every=inputs.refit_every,
+        refit_every=refit_every,
         coverage=inputs.operational.coverage,
         band=inputs.audit.amplification_band,
         reporting_uplift=inputs.city.patrol_response.reporting_uplift,

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from beatwise.taxonomy import POLICE_ACTIVITY_TYPES
 from features.engineering import FeatureConfig
+from models.risk_model import RiskModelConfig
 from simcity.config import CityConfig
 
 ScenarioName = Literal[
@@ -29,6 +30,8 @@ CONFIGURED: str = "configured"
 MIN_GATE_WEEKS: int = 52
 #: the police-activity types a scenario adds to the target: the ones G1 forbids without a reason
 ADDED_TARGET_TYPES: tuple[str, ...] = ("drugs", "public_order")
+#: weeks in a calendar month, on average (365.25 / 12 / 7)
+WEEKS_PER_MONTH: float = 365.25 / 12 / 7
 
 
 class FeedbackConfig(BaseModel):
@@ -93,6 +96,28 @@ def loop_features(features: FeatureConfig) -> FeatureConfig:
             "min_history_periods": defaults.min_history_periods,
         }
     )
+
+
+def loop_weeks(periods: int, *, features: FeatureConfig) -> int:
+    """``periods`` of the pipeline's period as weeks of the weekly loop: the same span of the
+    calendar (3 months are 13 weeks) when the pipeline counts months, unchanged otherwise."""
+    if features.period != "month":
+        return periods
+    return max(1, round(periods * WEEKS_PER_MONTH))
+
+
+def loop_model(model: RiskModelConfig, *, features: FeatureConfig) -> RiskModelConfig:
+    """The model's windows as the weekly loop takes them: a monthly pipeline's hold-out and
+    history (``validation_periods``, ``history_periods``, counted in months) become the same span
+    of weeks, so the loop's fits early-stop on and learn from what the pipeline's do."""
+    if features.period != "month":
+        return model
+    update: dict[str, int] = {
+        "validation_periods": loop_weeks(model.validation_periods, features=features)
+    }
+    if model.history_periods is not None:
+        update["history_periods"] = loop_weeks(model.history_periods, features=features)
+    return RiskModelConfig.model_validate({**model.model_dump(), **update})
 
 
 def _with_police_target(features: FeatureConfig) -> FeatureConfig:

@@ -41,6 +41,8 @@ from models.feedback.config import (
     Scenario,
     build_scenarios,
     loop_features,
+    loop_model,
+    loop_weeks,
 )
 from models.feedback.loop import LoopHistory
 from models.risk_model import RiskModelConfig, fit_risk_model
@@ -281,6 +283,41 @@ def test_monthly_settings_fall_back_to_weekly_windows_keeping_the_target() -> No
     assert weekly.period == "week" and weekly.target_types == ("burglary", "robbery")
     assert weekly.rolling_windows == FeatureConfig().rolling_windows
     assert loop_features(FEATURES) == FEATURES
+
+
+def test_a_monthly_pipelines_cadence_and_windows_are_the_same_span_of_weeks() -> None:
+    monthly = FeatureConfig(
+        period="month",
+        lags=(1, 2, 3),
+        rolling_windows=(3, 6, 12),
+        decay_half_lives=(1, 3),
+        since_cap=24,
+        min_history_periods=12,
+    )
+    # The pipeline refits every 3 months and holds out 3: in the weekly loop, 13 weeks each (it
+    # refitted every 3 weeks before: 35 fits a seed in a force's 52-week loop, not 7).
+    assert loop_weeks(3, features=monthly) == 13
+    assert loop_weeks(12, features=monthly) == 52
+    model = MODEL.model_copy(update={"validation_periods": 3, "history_periods": 36})
+    weekly_model = loop_model(model, features=monthly)
+    assert (weekly_model.validation_periods, weekly_model.history_periods) == (13, 157)
+    assert weekly_model.learning_rate == model.learning_rate
+    every = loop_model(MODEL.model_copy(update={"validation_periods": 2}), features=monthly)
+    assert every.history_periods is None and every.validation_periods == 9
+    # Weekly pipelines are the loop's own unit: nothing changes.
+    assert loop_weeks(3, features=FEATURES) == 3
+    assert loop_model(model, features=FEATURES) is model
+
+
+def test_the_stage_refits_a_monthly_pipeline_every_three_months_of_weeks() -> None:
+    monthly = FEATURES.model_copy(update={"period": "month"})
+    one_month = MODEL.model_copy(update={"validation_periods": 1})
+    inputs = dataclasses.replace(
+        _inputs("synthetic"), features=monthly, model=one_month, refit_every=1
+    )
+    report = run_feedback(inputs, figure="plots/f.png", workers=1)
+    # 1 month is 4 weeks of the 6-week loop: one refit in each loop after the shared model.
+    assert report.refit_every == 4
 
 
 def test_a_loop_longer_than_the_city_is_refused() -> None:
