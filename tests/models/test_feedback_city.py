@@ -269,15 +269,20 @@ def test_scenarios_change_one_thing_each() -> None:
         assert s.label.endswith(".") and len(s.label) > 20
 
 
+#: params.yaml's monthly-sized feature windows (its comment on ``features``)
+MONTHLY_FEATURES = FeatureConfig(
+    period="month",
+    lags=(1, 2, 3),
+    rolling_windows=(3, 6, 12),
+    decay_half_lives=(1, 3),
+    since_cap=24,
+    min_history_periods=12,
+)
+
+
 def test_monthly_settings_fall_back_to_weekly_windows_keeping_the_target() -> None:
-    monthly = FeatureConfig(
-        period="month",
-        lags=(1, 2, 3),
-        rolling_windows=(3, 6, 12),
-        decay_half_lives=(1, 3),
-        since_cap=24,
-        min_history_periods=12,
-        target_types=("burglary", "robbery"),
+    monthly = FeatureConfig.model_validate(
+        {**MONTHLY_FEATURES.model_dump(), "target_types": ("burglary", "robbery")}
     )
     weekly = loop_features(monthly)
     assert weekly.period == "week" and weekly.target_types == ("burglary", "robbery")
@@ -286,14 +291,7 @@ def test_monthly_settings_fall_back_to_weekly_windows_keeping_the_target() -> No
 
 
 def test_a_monthly_pipelines_cadence_and_windows_are_the_same_span_of_weeks() -> None:
-    monthly = FeatureConfig(
-        period="month",
-        lags=(1, 2, 3),
-        rolling_windows=(3, 6, 12),
-        decay_half_lives=(1, 3),
-        since_cap=24,
-        min_history_periods=12,
-    )
+    monthly = MONTHLY_FEATURES
     # The pipeline refits every 3 months and holds out 3: in the weekly loop, 13 weeks each (it
     # refitted every 3 weeks before: 35 fits a seed in a force's 52-week loop, not 7).
     assert loop_weeks(3, features=monthly) == 13

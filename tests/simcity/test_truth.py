@@ -96,6 +96,22 @@ def test_truth_is_calibrated_overall_and_in_every_stratum(
     assert not off, f"O/E outside [0.98, 1.02]: {off}"
 
 
+def _cascade_increment(truth: TruthModel, k: int, *, lag: int, n_days: int) -> float:
+    """By hand: what one type-``k`` event ``lag`` days before a period's first day adds to the
+    period's expected total (its offspring arriving on day j, each with size[j] expected
+    descendants by the period's last day; the kernel keeps every offspring in the city)."""
+    alpha, rs = truth.alpha[k], truth.repeat_share[k]
+    q_r, q_n = truth.q_repeat[k], truth.q_near[k]
+
+    def child(d: int) -> float:  # expected children with delay d days
+        return alpha * (rs * q_r ** (d - 1) * (1 - q_r) + (1 - rs) * q_n ** (d - 1) * (1 - q_n))
+
+    size = np.ones(n_days)  # size[j]: the event itself plus its descendants in days j+1..end
+    for j in range(n_days - 2, -1, -1):
+        size[j] += sum(child(d) * size[j + d] for d in range(1, n_days - j))
+    return float(sum(child(lag + j) * size[j] for j in range(n_days)))
+
+
 def _period_months(truth: TruthModel) -> tuple[np.ndarray, np.ndarray]:
     """The calendar months wholly inside the simulated period: (starts, ends)."""
     first = truth.first_week.astype("datetime64[M]") + 1
@@ -187,16 +203,7 @@ def test_an_event_raises_the_next_months_truth_by_its_cascade(tiny_city: Simulat
     ask = (truth.cells, [start], [end], ["burglary"])
     with_ev = truth.expected_counts_between(*ask, kind="committed")
     no_ev = without.expected_counts_between(*ask, kind="committed")
-    alpha, rs = truth.alpha[k], truth.repeat_share[k]
-    q_r, q_n = truth.q_repeat[k], truth.q_near[k]
-
-    def child(d: int) -> float:  # expected children with delay d days
-        return alpha * (rs * q_r ** (d - 1) * (1 - q_r) + (1 - rs) * q_n ** (d - 1) * (1 - q_n))
-
-    size = np.ones(30)  # size[j]: the event itself plus its descendants in days j+1..29
-    for j in range(28, -1, -1):
-        size[j] += sum(child(d) * size[j + d] for d in range(1, 30 - j))
-    increment = sum(child(first_day - day + j) * size[j] for j in range(30))
+    increment = _cascade_increment(truth, k, lag=first_day - day, n_days=30)
     assert with_ev.sum() - no_ev.sum() == pytest.approx(increment, rel=1e-9)
 
 
@@ -259,18 +266,8 @@ def test_an_event_raises_the_next_weeks_truth_by_its_cascade(tiny_city: Simulate
     np.testing.assert_allclose(with_ev[0], no_ev[0], rtol=1e-12)  # its own week: no effect
     assert (with_ev[1:, micro] > no_ev[1:, micro]).all()  # later weeks: higher at its cell
     # Hand-computed increment of the next week, city-wide (the kernel keeps every offspring in
-    # the city): offspring arriving on day j, each with m(j) expected descendants by Sunday.
-    alpha, rs = truth.alpha[k], truth.repeat_share[k]
-    q_r, q_n = truth.q_repeat[k], truth.q_near[k]
-
-    def child(d: int) -> float:  # expected children with delay d days
-        return alpha * (rs * q_r ** (d - 1) * (1 - q_r) + (1 - rs) * q_n ** (d - 1) * (1 - q_n))
-
-    size = np.ones(7)  # size[j]: the event itself plus its descendants in days j+1..6
-    for j in range(5, -1, -1):
-        size[j] += sum(child(d) * size[j + d] for d in range(1, 7 - j))
-    lag = 7 * (week + 1) - day
-    increment = sum(child(lag + j) * size[j] for j in range(7))
+    # the city).
+    increment = _cascade_increment(truth, k, lag=7 * (week + 1) - day, n_days=7)
     assert with_ev[1].sum() - no_ev[1].sum() == pytest.approx(increment, rel=1e-9)
 
 
